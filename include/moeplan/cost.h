@@ -1,0 +1,128 @@
+/* moeplan: the cost model.  Pure functions, no I/O.
+ *
+ * One source of truth for every figure moeplan prints.  The planner, the
+ * explainer, the (later) simulator and GPU runner all ask it, either for
+ * totals (mp_cost_evaluate) or op by op (mp_cost_block_ops): each op of each
+ * block of a layer, for one micro-batch on one GPU, with its FLOPs, HBM bytes,
+ * collective, group and duration, forward and backward.
+ *
+ * Conventions: S = sequence length, b = micro-batch, t = tp, c = cp,
+ * T = b*S/c tokens per GPU per micro-batch, T_sp = T/t when sequence
+ * parallelism is on (else T), A = bytes per activation element, h = hidden.
+ * Sources are cited beside each formula in cost.c.
+ */
+#ifndef MOEPLAN_COST_H
+#define MOEPLAN_COST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "moeplan/hardware.h"
+#include "moeplan/layout.h"
+#include "moeplan/model.h"
+#include "moeplan/workload.h"
+
+typedef enum { MP_OP_MATMUL, MP_OP_ATTENTION, MP_OP_MEMORY, MP_OP_COMM } mp_op_kind;
+typedef enum {
+    MP_COLL_NONE, MP_COLL_ALLREDUCE, MP_COLL_ALLGATHER, MP_COLL_REDUCESCATTER, MP_COLL_ALLTOALL, MP_COLL_SENDRECV
+} mp_coll;
+typedef enum {
+    MP_GROUP_NONE, MP_GROUP_TP, MP_GROUP_CP, MP_GROUP_DP, MP_GROUP_PP, MP_GROUP_EP, MP_GROUP_ETP, MP_GROUP_EDP
+} mp_group;
+typedef enum { MP_BLOCK_EMBED, MP_BLOCK_ATTN, MP_BLOCK_DENSE_MLP, MP_BLOCK_MOE_MLP, MP_BLOCK_HEAD, MP_BLOCK_COUNT } mp_block;
+
+/* Time categories of the step breakdown. */
+typedef enum { MP_CAT_COMPUTE, MP_CAT_MEMORY, MP_CAT_COMM, MP_CAT_COUNT } mp_cat;
+
+typedef struct {
+    const char *name;
+    mp_op_kind kind;
+    mp_coll coll;                /* for MP_OP_COMM: the forward collective */
+    mp_coll bwd_coll;            /* the backward collective (often the dual) */
+    mp_group group;
+    int group_size;
+    bool inter_node;             /* the group spans nodes */
+    bool overlapped;             /* hidden behind compute (only the excess counts) */
+    bool expert;                 /* scales with routing imbalance */
+    bool selective;              /* dropped and recomputed by selective recompute */
+    /* Matmul shape per GPU: out[m x n] = in[m x k] * w[k x n]; `batch`
+     * independent products (grouped GEMM: one per local expert). */
+    double m, n, k;
+    int batch;
+    double fwd_flops, bwd_flops, bwd_model_flops; /* bwd_flops counts recomputation inside kernels */
+    double fwd_hbm_bytes, bwd_hbm_bytes;
+    double fwd_comm_bytes, bwd_comm_bytes;        /* collective buffer size S of the alpha-beta model */
+    double fwd_s, bwd_s;
+    double saved_bytes;          /* activations kept for backward when nothing is recomputed */
+    double transient_bytes;      /* largest short-lived buffer (communication, permutation) */
+} mp_op;
+
+#define MP_MAX_OPS 32
+
+/* Everything the cost model needs for one layout at one sequence length. */
+typedef struct {
+    const mp_model *model;
+    const mp_hardware *hw;
+    const mp_workload *wl;
+    mp_layout lay;
+    long seq_len;
+    mp_params params;
+    double expert_load;          /* tokens at the busiest expert rank / mean (capacity or imbalance) */
+} mp_cost_ctx;
+
+void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, const mp_workload *w,
+                      const mp_layout *l, long seq_len);
+
+/* The ops of one block for one micro-batch on one GPU (a layer is ATTN plus
+ * DENSE_MLP or MOE_MLP).  Returns the count (<= MP_MAX_OPS). */
+size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block b, mp_op *ops);
+
+/* Alpha-beta time of a collective (nccl-tests conventions: all-reduce moves
+ * 2(n-1)/n of the buffer, all-gather/reduce-scatter/all-to-all (n-1)/n). */
+double mp_cost_collective_s(const mp_hardware *hw, mp_coll coll, int n, int members_per_node, double bytes);
+
+typedef struct {
+    double weights_bytes, gradients_bytes, optimizer_bytes, activations_bytes;
+    double comm_buffer_bytes, reserved_bytes, fragmentation_bytes;
+    double other_bytes;          /* comm buffers + reserved + fragmentation */
+    double total_bytes, capacity_bytes;
+    double params;               /* parameters held by this GPU */
+    double params_dense, params_expert;
+    double inflight_units;       /* micro-batch chunk activations held at peak */
+} mp_memory;
+
+typedef struct {
+    double fwd_s, bwd_s;         /* per micro-batch, including recomputation */
+    double cat_s[MP_CAT_COUNT];  /* fwd+bwd per micro-batch by category */
+    double tp_s, ep_s, cp_s, pp_s;
+    double layers_dense, layers_moe;
+} mp_stage_time;
+
+#define MP_MAX_STAGES 512
+
+typedef struct {
+    mp_params params;
+    int stages;                  /* = pp */
+    int worst_mem_stage, slowest_stage;
+    mp_memory mem;               /* the most loaded GPU (stage worst_mem_stage) */
+    mp_memory mem_first, mem_last;
+    bool fits;
+    double headroom_bytes;       /* capacity - total (negative when it does not fit) */
+    double act_layer_dense_bytes, act_layer_moe_bytes; /* saved per layer per micro-batch, after recompute */
+    mp_stage_time slow;          /* the slowest stage */
+    /* Step */
+    double model_flops_per_step, hw_flops_per_step;
+    double t_compute_s, t_memory_s, t_comm_s, t_bubble_s, t_total_s;
+    double t_tp_s, t_ep_s, t_cp_s, t_pp_s, t_dp_s, t_optimizer_s;
+    double tokens_per_step, tokens_per_s, sequences_per_s, mfu;
+    long seq_len;
+} mp_cost;
+
+/* Evaluate everything for the context; `out` is fully written. */
+void mp_cost_evaluate(const mp_cost_ctx *c, mp_cost *out);
+
+const char *mp_coll_name(mp_coll c);
+const char *mp_group_name(mp_group g);
+const char *mp_block_name(mp_block b);
+
+#endif

@@ -1,0 +1,84 @@
+/* moeplan: the model description.
+ *
+ * One struct covers dense and MoE decoders: GPT-2, Llama/Mistral (GQA,
+ * SwiGLU), Mixtral, Qwen-MoE (shared experts, sparse step), DeepSeek-V2/V3
+ * (MLA, first dense layers).  Which layers are MoE is stored per layer, so a
+ * pipeline stage's cost depends on the layers it really holds.
+ *
+ * Parameter counts (mp_model_params) are exact sums of the weight shapes; see
+ * the comments in model.c for each term.
+ */
+#ifndef MOEPLAN_MODEL_H
+#define MOEPLAN_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "moeplan/error.h"
+
+#define MP_MAX_LAYERS 1024
+
+typedef enum { MP_NORM_RMS, MP_NORM_LAYER } mp_norm;
+typedef enum { MP_ATTN_GQA, MP_ATTN_MLA } mp_attn_kind; /* GQA covers MHA (kv_heads == heads) and MQA */
+
+typedef struct {
+    char name[128];
+    char source[512];           /* file it came from */
+    int num_layers;
+    int64_t hidden;
+    int64_t num_heads, num_kv_heads, head_dim;
+    mp_attn_kind attn;
+    /* MLA (DeepSeek-V2/V3): q_lora_rank 0 means Q is projected directly. */
+    int64_t q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim;
+    bool qkv_bias, out_bias, mlp_bias;
+    bool qk_norm;               /* Qwen3: RMSNorm on each Q and K head (2 * head_dim params) */
+    mp_norm norm;
+    bool gated_mlp;             /* SwiGLU/GeGLU: 3 matrices; GELU MLP: 2 */
+    int64_t ffn_hidden;         /* dense layers' MLP width */
+    int64_t num_experts, top_k, expert_hidden;
+    int64_t num_shared_experts, shared_expert_hidden; /* width of one shared expert */
+    bool shared_expert_gate;    /* Qwen-MoE: sigmoid gate Linear(h, 1) on the shared expert */
+    int64_t vocab;
+    bool tied_embeddings;
+    int64_t learned_positions;  /* rows of a learned position table (GPT-2); 0 = RoPE/none */
+    bool dropout;               /* dropout layers present (they store 1-byte masks) */
+    bool is_moe[MP_MAX_LAYERS]; /* layer i uses experts */
+    /* Notes on choices made where the source was silent, printed by explain. */
+    char notes[8][160];
+    int num_notes;
+} mp_model;
+
+/* Parameter counts, in parameters (not bytes). */
+typedef struct {
+    double attention;           /* one layer's attention block incl. its norm */
+    double dense_mlp;           /* one dense layer's MLP incl. its norm */
+    double moe_experts;         /* one MoE layer's routed experts (all of them) */
+    double moe_expert_one;      /* one routed expert */
+    double moe_shared;          /* one MoE layer's shared experts (+ gate) */
+    double moe_router;          /* one MoE layer's router */
+    double moe_norm;            /* the pre-MLP norm of a MoE layer */
+    double embedding;           /* token embedding (+ learned positions) */
+    double lm_head;             /* output projection; 0 when tied */
+    double final_norm;
+    double total;
+    double active_per_token;    /* with top_k routed + shared experts */
+    int dense_layers, moe_layers;
+} mp_params;
+
+void mp_model_params(const mp_model *m, mp_params *p);
+
+/* Per-token width of Q, K, V outputs (elements) for the attention kind. */
+int64_t mp_model_q_width(const mp_model *m);
+int64_t mp_model_k_width(const mp_model *m);
+int64_t mp_model_v_width(const mp_model *m);
+int64_t mp_model_qk_head_dim(const mp_model *m);
+
+/* Load a native YAML model or a Hugging Face config.json (chosen by content:
+ * a file with `model_type` or `architectures` is read as a HF config). */
+mp_status mp_model_load(mp_model *m, const char *path, mp_error *err);
+
+/* Checks common to every loader: positive sizes, heads * head_dim sane, top_k
+ * <= experts, etc.  Fills err naming `path`. */
+mp_status mp_model_validate(const mp_model *m, mp_error *err);
+
+#endif

@@ -1,0 +1,33 @@
+/* moeplan: the training workload: batch, sequence lengths, precision,
+ * optimizer byte counts, routing behaviour. */
+#ifndef MOEPLAN_WORKLOAD_H
+#define MOEPLAN_WORKLOAD_H
+
+#include <stdbool.h>
+
+#include "moeplan/error.h"
+
+typedef struct {
+    char name[128];
+    char source[512];
+    long global_batch;          /* sequences per optimizer step */
+    long seq_min, seq_max;      /* tokens; memory is sized at seq_max */
+    char precision[16];         /* fp16 | bf16 */
+    double act_bytes;           /* bytes per activation element (2 for 16-bit) */
+    /* Bytes per parameter, Megatron-LM mixed-precision convention (Adam):
+     * 2 (16-bit weight) + 4 (fp32 main grad) + 4 (fp32 master) + 8 (two fp32
+     * moments) = 18. */
+    double weight_bytes, grad_bytes, master_bytes, optim_state_bytes;
+    char optimizer[16];
+    bool flash_attention;       /* attention scores never stored (Dao et al. 2022) */
+    double capacity_factor;     /* 0 = dropless */
+    double routing_imbalance;   /* tokens at the busiest expert rank / mean, >= 1 */
+    bool overlap_grad_reduce;   /* DP gradient reduction hidden behind backward */
+} mp_workload;
+
+void mp_workload_defaults(mp_workload *w);
+mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err);
+/* Parse "4096" or "128-10240" into min/max. */
+bool mp_parse_seq_range(const char *text, long *min, long *max);
+
+#endif

@@ -1,0 +1,162 @@
+/* Input loading and layout assembly shared by the subcommands. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+mp_status cli_find_default(const char *name, char *out, size_t len, mp_error *err)
+{
+    const char *dirs[3] = {getenv("MOEPLAN_PLANS"), MP_SOURCE_PLANS, MP_INSTALL_PLANS};
+    for (int i = 0; i < 3; i++) {
+        if (!dirs[i] || !dirs[i][0])
+            continue;
+        snprintf(out, len, "%s/%s", dirs[i], name);
+        if (access(out, R_OK) == 0)
+            return MP_OK;
+    }
+    return mp_error_set(err, MP_ERR_IO, name, 0, 0,
+                        "default file not found in $MOEPLAN_PLANS, %s or %s; pass the file explicitly",
+                        MP_SOURCE_PLANS, MP_INSTALL_PLANS);
+}
+
+mp_status cli_load_inputs(const cli_opts *o, cli_inputs *in, bool want_default_plan, mp_error *err)
+{
+    memset(in, 0, sizeof *in);
+    mp_status st;
+    char planbuf[1024];
+    const char *plan = o->plan_path;
+    bool any_layout_flag = o->set.gpus || o->set.tp || o->set.pp || o->set.dp || o->set.cp || o->set.ep ||
+                           o->set.etp || o->set.vpp || o->set.micro_batch;
+    if (!plan && want_default_plan && !any_layout_flag && !o->model_path) {
+        if ((st = cli_find_default("seed-plan.yaml", planbuf, sizeof planbuf, err)))
+            return st;
+        plan = planbuf;
+    }
+    if (plan) {
+        if ((st = mp_plan_load(&in->plan, plan, err)))
+            return st;
+        in->have_plan = true;
+    }
+    const char *mp = o->model_path, *hp = o->hardware_path, *wp = o->workload_path;
+    if (!mp && in->have_plan && in->plan.model_path[0])
+        mp = in->plan.model_path;
+    if (!hp && in->have_plan && in->plan.hardware_path[0])
+        hp = in->plan.hardware_path;
+    if (!wp && in->have_plan && in->plan.workload_path[0])
+        wp = in->plan.workload_path;
+    if (!mp) {
+        if ((st = cli_find_default("seed-model.yaml", in->model_path, sizeof in->model_path, err)))
+            return st;
+    } else {
+        snprintf(in->model_path, sizeof in->model_path, "%s", mp);
+    }
+    if (!hp) {
+        if ((st = cli_find_default("seed-hardware.yaml", in->hw_path, sizeof in->hw_path, err)))
+            return st;
+    } else {
+        snprintf(in->hw_path, sizeof in->hw_path, "%s", hp);
+    }
+    if (!wp) {
+        if ((st = cli_find_default("seed-workload.yaml", in->wl_path, sizeof in->wl_path, err)))
+            return st;
+    } else {
+        snprintf(in->wl_path, sizeof in->wl_path, "%s", wp);
+    }
+    if ((st = mp_model_load(&in->model, in->model_path, err)) || (st = mp_hardware_load(&in->hw, in->hw_path, err)) ||
+        (st = mp_workload_load(&in->wl, in->wl_path, err)))
+        return st;
+    if (o->global_batch > 0)
+        in->wl.global_batch = o->global_batch;
+    if (o->seq_text)
+        mp_parse_seq_range(o->seq_text, &in->wl.seq_min, &in->wl.seq_max);
+    return MP_OK;
+}
+
+mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *err)
+{
+    mp_layout_defaults(l);
+    mp_layout_set set;
+    memset(&set, 0, sizeof set);
+    const char *where = "";
+    if (in->have_plan) {
+        const mp_layout *p = &in->plan.layout;
+        const mp_layout_set *s = &in->plan.set;
+        where = in->plan.source;
+#define TAKE(f) if (s->f) { l->f = p->f; set.f = true; }
+        TAKE(gpus) TAKE(tp) TAKE(pp) TAKE(dp) TAKE(cp) TAKE(ep) TAKE(etp) TAKE(vpp) TAKE(micro_batch)
+        TAKE(recompute) TAKE(sequence_parallel) TAKE(distributed_optimizer)
+#undef TAKE
+    }
+    if (o->set.gpus) {
+        char *end;
+        long g = strtol(o->gpus_text, &end, 10);
+        if (end == o->gpus_text || *end || g < 1 || g > 16777216)
+            return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                                "--gpus: this command takes one GPU count from 1 to 16777216, got '%s'",
+                                o->gpus_text);
+        l->gpus = (int)g;
+        set.gpus = true;
+        where = "";
+    }
+#define FLAG(f) if (o->set.f) { l->f = o->layout.f; set.f = true; where = ""; }
+    FLAG(tp) FLAG(pp) FLAG(dp) FLAG(cp) FLAG(ep) FLAG(etp) FLAG(vpp) FLAG(micro_batch) FLAG(recompute)
+    FLAG(sequence_parallel) FLAG(distributed_optimizer)
+#undef FLAG
+    bool any_moe = in->model.num_experts > 0;
+    if (!set.etp)
+        l->etp = any_moe ? l->tp : 1; /* Megatron-LM: --expert-tensor-parallel-size defaults to tp */
+    if (!set.sequence_parallel)
+        l->sequence_parallel = l->tp > 1;
+    if (set.gpus && !set.dp) {
+        long rest = (long)l->tp * l->cp * l->pp;
+        if (l->gpus % rest)
+            return mp_error_set(err, MP_ERR_INPUT, where, 0, 0,
+                                "layout: gpus (%d) not divisible by tp (%d) * cp (%d) * pp (%d) = %ld, so dp is not whole",
+                                l->gpus, l->tp, l->cp, l->pp, rest);
+        l->dp = (int)(l->gpus / rest);
+    } else if (!set.gpus) {
+        l->gpus = l->tp * l->cp * l->dp * l->pp;
+    }
+    char why[512];
+    mp_rule r = mp_layout_check(l, &in->model, &in->wl, why, sizeof why);
+    if (r != MP_RULE_OK)
+        return mp_error_set(err, MP_ERR_INPUT, where, 0, 0, "layout breaks rule '%s': %s", mp_rule_name(r), why);
+    return MP_OK;
+}
+
+mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err)
+{
+    cli_inputs *in = calloc(1, sizeof *in);
+    if (!in)
+        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+    mp_status st = cli_load_inputs(o, in, true, err);
+    mp_layout l;
+    if (!st)
+        st = cli_layout(o, in, &l, err);
+    if (st) {
+        free(in);
+        return st;
+    }
+    mp_cost_ctx c;
+    mp_cost r;
+    mp_cost_ctx_init(&c, &in->model, &in->hw, &in->wl, &l, in->wl.seq_max);
+    mp_cost_evaluate(&c, &r);
+    if (o->format == FMT_JSON) {
+        json_t *j = mp_report_explain_json(&c, &r, o->ops);
+        json_object_set_new(j, "files", json_pack("{s:s,s:s,s:s}", "model", in->model_path, "hardware", in->hw_path,
+                                                  "workload", in->wl_path));
+        mp_report_json_write(out, j);
+        json_decref(j);
+    } else if (o->format == FMT_CSV) {
+        st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--format: explain writes text or json; csv is for plan");
+    } else {
+        mp_sources src = {in->model_path, in->hw_path, in->wl_path};
+        mp_report_explain_text(out, &c, &r, &src, o->ops);
+    }
+    free(in);
+    return st;
+}

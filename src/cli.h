@@ -1,0 +1,56 @@
+/* moeplan: command-line plumbing shared by the subcommands (private to the
+ * executable).  Only main.c prints errors and exits. */
+#ifndef MOEPLAN_CLI_H
+#define MOEPLAN_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "moeplan/cost.h"
+#include "moeplan/plan.h"
+#include "moeplan/report.h"
+
+typedef enum { FMT_TEXT, FMT_JSON, FMT_CSV } out_format;
+
+typedef struct {
+    const char *model_path, *hardware_path, *workload_path, *plan_path, *proposal_path;
+    mp_layout layout;
+    mp_layout_set set;
+    const char *gpus_text;       /* "128" or "8-1024" */
+    long global_batch;
+    const char *seq_text;
+    out_format format;
+    bool ops;
+    /* plan */
+    const char *sort;
+    long top_n;
+    double headroom;
+    bool has_headroom;
+    double target_tokens_per_s, target_step_time_s;
+    bool why_not, fewest, pareto;
+    const char *emit, *plot_path;
+    long bench_reps;
+} cli_opts;
+
+/* Loaded inputs, with default files resolved. */
+typedef struct {
+    mp_model model;
+    mp_hardware hw;
+    mp_workload wl;
+    mp_plan plan;
+    bool have_plan;
+    char model_path[1024], hw_path[1024], wl_path[1024];
+} cli_inputs;
+
+mp_status cli_load_inputs(const cli_opts *o, cli_inputs *in, bool want_default_plan, mp_error *err);
+/* Layout from plan + flags, checked against the rules. */
+mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *out, mp_error *err);
+mp_status cli_find_default(const char *name, char *out, size_t len, mp_error *err);
+
+mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err);
+mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err);
+mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err);
+mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err);
+mp_status cmd_bench(const cli_opts *o, FILE *out, mp_error *err);
+
+#endif

@@ -1,0 +1,883 @@
+/* The cost model.  See include/moeplan/cost.h for the conventions.
+ *
+ * Sources:
+ *  [K22] Korthikanti et al., "Reducing Activation Recomputation in Large
+ *        Transformer Models", arXiv:2205.05198, sections 4.1-4.3, Table 2.
+ *  [N21] Narayanan et al., "Efficient Large-Scale Language Model Training on
+ *        GPU Clusters Using Megatron-LM", SC21, sections 2.2 and 3 (1F1B and
+ *        interleaved bubble (p-1)/(v m)), appendix (FLOPs).
+ *  [R20] Rajbhandari et al., "ZeRO", SC20 (16-bit weights, fp32 master and
+ *        Adam states: 2 + 2 + 12 bytes; Megatron keeps fp32 grads: 18).
+ *  [D22] Dao et al., "FlashAttention", NeurIPS 2022 (no S x S matrices saved;
+ *        backward recomputes the scores: 2.5x forward FLOPs).
+ *  [L25] Liu et al., "MoE Parallel Folding", arXiv:2504.14960.
+ *  [NC]  NVIDIA nccl-tests, doc/PERFORMANCE.md (bus-bandwidth factors).
+ *  [P22] Chowdhery et al., "PaLM", appendix B (model FLOPs utilization).
+ */
+#include "moeplan/cost.h"
+
+#include <math.h>
+#include <string.h>
+
+const char *mp_coll_name(mp_coll c)
+{
+    static const char *const n[] = {"-", "all-reduce", "all-gather", "reduce-scatter", "all-to-all", "send/recv"};
+    return c <= MP_COLL_SENDRECV ? n[c] : "?";
+}
+const char *mp_group_name(mp_group g)
+{
+    static const char *const n[] = {"-", "tp", "cp", "dp", "pp", "ep", "etp", "edp"};
+    return g <= MP_GROUP_EDP ? n[g] : "?";
+}
+const char *mp_block_name(mp_block b)
+{
+    static const char *const n[] = {"embedding", "attention", "dense-mlp", "moe-mlp", "lm-head"};
+    return b < MP_BLOCK_COUNT ? n[b] : "?";
+}
+
+void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, const mp_workload *w,
+                      const mp_layout *l, long seq_len)
+{
+    memset(c, 0, sizeof *c);
+    c->model = m;
+    c->hw = hw;
+    c->wl = w;
+    c->lay = *l;
+    c->seq_len = seq_len;
+    mp_model_params(m, &c->params);
+    /* Busiest expert rank, relative to the mean.  With a capacity factor the
+     * expert buffers are padded to capacity (Megatron's
+     * --moe-pad-expert-input-to-capacity), so memory and time follow the
+     * factor; dropless routing follows the stated imbalance. */
+    c->expert_load = w->capacity_factor > 0 ? w->capacity_factor : w->routing_imbalance;
+    if (c->expert_load < 1)
+        c->expert_load = 1;
+}
+
+/* ------------------------------------------------------------ primitives */
+
+static double matmul_eff_flops(const mp_hardware *hw) { return hw->peak_flops * hw->mfu; }
+static double hbm_eff(const mp_hardware *hw) { return hw->memory_bw_bytes_per_s * hw->bw_utilization; }
+
+double mp_cost_collective_s(const mp_hardware *hw, mp_coll coll, int n, int mpn, double bytes)
+{
+    if (n <= 1 || bytes <= 0)
+        return 0;
+    if (mpn < 1)
+        mpn = 1;
+    if (mpn > n)
+        mpn = n;
+    bool spans = mpn < n;
+    double bw = spans ? hw->inter_bw_bytes_per_s : hw->intra_bw_bytes_per_s;
+    double lat = spans ? hw->inter_latency_s : hw->intra_latency_s;
+    double f = (double)(n - 1) / n;
+    switch (coll) {
+    case MP_COLL_ALLREDUCE:
+        /* Ring: reduce-scatter then all-gather, 2(n-1) steps, each GPU sends
+         * 2(n-1)/n of the buffer [NC].  Across nodes the ring is limited by
+         * the per-GPU network bandwidth. */
+        return 2.0 * (n - 1) * lat + 2.0 * f * bytes / bw;
+    case MP_COLL_ALLGATHER:
+    case MP_COLL_REDUCESCATTER:
+        /* (n-1) steps, (n-1)/n of the (gathered) buffer [NC]. */
+        return (n - 1) * lat + f * bytes / bw;
+    case MP_COLL_ALLTOALL: {
+        /* Each GPU sends 1/n of its buffer to every peer: (mpn-1)/n of it
+         * stays on NVLink, (n-mpn)/n crosses the network; both links run
+         * concurrently, so the slower share sets the time. */
+        double intra = (double)(mpn - 1) / n * bytes / hw->intra_bw_bytes_per_s;
+        double inter = (double)(n - mpn) / n * bytes / hw->inter_bw_bytes_per_s;
+        /* NCCL issues the n-1 sends of an all-to-all concurrently, so one
+         * latency of the slowest tier is paid, not n-1. */
+        return (mpn < n ? hw->inter_latency_s : hw->intra_latency_s) + (intra > inter ? intra : inter);
+    }
+    case MP_COLL_SENDRECV:
+        return lat + bytes / bw;
+    case MP_COLL_NONE:
+        break;
+    }
+    return 0;
+}
+
+/* GPUs of a group that share a node, for Megatron's rank order
+ * tp < cp < dp < pp (attention) and etp < ep < edp (experts): a group whose
+ * ranks are `stride` apart has gpus_per_node / stride members per node. */
+static int members_per_node(const mp_hardware *hw, int stride, int n)
+{
+    int mpn = stride >= hw->gpus_per_node ? 1 : hw->gpus_per_node / stride;
+    return mpn > n ? n : (mpn < 1 ? 1 : mpn);
+}
+
+typedef struct {
+    const mp_cost_ctx *c;
+    mp_op *ops;
+    size_t n;
+} opbuf;
+
+static mp_op *push(opbuf *b, const char *name, mp_op_kind k)
+{
+    if (b->n >= MP_MAX_OPS)
+        return &b->ops[MP_MAX_OPS - 1]; /* NEVER: blocks have fewer ops */
+    mp_op *o = &b->ops[b->n++];
+    memset(o, 0, sizeof *o);
+    o->name = name;
+    o->kind = k;
+    o->batch = 1;
+    return o;
+}
+
+/* A matmul out[M,N] = in[M,K] w[K,N] in 16-bit.  Forward 2MKN FLOPs;
+ * backward computes the input gradient and the weight gradient, 4MKN [N21].
+ * Time is the roofline max of matrix-unit time at peak*mfu and HBM time. */
+static mp_op *matmul(opbuf *b, const char *name, double M, double K, double N, int batch, double saved)
+{
+    const mp_cost_ctx *c = b->c;
+    double A = c->wl->act_bytes, W = c->wl->weight_bytes;
+    mp_op *o = push(b, name, MP_OP_MATMUL);
+    o->m = M;
+    o->k = K;
+    o->n = N;
+    o->batch = batch;
+    o->fwd_flops = 2.0 * M * K * N * batch;
+    o->bwd_flops = o->bwd_model_flops = 2.0 * o->fwd_flops;
+    o->fwd_hbm_bytes = (M * K * A + K * N * W + M * N * A) * batch;
+    /* dgrad reads dY and W, writes dX; wgrad reads X and dY and accumulates
+     * the fp32 main gradient (read + write). */
+    o->bwd_hbm_bytes = (M * N * A + K * N * W + M * K * A + M * K * A + M * N * A +
+                        2.0 * K * N * c->wl->grad_bytes) * batch;
+    double pf = matmul_eff_flops(c->hw), bw = hbm_eff(c->hw);
+    o->fwd_s = fmax(o->fwd_flops / pf, o->fwd_hbm_bytes / bw);
+    o->bwd_s = fmax(o->bwd_flops / pf, o->bwd_hbm_bytes / bw);
+    o->saved_bytes = saved;
+    return o;
+}
+
+/* A memory-bound op (norm, activation function, permutation, residual). */
+static mp_op *memop(opbuf *b, const char *name, double fwd_bytes, double bwd_bytes, double saved)
+{
+    mp_op *o = push(b, name, MP_OP_MEMORY);
+    double bw = hbm_eff(b->c->hw);
+    o->fwd_hbm_bytes = fwd_bytes;
+    o->bwd_hbm_bytes = bwd_bytes;
+    o->fwd_s = fwd_bytes / bw;
+    o->bwd_s = bwd_bytes / bw;
+    o->saved_bytes = saved;
+    return o;
+}
+
+static mp_op *comm(opbuf *b, const char *name, mp_group g, int n, int stride, mp_coll fwd, double fwd_bytes,
+                   mp_coll bwd, double bwd_bytes)
+{
+    const mp_hardware *hw = b->c->hw;
+    mp_op *o = push(b, name, MP_OP_COMM);
+    int mpn = members_per_node(hw, stride, n);
+    o->coll = fwd;
+    o->bwd_coll = bwd;
+    o->group = g;
+    o->group_size = n;
+    o->inter_node = mpn < n;
+    o->fwd_comm_bytes = fwd == MP_COLL_NONE ? 0 : fwd_bytes;
+    o->bwd_comm_bytes = bwd == MP_COLL_NONE ? 0 : bwd_bytes;
+    o->fwd_s = mp_cost_collective_s(hw, fwd, n, mpn, o->fwd_comm_bytes);
+    o->bwd_s = mp_cost_collective_s(hw, bwd, n, mpn, o->bwd_comm_bytes);
+    o->transient_bytes = fmax(o->fwd_comm_bytes, o->bwd_comm_bytes);
+    return o;
+}
+
+/* Tensor-parallel entry and exit of a block [K22 section 4.2.2]: with
+ * sequence parallelism, all-gather in (reduce-scatter of the gradient in
+ * backward) and reduce-scatter out (all-gather in backward); without it, the
+ * `f` operator (identity forward, all-reduce backward) and the `g` operator
+ * (all-reduce forward, identity backward). */
+static void tp_enter(opbuf *b, const char *name, double bytes)
+{
+    const mp_layout *l = &b->c->lay;
+    if (l->tp <= 1)
+        return;
+    if (l->sequence_parallel)
+        comm(b, name, MP_GROUP_TP, l->tp, 1, MP_COLL_ALLGATHER, bytes, MP_COLL_REDUCESCATTER, bytes);
+    else
+        comm(b, name, MP_GROUP_TP, l->tp, 1, MP_COLL_NONE, 0, MP_COLL_ALLREDUCE, bytes);
+}
+static void tp_exit(opbuf *b, const char *name, double bytes)
+{
+    const mp_layout *l = &b->c->lay;
+    if (l->tp <= 1)
+        return;
+    if (l->sequence_parallel)
+        comm(b, name, MP_GROUP_TP, l->tp, 1, MP_COLL_REDUCESCATTER, bytes, MP_COLL_ALLGATHER, bytes);
+    else
+        comm(b, name, MP_GROUP_TP, l->tp, 1, MP_COLL_ALLREDUCE, bytes, MP_COLL_NONE, 0);
+}
+
+/* A norm: reads x, writes y; backward reads x and dy, writes dx.  Keeps its
+ * input [K22: "LayerNorm input 2sbh"]. */
+static void norm(opbuf *b, const char *name, double tokens)
+{
+    double h = (double)b->c->model->hidden, A = b->c->wl->act_bytes;
+    memop(b, name, 2 * tokens * h * A, 3 * tokens * h * A, tokens * h * A);
+}
+
+/* Residual add, with dropout when the model has it (1-byte mask [K22]). */
+static void residual(opbuf *b, const char *name, double tokens)
+{
+    double h = (double)b->c->model->hidden, A = b->c->wl->act_bytes;
+    bool drop = b->c->model->dropout;
+    memop(b, name, 3 * tokens * h * A + (drop ? tokens * h : 0), 2 * tokens * h * A, drop ? tokens * h : 0);
+}
+
+/* A dense MLP (also shared experts): fc1 (gated: gate and up, 2f wide),
+ * activation, fc2, TP-sharded by columns then rows [K22 4.2.2].  Saved:
+ * fc1 input (unless shared with the router), activation input, fc2 input. */
+static void mlp(opbuf *b, const char *prefix_fc1, const char *act, const char *fc2, double width, bool save_input)
+{
+    const mp_cost_ctx *c = b->c;
+    const mp_layout *l = &c->lay;
+    double h = (double)c->model->hidden, A = c->wl->act_bytes, t = l->tp;
+    double T = (double)l->micro_batch * c->seq_len / l->cp;
+    double Tsp = l->sequence_parallel ? T / t : T;
+    double g = c->model->gated_mlp ? 2.0 : 1.0;
+    double fl = width / t;
+    tp_enter(b, "tp-gather-mlp", T * h * A);
+    matmul(b, prefix_fc1, T, h, g * fl, 1, save_input ? Tsp * h * A : 0);
+    memop(b, act, T * (g + 1) * fl * A, T * (g + g + 1) * fl * A, T * g * fl * A);
+    matmul(b, fc2, T, fl, h, 1, T * fl * A);
+    tp_exit(b, "tp-scatter-mlp", T * h * A);
+}
+
+static void block_attention(opbuf *b)
+{
+    const mp_cost_ctx *c = b->c;
+    const mp_model *m = c->model;
+    const mp_layout *l = &c->lay;
+    double h = (double)m->hidden, A = c->wl->act_bytes, t = l->tp;
+    double S = (double)c->seq_len;
+    double T = (double)l->micro_batch * S / l->cp;
+    double Tsp = l->sequence_parallel ? T / t : T;
+    double a = (double)m->num_heads / t;           /* heads on this GPU */
+    double dqk = (double)mp_model_qk_head_dim(m);
+    double dv = m->attn == MP_ATTN_MLA ? (double)m->v_head_dim : (double)m->head_dim;
+    double qw = (double)mp_model_q_width(m) / t, kw = (double)mp_model_k_width(m) / t;
+    double vw = (double)mp_model_v_width(m) / t;
+    double qkv_in_saved = Tsp * h * A;              /* [K22] QKV input 2sbh, /t with SP */
+
+    norm(b, "input-norm", Tsp);
+    tp_enter(b, "tp-gather-attn", T * h * A);
+    if (m->attn == MP_ATTN_MLA) {
+        /* MLA [DeepSeek-V2 eq. 9-13]: the down-projections are replicated
+         * across TP (Megatron-Core builds them 'duplicated'); the
+         * up-projections are column-parallel. */
+        double ql = (double)m->q_lora_rank, kvl = (double)m->kv_lora_rank, rope = (double)m->qk_rope_head_dim;
+        if (ql > 0) {
+            matmul(b, "q-down", T, h, ql, 1, qkv_in_saved);
+            matmul(b, "q-up", T, ql, qw, 1, T * ql * A);
+            qkv_in_saved = 0;
+        } else {
+            matmul(b, "q-proj", T, h, qw, 1, qkv_in_saved);
+            qkv_in_saved = 0; /* the same input is shared with kv-down */
+        }
+        matmul(b, "kv-down", T, h, kvl + rope, 1, qkv_in_saved);
+        matmul(b, "kv-up", T, kvl, a * ((double)m->qk_nope_head_dim + dv), 1, T * kvl * A);
+    } else {
+        matmul(b, "qkv-proj", T, h, qw + kw + vw, 1, qkv_in_saved);
+    }
+    /* Attention core.  Causal: each query attends on average to S/2 keys;
+     * with load-balanced context parallelism each CP rank's T queries still
+     * see S/2 keys on average [Megatron-Core CP].  FLOPs: QK^T and PV,
+     * 2 * T * a * (dqk + dv) * S/2.  Saved: Q, K, V [K22 "4sbh + 2sbh"]. */
+    mp_op *o = push(b, "attention-core", MP_OP_ATTENTION);
+    double keys = S / 2.0;
+    o->fwd_flops = 2.0 * T * a * (dqk + dv) * keys;
+    o->bwd_model_flops = 2.0 * o->fwd_flops;
+    o->saved_bytes = T * (qw + kw + vw) * A;
+    double io = T * (qw + kw + vw + a * dv) * A;
+    if (c->wl->flash_attention) {
+        /* [D22] backward recomputes the scores: 2.5x forward; saves only
+         * the fp32 log-sum-exp per head and token. */
+        o->bwd_flops = 2.5 * o->fwd_flops;
+        o->fwd_hbm_bytes = io;
+        o->bwd_hbm_bytes = 2 * io;
+        o->saved_bytes += T * a * 4;
+    } else {
+        /* Unfused: scores written, softmax read/written, probabilities read
+         * by PV.  Saved [K22]: softmax output 2 a s^2 b, and with dropout
+         * its mask a s^2 b and output 2 a s^2 b -- 5 a s^2 b in all. */
+        double sq = (double)l->micro_batch * a * (S / l->cp) * S;
+        o->bwd_flops = o->bwd_model_flops;
+        o->fwd_hbm_bytes = io + 4 * sq * A;
+        o->bwd_hbm_bytes = 2 * io + 6 * sq * A;
+        o->saved_bytes += sq * A + (m->dropout ? sq * (1 + A) : 0);
+    }
+    o->selective = true;
+    double pf = matmul_eff_flops(c->hw), bw = hbm_eff(c->hw);
+    o->fwd_s = fmax(o->fwd_flops / pf, o->fwd_hbm_bytes / bw);
+    o->bwd_s = fmax(o->bwd_flops / pf, o->bwd_hbm_bytes / bw);
+    double core_fwd = o->fwd_s, core_bwd = o->bwd_s;
+    if (l->cp > 1) {
+        /* Ring attention: each rank passes its K, V chunk around the CP ring,
+         * cp-1 hops; backward sends K, V and their gradients.  Overlapped
+         * with the attention kernels (Megatron-Core/TE), so only the excess
+         * over the kernel time is exposed. */
+        double kv = T * (kw + vw) * A;
+        mp_op *x = comm(b, "cp-ring-kv", MP_GROUP_CP, l->cp, l->tp, MP_COLL_SENDRECV, (l->cp - 1) * kv,
+                        MP_COLL_SENDRECV, 2.0 * (l->cp - 1) * kv);
+        x->overlapped = true;
+        x->transient_bytes = 2 * kv;
+        x->fwd_s = fmax(0, x->fwd_s - core_fwd);
+        x->bwd_s = fmax(0, x->bwd_s - core_bwd);
+    }
+    matmul(b, "out-proj", T, a * dv, h, 1, T * a * dv * A);
+    tp_exit(b, "tp-scatter-attn", T * h * A);
+    residual(b, "attn-residual", Tsp);
+}
+
+static void block_moe(opbuf *b)
+{
+    const mp_cost_ctx *c = b->c;
+    const mp_model *m = c->model;
+    const mp_layout *l = &c->lay;
+    double h = (double)m->hidden, A = c->wl->act_bytes, t = l->tp;
+    double T = (double)l->micro_batch * c->seq_len / l->cp;
+    double Tsp = l->sequence_parallel ? T / t : T;
+    double E = (double)m->num_experts, k = (double)m->top_k;
+    double lam = c->expert_load;
+    double g = m->gated_mlp ? 2.0 : 1.0;
+    double fe = (double)m->expert_hidden / l->etp;
+
+    norm(b, "pre-mlp-norm", Tsp);
+    /* Router: logits Tsp x E, replicated weights; softmax in fp32, whose
+     * output is kept for the backward of the gate [Megatron-Core router]. */
+    matmul(b, "router", Tsp, h, E, 1, Tsp * h * A);
+    memop(b, "router-softmax-topk", Tsp * E * 8, Tsp * E * 12, Tsp * E * 4 + Tsp * k * 12);
+    /* Dispatch [L25]: each token is copied top_k times, sent over EP, then
+     * gathered over ETP; the busiest GPU holds lam * Tsp * k * etp copies
+     * for its E/ep experts.  With balanced routing this equals
+     * b*S*k*etp/(tp*cp): the expert FLOPs per GPU are the total / GPUs. */
+    double sent = Tsp * k * h * A;
+    double Ne = lam * Tsp * k * l->etp;
+    memop(b, "permute", Tsp * h * A + sent, Tsp * h * A + sent, 0)->transient_bytes = sent;
+    int ep_stride = l->etp, edp_unused = 0;
+    (void)edp_unused;
+    if (l->ep > 1) {
+        mp_op *x = comm(b, "ep-dispatch", MP_GROUP_EP, l->ep, ep_stride, MP_COLL_ALLTOALL, lam * sent,
+                        MP_COLL_ALLTOALL, lam * sent);
+        x->expert = true;
+        x->transient_bytes = 2 * lam * sent;
+    }
+    if (l->etp > 1) {
+        mp_op *x = comm(b, "etp-gather", MP_GROUP_ETP, l->etp, 1, MP_COLL_ALLGATHER, Ne * h * A,
+                        MP_COLL_REDUCESCATTER, Ne * h * A);
+        x->expert = true;
+    }
+    int local = (int)(E / l->ep);
+    mp_op *o = matmul(b, "expert-fc1", Ne / local, h, g * fe, local, Ne * h * A);
+    o->expert = true;
+    o = memop(b, "expert-act", Ne * (g + 1) * fe * A, Ne * (2 * g + 1) * fe * A, Ne * g * fe * A);
+    o->expert = true;
+    o = matmul(b, "expert-fc2", Ne / local, fe, h, local, Ne * fe * A);
+    o->expert = true;
+    if (l->etp > 1) {
+        mp_op *x = comm(b, "etp-scatter", MP_GROUP_ETP, l->etp, 1, MP_COLL_REDUCESCATTER, Ne * h * A,
+                        MP_COLL_ALLGATHER, Ne * h * A);
+        x->expert = true;
+    }
+    if (l->ep > 1) {
+        mp_op *x = comm(b, "ep-combine", MP_GROUP_EP, l->ep, ep_stride, MP_COLL_ALLTOALL, lam * sent,
+                        MP_COLL_ALLTOALL, lam * sent);
+        x->expert = true;
+        x->transient_bytes = 2 * lam * sent;
+    }
+    /* Combine: y = sum_i p_i e_i.  The gradient of p_i needs e_i, so the
+     * k expert outputs per token are kept. */
+    memop(b, "unpermute", sent + Tsp * h * A, 2 * sent + Tsp * h * A, sent);
+    if (m->num_shared_experts > 0)
+        mlp(b, "shared-fc1", "shared-act", "shared-fc2", (double)m->num_shared_experts * m->shared_expert_hidden,
+            false);
+    residual(b, "mlp-residual", Tsp);
+}
+
+static void block_dense(opbuf *b)
+{
+    const mp_layout *l = &b->c->lay;
+    double T = (double)l->micro_batch * b->c->seq_len / l->cp;
+    double Tsp = l->sequence_parallel ? T / l->tp : T;
+    norm(b, "pre-mlp-norm", Tsp);
+    mlp(b, "fc1", "activation", "fc2", (double)b->c->model->ffn_hidden, true);
+    residual(b, "mlp-residual", Tsp);
+}
+
+static void block_embed(opbuf *b)
+{
+    const mp_cost_ctx *c = b->c;
+    const mp_layout *l = &c->lay;
+    double h = (double)c->model->hidden, A = c->wl->act_bytes;
+    double T = (double)l->micro_batch * c->seq_len / l->cp;
+    double Tsp = l->sequence_parallel ? T / l->tp : T;
+    /* Vocab-parallel lookup: each TP rank fills the rows it owns and the
+     * partial results are summed (all-reduce, or reduce-scatter with SP).
+     * Saved: the int64 token ids (Megatron's "8sbp" term) and, with
+     * dropout, a 1-byte mask. */
+    memop(b, "embedding-lookup", T * h * (A + c->wl->weight_bytes), T * h * A + T * 8,
+          T * 8 + (c->model->dropout ? Tsp * h : 0));
+    if (l->tp > 1)
+        comm(b, "tp-embedding", MP_GROUP_TP, l->tp, 1,
+             l->sequence_parallel ? MP_COLL_REDUCESCATTER : MP_COLL_ALLREDUCE, T * h * A, MP_COLL_NONE, 0);
+}
+
+static void block_head(opbuf *b)
+{
+    const mp_cost_ctx *c = b->c;
+    const mp_layout *l = &c->lay;
+    double h = (double)c->model->hidden, A = c->wl->act_bytes;
+    double T = (double)l->micro_batch * c->seq_len / l->cp;
+    double Tsp = l->sequence_parallel ? T / l->tp : T;
+    double V = (double)c->model->vocab / l->tp;
+    norm(b, "final-norm", Tsp);
+    tp_enter(b, "tp-gather-head", T * h * A);
+    matmul(b, "lm-head", T, h, V, 1, Tsp * h * A);
+    /* Vocab-parallel cross-entropy in fp32: the softmax over this rank's
+     * vocabulary slice is kept for backward (Megatron's 4sbV/t term); the
+     * max and the sum are all-reduced over TP (3 fp32 per token). */
+    memop(b, "cross-entropy", T * V * (A + 4 + 4), T * V * (4 + A), T * V * 4);
+    if (l->tp > 1)
+        comm(b, "tp-loss", MP_GROUP_TP, l->tp, 1, MP_COLL_ALLREDUCE, T * 12, MP_COLL_NONE, 0);
+}
+
+size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block blk, mp_op *ops)
+{
+    opbuf b = {c, ops, 0};
+    switch (blk) {
+    case MP_BLOCK_EMBED: block_embed(&b); break;
+    case MP_BLOCK_ATTN: block_attention(&b); break;
+    case MP_BLOCK_DENSE_MLP: block_dense(&b); break;
+    case MP_BLOCK_MOE_MLP: block_moe(&b); break;
+    case MP_BLOCK_HEAD: block_head(&b); break;
+    case MP_BLOCK_COUNT: break;
+    }
+    return b.n;
+}
+
+/* ------------------------------------------------------------ aggregation */
+
+typedef struct {
+    double fwd_s, bwd_s, recompute_full_s, recompute_sel_s;
+    double cat_fwd[MP_CAT_COUNT], cat_bwd[MP_CAT_COUNT], cat_fwd_sel[MP_CAT_COUNT];
+    double tp_s, ep_s, cp_s;             /* fwd + bwd */
+    double saved, saved_sel;             /* bytes kept: no recompute / selective */
+    double transient;
+    double fwd_model_flops, bwd_model_flops, fwd_hw_flops, bwd_hw_flops, sel_hw_flops;
+    double expert_hw_flops;              /* share that scales with expert load */
+} block_sum;
+
+static mp_cat cat_of(const mp_op *o)
+{
+    return o->kind == MP_OP_COMM ? MP_CAT_COMM : o->kind == MP_OP_MEMORY ? MP_CAT_MEMORY : MP_CAT_COMPUTE;
+}
+
+static void sum_block(const mp_cost_ctx *c, mp_block blk, block_sum *s)
+{
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(c, blk, ops);
+    memset(s, 0, sizeof *s);
+    for (size_t i = 0; i < n; i++) {
+        const mp_op *o = &ops[i];
+        mp_cat k = cat_of(o);
+        s->fwd_s += o->fwd_s;
+        s->bwd_s += o->bwd_s;
+        s->cat_fwd[k] += o->fwd_s;
+        s->cat_bwd[k] += o->bwd_s;
+        if (o->selective) {
+            s->recompute_sel_s += o->fwd_s;
+            s->cat_fwd_sel[k] += o->fwd_s;
+            s->sel_hw_flops += o->fwd_flops;
+        } else {
+            s->saved_sel += o->saved_bytes;
+        }
+        s->saved += o->saved_bytes;
+        if (o->transient_bytes > s->transient)
+            s->transient = o->transient_bytes;
+        if (o->group == MP_GROUP_TP)
+            s->tp_s += o->fwd_s + o->bwd_s;
+        if (o->group == MP_GROUP_EP || o->group == MP_GROUP_ETP)
+            s->ep_s += o->fwd_s + o->bwd_s;
+        if (o->group == MP_GROUP_CP)
+            s->cp_s += o->fwd_s + o->bwd_s;
+        double lam = o->expert ? c->expert_load : 1.0;
+        s->fwd_model_flops += o->fwd_flops / lam;
+        s->bwd_model_flops += o->bwd_model_flops / lam;
+        s->fwd_hw_flops += o->fwd_flops / lam;
+        s->bwd_hw_flops += o->bwd_flops / lam;
+    }
+    s->recompute_full_s = s->fwd_s;
+}
+
+/* Layers [first, first+count) split into dense and MoE counts. */
+static void count_layers(const mp_model *m, int first, int count, int *dense, int *moe)
+{
+    *dense = *moe = 0;
+    for (int i = first; i < first + count && i < m->num_layers; i++) {
+        if (m->is_moe[i])
+            (*moe)++;
+        else
+            (*dense)++;
+    }
+}
+
+/* Parameters held by a GPU of pipeline rank `r` (all its chunks).  Sharding
+ * follows Megatron-Core: attention and dense/shared MLP matrices split by tp,
+ * routed experts by ep (whole experts) and etp (within an expert), norms,
+ * router and MLA down-projections replicated; embedding split by tp on the
+ * first stage, the output layer on the last (tied weights keep a copy there
+ * when pp > 1). */
+static void stage_params(const mp_cost_ctx *c, int r, double *dense, double *expert)
+{
+    const mp_model *m = c->model;
+    const mp_layout *l = &c->lay;
+    const mp_params *p = &c->params;
+    double t = l->tp, h = (double)m->hidden;
+    double nrm = (m->norm == MP_NORM_LAYER ? 2.0 : 1.0) * h;
+    double att_repl = nrm;
+    if (m->attn == MP_ATTN_MLA) {
+        att_repl += h * (double)(m->kv_lora_rank + m->qk_rope_head_dim) + (double)m->kv_lora_rank;
+        if (m->q_lora_rank > 0)
+            att_repl += h * (double)m->q_lora_rank + (double)m->q_lora_rank;
+    }
+    if (m->out_bias)
+        att_repl += h;
+    double att = (p->attention - att_repl) / t + att_repl;
+    double dmlp = (p->dense_mlp - nrm) / t + nrm;
+    double moe_shared = (m->shared_expert_gate && m->num_shared_experts) ? (p->moe_shared - h) / t + h
+                                                                        : p->moe_shared / t;
+    double moe_common = moe_shared + p->moe_router + p->moe_norm;
+    double moe_exp = p->moe_experts / ((double)l->ep * l->etp);
+    int per_chunk = m->num_layers / (l->pp * l->vpp);
+    *dense = *expert = 0;
+    for (int v = 0; v < l->vpp; v++) {
+        int chunk = v * l->pp + r;
+        int nd, nm;
+        count_layers(m, chunk * per_chunk, per_chunk, &nd, &nm);
+        *dense += nd * (att + dmlp) + nm * (att + moe_common);
+        *expert += nm * moe_exp;
+    }
+    if (r == 0)
+        *dense += (double)m->vocab * h / t + (double)m->learned_positions * h;
+    if (r == l->pp - 1) {
+        *dense += p->final_norm;
+        if (!m->tied_embeddings || l->pp > 1)
+            *dense += (double)m->vocab * h / t;
+    }
+}
+
+static void stage_memory(const mp_cost_ctx *c, int r, const block_sum *bs, mp_memory *mem)
+{
+    const mp_model *m = c->model;
+    const mp_layout *l = &c->lay;
+    const mp_workload *w = c->wl;
+    const mp_hardware *hw = c->hw;
+    memset(mem, 0, sizeof *mem);
+    stage_params(c, r, &mem->params_dense, &mem->params_expert);
+    mem->params = mem->params_dense + mem->params_expert;
+    /* [R20]/Megatron: 16-bit weights, fp32 main gradients, fp32 master
+     * weights and Adam moments; the distributed optimizer shards master and
+     * moments over the data-parallel group (dp*cp ranks hold replicas of the
+     * dense weights) and, for experts, over expert-DP. */
+    mem->weights_bytes = mem->params * w->weight_bytes;
+    mem->gradients_bytes = mem->params * w->grad_bytes;
+    double ob = w->master_bytes + w->optim_state_bytes;
+    double dshard = l->distributed_optimizer ? (double)l->dp * l->cp : 1.0;
+    double eshard = l->distributed_optimizer ? (double)l->edp : 1.0;
+    mem->optimizer_bytes = mem->params_dense * ob / dshard + mem->params_expert * ob / eshard;
+
+    /* Activations held at peak by this pipeline rank.  1F1B [N21]: rank r
+     * has min(p - r, m) micro-batches in flight.  Interleaved: Megatron's
+     * warm-up runs (p - r - 1) * 2 + (v - 1) * p chunk-micro-batches before
+     * the first backward, so (p-r-1)*2 + (v-1)*p + 1 chunk activations are
+     * held; for r = 0 that is L * (1 + (p-1)/(p v)) layers' worth, the
+     * interleaving penalty of [K22 section 5]. */
+    int p = l->pp, v = l->vpp, mb = l->num_micro_batches;
+    double units = v == 1 ? fmin(p - r, mb) : fmin((double)(p - r - 1) * 2 + (double)(v - 1) * p + 1, (double)mb * v);
+    int per_chunk = m->num_layers / (p * v);
+    double h = (double)m->hidden, A = w->act_bytes;
+    double T = (double)l->micro_batch * c->seq_len / l->cp;
+    double Tsp = l->sequence_parallel ? T / l->tp : T;
+    double worst_chunk = 0, worst_layer_full = 0;
+    for (int k = 0; k < v; k++) {
+        int chunk = k * p + r;
+        int nd, nm;
+        count_layers(m, chunk * per_chunk, per_chunk, &nd, &nm);
+        double layer_d, layer_m;
+        double full_d = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_DENSE_MLP].saved;
+        double full_m = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_MOE_MLP].saved;
+        switch (l->recompute) {
+        case MP_RECOMPUTE_FULL:
+            /* Only each layer's input is kept [K22 section 4.1: 2sbh, /t
+             * with SP]; the layer being recomputed is live once. */
+            layer_d = layer_m = Tsp * h * A;
+            if (nd && full_d > worst_layer_full)
+                worst_layer_full = full_d;
+            if (nm && full_m > worst_layer_full)
+                worst_layer_full = full_m;
+            break;
+        case MP_RECOMPUTE_SELECTIVE:
+            layer_d = bs[MP_BLOCK_ATTN].saved_sel + bs[MP_BLOCK_DENSE_MLP].saved;
+            layer_m = bs[MP_BLOCK_ATTN].saved_sel + bs[MP_BLOCK_MOE_MLP].saved;
+            break;
+        default:
+            layer_d = full_d;
+            layer_m = full_m;
+        }
+        double a = nd * layer_d + nm * layer_m;
+        if (chunk == 0)
+            a += bs[MP_BLOCK_EMBED].saved;
+        if (chunk == p * v - 1)
+            a += bs[MP_BLOCK_HEAD].saved;
+        if (a > worst_chunk)
+            worst_chunk = a;
+    }
+    mem->inflight_units = units;
+    mem->activations_bytes = units * worst_chunk + worst_layer_full;
+
+    double transient = 0;
+    for (int i = 0; i < MP_BLOCK_COUNT; i++)
+        if (bs[i].transient > transient)
+            transient = bs[i].transient;
+    /* Pipeline send and receive buffers: one activation each way. */
+    if (l->pp > 1)
+        transient += 2 * Tsp * h * A;
+    mem->comm_buffer_bytes = transient;
+    mem->reserved_bytes = hw->reserved_bytes;
+    double allocated = mem->weights_bytes + mem->gradients_bytes + mem->optimizer_bytes + mem->activations_bytes +
+                       mem->comm_buffer_bytes;
+    mem->fragmentation_bytes = hw->fragmentation * allocated;
+    mem->other_bytes = mem->comm_buffer_bytes + mem->reserved_bytes + mem->fragmentation_bytes;
+    mem->total_bytes = allocated + mem->reserved_bytes + mem->fragmentation_bytes;
+    mem->capacity_bytes = hw->memory_bytes;
+}
+
+/* Data-parallel gradient reduction once per step [N21 section 3.2]: dense
+ * gradients over the dp*cp replicas, expert gradients over expert-DP.  With
+ * the distributed optimizer: reduce-scatter of the fp32 gradients, then
+ * all-gather of the updated 16-bit weights; otherwise one all-reduce. */
+static double dp_time(const mp_cost_ctx *c, const mp_memory *mem)
+{
+    const mp_layout *l = &c->lay;
+    const mp_workload *w = c->wl;
+    int ndp = l->dp * l->cp;
+    int mpn_d = members_per_node(c->hw, l->tp, ndp);
+    int mpn_e = members_per_node(c->hw, l->etp * l->ep, l->edp);
+    double t = 0;
+    if (l->distributed_optimizer) {
+        t += mp_cost_collective_s(c->hw, MP_COLL_REDUCESCATTER, ndp, mpn_d, mem->params_dense * w->grad_bytes);
+        t += mp_cost_collective_s(c->hw, MP_COLL_ALLGATHER, ndp, mpn_d, mem->params_dense * w->weight_bytes);
+        t += mp_cost_collective_s(c->hw, MP_COLL_REDUCESCATTER, l->edp, mpn_e, mem->params_expert * w->grad_bytes);
+        t += mp_cost_collective_s(c->hw, MP_COLL_ALLGATHER, l->edp, mpn_e, mem->params_expert * w->weight_bytes);
+    } else {
+        t += mp_cost_collective_s(c->hw, MP_COLL_ALLREDUCE, ndp, mpn_d, mem->params_dense * w->grad_bytes);
+        t += mp_cost_collective_s(c->hw, MP_COLL_ALLREDUCE, l->edp, mpn_e, mem->params_expert * w->grad_bytes);
+    }
+    return t;
+}
+
+/* Optimizer step, memory-bound: per parameter updated, read the fp32
+ * gradient, master weight and states, write master and states back and the
+ * 16-bit weight. */
+static double optimizer_time(const mp_cost_ctx *c, const mp_memory *mem)
+{
+    const mp_layout *l = &c->lay;
+    const mp_workload *w = c->wl;
+    double dshard = l->distributed_optimizer ? (double)l->dp * l->cp : 1.0;
+    double eshard = l->distributed_optimizer ? (double)l->edp : 1.0;
+    double updated = mem->params_dense / dshard + mem->params_expert / eshard;
+    double bytes = updated * (w->grad_bytes + 2 * w->master_bytes + 2 * w->optim_state_bytes + w->weight_bytes);
+    return bytes / hbm_eff(c->hw);
+}
+
+/* Model FLOPs per token, forward (PaLM-style model FLOPs [P22]: matrix
+ * products of the active parameters, 2 FLOPs per multiply-add, plus the
+ * attention scores with causal masking, S/2 keys per query on average). */
+static double model_fwd_flops_per_token(const mp_cost_ctx *c)
+{
+    const mp_model *m = c->model;
+    const mp_params *p = &c->params;
+    double h = (double)m->hidden, S = (double)c->seq_len;
+    double nrm = (m->norm == MP_NORM_LAYER ? 2.0 : 1.0) * h;
+    double dqk = (double)mp_model_qk_head_dim(m);
+    double dv = m->attn == MP_ATTN_MLA ? (double)m->v_head_dim : (double)m->head_dim;
+    double core = 2.0 * (double)m->num_heads * (dqk + dv) * (S / 2.0);
+    double f = 0;
+    for (int i = 0; i < m->num_layers; i++) {
+        f += 2.0 * (p->attention - nrm) + core;
+        if (m->is_moe[i])
+            f += 2.0 * (p->moe_router + p->moe_shared + (double)m->top_k * p->moe_expert_one);
+        else
+            f += 2.0 * (p->dense_mlp - nrm);
+    }
+    f += 2.0 * (double)m->vocab * h; /* LM head */
+    return f;
+}
+
+void mp_cost_evaluate(const mp_cost_ctx *c, mp_cost *out)
+{
+    const mp_model *m = c->model;
+    const mp_layout *l = &c->lay;
+    const mp_workload *w = c->wl;
+    memset(out, 0, sizeof *out);
+    out->params = c->params;
+    out->seq_len = c->seq_len;
+    out->stages = l->pp;
+    block_sum bs[MP_BLOCK_COUNT];
+    for (int i = 0; i < MP_BLOCK_COUNT; i++)
+        sum_block(c, (mp_block)i, &bs[i]);
+
+    /* Memory: every stage, keep the most loaded. */
+    double worst = -1;
+    for (int r = 0; r < l->pp; r++) {
+        mp_memory mem;
+        stage_memory(c, r, bs, &mem);
+        if (r == 0)
+            out->mem_first = mem;
+        if (r == l->pp - 1)
+            out->mem_last = mem;
+        if (mem.total_bytes > worst) {
+            worst = mem.total_bytes;
+            out->mem = mem;
+            out->worst_mem_stage = r;
+        }
+    }
+    out->headroom_bytes = out->mem.capacity_bytes - out->mem.total_bytes;
+    out->fits = out->headroom_bytes >= 0;
+    switch (l->recompute) {
+    case MP_RECOMPUTE_FULL:
+        out->act_layer_dense_bytes = out->act_layer_moe_bytes =
+            w->act_bytes * (double)m->hidden * l->micro_batch * c->seq_len / l->cp /
+            (l->sequence_parallel ? l->tp : 1);
+        break;
+    case MP_RECOMPUTE_SELECTIVE:
+        out->act_layer_dense_bytes = bs[MP_BLOCK_ATTN].saved_sel + bs[MP_BLOCK_DENSE_MLP].saved;
+        out->act_layer_moe_bytes = bs[MP_BLOCK_ATTN].saved_sel + bs[MP_BLOCK_MOE_MLP].saved;
+        break;
+    default:
+        out->act_layer_dense_bytes = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_DENSE_MLP].saved;
+        out->act_layer_moe_bytes = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_MOE_MLP].saved;
+    }
+
+    /* Time per micro-batch of each pipeline rank. */
+    int p = l->pp, v = l->vpp;
+    int per_chunk = m->num_layers / (p * v);
+    double h = (double)m->hidden, A = w->act_bytes;
+    double T = (double)l->micro_batch * c->seq_len / l->cp;
+    double Tsp = l->sequence_parallel ? T / l->tp : T;
+    /* Pipeline point-to-point: one activation forward, one gradient
+     * backward per chunk boundary; with SP each TP rank sends its shard
+     * (Megatron's scatter-gather optimisation [N21 4.1]). */
+    int pp_stride = l->tp * l->cp * l->dp;
+    bool pp_inter = pp_stride >= c->hw->gpus_per_node;
+    double p2p = p > 1 ? mp_cost_collective_s(c->hw, MP_COLL_SENDRECV, 2, pp_inter ? 1 : 2, Tsp * h * A) : 0;
+    double hw_flops_mb_total = 0; /* summed over ranks, per micro-batch, one GPU each */
+    double slow_total = -1;
+    for (int r = 0; r < p; r++) {
+        mp_stage_time st;
+        memset(&st, 0, sizeof st);
+        double hwf = 0;
+        for (int k = 0; k < v; k++) {
+            int chunk = k * p + r;
+            int nd, nm;
+            count_layers(m, chunk * per_chunk, per_chunk, &nd, &nm);
+            st.layers_dense += nd;
+            st.layers_moe += nm;
+            const block_sum *parts[4];
+            double mult[4];
+            int np = 0;
+            parts[np] = &bs[MP_BLOCK_ATTN], mult[np++] = nd + nm;
+            parts[np] = &bs[MP_BLOCK_DENSE_MLP], mult[np++] = nd;
+            parts[np] = &bs[MP_BLOCK_MOE_MLP], mult[np++] = nm;
+            for (int i = 0; i < np; i++) {
+                const block_sum *s = parts[i];
+                double x = mult[i];
+                st.fwd_s += x * s->fwd_s;
+                st.bwd_s += x * s->bwd_s;
+                for (int q = 0; q < MP_CAT_COUNT; q++)
+                    st.cat_s[q] += x * (s->cat_fwd[q] + s->cat_bwd[q]);
+                st.tp_s += x * s->tp_s;
+                st.ep_s += x * s->ep_s;
+                st.cp_s += x * s->cp_s;
+                hwf += x * (s->fwd_hw_flops + s->bwd_hw_flops);
+                /* Recomputation runs in the backward pass. */
+                if (l->recompute == MP_RECOMPUTE_FULL) {
+                    st.bwd_s += x * s->recompute_full_s;
+                    for (int q = 0; q < MP_CAT_COUNT; q++)
+                        st.cat_s[q] += x * s->cat_fwd[q];
+                    st.tp_s += x * s->tp_s * 0.5; /* forward collectives only (approx. half) */
+                    hwf += x * s->fwd_hw_flops;
+                } else if (l->recompute == MP_RECOMPUTE_SELECTIVE) {
+                    st.bwd_s += x * s->recompute_sel_s;
+                    for (int q = 0; q < MP_CAT_COUNT; q++)
+                        st.cat_s[q] += x * s->cat_fwd_sel[q];
+                    hwf += x * s->sel_hw_flops;
+                }
+            }
+            if (chunk == 0) {
+                const block_sum *s = &bs[MP_BLOCK_EMBED];
+                st.fwd_s += s->fwd_s;
+                st.bwd_s += s->bwd_s;
+                for (int q = 0; q < MP_CAT_COUNT; q++)
+                    st.cat_s[q] += s->cat_fwd[q] + s->cat_bwd[q];
+                st.tp_s += s->tp_s;
+                hwf += s->fwd_hw_flops + s->bwd_hw_flops;
+            }
+            if (chunk == p * v - 1) {
+                const block_sum *s = &bs[MP_BLOCK_HEAD];
+                st.fwd_s += s->fwd_s;
+                st.bwd_s += s->bwd_s;
+                for (int q = 0; q < MP_CAT_COUNT; q++)
+                    st.cat_s[q] += s->cat_fwd[q] + s->cat_bwd[q];
+                st.tp_s += s->tp_s;
+                hwf += s->fwd_hw_flops + s->bwd_hw_flops;
+            }
+        }
+        if (p > 1) {
+            /* v chunks per rank, each receives an activation and sends a
+             * gradient (first/last ranks one fewer: ignored, small). */
+            st.pp_s = 2.0 * v * p2p;
+            st.fwd_s += v * p2p;
+            st.bwd_s += v * p2p;
+            st.cat_s[MP_CAT_COMM] += st.pp_s;
+        }
+        hw_flops_mb_total += hwf;
+        double tot = st.fwd_s + st.bwd_s;
+        if (tot > slow_total) {
+            slow_total = tot;
+            out->slow = st;
+            out->slowest_stage = r;
+        }
+    }
+
+    /* Step [N21 eq. (1)-(2)]: m micro-batches through the slowest rank plus
+     * the pipeline bubble (p-1)/v of one micro-batch's forward+backward. */
+    double mbs = l->num_micro_batches;
+    double t_mb = out->slow.fwd_s + out->slow.bwd_s;
+    out->t_bubble_s = (double)(p - 1) / v * t_mb;
+    out->t_compute_s = mbs * out->slow.cat_s[MP_CAT_COMPUTE];
+    out->t_optimizer_s = optimizer_time(c, &out->mem);
+    out->t_memory_s = mbs * out->slow.cat_s[MP_CAT_MEMORY] + out->t_optimizer_s;
+    double dp = dp_time(c, &out->mem);
+    /* With --overlap-grad-reduce the reduction runs under the last
+     * micro-batch's backward; only the excess is exposed. */
+    out->t_dp_s = w->overlap_grad_reduce ? fmax(0, dp - out->slow.bwd_s) : dp;
+    out->t_tp_s = mbs * out->slow.tp_s;
+    out->t_ep_s = mbs * out->slow.ep_s;
+    out->t_cp_s = mbs * out->slow.cp_s;
+    out->t_pp_s = mbs * out->slow.pp_s;
+    out->t_comm_s = mbs * out->slow.cat_s[MP_CAT_COMM] + out->t_dp_s;
+    out->t_total_s = out->t_compute_s + out->t_memory_s + out->t_comm_s + out->t_bubble_s;
+
+    out->tokens_per_step = (double)w->global_batch * c->seq_len;
+    out->model_flops_per_step = 3.0 * model_fwd_flops_per_token(c) * out->tokens_per_step;
+    /* Hardware FLOPs: what the GPUs execute, recomputation included:
+     * per-GPU FLOPs per micro-batch, summed over pipeline ranks, times the
+     * GPUs of a stage and the micro-batches. */
+    out->hw_flops_per_step = hw_flops_mb_total * mbs * (double)l->tp * l->cp * l->dp;
+    out->tokens_per_s = out->tokens_per_step / out->t_total_s;
+    out->sequences_per_s = (double)w->global_batch / out->t_total_s;
+    out->mfu = out->model_flops_per_step / (out->t_total_s * l->gpus * c->hw->peak_flops);
+}

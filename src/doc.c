@@ -1,0 +1,542 @@
+#include "moeplan/doc.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+/* Documents here are small configuration files; a cap keeps a runaway input
+ * (or /dev/zero) from eating memory. */
+#define MP_DOC_MAX_BYTES (16u << 20)
+#define MP_DOC_MAX_DEPTH 64
+
+static void node_free(mp_node *n)
+{
+    if (!n)
+        return;
+    free(n->text);
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->keys)
+            free(n->keys[i]);
+        node_free(n->vals[i]);
+    }
+    free(n->keys);
+    free(n->key_line);
+    free(n->key_col);
+    free(n->vals);
+    free(n);
+}
+
+void mp_doc_free(mp_doc *doc)
+{
+    if (doc) {
+        node_free(doc->root);
+        doc->root = NULL;
+    }
+}
+
+mp_status mp_doc_error(const mp_doc *doc, const mp_node *v, mp_error *err, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return mp_error_set(err, MP_ERR_INPUT, doc->path, v ? v->line : 1, v ? v->col : 1, "%s", msg);
+}
+
+typedef struct {
+    yaml_parser_t parser;
+    const char *path;
+    mp_error *err;
+} parse_ctx;
+
+static mp_status parser_fail(parse_ctx *c)
+{
+    yaml_parser_t *p = &c->parser;
+    int line = (int)p->problem_mark.line + 1, col = (int)p->problem_mark.column + 1;
+    const char *what = p->problem ? p->problem : "malformed document";
+    if (p->context)
+        return mp_error_set(c->err, MP_ERR_INPUT, c->path, line, col, "%s %s", what, p->context);
+    return mp_error_set(c->err, MP_ERR_INPUT, c->path, line, col, "%s", what);
+}
+
+static mp_status next_event(parse_ctx *c, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(&c->parser, ev))
+        return parser_fail(c);
+    return MP_OK;
+}
+
+static mp_node *new_node(mp_node_kind k, const yaml_event_t *ev)
+{
+    mp_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->kind = k;
+    n->line = (int)ev->start_mark.line + 1;
+    n->col = (int)ev->start_mark.column + 1;
+    return n;
+}
+
+static int push(mp_node *m, char *key, int kl, int kc, mp_node *v)
+{
+    size_t n = m->n + 1;
+    mp_node **vals = realloc(m->vals, n * sizeof *vals);
+    if (!vals)
+        return -1;
+    m->vals = vals;
+    if (m->kind == MP_NODE_MAP) {
+        char **keys = realloc(m->keys, n * sizeof *keys);
+        if (keys)
+            m->keys = keys;
+        int *kls = realloc(m->key_line, n * sizeof *kls);
+        if (kls)
+            m->key_line = kls;
+        int *kcs = realloc(m->key_col, n * sizeof *kcs);
+        if (kcs)
+            m->key_col = kcs;
+        if (!keys || !kls || !kcs)
+            return -1;
+        m->keys[m->n] = key;
+        m->key_line[m->n] = kl;
+        m->key_col[m->n] = kc;
+    }
+    m->vals[m->n] = v;
+    m->n = n;
+    return 0;
+}
+
+static mp_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth, mp_node **out);
+
+static mp_status parse_children(parse_ctx *c, mp_node *n, int depth)
+{
+    for (;;) {
+        yaml_event_t ev;
+        mp_status st = next_event(c, &ev);
+        if (st)
+            return st;
+        if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            return MP_OK;
+        }
+        char *key = NULL;
+        int kl = 0, kc = 0;
+        if (n->kind == MP_NODE_MAP) {
+            if (ev.type != YAML_SCALAR_EVENT) {
+                st = mp_error_set(c->err, MP_ERR_INPUT, c->path, (int)ev.start_mark.line + 1,
+                                  (int)ev.start_mark.column + 1, "keys must be plain words");
+                yaml_event_delete(&ev);
+                return st;
+            }
+            key = strdup((const char *)ev.data.scalar.value);
+            kl = (int)ev.start_mark.line + 1;
+            kc = (int)ev.start_mark.column + 1;
+            yaml_event_delete(&ev);
+            if (!key)
+                return mp_error_set(c->err, MP_ERR_NOMEM, c->path, 0, 0, "out of memory");
+            for (size_t i = 0; i < n->n; i++) {
+                if (strcmp(n->keys[i], key) == 0) {
+                    st = mp_error_set(c->err, MP_ERR_INPUT, c->path, kl, kc,
+                                      "key '%s' appears twice (first at line %d)", key, n->key_line[i]);
+                    free(key);
+                    return st;
+                }
+            }
+            st = next_event(c, &ev);
+            if (st) {
+                free(key);
+                return st;
+            }
+        }
+        mp_node *child = NULL;
+        st = parse_node(c, &ev, depth + 1, &child);
+        yaml_event_delete(&ev);
+        if (st) {
+            free(key);
+            return st;
+        }
+        if (push(n, key, kl, kc, child)) {
+            free(key);
+            node_free(child);
+            return mp_error_set(c->err, MP_ERR_NOMEM, c->path, 0, 0, "out of memory");
+        }
+    }
+}
+
+static mp_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth, mp_node **out)
+{
+    if (depth > MP_DOC_MAX_DEPTH)
+        return mp_error_set(c->err, MP_ERR_INPUT, c->path, (int)ev->start_mark.line + 1,
+                            (int)ev->start_mark.column + 1, "nesting deeper than %d levels", MP_DOC_MAX_DEPTH);
+    mp_node *n = NULL;
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        n = new_node(MP_NODE_SCALAR, ev);
+        if (!n || !(n->text = strdup((const char *)ev->data.scalar.value))) {
+            free(n);
+            return mp_error_set(c->err, MP_ERR_NOMEM, c->path, 0, 0, "out of memory");
+        }
+        n->quoted = ev->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                    ev->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+        *out = n;
+        return MP_OK;
+    case YAML_MAPPING_START_EVENT:
+    case YAML_SEQUENCE_START_EVENT: {
+        n = new_node(ev->type == YAML_MAPPING_START_EVENT ? MP_NODE_MAP : MP_NODE_SEQ, ev);
+        if (!n)
+            return mp_error_set(c->err, MP_ERR_NOMEM, c->path, 0, 0, "out of memory");
+        mp_status st = parse_children(c, n, depth);
+        if (st) {
+            node_free(n);
+            return st;
+        }
+        *out = n;
+        return MP_OK;
+    }
+    case YAML_ALIAS_EVENT:
+        return mp_error_set(c->err, MP_ERR_INPUT, c->path, (int)ev->start_mark.line + 1,
+                            (int)ev->start_mark.column + 1, "YAML aliases (*name) are not supported here");
+    default:
+        return mp_error_set(c->err, MP_ERR_INTERNAL, c->path, (int)ev->start_mark.line + 1,
+                            (int)ev->start_mark.column + 1, "unexpected YAML event %d", (int)ev->type);
+    }
+}
+
+mp_status mp_doc_load_string(mp_doc *doc, const char *name, const char *text, size_t len, mp_error *err)
+{
+    memset(doc, 0, sizeof *doc);
+    snprintf(doc->path, sizeof doc->path, "%s", name);
+    parse_ctx c = {.path = doc->path, .err = err};
+    if (!yaml_parser_initialize(&c.parser))
+        return mp_error_set(err, MP_ERR_NOMEM, name, 0, 0, "out of memory");
+    yaml_parser_set_input_string(&c.parser, (const unsigned char *)text, len);
+    mp_status st = MP_OK;
+    yaml_event_t ev;
+    mp_node *root = NULL;
+    bool in_doc = false;
+    for (;;) {
+        if ((st = next_event(&c, &ev)))
+            break;
+        yaml_event_type_t t = ev.type;
+        if (t == YAML_STREAM_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        if (t == YAML_DOCUMENT_START_EVENT) {
+            if (root) {
+                st = mp_error_set(err, MP_ERR_INPUT, name, (int)ev.start_mark.line + 1,
+                                  (int)ev.start_mark.column + 1, "only one document per file is allowed");
+                yaml_event_delete(&ev);
+                break;
+            }
+            in_doc = true;
+        } else if (in_doc && t != YAML_DOCUMENT_END_EVENT && t != YAML_STREAM_START_EVENT) {
+            st = parse_node(&c, &ev, 0, &root);
+            if (!st && root->kind != MP_NODE_MAP)
+                st = mp_error_set(err, MP_ERR_INPUT, name, root->line, root->col,
+                                  "expected a mapping of keys to values at the top level");
+        }
+        yaml_event_delete(&ev);
+        if (st)
+            break;
+    }
+    yaml_parser_delete(&c.parser);
+    if (!st && !root)
+        st = mp_error_set(err, MP_ERR_INPUT, name, 1, 1, "the file is empty; expected a mapping of keys to values");
+    if (st) {
+        node_free(root);
+        return st;
+    }
+    doc->root = root;
+    return MP_OK;
+}
+
+mp_status mp_doc_load_file(mp_doc *doc, const char *path, mp_error *err)
+{
+    memset(doc, 0, sizeof *doc);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return mp_error_set(err, MP_ERR_IO, path, 0, 0, "cannot open: %s", strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    mp_status st = MP_OK;
+    while (buf) {
+        if (len + 1 >= cap) {
+            if (cap >= MP_DOC_MAX_BYTES) {
+                st = mp_error_set(err, MP_ERR_INPUT, path, 0, 0, "file is larger than %u MiB; not a configuration file?",
+                                  MP_DOC_MAX_BYTES >> 20);
+                break;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f))
+                st = mp_error_set(err, MP_ERR_IO, path, 0, 0, "read error: %s", strerror(errno));
+            break;
+        }
+    }
+    fclose(f);
+    if (!buf)
+        return mp_error_set(err, MP_ERR_NOMEM, path, 0, 0, "out of memory");
+    if (st) {
+        free(buf);
+        return st;
+    }
+    buf[len] = 0;
+    if (memchr(buf, 0, len)) {
+        free(buf);
+        return mp_error_set(err, MP_ERR_INPUT, path, 1, 1, "file contains NUL bytes; expected YAML or JSON text");
+    }
+    size_t pl = strlen(path);
+    if (pl >= 5 && strcmp(path + pl - 5, ".json") == 0) {
+        /* Tabs outside strings are JSON whitespace; inside strings JSON
+         * requires \t, so every raw tab is whitespace and a space keeps the
+         * column count. */
+        for (size_t i = 0; i < len; i++)
+            if (buf[i] == '\t')
+                buf[i] = ' ';
+    }
+    st = mp_doc_load_string(doc, path, buf, len, err);
+    free(buf);
+    return st;
+}
+
+const mp_node *mp_node_get(const mp_node *m, const char *key, size_t *idx)
+{
+    if (!m || m->kind != MP_NODE_MAP)
+        return NULL;
+    for (size_t i = 0; i < m->n; i++) {
+        if (strcmp(m->keys[i], key) == 0) {
+            if (idx)
+                *idx = i;
+            return m->vals[i];
+        }
+    }
+    return NULL;
+}
+
+bool mp_node_is_null(const mp_node *v)
+{
+    return v && v->kind == MP_NODE_SCALAR && !v->quoted &&
+           (strcmp(v->text, "null") == 0 || strcmp(v->text, "~") == 0 || v->text[0] == 0);
+}
+
+static const char *kind_name(const mp_node *v)
+{
+    switch (v->kind) {
+    case MP_NODE_MAP: return "a mapping";
+    case MP_NODE_SEQ: return "a list";
+    case MP_NODE_SCALAR: return "a scalar";
+    }
+    return "?";
+}
+
+/* Locate the value; handle absent / required / null uniformly. Returns 1 when
+ * a value is present and must be converted. */
+static int locate(mp_getter *g, const char *key, bool required, const mp_node **v, bool *found, mp_status *st)
+{
+    *st = MP_OK;
+    if (found)
+        *found = false;
+    *v = mp_node_get(g->map, key, NULL);
+    if (!*v || mp_node_is_null(*v)) {
+        if (required)
+            *st = mp_doc_error(g->doc, *v ? *v : g->map, g->err, "missing required key '%s'", key);
+        return 0;
+    }
+    return 1;
+}
+
+static mp_status need_scalar(mp_getter *g, const char *key, const mp_node *v, const char *expected)
+{
+    if (v->kind != MP_NODE_SCALAR)
+        return mp_doc_error(g->doc, v, g->err, "'%s' must be %s, not %s", key, expected, kind_name(v));
+    return MP_OK;
+}
+
+mp_status mp_get_int(mp_getter *g, const char *key, bool required, long min, long max, long *out, bool *found)
+{
+    const mp_node *v;
+    mp_status st;
+    if (!locate(g, key, required, &v, found, &st))
+        return st;
+    if ((st = need_scalar(g, key, v, "a whole number")))
+        return st;
+    errno = 0;
+    char *end;
+    long x = strtol(v->text, &end, 10);
+    if (end == v->text || *end || errno == ERANGE || v->quoted) {
+        /* Accept integral floats such as 1e5 written by some config writers. */
+        double d = strtod(v->text, &end);
+        if (v->quoted || end == v->text || *end || d != floor(d) || fabs(d) > 9e15)
+            return mp_doc_error(g->doc, v, g->err, "'%s' must be a whole number, got '%s'", key, v->text);
+        x = (long)d;
+    }
+    if (x < min || x > max)
+        return mp_doc_error(g->doc, v, g->err, "'%s' is %ld; expected a whole number from %ld to %ld", key, x, min, max);
+    *out = x;
+    if (found)
+        *found = true;
+    return MP_OK;
+}
+
+mp_status mp_get_double(mp_getter *g, const char *key, bool required, double min, double max, double *out, bool *found)
+{
+    const mp_node *v;
+    mp_status st;
+    if (!locate(g, key, required, &v, found, &st))
+        return st;
+    if ((st = need_scalar(g, key, v, "a number")))
+        return st;
+    errno = 0;
+    char *end;
+    double x = strtod(v->text, &end);
+    if (v->quoted || end == v->text || *end || errno == ERANGE || !isfinite(x))
+        return mp_doc_error(g->doc, v, g->err, "'%s' must be a number, got '%s'", key, v->text);
+    if (x < min || x > max)
+        return mp_doc_error(g->doc, v, g->err, "'%s' is %g; expected a number from %g to %g", key, x, min, max);
+    *out = x;
+    if (found)
+        *found = true;
+    return MP_OK;
+}
+
+mp_status mp_get_quantity(mp_getter *g, const char *key, bool required, mp_unit_kind kind, double min, double max,
+                          double *out, bool *found)
+{
+    const mp_node *v;
+    mp_status st;
+    if (!locate(g, key, required, &v, found, &st))
+        return st;
+    if ((st = need_scalar(g, key, v, "a quantity with a unit")))
+        return st;
+    double x;
+    char why[256];
+    if (!mp_parse_quantity(v->text, kind, &x, why, sizeof why))
+        return mp_doc_error(g->doc, v, g->err, "'%s': %s", key, why);
+    if (!(x >= min && x <= max)) {
+        if (kind == MP_UNIT_FRACTION)
+            return mp_doc_error(g->doc, v, g->err, "'%s' is %g; expected %s (from %g to %g)", key, x,
+                                mp_unit_examples(kind), min, max);
+        return mp_doc_error(g->doc, v, g->err, "'%s' is '%s'; expected a value from %g to %g in base units (%s)", key,
+                            v->text, min, max, mp_unit_examples(kind));
+    }
+    *out = x;
+    if (found)
+        *found = true;
+    return MP_OK;
+}
+
+mp_status mp_get_bool(mp_getter *g, const char *key, bool required, bool *out, bool *found)
+{
+    const mp_node *v;
+    mp_status st;
+    if (!locate(g, key, required, &v, found, &st))
+        return st;
+    if ((st = need_scalar(g, key, v, "true or false")))
+        return st;
+    const char *t = v->text;
+    if (!v->quoted && (!strcmp(t, "true") || !strcmp(t, "True") || !strcmp(t, "yes") || !strcmp(t, "on")))
+        *out = true;
+    else if (!v->quoted && (!strcmp(t, "false") || !strcmp(t, "False") || !strcmp(t, "no") || !strcmp(t, "off")))
+        *out = false;
+    else
+        return mp_doc_error(g->doc, v, g->err, "'%s' must be true or false, got '%s'", key, t);
+    if (found)
+        *found = true;
+    return MP_OK;
+}
+
+mp_status mp_get_string(mp_getter *g, const char *key, bool required, char *out, size_t len, bool *found)
+{
+    const mp_node *v;
+    mp_status st;
+    if (!locate(g, key, required, &v, found, &st))
+        return st;
+    if ((st = need_scalar(g, key, v, "a string")))
+        return st;
+    if (strlen(v->text) >= len)
+        return mp_doc_error(g->doc, v, g->err, "'%s' is longer than %zu characters", key, len - 1);
+    snprintf(out, len, "%s", v->text);
+    if (found)
+        *found = true;
+    return MP_OK;
+}
+
+mp_status mp_get_enum(mp_getter *g, const char *key, bool required, const char *const *choices, int *out, bool *found)
+{
+    const mp_node *v;
+    mp_status st;
+    if (!locate(g, key, required, &v, found, &st))
+        return st;
+    size_t n = 0;
+    char list[512] = "";
+    for (; choices[n]; n++) {
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%s", n ? ", " : "", choices[n]);
+    }
+    if ((st = need_scalar(g, key, v, "one of the listed words")))
+        return st;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v->text, choices[i]) == 0) {
+            *out = (int)i;
+            if (found)
+                *found = true;
+            return MP_OK;
+        }
+    }
+    const char *dym = mp_did_you_mean(v->text, choices, n);
+    if (dym)
+        return mp_doc_error(g->doc, v, g->err, "'%s' is '%s'; expected one of %s (did you mean '%s'?)", key, v->text,
+                            list, dym);
+    return mp_doc_error(g->doc, v, g->err, "'%s' is '%s'; expected one of %s", key, v->text, list);
+}
+
+mp_status mp_get_map(mp_getter *g, const char *key, bool required, const mp_node **out)
+{
+    const mp_node *v;
+    mp_status st;
+    *out = NULL;
+    if (!locate(g, key, required, &v, NULL, &st))
+        return st;
+    if (v->kind != MP_NODE_MAP)
+        return mp_doc_error(g->doc, v, g->err, "'%s' must be a mapping of keys to values, not %s", key, kind_name(v));
+    *out = v;
+    return MP_OK;
+}
+
+mp_status mp_doc_check_keys(const mp_doc *doc, const mp_node *map, const char *const *known, const char *what,
+                            mp_error *err)
+{
+    size_t n = 0;
+    while (known[n])
+        n++;
+    for (size_t i = 0; i < map->n; i++) {
+        bool ok = false;
+        for (size_t j = 0; j < n && !ok; j++)
+            ok = strcmp(map->keys[i], known[j]) == 0;
+        if (ok)
+            continue;
+        const char *dym = mp_did_you_mean(map->keys[i], known, n);
+        if (dym)
+            return mp_error_set(err, MP_ERR_INPUT, doc->path, map->key_line[i], map->key_col[i],
+                                "unknown key '%s' in %s (did you mean '%s'?)", map->keys[i], what, dym);
+        return mp_error_set(err, MP_ERR_INPUT, doc->path, map->key_line[i], map->key_col[i],
+                            "unknown key '%s' in %s; see moeplan(5) for the keys it takes", map->keys[i], what);
+    }
+    return MP_OK;
+}

@@ -1,0 +1,109 @@
+#include "moeplan/layout.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const rule_names[MP_RULE_COUNT] = {
+    "ok", "gpus=tp*cp*dp*pp", "tp*cp*dp=etp*ep*edp", "heads%tp", "width%tp", "experts%ep", "layers%(pp*vpp)",
+    "batch%(dp*mb)", "microbatches%pp", "seq%(2*cp)", "seq%tp", "moe-needs-sp", "memory", "target"};
+static const char *const rule_texts[MP_RULE_COUNT] = {
+    "valid",
+    "the GPU count must equal tp * cp * dp * pp",
+    "expert folding: tp * cp * dp must equal etp * ep * edp",
+    "attention heads and key/value heads must be divisible by tp",
+    "MLP widths must be divisible by tp (experts: by etp)",
+    "experts must be divisible by ep (dense models: ep = etp = 1)",
+    "layers must be divisible by pp * vpp, and vpp > 1 needs pp > 1",
+    "the global batch must be divisible by dp * micro-batch",
+    "the interleaved schedule needs micro-batches divisible by pp",
+    "context parallelism needs the sequence divisible by 2 * cp and flash attention",
+    "sequence parallelism needs the sequence divisible by cp * tp",
+    "MoE with tp > 1 needs sequence parallelism (Megatron-Core rule)",
+    "per-GPU memory exceeds capacity (with headroom)",
+    "misses a throughput or step-time target"};
+
+const char *mp_rule_name(mp_rule r) { return r < MP_RULE_COUNT ? rule_names[r] : "?"; }
+const char *mp_rule_text(mp_rule r) { return r < MP_RULE_COUNT ? rule_texts[r] : "?"; }
+
+const char *mp_recompute_name(mp_recompute r)
+{
+    return r == MP_RECOMPUTE_FULL ? "full" : r == MP_RECOMPUTE_SELECTIVE ? "selective" : "none";
+}
+
+void mp_layout_defaults(mp_layout *l)
+{
+    memset(l, 0, sizeof *l);
+    l->gpus = l->tp = l->pp = l->dp = l->cp = l->ep = l->etp = l->edp = l->vpp = l->micro_batch = 1;
+    l->recompute = MP_RECOMPUTE_NONE;
+    l->distributed_optimizer = true;
+}
+
+#define FAIL(rule, ...) do { snprintf(why, why_len, __VA_ARGS__); return rule; } while (0)
+
+mp_rule mp_layout_check(mp_layout *l, const mp_model *m, const mp_workload *w, char *why, size_t why_len)
+{
+    if (l->tp < 1 || l->pp < 1 || l->dp < 1 || l->cp < 1 || l->ep < 1 || l->etp < 1 || l->vpp < 1 ||
+        l->micro_batch < 1)
+        FAIL(MP_RULE_GPU_PRODUCT, "every parallel size and the micro-batch must be at least 1");
+    long long attn = (long long)l->tp * l->cp * l->dp;
+    if ((long long)l->gpus != attn * l->pp)
+        FAIL(MP_RULE_GPU_PRODUCT, "gpus (%d) != tp (%d) * cp (%d) * dp (%d) * pp (%d) = %lld", l->gpus, l->tp, l->cp,
+             l->dp, l->pp, attn * l->pp);
+    long long ex = (long long)l->etp * l->ep;
+    if (attn % ex)
+        FAIL(MP_RULE_FOLDING, "etp (%d) * ep (%d) = %lld does not divide tp * cp * dp = %lld, so expert-DP is not whole",
+             l->etp, l->ep, ex, attn);
+    l->edp = (int)(attn / ex);
+    if (m->num_heads % l->tp)
+        FAIL(MP_RULE_HEADS_TP, "heads (%lld) not divisible by tp (%d)", (long long)m->num_heads, l->tp);
+    if (m->attn == MP_ATTN_GQA && m->num_kv_heads % l->tp)
+        FAIL(MP_RULE_HEADS_TP, "kv_heads (%lld) not divisible by tp (%d)", (long long)m->num_kv_heads, l->tp);
+    bool any_dense = false, any_moe = false;
+    for (int i = 0; i < m->num_layers; i++) {
+        any_dense |= !m->is_moe[i];
+        any_moe |= m->is_moe[i];
+    }
+    if (any_dense && m->ffn_hidden % l->tp)
+        FAIL(MP_RULE_FFN_TP, "dense MLP width (%lld) not divisible by tp (%d)", (long long)m->ffn_hidden, l->tp);
+    if (any_moe) {
+        if (m->num_shared_experts && m->shared_expert_hidden % l->tp)
+            FAIL(MP_RULE_FFN_TP, "shared expert width (%lld) not divisible by tp (%d)",
+                 (long long)m->shared_expert_hidden, l->tp);
+        if (m->expert_hidden % l->etp)
+            FAIL(MP_RULE_FFN_TP, "expert width (%lld) not divisible by etp (%d)", (long long)m->expert_hidden, l->etp);
+        if (m->num_experts % l->ep)
+            FAIL(MP_RULE_EXPERTS_EP, "experts (%lld) not divisible by ep (%d)", (long long)m->num_experts, l->ep);
+    } else if (l->ep != 1 || l->etp != 1) {
+        FAIL(MP_RULE_EXPERTS_EP, "the model has no MoE layers, so ep and etp must be 1 (got ep %d, etp %d)", l->ep,
+             l->etp);
+    }
+    if (l->vpp > 1 && l->pp == 1)
+        FAIL(MP_RULE_LAYERS_PP, "vpp (%d) > 1 needs pp > 1", l->vpp);
+    if (m->num_layers % (l->pp * l->vpp))
+        FAIL(MP_RULE_LAYERS_PP, "layers (%d) not divisible by pp (%d) * vpp (%d)", m->num_layers, l->pp, l->vpp);
+    long per = (long)l->dp * l->micro_batch;
+    if (w->global_batch % per)
+        FAIL(MP_RULE_BATCH, "global batch (%ld) not divisible by dp (%d) * micro-batch (%d) = %ld", w->global_batch,
+             l->dp, l->micro_batch, per);
+    l->num_micro_batches = (int)(w->global_batch / per);
+    if (l->vpp > 1 && l->num_micro_batches % l->pp)
+        FAIL(MP_RULE_INTERLEAVE, "interleaved schedule (vpp %d): micro-batches (%d) not divisible by pp (%d)", l->vpp,
+             l->num_micro_batches, l->pp);
+    if (l->cp > 1) {
+        if (!w->flash_attention)
+            FAIL(MP_RULE_SEQ_CP, "cp (%d) > 1 needs flash attention (flash_attention: true)", l->cp);
+        if (w->seq_max % (2L * l->cp))
+            FAIL(MP_RULE_SEQ_CP,
+                 "sequence (%ld) not divisible by 2 * cp (%d): causal CP splits it into 2 * cp chunks", w->seq_max,
+                 2 * l->cp);
+    }
+    if (l->tp == 1)
+        l->sequence_parallel = false; /* as Megatron-LM: SP is a no-op without TP */
+    if (l->sequence_parallel && (w->seq_max / l->cp) % l->tp)
+        FAIL(MP_RULE_SEQ_TP, "sequence parallel: sequence per CP rank (%ld) not divisible by tp (%d)",
+             w->seq_max / l->cp, l->tp);
+    if (any_moe && l->tp > 1 && !l->sequence_parallel)
+        FAIL(MP_RULE_MOE_SP, "MoE with tp (%d) > 1 needs sequence parallelism (--sequence-parallel)", l->tp);
+    why[0] = 0;
+    return MP_RULE_OK;
+}

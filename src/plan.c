@@ -1,0 +1,96 @@
+#include "moeplan/plan.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "moeplan/doc.h"
+#include "moeplan/units.h"
+
+static const char *const plan_keys[] = {"name", "model", "hardware", "workload", "layout", "requirements", NULL};
+static const char *const layout_keys[] = {"gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch",
+                                          "recompute", "sequence_parallel", "distributed_optimizer", NULL};
+static const char *const req_keys[] = {"min_headroom", "max_step_time", "min_tokens_per_s", "max_gpus", "min_mfu",
+                                       NULL};
+
+static void resolve(char *out, size_t len, const char *base, const char *rel)
+{
+    const char *slash = strrchr(base, '/');
+    if (rel[0] == '/' || !slash)
+        snprintf(out, len, "%s", rel);
+    else
+        snprintf(out, len, "%.*s/%s", (int)(slash - base), base, rel);
+}
+
+static mp_status get_path(mp_getter *g, const char *key, const char *base, char *out, size_t len)
+{
+    char rel[1024];
+    bool found = false;
+    mp_status st = mp_get_string(g, key, false, rel, sizeof rel, &found);
+    if (st || !found)
+        return st;
+    resolve(out, len, base, rel);
+    return MP_OK;
+}
+
+#define TRY(x) do { if ((st = (x))) goto out; } while (0)
+
+mp_status mp_plan_load(mp_plan *p, const char *path, mp_error *err)
+{
+    memset(p, 0, sizeof *p);
+    mp_layout_defaults(&p->layout);
+    snprintf(p->source, sizeof p->source, "%s", path);
+    mp_doc d;
+    mp_status st = mp_doc_load_file(&d, path, err);
+    if (st)
+        return st;
+    mp_getter g = {&d, d.root, err};
+    const mp_node *lay = NULL, *req = NULL;
+    TRY(mp_doc_check_keys(&d, d.root, plan_keys, "a plan file", err));
+    TRY(get_path(&g, "model", path, p->model_path, sizeof p->model_path));
+    TRY(get_path(&g, "hardware", path, p->hardware_path, sizeof p->hardware_path));
+    TRY(get_path(&g, "workload", path, p->workload_path, sizeof p->workload_path));
+    TRY(mp_get_map(&g, "layout", false, &lay));
+    if (lay) {
+        mp_getter gl = {&d, lay, err};
+        long v;
+        TRY(mp_doc_check_keys(&d, lay, layout_keys, "'layout'", err));
+#define INTKEY(name, field, max)                                                   \
+        TRY(mp_get_int(&gl, name, false, 1, max, &v, &p->set.field));               \
+        if (p->set.field) p->layout.field = (int)v;
+        INTKEY("gpus", gpus, 16777216)
+        INTKEY("tp", tp, 65536)
+        INTKEY("pp", pp, 65536)
+        INTKEY("dp", dp, 16777216)
+        INTKEY("cp", cp, 65536)
+        INTKEY("ep", ep, 1000000)
+        INTKEY("etp", etp, 65536)
+        INTKEY("vpp", vpp, 1024)
+        INTKEY("micro_batch", micro_batch, 1000000)
+#undef INTKEY
+        static const char *const rc[] = {"none", "selective", "full", NULL};
+        int r = 0;
+        TRY(mp_get_enum(&gl, "recompute", false, rc, &r, &p->set.recompute));
+        if (p->set.recompute)
+            p->layout.recompute = (mp_recompute)r;
+        TRY(mp_get_bool(&gl, "sequence_parallel", false, &p->layout.sequence_parallel, &p->set.sequence_parallel));
+        TRY(mp_get_bool(&gl, "distributed_optimizer", false, &p->layout.distributed_optimizer,
+                        &p->set.distributed_optimizer));
+    }
+    TRY(mp_get_map(&g, "requirements", false, &req));
+    if (req) {
+        p->has_requirements = true;
+        mp_getter gr = {&d, req, err};
+        mp_requirements *q = &p->req;
+        TRY(mp_doc_check_keys(&d, req, req_keys, "'requirements'", err));
+        TRY(mp_get_quantity(&gr, "min_headroom", false, MP_UNIT_FRACTION, 0, 0.99, &q->min_headroom,
+                            &q->has_headroom));
+        TRY(mp_get_quantity(&gr, "max_step_time", false, MP_UNIT_SECONDS, 1e-9, 1e7, &q->max_step_time_s,
+                            &q->has_step_time));
+        TRY(mp_get_double(&gr, "min_tokens_per_s", false, 1e-9, 1e15, &q->min_tokens_per_s, &q->has_tokens));
+        TRY(mp_get_int(&gr, "max_gpus", false, 1, 16777216, &q->max_gpus, &q->has_gpus));
+        TRY(mp_get_quantity(&gr, "min_mfu", false, MP_UNIT_FRACTION, 0, 1, &q->min_mfu, &q->has_mfu));
+    }
+out:
+    mp_doc_free(&d);
+    return st;
+}

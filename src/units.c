@@ -1,0 +1,145 @@
+#include "moeplan/units.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    double scale;
+} unit_t;
+
+static const unit_t bytes_units[] = {
+    {"B", 1}, {"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"PB", 1e15},
+    {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+    {NULL, 0}};
+static const unit_t flop_units[] = {
+    {"FLOPS", 1}, {"GFLOPS", 1e9}, {"TFLOPS", 1e12}, {"PFLOPS", 1e15},
+    {"FLOP/s", 1}, {"GFLOP/s", 1e9}, {"TFLOP/s", 1e12}, {"PFLOP/s", 1e15}, {NULL, 0}};
+static const unit_t rate_units[] = {
+    {"B/s", 1}, {"kB/s", 1e3}, {"KB/s", 1e3}, {"MB/s", 1e6}, {"GB/s", 1e9}, {"TB/s", 1e12},
+    {"MiB/s", 1048576.0}, {"GiB/s", 1073741824.0}, {"TiB/s", 1099511627776.0},
+    {"Mb/s", 1e6 / 8}, {"Gb/s", 1e9 / 8}, {"Tb/s", 1e12 / 8},
+    {"Mbit/s", 1e6 / 8}, {"Gbit/s", 1e9 / 8}, {"Tbit/s", 1e12 / 8},
+    {"GBps", 1e9}, {"TBps", 1e12}, {NULL, 0}};
+static const unit_t time_units[] = {
+    {"s", 1}, {"ms", 1e-3}, {"us", 1e-6}, {"\xC2\xB5s", 1e-6}, {"ns", 1e-9}, {NULL, 0}};
+
+static const unit_t *table_for(mp_unit_kind k)
+{
+    switch (k) {
+    case MP_UNIT_BYTES: return bytes_units;
+    case MP_UNIT_FLOP_RATE: return flop_units;
+    case MP_UNIT_BYTE_RATE: return rate_units;
+    case MP_UNIT_SECONDS: return time_units;
+    case MP_UNIT_FRACTION: return NULL;
+    }
+    return NULL;
+}
+
+const char *mp_unit_examples(mp_unit_kind k)
+{
+    switch (k) {
+    case MP_UNIT_BYTES: return "B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)";
+    case MP_UNIT_FLOP_RATE: return "FLOPS, GFLOPS, TFLOPS, PFLOPS (or TFLOP/s)";
+    case MP_UNIT_BYTE_RATE: return "B/s, MB/s, GB/s, TB/s, GiB/s, or bits as Gb/s, Gbit/s";
+    case MP_UNIT_SECONDS: return "s, ms, us, ns";
+    case MP_UNIT_FRACTION: return "a number in (0, 1] such as 0.6, or a percentage such as 60%";
+    }
+    return "";
+}
+
+bool mp_parse_quantity(const char *text, mp_unit_kind kind, double *out, char *why, size_t why_len)
+{
+    while (isspace((unsigned char)*text))
+        text++;
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (end == text || errno == ERANGE || !isfinite(v)) {
+        snprintf(why, why_len, "'%s' is not a number followed by a unit (%s)", text, mp_unit_examples(kind));
+        return false;
+    }
+    while (isspace((unsigned char)*end))
+        end++;
+    char unit[32];
+    size_t n = strlen(end);
+    while (n > 0 && isspace((unsigned char)end[n - 1]))
+        n--;
+    if (n >= sizeof unit) {
+        snprintf(why, why_len, "unit '%s' is not one of %s", end, mp_unit_examples(kind));
+        return false;
+    }
+    memcpy(unit, end, n);
+    unit[n] = 0;
+    if (kind == MP_UNIT_FRACTION) {
+        if (strcmp(unit, "%") == 0)
+            v /= 100.0;
+        else if (unit[0]) {
+            snprintf(why, why_len, "'%s' is not %s", text, mp_unit_examples(kind));
+            return false;
+        }
+        *out = v;
+        return true;
+    }
+    if (!unit[0]) {
+        snprintf(why, why_len, "'%s' has no unit; write it with one of %s", text, mp_unit_examples(kind));
+        return false;
+    }
+    for (const unit_t *u = table_for(kind); u->name; u++) {
+        if (strcmp(u->name, unit) == 0) {
+            *out = v * u->scale;
+            return true;
+        }
+    }
+    snprintf(why, why_len, "unknown unit '%s'; expected %s", unit, mp_unit_examples(kind));
+    return false;
+}
+
+void mp_fmt_bytes(double b, char *buf, size_t len)
+{
+    double a = fabs(b);
+    if (a >= 1e12) snprintf(buf, len, "%.2f TB", b / 1e12);
+    else if (a >= 1e9) snprintf(buf, len, "%.2f GB", b / 1e9);
+    else if (a >= 1e6) snprintf(buf, len, "%.2f MB", b / 1e6);
+    else if (a >= 1e3) snprintf(buf, len, "%.2f kB", b / 1e3);
+    else snprintf(buf, len, "%.0f B", b);
+}
+
+void mp_fmt_gib(double b, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.2f GiB", b / 1073741824.0);
+}
+
+void mp_fmt_count(double n, char *buf, size_t len)
+{
+    double a = fabs(n);
+    if (a >= 1e12) snprintf(buf, len, "%.3f T", n / 1e12);
+    else if (a >= 1e9) snprintf(buf, len, "%.3f B", n / 1e9);
+    else if (a >= 1e6) snprintf(buf, len, "%.3f M", n / 1e6);
+    else if (a >= 1e3) snprintf(buf, len, "%.3f k", n / 1e3);
+    else snprintf(buf, len, "%.0f", n);
+}
+
+void mp_fmt_seconds(double s, char *buf, size_t len)
+{
+    double a = fabs(s);
+    if (a >= 1.0) snprintf(buf, len, "%.3f s", s);
+    else if (a >= 1e-3) snprintf(buf, len, "%.2f ms", s * 1e3);
+    else if (a >= 1e-6) snprintf(buf, len, "%.2f us", s * 1e6);
+    else if (a == 0) snprintf(buf, len, "0 s");
+    else snprintf(buf, len, "%.0f ns", s * 1e9);
+}
+
+void mp_fmt_flops(double f, char *buf, size_t len)
+{
+    double a = fabs(f);
+    if (a >= 1e18) snprintf(buf, len, "%.3f EFLOP", f / 1e18);
+    else if (a >= 1e15) snprintf(buf, len, "%.3f PFLOP", f / 1e15);
+    else if (a >= 1e12) snprintf(buf, len, "%.3f TFLOP", f / 1e12);
+    else if (a >= 1e9) snprintf(buf, len, "%.3f GFLOP", f / 1e9);
+    else snprintf(buf, len, "%.0f FLOP", f);
+}

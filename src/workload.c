@@ -1,0 +1,121 @@
+#include "moeplan/workload.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moeplan/doc.h"
+
+#define MP_MAX_SEQ 16777216L /* 16M tokens: beyond any context length in use */
+
+void mp_workload_defaults(mp_workload *w)
+{
+    memset(w, 0, sizeof *w);
+    snprintf(w->name, sizeof w->name, "seed-workload");
+    w->global_batch = 128;
+    w->seq_min = 128;
+    w->seq_max = 10240;
+    snprintf(w->precision, sizeof w->precision, "fp16");
+    w->act_bytes = 2;
+    w->weight_bytes = 2;
+    w->grad_bytes = 4;
+    w->master_bytes = 4;
+    w->optim_state_bytes = 8;
+    snprintf(w->optimizer, sizeof w->optimizer, "adamw");
+    w->flash_attention = true;
+    w->capacity_factor = 0;
+    w->routing_imbalance = 1.0;
+}
+
+bool mp_parse_seq_range(const char *text, long *min, long *max)
+{
+    char *end;
+    errno = 0;
+    long a = strtol(text, &end, 10);
+    if (end == text || errno)
+        return false;
+    long b = a;
+    while (*end == ' ')
+        end++;
+    if (*end == '-') {
+        const char *s = end + 1;
+        while (*s == ' ')
+            s++;
+        b = strtol(s, &end, 10);
+        if (end == s || errno)
+            return false;
+        while (*end == ' ')
+            end++;
+    }
+    if (*end || a < 1 || b < a || b > MP_MAX_SEQ)
+        return false;
+    *min = a;
+    *max = b;
+    return true;
+}
+
+static const char *const wl_keys[] = {
+    "name", "global_batch", "seq_len", "precision", "optimizer", "bytes_per_param", "flash_attention",
+    "capacity_factor", "routing_imbalance", "overlap_grad_reduce", NULL};
+static const char *const bpp_keys[] = {"weight", "gradient", "master", "optimizer_states", NULL};
+
+mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
+{
+    mp_workload_defaults(w);
+    snprintf(w->source, sizeof w->source, "%s", path);
+    mp_doc d;
+    mp_status st = mp_doc_load_file(&d, path, err);
+    if (st)
+        return st;
+    mp_getter g = {&d, d.root, err};
+    static const char *const precisions[] = {"fp16", "bf16", NULL};
+    static const char *const optimizers[] = {"adamw", "adam", "sgd", NULL};
+    int pk = 0, ok = 0;
+    bool found;
+    const mp_node *bpp = NULL, *seq;
+    if ((st = mp_doc_check_keys(&d, d.root, wl_keys, "a workload file", err)) ||
+        (st = mp_get_string(&g, "name", false, w->name, sizeof w->name, NULL)) ||
+        (st = mp_get_int(&g, "global_batch", true, 1, 100000000L, &w->global_batch, NULL)) ||
+        (st = mp_get_enum(&g, "precision", false, precisions, &pk, NULL)) ||
+        (st = mp_get_enum(&g, "optimizer", false, optimizers, &ok, &found)) ||
+        (st = mp_get_bool(&g, "flash_attention", false, &w->flash_attention, NULL)) ||
+        (st = mp_get_double(&g, "capacity_factor", false, 0, 64, &w->capacity_factor, NULL)) ||
+        (st = mp_get_double(&g, "routing_imbalance", false, 1, 1e6, &w->routing_imbalance, NULL)) ||
+        (st = mp_get_bool(&g, "overlap_grad_reduce", false, &w->overlap_grad_reduce, NULL)) ||
+        (st = mp_get_map(&g, "bytes_per_param", false, &bpp)))
+        goto out;
+    snprintf(w->precision, sizeof w->precision, "%s", precisions[pk]);
+    snprintf(w->optimizer, sizeof w->optimizer, "%s", optimizers[ok]);
+    if (ok == 2) { /* SGD with momentum: one fp32 state */
+        w->optim_state_bytes = 4;
+    }
+    seq = mp_node_get(d.root, "seq_len", NULL);
+    if (!seq) {
+        st = mp_doc_error(&d, d.root, err, "missing required key 'seq_len' (tokens, e.g. 4096 or 128-10240)");
+        goto out;
+    }
+    if (seq->kind != MP_NODE_SCALAR || !mp_parse_seq_range(seq->text, &w->seq_min, &w->seq_max)) {
+        st = mp_doc_error(&d, seq, err,
+                          "'seq_len' must be a token count such as 4096 or a range such as 128-10240 "
+                          "(min <= max, at most %ld)", MP_MAX_SEQ);
+        goto out;
+    }
+    if (bpp) {
+        mp_getter gb = {&d, bpp, err};
+        if ((st = mp_doc_check_keys(&d, bpp, bpp_keys, "'bytes_per_param'", err)) ||
+            (st = mp_get_double(&gb, "weight", false, 0.5, 8, &w->weight_bytes, NULL)) ||
+            (st = mp_get_double(&gb, "gradient", false, 0, 8, &w->grad_bytes, NULL)) ||
+            (st = mp_get_double(&gb, "master", false, 0, 8, &w->master_bytes, NULL)) ||
+            (st = mp_get_double(&gb, "optimizer_states", false, 0, 32, &w->optim_state_bytes, NULL)))
+            goto out;
+    }
+    if (w->capacity_factor > 0 && w->capacity_factor < 1) {
+        st = mp_doc_error(&d, mp_node_get(d.root, "capacity_factor", NULL), err,
+                          "'capacity_factor' is %g; expected 0 (dropless) or at least 1", w->capacity_factor);
+        goto out;
+    }
+out:
+    mp_doc_free(&d);
+    return st;
+}
