@@ -459,22 +459,14 @@ size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block blk, mp_op *ops)
 
 /* ------------------------------------------------------------ aggregation */
 
-typedef struct {
-    double fwd_s, bwd_s, recompute_full_s, recompute_sel_s;
-    double cat_fwd[MP_CAT_COUNT], cat_bwd[MP_CAT_COUNT], cat_fwd_sel[MP_CAT_COUNT];
-    double tp_s, ep_s, cp_s;             /* fwd + bwd */
-    double saved, saved_sel;             /* bytes kept: no recompute / selective */
-    double transient;
-    double fwd_model_flops, bwd_model_flops, fwd_hw_flops, bwd_hw_flops, sel_hw_flops;
-    double expert_hw_flops;              /* share that scales with expert load */
-} block_sum;
+
 
 static mp_cat cat_of(const mp_op *o)
 {
     return o->kind == MP_OP_COMM ? MP_CAT_COMM : o->kind == MP_OP_MEMORY ? MP_CAT_MEMORY : MP_CAT_COMPUTE;
 }
 
-static void sum_block(const mp_cost_ctx *c, mp_block blk, block_sum *s)
+static void sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
 {
     mp_op ops[MP_MAX_OPS];
     size_t n = mp_cost_block_ops(c, blk, ops);
@@ -568,7 +560,7 @@ static void stage_params(const mp_cost_ctx *c, int r, double *dense, double *exp
     }
 }
 
-static void stage_memory(const mp_cost_ctx *c, int r, const block_sum *bs, mp_memory *mem)
+static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_memory *mem)
 {
     const mp_model *m = c->model;
     const mp_layout *l = &c->lay;
@@ -716,18 +708,29 @@ static double model_fwd_flops_per_token(const mp_cost_ctx *c)
     return f;
 }
 
+void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks)
+{
+    for (int i = 0; i < MP_BLOCK_COUNT; i++)
+        sum_block(c, (mp_block)i, &blocks->b[i]);
+}
+
 void mp_cost_evaluate(const mp_cost_ctx *c, mp_cost *out)
+{
+    mp_cost_blocks blocks;
+    mp_cost_blocks_compute(c, &blocks);
+    mp_cost_assemble(c, &blocks, out);
+}
+
+void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cost *out)
 {
     const mp_model *m = c->model;
     const mp_layout *l = &c->lay;
     const mp_workload *w = c->wl;
+    const mp_block_sum *bs = blocks->b;
     memset(out, 0, sizeof *out);
     out->params = c->params;
     out->seq_len = c->seq_len;
     out->stages = l->pp;
-    block_sum bs[MP_BLOCK_COUNT];
-    for (int i = 0; i < MP_BLOCK_COUNT; i++)
-        sum_block(c, (mp_block)i, &bs[i]);
 
     /* Memory: every stage, keep the most loaded. */
     double worst = -1;
@@ -785,14 +788,14 @@ void mp_cost_evaluate(const mp_cost_ctx *c, mp_cost *out)
             count_layers(m, chunk * per_chunk, per_chunk, &nd, &nm);
             st.layers_dense += nd;
             st.layers_moe += nm;
-            const block_sum *parts[4];
+            const mp_block_sum *parts[4];
             double mult[4];
             int np = 0;
             parts[np] = &bs[MP_BLOCK_ATTN], mult[np++] = nd + nm;
             parts[np] = &bs[MP_BLOCK_DENSE_MLP], mult[np++] = nd;
             parts[np] = &bs[MP_BLOCK_MOE_MLP], mult[np++] = nm;
             for (int i = 0; i < np; i++) {
-                const block_sum *s = parts[i];
+                const mp_block_sum *s = parts[i];
                 double x = mult[i];
                 st.fwd_s += x * s->fwd_s;
                 st.bwd_s += x * s->bwd_s;
@@ -817,7 +820,7 @@ void mp_cost_evaluate(const mp_cost_ctx *c, mp_cost *out)
                 }
             }
             if (chunk == 0) {
-                const block_sum *s = &bs[MP_BLOCK_EMBED];
+                const mp_block_sum *s = &bs[MP_BLOCK_EMBED];
                 st.fwd_s += s->fwd_s;
                 st.bwd_s += s->bwd_s;
                 for (int q = 0; q < MP_CAT_COUNT; q++)
@@ -826,7 +829,7 @@ void mp_cost_evaluate(const mp_cost_ctx *c, mp_cost *out)
                 hwf += s->fwd_hw_flops + s->bwd_hw_flops;
             }
             if (chunk == p * v - 1) {
-                const block_sum *s = &bs[MP_BLOCK_HEAD];
+                const mp_block_sum *s = &bs[MP_BLOCK_HEAD];
                 st.fwd_s += s->fwd_s;
                 st.bwd_s += s->bwd_s;
                 for (int q = 0; q < MP_CAT_COUNT; q++)

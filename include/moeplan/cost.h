@@ -121,6 +121,25 @@ typedef struct {
 /* Evaluate everything for the context; `out` is fully written. */
 void mp_cost_evaluate(const mp_cost_ctx *c, mp_cost *out);
 
+/* The same in two phases, for the planner: per-block sums depend only on
+ * tp, cp, ep, etp, micro-batch, sequence parallelism and the sequence
+ * length; mp_cost_assemble adds pp, vpp, dp, recompute and the optimizer.
+ * mp_cost_evaluate(c) == mp_cost_assemble(c, mp_cost_blocks_compute(c)). */
+typedef struct {
+    double fwd_s, bwd_s, recompute_full_s, recompute_sel_s;
+    double cat_fwd[MP_CAT_COUNT], cat_bwd[MP_CAT_COUNT], cat_fwd_sel[MP_CAT_COUNT];
+    double tp_s, ep_s, cp_s;             /* fwd + bwd */
+    double saved, saved_sel;             /* bytes kept: no recompute / selective */
+    double transient;
+    double fwd_model_flops, bwd_model_flops, fwd_hw_flops, bwd_hw_flops, sel_hw_flops;
+    double expert_hw_flops;
+} mp_block_sum;
+typedef struct {
+    mp_block_sum b[MP_BLOCK_COUNT];
+} mp_cost_blocks;
+void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks);
+void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cost *out);
+
 const char *mp_coll_name(mp_coll c);
 const char *mp_group_name(mp_group g);
 const char *mp_block_name(mp_block b);
