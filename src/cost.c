@@ -45,6 +45,9 @@ void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, 
     c->lay = *l;
     c->seq_len = seq_len;
     mp_model_params(m, &c->params);
+    c->moe_prefix[0] = 0;
+    for (int i = 0; i < m->num_layers; i++)
+        c->moe_prefix[i + 1] = c->moe_prefix[i] + (m->is_moe[i] ? 1 : 0);
     /* Busiest expert rank, relative to the mean.  With a capacity factor the
      * expert buffers are padded to capacity (Megatron's
      * --moe-pad-expert-input-to-capacity), so memory and time follow the
@@ -52,6 +55,11 @@ void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, 
     c->expert_load = w->capacity_factor > 0 ? w->capacity_factor : w->routing_imbalance;
     if (c->expert_load < 1)
         c->expert_load = 1;
+}
+
+void mp_cost_ctx_set_layout(mp_cost_ctx *c, const mp_layout *l)
+{
+    c->lay = *l;
 }
 
 /* ------------------------------------------------------------ primitives */
@@ -504,15 +512,13 @@ static void sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
 }
 
 /* Layers [first, first+count) split into dense and MoE counts. */
-static void count_layers(const mp_model *m, int first, int count, int *dense, int *moe)
+static void count_layers(const mp_cost_ctx *c, int first, int count, int *dense, int *moe)
 {
-    *dense = *moe = 0;
-    for (int i = first; i < first + count && i < m->num_layers; i++) {
-        if (m->is_moe[i])
-            (*moe)++;
-        else
-            (*dense)++;
-    }
+    int end = first + count;
+    if (end > c->model->num_layers)
+        end = c->model->num_layers;
+    *moe = c->moe_prefix[end] - c->moe_prefix[first];
+    *dense = end - first - *moe;
 }
 
 /* Parameters held by a GPU of pipeline rank `r` (all its chunks).  Sharding
@@ -521,7 +527,7 @@ static void count_layers(const mp_model *m, int first, int count, int *dense, in
  * router and MLA down-projections replicated; embedding split by tp on the
  * first stage, the output layer on the last (tied weights keep a copy there
  * when pp > 1). */
-static void stage_params(const mp_cost_ctx *c, int r, double *dense, double *expert)
+void mp_cost_stage_params(const mp_cost_ctx *c, int r, mp_param_split *sp)
 {
     const mp_model *m = c->model;
     const mp_layout *l = &c->lay;
@@ -543,21 +549,31 @@ static void stage_params(const mp_cost_ctx *c, int r, double *dense, double *exp
     double moe_common = moe_shared + p->moe_router + p->moe_norm;
     double moe_exp = p->moe_experts / ((double)l->ep * l->etp);
     int per_chunk = m->num_layers / (l->pp * l->vpp);
-    *dense = *expert = 0;
+    memset(sp, 0, sizeof *sp);
     for (int v = 0; v < l->vpp; v++) {
         int chunk = v * l->pp + r;
         int nd, nm;
-        count_layers(m, chunk * per_chunk, per_chunk, &nd, &nm);
-        *dense += nd * (att + dmlp) + nm * (att + moe_common);
-        *expert += nm * moe_exp;
+        count_layers(c, chunk * per_chunk, per_chunk, &nd, &nm);
+        sp->attention += (nd + nm) * att;
+        sp->dense_mlp += nd * dmlp;
+        sp->moe_common += nm * moe_common;
+        sp->experts += nm * moe_exp;
     }
     if (r == 0)
-        *dense += (double)m->vocab * h / t + (double)m->learned_positions * h;
+        sp->embedding = (double)m->vocab * h / t + (double)m->learned_positions * h;
     if (r == l->pp - 1) {
-        *dense += p->final_norm;
+        sp->head = p->final_norm;
         if (!m->tied_embeddings || l->pp > 1)
-            *dense += (double)m->vocab * h / t;
+            sp->head += (double)m->vocab * h / t;
     }
+}
+
+static void stage_params(const mp_cost_ctx *c, int r, double *dense, double *expert)
+{
+    mp_param_split sp;
+    mp_cost_stage_params(c, r, &sp);
+    *dense = sp.attention + sp.dense_mlp + sp.moe_common + sp.embedding + sp.head;
+    *expert = sp.experts;
 }
 
 static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_memory *mem)
@@ -596,7 +612,7 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
     for (int k = 0; k < v; k++) {
         int chunk = k * p + r;
         int nd, nm;
-        count_layers(m, chunk * per_chunk, per_chunk, &nd, &nm);
+        count_layers(c, chunk * per_chunk, per_chunk, &nd, &nm);
         double layer_d, layer_m;
         double full_d = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_DENSE_MLP].saved;
         double full_m = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_MOE_MLP].saved;
@@ -785,7 +801,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
         for (int k = 0; k < v; k++) {
             int chunk = k * p + r;
             int nd, nm;
-            count_layers(m, chunk * per_chunk, per_chunk, &nd, &nm);
+            count_layers(c, chunk * per_chunk, per_chunk, &nd, &nm);
             st.layers_dense += nd;
             st.layers_moe += nm;
             const mp_block_sum *parts[4];

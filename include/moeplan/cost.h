@@ -68,14 +68,30 @@ typedef struct {
     long seq_len;
     mp_params params;
     double expert_load;          /* tokens at the busiest expert rank / mean (capacity or imbalance) */
+    int moe_prefix[MP_MAX_LAYERS + 1]; /* MoE layers among the first i */
 } mp_cost_ctx;
 
 void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, const mp_workload *w,
                       const mp_layout *l, long seq_len);
 
+/* Change only the layout of an initialised context (the planner's fast path:
+ * the model's parameter counts are not recomputed). */
+void mp_cost_ctx_set_layout(mp_cost_ctx *c, const mp_layout *l);
+
 /* The ops of one block for one micro-batch on one GPU (a layer is ATTN plus
  * DENSE_MLP or MOE_MLP).  Returns the count (<= MP_MAX_OPS). */
 size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block b, mp_op *ops);
+
+/* Parameters held by one GPU of pipeline rank r, by component. */
+typedef struct {
+    double attention;            /* attention matrices / tp + replicated norms (and MLA down-projections) */
+    double dense_mlp;            /* dense layers' MLP / tp + norm */
+    double moe_common;           /* router, pre-MLP norm, shared experts / tp */
+    double experts;              /* routed experts / (ep * etp) */
+    double embedding;            /* rank 0: embedding / tp (+ learned positions) */
+    double head;                 /* last rank: output layer / tp (tied: a copy when pp > 1) + final norm */
+} mp_param_split;
+void mp_cost_stage_params(const mp_cost_ctx *c, int r, mp_param_split *out);
 
 /* Alpha-beta time of a collective (nccl-tests conventions: all-reduce moves
  * 2(n-1)/n of the buffer, all-gather/reduce-scatter/all-to-all (n-1)/n). */

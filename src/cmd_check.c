@@ -1,0 +1,287 @@
+/* `moeplan check` (CI gate) and `moeplan audit` (claims of a proposal). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "moeplan/audit.h"
+#include "moeplan/search.h"
+#include "moeplan/units.h"
+
+typedef struct {
+    const char *name;
+    char computed[48], required[48];
+    double computed_v, required_v;
+    const char *op;
+    bool pass;
+} check_row;
+
+static void add_row(check_row *rows, int *n, const char *name, double cv, double rv, const char *op, bool pass,
+                    const char *cfmt, const char *rfmt)
+{
+    check_row *r = &rows[(*n)++];
+    r->name = name;
+    r->computed_v = cv;
+    r->required_v = rv;
+    r->op = op;
+    r->pass = pass;
+    snprintf(r->computed, sizeof r->computed, "%s", cfmt);
+    snprintf(r->required, sizeof r->required, "%s", rfmt);
+}
+
+mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
+{
+    if (!o->plan_path)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "check needs a plan file: moeplan check PLAN.yaml (see plans/seed-plan.yaml)");
+    cli_inputs *in = calloc(1, sizeof *in);
+    if (!in)
+        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+    mp_status st = cli_load_inputs(o, in, false, err);
+    mp_layout l;
+    if (!st)
+        st = cli_layout(o, in, &l, err);
+    if (st) {
+        free(in);
+        return st;
+    }
+    mp_cost_ctx c;
+    mp_cost r;
+    mp_cost_ctx_init(&c, &in->model, &in->hw, &in->wl, &l, in->wl.seq_max);
+    mp_cost_evaluate(&c, &r);
+    const mp_requirements *q = &in->plan.req;
+    check_row rows[8];
+    int n = 0;
+    char a[48], b[48];
+    double free_frac = r.headroom_bytes / r.mem.capacity_bytes;
+    mp_fmt_bytes(r.mem.total_bytes, a, sizeof a);
+    mp_fmt_bytes(r.mem.capacity_bytes, b, sizeof b);
+    add_row(rows, &n, "memory per GPU", r.mem.total_bytes, r.mem.capacity_bytes, "<=", r.fits, a, b);
+    if (q->has_headroom) {
+        snprintf(a, sizeof a, "%.1f%%", 100 * free_frac);
+        snprintf(b, sizeof b, "%.1f%%", 100 * q->min_headroom);
+        add_row(rows, &n, "memory headroom", free_frac, q->min_headroom, ">=", free_frac >= q->min_headroom, a, b);
+    }
+    if (q->has_step_time) {
+        mp_fmt_seconds(r.t_total_s, a, sizeof a);
+        mp_fmt_seconds(q->max_step_time_s, b, sizeof b);
+        add_row(rows, &n, "step time", r.t_total_s, q->max_step_time_s, "<=", r.t_total_s <= q->max_step_time_s, a, b);
+    }
+    if (q->has_tokens) {
+        snprintf(a, sizeof a, "%.0f", r.tokens_per_s);
+        snprintf(b, sizeof b, "%.0f", q->min_tokens_per_s);
+        add_row(rows, &n, "tokens/s", r.tokens_per_s, q->min_tokens_per_s, ">=", r.tokens_per_s >= q->min_tokens_per_s,
+                a, b);
+    }
+    if (q->has_gpus) {
+        snprintf(a, sizeof a, "%d", l.gpus);
+        snprintf(b, sizeof b, "%ld", q->max_gpus);
+        add_row(rows, &n, "GPUs", l.gpus, (double)q->max_gpus, "<=", l.gpus <= q->max_gpus, a, b);
+    }
+    if (q->has_mfu) {
+        snprintf(a, sizeof a, "%.1f%%", 100 * r.mfu);
+        snprintf(b, sizeof b, "%.1f%%", 100 * q->min_mfu);
+        add_row(rows, &n, "MFU", r.mfu, q->min_mfu, ">=", r.mfu >= q->min_mfu, a, b);
+    }
+    int nfail = 0;
+    for (int i = 0; i < n; i++)
+        nfail += !rows[i].pass;
+    *failed = nfail;
+    if (o->format == FMT_JSON) {
+        json_t *j = json_object();
+        json_object_set_new(j, "plan", json_string(o->plan_path));
+        json_object_set_new(j, "layout", mp_report_layout_json(&l));
+        json_t *arr = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(arr, json_pack("{s:s,s:f,s:f,s:s,s:b}", "requirement", rows[i].name, "computed",
+                                                 rows[i].computed_v, "required", rows[i].required_v, "op", rows[i].op,
+                                                 "pass", rows[i].pass));
+        json_object_set_new(j, "checks", arr);
+        json_object_set_new(j, "pass", json_boolean(nfail == 0));
+        json_object_set_new(j, "failed", json_integer(nfail));
+        mp_report_json_write(out, j);
+        json_decref(j);
+    } else {
+        char line[256];
+        mp_report_layout_line(&l, line, sizeof line);
+        fprintf(out, "moeplan check %s: %s on %d x %s, %s\n", o->plan_path, in->model.name, l.gpus, in->hw.name, line);
+        for (int i = 0; i < n; i++)
+            fprintf(out, "%s  %-16s %14s %s %-14s\n", rows[i].pass ? "PASS" : "FAIL", rows[i].name, rows[i].computed,
+                    rows[i].op, rows[i].required);
+        fprintf(out, "%d of %d requirements hold%s\n", n - nfail, n, nfail ? "" : ": ok");
+    }
+    free(in);
+    return MP_OK;
+}
+
+static const char *verdict_word(mp_verdict v)
+{
+    return v == MP_VERDICT_HOLDS ? "holds" : v == MP_VERDICT_WRONG ? "WRONG" : "unverifiable";
+}
+
+mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
+{
+    if (!o->proposal_path)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "audit needs a proposal file: moeplan audit plans/proposals/seed-ep16-tp4-pp2.yaml");
+    mp_proposal *p = calloc(1, sizeof *p);
+    cli_inputs *in = calloc(1, sizeof *in);
+    if (!p || !in) {
+        free(p);
+        free(in);
+        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+    }
+    mp_status st = mp_proposal_load(p, o->proposal_path, err);
+    if (st)
+        goto done;
+    cli_opts o2 = *o;
+    if (!o2.model_path && p->model_path[0])
+        o2.model_path = p->model_path;
+    if (!o2.hardware_path && p->hardware_path[0])
+        o2.hardware_path = p->hardware_path;
+    if (!o2.workload_path && p->workload_path[0])
+        o2.workload_path = p->workload_path;
+    if ((st = cli_load_inputs(&o2, in, false, err)))
+        goto done;
+    if (p->has_capacity_factor)
+        in->wl.capacity_factor = p->capacity_factor;
+    in->have_plan = true;
+    snprintf(in->plan.source, sizeof in->plan.source, "%s", p->source);
+    in->plan.layout = p->layout;
+    in->plan.set = p->set;
+    mp_layout l;
+    if ((st = cli_layout(o, in, &l, err)))
+        goto done;
+    mp_cost_ctx c;
+    mp_cost r;
+    mp_cost_ctx_init(&c, &in->model, &in->hw, &in->wl, &l, in->wl.seq_max);
+    mp_cost_evaluate(&c, &r);
+    mp_claim_result res[MP_MAX_CLAIMS];
+    int nh = 0, nw = 0, nu = 0;
+    double tgt_tok = 0, tgt_step = 0;
+    for (int i = 0; i < p->num_claims; i++) {
+        mp_audit_claim(&c, &r, &p->claims[i], &res[i]);
+        nh += res[i].verdict == MP_VERDICT_HOLDS;
+        nw += res[i].verdict == MP_VERDICT_WRONG;
+        nu += res[i].verdict == MP_VERDICT_UNVERIFIABLE;
+        if (p->claims[i].metric == MP_MET_TOKENS_S && p->claims[i].rel == MP_REL_AT_LEAST)
+            tgt_tok = p->claims[i].value;
+        if (p->claims[i].metric == MP_MET_STEP && p->claims[i].rel == MP_REL_AT_MOST)
+            tgt_step = p->claims[i].value;
+    }
+    /* Better layouts on the same GPUs, and the fewest GPUs that meet the
+     * proposal's own throughput and step-time targets. */
+    mp_search_opts so;
+    memset(&so, 0, sizeof so);
+    so.gpus_min = so.gpus_max = l.gpus;
+    so.keep = 5;
+    so.sort = MP_SORT_TOKENS;
+    mp_search_result same, fewest;
+    if ((st = mp_search_run(&in->model, &in->hw, &in->wl, &so, NULL, NULL, &same, err)))
+        goto done;
+    so.gpus_min = 1;
+    so.gpus_max = l.gpus;
+    so.keep = 1;
+    so.target_tokens_per_s = tgt_tok;
+    so.target_step_s = tgt_step;
+    if ((st = mp_search_run(&in->model, &in->hw, &in->wl, &so, NULL, NULL, &fewest, err))) {
+        mp_search_free(&same);
+        goto done;
+    }
+    if (o->format == FMT_JSON) {
+        json_t *j = json_object();
+        json_object_set_new(j, "proposal", json_string(p->name));
+        json_object_set_new(j, "layout", mp_report_layout_json(&l));
+        json_t *arr = json_array();
+        for (int i = 0; i < p->num_claims; i++) {
+            json_t *x = json_pack("{s:s,s:s,s:s,s:f,s:s,s:s}", "claim", p->claims[i].text, "metric",
+                                  mp_metric_name(p->claims[i].metric), "relation",
+                                  mp_relation_symbol(p->claims[i].rel), "claimed", p->claims[i].value, "verdict",
+                                  verdict_word(res[i].verdict), "why", res[i].why);
+            if (res[i].verifiable) {
+                json_object_set_new(x, "computed", json_real(res[i].computed));
+                json_object_set_new(x, "ratio", json_real(res[i].ratio));
+            }
+            json_array_append_new(arr, x);
+        }
+        json_object_set_new(j, "claims", arr);
+        json_object_set_new(j, "summary", json_pack("{s:i,s:i,s:i}", "holds", nh, "wrong", nw, "unverifiable", nu));
+        json_t *b = json_array();
+        for (size_t i = 0; i < same.n_best; i++)
+            json_array_append_new(b, json_pack("{s:o,s:f,s:f,s:f}", "layout", mp_report_layout_json(&same.best[i].lay),
+                                               "tokens_per_s", same.best[i].tokens_per_s, "step_time_s",
+                                               same.best[i].step_s, "memory_per_gpu_bytes",
+                                               same.best[i].mem_total_bytes));
+        json_object_set_new(j, "better_layouts_same_gpus", b);
+        json_object_set_new(j, "fewest_gpus_meeting_targets",
+                            fewest.fewest_gpus ? json_pack("{s:i,s:o,s:f,s:f}", "gpus", (int)fewest.fewest_gpus,
+                                                           "layout", mp_report_layout_json(&fewest.fewest.lay),
+                                                           "tokens_per_s", fewest.fewest.tokens_per_s, "step_time_s",
+                                                           fewest.fewest.step_s)
+                                               : json_null());
+        mp_report_json_write(out, j);
+        json_decref(j);
+    } else {
+        char line[256];
+        mp_report_layout_line(&l, line, sizeof line);
+        fprintf(out, "moeplan audit: %s\n  %s on %d x %s, %s, capacity factor %g\n", p->name, in->model.name, l.gpus,
+                in->hw.name, line, in->wl.capacity_factor);
+        fprintf(out, "  memory at %ld tokens, time for %ld sequences of %ld tokens\n\n", in->wl.seq_max,
+                in->wl.global_batch, in->wl.seq_max);
+        fprintf(out, "%-3s %-45s %-2s %12s %12s %9s  %s\n", "#", "claim (as written)", "", "claimed", "computed", "ratio",
+                "verdict");
+        for (int i = 0; i < p->num_claims; i++) {
+            char cl[32], cp[32], ratio[16] = "-";
+            mp_metric_format(p->claims[i].metric, p->claims[i].value, cl, sizeof cl);
+            if (res[i].verifiable) {
+                mp_metric_format(p->claims[i].metric, res[i].computed, cp, sizeof cp);
+                snprintf(ratio, sizeof ratio, "%.3g", res[i].ratio);
+            } else {
+                snprintf(cp, sizeof cp, "-");
+            }
+            /* Claims are often UTF-8 (x, ÷): cut and pad by characters,
+             * not bytes. */
+            const char *t = p->claims[i].text;
+            size_t k = 0, chars = 0;
+            while (t[k] && chars < 44) {
+                k++;
+                while (((unsigned char)t[k] & 0xC0) == 0x80)
+                    k++;
+                chars++;
+            }
+            char txt[256];
+            snprintf(txt, sizeof txt, "%.*s%s", (int)k, t, t[k] ? "~" : "");
+            chars += t[k] ? 1 : 0;
+            fprintf(out, "%-3d %s%*s %-2s %12s %12s %9s  %s: %s\n", i + 1, txt, (int)(45 - chars), "",
+                    mp_relation_symbol(p->claims[i].rel), cl, cp, ratio, verdict_word(res[i].verdict), res[i].why);
+        }
+        fprintf(out, "\n%d claims: %d hold, %d wrong, %d unverifiable\n", p->num_claims, nh, nw, nu);
+        fprintf(out, "\nBetter layouts on the same %d GPUs (by tokens/s):\n", l.gpus);
+        for (size_t i = 0; i < same.n_best; i++) {
+            mp_report_layout_line(&same.best[i].lay, line, sizeof line);
+            char st_s[32];
+            mp_fmt_seconds(same.best[i].step_s, st_s, sizeof st_s);
+            fprintf(out, "  %zu. %-58s %11.0f tokens/s  step %9s  %6.2f GB/GPU  (%.2fx the proposal)\n", i + 1, line,
+                    same.best[i].tokens_per_s, st_s, same.best[i].mem_total_bytes / 1e9,
+                    same.best[i].tokens_per_s / r.tokens_per_s);
+        }
+        if (fewest.fewest_gpus) {
+            mp_report_layout_line(&fewest.fewest.lay, line, sizeof line);
+            char st_s[32];
+            mp_fmt_seconds(fewest.fewest.step_s, st_s, sizeof st_s);
+            fprintf(out, "\nFewest GPUs that meet the proposal's own targets (>= %.0f tokens/s, step <= %g s, fits): %ld\n",
+                    tgt_tok, tgt_step, fewest.fewest_gpus);
+            fprintf(out, "  %-58s %11.0f tokens/s  step %9s  %6.2f GB/GPU\n", line, fewest.fewest.tokens_per_s, st_s,
+                    fewest.fewest.mem_total_bytes / 1e9);
+        } else {
+            fprintf(out, "\nNo layout on at most %d GPUs meets the proposal's own targets.\n", l.gpus);
+        }
+    }
+    mp_search_free(&same);
+    mp_search_free(&fewest);
+done:
+    free(p);
+    free(in);
+    return st;
+}

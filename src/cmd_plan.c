@@ -1,0 +1,308 @@
+/* `moeplan plan` and `moeplan bench`. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "moeplan/search.h"
+#include "moeplan/svg.h"
+#include "moeplan/units.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    double start;
+    bool shown;
+} progress_t;
+
+static void progress(void *user, long done, long total)
+{
+    progress_t *p = user;
+    double t = now_s() - p->start;
+    if (t < 1.0 || !isatty(2))
+        return;
+    fprintf(stderr, "\rmoeplan: searching: %ld of %ld GPU counts, %.1f s", done, total, t);
+    p->shown = true;
+}
+
+static mp_status parse_gpus(const char *text, long *a, long *b, mp_error *err)
+{
+    if (!text) {
+        *a = 1;
+        *b = 1024;
+        return MP_OK;
+    }
+    long lo, hi;
+    if (!mp_parse_seq_range(text, &lo, &hi) || hi > 16777216)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "--gpus: expected a GPU count such as 128 or a range such as 8-1024, got '%s'", text);
+    *a = lo;
+    *b = hi;
+    return MP_OK;
+}
+
+static void layout_flags(const mp_layout *l, char *buf, size_t len)
+{
+    snprintf(buf, len, "--gpus %d --tp %d --cp %d --dp %d --pp %d --ep %d --etp %d --vpp %d --micro-batch %d --recompute %s%s%s",
+             l->gpus, l->tp, l->cp, l->dp, l->pp, l->ep, l->etp, l->vpp, l->micro_batch, mp_recompute_name(l->recompute),
+             l->sequence_parallel ? " --sequence-parallel" : (l->tp > 1 ? " --no-sequence-parallel" : ""),
+             l->distributed_optimizer ? " --distributed-optimizer" : " --no-distributed-optimizer");
+}
+
+static json_t *cand_json(const mp_candidate *c)
+{
+    json_t *j = json_pack("{s:o,s:f,s:f,s:f,s:f,s:f,s:f,s:b}", "layout", mp_report_layout_json(&c->lay),
+                          "tokens_per_s", c->tokens_per_s, "tokens_per_s_per_gpu", c->tokens_per_s / c->lay.gpus,
+                          "step_time_s", c->step_s, "mfu", c->mfu, "memory_per_gpu_bytes", c->mem_total_bytes,
+                          "headroom_bytes", c->headroom_bytes, "fits", c->fits);
+    json_object_set_new(j, "memory_breakdown_bytes",
+                        json_pack("{s:f,s:f,s:f,s:f,s:f}", "weights", c->mem_weights_bytes, "gradients",
+                                  c->mem_grads_bytes, "optimizer", c->mem_optim_bytes, "activations", c->mem_act_bytes,
+                                  "other", c->mem_other_bytes));
+    return j;
+}
+
+static void row_header(FILE *f)
+{
+    fprintf(f, "%4s %5s %4s %3s %4s %3s | %3s %4s %4s | %3s %3s %-4s %-2s %-4s | %11s %9s %9s %6s %8s %8s\n", "rank",
+            "gpus", "tp", "cp", "dp", "pp", "etp", "ep", "edp", "vpp", "mb", "rc", "sp", "dopt", "tokens/s",
+            "tok/s/GPU", "step", "MFU", "mem GB", "free GB");
+}
+
+static void row(FILE *f, long rank, const mp_candidate *c)
+{
+    const mp_layout *l = &c->lay;
+    char st[32];
+    mp_fmt_seconds(c->step_s, st, sizeof st);
+    const char *rc = l->recompute == MP_RECOMPUTE_FULL ? "full" : l->recompute == MP_RECOMPUTE_SELECTIVE ? "sel" : "none";
+    fprintf(f, "%4ld %5d %4d %3d %4d %3d | %3d %4d %4d | %3d %3d %-4s %-2s %-4s | %11.0f %9.0f %9s %5.1f%% %8.2f %8.2f\n",
+            rank, l->gpus, l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp, l->vpp, l->micro_batch, rc,
+            l->sequence_parallel ? "on" : "-", l->distributed_optimizer ? "on" : "off", c->tokens_per_s,
+            c->tokens_per_s / l->gpus, st, 100 * c->mfu, c->mem_total_bytes / 1e9, c->headroom_bytes / 1e9);
+}
+
+static mp_status setup_search(const cli_opts *o, cli_inputs *in, mp_search_opts *so, mp_error *err)
+{
+    memset(so, 0, sizeof *so);
+    mp_status st = parse_gpus(o->gpus_text, &so->gpus_min, &so->gpus_max, err);
+    if (st)
+        return st;
+    so->headroom = o->has_headroom ? o->headroom : 0;
+    if (!o->has_headroom && in->have_plan && in->plan.req.has_headroom)
+        so->headroom = in->plan.req.min_headroom;
+    so->target_tokens_per_s = o->target_tokens_per_s;
+    so->target_step_s = o->target_step_time_s;
+    so->sort = !strcmp(o->sort, "step")             ? MP_SORT_STEP
+               : !strcmp(o->sort, "tokens-per-gpu") ? MP_SORT_TOKENS_PER_GPU
+               : !strcmp(o->sort, "headroom")       ? MP_SORT_HEADROOM
+                                                    : MP_SORT_TOKENS;
+    so->keep = (size_t)o->top_n;
+    so->why_not_samples = o->why_not ? 5 : 0;
+    so->fixed = o->layout;
+    so->fixed_set = o->set;
+    so->fixed_set.gpus = false;
+    return MP_OK;
+}
+
+mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
+{
+    cli_inputs *in = calloc(1, sizeof *in);
+    if (!in)
+        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+    mp_status st = cli_load_inputs(o, in, false, err);
+    mp_search_opts so;
+    if (!st)
+        st = setup_search(o, in, &so, err);
+    if (st) {
+        free(in);
+        return st;
+    }
+    mp_search_result r;
+    progress_t pg = {now_s(), false};
+    st = mp_search_run(&in->model, &in->hw, &in->wl, &so, progress, &pg, &r, err);
+    double secs = now_s() - pg.start;
+    if (pg.shown)
+        fprintf(stderr, "\r\033[K");
+    if (st) {
+        free(in);
+        return st;
+    }
+    fprintf(stderr, "moeplan: searched %zu layouts in %.3f s (%.0f scored per second)\n", r.considered, secs,
+            secs > 0 ? r.scored / secs : 0.0);
+    const mp_candidate *best = r.n_best ? &r.best[0] : NULL;
+    if (o->plot_path) {
+        FILE *pf = fopen(o->plot_path, "w");
+        if (!pf) {
+            st = mp_error_set(err, MP_ERR_IO, o->plot_path, 0, 0, "cannot write the plot");
+            goto done;
+        }
+        char title[256];
+        snprintf(title, sizeof title, "%s on %s, %ld-%ld GPUs", in->model.name, in->hw.name, so.gpus_min, so.gpus_max);
+        mp_svg_plan(pf, &r, title, in->hw.memory_bytes);
+        if (fclose(pf) != 0) {
+            st = mp_error_set(err, MP_ERR_IO, o->plot_path, 0, 0, "cannot write the plot");
+            goto done;
+        }
+    }
+    if (o->format == FMT_JSON) {
+        json_t *j = json_object();
+        json_t *rej = json_object();
+        for (int i = 1; i < MP_RULE_COUNT; i++)
+            if (r.rejected[i])
+                json_object_set_new(rej, mp_rule_name((mp_rule)i), json_integer((json_int_t)r.rejected[i]));
+        json_object_set_new(j, "search", json_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:o,s:f}", "model", in->model.name,
+                                                   "hardware", in->hw.name, "gpus_min", (int)so.gpus_min, "gpus_max",
+                                                   (int)so.gpus_max, "considered", (json_int_t)r.considered, "scored",
+                                                   (json_int_t)r.scored, "dominated", (json_int_t)r.dominated, "kept", (json_int_t)r.kept, "rejected", rej,
+                                                   "headroom", so.headroom));
+        json_t *a = json_array();
+        for (size_t i = 0; i < r.n_best; i++)
+            json_array_append_new(a, cand_json(&r.best[i]));
+        json_object_set_new(j, "best", a);
+        json_t *pa = json_array();
+        for (size_t i = 0; i < r.n_pareto; i++)
+            json_array_append_new(pa, cand_json(&r.pareto[i]));
+        json_object_set_new(j, "pareto", pa);
+        json_object_set_new(j, "fewest_gpus", r.fewest_gpus ? cand_json(&r.fewest) : json_null());
+        if (o->emit && best) {
+            char args[4096];
+            mp_search_megatron_args(&in->model, &in->wl, &best->lay, args, sizeof args);
+            json_object_set_new(j, "megatron_args", json_string(args));
+        }
+        if (o->why_not) {
+            json_t *w = json_array();
+            for (size_t i = 0; i < r.n_samples; i++)
+                json_array_append_new(w, json_pack("{s:s,s:o,s:s}", "rule", mp_rule_name(r.samples[i].rule), "layout",
+                                                   mp_report_layout_json(&r.samples[i].lay), "why", r.samples[i].why));
+            json_object_set_new(j, "why_not", w);
+        }
+        mp_report_json_write(out, j);
+        json_decref(j);
+        goto done;
+    }
+    if (o->format == FMT_CSV) {
+        fprintf(out, "rank,gpus,tp,cp,dp,pp,etp,ep,edp,vpp,micro_batch,num_micro_batches,recompute,sequence_parallel,"
+                     "distributed_optimizer,tokens_per_s,tokens_per_s_per_gpu,step_time_s,mfu,memory_per_gpu_bytes,"
+                     "headroom_bytes,pareto\n");
+        for (size_t i = 0; i < r.n_best; i++) {
+            const mp_candidate *c = &r.best[i];
+            const mp_layout *l = &c->lay;
+            bool on_front = false;
+            for (size_t k = 0; k < r.n_pareto && !on_front; k++)
+                on_front = !memcmp(&r.pareto[k].lay, l, sizeof *l);
+            fprintf(out, "%zu,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d\n", i + 1, l->gpus,
+                    l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp, l->vpp, l->micro_batch, l->num_micro_batches,
+                    mp_recompute_name(l->recompute), l->sequence_parallel, l->distributed_optimizer, c->tokens_per_s,
+                    c->tokens_per_s / l->gpus, c->step_s, c->mfu, c->mem_total_bytes, c->headroom_bytes, on_front);
+        }
+        goto done;
+    }
+    fprintf(out, "moeplan plan: %s on %s, %ld-%ld GPUs, batch %ld x %ld tokens (memory at %ld)\n", in->model.name,
+            in->hw.name, so.gpus_min, so.gpus_max, in->wl.global_batch, in->wl.seq_max, in->wl.seq_max);
+    fprintf(out, "layouts: %zu considered, %zu scored by the cost model, %zu kept (fit with %.0f%% headroom%s)\n",
+            r.considered, r.scored, r.kept, 100 * so.headroom,
+            so.target_tokens_per_s > 0 || so.target_step_s > 0 ? " and meet the targets" : "");
+    fprintf(out, "rejected:");
+    bool anyrej = false;
+    for (int i = 1; i < MP_RULE_COUNT; i++)
+        if (r.rejected[i]) {
+            fprintf(out, "%s %s %zu", anyrej ? "," : "", mp_rule_name((mp_rule)i), r.rejected[i]);
+            anyrej = true;
+        }
+    fprintf(out, "%s\n", anyrej ? "" : " none");
+    if (r.dominated)
+        fprintf(out, "dominated, not scored: %zu (distributed optimizer off: more memory, no faster)\n", r.dominated);
+    if (!best) {
+        fprintf(out, "\nNo layout fits%s. Try more GPUs, --recompute full, or --why-not.\n",
+                so.target_tokens_per_s > 0 || so.target_step_s > 0 ? " and meets the targets" : "");
+    } else {
+        fprintf(out, "\nBest %zu by %s:\n", r.n_best, o->sort);
+        row_header(out);
+        for (size_t i = 0; i < r.n_best; i++)
+            row(out, (long)i + 1, &r.best[i]);
+        if (r.fewest_gpus) {
+            fprintf(out, "\nFewest GPUs that fit%s: %ld\n", so.target_tokens_per_s > 0 || so.target_step_s > 0 ? " and meet the targets" : "",
+                    r.fewest_gpus);
+            row_header(out);
+            row(out, 1, &r.fewest);
+        }
+        if (o->pareto) {
+            fprintf(out, "\nPareto front (fewer GPUs, more tokens/s, less memory): %zu layouts\n", r.n_pareto);
+            row_header(out);
+            for (size_t i = 0; i < r.n_pareto; i++)
+                row(out, (long)i + 1, &r.pareto[i]);
+        } else {
+            fprintf(out, "\nPareto front: %zu layouts (--pareto lists them)\n", r.n_pareto);
+        }
+        char flags[512];
+        layout_flags(&best->lay, flags, sizeof flags);
+        fprintf(out, "\nExplain the best: moeplan explain %s\n", flags);
+        if (o->emit) {
+            char args[4096];
+            mp_search_megatron_args(&in->model, &in->wl, &best->lay, args, sizeof args);
+            fprintf(out, "\nMegatron-LM arguments for rank 1:\n%s", args);
+        }
+    }
+    if (o->why_not) {
+        fprintf(out, "\nWhy not (up to 5 examples per rule):\n");
+        for (size_t i = 0; i < r.n_samples; i++) {
+            char line[256];
+            mp_report_layout_line(&r.samples[i].lay, line, sizeof line);
+            fprintf(out, "  %-20s gpus %-5d %s: %s\n", mp_rule_name(r.samples[i].rule), r.samples[i].lay.gpus, line,
+                    r.samples[i].why);
+        }
+    }
+done:
+    mp_search_free(&r);
+    free(in);
+    return st;
+}
+
+mp_status cmd_bench(const cli_opts *o, FILE *out, mp_error *err)
+{
+    cli_inputs *in = calloc(1, sizeof *in);
+    if (!in)
+        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+    mp_status st = cli_load_inputs(o, in, false, err);
+    mp_search_opts so;
+    if (!st)
+        st = setup_search(o, in, &so, err);
+    if (st) {
+        free(in);
+        return st;
+    }
+    double best = 1e30, total = 0;
+    size_t scored = 0, considered = 0;
+    for (long i = 0; i < o->bench_reps; i++) {
+        mp_search_result r;
+        double t0 = now_s();
+        st = mp_search_run(&in->model, &in->hw, &in->wl, &so, NULL, NULL, &r, err);
+        double t = now_s() - t0;
+        if (st)
+            break;
+        scored = r.scored;
+        considered = r.considered;
+        mp_search_free(&r);
+        if (t < best)
+            best = t;
+        total += t;
+    }
+    if (!st) {
+        fprintf(out, "bench: %s on %s, GPUs %ld-%ld, %ld repetitions\n", in->model.name, in->hw.name, so.gpus_min,
+                so.gpus_max, o->bench_reps);
+        fprintf(out, "  layouts considered   %zu\n  layouts scored       %zu\n", considered, scored);
+        fprintf(out, "  wall time            best %.4f s, mean %.4f s\n", best, total / o->bench_reps);
+        fprintf(out, "  scored per second    %.0f (best run)\n  considered per sec   %.0f (best run)\n",
+                scored / best, considered / best);
+    }
+    free(in);
+    return st;
+}

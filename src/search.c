@@ -1,0 +1,484 @@
+#include "moeplan/search.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MP_PARETO_CAP 4096
+
+typedef struct {
+    const mp_model *m;
+    const mp_hardware *hw;
+    const mp_workload *w;
+    const mp_search_opts *o;
+    mp_search_result *r;
+    bool any_moe, any_dense;
+    size_t samples_per_rule[MP_RULE_COUNT];
+    size_t samples_cap;
+    size_t pareto_cap;
+    size_t last_dom;             /* front index that dominated the previous candidate */
+    bool oom;
+} search_t;
+
+static int divisors(long n, long *out, int cap)
+{
+    int k = 0;
+    for (long d = 1; d <= n && k < cap; d++)
+        if (n % d == 0)
+            out[k++] = d;
+    return k;
+}
+
+/* Record a pruned candidate; keep a sample with its reason when asked. */
+static void reject(search_t *s, mp_rule rule, const mp_layout *l, const char *fmt, ...) MP_PRINTF(4, 5);
+#include <stdarg.h>
+static void reject(search_t *s, mp_rule rule, const mp_layout *l, const char *fmt, ...)
+{
+    mp_search_result *r = s->r;
+    r->considered++;
+    r->rejected[rule]++;
+    if (s->samples_per_rule[rule] >= s->o->why_not_samples || s->oom)
+        return;
+    if (r->n_samples >= s->samples_cap) {
+        size_t cap = s->samples_cap ? s->samples_cap * 2 : 64;
+        mp_rejection *n = realloc(r->samples, cap * sizeof *n);
+        if (!n) {
+            s->oom = true;
+            return;
+        }
+        r->samples = n;
+        s->samples_cap = cap;
+    }
+    mp_rejection *x = &r->samples[r->n_samples++];
+    x->lay = *l;
+    x->rule = rule;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->why, sizeof x->why, fmt, ap);
+    va_end(ap);
+    s->samples_per_rule[rule]++;
+}
+
+static double sort_key(const mp_search_opts *o, const mp_candidate *c)
+{
+    switch (o->sort) {
+    case MP_SORT_STEP: return -c->step_s;
+    case MP_SORT_TOKENS_PER_GPU: return c->tokens_per_s / c->lay.gpus;
+    case MP_SORT_HEADROOM: return c->headroom_bytes;
+    case MP_SORT_TOKENS: break;
+    }
+    return c->tokens_per_s;
+}
+
+/* Total order so that output is deterministic: key, then fewer GPUs, then
+ * less memory, then the layout tuple. */
+static int better(const mp_search_opts *o, const mp_candidate *a, const mp_candidate *b)
+{
+    double ka = sort_key(o, a), kb = sort_key(o, b);
+    if (ka != kb)
+        return ka > kb;
+    if (a->lay.gpus != b->lay.gpus)
+        return a->lay.gpus < b->lay.gpus;
+    if (a->mem_total_bytes != b->mem_total_bytes)
+        return a->mem_total_bytes < b->mem_total_bytes;
+    const int x[] = {a->lay.tp, a->lay.cp, a->lay.dp, a->lay.pp, a->lay.etp, a->lay.ep, a->lay.vpp, a->lay.micro_batch};
+    const int y[] = {b->lay.tp, b->lay.cp, b->lay.dp, b->lay.pp, b->lay.etp, b->lay.ep, b->lay.vpp, b->lay.micro_batch};
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+        if (x[i] != y[i])
+            return x[i] < y[i];
+    if (a->lay.recompute != b->lay.recompute)
+        return a->lay.recompute < b->lay.recompute;
+    if (a->lay.sequence_parallel != b->lay.sequence_parallel)
+        return a->lay.sequence_parallel;
+    return a->lay.distributed_optimizer && !b->lay.distributed_optimizer;
+}
+
+void mp_search_score(const mp_cost_ctx *c, const mp_cost *k, const mp_search_opts *o, mp_candidate *x)
+{
+    memset(x, 0, sizeof *x);
+    x->lay = c->lay;
+    x->tokens_per_s = k->tokens_per_s;
+    x->step_s = k->t_total_s;
+    x->mfu = k->mfu;
+    x->mem_total_bytes = k->mem.total_bytes;
+    x->headroom_bytes = k->headroom_bytes;
+    x->mem_weights_bytes = k->mem.weights_bytes;
+    x->mem_grads_bytes = k->mem.gradients_bytes;
+    x->mem_optim_bytes = k->mem.optimizer_bytes;
+    x->mem_act_bytes = k->mem.activations_bytes;
+    x->mem_other_bytes = k->mem.other_bytes;
+    x->fits = k->headroom_bytes >= o->headroom * k->mem.capacity_bytes;
+    x->meets_targets = (o->target_tokens_per_s <= 0 || k->tokens_per_s >= o->target_tokens_per_s) &&
+                       (o->target_step_s <= 0 || k->t_total_s <= o->target_step_s);
+    x->rejected_by = !x->fits ? MP_RULE_MEMORY : !x->meets_targets ? MP_RULE_TARGET : MP_RULE_OK;
+}
+
+static void keep_best(search_t *s, const mp_candidate *c)
+{
+    mp_search_result *r = s->r;
+    size_t K = s->o->keep;
+    if (K == 0)
+        return;
+    size_t n = r->n_best;
+    if (n == K && !better(s->o, c, &r->best[n - 1]))
+        return;
+    size_t i = n < K ? n : K - 1;
+    while (i > 0 && better(s->o, c, &r->best[i - 1])) {
+        r->best[i] = r->best[i - 1];
+        i--;
+    }
+    r->best[i] = *c;
+    if (n < K)
+        r->n_best++;
+}
+
+/* Pareto front over (fewer GPUs, more tokens/s, less memory). */
+static bool dominates(const mp_candidate *a, const mp_candidate *b)
+{
+    bool ge = a->lay.gpus <= b->lay.gpus && a->tokens_per_s >= b->tokens_per_s &&
+              a->mem_total_bytes <= b->mem_total_bytes;
+    bool gt = a->lay.gpus < b->lay.gpus || a->tokens_per_s > b->tokens_per_s ||
+              a->mem_total_bytes < b->mem_total_bytes;
+    return ge && gt;
+}
+
+static void keep_pareto(search_t *s, const mp_candidate *c)
+{
+    mp_search_result *r = s->r;
+    /* Neighbouring candidates are usually dominated by the same layout:
+     * try it first. */
+    if (s->last_dom < r->n_pareto && dominates(&r->pareto[s->last_dom], c))
+        return;
+    for (size_t i = 0; i < r->n_pareto; i++)
+        if ((s->last_dom = i, dominates(&r->pareto[i], c) || (r->pareto[i].lay.gpus == c->lay.gpus &&
+                                            r->pareto[i].tokens_per_s == c->tokens_per_s &&
+                                            r->pareto[i].mem_total_bytes == c->mem_total_bytes)))
+            return;
+    size_t j = 0;
+    for (size_t i = 0; i < r->n_pareto; i++)
+        if (!dominates(c, &r->pareto[i]))
+            r->pareto[j++] = r->pareto[i];
+    r->n_pareto = j;
+    if (r->n_pareto >= s->pareto_cap) {
+        size_t cap = s->pareto_cap * 2;
+        if (cap > MP_PARETO_CAP)
+            return; /* front saturated: keep what we have */
+        mp_candidate *n = realloc(r->pareto, cap * sizeof *n);
+        if (!n) {
+            s->oom = true;
+            return;
+        }
+        r->pareto = n;
+        s->pareto_cap = cap;
+    }
+    r->pareto[r->n_pareto++] = *c;
+}
+
+static void consider_scored(search_t *s, const mp_candidate *c)
+{
+    mp_search_result *r = s->r;
+    r->considered++;
+    r->scored++;
+    if (c->rejected_by != MP_RULE_OK) {
+        r->rejected[c->rejected_by]++;
+        if (s->samples_per_rule[c->rejected_by] < s->o->why_not_samples) {
+            char a[32], b[32];
+            snprintf(a, sizeof a, "%.2f", c->mem_total_bytes / 1e9);
+            snprintf(b, sizeof b, "%.2f", (c->mem_total_bytes + c->headroom_bytes) / 1e9);
+            if (c->rejected_by == MP_RULE_MEMORY)
+                reject(s, MP_RULE_MEMORY, &c->lay,
+                       "needs %s GB of %s GB (weights %.2f, grads %.2f, optimizer %.2f, activations %.2f, other %.2f GB)",
+                       a, b, c->mem_weights_bytes / 1e9, c->mem_grads_bytes / 1e9, c->mem_optim_bytes / 1e9,
+                       c->mem_act_bytes / 1e9, c->mem_other_bytes / 1e9);
+            else
+                reject(s, MP_RULE_TARGET, &c->lay, "%.0f tokens/s, step %.3f s", c->tokens_per_s, c->step_s);
+            r->considered--;           /* reject() counted it again */
+            r->rejected[c->rejected_by]--;
+        }
+        return;
+    }
+    r->kept++;
+    keep_best(s, c);
+    keep_pareto(s, c);
+    if (r->fewest_gpus == 0 || c->lay.gpus < r->fewest_gpus) {
+        r->fewest_gpus = c->lay.gpus;
+        r->fewest = *c;
+    } else if (c->lay.gpus == r->fewest_gpus && better(s->o, c, &r->fewest)) {
+        r->fewest = *c;
+    }
+}
+
+#define PIN(field) (s->o->fixed_set.field)
+#define PINNED_OUT(field, v) (PIN(field) && s->o->fixed.field != (v))
+
+static void search_n(search_t *s, long N)
+{
+    const mp_model *m = s->m;
+    const mp_workload *w = s->w;
+    const mp_hardware *hw = s->hw;
+    long dv_tp[256], dv_cp[256], dv_pp[256], dv_ep[256], dv_etp[64], dv_mb[256], dv_vpp[64];
+    int ntp = divisors(N, dv_tp, 256);
+    mp_layout l;
+    mp_layout_defaults(&l);
+    l.gpus = (int)N;
+    for (int a = 0; a < ntp; a++) {
+        l.tp = (int)dv_tp[a];
+        l.cp = l.pp = l.dp = l.ep = l.etp = l.vpp = l.micro_batch = 1;
+        if (PINNED_OUT(tp, l.tp))
+            continue;
+        if (m->num_heads % l.tp || (m->attn == MP_ATTN_GQA && m->num_kv_heads % l.tp)) {
+            reject(s, MP_RULE_HEADS_TP, &l, "heads (%lld, kv %lld) not divisible by tp %d", (long long)m->num_heads,
+                   (long long)m->num_kv_heads, l.tp);
+            continue;
+        }
+        if ((s->any_dense && m->ffn_hidden % l.tp) ||
+            (s->any_moe && m->num_shared_experts && m->shared_expert_hidden % l.tp)) {
+            reject(s, MP_RULE_FFN_TP, &l, "MLP width not divisible by tp %d", l.tp);
+            continue;
+        }
+        int ncp = divisors(N / l.tp, dv_cp, 256);
+        for (int b = 0; b < ncp; b++) {
+            l.cp = (int)dv_cp[b];
+            if (PINNED_OUT(cp, l.cp))
+                continue;
+            if (l.cp > 1 && (!w->flash_attention || w->seq_max % (2L * l.cp))) {
+                reject(s, MP_RULE_SEQ_CP, &l, "cp %d: sequence %ld not divisible by %d or flash attention off", l.cp,
+                       w->seq_max, 2 * l.cp);
+                continue;
+            }
+            int npp = divisors(N / l.tp / l.cp, dv_pp, 256);
+            int nep = s->any_moe ? divisors(m->num_experts, dv_ep, 256) : (dv_ep[0] = 1, 1);
+            for (int e = 0; e < nep; e++) {
+                l.ep = (int)dv_ep[e];
+                if (PINNED_OUT(ep, l.ep))
+                    continue;
+                int netp = 0;
+                for (long x = 1; x <= hw->gpus_per_node && netp < 64; x *= 2)
+                    dv_etp[netp++] = x;
+                if (!s->any_moe)
+                    netp = 1;
+                for (int f = 0; f < netp; f++) {
+                    l.etp = (int)dv_etp[f];
+                    if (PIN(etp) ? s->o->fixed.etp != l.etp : false)
+                        continue;
+                    if (s->any_moe && m->expert_hidden % l.etp) {
+                        reject(s, MP_RULE_FFN_TP, &l, "expert width %lld not divisible by etp %d",
+                               (long long)m->expert_hidden, l.etp);
+                        continue;
+                    }
+                    for (int spi = 0; spi < 2; spi++) {
+                        l.sequence_parallel = spi == 1;
+                        if (l.sequence_parallel && l.tp == 1)
+                            continue; /* SP is a no-op without TP: not a distinct layout */
+                        if (PINNED_OUT(sequence_parallel, l.sequence_parallel))
+                            continue;
+                        if (s->any_moe && l.tp > 1 && !l.sequence_parallel) {
+                            reject(s, MP_RULE_MOE_SP, &l, "MoE with tp %d needs sequence parallelism", l.tp);
+                            continue;
+                        }
+                        if (l.sequence_parallel && (w->seq_max / l.cp) % l.tp) {
+                            reject(s, MP_RULE_SEQ_TP, &l, "sequence per CP rank %ld not divisible by tp %d",
+                                   w->seq_max / l.cp, l.tp);
+                            continue;
+                        }
+                        int nmb = divisors(w->global_batch, dv_mb, 256);
+                        for (int g = 0; g < nmb; g++) {
+                            l.micro_batch = (int)dv_mb[g];
+                            if (s->o->max_micro_batch && l.micro_batch > s->o->max_micro_batch)
+                                break;
+                            if (PINNED_OUT(micro_batch, l.micro_batch))
+                                continue;
+                            bool have_blocks = false;
+                            mp_cost_blocks blocks;
+                            mp_cost_ctx ctx;
+                            for (int p = 0; p < npp; p++) {
+                                l.pp = (int)dv_pp[p];
+                                l.dp = (int)(N / l.tp / l.cp / l.pp);
+                                l.vpp = 1;
+                                if (PINNED_OUT(pp, l.pp) || PINNED_OUT(dp, l.dp))
+                                    continue;
+                                long attn = (long)l.tp * l.cp * l.dp;
+                                if (attn % ((long)l.ep * l.etp)) {
+                                    reject(s, MP_RULE_FOLDING, &l, "etp %d * ep %d does not divide tp*cp*dp = %ld",
+                                           l.etp, l.ep, attn);
+                                    continue;
+                                }
+                                l.edp = (int)(attn / ((long)l.ep * l.etp));
+                                if (m->num_layers % l.pp) {
+                                    reject(s, MP_RULE_LAYERS_PP, &l, "layers %d not divisible by pp %d",
+                                           m->num_layers, l.pp);
+                                    continue;
+                                }
+                                if (w->global_batch % ((long)l.dp * l.micro_batch)) {
+                                    reject(s, MP_RULE_BATCH, &l, "global batch %ld not divisible by dp %d * mb %d",
+                                           w->global_batch, l.dp, l.micro_batch);
+                                    continue;
+                                }
+                                l.num_micro_batches = (int)(w->global_batch / ((long)l.dp * l.micro_batch));
+                                int nv = l.pp > 1 ? divisors(m->num_layers / l.pp, dv_vpp, 64) : (dv_vpp[0] = 1, 1);
+                                for (int v = 0; v < nv; v++) {
+                                    l.vpp = (int)dv_vpp[v];
+                                    if (PINNED_OUT(vpp, l.vpp))
+                                        continue;
+                                    if (l.vpp > 1 && l.num_micro_batches % l.pp) {
+                                        reject(s, MP_RULE_INTERLEAVE, &l,
+                                               "interleaved: %d micro-batches not divisible by pp %d",
+                                               l.num_micro_batches, l.pp);
+                                        continue;
+                                    }
+                                    for (int rc = 0; rc < 3; rc++) {
+                                        l.recompute = (mp_recompute)rc;
+                                        if (PINNED_OUT(recompute, l.recompute))
+                                            continue;
+                                        for (int d = 1; d >= 0; d--) {
+                                            l.distributed_optimizer = d == 1;
+                                            if (PINNED_OUT(distributed_optimizer, l.distributed_optimizer))
+                                                continue;
+                                            /* Without the distributed optimizer a layout
+                                             * holds more optimizer state (12P vs 12P/dp)
+                                             * and reduces gradients no faster (all-reduce
+                                             * of 4P bytes moves 8P(n-1)/n, reduce-scatter
+                                             * 4P + all-gather 2P moves 6P(n-1)/n): it is
+                                             * dominated, so scored only when pinned. */
+                                            if (!l.distributed_optimizer && !PIN(distributed_optimizer)) {
+                                                s->r->dominated++;
+                                                s->r->considered++;
+                                                continue;
+                                            }
+                                            if (!have_blocks) {
+                                                mp_cost_ctx_init(&ctx, m, hw, w, &l, w->seq_max);
+                                                mp_cost_blocks_compute(&ctx, &blocks);
+                                                have_blocks = true;
+                                            } else {
+                                                mp_cost_ctx_set_layout(&ctx, &l);
+                                            }
+                                            mp_cost k;
+                                            mp_cost_assemble(&ctx, &blocks, &k);
+                                            mp_candidate c;
+                                            mp_search_score(&ctx, &k, s->o, &c);
+                                            consider_scored(s, &c);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+mp_status mp_search_run(const mp_model *m, const mp_hardware *hw, const mp_workload *w, const mp_search_opts *o,
+                        mp_progress_fn progress, void *user, mp_search_result *r, mp_error *err)
+{
+    memset(r, 0, sizeof *r);
+    search_t s;
+    memset(&s, 0, sizeof s);
+    s.m = m;
+    s.hw = hw;
+    s.w = w;
+    s.o = o;
+    s.r = r;
+    for (int i = 0; i < m->num_layers; i++) {
+        s.any_moe |= m->is_moe[i];
+        s.any_dense |= !m->is_moe[i];
+    }
+    if (o->keep) {
+        r->best = calloc(o->keep, sizeof *r->best);
+        if (!r->best)
+            return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+    }
+    s.pareto_cap = 64;
+    r->pareto = calloc(s.pareto_cap, sizeof *r->pareto);
+    if (!r->pareto) {
+        mp_search_free(r);
+        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+    }
+    for (long N = o->gpus_min; N <= o->gpus_max; N++) {
+        search_n(&s, N);
+        if (progress)
+            progress(user, N - o->gpus_min + 1, o->gpus_max - o->gpus_min + 1);
+        if (s.oom) {
+            mp_search_free(r);
+            return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+        }
+    }
+    /* The front, ordered by GPUs then tokens/s, for stable output. */
+    for (size_t i = 1; i < r->n_pareto; i++) {
+        mp_candidate x = r->pareto[i];
+        size_t j = i;
+        while (j > 0 && (r->pareto[j - 1].lay.gpus > x.lay.gpus ||
+                         (r->pareto[j - 1].lay.gpus == x.lay.gpus && r->pareto[j - 1].tokens_per_s < x.tokens_per_s))) {
+            r->pareto[j] = r->pareto[j - 1];
+            j--;
+        }
+        r->pareto[j] = x;
+    }
+    return MP_OK;
+}
+
+void mp_search_free(mp_search_result *r)
+{
+    free(r->best);
+    free(r->pareto);
+    free(r->samples);
+    r->best = r->pareto = NULL;
+    r->samples = NULL;
+    r->n_best = r->n_pareto = r->n_samples = 0;
+}
+
+void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_layout *l, char *buf, size_t len)
+{
+    size_t n = 0;
+#define ADD(...) do { if (n < len) n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__); } while (0)
+    ADD("--num-layers %d \\\n--hidden-size %lld \\\n--num-attention-heads %lld \\\n", m->num_layers,
+        (long long)m->hidden, (long long)m->num_heads);
+    if (m->attn == MP_ATTN_GQA) {
+        ADD("--kv-channels %lld \\\n", (long long)m->head_dim);
+        if (m->num_kv_heads != m->num_heads)
+            ADD("--group-query-attention \\\n--num-query-groups %lld \\\n", (long long)m->num_kv_heads);
+    } else {
+        ADD("--multi-latent-attention \\\n--kv-lora-rank %lld \\\n--qk-head-dim %lld \\\n--qk-pos-emb-head-dim %lld \\\n"
+            "--v-head-dim %lld \\\n",
+            (long long)m->kv_lora_rank, (long long)m->qk_nope_head_dim, (long long)m->qk_rope_head_dim,
+            (long long)m->v_head_dim);
+        if (m->q_lora_rank > 0)
+            ADD("--q-lora-rank %lld \\\n", (long long)m->q_lora_rank);
+    }
+    if (m->ffn_hidden > 0)
+        ADD("--ffn-hidden-size %lld \\\n", (long long)m->ffn_hidden);
+    if (m->gated_mlp)
+        ADD("--swiglu \\\n");
+    if (m->num_experts > 0) {
+        ADD("--num-experts %lld \\\n--moe-router-topk %lld \\\n--moe-ffn-hidden-size %lld \\\n", (long long)m->num_experts,
+            (long long)m->top_k, (long long)m->expert_hidden);
+        if (m->num_shared_experts > 0)
+            ADD("--moe-shared-expert-intermediate-size %lld \\\n",
+                (long long)(m->num_shared_experts * m->shared_expert_hidden));
+        ADD("--moe-token-dispatcher-type alltoall \\\n--moe-grouped-gemm \\\n");
+        if (w->capacity_factor > 0)
+            ADD("--moe-expert-capacity-factor %g \\\n--moe-pad-expert-input-to-capacity \\\n", w->capacity_factor);
+    }
+    ADD("--tensor-model-parallel-size %d \\\n--pipeline-model-parallel-size %d \\\n--context-parallel-size %d \\\n", l->tp,
+        l->pp, l->cp);
+    if (m->num_experts > 0)
+        ADD("--expert-model-parallel-size %d \\\n--expert-tensor-parallel-size %d \\\n", l->ep, l->etp);
+    if (l->vpp > 1)
+        ADD("--num-layers-per-virtual-pipeline-stage %d \\\n", m->num_layers / (l->pp * l->vpp));
+    ADD("--micro-batch-size %d \\\n--global-batch-size %ld \\\n--seq-length %ld \\\n", l->micro_batch, w->global_batch,
+        w->seq_max);
+    if (l->sequence_parallel)
+        ADD("--sequence-parallel \\\n");
+    if (l->distributed_optimizer)
+        ADD("--use-distributed-optimizer \\\n");
+    if (l->recompute == MP_RECOMPUTE_SELECTIVE)
+        ADD("--recompute-granularity selective \\\n");
+    else if (l->recompute == MP_RECOMPUTE_FULL)
+        ADD("--recompute-granularity full \\\n--recompute-method uniform \\\n--recompute-num-layers 1 \\\n");
+    if (m->tied_embeddings == false)
+        ADD("--untie-embeddings-and-output-weights \\\n");
+    ADD("--%s\n", strcmp(w->precision, "bf16") == 0 ? "bf16" : "fp16");
+#undef ADD
+}
