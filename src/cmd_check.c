@@ -251,7 +251,7 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
                 chars++;
             }
             char txt[256];
-            snprintf(txt, sizeof txt, "%.*s%s", (int)k, t, t[k] ? "~" : "");
+            snprintf(txt, sizeof txt, "%.*s%s", (int)k, t, t[k] ? "\xE2\x80\xA6" : "");
             chars += t[k] ? 1 : 0;
             fprintf(out, "%-3d %s%*s %-2s %12s %12s %9s  %s: %s\n", i + 1, txt, (int)(45 - chars), "",
                     mp_relation_symbol(p->claims[i].rel), cl, cp, ratio, verdict_word(res[i].verdict), res[i].why);
