@@ -748,9 +748,29 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     out->seq_len = c->seq_len;
     out->stages = l->pp;
 
+    /* When every chunk holds the same mix of dense and MoE layers, the
+     * pipeline ranks between the first (embedding) and the last (output
+     * layer) are identical, and none of them holds more memory than rank 0
+     * (fewer micro-batches in flight, no embedding) nor takes longer than
+     * rank 0 (no embedding): evaluate ranks 0, 1 and p-1 only, and count
+     * rank 1's FLOPs p-2 times.  An exact shortcut, not an approximation. */
+    int per_chunk0 = m->num_layers / (l->pp * l->vpp);
+    bool uniform = true;
+    {
+        int nd0, nm0;
+        count_layers(c, 0, per_chunk0, &nd0, &nm0);
+        for (int k = 1; k < l->pp * l->vpp && uniform; k++) {
+            int nd, nm;
+            count_layers(c, k * per_chunk0, per_chunk0, &nd, &nm);
+            uniform = nm == nm0;
+        }
+    }
+#define NEXT_RANK(r) ((uniform && (r) == 1 && l->pp > 3) ? l->pp - 1 : (r) + 1)
+#define RANK_WEIGHT(r) ((uniform && (r) == 1 && l->pp > 3) ? (double)(l->pp - 2) : 1.0)
+
     /* Memory: every stage, keep the most loaded. */
     double worst = -1;
-    for (int r = 0; r < l->pp; r++) {
+    for (int r = 0; r < l->pp; r = NEXT_RANK(r)) {
         mp_memory mem;
         stage_memory(c, r, bs, &mem);
         if (r == 0)
@@ -794,7 +814,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     double p2p = p > 1 ? mp_cost_collective_s(c->hw, MP_COLL_SENDRECV, 2, pp_inter ? 1 : 2, Tsp * h * A) : 0;
     double hw_flops_mb_total = 0; /* summed over ranks, per micro-batch, one GPU each */
     double slow_total = -1;
-    for (int r = 0; r < p; r++) {
+    for (int r = 0; r < p; r = NEXT_RANK(r)) {
         mp_stage_time st;
         memset(&st, 0, sizeof st);
         double hwf = 0;
@@ -862,7 +882,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
             st.bwd_s += v * p2p;
             st.cat_s[MP_CAT_COMM] += st.pp_s;
         }
-        hw_flops_mb_total += hwf;
+        hw_flops_mb_total += hwf * RANK_WEIGHT(r);
         double tot = st.fwd_s + st.bwd_s;
         if (tot > slow_total) {
             slow_total = tot;

@@ -21,12 +21,21 @@ typedef struct {
     bool oom;
 } search_t;
 
+/* Divisors of n in increasing order (trial division up to sqrt(n)). */
 static int divisors(long n, long *out, int cap)
 {
-    int k = 0;
-    for (long d = 1; d <= n && k < cap; d++)
-        if (n % d == 0)
+    long hi[256];
+    int k = 0, nh = 0;
+    for (long d = 1; d * d <= n; d++) {
+        if (n % d)
+            continue;
+        if (k < cap)
             out[k++] = d;
+        if (d != n / d && nh < 256)
+            hi[nh++] = n / d;
+    }
+    while (nh > 0 && k < cap)
+        out[k++] = hi[--nh];
     return k;
 }
 
@@ -219,6 +228,13 @@ static void search_n(search_t *s, long N)
     const mp_hardware *hw = s->hw;
     long dv_tp[256], dv_cp[256], dv_pp[256], dv_ep[256], dv_etp[64], dv_mb[256], dv_vpp[64];
     int ntp = divisors(N, dv_tp, 256);
+    int nep = s->any_moe ? divisors(m->num_experts, dv_ep, 256) : (dv_ep[0] = 1, 1);
+    int netp = 0;
+    for (long x = 1; x <= hw->gpus_per_node && netp < 64; x *= 2)
+        dv_etp[netp++] = x;
+    if (!s->any_moe)
+        netp = 1;
+    int nmb = divisors(w->global_batch, dv_mb, 256);
     mp_layout l;
     mp_layout_defaults(&l);
     l.gpus = (int)N;
@@ -248,16 +264,10 @@ static void search_n(search_t *s, long N)
                 continue;
             }
             int npp = divisors(N / l.tp / l.cp, dv_pp, 256);
-            int nep = s->any_moe ? divisors(m->num_experts, dv_ep, 256) : (dv_ep[0] = 1, 1);
             for (int e = 0; e < nep; e++) {
                 l.ep = (int)dv_ep[e];
                 if (PINNED_OUT(ep, l.ep))
                     continue;
-                int netp = 0;
-                for (long x = 1; x <= hw->gpus_per_node && netp < 64; x *= 2)
-                    dv_etp[netp++] = x;
-                if (!s->any_moe)
-                    netp = 1;
                 for (int f = 0; f < netp; f++) {
                     l.etp = (int)dv_etp[f];
                     if (PIN(etp) ? s->o->fixed.etp != l.etp : false)
@@ -267,6 +277,30 @@ static void search_n(search_t *s, long N)
                                (long long)m->expert_hidden, l.etp);
                         continue;
                     }
+                    /* Pipeline sizes that pass the rules not depending on
+                     * sequence parallelism or the micro-batch: pruned once. */
+                    long ok_pp[256];
+                    int nok = 0;
+                    for (int p = 0; p < npp; p++) {
+                        l.pp = (int)dv_pp[p];
+                        l.dp = (int)(N / l.tp / l.cp / l.pp);
+                        l.vpp = 1;
+                        if (PINNED_OUT(pp, l.pp) || PINNED_OUT(dp, l.dp))
+                            continue;
+                        long attn = (long)l.tp * l.cp * l.dp;
+                        if (attn % ((long)l.ep * l.etp)) {
+                            reject(s, MP_RULE_FOLDING, &l, "etp %d * ep %d does not divide tp*cp*dp = %ld", l.etp,
+                                   l.ep, attn);
+                            continue;
+                        }
+                        if (m->num_layers % l.pp) {
+                            reject(s, MP_RULE_LAYERS_PP, &l, "layers %d not divisible by pp %d", m->num_layers, l.pp);
+                            continue;
+                        }
+                        ok_pp[nok++] = l.pp;
+                    }
+                    if (nok == 0)
+                        continue;
                     for (int spi = 0; spi < 2; spi++) {
                         l.sequence_parallel = spi == 1;
                         if (l.sequence_parallel && l.tp == 1)
@@ -282,7 +316,6 @@ static void search_n(search_t *s, long N)
                                    w->seq_max / l.cp, l.tp);
                             continue;
                         }
-                        int nmb = divisors(w->global_batch, dv_mb, 256);
                         for (int g = 0; g < nmb; g++) {
                             l.micro_batch = (int)dv_mb[g];
                             if (s->o->max_micro_batch && l.micro_batch > s->o->max_micro_batch)
@@ -292,24 +325,11 @@ static void search_n(search_t *s, long N)
                             bool have_blocks = false;
                             mp_cost_blocks blocks;
                             mp_cost_ctx ctx;
-                            for (int p = 0; p < npp; p++) {
-                                l.pp = (int)dv_pp[p];
+                            for (int p = 0; p < nok; p++) {
+                                l.pp = (int)ok_pp[p];
                                 l.dp = (int)(N / l.tp / l.cp / l.pp);
                                 l.vpp = 1;
-                                if (PINNED_OUT(pp, l.pp) || PINNED_OUT(dp, l.dp))
-                                    continue;
-                                long attn = (long)l.tp * l.cp * l.dp;
-                                if (attn % ((long)l.ep * l.etp)) {
-                                    reject(s, MP_RULE_FOLDING, &l, "etp %d * ep %d does not divide tp*cp*dp = %ld",
-                                           l.etp, l.ep, attn);
-                                    continue;
-                                }
-                                l.edp = (int)(attn / ((long)l.ep * l.etp));
-                                if (m->num_layers % l.pp) {
-                                    reject(s, MP_RULE_LAYERS_PP, &l, "layers %d not divisible by pp %d",
-                                           m->num_layers, l.pp);
-                                    continue;
-                                }
+                                l.edp = (int)((long)l.tp * l.cp * l.dp / ((long)l.ep * l.etp));
                                 if (w->global_batch % ((long)l.dp * l.micro_batch)) {
                                     reject(s, MP_RULE_BATCH, &l, "global batch %ld not divisible by dp %d * mb %d",
                                            w->global_batch, l.dp, l.micro_batch);
