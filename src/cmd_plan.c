@@ -105,7 +105,9 @@ static mp_status setup_search(const cli_opts *o, cli_inputs *in, mp_search_opts 
                : !strcmp(o->sort, "headroom")       ? MP_SORT_HEADROOM
                                                     : MP_SORT_TOKENS;
     so->keep = (size_t)o->top_n;
-    so->why_not_samples = o->why_not ? 5 : 0;
+    /* Samples are always kept: they are printed with --why-not, or when no
+     * layout survives (a layout pinned by flags that breaks a rule). */
+    so->why_not_samples = 5;
     so->fixed = o->layout;
     so->fixed_set = o->set;
     so->fixed_set.gpus = false;
@@ -177,7 +179,7 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             mp_search_megatron_args(&in->model, &in->wl, &best->lay, args, sizeof args);
             json_object_set_new(j, "megatron_args", json_string(args));
         }
-        if (o->why_not) {
+        if (o->why_not || !best) {
             json_t *w = json_array();
             for (size_t i = 0; i < r.n_samples; i++)
                 json_array_append_new(w, json_pack("{s:s,s:o,s:s}", "rule", mp_rule_name(r.samples[i].rule), "layout",
@@ -251,7 +253,7 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             fprintf(out, "\nMegatron-LM arguments for rank 1:\n%s", args);
         }
     }
-    if (o->why_not) {
+    if (o->why_not || !best) {
         fprintf(out, "\nWhy not (up to 5 examples per rule):\n");
         for (size_t i = 0; i < r.n_samples; i++) {
             char line[256];

@@ -496,12 +496,18 @@ static void sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
         s->saved += o->saved_bytes;
         if (o->transient_bytes > s->transient)
             s->transient = o->transient_bytes;
-        if (o->group == MP_GROUP_TP)
+        if (o->group == MP_GROUP_TP) {
             s->tp_s += o->fwd_s + o->bwd_s;
-        if (o->group == MP_GROUP_EP || o->group == MP_GROUP_ETP)
+            s->tp_fwd_s += o->fwd_s;
+        }
+        if (o->group == MP_GROUP_EP || o->group == MP_GROUP_ETP) {
             s->ep_s += o->fwd_s + o->bwd_s;
-        if (o->group == MP_GROUP_CP)
+            s->ep_fwd_s += o->fwd_s;
+        }
+        if (o->group == MP_GROUP_CP) {
             s->cp_s += o->fwd_s + o->bwd_s;
+            s->cp_fwd_s += o->fwd_s;
+        }
         double lam = o->expert ? c->expert_load : 1.0;
         s->fwd_model_flops += o->fwd_flops / lam;
         s->bwd_model_flops += o->bwd_model_flops / lam;
@@ -846,7 +852,10 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
                     st.bwd_s += x * s->recompute_full_s;
                     for (int q = 0; q < MP_CAT_COUNT; q++)
                         st.cat_s[q] += x * s->cat_fwd[q];
-                    st.tp_s += x * s->tp_s * 0.5; /* forward collectives only (approx. half) */
+                    /* The recomputed forward repeats its collectives. */
+                    st.tp_s += x * s->tp_fwd_s;
+                    st.ep_s += x * s->ep_fwd_s;
+                    st.cp_s += x * s->cp_fwd_s;
                     hwf += x * s->fwd_hw_flops;
                 } else if (l->recompute == MP_RECOMPUTE_SELECTIVE) {
                     st.bwd_s += x * s->recompute_sel_s;

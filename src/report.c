@@ -87,6 +87,14 @@ json_t *mp_report_explain_json(const mp_cost_ctx *c, const mp_cost *r, bool ops)
     json_object_set_new(j, "tokens_per_s", json_real(r->tokens_per_s));
     json_object_set_new(j, "sequences_per_s", json_real(r->sequences_per_s));
     json_object_set_new(j, "mfu", json_real(r->mfu));
+    {
+        char lines[MP_MAX_ASSUMPTIONS][320];
+        int n = mp_report_assumptions(c, NULL, lines);
+        json_t *a = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(a, json_string(lines[i]));
+        json_object_set_new(j, "assumptions", a);
+    }
     if (ops) {
         json_t *blocks = json_object();
         for (int b = 0; b < MP_BLOCK_COUNT; b++) {
@@ -104,6 +112,37 @@ json_t *mp_report_explain_json(const mp_cost_ctx *c, const mp_cost *r, bool ops)
         json_object_set_new(j, "ops_per_micro_batch", blocks);
     }
     return j;
+}
+
+int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char lines[][320])
+{
+    const mp_model *m = c->model;
+    const mp_workload *w = c->wl;
+    const mp_hardware *hw = c->hw;
+    int n = 0;
+#define LINE(...) do { if (n < MP_MAX_ASSUMPTIONS) snprintf(lines[n++], 320, __VA_ARGS__); } while (0)
+    LINE("hardware %s: %.0f TFLOP/s x mfu %.2f; HBM %.2f TB/s x %.2f; %d GPUs/node; %.0f GB/s intra, %.0f GB/s inter "
+         "per GPU",
+         hw->name, hw->peak_flops / 1e12, hw->mfu, hw->memory_bw_bytes_per_s / 1e12, hw->bw_utilization,
+         hw->gpus_per_node, hw->intra_bw_bytes_per_s / 1e9, hw->inter_bw_bytes_per_s / 1e9);
+    LINE("rank order tp < cp < dp < pp and etp < ep < edp (Megatron-LM); a group spanning nodes runs at the "
+         "inter-node rate");
+    LINE("TP, EP and PP communication is not overlapped with compute (Megatron-LM defaults); the CP ring is");
+    LINE("sequences packed to %ld tokens; causal attention (each query sees S/2 keys on average)%s", c->seq_len,
+         w->flash_attention ? "; flash attention" : "; attention scores materialised");
+    if (m->num_experts > 0)
+        LINE("expert load at the busiest rank: %.2f x mean (%s)", c->expert_load,
+             w->capacity_factor > 0 ? "capacity factor, padded to capacity" : "dropless, routing_imbalance");
+    LINE("memory allowance: %.2f GiB reserved (CUDA context, NCCL, framework) + %.0f%% fragmentation",
+         hw->reserved_bytes / 1073741824.0, 100 * hw->fragmentation);
+    for (int i = 0; i < m->num_notes; i++)
+        LINE("model: %s", m->notes[i]);
+    if (src)
+        LINE("files: model %s, hardware %s, workload %s", src->model_path ? src->model_path : "(built-in)",
+             src->hardware_path ? src->hardware_path : "(built-in)",
+             src->workload_path ? src->workload_path : "(built-in)");
+#undef LINE
+    return n;
 }
 
 static void row_bytes(FILE *f, const char *label, double bytes, const char *note)
@@ -250,22 +289,9 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     if (ops)
         print_ops(f, c);
 
+    char lines[MP_MAX_ASSUMPTIONS][320];
+    int n = mp_report_assumptions(c, src, lines);
     fprintf(f, "\nAssumptions\n");
-    fprintf(f, "  - hardware %s: %.0f TFLOP/s x mfu %.2f; HBM %.2f TB/s x %.2f; %d GPUs/node; %.0f GB/s intra, %.0f GB/s "
-               "inter per GPU\n",
-            hw->name, hw->peak_flops / 1e12, hw->mfu, hw->memory_bw_bytes_per_s / 1e12, hw->bw_utilization,
-            hw->gpus_per_node, hw->intra_bw_bytes_per_s / 1e9, hw->inter_bw_bytes_per_s / 1e9);
-    fprintf(f, "  - rank order tp < cp < dp < pp and etp < ep < edp (Megatron-LM); a group spanning nodes runs at the "
-               "inter-node rate\n");
-    fprintf(f, "  - TP, EP and PP communication is not overlapped with compute (Megatron-LM defaults)\n");
-    if (m->num_experts > 0)
-        fprintf(f, "  - expert load at the busiest rank: %.2f x mean (%s)\n", c->expert_load,
-                w->capacity_factor > 0 ? "capacity factor, padded" : "dropless, routing_imbalance");
-    for (int i = 0; i < m->num_notes; i++)
-        fprintf(f, "  - model: %s\n", m->notes[i]);
-    if (src) {
-        fprintf(f, "  - files: model %s, hardware %s, workload %s\n", src->model_path ? src->model_path : "(built-in)",
-                src->hardware_path ? src->hardware_path : "(built-in)",
-                src->workload_path ? src->workload_path : "(built-in)");
-    }
+    for (int i = 0; i < n; i++)
+        fprintf(f, "  - %s\n", lines[i]);
 }

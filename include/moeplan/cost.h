@@ -145,6 +145,7 @@ typedef struct {
     double fwd_s, bwd_s, recompute_full_s, recompute_sel_s;
     double cat_fwd[MP_CAT_COUNT], cat_bwd[MP_CAT_COUNT], cat_fwd_sel[MP_CAT_COUNT];
     double tp_s, ep_s, cp_s;             /* fwd + bwd */
+    double tp_fwd_s, ep_fwd_s, cp_fwd_s; /* forward only (repeated by full recompute) */
     double saved, saved_sel;             /* bytes kept: no recompute / selective */
     double transient;
     double fwd_model_flops, bwd_model_flops, fwd_hw_flops, bwd_hw_flops, sel_hw_flops;

@@ -20,6 +20,9 @@ json_t *mp_report_explain_json(const mp_cost_ctx *c, const mp_cost *r, bool ops)
 json_t *mp_report_layout_json(const mp_layout *l);
 /* One-line layout summary such as "tp4 cp1 dp16 pp2 | etp4 ep16 edp1 | vpp1 mb1 rc:none sp do". */
 void mp_report_layout_line(const mp_layout *l, char *buf, size_t len);
+#define MP_MAX_ASSUMPTIONS 16
+/* The assumptions behind a figure, one sentence each; returns the count. */
+int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char lines[][320]);
 /* Emit JSON with sorted keys and 2-space indent, then a newline. */
 void mp_report_json_write(FILE *f, json_t *j);
 
