@@ -127,7 +127,7 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
          hw->gpus_per_node, hw->intra_bw_bytes_per_s / 1e9, hw->inter_bw_bytes_per_s / 1e9);
     LINE("rank order tp < cp < dp < pp and etp < ep < edp (Megatron-LM); a group spanning nodes runs at the "
          "inter-node rate");
-    LINE("TP, EP and PP communication is not overlapped with compute (Megatron-LM defaults); the CP ring is");
+    LINE("TP, EP and PP communication is not overlapped with compute (Megatron-LM defaults); the CP K/V ring overlaps the attention kernel");
     LINE("sequences packed to %ld tokens; causal attention (each query sees S/2 keys on average)%s", c->seq_len,
          w->flash_attention ? "; flash attention" : "; attention scores materialised");
     if (m->num_experts > 0)

@@ -345,8 +345,10 @@ static void pareto_panel(FILE *f, const mp_search_result *r, double cap)
     const mp_candidate *best = r->best && r->n_best && plottable(&r->best[0]) ? &r->best[0] : NULL;
     text(f, LX0, 80, "font-size=\"13\" font-weight=\"bold\" fill=\"" C_TEXT "\"",
          "Pareto front: tokens/s against GPUs");
-    text(f, 20, (LY0 + LY1) / 2, "text-anchor=\"middle\" font-size=\"12\" fill=\"" C_TEXT "\" transform=\"rotate(-90 20 274.0)\"",
-         "tokens / s (log scale)");
+    char rot[160];
+    snprintf(rot, sizeof rot, "text-anchor=\"middle\" font-size=\"12\" fill=\"%s\" transform=\"rotate(-90 %.1f %.1f)\"",
+             C_TEXT, 20.0, (LY0 + LY1) / 2);
+    text(f, 20, (LY0 + LY1) / 2, rot, "tokens / s (log scale)");
     text(f, (LX0 + LX1) / 2, LY1 + 38, "text-anchor=\"middle\" font-size=\"12\" fill=\"" C_TEXT "\"",
          "GPUs (log2 scale)");
 
