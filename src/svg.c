@@ -122,12 +122,22 @@ static void text(FILE *f, double x, double y, const char *attrs, const char *fmt
     fputs("</text>\n", f);
 }
 
+/* Text over a white halo, so that lines under it do not cross it. */
+static void halo_text(FILE *f, double x, double y, const char *attrs, const char *fill, const char *s)
+{
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" %s fill=\"#ffffff\" stroke=\"#ffffff\" stroke-width=\"3\" stroke-linejoin=\"round\">",
+            x, y, attrs);
+    put_esc(f, s, 0);
+    fprintf(f, "</text>\n<text x=\"%.1f\" y=\"%.1f\" %s fill=\"%s\">", x, y, attrs, fill);
+    put_esc(f, s, 0);
+    fputs("</text>\n", f);
+}
+
 /* Rough width of a string in DejaVu Sans, for laying out legends. */
 static double text_w(const char *s, double size) { return (double)strlen(s) * size * 0.6; }
 
 /* ---- numbers ------------------------------------------------------------- */
 
-static double fin(double v) { return isfinite(v) ? v : 0.0; }
 static double pos(double v) { return isfinite(v) && v > 0 ? v : 0.0; }
 
 /* A pixel coordinate, kept finite and within reason whatever the data. */
@@ -152,7 +162,7 @@ static void fmt_si(double v, int sig, char *buf, size_t len)
         return;
     }
     if (a < 1e-3) {
-        snprintf(buf, len, "%.*e", sig - 1, v);
+        snprintf(buf, len, "%.*g", sig, v);
         return;
     }
     double thr = 1000.0 * (1.0 - 0.5 * pow(10.0, -sig));
@@ -163,7 +173,7 @@ static void fmt_si(double v, int sig, char *buf, size_t len)
         k++;
     }
     if (a >= thr)
-        snprintf(buf, len, "%.*e", sig - 1, v * 1e18);
+        snprintf(buf, len, "%.*g", sig, v * 1e18);
     else
         snprintf(buf, len, "%.*g%s", sig, v, suf[k]);
 }
@@ -271,19 +281,66 @@ static bool plottable(const mp_candidate *c)
 
 /* ---- left panel: Pareto front -------------------------------------------- */
 
-typedef struct {
-    int gpus;
-    double tokens;
-} gt;
+#define DOT_R 4.0
 
-static int gt_cmp(const void *a, const void *b)
+typedef struct {
+    size_t idx; /* into r->pareto */
+    int gpus;
+    double tokens, mem;
+    double x, y, dx; /* centre on the axes and sideways offset, pixels */
+} dot;
+
+static int dot_cmp(const void *a, const void *b)
 {
-    const gt *x = a, *y = b;
-    if (x->gpus != y->gpus)
-        return x->gpus < y->gpus ? -1 : 1;
-    if (x->tokens != y->tokens)
-        return x->tokens > y->tokens ? -1 : 1;
-    return 0;
+    const dot *p = a, *q = b;
+    if (p->gpus != q->gpus)
+        return p->gpus < q->gpus ? -1 : 1;
+    if (p->tokens != q->tokens)
+        return p->tokens > q->tokens ? -1 : 1;
+    if (p->mem != q->mem)
+        return p->mem < q->mem ? -1 : 1;
+    return p->idx < q->idx ? -1 : p->idx > q->idx;
+}
+
+/* Beeswarm: place each dot of a column at the offset nearest the centre
+ * (1 px steps, right first) where it overlaps no dot already placed, within
+ * half the gap to the neighbouring columns; failing that, where it
+ * overlaps least.  dots are sorted by dot_cmp, so y grows within a column. */
+static void swarm(dot *d, size_t n)
+{
+    const double need = 2 * DOT_R + 0.5;
+    for (size_t s = 0, e; s < n; s = e) {
+        for (e = s + 1; e < n && d[e].gpus == d[s].gpus; e++)
+            ;
+        double left = s ? (d[s].x - d[s - 1].x) / 2 - DOT_R : d[s].x - LX0 - DOT_R - 1;
+        double right = e < n ? (d[e].x - d[s].x) / 2 - DOT_R : LX1 - d[s].x - DOT_R - 1;
+        left = fmax(0, fmin(left, 24));
+        right = fmax(0, fmin(right, 24));
+        for (size_t i = s; i < e; i++) {
+            double best_dx = 0, best_gap = -1;
+            for (int k = 0; k <= 2 * 24; k++) {
+                double dx = (k + 1) / 2 * (k % 2 ? 1.0 : -1.0);
+                if (dx > right || -dx > left)
+                    continue;
+                double gap = INFINITY;
+                int checked = 0;
+                for (size_t j = i; j-- > s && checked < 64; checked++) {
+                    double dy = d[i].y - d[j].y;
+                    if (dy >= need)
+                        break;
+                    double ddx = dx - d[j].dx;
+                    gap = fmin(gap, sqrt(ddx * ddx + dy * dy));
+                }
+                if (gap >= need) {
+                    best_dx = dx;
+                    break;
+                }
+                if (gap > best_gap)
+                    best_gap = gap, best_dx = dx;
+            }
+            d[i].dx = best_dx;
+        }
+    }
 }
 
 static void tooltip(FILE *f, const mp_candidate *c, double cap, const char *prefix)
@@ -316,9 +373,8 @@ static void note(FILE *f, double cx, double cy, const char *msg)
 static void colour_legend(FILE *f, bool rel_cap)
 {
     const double x = LX1 + 20, y0 = LY0 + 40, h = 200, w = 12;
-    text(f, x - 4, LY0 + 8, "font-size=\"11\" fill=\"" C_TEXT "\"", "memory");
-    text(f, x - 4, LY0 + 21, "font-size=\"11\" fill=\"" C_TEXT "\"", "per GPU");
-    text(f, x - 4, LY0 + 34, "font-size=\"11\" fill=\"" C_MUTED "\"", rel_cap ? "of capacity" : "of the most");
+    text(f, x - 4, LY0 + 12, "font-size=\"11\" fill=\"" C_TEXT "\"", "memory/GPU");
+    text(f, x - 4, LY0 + 26, "font-size=\"11\" fill=\"" C_MUTED "\"", rel_cap ? "%% of capacity" : "%% of the largest");
     fputs("<g shape-rendering=\"crispEdges\">\n", f);
     const int strips = 40;
     for (int i = 0; i < strips; i++) {
@@ -380,28 +436,37 @@ static void pareto_panel(FILE *f, const mp_search_result *r, double cap)
     pad_domain(log2(g0), log2(g1), 0.04, 0.25, 0.6, &sx.d0, &sx.d1);
     pad_domain(log10(t0), log10(t1), 0.06, 0.05, 0.3, &sy.d0, &sy.d1);
 
-    /* y grid: 1-2-5 or finer/coarser per decade, depending on the span. */
-    static const double m_fine[] = {1, 1.5, 2, 3, 4, 5, 6, 7, 8}, m_mid[] = {1, 2, 5}, m_coarse[] = {1, 3},
-                        m_dec[] = {1};
-    double span = sy.d1 - sy.d0;
-    const double *ms = span <= 0.8 ? m_fine : span <= 2.5 ? m_mid : span <= 5 ? m_coarse : m_dec;
-    int nm = span <= 0.8 ? 9 : span <= 2.5 ? 3 : span <= 5 ? 2 : 1;
-    double dstep = span > 12 ? ceil(span / 10) : 1;
+    /* y grid: under a decade, round linear steps; above, 1-2-5, 1-3 or
+     * whole decades, thinned when there are many. */
     fputs("<g font-size=\"11\" fill=\"" C_TEXT "\" text-anchor=\"end\">\n", f);
-    for (double k = floor(sy.d0 / dstep) * dstep; k <= sy.d1; k += dstep) {
-        for (int j = 0; j < nm; j++) {
-            double v = k + log10(ms[j]);
-            if (v < sy.d0 || v > sy.d1)
-                continue;
-            double y = map(&sy, v);
-            char lab[32];
-            fmt_si(pow(10.0, k) * ms[j], 3, lab, sizeof lab);
-            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", LX0, y, LX1, y,
-                    C_GRID);
-            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", LX0 - 4, y, LX0, y,
-                    C_AXIS);
-            text(f, LX0 - 7, y + 4, "", "%s", lab);
-        }
+    double span = sy.d1 - sy.d0;
+    double ticks[64];
+    int nt = 0;
+    double v0 = pow(10.0, sy.d0), v1 = pow(10.0, sy.d1), raw = (v1 - v0) / 5;
+    double mag = pow(10.0, floor(log10(raw))), q = raw / mag;
+    double step = mag * (q <= 1 ? 1 : q <= 2 ? 2 : q <= 2.5 ? 2.5 : q <= 5 ? 5 : 10);
+    if (span < 0.8 && isfinite(v1) && isfinite(step) && step > 0) {
+        for (double k = ceil(v0 / step); nt < 64 && k * step <= v1; k++)
+            ticks[nt++] = k * step;
+    } else {
+        static const double m_mid[] = {1, 2, 5}, m_coarse[] = {1, 3}, m_dec[] = {1};
+        const double *ms = span <= 2.5 ? m_mid : span <= 5 ? m_coarse : m_dec;
+        int nm = span <= 2.5 ? 3 : span <= 5 ? 2 : 1;
+        double dstep = span > 12 ? ceil(span / 10) : 1;
+        for (double k = floor(sy.d0 / dstep) * dstep; nt < 64 && k <= sy.d1; k += dstep)
+            for (int j = 0; j < nm && nt < 64; j++) {
+                double v = k + log10(ms[j]);
+                if (v >= sy.d0 && v <= sy.d1 && isfinite(pow(10.0, k) * ms[j]))
+                    ticks[nt++] = pow(10.0, k) * ms[j];
+            }
+    }
+    for (int i = 0; i < nt; i++) {
+        double y = map(&sy, log10(ticks[i]));
+        char lab[32];
+        fmt_si(ticks[i], 4, lab, sizeof lab);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", LX0, y, LX1, y, C_GRID);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", LX0 - 4, y, LX0, y, C_AXIS);
+        text(f, LX0 - 7, y + 4, "", "%s", lab);
     }
     fputs("</g>\n", f);
 
@@ -435,54 +500,63 @@ static void pareto_panel(FILE *f, const mp_search_result *r, double cap)
     }
     fputs("</g>\n", f);
 
-    /* Best tokens/s at each GPU count (sorted copy; minor ticks at counts
-     * that are not powers of two). */
-    gt *pts = valid ? malloc(valid * sizeof *pts) : NULL;
-    size_t ng = 0;
-    if (pts) {
-        for (size_t i = 0; i < n; i++)
-            if (plottable(&r->pareto[i]))
-                pts[ng++] = (gt){r->pareto[i].lay.gpus, r->pareto[i].tokens_per_s};
-        qsort(pts, ng, sizeof *pts, gt_cmp);
-        size_t d = 0;
-        for (size_t i = 0; i < ng; i++)
-            if (i == 0 || pts[i].gpus != pts[i - 1].gpus)
-                pts[d++] = pts[i];
-        ng = d;
-        if (ng <= 64)
-            for (size_t i = 0; i < ng; i++)
-                if (pts[i].gpus & (pts[i].gpus - 1)) {
-                    double x = map(&sx, log2(pts[i].gpus));
-                    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", x, LY1, x,
-                            LY1 + 3, C_AXIS);
-                }
+    /* Points sorted by GPU count, then tokens/s (descending).  Points at
+     * one GPU count are spread sideways, beeswarm fashion, so that none
+     * hides another; colour carries memory, the tooltip the values. */
+    dot *dots = valid ? malloc(valid * sizeof *dots) : NULL;
+    size_t nd = 0;
+    if (dots) {
+        for (size_t i = 0; i < n; i++) {
+            const mp_candidate *c = &r->pareto[i];
+            if (plottable(c))
+                dots[nd++] = (dot){i, c->lay.gpus, c->tokens_per_s, pos(c->mem_total_bytes),
+                                   map(&sx, log2(c->lay.gpus)), map(&sy, log10(c->tokens_per_s)), 0};
+        }
+        qsort(dots, nd, sizeof *dots, dot_cmp);
+        swarm(dots, nd);
     }
+    size_t ncol = 0;
+    for (size_t i = 0; i < nd; i++)
+        ncol += i == 0 || dots[i].gpus != dots[i - 1].gpus;
+    for (size_t i = 0; ncol <= 64 && i < nd; i++)
+        if ((i == 0 || dots[i].gpus != dots[i - 1].gpus) && (dots[i].gpus & (dots[i].gpus - 1)))
+            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", dots[i].x, LY1,
+                    dots[i].x, LY1 + 3, C_AXIS);
     frame(f, LX0, LY0, LX1, LY1);
-    if (ng >= 2) {
+    if (ncol >= 2) {
         fputs("<polyline fill=\"none\" stroke=\"" C_STEP "\" stroke-width=\"1.4\" stroke-linejoin=\"miter\" points=\"", f);
-        for (size_t i = 0; i < ng; i++) {
-            double x = map(&sx, log2(pts[i].gpus)), y = map(&sy, log10(pts[i].tokens));
-            if (i)
-                fprintf(f, " %.1f,%.1f", x, map(&sy, log10(pts[i - 1].tokens)));
-            fprintf(f, "%s%.1f,%.1f", i ? " " : "", x, y);
+        double prev_y = 0;
+        bool first = true;
+        for (size_t i = 0; i < nd; i++) {
+            if (i && dots[i].gpus == dots[i - 1].gpus)
+                continue;
+            if (!first)
+                fprintf(f, " %.1f,%.1f ", dots[i].x, prev_y);
+            fprintf(f, "%.1f,%.1f", dots[i].x, dots[i].y);
+            prev_y = dots[i].y;
+            first = false;
         }
         fputs("\"><title>best tokens/s at each GPU count on the front</title></polyline>\n", f);
     }
-    free(pts);
 
     fputs("<g stroke=\"#303030\" stroke-width=\"0.6\" fill-opacity=\"0.92\">\n", f);
-    for (size_t i = 0; i < n; i++) {
-        const mp_candidate *c = &r->pareto[i];
+    /* Drawn last placed first, so that where a crowded column must overlap,
+     * its fastest layouts stay on top. */
+    for (size_t k = dots ? nd : n; k-- > 0;) {
+        size_t i = k;
+        const mp_candidate *c = &r->pareto[dots ? dots[i].idx : i];
         if (!plottable(c))
             continue;
         char col[8];
         viridis(pos(c->mem_total_bytes) / den, col);
-        fprintf(f, "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\">", map(&sx, log2(c->lay.gpus)),
-                map(&sy, log10(c->tokens_per_s)), col);
+        double x = dots ? px(dots[i].x + dots[i].dx) : map(&sx, log2(c->lay.gpus));
+        double y = dots ? dots[i].y : map(&sy, log10(c->tokens_per_s));
+        fprintf(f, "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\">", x, y, DOT_R, col);
         tooltip(f, c, cap, "");
         fputs("</circle>\n", f);
     }
     fputs("</g>\n", f);
+    free(dots);
     if (valid < n)
         text(f, LX0 + 6, LY0 + 14, "font-size=\"11\" fill=\"" C_MUTED "\"", "%zu layout%s with no throughput not drawn",
              n - valid, n - valid == 1 ? "" : "s");
@@ -493,41 +567,38 @@ static void pareto_panel(FILE *f, const mp_search_result *r, double cap)
                 cx, cy, C_RANK1);
         tooltip(f, best, cap, "rank 1: ");
         fputs("</circle>\n", f);
-        char tok[32];
-        fmt_si(best->tokens_per_s, 3, tok, sizeof tok);
-        bool left = cx > (LX0 + LX1) / 2;
-        double lx = left ? cx - 14 : cx + 14, ly = cy < LY0 + 24 ? cy + 18 : cy - 10;
-        const char *anchor = left ? "end" : "start";
-        for (int pass = 0; pass < 2; pass++) {
-            char attrs[200];
-            snprintf(attrs, sizeof attrs, "text-anchor=\"%s\" font-size=\"11\" font-weight=\"bold\" fill=\"%s\"%s", anchor,
-                     pass ? C_RANK1 : "#ffffff",
-                     pass ? "" : " stroke=\"#ffffff\" stroke-width=\"3\" stroke-linejoin=\"round\"");
-            text(f, lx, ly, attrs, "rank 1: %d GPUs, %s tokens/s", best->lay.gpus, tok);
-        }
+        double ly = cy - 13 < 86 ? cy + 23 : cy - 13;
+        halo_text(f, cx, ly, "text-anchor=\"middle\" font-size=\"12\" font-weight=\"bold\"", C_RANK1, "#1");
     }
     colour_legend(f, rel_cap);
 }
 
 /* Key under the left panel. */
-static void pareto_key(FILE *f)
+static void pareto_key(FILE *f, const mp_search_result *r)
 {
-    double y = 516, x = LX0;
+    double y = 512, x = LX0;
     char col[8];
     viridis(0.45, col);
-    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\" stroke=\"#303030\" stroke-width=\"0.6\"/>\n", x + 5,
-            y - 4, col);
+    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\" stroke=\"#303030\" stroke-width=\"0.6\"/>\n", x + 5,
+            y - 4, DOT_R, col);
     const char *a = "a layout on the front";
     text(f, x + 14, y, "font-size=\"11\" fill=\"" C_TEXT "\"", "%s", a);
     x += 14 + text_w(a, 11) + 16;
     fprintf(f, "<polyline fill=\"none\" stroke=\"" C_STEP "\" stroke-width=\"1.4\" points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f\"/>\n",
             x, y - 1, x + 9, y - 1, x + 9, y - 8, x + 18, y - 8);
-    const char *b = "best at each GPU count";
-    text(f, x + 24, y, "font-size=\"11\" fill=\"" C_TEXT "\"", "%s", b);
-    x += 24 + text_w(b, 11) + 16;
-    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n", x + 6, y - 4,
-            C_RANK1);
-    text(f, x + 17, y, "font-size=\"11\" fill=\"" C_TEXT "\"", "rank 1");
+    text(f, x + 24, y, "font-size=\"11\" fill=\"" C_TEXT "\"", "best tokens/s at each GPU count");
+    if (r->best && r->n_best && plottable(&r->best[0])) {
+        const mp_candidate *c = &r->best[0];
+        char tok[32], mem[32];
+        fmt_si(c->tokens_per_s, 3, tok, sizeof tok);
+        fmt_gb(c->mem_total_bytes, mem, sizeof mem);
+        y += 18;
+        x = LX0;
+        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n", x + 5,
+                y - 4, C_RANK1);
+        text(f, x + 14, y, "font-size=\"11\" fill=\"" C_TEXT "\"", "#1, the best layout: %d GPUs, %s tokens/s, %s per GPU",
+             c->lay.gpus, tok, mem);
+    }
 }
 
 /* ---- right panel: memory of the best layouts ----------------------------- */
@@ -542,6 +613,19 @@ static void short_layout(const mp_layout *l, char *buf, size_t len)
         snprintf(extra + o, sizeof extra - o, " rc:%s", l->recompute == MP_RECOMPUTE_FULL ? "full" : "sel");
     snprintf(buf, len, "%d GPUs  tp%d cp%d dp%d pp%d | etp%d ep%d edp%d | mb%d%s", l->gpus, l->tp, l->cp, l->dp, l->pp,
              l->etp, l->ep, l->edp, l->micro_batch, extra);
+}
+
+/* Tooltip of a bar row: rank, full layout, total. */
+static void row_title(FILE *f, const mp_candidate *c, size_t i, double total, double cap)
+{
+    char lay[256], tg[32], frac[48], head[512];
+    mp_report_layout_line(&c->lay, lay, sizeof lay);
+    fmt_gb(total, tg, sizeof tg);
+    fmt_frac(total, cap, frac, sizeof frac);
+    snprintf(head, sizeof head, "rank %zu: %d GPUs, %s\n%s per GPU%s", i + 1, c->lay.gpus, lay, tg, frac);
+    fputs("<title>", f);
+    put_esc(f, head, 0);
+    fputs("</title>\n", f);
 }
 
 static void memory_panel(FILE *f, const mp_search_result *r, double cap)
@@ -568,6 +652,20 @@ static void memory_panel(FILE *f, const mp_search_result *r, double cap)
     if (!(mx > 0) || !isfinite(mx) || mx > 1e300)
         mx = mx > 1e300 ? 1e300 : 1e9;
     mx *= 1.06;
+    /* Totals go after their bars: widen the axis until each fits. */
+    char labs[ROWS][96];
+    for (size_t i = 0; i < n; i++) {
+        char tg[32];
+        fmt_gb(tot[i], tg, sizeof tg);
+        if (have_cap && tot[i] / cap < 1e4)
+            snprintf(labs[i], sizeof labs[i], "%s, %.0f%%%s", tg, 100.0 * tot[i] / cap,
+                     tot[i] > cap ? " (over capacity)" : "");
+        else
+            snprintf(labs[i], sizeof labs[i], "%s", tg);
+        double room = (RX1 - RX0) - 6 - text_w(labs[i], 11);
+        if (room > (RX1 - RX0) / 3 && tot[i] < 1e300)
+            mx = fmax(mx, tot[i] * (RX1 - RX0) / room);
+    }
     scale sx = {0, mx, RX0, RX1};
 
     /* GB axis, 1-2-5 steps. */
@@ -590,40 +688,25 @@ static void memory_panel(FILE *f, const mp_search_result *r, double cap)
     text(f, (RX0 + RX1) / 2, RY1 + 38, "text-anchor=\"middle\" font-size=\"12\" fill=\"" C_TEXT "\"",
          "memory per GPU (GB, 10^9 bytes)");
 
+    /* Bars first, then the capacity line over them, then the labels over
+     * both (with a halo); bar and labels of a row share a tooltip. */
     const double row = (RY1 - RY0) / ROWS;
     for (size_t i = 0; i < n; i++) {
-        const mp_candidate *c = &r->best[i];
         double y = RY0 + i * row;
-        char lay[256], sl[160], tg[32], frac[48];
-        mp_report_layout_line(&c->lay, lay, sizeof lay);
-        short_layout(&c->lay, sl, sizeof sl);
-        fmt_gb(tot[i], tg, sizeof tg);
-        fmt_frac(tot[i], cap, frac, sizeof frac);
-        fputs("<g><title>", f);
-        char head[512];
-        snprintf(head, sizeof head, "rank %zu: %d GPUs, %s\n%s per GPU%s", i + 1, c->lay.gpus, lay, tg, frac);
-        put_esc(f, head, 0);
-        fputs("</title>\n", f);
-        text(f, RX0 + 4, y + 13, "font-size=\"11\" font-weight=\"bold\" fill=\"" C_TEXT "\"", "#%zu", i + 1);
-        text(f, RX0 + 30, y + 13, "font-size=\"11\" fill=\"" C_TEXT "\"", "%s", sl);
-        bool over = have_cap && tot[i] > cap;
-        text(f, RX1, y + 13,
-             over ? "text-anchor=\"end\" font-size=\"11\" font-weight=\"bold\" fill=\"" C_RANK1 "\""
-                  : "text-anchor=\"end\" font-size=\"11\" fill=\"" C_MUTED "\"",
-             "%s%s", tg, over ? " (over)" : "");
+        fputs("<g>", f);
+        row_title(f, &r->best[i], i, tot[i], cap);
         double acc = 0;
         for (int k = 0; k < 5; k++) {
             if (!(parts[i][k] > 0))
                 continue;
             double x0 = map(&sx, acc), x1 = map(&sx, acc + parts[i][k]);
             acc += parts[i][k];
-            char pg[32], pf[48];
+            char pg[32], tt[160];
             fmt_gb(parts[i][k], pg, sizeof pg);
-            snprintf(pf, sizeof pf, "%.1f%%", tot[i] > 0 ? 100.0 * parts[i][k] / tot[i] : 0.0);
+            snprintf(tt, sizeof tt, "%s: %s (%.1f%% of this layout)", part_name[k], pg,
+                     tot[i] > 0 ? 100.0 * parts[i][k] / tot[i] : 0.0);
             fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"14\" fill=\"%s\" stroke=\"#ffffff\" stroke-width=\"0.5\"><title>",
                     x0, y + 17, fmax(0, x1 - x0), part_colour[k]);
-            char tt[96];
-            snprintf(tt, sizeof tt, "%s: %s (%s of this layout)", part_name[k], pg, pf);
             put_esc(f, tt, 0);
             fputs("</title></rect>\n", f);
         }
@@ -641,12 +724,31 @@ static void memory_panel(FILE *f, const mp_search_result *r, double cap)
         text(f, x - 4, RY0 - 2, "text-anchor=\"end\" font-size=\"11\" fill=\"" C_RANK1 "\"", "capacity %s", cg);
     }
 
+    /* Labels: rank and layout above each bar; the total after the bar, or
+     * inside its end if there is still no room. */
+    for (size_t i = 0; i < n; i++) {
+        double y = RY0 + i * row, xe = map(&sx, tot[i]);
+        bool over = have_cap && tot[i] > cap, inside = xe + 5 + text_w(labs[i], 11) > RX1;
+        char rank[32], sl[160];
+        snprintf(rank, sizeof rank, "#%zu", i + 1);
+        short_layout(&r->best[i].lay, sl, sizeof sl);
+        fputs("<g>", f);
+        row_title(f, &r->best[i], i, tot[i], cap);
+        halo_text(f, RX0 + 4, y + 13, "font-size=\"11\" font-weight=\"bold\"", C_TEXT, rank);
+        halo_text(f, RX0 + 34, y + 13, "font-size=\"11\"", C_TEXT, sl);
+        halo_text(f, inside ? xe - 4 : xe + 5, y + 28,
+                  inside ? (over ? "text-anchor=\"end\" font-size=\"11\" font-weight=\"bold\"" : "text-anchor=\"end\" font-size=\"11\"")
+                         : (over ? "font-size=\"11\" font-weight=\"bold\"" : "font-size=\"11\""),
+                  over ? C_RANK1 : C_TEXT, labs[i]);
+        fputs("</g>\n", f);
+    }
+
     /* Legend: the five parts and the capacity line. */
-    double lx = RX0, ly = 516;
+    double lx = RX0, ly = 512;
     for (int k = 0; k < 5; k++) {
         fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"11\" height=\"11\" fill=\"%s\"/>\n", lx, ly - 9, part_colour[k]);
         text(f, lx + 15, ly, "font-size=\"11\" fill=\"" C_TEXT "\"", "%s", part_name[k]);
-        lx += 15 + text_w(part_name[k], 11) + 14;
+        lx += 15 + text_w(part_name[k], 11) + 10;
     }
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"5,3\"/>\n",
             lx + 5, ly - 10, lx + 5, ly + 2, C_RANK1);
@@ -688,11 +790,11 @@ void mp_svg_plan(FILE *f, const mp_search_result *r, const char *title, double c
 
     fputs("<g>\n", f);
     pareto_panel(f, r, capacity_bytes);
-    pareto_key(f);
+    pareto_key(f, r);
     fputs("</g>\n<g>\n", f);
     memory_panel(f, r, capacity_bytes);
     fputs("</g>\n", f);
-    text(f, 20, 548, "font-size=\"10.5\" fill=\"" C_MUTED "\"",
+    text(f, 20, 550, "font-size=\"10.5\" fill=\"" C_MUTED "\"",
          "Hover a point or a bar for its full layout. Memory per GPU includes the reserved allowance and fragmentation "
          "(other).");
     fputs("</g>\n</svg>\n", f);
