@@ -305,7 +305,7 @@ static void block_attention(opbuf *b)
         o->bwd_flops = 2.5 * o->fwd_flops;
         o->fwd_hbm_bytes = io;
         o->bwd_hbm_bytes = 2 * io;
-        o->saved_bytes += T * a * 4;
+        o->sel_dropped_bytes = T * a * 4;
     } else {
         /* Unfused: scores written, softmax read/written, probabilities read
          * by PV.  Saved [K22]: softmax output 2 a s^2 b, and with dropout
@@ -314,8 +314,11 @@ static void block_attention(opbuf *b)
         o->bwd_flops = o->bwd_model_flops;
         o->fwd_hbm_bytes = io + 4 * sq * A;
         o->bwd_hbm_bytes = 2 * io + 6 * sq * A;
-        o->saved_bytes += sq * A + (m->dropout ? sq * (1 + A) : 0);
+        o->sel_dropped_bytes = sq * A + (m->dropout ? sq * (1 + A) : 0);
     }
+    /* Selective recompute [K22 section 4.3] re-runs the core from Q, K, V,
+     * which stay saved; only the core's own tensors are dropped. */
+    o->saved_bytes += o->sel_dropped_bytes;
     o->selective = true;
     double pf = matmul_eff_flops(c->hw), bw = hbm_eff(c->hw);
     o->fwd_s = fmax(o->fwd_flops / pf, o->fwd_hbm_bytes / bw);
@@ -490,9 +493,8 @@ static void sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
             s->recompute_sel_s += o->fwd_s;
             s->cat_fwd_sel[k] += o->fwd_s;
             s->sel_hw_flops += o->fwd_flops;
-        } else {
-            s->saved_sel += o->saved_bytes;
         }
+        s->saved_sel += o->saved_bytes - o->sel_dropped_bytes;
         s->saved += o->saved_bytes;
         if (o->transient_bytes > s->transient)
             s->transient = o->transient_bytes;

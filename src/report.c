@@ -255,6 +255,11 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     snprintf(note, sizeof note, "%s (%.1f%% of capacity)", r->fits ? "fits" : "DOES NOT FIT",
              100.0 * r->headroom_bytes / mm->capacity_bytes);
     row_bytes(f, "headroom", r->headroom_bytes, note);
+    if (l->pp > 1) {
+        mp_fmt_bytes(r->mem_first.total_bytes, a, sizeof a);
+        mp_fmt_bytes(r->mem_last.total_bytes, b, sizeof b);
+        fprintf(f, "  (first pipeline rank %s with the embedding, last rank %s with the output layer)\n", a, b);
+    }
     mp_fmt_bytes(r->act_layer_moe_bytes, a, sizeof a);
     mp_fmt_bytes(r->act_layer_dense_bytes, b, sizeof b);
     if (r->params.moe_layers && r->params.dense_layers)

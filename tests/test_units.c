@@ -48,7 +48,6 @@ static const ok_case ok_cases[] = {
     {"1 GiB", MP_UNIT_BYTES, 1073741824.0, "2^30"},
     {"2 GiB", MP_UNIT_BYTES, 2147483648.0, "2 * 2^30"},
     {"1.5 kB", MP_UNIT_BYTES, 1500.0, "1.5 * 1000"},
-    {"1 KB", MP_UNIT_BYTES, 1000.0, "KB taken as SI kilo, 1000"},
     {"3 KiB", MP_UNIT_BYTES, 3072.0, "3 * 1024"},
     {"10 MiB", MP_UNIT_BYTES, 10485760.0, "10 * 2^20 = 10 * 1,048,576"},
     {"2 TiB", MP_UNIT_BYTES, 2199023255552.0, "2 * 2^40 = 2 * 1,099,511,627,776"},

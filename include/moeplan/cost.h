@@ -54,6 +54,7 @@ typedef struct {
     double fwd_comm_bytes, bwd_comm_bytes;        /* collective buffer size S of the alpha-beta model */
     double fwd_s, bwd_s;
     double saved_bytes;          /* activations kept for backward when nothing is recomputed */
+    double sel_dropped_bytes;    /* part of saved_bytes that selective recompute frees */
     double transient_bytes;      /* largest short-lived buffer (communication, permutation) */
 } mp_op;
 

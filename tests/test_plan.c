@@ -1,0 +1,258 @@
+/* Unit tests: plan files (mp_plan_load, plan.h).
+ *
+ * The seed plan's expected values are read off plans/seed-plan.yaml by eye
+ * (the file is quoted in the test).  Error positions are counted by hand
+ * from the documents written beside each test (1-based line:col).
+ */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "moeplan/plan.h"
+
+#ifndef PLANS_DIR
+#error "PLANS_DIR must point at plans/"
+#endif
+
+static char tmpdir[256];
+static char written[8][512];
+static int nwritten;
+
+static void tmp_setup(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/moeplan-test-plan-XXXXXX", base && base[0] ? base : "/tmp");
+    ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp: %s", strerror(errno));
+    nwritten = 0;
+}
+
+static void tmp_teardown(void)
+{
+    for (int i = 0; i < nwritten; i++)
+        unlink(written[i]);
+    rmdir(tmpdir);
+}
+
+/* Write a plan file into the temporary directory; returns its path. */
+static const char *write_plan(const char *name, const char *text)
+{
+    ck_assert_int_lt(nwritten, 8);
+    char *p = written[nwritten++];
+    snprintf(p, 512, "%s/%s", tmpdir, name);
+    FILE *f = fopen(p, "w");
+    ck_assert_msg(f != NULL, "%s: %s", p, strerror(errno));
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+    return p;
+}
+
+/* plans/seed-plan.yaml:
+ *   model: seed-model.yaml, hardware: seed-hardware.yaml,
+ *   workload: seed-workload.yaml
+ *   layout: gpus 128, tp 4, pp 2, dp 16, cp 1, ep 16, etp 4, vpp 1,
+ *           micro_batch 1, recompute none, sequence_parallel true,
+ *           distributed_optimizer true
+ *   requirements: min_headroom 10%, max_step_time 2 s,
+ *                 min_tokens_per_s 500000, max_gpus 128
+ * Paths are relative to the plan file's directory (plan.h). */
+START_TEST(test_seed_plan)
+{
+    mp_plan p;
+    mp_error e;
+    memset(&e, 0, sizeof e);
+    mp_status st = mp_plan_load(&p, PLANS_DIR "/seed-plan.yaml", &e);
+    ck_assert_msg(st == MP_OK, "%s:%d:%d: %s", e.file, e.line, e.col, e.msg);
+    ck_assert_str_eq(p.source, PLANS_DIR "/seed-plan.yaml");
+    ck_assert_str_eq(p.model_path, PLANS_DIR "/seed-model.yaml");
+    ck_assert_str_eq(p.hardware_path, PLANS_DIR "/seed-hardware.yaml");
+    ck_assert_str_eq(p.workload_path, PLANS_DIR "/seed-workload.yaml");
+    const mp_layout *l = &p.layout;
+    ck_assert_int_eq(l->gpus, 128);
+    ck_assert_int_eq(l->tp, 4);
+    ck_assert_int_eq(l->pp, 2);
+    ck_assert_int_eq(l->dp, 16);
+    ck_assert_int_eq(l->cp, 1);
+    ck_assert_int_eq(l->ep, 16);
+    ck_assert_int_eq(l->etp, 4);
+    ck_assert_int_eq(l->vpp, 1);
+    ck_assert_int_eq(l->micro_batch, 1);
+    ck_assert_int_eq(l->recompute, MP_RECOMPUTE_NONE);
+    ck_assert(l->sequence_parallel);
+    ck_assert(l->distributed_optimizer);
+    const mp_layout_set *s = &p.set;
+    ck_assert(s->gpus && s->tp && s->pp && s->dp && s->cp && s->ep && s->etp && s->vpp && s->micro_batch &&
+              s->recompute && s->sequence_parallel && s->distributed_optimizer);
+    ck_assert(p.has_requirements);
+    ck_assert(p.req.has_headroom);
+    ck_assert_double_eq_tol(p.req.min_headroom, 0.10, 1e-15); /* 10 / 100, one rounding */
+    ck_assert(p.req.has_step_time);
+    ck_assert_double_eq(p.req.max_step_time_s, 2.0);          /* 2 * 1 s, exact */
+    ck_assert(p.req.has_tokens);
+    ck_assert_double_eq(p.req.min_tokens_per_s, 500000.0);
+    ck_assert(p.req.has_gpus);
+    ck_assert_int_eq(p.req.max_gpus, 128);
+    ck_assert(!p.req.has_mfu);
+    /* The layout it names is a valid seed layout (4 * 1 * 16 * 2 = 128). */
+    ck_assert_int_eq(l->tp * l->cp * l->dp * l->pp, l->gpus);
+}
+END_TEST
+
+/* Paths: relative to the plan's directory; absolute ones kept; absent
+ * ones empty (the default is used). */
+START_TEST(test_paths)
+{
+    const char *p = write_plan("paths.yaml", "model: sub/m.yaml\nhardware: /abs/h.yaml\n");
+    mp_plan plan;
+    mp_error e;
+    ck_assert_int_eq(mp_plan_load(&plan, p, &e), MP_OK);
+    char want[600];
+    snprintf(want, sizeof want, "%s/sub/m.yaml", tmpdir);
+    ck_assert_str_eq(plan.model_path, want);
+    ck_assert_str_eq(plan.hardware_path, "/abs/h.yaml");
+    ck_assert_str_eq(plan.workload_path, "");
+    ck_assert(!plan.has_requirements);
+}
+END_TEST
+
+/* A plan named without a directory: paths stay as written (relative to
+ * the working directory, which is the plan's). */
+START_TEST(test_paths_no_dir)
+{
+    write_plan("plan.yaml", "model: m.yaml\n");
+    ck_assert_int_eq(chdir(tmpdir), 0); /* CK_FORK: only this test's process moves */
+    mp_plan plan;
+    mp_error e;
+    ck_assert_int_eq(mp_plan_load(&plan, "plan.yaml", &e), MP_OK);
+    ck_assert_str_eq(plan.model_path, "m.yaml");
+}
+END_TEST
+
+/* Only the keys given are marked as set; the rest keep mp_layout_defaults
+ * (all sizes 1, recompute none, distributed optimizer on). */
+START_TEST(test_layout_partial)
+{
+    const char *p = write_plan("partial.yaml", "layout:\n  tp: 8\n  recompute: selective\n");
+    mp_plan plan;
+    mp_error e;
+    ck_assert_int_eq(mp_plan_load(&plan, p, &e), MP_OK);
+    ck_assert(plan.set.tp);
+    ck_assert(plan.set.recompute);
+    ck_assert(!plan.set.pp && !plan.set.dp && !plan.set.gpus && !plan.set.sequence_parallel);
+    ck_assert_int_eq(plan.layout.tp, 8);
+    ck_assert_int_eq(plan.layout.pp, 1);
+    ck_assert_int_eq(plan.layout.recompute, MP_RECOMPUTE_SELECTIVE);
+    ck_assert(plan.layout.distributed_optimizer);
+}
+END_TEST
+
+/* Requirements with units: 1500 ms = 1.5 s; 5% = 0.05; a bare fraction
+ * 0.4 for MFU; 1e6 tokens/s. */
+START_TEST(test_requirements_units)
+{
+    const char *p = write_plan("req.yaml", "requirements:\n"
+                                           "  max_step_time: 1500 ms\n"
+                                           "  min_headroom: 5%\n"
+                                           "  min_mfu: 0.4\n"
+                                           "  min_tokens_per_s: 1e6\n"
+                                           "  max_gpus: 64\n");
+    mp_plan plan;
+    mp_error e;
+    memset(&e, 0, sizeof e);
+    mp_status st = mp_plan_load(&plan, p, &e);
+    ck_assert_msg(st == MP_OK, "%d:%d: %s", e.line, e.col, e.msg);
+    ck_assert(plan.has_requirements);
+    ck_assert_double_eq_tol(plan.req.max_step_time_s, 1.5, 1e-15);
+    ck_assert_double_eq_tol(plan.req.min_headroom, 0.05, 1e-16);
+    ck_assert(plan.req.has_mfu);
+    ck_assert_double_eq(plan.req.min_mfu, 0.4);
+    ck_assert_double_eq(plan.req.min_tokens_per_s, 1e6);
+    ck_assert_int_eq(plan.req.max_gpus, 64);
+}
+END_TEST
+
+typedef struct {
+    const char *text;
+    int line, col;
+    const char *msg;
+    const char *why;
+} plan_err;
+
+static const plan_err plan_errs[] = {
+    {"model: m.yaml\nlayout:\n  tp: 2\n  micro_bach: 1\n", 4, 3,
+     "unknown key 'micro_bach' in 'layout' (did you mean 'micro_batch'?)", "indented 2 on line 4"},
+    {"model: m.yaml\nhardwre: h.yaml\n", 2, 1, "unknown key 'hardwre' in a plan file (did you mean 'hardware'?)",
+     "line 2"},
+    {"layout:\n  recompute: partial\n", 2, 14, "'recompute' is 'partial'; expected one of none, selective, full",
+     "'  recompute: ' is 13 chars"},
+    {"layout:\n  recompute: selectiv\n", 2, 14,
+     "'recompute' is 'selectiv'; expected one of none, selective, full (did you mean 'selective'?)",
+     "one letter short of 'selective'"},
+    {"layout:\n  tp: 0\n", 2, 7, "'tp' is 0; expected a whole number from 1 to 65536", "'  tp: ' is 6 chars"},
+    {"layout:\n  sequence_parallel: maybe\n", 2, 22, "'sequence_parallel' must be true or false, got 'maybe'",
+     "2 + 17 + 2 = 21 chars before the value"},
+    {"layout: 4\n", 1, 9, "'layout' must be a mapping of keys to values, not a scalar", "'layout: ' is 8 chars"},
+    {"requirements:\n  max_step_time: 2\n", 2, 18, "'max_step_time': '2' has no unit",
+     "'  max_step_time: ' is 17 chars"},
+    {"requirements:\n  max_step_time: 2 hours\n", 2, 18, "'max_step_time': unknown unit 'hours'",
+     "same column"},
+    {"requirements:\n  min_headroom: 150%\n", 2, 17, "'min_headroom' is 1.5; expected",
+     "150% = 1.5 > 0.99; '  min_headroom: ' is 16 chars"},
+    {"requirements:\n  max_gpu: 8\n", 2, 3, "unknown key 'max_gpu' in 'requirements' (did you mean 'max_gpus'?)",
+     "indented 2"},
+    {"model: [a, b]\n", 1, 8, "'model' must be a string, not a list", "'model: ' is 7 chars"},
+};
+
+START_TEST(test_plan_errors)
+{
+    const plan_err *c = &plan_errs[_i];
+    const char *p = write_plan("bad.yaml", c->text);
+    mp_plan plan;
+    mp_error e;
+    memset(&e, 0, sizeof e);
+    ck_assert_int_eq(mp_plan_load(&plan, p, &e), MP_ERR_INPUT);
+    ck_assert_str_eq(e.file, p);
+    ck_assert_msg(e.line == c->line && e.col == c->col, "case %d: error at %d:%d, expected %d:%d (%s); msg: %s", _i,
+                  e.line, e.col, c->line, c->col, c->why, e.msg);
+    ck_assert_msg(strstr(e.msg, c->msg) != NULL, "case %d: message '%s' lacks '%s'", _i, e.msg, c->msg);
+}
+END_TEST
+
+START_TEST(test_plan_missing)
+{
+    mp_plan plan;
+    mp_error e;
+    char p[600];
+    snprintf(p, sizeof p, "%s/none.yaml", tmpdir);
+    ck_assert_int_eq(mp_plan_load(&plan, p, &e), MP_ERR_IO);
+    ck_assert_str_eq(e.file, p);
+}
+END_TEST
+
+static Suite *plan_suite(void)
+{
+    Suite *s = suite_create("plan");
+    TCase *tc = tcase_create("plan");
+    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, test_seed_plan);
+    tcase_add_test(tc, test_paths);
+    tcase_add_test(tc, test_paths_no_dir);
+    tcase_add_test(tc, test_layout_partial);
+    tcase_add_test(tc, test_requirements_units);
+    tcase_add_loop_test(tc, test_plan_errors, 0, (int)(sizeof plan_errs / sizeof plan_errs[0]));
+    tcase_add_test(tc, test_plan_missing);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(plan_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failures ? 1 : 0;
+}
