@@ -94,7 +94,7 @@ static void resolve(char *out, size_t len, const char *base, const char *rel)
     if (rel[0] == '/' || !slash)
         snprintf(out, len, "%s", rel);
     else
-        snprintf(out, len, "%.*s/%s", (int)(slash - base), base, rel);
+        snprintf(out, len, "%.*s/%s", (int)(slash - base > 480 ? 480 : slash - base), base, rel);
 }
 
 mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err)

@@ -18,12 +18,12 @@ static void resolve(char *out, size_t len, const char *base, const char *rel)
     if (rel[0] == '/' || !slash)
         snprintf(out, len, "%s", rel);
     else
-        snprintf(out, len, "%.*s/%s", (int)(slash - base), base, rel);
+        snprintf(out, len, "%.*s/%s", (int)(slash - base > 480 ? 480 : slash - base), base, rel);
 }
 
 static mp_status get_path(mp_getter *g, const char *key, const char *base, char *out, size_t len)
 {
-    char rel[1024];
+    char rel[480];
     bool found = false;
     mp_status st = mp_get_string(g, key, false, rel, sizeof rel, &found);
     if (st || !found)
