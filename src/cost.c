@@ -778,7 +778,8 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
 
     /* Memory: every stage, keep the most loaded. */
     double worst = -1;
-    for (int r = 0; r < l->pp; r = NEXT_RANK(r)) {
+    /* Memory: with uniform chunks, ranks 1..p-2 hold no more than rank 0. */
+    for (int r = 0; r < l->pp; r = (uniform && r == 0 && l->pp > 2) ? l->pp - 1 : r + 1) {
         mp_memory mem;
         stage_memory(c, r, bs, &mem);
         if (r == 0)
