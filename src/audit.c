@@ -137,6 +137,15 @@ mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err)
             goto out;
         mp_layout_defaults(&p->layout);
         mp_getter gl = {&d, lay, err};
+        p->pos.line[MP_LK_LAYOUT] = lay->line;
+        p->pos.col[MP_LK_LAYOUT] = lay->col;
+        for (int k = 0; k < MP_LK_COUNT - 1; k++) {
+            const mp_node *v = mp_node_get(lay, lk[k], NULL);
+            if (v) {
+                p->pos.line[k] = v->line;
+                p->pos.col[k] = v->col;
+            }
+        }
         long v;
 #define INTKEY(name, field, max)                                                    \
         if ((st = mp_get_int(&gl, name, false, 1, max, &v, &p->set.field))) goto out; \

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "moeplan/search.h"
 
 mp_status cli_find_default(const char *name, char *out, size_t len, mp_error *err)
 {
@@ -82,10 +83,12 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
     mp_layout_set set;
     memset(&set, 0, sizeof set);
     const char *where = "";
+    bool from_plan = false;
     if (in->have_plan) {
         const mp_layout *p = &in->plan.layout;
         const mp_layout_set *s = &in->plan.set;
         where = in->plan.source;
+        from_plan = true;
 #define TAKE(f) if (s->f) { l->f = p->f; set.f = true; }
         TAKE(gpus) TAKE(tp) TAKE(pp) TAKE(dp) TAKE(cp) TAKE(ep) TAKE(etp) TAKE(vpp) TAKE(micro_batch)
         TAKE(recompute) TAKE(sequence_parallel) TAKE(distributed_optimizer)
@@ -101,8 +104,9 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
         l->gpus = (int)g;
         set.gpus = true;
         where = "";
+        from_plan = false;
     }
-#define FLAG(f) if (o->set.f) { l->f = o->layout.f; set.f = true; where = ""; }
+#define FLAG(f) if (o->set.f) { l->f = o->layout.f; set.f = true; where = ""; from_plan = false; }
     FLAG(tp) FLAG(pp) FLAG(dp) FLAG(cp) FLAG(ep) FLAG(etp) FLAG(vpp) FLAG(micro_batch) FLAG(recompute)
     FLAG(sequence_parallel) FLAG(distributed_optimizer)
 #undef FLAG
@@ -114,7 +118,8 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
     if (set.gpus && !set.dp) {
         long rest = (long)l->tp * l->cp * l->pp;
         if (l->gpus % rest)
-            return mp_error_set(err, MP_ERR_INPUT, where, 0, 0,
+            return mp_error_set(err, MP_ERR_INPUT, where, from_plan ? in->plan.pos.line[MP_LK_GPUS] : 0,
+                                from_plan ? in->plan.pos.col[MP_LK_GPUS] : 0,
                                 "layout: gpus (%d) not divisible by tp (%d) * cp (%d) * pp (%d) = %ld, so dp is not whole",
                                 l->gpus, l->tp, l->cp, l->pp, rest);
         l->dp = (int)(l->gpus / rest);
@@ -123,8 +128,20 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
     }
     char why[512];
     mp_rule r = mp_layout_check(l, &in->model, &in->wl, why, sizeof why);
-    if (r != MP_RULE_OK)
-        return mp_error_set(err, MP_ERR_INPUT, where, 0, 0, "layout breaks rule '%s': %s", mp_rule_name(r), why);
+    if (r != MP_RULE_OK) {
+        int line = 0, col = 0;
+        if (from_plan) {
+            /* Point at the value the rule is about, else at `layout:`. */
+            mp_layout_key k = mp_rule_key(r);
+            line = in->plan.pos.line[k];
+            col = in->plan.pos.col[k];
+            if (!line) {
+                line = in->plan.pos.line[MP_LK_LAYOUT];
+                col = in->plan.pos.col[MP_LK_LAYOUT];
+            }
+        }
+        return mp_error_set(err, MP_ERR_INPUT, where, line, col, "layout breaks rule '%s': %s", mp_rule_name(r), why);
+    }
     return MP_OK;
 }
 
@@ -156,6 +173,14 @@ mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err)
     } else {
         mp_sources src = {in->model_path, in->hw_path, in->wl_path};
         mp_report_explain_text(out, &c, &r, &src, o->ops);
+    }
+    if (!st && o->emit) {
+        char args[4096];
+        mp_search_megatron_args(&in->model, &in->wl, &l, args, sizeof args);
+        if (o->format == FMT_JSON)
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--emit megatron writes text; drop --format json");
+        else
+            fprintf(out, "\nMegatron-LM arguments:\n%s", args);
     }
     free(in);
     return st;

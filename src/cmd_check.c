@@ -50,7 +50,12 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
     mp_cost r;
     mp_cost_ctx_init(&c, &in->model, &in->hw, &in->wl, &l, in->wl.seq_max);
     mp_cost_evaluate(&c, &r);
-    const mp_requirements *q = &in->plan.req;
+    mp_requirements req = in->plan.req;
+    if (o->has_headroom) { /* --headroom overrides the plan's min_headroom */
+        req.has_headroom = true;
+        req.min_headroom = o->headroom;
+    }
+    const mp_requirements *q = &req;
     check_row rows[8];
     int n = 0;
     char a[48], b[48];
@@ -150,6 +155,7 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
     snprintf(in->plan.source, sizeof in->plan.source, "%s", p->source);
     in->plan.layout = p->layout;
     in->plan.set = p->set;
+    in->plan.pos = p->pos;
     mp_layout l;
     if ((st = cli_layout(o, in, &l, err)))
         goto done;

@@ -137,8 +137,40 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         free(in);
         return st;
     }
-    fprintf(stderr, "moeplan: searched %zu layouts in %.3f s (%.0f scored per second)\n", r.considered, secs,
-            secs > 0 ? r.scored / secs : 0.0);
+    if (r.scored == 0) {
+        /* Not one layout passes the rules: with pinned values that is a
+         * bad layout, reported like explain's; without, the range is. */
+        if (r.n_samples > 0) {
+            char line[256];
+            mp_report_layout_line(&r.samples[0].lay, line, sizeof line);
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                              "no layout on %ld-%ld GPUs passes the rules; first broken: '%s': %s (%s)", so.gpus_min,
+                              so.gpus_max, mp_rule_name(r.samples[0].rule), r.samples[0].why, line);
+        } else {
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                              "no layout on %ld-%ld GPUs matches the pinned values: the GPU count must be a multiple "
+                              "of tp * cp * pp and cover ep * etp",
+                              so.gpus_min, so.gpus_max);
+        }
+        goto done;
+    }
+    long fewest_n = 0;
+    if (o->fewest && r.fewest_gpus) {
+        /* --fewest-gpus: rank the layouts on the smallest GPU count that
+         * fits and meets the targets, instead of over the whole range. */
+        mp_search_opts s2 = so;
+        s2.gpus_min = s2.gpus_max = r.fewest_gpus;
+        mp_search_result r2;
+        if ((st = mp_search_run(&in->model, &in->hw, &in->wl, &s2, NULL, NULL, &r2, err)))
+            goto done;
+        free(r.best);
+        r.best = r2.best;
+        r.n_best = r2.n_best;
+        r2.best = NULL;
+        r2.n_best = 0;
+        mp_search_free(&r2);
+        fewest_n = r.fewest_gpus;
+    }
     const mp_candidate *best = r.n_best ? &r.best[0] : NULL;
     if (o->plot_path) {
         FILE *pf = fopen(o->plot_path, "w");
@@ -182,8 +214,18 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         if (o->why_not || !best) {
             json_t *w = json_array();
             for (size_t i = 0; i < r.n_samples; i++)
+            {
+                /* Sizes not chosen when the layout was rejected are null. */
+                json_t *lj = mp_report_layout_json(&r.samples[i].lay);
+                const char *k;
+                json_t *v;
+                json_object_foreach(lj, k, v) {
+                    if (json_is_integer(v) && json_integer_value(v) == 0)
+                        json_object_set_new(lj, k, json_null());
+                }
                 json_array_append_new(w, json_pack("{s:s,s:o,s:s}", "rule", mp_rule_name(r.samples[i].rule), "layout",
-                                                   mp_report_layout_json(&r.samples[i].lay), "why", r.samples[i].why));
+                                                   lj, "why", r.samples[i].why));
+            }
             json_object_set_new(j, "why_not", w);
         }
         mp_report_json_write(out, j);
@@ -226,7 +268,11 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         fprintf(out, "\nNo layout fits%s. Try more GPUs, --recompute full, or --why-not.\n",
                 so.target_tokens_per_s > 0 || so.target_step_s > 0 ? " and meets the targets" : "");
     } else {
-        fprintf(out, "\nBest %zu by %s:\n", r.n_best, o->sort);
+        if (fewest_n)
+            fprintf(out, "\nBest %zu by %s on the fewest GPUs that fit%s (%ld):\n", r.n_best, o->sort,
+                    so.target_tokens_per_s > 0 || so.target_step_s > 0 ? " and meet the targets" : "", fewest_n);
+        else
+            fprintf(out, "\nBest %zu by %s:\n", r.n_best, o->sort);
         row_header(out);
         for (size_t i = 0; i < r.n_best; i++)
             row(out, (long)i + 1, &r.best[i]);
@@ -246,7 +292,20 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         }
         char flags[512];
         layout_flags(&best->lay, flags, sizeof flags);
-        fprintf(out, "\nExplain the best: moeplan explain %s\n", flags);
+        fprintf(out, "\nExplain the best: moeplan explain");
+        if (o->plan_path)
+            fprintf(out, " --plan %s", o->plan_path);
+        if (o->model_path)
+            fprintf(out, " --model %s", o->model_path);
+        if (o->hardware_path)
+            fprintf(out, " --hardware %s", o->hardware_path);
+        if (o->workload_path)
+            fprintf(out, " --workload %s", o->workload_path);
+        if (o->global_batch > 0)
+            fprintf(out, " --global-batch %ld", o->global_batch);
+        if (o->seq_text)
+            fprintf(out, " --seq-len %s", o->seq_text);
+        fprintf(out, " %s\n", flags);
         if (o->emit) {
             char args[4096];
             mp_search_megatron_args(&in->model, &in->wl, &best->lay, args, sizeof args);
@@ -263,6 +322,9 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         }
     }
 done:
+    if (!st)
+        fprintf(stderr, "moeplan: searched %zu layouts in %.3f s (%.0f scored per second)\n", r.considered, secs,
+                secs > 0 ? r.scored / secs : 0.0);
     mp_search_free(&r);
     free(in);
     return st;
@@ -297,7 +359,15 @@ mp_status cmd_bench(const cli_opts *o, FILE *out, mp_error *err)
             best = t;
         total += t;
     }
-    if (!st) {
+    if (!st && o->format == FMT_JSON) {
+        json_t *j = json_pack("{s:s,s:s,s:i,s:i,s:i,s:I,s:I,s:f,s:f,s:f,s:f}", "model", in->model.name, "hardware",
+                              in->hw.name, "gpus_min", (int)so.gpus_min, "gpus_max", (int)so.gpus_max, "repetitions",
+                              (int)o->bench_reps, "considered", (json_int_t)considered, "scored", (json_int_t)scored,
+                              "best_s", best, "mean_s", total / o->bench_reps, "scored_per_s", scored / best,
+                              "considered_per_s", considered / best);
+        mp_report_json_write(out, j);
+        json_decref(j);
+    } else if (!st) {
         fprintf(out, "bench: %s on %s, GPUs %ld-%ld, %ld repetitions\n", in->model.name, in->hw.name, so.gpus_min,
                 so.gpus_max, o->bench_reps);
         fprintf(out, "  layouts considered   %zu\n  layouts scored       %zu\n", considered, scored);

@@ -22,8 +22,30 @@ enum {
     OPT_MODEL = 256, OPT_HARDWARE, OPT_WORKLOAD, OPT_PLAN, OPT_GPUS, OPT_TP, OPT_PP, OPT_DP, OPT_CP, OPT_EP, OPT_ETP,
     OPT_VPP, OPT_MB, OPT_GB, OPT_SEQ, OPT_RECOMPUTE, OPT_SP, OPT_NO_SP, OPT_DOPT, OPT_NO_DOPT, OPT_FORMAT, OPT_OPS,
     OPT_SORT, OPT_HEADROOM, OPT_TARGET_TOK, OPT_TARGET_STEP, OPT_WHY_NOT, OPT_FEWEST, OPT_EMIT, OPT_PLOT,
-    OPT_PARETO, OPT_REPS
+    OPT_PARETO, OPT_REPS, OPT_TOP, OPT_LAST = OPT_TOP
 };
+
+/* Which commands take which options: an option a command would ignore is
+ * an error, not silence. */
+enum { C_PLAN = 1, C_EXPLAIN = 2, C_CHECK = 4, C_AUDIT = 8, C_BENCH = 16, C_ALL = 31 };
+static int option_commands(int opt)
+{
+    switch (opt) {
+    case OPT_OPS: return C_EXPLAIN;
+    case OPT_EMIT: return C_PLAN | C_EXPLAIN;
+    case OPT_SORT: case OPT_TOP: case OPT_WHY_NOT: case OPT_FEWEST: case OPT_PARETO: case OPT_PLOT: return C_PLAN;
+    case OPT_TARGET_TOK: case OPT_TARGET_STEP: return C_PLAN | C_BENCH;
+    case OPT_HEADROOM: return C_PLAN | C_BENCH | C_CHECK;
+    case OPT_REPS: return C_BENCH;
+    case OPT_PLAN: return C_PLAN | C_EXPLAIN | C_CHECK | C_BENCH;
+    default: return C_ALL;
+    }
+}
+static int command_bit(const char *cmd)
+{
+    return !strcmp(cmd, "plan") ? C_PLAN : !strcmp(cmd, "explain") ? C_EXPLAIN : !strcmp(cmd, "check") ? C_CHECK
+           : !strcmp(cmd, "audit") ? C_AUDIT : C_BENCH;
+}
 
 static const struct option long_opts[] = {
     {"model", required_argument, 0, OPT_MODEL},
@@ -114,7 +136,7 @@ static int flag_error(const char *flag, const char *fmt, const char *arg)
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
     fprintf(stderr, fmt, arg);
 #pragma GCC diagnostic pop
-    fprintf(stderr, "\nTry 'moeplan --help'.\n");
+    fputc('\n', stderr);
     return EXIT_BAD_INPUT;
 }
 
@@ -161,7 +183,7 @@ int main(int argc, char **argv)
             known |= strcmp(cmd, commands[i]) == 0;
         if (!known) {
             const char *dym = mp_did_you_mean(cmd, commands, 5);
-            fprintf(stderr, "moeplan: error: unknown command '%s'%s%s%s\nTry 'moeplan --help'.\n", cmd,
+            fprintf(stderr, "moeplan: error: unknown command '%s'%s%s%s; see moeplan --help\n", cmd,
                     dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
             return EXIT_BAD_INPUT;
         }
@@ -171,8 +193,14 @@ int main(int argc, char **argv)
     optind = argi;
     int ch;
     long v;
+    bool seen[OPT_LAST + 1];
+    memset(seen, 0, sizeof seen);
     while ((ch = getopt_long(argc, argv, ":hVn:", long_opts, NULL)) != -1) {
         const char *name = NULL;
+        if (ch == 'n')
+            seen[OPT_TOP] = true;
+        else if (ch >= OPT_MODEL && ch <= OPT_LAST)
+            seen[ch] = true;
         for (const struct option *lo = long_opts; lo->name; lo++)
             if (lo->val == ch)
                 name = lo->name;
@@ -286,7 +314,7 @@ int main(int argc, char **argv)
                 return flag_error(name, "expected a whole number from 1 to 1000, got '%s'", optarg);
             break;
         case ':':
-            fprintf(stderr, "moeplan: error: %s needs a value\nTry 'moeplan --help'.\n", argv[optind - 1]);
+            fprintf(stderr, "moeplan: error: %s needs a value; see moeplan --help\n", argv[optind - 1]);
             return EXIT_BAD_INPUT;
         default: {
             const char *bad = argv[optind - 1];
@@ -306,11 +334,24 @@ int main(int argc, char **argv)
             if (dym)
                 fprintf(stderr, "moeplan: error: unknown option '%s' (did you mean '--%s'?)\n", bad, dym);
             else
-                fprintf(stderr, "moeplan: error: unknown option '%s'\n", bad);
-            fprintf(stderr, "Try 'moeplan --help'.\n");
+                fprintf(stderr, "moeplan: error: unknown option '%s'; see moeplan --help\n", bad);
             return EXIT_BAD_INPUT;
         }
         }
+    }
+    for (int opt = OPT_MODEL; opt <= OPT_LAST; opt++) {
+        if (!seen[opt] || (option_commands(opt) & command_bit(cmd)))
+            continue;
+        const char *oname = "top";
+        for (const struct option *lo = long_opts; lo->name; lo++)
+            if (lo->val == opt)
+                oname = lo->name;
+        fprintf(stderr, "moeplan: error: --%s is not an option of '%s'; see moeplan --help\n", oname, cmd);
+        return EXIT_BAD_INPUT;
+    }
+    if (o.format == FMT_CSV && strcmp(cmd, "plan")) {
+        fprintf(stderr, "moeplan: error: --format csv is for 'plan'; '%s' writes text or json\n", cmd);
+        return EXIT_BAD_INPUT;
     }
     if (optind < argc) {
         if (!strcmp(cmd, "audit") && !o.proposal_path && optind == argc - 1) {
@@ -318,7 +359,12 @@ int main(int argc, char **argv)
         } else if (!strcmp(cmd, "check") && !o.plan_path && optind == argc - 1) {
             o.plan_path = argv[optind];
         } else {
-            fprintf(stderr, "moeplan: error: unexpected argument '%s'\nTry 'moeplan --help'.\n", argv[optind]);
+            /* Name the first argument that has no place. */
+            int extra = optind;
+            if ((!strcmp(cmd, "audit") || !strcmp(cmd, "check")) && optind < argc - 1 &&
+                !(!strcmp(cmd, "audit") ? o.proposal_path : o.plan_path))
+                extra = optind + 1;
+            fprintf(stderr, "moeplan: error: unexpected argument '%s'\n", argv[extra]);
             return EXIT_BAD_INPUT;
         }
     }

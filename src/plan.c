@@ -34,6 +34,24 @@ static mp_status get_path(mp_getter *g, const char *key, const char *base, char 
 
 #define TRY(x) do { if ((st = (x))) goto out; } while (0)
 
+mp_layout_key mp_rule_key(mp_rule r)
+{
+    switch (r) {
+    case MP_RULE_GPU_PRODUCT: return MP_LK_GPUS;
+    case MP_RULE_FOLDING: return MP_LK_ETP;
+    case MP_RULE_HEADS_TP: return MP_LK_TP;
+    case MP_RULE_FFN_TP: return MP_LK_TP;
+    case MP_RULE_EXPERTS_EP: return MP_LK_EP;
+    case MP_RULE_LAYERS_PP: return MP_LK_PP;
+    case MP_RULE_BATCH: return MP_LK_MB;
+    case MP_RULE_INTERLEAVE: return MP_LK_VPP;
+    case MP_RULE_SEQ_CP: return MP_LK_CP;
+    case MP_RULE_SEQ_TP: return MP_LK_SP;
+    case MP_RULE_MOE_SP: return MP_LK_SP;
+    default: return MP_LK_LAYOUT;
+    }
+}
+
 mp_status mp_plan_load(mp_plan *p, const char *path, mp_error *err)
 {
     memset(p, 0, sizeof *p);
@@ -52,6 +70,18 @@ mp_status mp_plan_load(mp_plan *p, const char *path, mp_error *err)
     TRY(mp_get_map(&g, "layout", false, &lay));
     if (lay) {
         mp_getter gl = {&d, lay, err};
+        static const char *const lk_names[MP_LK_COUNT - 1] = {
+            "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch", "recompute", "sequence_parallel",
+            "distributed_optimizer"};
+        p->pos.line[MP_LK_LAYOUT] = lay->line;
+        p->pos.col[MP_LK_LAYOUT] = lay->col;
+        for (int k = 0; k < MP_LK_COUNT - 1; k++) {
+            const mp_node *v = mp_node_get(lay, lk_names[k], NULL);
+            if (v) {
+                p->pos.line[k] = v->line;
+                p->pos.col[k] = v->col;
+            }
+        }
         long v;
         TRY(mp_doc_check_keys(&d, lay, layout_keys, "'layout'", err));
 #define INTKEY(name, field, max)                                                   \

@@ -5,10 +5,23 @@
 
 #include "moeplan/units.h"
 
+/* 0 marks a value the planner had not chosen when it rejected a layout. */
+static const char *num_or_star(int v, char *buf, size_t len)
+{
+    if (v > 0)
+        snprintf(buf, len, "%d", v);
+    else
+        snprintf(buf, len, "*");
+    return buf;
+}
+
 void mp_report_layout_line(const mp_layout *l, char *buf, size_t len)
 {
-    snprintf(buf, len, "tp%d cp%d dp%d pp%d | etp%d ep%d edp%d | vpp%d mb%d rc:%s%s%s", l->tp, l->cp, l->dp, l->pp,
-             l->etp, l->ep, l->edp, l->vpp, l->micro_batch, mp_recompute_name(l->recompute),
+    char a[9][16];
+    snprintf(buf, len, "tp%s cp%s dp%s pp%s | etp%s ep%s edp%s | vpp%s mb%s rc:%s%s%s", num_or_star(l->tp, a[0], 16),
+             num_or_star(l->cp, a[1], 16), num_or_star(l->dp, a[2], 16), num_or_star(l->pp, a[3], 16),
+             num_or_star(l->etp, a[4], 16), num_or_star(l->ep, a[5], 16), num_or_star(l->edp, a[6], 16),
+             num_or_star(l->vpp, a[7], 16), num_or_star(l->micro_batch, a[8], 16), mp_recompute_name(l->recompute),
              l->sequence_parallel ? " sp" : "", l->distributed_optimizer ? " dopt" : "");
 }
 

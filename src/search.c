@@ -234,13 +234,24 @@ static void search_n(search_t *s, long N)
         dv_etp[netp++] = x;
     if (!s->any_moe)
         netp = 1;
+    /* A pinned value outside the grid is tried as given, so that the rule
+     * it breaks is the one reported. */
+    if (PIN(ep))
+        dv_ep[0] = s->o->fixed.ep, nep = 1;
+    if (PIN(etp))
+        dv_etp[0] = s->o->fixed.etp, netp = 1;
     int nmb = divisors(w->global_batch, dv_mb, 256);
     mp_layout l;
     mp_layout_defaults(&l);
     l.gpus = (int)N;
+    /* Fields not chosen yet are 0 ("*" in reports), so that a layout
+     * rejected early is shown as the partial layout it is. */
     for (int a = 0; a < ntp; a++) {
         l.tp = (int)dv_tp[a];
-        l.cp = l.pp = l.dp = l.ep = l.etp = l.vpp = l.micro_batch = 1;
+        l.cp = l.pp = l.dp = l.ep = l.etp = l.edp = l.vpp = l.micro_batch = l.num_micro_batches = 0;
+        l.sequence_parallel = false;
+        l.recompute = MP_RECOMPUTE_NONE;
+        l.distributed_optimizer = true;
         if (PINNED_OUT(tp, l.tp))
             continue;
         if (m->num_heads % l.tp || (m->attn == MP_ATTN_GQA && m->num_kv_heads % l.tp)) {
@@ -256,6 +267,10 @@ static void search_n(search_t *s, long N)
         int ncp = divisors(N / l.tp, dv_cp, 256);
         for (int b = 0; b < ncp; b++) {
             l.cp = (int)dv_cp[b];
+            l.pp = l.dp = l.ep = l.etp = l.edp = l.vpp = l.micro_batch = l.num_micro_batches = 0;
+            l.sequence_parallel = false;
+            l.recompute = MP_RECOMPUTE_NONE;
+            l.distributed_optimizer = true;
             if (PINNED_OUT(cp, l.cp))
                 continue;
             if (l.cp > 1 && (!w->flash_attention || w->seq_max % (2L * l.cp))) {
@@ -266,12 +281,29 @@ static void search_n(search_t *s, long N)
             int npp = divisors(N / l.tp / l.cp, dv_pp, 256);
             for (int e = 0; e < nep; e++) {
                 l.ep = (int)dv_ep[e];
+                l.pp = l.dp = l.etp = l.edp = l.vpp = l.micro_batch = l.num_micro_batches = 0;
+                l.sequence_parallel = false;
+                l.recompute = MP_RECOMPUTE_NONE;
+                l.distributed_optimizer = true;
                 if (PINNED_OUT(ep, l.ep))
                     continue;
+                if (s->any_moe ? m->num_experts % l.ep != 0 : l.ep != 1) {
+                    reject(s, MP_RULE_EXPERTS_EP, &l, "experts (%lld) not divisible by ep %d",
+                           (long long)m->num_experts, l.ep);
+                    continue;
+                }
                 for (int f = 0; f < netp; f++) {
                     l.etp = (int)dv_etp[f];
+                    l.pp = l.dp = l.edp = l.vpp = l.micro_batch = l.num_micro_batches = 0;
+                    l.sequence_parallel = false;
+                    l.recompute = MP_RECOMPUTE_NONE;
+                    l.distributed_optimizer = true;
                     if (PIN(etp) ? s->o->fixed.etp != l.etp : false)
                         continue;
+                    if (!s->any_moe && l.etp != 1) {
+                        reject(s, MP_RULE_EXPERTS_EP, &l, "the model has no experts, so etp must be 1");
+                        continue;
+                    }
                     if (s->any_moe && m->expert_hidden % l.etp) {
                         reject(s, MP_RULE_FFN_TP, &l, "expert width %lld not divisible by etp %d",
                                (long long)m->expert_hidden, l.etp);
@@ -301,6 +333,7 @@ static void search_n(search_t *s, long N)
                     }
                     if (nok == 0)
                         continue;
+                    l.pp = l.dp = l.edp = 0;
                     for (int spi = 0; spi < 2; spi++) {
                         l.sequence_parallel = spi == 1;
                         if (l.sequence_parallel && l.tp == 1)
@@ -318,6 +351,8 @@ static void search_n(search_t *s, long N)
                         }
                         for (int g = 0; g < nmb; g++) {
                             l.micro_batch = (int)dv_mb[g];
+                            l.recompute = MP_RECOMPUTE_NONE;
+                            l.distributed_optimizer = true;
                             if (s->o->max_micro_batch && l.micro_batch > s->o->max_micro_batch)
                                 break;
                             if (PINNED_OUT(micro_batch, l.micro_batch))
@@ -471,6 +506,18 @@ void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_l
         ADD("--ffn-hidden-size %lld \\\n", (long long)m->ffn_hidden);
     if (m->gated_mlp)
         ADD("--swiglu \\\n");
+    /* Megatron-LM's defaults are LayerNorm, biases and learned absolute
+     * positions: say what this model uses. */
+    ADD("--normalization %s \\\n", m->norm == MP_NORM_RMS ? "RMSNorm" : "LayerNorm");
+    if (!m->qkv_bias && !m->out_bias && !m->mlp_bias)
+        ADD("--disable-bias-linear \\\n");
+    else if (m->qkv_bias && !m->out_bias && !m->mlp_bias)
+        ADD("--disable-bias-linear \\\n--add-qkv-bias \\\n");
+    if (m->qk_norm)
+        ADD("--qk-layernorm \\\n");
+    ADD("--position-embedding-type %s \\\n", m->learned_positions > 0 ? "learned_absolute" : "rope");
+    if (m->learned_positions > 0)
+        ADD("--max-position-embeddings %lld \\\n", (long long)m->learned_positions);
     if (m->num_experts > 0) {
         ADD("--num-experts %lld \\\n--moe-router-topk %lld \\\n--moe-ffn-hidden-size %lld \\\n", (long long)m->num_experts,
             (long long)m->top_k, (long long)m->expert_hidden);
@@ -478,6 +525,16 @@ void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_l
             ADD("--moe-shared-expert-intermediate-size %lld \\\n",
                 (long long)(m->num_shared_experts * m->shared_expert_hidden));
         ADD("--moe-token-dispatcher-type alltoall \\\n--moe-grouped-gemm \\\n");
+        bool all = true;
+        for (int i = 0; i < m->num_layers; i++)
+            all &= m->is_moe[i];
+        if (!all) {
+            /* Megatron's --moe-layer-freq takes a per-layer list (1 = MoE). */
+            ADD("--moe-layer-freq \"[");
+            for (int i = 0; i < m->num_layers; i++)
+                ADD("%s%d", i ? "," : "", m->is_moe[i] ? 1 : 0);
+            ADD("]\" \\\n");
+        }
         if (w->capacity_factor > 0)
             ADD("--moe-expert-capacity-factor %g \\\n--moe-pad-expert-input-to-capacity \\\n", w->capacity_factor);
     }

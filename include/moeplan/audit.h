@@ -37,6 +37,7 @@ typedef struct {
     char model_path[1024], hardware_path[1024], workload_path[1024];
     mp_layout layout;
     mp_layout_set set;
+    mp_layout_pos pos;
     bool has_capacity_factor;
     double capacity_factor;
     mp_claim claims[MP_MAX_CLAIMS];

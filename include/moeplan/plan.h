@@ -21,14 +21,28 @@ typedef struct {
     double min_mfu;
 } mp_requirements;
 
+/* Where each layout value sits in its file, for error messages. */
+typedef enum {
+    MP_LK_GPUS, MP_LK_TP, MP_LK_PP, MP_LK_DP, MP_LK_CP, MP_LK_EP, MP_LK_ETP, MP_LK_VPP, MP_LK_MB, MP_LK_RECOMPUTE,
+    MP_LK_SP, MP_LK_DOPT, MP_LK_LAYOUT, MP_LK_COUNT
+} mp_layout_key;
+typedef struct {
+    int line[MP_LK_COUNT], col[MP_LK_COUNT]; /* 0 when absent */
+} mp_layout_pos;
+
+
 typedef struct {
     char source[512];
     char model_path[1024], hardware_path[1024], workload_path[1024]; /* "" = default */
     mp_layout layout;
     mp_layout_set set;
+    mp_layout_pos pos;
     mp_requirements req;
     bool has_requirements;
 } mp_plan;
+
+/* The layout key a broken rule is about (for the error's position). */
+mp_layout_key mp_rule_key(mp_rule r);
 
 /* Paths in the plan are relative to the plan file's directory. */
 mp_status mp_plan_load(mp_plan *p, const char *path, mp_error *err);

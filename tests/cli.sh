@@ -1,0 +1,449 @@
+#!/usr/bin/env bash
+# Command-line tests: exit codes, the stdout/stderr contract, error positions,
+# and the shape of every output format.
+#
+#   MOEPLAN=build/src/moeplan SRCDIR=. bash tests/cli.sh
+#
+# The contract tested here (moeplan(1), EXIT STATUS):
+#   - bad input or usage: exit 2, NOTHING on stdout, and on stderr one line
+#     `moeplan: [FILE:LINE:COL: ]error: ...` (a usage error may add the hint
+#     line "Try 'moeplan --help'.", as jq does);
+#   - errors in a file name the file, the line and the column of the
+#     offending key or value (positions are listed per file below);
+#   - `check`: 0 when every requirement holds, 1 when one fails;
+#   - output is deterministic.
+# Prints "ok N - name" / "not ok N - name" per case, then "P passed, F failed".
+set -u
+: "${MOEPLAN:?set MOEPLAN to the moeplan binary}"
+: "${SRCDIR:?set SRCDIR to the source tree root}"
+case "$MOEPLAN" in /*) ;; *) MOEPLAN="$PWD/$MOEPLAN" ;; esac
+cd "$SRCDIR" || exit 1
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/moeplan-cli.XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT
+OUT="$TMP/out"
+ERR="$TMP/err"
+
+n=0
+passed=0
+failed=0
+rc=0
+
+ok() {
+    n=$((n + 1))
+    passed=$((passed + 1))
+    echo "ok $n - $1"
+}
+
+notok() {
+    n=$((n + 1))
+    failed=$((failed + 1))
+    echo "not ok $n - $1"
+    shift
+    local l
+    for l in "$@"; do
+        echo "#   $l"
+    done
+    if [ -s "$ERR" ]; then
+        echo "#   stderr: $(head -c 600 "$ERR" | tr '\n' '|')"
+    fi
+}
+
+run() {
+    "$MOEPLAN" "$@" >"$OUT" 2>"$ERR"
+    rc=$?
+}
+
+# The error message proper: stderr without a trailing "Try 'moeplan --help'."
+# hint line.
+error_lines() {
+    grep -v -x "Try 'moeplan --help'." "$ERR"
+}
+
+# check_error NAME REGEX [SUBSTRING]: the last command failed as bad input.
+# REGEX is matched (grep -E) against the error line; SUBSTRING, when given,
+# must appear in it verbatim.
+check_error() {
+    local name=$1 re=$2 sub=${3-}
+    local why=()
+    [ "$rc" -eq 2 ] || why+=("exit status $rc, expected 2")
+    [ -s "$OUT" ] && why+=("stdout is not empty: $(head -c 200 "$OUT" | tr '\n' '|')")
+    local lines
+    lines=$(error_lines | wc -l)
+    [ "$lines" -eq 1 ] || why+=("stderr has $lines message lines, expected exactly 1")
+    local first
+    first=$(error_lines | head -n 1)
+    case "$first" in
+    "moeplan: "*) ;;
+    *) why+=("the message does not start with 'moeplan: '") ;;
+    esac
+    case "$first" in
+    *"error:"*) ;;
+    *) why+=("the message does not contain 'error:'") ;;
+    esac
+    if [ -n "$re" ] && ! printf '%s\n' "$first" | grep -Eq -- "$re"; then
+        why+=("the message does not match /$re/")
+    fi
+    if [ -n "$sub" ]; then
+        case "$first" in
+        *"$sub"*) ;;
+        *) why+=("the message does not contain \"$sub\"") ;;
+        esac
+    fi
+    if [ ${#why[@]} -eq 0 ]; then ok "$name"; else notok "$name" "${why[@]}"; fi
+}
+
+# expect_bad NAME REGEX SUBSTRING -- ARGS...
+expect_bad() {
+    local name=$1 re=$2 sub=$3
+    shift 4
+    run "$@"
+    check_error "$name" "$re" "$sub"
+}
+
+# The command used to load a bad file, by its name's prefix.
+loader_for() {
+    local f=$1 b
+    b=$(basename "$f")
+    case "$b" in
+    hw-*) echo "explain --hardware $f" ;;
+    wl-*) echo "explain --workload $f" ;;
+    plan-*) echo "check $f" ;;
+    proposal-*) echo "audit $f" ;;
+    *) echo "explain --model $f" ;;
+    esac
+}
+
+escape_re() {
+    printf '%s' "$1" | sed 's/[][\.*^$+?(){}|/]/\\&/g'
+}
+
+json_check() { # json_check NAME PYTHON-EXPR-ON-d  (reads $OUT)
+    local name=$1 expr=$2
+    if python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if ($expr) else 1)
+" "$OUT" 2>"$TMP/pyerr"; then
+        ok "$name"
+    else
+        notok "$name" "python check failed: $expr" "$(head -c 300 "$TMP/pyerr" | tr '\n' '|')"
+    fi
+}
+
+# ------------------------------------------------------------ bad input files
+
+D=tests/data/bad
+
+# Expected positions: FILE|LINE:COL|text the message must contain.  The line
+# and column are those of the offending value (or key, for an unknown key;
+# or the top-level mapping, for a missing key).
+declare -A positioned=()
+while IFS='|' read -r file pos sub; do
+    [ -n "$file" ] || continue
+    positioned[$file]=1
+    f="$D/$file"
+    if [ ! -f "$f" ]; then
+        notok "position in $file" "missing test file $f"
+        continue
+    fi
+    # shellcheck disable=SC2046
+    run $(loader_for "$f")
+    check_error "position $file:$pos" "^moeplan: $(escape_re "$f"):$pos: error: " "$sub"
+done <<'EOF'
+hw-unknown-key.yaml|5:1|did you mean 'memory'
+hw-bad-unit.yaml|5:9|unknown unit 'GBs'
+hw-bare-number.yaml|5:9|has no unit
+hw-zero.yaml|3:13|peak_flops
+hw-negative.yaml|4:6|mfu
+hw-absurd.yaml|5:9|memory
+hw-missing-key.yaml|3:1|missing required key 'peak_flops'
+hw-wrong-type.yaml|8:16|must be a whole number
+hw-mapping-for-quantity.yaml|6:3|not a mapping
+wl-seq-reversed.yaml|4:10|seq_len
+wl-negative-batch.yaml|3:15|global_batch
+wl-capacity.yaml|5:18|capacity_factor
+wl-bad-enum.yaml|5:12|did you mean 'bf16'
+model-layers-word.yaml|3:9|must be a whole number
+model-missing-hidden.yaml|3:1|missing required key 'hidden'
+model-huge-hidden.yaml|4:9|hidden
+model-zero-layers.yaml|3:9|layers
+malformed.yaml|4:7|
+duplicate-key.yaml|5:1|appears twice
+top-level-list.yaml|2:1|mapping
+empty.yaml|1:1|empty
+hf-experts-list.json|10:24|num_local_experts
+hf-float-heads.json|5:26|num_attention_heads
+hf-missing-comma.json|4:15|
+hf-missing-layers.json|1:1|missing required key 'num_hidden_layers'
+plan-unknown-key.yaml|9:1|did you mean 'requirements'
+plan-bare-time.yaml|10:18|has no unit
+proposal-bad-metric.yaml|11:13|did you mean 'tokens_per_s'
+proposal-bad-relation.yaml|12:15|relation
+proposal-bad-value.yaml|13:12|unknown unit 'GBs'
+EOF
+
+# Checked one by one below.
+positioned[plan-divisibility.yaml]=1
+positioned[plan-missing-model.yaml]=1
+
+# Every other file in tests/data/bad is refused with exit 2, an empty stdout
+# and a single `moeplan: FILE[:LINE:COL]: error:` line naming the file.
+for f in "$D"/*; do
+    [ -f "$f" ] || continue
+    [ -n "${positioned[$(basename "$f")]-}" ] && continue
+    # shellcheck disable=SC2046
+    run $(loader_for "$f")
+    check_error "bad file $(basename "$f") is refused" "^moeplan: $(escape_re "$f")(:[0-9]+:[0-9]+)?: error: "
+done
+
+# A layout in a plan file that breaks a divisibility rule (tp 3 vs 16
+# heads): the message names the rule and points into the file's layout
+# mapping (lines 6-10; the 'tp' value is at 8:7).
+run check "$D/plan-divisibility.yaml"
+check_error "plan file layout rule (tp 3) has a position" \
+    "^moeplan: $(escape_re "$D/plan-divisibility.yaml"):(6|7|8|9|10):[0-9]+: error: " "heads"
+
+# A plan naming a model file that does not exist.
+run check "$D/plan-missing-model.yaml"
+check_error "plan naming a missing model file" "" "no-such-model.yaml"
+
+# Paths that are not readable files.
+expect_bad "--model is a directory" "^moeplan: $(escape_re "$D"): error: " "" -- explain --model "$D"
+expect_bad "--model does not exist" "^moeplan: $(escape_re "$D/nope.yaml"): error: " "" -- explain --model "$D/nope.yaml"
+expect_bad "check of a directory" "^moeplan: $(escape_re "$D"): error: " "" -- check "$D"
+expect_bad "check of a missing file" "^moeplan: $(escape_re "$D/nope.yaml"): error: " "" -- check "$D/nope.yaml"
+expect_bad "audit of a missing file" "^moeplan: $(escape_re "$D/nope.yaml"): error: " "" -- audit "$D/nope.yaml"
+expect_bad "audit of a plan file (wrong format)" "^moeplan: plans/seed-plan\\.yaml:[0-9]+:[0-9]+: error: " \
+    "requirements" -- audit plans/seed-plan.yaml
+
+# ------------------------------------------------------------------ bad flags
+
+expect_bad "unknown option --tpp (near miss)" "^moeplan: error: " "did you mean '--tp'" -- --tpp 2
+expect_bad "unknown option --micro-bach (near miss)" "^moeplan: error: " "did you mean '--micro-batch'" -- plan --micro-bach 2
+expect_bad "unknown option --hardwre (near miss)" "^moeplan: error: " "did you mean '--hardware'" -- explain --hardwre x
+expect_bad "--tp 0" "^moeplan: error: " "--tp" -- --tp 0
+expect_bad "--tp abc" "^moeplan: error: " "'abc'" -- --tp abc
+expect_bad "--tp without a value" "^moeplan: error: " "--tp" -- --tp
+expect_bad "--gpus 0" "^moeplan: error: " "--gpus" -- --gpus 0
+expect_bad "--gpus 0-5" "^moeplan: error: " "--gpus" -- plan --gpus 0-5
+expect_bad "explain --gpus 8-64 (a range)" "^moeplan: error: " "--gpus" -- explain --gpus 8-64
+expect_bad "--seq-len 10-5" "^moeplan: error: " "--seq-len" -- --seq-len 10-5
+expect_bad "--seq-len 0" "^moeplan: error: " "--seq-len" -- explain --seq-len 0
+expect_bad "--global-batch 0" "^moeplan: error: " "--global-batch" -- explain --global-batch 0
+expect_bad "--format xml" "^moeplan: error: " "--format" -- --format xml
+expect_bad "explain --format csv" "^moeplan: error: " "csv" -- explain --format csv
+expect_bad "--recompute sometimes" "^moeplan: error: " "--recompute" -- --recompute sometimes
+expect_bad "--sequence-parallel=maybe" "^moeplan: error: " "--sequence-parallel" -- explain --sequence-parallel=maybe
+expect_bad "--headroom 1.5" "^moeplan: error: " "--headroom" -- plan --headroom 1.5
+expect_bad "--target-step-time 5 (no unit)" "^moeplan: error: " "--target-step-time" -- plan --target-step-time 5
+expect_bad "--target-tokens-per-s -1" "^moeplan: error: " "--target-tokens-per-s" -- plan --target-tokens-per-s -1
+expect_bad "--emit deepspeed" "^moeplan: error: " "--emit" -- plan --emit deepspeed
+expect_bad "-n 0" "^moeplan: error: " "--top" -- plan -n 0
+expect_bad "--sort fastest" "^moeplan: error: " "--sort" -- plan --sort fastest
+expect_bad "bench --reps 0" "^moeplan: error: " "--reps" -- bench --reps 0
+expect_bad "unknown command pln (near miss)" "^moeplan: error: " "did you mean 'plan'" -- pln
+expect_bad "unknown command with no near miss" "^moeplan: error: " "unknown command" -- frobnicate
+expect_bad "unexpected argument to explain" "^moeplan: error: " "'extra'" -- explain extra
+expect_bad "check with a second argument names it" "^moeplan: error: " "'extra'" -- check plans/seed-plan.yaml extra
+expect_bad "check without a plan file" "^moeplan: error: " "plan file" -- check
+expect_bad "audit without a proposal" "^moeplan: error: " "proposal" -- audit
+
+# Layout rules broken by flags.  explain and the planner (the default
+# command) alike refuse a pinned value that no layout can satisfy.
+expect_bad "explain --tp 3 (16 heads)" "^moeplan: error: " "heads" -- explain --tp 3
+expect_bad "explain --ep 5 (64 experts)" "^moeplan: error: " "ep" -- explain --ep 5
+expect_bad "explain --gpus 100 --tp 3" "^moeplan: error: " "not divisible" -- explain --gpus 100 --tp 3
+expect_bad "explain --gpus 8 --vpp 2 (vpp needs pp > 1)" "^moeplan: error: " "vpp" -- explain --gpus 8 --vpp 2
+expect_bad "explain MoE with tp 4 and no sequence parallelism" "^moeplan: error: " "sequence" -- \
+    explain --gpus 128 --tp 4 --no-sequence-parallel
+expect_bad "check --tp 3 over a plan file" "^moeplan: error: " "" -- check --tp 3 plans/seed-plan.yaml
+expect_bad "plan --tp 3 (16 heads)" "^moeplan: error: " "heads" -- --tp 3
+expect_bad "plan --ep 5 (64 experts)" "^moeplan: error: " "ep" -- --ep 5
+expect_bad "plan --gpus 100 --tp 3" "^moeplan: error: " "" -- --gpus 100 --tp 3
+
+# An output file that cannot be written is an error too, reported alone.
+expect_bad "--plot into a missing directory" "" "/nonexistent-dir/x.svg" -- \
+    plan --gpus 8 --plot /nonexistent-dir/x.svg
+
+# ------------------------------------------------------------------ check
+
+run check plans/seed-plan.yaml
+if [ "$rc" -eq 0 ] && grep -q '^PASS' "$OUT" && ! grep -q '^FAIL' "$OUT" && [ ! -s "$ERR" ]; then
+    ok "check plans/seed-plan.yaml exits 0, all PASS"
+else
+    notok "check plans/seed-plan.yaml exits 0, all PASS" "exit $rc"
+fi
+
+run check plans/ci-example-failing.yaml
+if [ "$rc" -eq 1 ] && grep -q '^FAIL' "$OUT" && [ ! -s "$ERR" ]; then
+    ok "check plans/ci-example-failing.yaml exits 1 and prints FAIL"
+else
+    notok "check plans/ci-example-failing.yaml exits 1 and prints FAIL" "exit $rc"
+fi
+
+run check --format json plans/ci-example-failing.yaml
+if [ "$rc" -eq 1 ]; then ok "check --format json of a failing plan exits 1"; else notok "check --format json of a failing plan exits 1" "exit $rc"; fi
+json_check "check --format json: pass false, failed > 0, a verdict per requirement" \
+    "d['pass'] is False and d['failed'] >= 1 and all(set(c) >= {'requirement','computed','required','op','pass'} for c in d['checks']) and d['failed'] == sum(not c['pass'] for c in d['checks'])"
+
+run check --format json plans/seed-plan.yaml
+json_check "check --format json of the seed plan passes" "d['pass'] is True and d['failed'] == 0 and d['layout']['gpus'] == 128"
+
+# ------------------------------------------------------------------ explain
+
+run explain --format json
+if [ "$rc" -eq 0 ] && [ -s "$OUT" ]; then ok "explain --format json exits 0"; else notok "explain --format json exits 0" "exit $rc"; fi
+json_check "explain --format json has the documented keys" "
+set(d) >= {'params_total','params_active_per_token','layout','memory_per_gpu_bytes','fits','flops_per_step',
+           'hardware_flops_per_step','time_per_step_s','tokens_per_s','sequences_per_s','mfu','communication_s',
+           'headroom_bytes','model','hardware','seq_len'}
+and set(d['memory_per_gpu_bytes']) >= {'weights','gradients','optimizer','activations','other','total','capacity'}
+and set(d['time_per_step_s']) >= {'compute','memory_bound','communication','bubble','total'}
+and set(d['layout']) >= {'gpus','tp','pp','dp','cp','ep','etp','edp','vpp','micro_batch','num_micro_batches',
+                         'recompute','sequence_parallel','distributed_optimizer'}
+and set(d['communication_s']) >= {'tp','ep','cp','pp','dp'}"
+json_check "explain --format json: the parts add up to the totals" "
+abs(sum(d['time_per_step_s'][k] for k in ('compute','memory_bound','communication','bubble')) - d['time_per_step_s']['total']) <= 1e-6 * d['time_per_step_s']['total']
+and abs(sum(d['memory_per_gpu_bytes'][k] for k in ('weights','gradients','optimizer','activations','other')) - d['memory_per_gpu_bytes']['total']) <= 1e-6 * d['memory_per_gpu_bytes']['total']
+and d['fits'] == (d['memory_per_gpu_bytes']['total'] <= d['memory_per_gpu_bytes']['capacity'])"
+json_check "explain: MFU = model FLOPs / (step time x GPUs x peak)" "
+abs(d['mfu'] - d['flops_per_step'] / (d['time_per_step_s']['total'] * d['layout']['gpus'] * 400e12)) <= 1e-6 * d['mfu']"
+
+run explain --format json --ops
+json_check "explain --format json --ops lists ops per block" "
+all(isinstance(d['ops_per_micro_batch'][b], list) and d['ops_per_micro_batch'][b] for b in ('embedding','attention','moe-mlp','lm-head'))"
+
+run explain --model tests/data/hf/mixtral-8x7b.json --gpus 64 --tp 2 --pp 4 --ep 8
+if [ "$rc" -eq 0 ] && grep -q '8 experts, top-2' "$OUT"; then
+    ok "explain a Hugging Face config (Mixtral 8x7B)"
+else
+    notok "explain a Hugging Face config (Mixtral 8x7B)" "exit $rc"
+fi
+
+run explain --format json --gpus 128 --tp 4 --pp 2 --ep 16
+json_check "etp defaults to tp, sequence parallelism on when tp > 1, distributed optimizer on" "
+d['layout']['etp'] == 4 and d['layout']['sequence_parallel'] is True and d['layout']['distributed_optimizer'] is True and d['layout']['dp'] == 16"
+
+# MOEPLAN_PLANS is searched first for the default files.
+mkdir -p "$TMP/plans"
+cp plans/seed-model.yaml plans/seed-workload.yaml plans/seed-plan.yaml "$TMP/plans/"
+sed 's/^memory: .*/memory: 80 GB/' plans/seed-hardware.yaml >"$TMP/plans/seed-hardware.yaml"
+MOEPLAN_PLANS="$TMP/plans" "$MOEPLAN" explain --format json >"$OUT" 2>"$ERR"
+rc=$?
+json_check "MOEPLAN_PLANS is searched first for the default files" "d['memory_per_gpu_bytes']['capacity'] == 80e9"
+
+if [ -w /dev/full ]; then
+    "$MOEPLAN" explain >/dev/full 2>"$ERR"
+    rc=$?
+    if [ "$rc" -eq 3 ] && grep -q '^moeplan: .*error:' "$ERR"; then
+        ok "a failed write to stdout exits 3"
+    else
+        notok "a failed write to stdout exits 3" "exit $rc"
+    fi
+fi
+
+# ------------------------------------------------------------------ plan
+
+run plan --gpus 8-64
+cp "$OUT" "$TMP/plan1"
+run plan --gpus 8-64
+if [ "$rc" -eq 0 ] && [ -s "$OUT" ] && cmp -s "$OUT" "$TMP/plan1"; then
+    ok "plan --gpus 8-64 is deterministic (two runs, same bytes)"
+else
+    notok "plan --gpus 8-64 is deterministic (two runs, same bytes)" "exit $rc"
+fi
+
+run plan --gpus 8-64 --format json --pareto --why-not
+cp "$OUT" "$TMP/plan1.json"
+run plan --gpus 8-64 --format json --pareto --why-not
+if [ "$rc" -eq 0 ] && cmp -s "$OUT" "$TMP/plan1.json"; then
+    ok "plan --format json is deterministic"
+else
+    notok "plan --format json is deterministic" "exit $rc"
+fi
+json_check "plan --format json has search, best, pareto, fewest_gpus, why_not" "
+set(d) >= {'search','best','pareto','fewest_gpus','why_not'} and len(d['best']) == 10
+and set(d['search']) >= {'considered','scored','kept','rejected','gpus_min','gpus_max'}
+and all(set(c) >= {'layout','tokens_per_s','tokens_per_s_per_gpu','step_time_s','mfu','memory_per_gpu_bytes','headroom_bytes','fits'} for c in d['best'])
+and all(8 <= c['layout']['gpus'] <= 64 and c['fits'] for c in d['best'])
+and all(d['best'][i]['tokens_per_s'] >= d['best'][i+1]['tokens_per_s'] for i in range(len(d['best'])-1))"
+# A layout rejected before every size was chosen shows the unchosen sizes as
+# null; the sizes chosen must still multiply to a divisor of the GPU count,
+# and to the GPU count itself once all four are chosen.
+json_check "why-not samples are consistent layouts (gpus = tp*cp*dp*pp)" "
+all((lambda L, ks: (L['gpus'] == L['tp']*L['cp']*L['dp']*L['pp']) if all(L[k] for k in ks)
+     else L['gpus'] % __import__('math').prod(L[k] for k in ks if L[k]) == 0)(w['layout'], ('tp','cp','dp','pp'))
+    for w in d['why_not']) and len(d['why_not']) > 0"
+
+run plan --gpus 8-64 --format csv
+header="rank,gpus,tp,cp,dp,pp,etp,ep,edp,vpp,micro_batch,num_micro_batches,recompute,sequence_parallel,distributed_optimizer,tokens_per_s,tokens_per_s_per_gpu,step_time_s,mfu,memory_per_gpu_bytes,headroom_bytes,pareto"
+rows=$(tail -n +2 "$OUT" | wc -l)
+badrows=$(tail -n +2 "$OUT" | awk -F, 'NF != 22' | wc -l)
+if [ "$rc" -eq 0 ] && [ "$(head -n 1 "$OUT")" = "$header" ] && [ "$rows" -eq 10 ] && [ "$badrows" -eq 0 ]; then
+    ok "plan --format csv: header and 10 rows of 22 fields"
+else
+    notok "plan --format csv: header and 10 rows of 22 fields" "exit $rc, rows $rows, malformed $badrows"
+fi
+
+run plan --gpus 8-64 --emit megatron
+missing=""
+for a in --num-layers --tensor-model-parallel-size --pipeline-model-parallel-size --context-parallel-size \
+    --expert-model-parallel-size --expert-tensor-parallel-size --micro-batch-size --global-batch-size --seq-length; do
+    grep -q -- "^$a " "$OUT" || missing="$missing $a"
+done
+if [ "$rc" -eq 0 ] && [ -z "$missing" ]; then
+    ok "--emit megatron prints the Megatron-LM parallel sizes"
+else
+    notok "--emit megatron prints the Megatron-LM parallel sizes" "exit $rc, missing:$missing"
+fi
+
+run plan --gpus 8-64 --emit megatron --format json
+json_check "--emit megatron --format json has megatron_args" "'--tensor-model-parallel-size' in d['megatron_args']"
+
+rm -f "$TMP/x.svg"
+run plan --gpus 8-64 --plot "$TMP/x.svg"
+if [ "$rc" -eq 0 ] && [ -s "$TMP/x.svg" ] &&
+    python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); sys.exit(0 if r.tag.endswith("svg") else 1)' "$TMP/x.svg" 2>/dev/null; then
+    ok "--plot FILE writes an SVG file"
+else
+    notok "--plot FILE writes an SVG file" "exit $rc"
+fi
+
+run plan --gpus 8-64 --target-step-time 1ms
+if [ "$rc" -eq 0 ] && grep -q 'No layout fits' "$OUT"; then
+    ok "plan with an unreachable target reports no layout (exit 0)"
+else
+    notok "plan with an unreachable target reports no layout (exit 0)" "exit $rc"
+fi
+
+run plan --model tests/data/hf/mixtral-8x7b.json --gpus 64-128 --format json -n 3
+json_check "plan a Hugging Face config" "len(d['best']) == 3 and d['search']['model'] != 'seed-moe'"
+
+# ------------------------------------------------------------------ audit
+
+P=plans/proposals/seed-ep16-tp4-pp2.yaml
+claims=$(grep -c '^  - claim:' "$P")
+run audit "$P"
+verdicts=$(grep -Ec '^[0-9]+ .* (holds|WRONG|unverifiable): ' "$OUT")
+if [ "$rc" -eq 0 ] && [ "$claims" -gt 0 ] && [ "$verdicts" -eq "$claims" ]; then
+    ok "audit prints a verdict for every claim ($claims)"
+else
+    notok "audit prints a verdict for every claim" "exit $rc, $claims claims, $verdicts verdicts"
+fi
+run audit --format json "$P"
+json_check "audit --format json: one verdict per claim, summary adds up" "
+len(d['claims']) == $claims and all(c['verdict'] in ('holds','WRONG','unverifiable') for c in d['claims'])
+and sum(d['summary'].values()) == $claims"
+
+# ------------------------------------------------------------------ misc
+
+run --help
+if [ "$rc" -eq 0 ] && grep -q '^usage: moeplan' "$OUT" && [ ! -s "$ERR" ]; then ok "--help"; else notok "--help" "exit $rc"; fi
+run --version
+if [ "$rc" -eq 0 ] && grep -q '^moeplan [0-9]' "$OUT"; then ok "--version"; else notok "--version" "exit $rc"; fi
+run bench --gpus 8-16 --reps 1
+if [ "$rc" -eq 0 ] && grep -q 'scored per second' "$OUT"; then ok "bench"; else notok "bench" "exit $rc"; fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
