@@ -88,14 +88,6 @@ static const char *const prop_keys[] = {"name", "source", "model", "hardware", "
 static const char *const claim_keys[] = {"claim", "metric", "relation", "value", NULL};
 static const char *const relations[] = {"about", "at_most", "at_least", "exactly", NULL};
 
-static void resolve(char *out, size_t len, const char *base, const char *rel)
-{
-    const char *slash = strrchr(base, '/');
-    if (rel[0] == '/' || !slash)
-        snprintf(out, len, "%s", rel);
-    else
-        snprintf(out, len, "%.*s/%s", (int)(slash - base > 480 ? 480 : slash - base), base, rel);
-}
 
 mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err)
 {
@@ -119,56 +111,18 @@ mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err)
             if ((st = mp_get_string(&g, keys[i], false, rel, sizeof rel, &found)))
                 goto out;
             if (found)
-                resolve(dst[i], sizeof p->model_path, path, rel);
+                mp_path_resolve(dst[i], sizeof p->model_path, path, rel);
         }
     }
     if ((st = mp_get_double(&g, "capacity_factor", false, 0, 64, &p->capacity_factor, &p->has_capacity_factor)))
         goto out;
     {
-        /* The layout mapping has the plan file's keys: reuse its reader by
-         * loading this file as a plan is not possible (other keys), so read
-         * the few keys here. */
+        /* The layout mapping is the plan file's. */
         const mp_node *lay;
         if ((st = mp_get_map(&g, "layout", true, &lay)))
             goto out;
-        static const char *const lk[] = {"gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch",
-                                         "recompute", "sequence_parallel", "distributed_optimizer", NULL};
-        if ((st = mp_doc_check_keys(&d, lay, lk, "'layout'", err)))
-            goto out;
         mp_layout_defaults(&p->layout);
-        mp_getter gl = {&d, lay, err};
-        p->pos.line[MP_LK_LAYOUT] = lay->line;
-        p->pos.col[MP_LK_LAYOUT] = lay->col;
-        for (int k = 0; k < MP_LK_COUNT - 1; k++) {
-            const mp_node *v = mp_node_get(lay, lk[k], NULL);
-            if (v) {
-                p->pos.line[k] = v->line;
-                p->pos.col[k] = v->col;
-            }
-        }
-        long v;
-#define INTKEY(name, field, max)                                                    \
-        if ((st = mp_get_int(&gl, name, false, 1, max, &v, &p->set.field))) goto out; \
-        if (p->set.field) p->layout.field = (int)v;
-        INTKEY("gpus", gpus, 16777216)
-        INTKEY("tp", tp, 65536)
-        INTKEY("pp", pp, 65536)
-        INTKEY("dp", dp, 16777216)
-        INTKEY("cp", cp, 65536)
-        INTKEY("ep", ep, 1000000)
-        INTKEY("etp", etp, 65536)
-        INTKEY("vpp", vpp, 1024)
-        INTKEY("micro_batch", micro_batch, 1000000)
-#undef INTKEY
-        static const char *const rc[] = {"none", "selective", "full", NULL};
-        int r = 0;
-        if ((st = mp_get_enum(&gl, "recompute", false, rc, &r, &p->set.recompute)))
-            goto out;
-        p->layout.recompute = (mp_recompute)r;
-        if ((st = mp_get_bool(&gl, "sequence_parallel", false, &p->layout.sequence_parallel,
-                              &p->set.sequence_parallel)) ||
-            (st = mp_get_bool(&gl, "distributed_optimizer", false, &p->layout.distributed_optimizer,
-                              &p->set.distributed_optimizer)))
+        if ((st = mp_layout_read(&d, lay, &p->layout, &p->set, &p->pos, err)))
             goto out;
     }
     claims = mp_node_get(d.root, "claims", NULL);

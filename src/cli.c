@@ -145,23 +145,35 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
     return MP_OK;
 }
 
-mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err)
+mp_status cli_evaluate(const cli_opts *o, bool want_default_plan, cli_inputs **inp, mp_layout *l, mp_cost_ctx *c,
+                       mp_cost *r, mp_error *err)
 {
     cli_inputs *in = calloc(1, sizeof *in);
+    *inp = NULL;
     if (!in)
         return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
-    mp_status st = cli_load_inputs(o, in, true, err);
-    mp_layout l;
+    mp_status st = cli_load_inputs(o, in, want_default_plan, err);
     if (!st)
-        st = cli_layout(o, in, &l, err);
+        st = cli_layout(o, in, l, err);
     if (st) {
         free(in);
         return st;
     }
+    mp_cost_ctx_init(c, &in->model, &in->hw, &in->wl, l, in->wl.seq_max);
+    mp_cost_evaluate(c, r);
+    *inp = in;
+    return MP_OK;
+}
+
+mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err)
+{
+    cli_inputs *in;
+    mp_layout l;
     mp_cost_ctx c;
     mp_cost r;
-    mp_cost_ctx_init(&c, &in->model, &in->hw, &in->wl, &l, in->wl.seq_max);
-    mp_cost_evaluate(&c, &r);
+    mp_status st = cli_evaluate(o, true, &in, &l, &c, &r, err);
+    if (st)
+        return st;
     if (o->format == FMT_JSON) {
         json_t *j = mp_report_explain_json(&c, &r, o->ops);
         json_object_set_new(j, "files", json_pack("{s:s,s:s,s:s}", "model", in->model_path, "hardware", in->hw_path,

@@ -45,6 +45,10 @@ typedef struct {
 mp_status cli_load_inputs(const cli_opts *o, cli_inputs *in, bool want_default_plan, mp_error *err);
 /* Layout from plan + flags, checked against the rules. */
 mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *out, mp_error *err);
+/* Load inputs, assemble and check the layout, evaluate it; *in is
+ * allocated on success (caller frees). */
+mp_status cli_evaluate(const cli_opts *o, bool want_default_plan, cli_inputs **in, mp_layout *l, mp_cost_ctx *c,
+                       mp_cost *r, mp_error *err);
 mp_status cli_find_default(const char *name, char *out, size_t len, mp_error *err);
 
 mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err);

@@ -35,21 +35,13 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
     if (!o->plan_path)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
                             "check needs a plan file: moeplan check PLAN.yaml (see plans/seed-plan.yaml)");
-    cli_inputs *in = calloc(1, sizeof *in);
-    if (!in)
-        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
-    mp_status st = cli_load_inputs(o, in, false, err);
+    cli_inputs *in;
     mp_layout l;
-    if (!st)
-        st = cli_layout(o, in, &l, err);
-    if (st) {
-        free(in);
-        return st;
-    }
     mp_cost_ctx c;
     mp_cost r;
-    mp_cost_ctx_init(&c, &in->model, &in->hw, &in->wl, &l, in->wl.seq_max);
-    mp_cost_evaluate(&c, &r);
+    mp_status st = cli_evaluate(o, false, &in, &l, &c, &r, err);
+    if (st)
+        return st;
     mp_requirements req = in->plan.req;
     if (o->has_headroom) { /* --headroom overrides the plan's min_headroom */
         req.has_headroom = true;

@@ -114,19 +114,31 @@ static mp_status setup_search(const cli_opts *o, cli_inputs *in, mp_search_opts 
     return MP_OK;
 }
 
-mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
+/* Inputs and search options for plan and bench; *in allocated on success. */
+static mp_status prepare(const cli_opts *o, cli_inputs **inp, mp_search_opts *so, mp_error *err)
 {
     cli_inputs *in = calloc(1, sizeof *in);
+    *inp = NULL;
     if (!in)
         return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
     mp_status st = cli_load_inputs(o, in, false, err);
-    mp_search_opts so;
     if (!st)
-        st = setup_search(o, in, &so, err);
+        st = setup_search(o, in, so, err);
     if (st) {
         free(in);
         return st;
     }
+    *inp = in;
+    return MP_OK;
+}
+
+mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
+{
+    cli_inputs *in;
+    mp_search_opts so;
+    mp_status st = prepare(o, &in, &so, err);
+    if (st)
+        return st;
     mp_search_result r;
     progress_t pg = {now_s(), false};
     st = mp_search_run(&in->model, &in->hw, &in->wl, &so, progress, &pg, &r, err);
@@ -332,17 +344,11 @@ done:
 
 mp_status cmd_bench(const cli_opts *o, FILE *out, mp_error *err)
 {
-    cli_inputs *in = calloc(1, sizeof *in);
-    if (!in)
-        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
-    mp_status st = cli_load_inputs(o, in, false, err);
+    cli_inputs *in;
     mp_search_opts so;
-    if (!st)
-        st = setup_search(o, in, &so, err);
-    if (st) {
-        free(in);
+    mp_status st = prepare(o, &in, &so, err);
+    if (st)
         return st;
-    }
     double best = 1e30, total = 0;
     size_t scored = 0, considered = 0;
     for (long i = 0; i < o->bench_reps; i++) {

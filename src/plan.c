@@ -1,5 +1,6 @@
 #include "moeplan/plan.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,14 +13,6 @@ static const char *const layout_keys[] = {"gpus", "tp", "pp", "dp", "cp", "ep", 
 static const char *const req_keys[] = {"min_headroom", "max_step_time", "min_tokens_per_s", "max_gpus", "min_mfu",
                                        NULL};
 
-static void resolve(char *out, size_t len, const char *base, const char *rel)
-{
-    const char *slash = strrchr(base, '/');
-    if (rel[0] == '/' || !slash)
-        snprintf(out, len, "%s", rel);
-    else
-        snprintf(out, len, "%.*s/%s", (int)(slash - base > 480 ? 480 : slash - base), base, rel);
-}
 
 static mp_status get_path(mp_getter *g, const char *key, const char *base, char *out, size_t len)
 {
@@ -28,7 +21,7 @@ static mp_status get_path(mp_getter *g, const char *key, const char *base, char 
     mp_status st = mp_get_string(g, key, false, rel, sizeof rel, &found);
     if (st || !found)
         return st;
-    resolve(out, len, base, rel);
+    mp_path_resolve(out, len, base, rel);
     return MP_OK;
 }
 
@@ -52,6 +45,65 @@ mp_layout_key mp_rule_key(mp_rule r)
     }
 }
 
+mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_layout_set *set, mp_layout_pos *pos,
+                         mp_error *err)
+{
+    mp_status st;
+    mp_getter gl = {d, lay, err};
+    static const char *const lk_names[MP_LK_COUNT - 1] = {
+        "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch", "recompute", "sequence_parallel",
+        "distributed_optimizer"};
+    memset(pos, 0, sizeof *pos);
+    pos->line[MP_LK_LAYOUT] = lay->line;
+    pos->col[MP_LK_LAYOUT] = lay->col;
+    for (int k = 0; k < MP_LK_COUNT - 1; k++) {
+        const mp_node *v = mp_node_get(lay, lk_names[k], NULL);
+        if (v) {
+            pos->line[k] = v->line;
+            pos->col[k] = v->col;
+        }
+    }
+    if ((st = mp_doc_check_keys(d, lay, layout_keys, "'layout'", err)))
+        return st;
+    static const struct {
+        const char *name;
+        size_t off_val, off_set;
+        long max;
+    } ints[] = {
+#define F(name, field, max) {name, offsetof(mp_layout, field), offsetof(mp_layout_set, field), max}
+        F("gpus", gpus, 16777216), F("tp", tp, 65536),     F("pp", pp, 65536),  F("dp", dp, 16777216),
+        F("cp", cp, 65536),        F("ep", ep, 1000000),   F("etp", etp, 65536), F("vpp", vpp, 1024),
+        F("micro_batch", micro_batch, 1000000),
+#undef F
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        long v;
+        bool *was_set = (bool *)((char *)set + ints[i].off_set);
+        if ((st = mp_get_int(&gl, ints[i].name, false, 1, ints[i].max, &v, was_set)))
+            return st;
+        if (*was_set)
+            *(int *)((char *)l + ints[i].off_val) = (int)v;
+    }
+    static const char *const rc[] = {"none", "selective", "full", NULL};
+    int r = 0;
+    if ((st = mp_get_enum(&gl, "recompute", false, rc, &r, &set->recompute)))
+        return st;
+    if (set->recompute)
+        l->recompute = (mp_recompute)r;
+    if ((st = mp_get_bool(&gl, "sequence_parallel", false, &l->sequence_parallel, &set->sequence_parallel)))
+        return st;
+    return mp_get_bool(&gl, "distributed_optimizer", false, &l->distributed_optimizer, &set->distributed_optimizer);
+}
+
+void mp_path_resolve(char *out, size_t len, const char *base, const char *rel)
+{
+    const char *slash = strrchr(base, '/');
+    if (rel[0] == '/' || !slash)
+        snprintf(out, len, "%s", rel);
+    else
+        snprintf(out, len, "%.*s/%s", (int)(slash - base > 480 ? 480 : slash - base), base, rel);
+}
+
 mp_status mp_plan_load(mp_plan *p, const char *path, mp_error *err)
 {
     memset(p, 0, sizeof *p);
@@ -68,44 +120,8 @@ mp_status mp_plan_load(mp_plan *p, const char *path, mp_error *err)
     TRY(get_path(&g, "hardware", path, p->hardware_path, sizeof p->hardware_path));
     TRY(get_path(&g, "workload", path, p->workload_path, sizeof p->workload_path));
     TRY(mp_get_map(&g, "layout", false, &lay));
-    if (lay) {
-        mp_getter gl = {&d, lay, err};
-        static const char *const lk_names[MP_LK_COUNT - 1] = {
-            "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch", "recompute", "sequence_parallel",
-            "distributed_optimizer"};
-        p->pos.line[MP_LK_LAYOUT] = lay->line;
-        p->pos.col[MP_LK_LAYOUT] = lay->col;
-        for (int k = 0; k < MP_LK_COUNT - 1; k++) {
-            const mp_node *v = mp_node_get(lay, lk_names[k], NULL);
-            if (v) {
-                p->pos.line[k] = v->line;
-                p->pos.col[k] = v->col;
-            }
-        }
-        long v;
-        TRY(mp_doc_check_keys(&d, lay, layout_keys, "'layout'", err));
-#define INTKEY(name, field, max)                                                   \
-        TRY(mp_get_int(&gl, name, false, 1, max, &v, &p->set.field));               \
-        if (p->set.field) p->layout.field = (int)v;
-        INTKEY("gpus", gpus, 16777216)
-        INTKEY("tp", tp, 65536)
-        INTKEY("pp", pp, 65536)
-        INTKEY("dp", dp, 16777216)
-        INTKEY("cp", cp, 65536)
-        INTKEY("ep", ep, 1000000)
-        INTKEY("etp", etp, 65536)
-        INTKEY("vpp", vpp, 1024)
-        INTKEY("micro_batch", micro_batch, 1000000)
-#undef INTKEY
-        static const char *const rc[] = {"none", "selective", "full", NULL};
-        int r = 0;
-        TRY(mp_get_enum(&gl, "recompute", false, rc, &r, &p->set.recompute));
-        if (p->set.recompute)
-            p->layout.recompute = (mp_recompute)r;
-        TRY(mp_get_bool(&gl, "sequence_parallel", false, &p->layout.sequence_parallel, &p->set.sequence_parallel));
-        TRY(mp_get_bool(&gl, "distributed_optimizer", false, &p->layout.distributed_optimizer,
-                        &p->set.distributed_optimizer));
-    }
+    if (lay)
+        TRY(mp_layout_read(&d, lay, &p->layout, &p->set, &p->pos, err));
     TRY(mp_get_map(&g, "requirements", false, &req));
     if (req) {
         p->has_requirements = true;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "moeplan/doc.h"
 #include "moeplan/error.h"
 #include "moeplan/layout.h"
 
@@ -40,6 +41,13 @@ typedef struct {
     mp_requirements req;
     bool has_requirements;
 } mp_plan;
+
+/* Read a `layout:` mapping (plan files and proposals share it): values,
+ * which were given, and where. */
+mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_layout_set *set, mp_layout_pos *pos,
+                         mp_error *err);
+/* `rel` relative to the directory of the file `base` (absolute stays). */
+void mp_path_resolve(char *out, size_t len, const char *base, const char *rel);
 
 /* The layout key a broken rule is about (for the error's position). */
 mp_layout_key mp_rule_key(mp_rule r);
