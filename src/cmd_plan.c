@@ -41,9 +41,9 @@ static mp_status parse_gpus(const char *text, long *a, long *b, mp_error *err)
         return MP_OK;
     }
     long lo, hi;
-    if (!mp_parse_seq_range(text, &lo, &hi) || hi > 16777216)
+    if (!mp_parse_seq_range(text, &lo, &hi) || hi > 1048576)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
-                            "--gpus: expected a GPU count such as 128 or a range such as 8-1024, got '%s'", text);
+                            "--gpus: expected a GPU count such as 128 or a range such as 8-1024 (at most 1048576), got '%s'", text);
     *a = lo;
     *b = hi;
     return MP_OK;

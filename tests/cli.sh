@@ -445,5 +445,26 @@ if [ "$rc" -eq 0 ] && grep -q '^moeplan [0-9]' "$OUT"; then ok "--version"; else
 run bench --gpus 8-16 --reps 1
 if [ "$rc" -eq 0 ] && grep -q 'scored per second' "$OUT"; then ok "bench"; else notok "bench" "exit $rc"; fi
 
+# Every shipped hardware file loads and gives a fitting Mixtral layout on
+# 64 GPUs (EP8 x TP2 x PP4, full recompute): dp = 64 / (2 * 4) = 8, etp
+# defaults to tp = 2, so edp = tp*cp*dp / (etp*ep) = 16 / 16 = 1.
+for hw in plans/hardware/*.yaml; do
+    run explain --model tests/data/hf/mixtral-8x7b.json --hardware "$hw" --gpus 64 --tp 2 --ep 8 --pp 4 \
+        --recompute full --format json
+    json_check "shipped hardware $hw: Mixtral EP8 TP2 PP4 fits" "d['fits'] and d['layout']['edp'] == 1"
+done
+
+# Each claim of the seed proposal gets the verdict worked out by hand:
+# params 4.43e9 vs ~7e9 -> 0.63, outside [0.8, 1.25]: WRONG;
+# attention weights 8 layers * (4 * 1024^2 / tp 4 + 1024 replicated norm)
+# * 2 B = 16.8 MB vs ~2 GB: WRONG;
+# the model has no dense MLP: unverifiable; experts 8 layers * 4 experts *
+# 2*1024*2048 / etp 4 * 2 B = 67.1 MB vs ~8 GB: WRONG.
+run audit plans/proposals/seed-ep16-tp4-pp2.yaml --format json
+json_check "seed audit verdicts (params, attention, MLP, experts)" "
+[c['verdict'] for c in d['claims'][:1]] == ['WRONG'] and d['claims'][4]['verdict'] == 'WRONG'
+and abs(d['claims'][4]['computed'] - 8*(4*1024**2/4 + 1024)*2) < 1 and d['claims'][5]['verdict'] == 'unverifiable'
+and abs(d['claims'][6]['computed'] - 8*4*2*1024*2048/4*2) < 1 and d['claims'][6]['verdict'] == 'WRONG'"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
