@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# README.md's ```console blocks are run: the first line "$ CMD" is executed
+# from the source root with `moeplan` meaning the built binary, and its
+# stdout+stderr must equal the rest of the block.  The README cannot drift.
+set -u
+cd "${SRCDIR:?}" || exit 1
+bindir=$(mktemp -d)
+trap 'rm -rf "$bindir"' EXIT
+ln -s "${MOEPLAN:?}" "$bindir/moeplan"
+export PATH="$bindir:$PATH"
+python3 - README.md "$bindir" <<'PY' || exit 1
+import os, subprocess, sys
+text = open(sys.argv[1], encoding="utf-8").read().split("\n")
+out, i = [], 0
+while i < len(text):
+    if text[i].strip() == "```console":
+        j = i + 1
+        block = []
+        while text[j].strip() != "```":
+            block.append(text[j]); j += 1
+        out.append(block); i = j
+    i += 1
+failed = 0
+for k, block in enumerate(out, 1):
+    cmd = block[0][2:]
+    want = "\n".join(block[1:])
+    got = subprocess.run(["bash", "-c", cmd + " 2>&1"], capture_output=True, text=True).stdout.rstrip("\n")
+    # Trailing blanks are not significant in a README.
+    norm = lambda s: "\n".join(l.rstrip() for l in s.split("\n"))
+    if norm(got) == norm(want):
+        print(f"ok {k} - README: {cmd}")
+    else:
+        failed += 1
+        print(f"not ok {k} - README: {cmd}")
+        import difflib
+        for l in difflib.unified_diff(want.split("\n"), got.split("\n"), "README", "actual", lineterm="", n=1):
+            print("#   " + l)
+print(f"{len(out) - failed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PY
