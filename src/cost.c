@@ -35,6 +35,8 @@ const char *mp_block_name(mp_block b)
     return b < MP_BLOCK_COUNT ? n[b] : "?";
 }
 
+static double model_fwd_flops_per_token(const mp_cost_ctx *c);
+
 void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, const mp_workload *w,
                       const mp_layout *l, long seq_len)
 {
@@ -48,6 +50,7 @@ void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, 
     c->moe_prefix[0] = 0;
     for (int i = 0; i < m->num_layers; i++)
         c->moe_prefix[i + 1] = c->moe_prefix[i] + (m->is_moe[i] ? 1 : 0);
+    c->model_fwd_flops_per_token = model_fwd_flops_per_token(c);
     /* Busiest expert rank, relative to the mean.  With a capacity factor the
      * expert buffers are padded to capacity (Megatron's
      * --moe-pad-expert-input-to-capacity), so memory and time follow the
@@ -535,6 +538,27 @@ static void count_layers(const mp_cost_ctx *c, int first, int count, int *dense,
  * router and MLA down-projections replicated; embedding split by tp on the
  * first stage, the output layer on the last (tied weights keep a copy there
  * when pp > 1). */
+/* Dense and MoE layers held by pipeline rank r over its vpp chunks
+ * (chunk k*pp + r of pp*vpp equal chunks). */
+static void rank_layers(const mp_cost_ctx *c, int r, int *dense, int *moe)
+{
+    const mp_layout *l = &c->lay;
+    int L = c->model->num_layers, n_moe = c->moe_prefix[L];
+    int per_chunk = L / (l->pp * l->vpp);
+    if (n_moe == 0 || n_moe == L) { /* all one kind: no need to look */
+        *moe = n_moe ? per_chunk * l->vpp : 0;
+        *dense = per_chunk * l->vpp - *moe;
+        return;
+    }
+    *dense = *moe = 0;
+    for (int k = 0; k < l->vpp; k++) {
+        int nd, nm;
+        count_layers(c, (k * l->pp + r) * per_chunk, per_chunk, &nd, &nm);
+        *dense += nd;
+        *moe += nm;
+    }
+}
+
 void mp_cost_stage_params(const mp_cost_ctx *c, int r, mp_param_split *sp)
 {
     const mp_model *m = c->model;
@@ -556,17 +580,13 @@ void mp_cost_stage_params(const mp_cost_ctx *c, int r, mp_param_split *sp)
                                                                         : p->moe_shared / t;
     double moe_common = moe_shared + p->moe_router + p->moe_norm;
     double moe_exp = p->moe_experts / ((double)l->ep * l->etp);
-    int per_chunk = m->num_layers / (l->pp * l->vpp);
+    int nd, nm;
+    rank_layers(c, r, &nd, &nm);
     memset(sp, 0, sizeof *sp);
-    for (int v = 0; v < l->vpp; v++) {
-        int chunk = v * l->pp + r;
-        int nd, nm;
-        count_layers(c, chunk * per_chunk, per_chunk, &nd, &nm);
-        sp->attention += (nd + nm) * att;
-        sp->dense_mlp += nd * dmlp;
-        sp->moe_common += nm * moe_common;
-        sp->experts += nm * moe_exp;
-    }
+    sp->attention = (nd + nm) * att;
+    sp->dense_mlp = nd * dmlp;
+    sp->moe_common = nm * moe_common;
+    sp->experts = nm * moe_exp;
     if (r == 0)
         sp->embedding = (double)m->vocab * h / t + (double)m->learned_positions * h;
     if (r == l->pp - 1) {
@@ -732,10 +752,68 @@ static double model_fwd_flops_per_token(const mp_cost_ctx *c)
     return f;
 }
 
+/* Forward+backward time of one layer (or the embedding / output block) for
+ * one micro-batch, by category, recomputation included: recomputation runs
+ * in the backward pass, and a recomputed forward repeats its collectives. */
+
+static void layer_time_of(mp_layer_time *t, const mp_block_sum *a, const mp_block_sum *b, mp_recompute rc)
+{
+    memset(t, 0, sizeof *t);
+    const mp_block_sum *parts[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        const mp_block_sum *s = parts[i];
+        if (!s)
+            continue;
+        t->fwd_s += s->fwd_s;
+        t->bwd_s += s->bwd_s;
+        for (int q = 0; q < MP_CAT_COUNT; q++)
+            t->cat_s[q] += s->cat_fwd[q] + s->cat_bwd[q];
+        t->tp_s += s->tp_s;
+        t->ep_s += s->ep_s;
+        t->cp_s += s->cp_s;
+        t->hw_flops += s->fwd_hw_flops + s->bwd_hw_flops;
+        if (rc == MP_RECOMPUTE_FULL) {
+            t->bwd_s += s->recompute_full_s;
+            for (int q = 0; q < MP_CAT_COUNT; q++)
+                t->cat_s[q] += s->cat_fwd[q];
+            t->tp_s += s->tp_fwd_s;
+            t->ep_s += s->ep_fwd_s;
+            t->cp_s += s->cp_fwd_s;
+            t->hw_flops += s->fwd_hw_flops;
+        } else if (rc == MP_RECOMPUTE_SELECTIVE) {
+            t->bwd_s += s->recompute_sel_s;
+            for (int q = 0; q < MP_CAT_COUNT; q++)
+                t->cat_s[q] += s->cat_fwd_sel[q];
+            t->hw_flops += s->sel_hw_flops;
+        }
+    }
+}
+
+static void layer_add(mp_stage_time *st, double *hwf, const mp_layer_time *t, double n)
+{
+    if (n == 0)
+        return;
+    st->fwd_s += n * t->fwd_s;
+    st->bwd_s += n * t->bwd_s;
+    for (int q = 0; q < MP_CAT_COUNT; q++)
+        st->cat_s[q] += n * t->cat_s[q];
+    st->tp_s += n * t->tp_s;
+    st->ep_s += n * t->ep_s;
+    st->cp_s += n * t->cp_s;
+    *hwf += n * t->hw_flops;
+}
+
 void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks)
 {
+    mp_block_sum *bs = blocks->b;
     for (int i = 0; i < MP_BLOCK_COUNT; i++)
-        sum_block(c, (mp_block)i, &blocks->b[i]);
+        sum_block(c, (mp_block)i, &bs[i]);
+    for (int rc = 0; rc < 3; rc++) {
+        layer_time_of(&blocks->layer[rc][0], &bs[MP_BLOCK_ATTN], &bs[MP_BLOCK_DENSE_MLP], (mp_recompute)rc);
+        layer_time_of(&blocks->layer[rc][1], &bs[MP_BLOCK_ATTN], &bs[MP_BLOCK_MOE_MLP], (mp_recompute)rc);
+    }
+    layer_time_of(&blocks->embed, &bs[MP_BLOCK_EMBED], NULL, MP_RECOMPUTE_NONE);
+    layer_time_of(&blocks->head, &bs[MP_BLOCK_HEAD], NULL, MP_RECOMPUTE_NONE);
 }
 
 void mp_cost_evaluate(const mp_cost_ctx *c, mp_cost *out)
@@ -763,8 +841,9 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
      * rank 0 (no embedding): evaluate ranks 0, 1 and p-1 only, and count
      * rank 1's FLOPs p-2 times.  An exact shortcut, not an approximation. */
     int per_chunk0 = m->num_layers / (l->pp * l->vpp);
+    int n_moe = c->moe_prefix[m->num_layers];
     bool uniform = true;
-    {
+    if (n_moe != 0 && n_moe != m->num_layers) {
         int nd0, nm0;
         count_layers(c, 0, per_chunk0, &nd0, &nm0);
         for (int k = 1; k < l->pp * l->vpp && uniform; k++) {
@@ -811,7 +890,6 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
 
     /* Time per micro-batch of each pipeline rank. */
     int p = l->pp, v = l->vpp;
-    int per_chunk = m->num_layers / (p * v);
     double h = (double)m->hidden, A = w->act_bytes;
     double T = (double)l->micro_batch * c->seq_len / l->cp;
     double Tsp = l->sequence_parallel ? T / l->tp : T;
@@ -822,70 +900,25 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     bool pp_inter = pp_stride >= c->hw->gpus_per_node;
     double p2p = p > 1 ? mp_cost_collective_s(c->hw, MP_COLL_SENDRECV, 2, pp_inter ? 1 : 2, Tsp * h * A) : 0;
     double hw_flops_mb_total = 0; /* summed over ranks, per micro-batch, one GPU each */
+    const mp_layer_time *lt = blocks->layer[l->recompute];
+    const mp_layer_time *lay_dense = &lt[0], *lay_moe = &lt[1], *lay_embed = &blocks->embed, *lay_head = &blocks->head;
     double slow_total = -1;
     for (int r = 0; r < p; r = NEXT_RANK(r)) {
         mp_stage_time st;
         memset(&st, 0, sizeof st);
         double hwf = 0;
-        for (int k = 0; k < v; k++) {
-            int chunk = k * p + r;
-            int nd, nm;
-            count_layers(c, chunk * per_chunk, per_chunk, &nd, &nm);
-            st.layers_dense += nd;
-            st.layers_moe += nm;
-            const mp_block_sum *parts[4];
-            double mult[4];
-            int np = 0;
-            parts[np] = &bs[MP_BLOCK_ATTN], mult[np++] = nd + nm;
-            parts[np] = &bs[MP_BLOCK_DENSE_MLP], mult[np++] = nd;
-            parts[np] = &bs[MP_BLOCK_MOE_MLP], mult[np++] = nm;
-            for (int i = 0; i < np; i++) {
-                const mp_block_sum *s = parts[i];
-                double x = mult[i];
-                st.fwd_s += x * s->fwd_s;
-                st.bwd_s += x * s->bwd_s;
-                for (int q = 0; q < MP_CAT_COUNT; q++)
-                    st.cat_s[q] += x * (s->cat_fwd[q] + s->cat_bwd[q]);
-                st.tp_s += x * s->tp_s;
-                st.ep_s += x * s->ep_s;
-                st.cp_s += x * s->cp_s;
-                hwf += x * (s->fwd_hw_flops + s->bwd_hw_flops);
-                /* Recomputation runs in the backward pass. */
-                if (l->recompute == MP_RECOMPUTE_FULL) {
-                    st.bwd_s += x * s->recompute_full_s;
-                    for (int q = 0; q < MP_CAT_COUNT; q++)
-                        st.cat_s[q] += x * s->cat_fwd[q];
-                    /* The recomputed forward repeats its collectives. */
-                    st.tp_s += x * s->tp_fwd_s;
-                    st.ep_s += x * s->ep_fwd_s;
-                    st.cp_s += x * s->cp_fwd_s;
-                    hwf += x * s->fwd_hw_flops;
-                } else if (l->recompute == MP_RECOMPUTE_SELECTIVE) {
-                    st.bwd_s += x * s->recompute_sel_s;
-                    for (int q = 0; q < MP_CAT_COUNT; q++)
-                        st.cat_s[q] += x * s->cat_fwd_sel[q];
-                    hwf += x * s->sel_hw_flops;
-                }
-            }
-            if (chunk == 0) {
-                const mp_block_sum *s = &bs[MP_BLOCK_EMBED];
-                st.fwd_s += s->fwd_s;
-                st.bwd_s += s->bwd_s;
-                for (int q = 0; q < MP_CAT_COUNT; q++)
-                    st.cat_s[q] += s->cat_fwd[q] + s->cat_bwd[q];
-                st.tp_s += s->tp_s;
-                hwf += s->fwd_hw_flops + s->bwd_hw_flops;
-            }
-            if (chunk == p * v - 1) {
-                const mp_block_sum *s = &bs[MP_BLOCK_HEAD];
-                st.fwd_s += s->fwd_s;
-                st.bwd_s += s->bwd_s;
-                for (int q = 0; q < MP_CAT_COUNT; q++)
-                    st.cat_s[q] += s->cat_fwd[q] + s->cat_bwd[q];
-                st.tp_s += s->tp_s;
-                hwf += s->fwd_hw_flops + s->bwd_hw_flops;
-            }
-        }
+        /* Time is linear in the layers a rank holds, whatever chunk they
+         * sit in: count them, then scale the per-layer sums. */
+        int nd_r, nm_r;
+        rank_layers(c, r, &nd_r, &nm_r);
+        st.layers_dense = nd_r;
+        st.layers_moe = nm_r;
+        layer_add(&st, &hwf, lay_dense, nd_r);
+        layer_add(&st, &hwf, lay_moe, nm_r);
+        if (r == 0)
+            layer_add(&st, &hwf, lay_embed, 1);
+        if (r == p - 1)
+            layer_add(&st, &hwf, lay_head, 1);
         if (p > 1) {
             /* v chunks per rank, each receives an activation and sends a
              * gradient (first/last ranks one fewer: ignored, small). */
@@ -923,7 +956,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     out->t_total_s = out->t_compute_s + out->t_memory_s + out->t_comm_s + out->t_bubble_s;
 
     out->tokens_per_step = (double)w->global_batch * c->seq_len;
-    out->model_flops_per_step = 3.0 * model_fwd_flops_per_token(c) * out->tokens_per_step;
+    out->model_flops_per_step = 3.0 * c->model_fwd_flops_per_token * out->tokens_per_step;
     /* Hardware FLOPs: what the GPUs execute, recomputation included:
      * per-GPU FLOPs per micro-batch, summed over pipeline ranks, times the
      * GPUs of a stage and the micro-batches. */

@@ -70,6 +70,7 @@ typedef struct {
     mp_params params;
     double expert_load;          /* tokens at the busiest expert rank / mean (capacity or imbalance) */
     int moe_prefix[MP_MAX_LAYERS + 1]; /* MoE layers among the first i */
+    double model_fwd_flops_per_token;  /* layout-independent, cached */
 } mp_cost_ctx;
 
 void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, const mp_workload *w,
@@ -152,8 +153,15 @@ typedef struct {
     double fwd_model_flops, bwd_model_flops, fwd_hw_flops, bwd_hw_flops, sel_hw_flops;
     double expert_hw_flops;
 } mp_block_sum;
+/* Forward+backward time of one layer (or the embedding / output block) for
+ * one micro-batch, by category, recomputation included. */
+typedef struct {
+    double fwd_s, bwd_s, cat_s[MP_CAT_COUNT], tp_s, ep_s, cp_s, hw_flops;
+} mp_layer_time;
 typedef struct {
     mp_block_sum b[MP_BLOCK_COUNT];
+    mp_layer_time layer[3][2];   /* [recompute][dense, moe] */
+    mp_layer_time embed, head;
 } mp_cost_blocks;
 void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks);
 void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cost *out);
