@@ -516,8 +516,9 @@ void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_l
     if (m->qk_norm)
         ADD("--qk-layernorm \\\n");
     ADD("--position-embedding-type %s \\\n", m->learned_positions > 0 ? "learned_absolute" : "rope");
-    if (m->learned_positions > 0)
-        ADD("--max-position-embeddings %lld \\\n", (long long)m->learned_positions);
+    /* Megatron-LM wants it set even with RoPE (at least the sequence). */
+    ADD("--max-position-embeddings %lld \\\n",
+        (long long)(m->learned_positions > 0 ? m->learned_positions : w->seq_max));
     if (m->num_experts > 0) {
         ADD("--num-experts %lld \\\n--moe-router-topk %lld \\\n--moe-ffn-hidden-size %lld \\\n", (long long)m->num_experts,
             (long long)m->top_k, (long long)m->expert_hidden);
