@@ -8,8 +8,8 @@
  *        interleaved bubble (p-1)/(v m)), appendix (FLOPs).
  *  [R20] Rajbhandari et al., "ZeRO", SC20 (16-bit weights, fp32 master and
  *        Adam states: 2 + 2 + 12 bytes; Megatron keeps fp32 grads: 18).
- *  [D22] Dao et al., "FlashAttention", NeurIPS 2022 (no S x S matrices saved;
- *        backward recomputes the scores: 2.5x forward FLOPs).
+ *  [D22] Dao et al., "FlashAttention", NeurIPS 2022 (no S x S matrices
+ *        saved); Dao, "FlashAttention-2", arXiv:2307.08691 (backward 2.5x).
  *  [L25] Liu et al., "MoE Parallel Folding", arXiv:2504.14960.
  *  [NC]  NVIDIA nccl-tests, doc/PERFORMANCE.md (bus-bandwidth factors).
  *  [P22] Chowdhery et al., "PaLM", appendix B (model FLOPs utilization).
@@ -79,7 +79,14 @@ double mp_cost_collective_s(const mp_hardware *hw, mp_coll coll, int n, int mpn,
     if (mpn > n)
         mpn = n;
     bool spans = mpn < n;
-    double bw = spans ? hw->inter_bw_bytes_per_s : hw->intra_bw_bytes_per_s;
+    /* A ring that crosses nodes runs one NCCL channel per NIC: the mpn
+     * members of the group on a node cross through their own mpn NICs, so
+     * the ring moves min(NVLink, mpn x NIC) per GPU (nccl-tests' multi-node
+     * bus bandwidth on 8-NIC nodes is close to 8 x the NIC rate, e.g.
+     * NVIDIA/nccl issue #495). */
+    double bw = spans ? fmin(hw->intra_bw_bytes_per_s, mpn * hw->inter_bw_bytes_per_s) : hw->intra_bw_bytes_per_s;
+    if (coll == MP_COLL_SENDRECV && spans)
+        bw = hw->inter_bw_bytes_per_s; /* one pair, one NIC */
     double lat = spans ? hw->inter_latency_s : hw->intra_latency_s;
     double f = (double)(n - 1) / n;
     switch (coll) {
@@ -200,16 +207,39 @@ static mp_op *comm(opbuf *b, const char *name, mp_group g, int n, int stride, mp
  * backward) and reduce-scatter out (all-gather in backward); without it, the
  * `f` operator (identity forward, all-reduce backward) and the `g` operator
  * (all-reduce forward, identity backward). */
-static void tp_enter(opbuf *b, const char *name, double bytes)
+static mp_op *tp_enter(opbuf *b, const char *name, double bytes)
 {
     const mp_layout *l = &b->c->lay;
     if (l->tp <= 1)
-        return;
-    if (l->sequence_parallel)
-        comm(b, name, MP_GROUP_TP, l->tp, 1, MP_COLL_ALLGATHER, bytes, MP_COLL_REDUCESCATTER, bytes);
-    else
-        comm(b, name, MP_GROUP_TP, l->tp, 1, MP_COLL_NONE, 0, MP_COLL_ALLREDUCE, bytes);
+        return NULL;
+    if (l->sequence_parallel) {
+        mp_op *o = comm(b, name, MP_GROUP_TP, l->tp, 1, MP_COLL_ALLGATHER, bytes, MP_COLL_REDUCESCATTER, bytes);
+        /* With SP the layer keeps only its shard of the input; backward
+         * all-gathers it again for the weight gradient [K22 4.2.2]. */
+        comm(b, "tp-regather", MP_GROUP_TP, l->tp, 1, MP_COLL_NONE, 0, MP_COLL_ALLGATHER, bytes);
+        return o;
+    }
+    return comm(b, name, MP_GROUP_TP, l->tp, 1, MP_COLL_NONE, 0, MP_COLL_ALLREDUCE, bytes);
 }
+
+/* Megatron-LM's column-parallel linear launches its backward collectives
+ * asynchronously: the input re-gather runs under the data-gradient GEMM and
+ * the gradient reduce-scatter (all-reduce without SP) under the
+ * weight-gradient GEMM (LinearWithGradAccumulationAndAsyncCommunication).
+ * Each GEMM is half of the matmul's backward; only the excess is exposed. */
+static void tp_enter_overlap(mp_op *enter, const mp_op *mm)
+{
+    if (!enter)
+        return;
+    double half = mm->bwd_s / 2;
+    enter->bwd_s = fmax(0, enter->bwd_s - half);
+    enter->overlapped = true;
+    if (enter[1].kind == MP_OP_COMM && enter[1].bwd_coll == MP_COLL_ALLGATHER && enter[1].coll == MP_COLL_NONE) {
+        enter[1].bwd_s = fmax(0, enter[1].bwd_s - half);
+        enter[1].overlapped = true;
+    }
+}
+
 static void tp_exit(opbuf *b, const char *name, double bytes)
 {
     const mp_layout *l = &b->c->lay;
@@ -227,6 +257,13 @@ static void norm(opbuf *b, const char *name, double tokens)
 {
     double h = (double)b->c->model->hidden, A = b->c->wl->act_bytes;
     memop(b, name, 2 * tokens * h * A, 3 * tokens * h * A, tokens * h * A);
+}
+
+/* A norm over `width` elements per token (MLA's latent RMSNorms). */
+static void norm_width(opbuf *b, const char *name, double tokens, double width)
+{
+    double A = b->c->wl->act_bytes;
+    memop(b, name, 2 * tokens * width * A, 3 * tokens * width * A, tokens * width * A);
 }
 
 /* Residual add, with dropout when the model has it (1-byte mask [K22]). */
@@ -249,8 +286,8 @@ static void mlp(opbuf *b, const char *prefix_fc1, const char *act, const char *f
     double Tsp = l->sequence_parallel ? T / t : T;
     double g = c->model->gated_mlp ? 2.0 : 1.0;
     double fl = width / t;
-    tp_enter(b, "tp-gather-mlp", T * h * A);
-    matmul(b, prefix_fc1, T, h, g * fl, 1, save_input ? Tsp * h * A : 0);
+    mp_op *enter = tp_enter(b, "tp-gather-mlp", T * h * A);
+    tp_enter_overlap(enter, matmul(b, prefix_fc1, T, h, g * fl, 1, save_input ? Tsp * h * A : 0));
     memop(b, act, T * (g + 1) * fl * A, T * (g + g + 1) * fl * A, T * g * fl * A);
     matmul(b, fc2, T, fl, h, 1, T * fl * A);
     tp_exit(b, "tp-scatter-mlp", T * h * A);
@@ -273,24 +310,38 @@ static void block_attention(opbuf *b)
     double qkv_in_saved = Tsp * h * A;              /* [K22] QKV input 2sbh, /t with SP */
 
     norm(b, "input-norm", Tsp);
-    tp_enter(b, "tp-gather-attn", T * h * A);
-    if (m->attn == MP_ATTN_MLA) {
-        /* MLA [DeepSeek-V2 eq. 9-13]: the down-projections are replicated
-         * across TP (Megatron-Core builds them 'duplicated'); the
-         * up-projections are column-parallel. */
+    if (m->attn == MP_ATTN_MLA && m->q_lora_rank > 0) {
+        /* MLA [DeepSeek-V2 eq. 9-13] as Megatron-Core runs it: the
+         * down-projections (replicated weights) and their RMSNorms work on
+         * this rank's tokens -- the sequence shard with SP -- and only the
+         * compressed latents are gathered over TP for the column-parallel
+         * up-projections, whose inputs are kept as shards. */
         double ql = (double)m->q_lora_rank, kvl = (double)m->kv_lora_rank, rope = (double)m->qk_rope_head_dim;
-        if (ql > 0) {
-            matmul(b, "q-down", T, h, ql, 1, qkv_in_saved);
-            matmul(b, "q-up", T, ql, qw, 1, T * ql * A);
-            qkv_in_saved = 0;
-        } else {
-            matmul(b, "q-proj", T, h, qw, 1, qkv_in_saved);
-            qkv_in_saved = 0; /* the same input is shared with kv-down */
-        }
-        matmul(b, "kv-down", T, h, kvl + rope, 1, qkv_in_saved);
+        double Tin = l->sequence_parallel ? Tsp : T;
+        mp_op *f = NULL;
+        if (l->tp > 1 && !l->sequence_parallel) /* replicated input: the `f` operator */
+            f = comm(b, "tp-input-grad", MP_GROUP_TP, l->tp, 1, MP_COLL_NONE, 0, MP_COLL_ALLREDUCE, T * h * A);
+        matmul(b, "q-down", Tin, h, ql, 1, Tin * h * A);
+        mp_op *kd = matmul(b, "kv-down", Tin, h, kvl + rope, 1, 0); /* same input as q-down */
+        tp_enter_overlap(f, kd);
+        norm_width(b, "latent-norms", Tin, ql + kvl);
+        if (l->tp > 1 && l->sequence_parallel)
+            comm(b, "tp-gather-latents", MP_GROUP_TP, l->tp, 1, MP_COLL_ALLGATHER, T * (ql + kvl + rope) * A,
+                 MP_COLL_REDUCESCATTER, T * (ql + kvl + rope) * A);
+        matmul(b, "q-up", T, ql, qw, 1, Tin * ql * A);
+        matmul(b, "kv-up", T, kvl, a * ((double)m->qk_nope_head_dim + dv), 1, Tin * kvl * A);
+    } else if (m->attn == MP_ATTN_MLA) {
+        /* MLA without a Q compression (DeepSeek-V2-Lite): Q is projected
+         * from the full hidden state, so that is gathered as for GQA. */
+        double kvl = (double)m->kv_lora_rank, rope = (double)m->qk_rope_head_dim;
+        mp_op *enter = tp_enter(b, "tp-gather-attn", T * h * A);
+        tp_enter_overlap(enter, matmul(b, "q-proj", T, h, qw, 1, qkv_in_saved));
+        matmul(b, "kv-down", T, h, kvl + rope, 1, 0); /* same input as q-proj */
+        norm_width(b, "latent-norms", T, kvl);
         matmul(b, "kv-up", T, kvl, a * ((double)m->qk_nope_head_dim + dv), 1, T * kvl * A);
     } else {
-        matmul(b, "qkv-proj", T, h, qw + kw + vw, 1, qkv_in_saved);
+        mp_op *enter = tp_enter(b, "tp-gather-attn", T * h * A);
+        tp_enter_overlap(enter, matmul(b, "qkv-proj", T, h, qw + kw + vw, 1, qkv_in_saved));
     }
     /* Attention core.  Causal: each query attends on average to S/2 keys;
      * with load-balanced context parallelism each CP rank's T queries still
@@ -303,8 +354,9 @@ static void block_attention(opbuf *b)
     o->saved_bytes = T * (qw + kw + vw) * A;
     double io = T * (qw + kw + vw + a * dv) * A;
     if (c->wl->flash_attention) {
-        /* [D22] backward recomputes the scores: 2.5x forward; saves only
-         * the fp32 log-sum-exp per head and token. */
+        /* FlashAttention-2 (Dao 2023, section 3.1): backward recomputes the
+         * scores, 2.5x the forward FLOPs; saves only the fp32 log-sum-exp
+         * per head and token [D22]. */
         o->bwd_flops = 2.5 * o->fwd_flops;
         o->fwd_hbm_bytes = io;
         o->bwd_hbm_bytes = 2 * io;
@@ -319,11 +371,14 @@ static void block_attention(opbuf *b)
         o->bwd_hbm_bytes = 2 * io + 6 * sq * A;
         o->sel_dropped_bytes = sq * A + (m->dropout ? sq * (1 + A) : 0);
     }
-    /* Selective recompute [K22 section 4.3] re-runs the core from Q, K, V,
+    /* Selective recompute [K22 section 5] re-runs the core from Q, K, V,
      * which stay saved; only the core's own tensors are dropped. */
     o->saved_bytes += o->sel_dropped_bytes;
     o->selective = true;
-    double pf = matmul_eff_flops(c->hw), bw = hbm_eff(c->hw);
+    /* Fused attention kernels reach their own fraction of peak (FlashAttention-2
+     * reports 50-73% on A100, less for head_dim 64): hardware key
+     * attention_efficiency, by default the GEMM mfu. */
+    double pf = c->hw->peak_flops * c->hw->attention_efficiency, bw = hbm_eff(c->hw);
     o->fwd_s = fmax(o->fwd_flops / pf, o->fwd_hbm_bytes / bw);
     o->bwd_s = fmax(o->bwd_flops / pf, o->bwd_hbm_bytes / bw);
     double core_fwd = o->fwd_s, core_bwd = o->bwd_s;
@@ -386,7 +441,10 @@ static void block_moe(opbuf *b)
     int local = (int)(E / l->ep);
     mp_op *o = matmul(b, "expert-fc1", Ne / local, h, g * fe, local, Ne * h * A);
     o->expert = true;
-    o = memop(b, "expert-act", Ne * (g + 1) * fe * A, Ne * (2 * g + 1) * fe * A, Ne * g * fe * A);
+    /* Current Megatron-Core applies the routing probabilities inside the
+     * experts (experts.py, activation_func_with_probs / weighted SwiGLU):
+     * the activation keeps its input and the fp32 probability per copy. */
+    o = memop(b, "expert-act", Ne * (g + 1) * fe * A, Ne * (2 * g + 1) * fe * A, Ne * g * fe * A + Ne * 4);
     o->expert = true;
     o = matmul(b, "expert-fc2", Ne / local, fe, h, local, Ne * fe * A);
     o->expert = true;
@@ -401,9 +459,10 @@ static void block_moe(opbuf *b)
         x->expert = true;
         x->transient_bytes = 2 * lam * sent;
     }
-    /* Combine: y = sum_i p_i e_i.  The gradient of p_i needs e_i, so the
-     * k expert outputs per token are kept. */
-    memop(b, "unpermute", sent + Tsp * h * A, 2 * sent + Tsp * h * A, sent);
+    /* Combine: the outputs, already weighted, are scatter-added back to
+     * their tokens; only the int32 row map is kept (older Megatron-Core
+     * weighted here and kept the k expert outputs instead). */
+    memop(b, "unpermute", sent + Tsp * h * A, 2 * sent + Tsp * h * A, Tsp * k * 4);
     if (m->num_shared_experts > 0)
         mlp(b, "shared-fc1", "shared-act", "shared-fc2", (double)m->num_shared_experts * m->shared_expert_hidden,
             false);
@@ -447,12 +506,14 @@ static void block_head(opbuf *b)
     double Tsp = l->sequence_parallel ? T / l->tp : T;
     double V = (double)c->model->vocab / l->tp;
     norm(b, "final-norm", Tsp);
-    tp_enter(b, "tp-gather-head", T * h * A);
-    matmul(b, "lm-head", T, h, V, 1, Tsp * h * A);
+    mp_op *enter = tp_enter(b, "tp-gather-head", T * h * A);
+    tp_enter_overlap(enter, matmul(b, "lm-head", T, h, V, 1, Tsp * h * A));
     /* Vocab-parallel cross-entropy in fp32: the softmax over this rank's
      * vocabulary slice is kept for backward (Megatron's 4sbV/t term); the
      * max and the sum are all-reduced over TP (3 fp32 per token). */
-    memop(b, "cross-entropy", T * V * (A + 4 + 4), T * V * (4 + A), T * V * 4);
+    /* The 16-bit logits and their fp32 copy are live while the loss is
+     * computed: a transient beside the saved softmax. */
+    memop(b, "cross-entropy", T * V * (A + 4 + 4), T * V * (4 + A), T * V * 4)->transient_bytes = T * V * (A + 4);
     if (l->tp > 1)
         comm(b, "tp-loss", MP_GROUP_TP, l->tp, 1, MP_COLL_ALLREDUCE, T * 12, MP_COLL_NONE, 0);
 }
@@ -629,7 +690,7 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
      * warm-up runs (p - r - 1) * 2 + (v - 1) * p chunk-micro-batches before
      * the first backward, so (p-r-1)*2 + (v-1)*p + 1 chunk activations are
      * held; for r = 0 that is L * (1 + (p-1)/(p v)) layers' worth, the
-     * interleaving penalty of [K22 section 5]. */
+     * interleaving penalty of [K22 section 4.2.3]. */
     int p = l->pp, v = l->vpp, mb = l->num_micro_batches;
     double units = v == 1 ? fmin(p - r, mb) : fmin((double)(p - r - 1) * 2 + (double)(v - 1) * p + 1, (double)mb * v);
     int per_chunk = m->num_layers / (p * v);
@@ -646,8 +707,9 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
         double full_m = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_MOE_MLP].saved;
         switch (l->recompute) {
         case MP_RECOMPUTE_FULL:
-            /* Only each layer's input is kept [K22 section 4.1: 2sbh, /t
-             * with SP]; the layer being recomputed is live once. */
+            /* Only each layer's input is kept [K22 Table 2, full
+             * recompute: 2sbh, /t with SP]; the layer being recomputed is
+             * live once. */
             layer_d = layer_m = Tsp * h * A;
             if (nd && full_d > worst_layer_full)
                 worst_layer_full = full_d;
@@ -728,9 +790,11 @@ static double optimizer_time(const mp_cost_ctx *c, const mp_memory *mem)
     return bytes / hbm_eff(c->hw);
 }
 
-/* Model FLOPs per token, forward (PaLM-style model FLOPs [P22]: matrix
- * products of the active parameters, 2 FLOPs per multiply-add, plus the
- * attention scores with causal masking, S/2 keys per query on average). */
+/* Model FLOPs per token, forward: matrix products of the active
+ * parameters, 2 FLOPs per multiply-add ([P22] appendix B), plus the
+ * attention scores with causal masking, S/2 keys per query on average --
+ * Megatron-LM's convention (num_floating_point_operations); PaLM counts
+ * the full S x S, which would read about 1.4x higher MFU on the seed. */
 static double model_fwd_flops_per_token(const mp_cost_ctx *c)
 {
     const mp_model *m = c->model;
@@ -919,12 +983,15 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
             layer_add(&st, &hwf, lay_embed, 1);
         if (r == p - 1)
             layer_add(&st, &hwf, lay_head, 1);
-        if (p > 1) {
-            /* v chunks per rank, each receives an activation and sends a
-             * gradient (first/last ranks one fewer: ignored, small). */
-            st.pp_s = 2.0 * v * p2p;
-            st.fwd_s += v * p2p;
-            st.bwd_s += v * p2p;
+        if (p > 1 && v == 1) {
+            /* 1F1B: each micro-batch receives an activation and sends a
+             * gradient on the critical path (Megatron-LM's non-interleaved
+             * schedule waits on its batched send/recv).  The interleaved
+             * schedule overlaps them with compute by default
+             * (overlap_p2p_comm), so none is exposed there. */
+            st.pp_s = 2.0 * p2p;
+            st.fwd_s += p2p;
+            st.bwd_s += p2p;
             st.cat_s[MP_CAT_COMM] += st.pp_s;
         }
         hw_flops_mb_total += hwf * RANK_WEIGHT(r);

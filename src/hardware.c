@@ -13,6 +13,7 @@ void mp_hardware_defaults(mp_hardware *hw)
     snprintf(hw->name, sizeof hw->name, "seed-accelerator");
     hw->peak_flops = 400e12;
     hw->mfu = 0.60;
+    hw->attention_efficiency = 0.60;
     hw->memory_bytes = 64e9;
     hw->memory_bw_bytes_per_s = 1.8e12;
     hw->bw_utilization = 0.80;
@@ -28,7 +29,7 @@ void mp_hardware_defaults(mp_hardware *hw)
 static const char *const hw_keys[] = {
     "name", "peak_flops", "mfu", "memory", "memory_bandwidth", "bandwidth_utilization", "gpus_per_node",
     "intra_node_bandwidth", "inter_node_bandwidth", "intra_node_latency", "inter_node_latency",
-    "reserved_memory", "fragmentation", "checkpoint_bandwidth", NULL};
+    "reserved_memory", "fragmentation", "checkpoint_bandwidth", "attention_efficiency", NULL};
 
 mp_status mp_hardware_load(mp_hardware *hw, const char *path, mp_error *err)
 {
@@ -38,11 +39,14 @@ mp_status mp_hardware_load(mp_hardware *hw, const char *path, mp_error *err)
     TRY(mp_doc_load_file(&d, path, err));
     mp_getter g = {&d, d.root, err};
     long gpn = 8;
+    bool att_found = false;
     mp_status st;
     if ((st = mp_doc_check_keys(&d, d.root, hw_keys, "a hardware file", err)) ||
         (st = mp_get_string(&g, "name", false, hw->name, sizeof hw->name, NULL)) ||
         (st = mp_get_quantity(&g, "peak_flops", true, MP_UNIT_FLOP_RATE, 1e9, 1e19, &hw->peak_flops, NULL)) ||
         (st = mp_get_quantity(&g, "mfu", true, MP_UNIT_FRACTION, 0.01, 1.0, &hw->mfu, NULL)) ||
+        (st = mp_get_quantity(&g, "attention_efficiency", false, MP_UNIT_FRACTION, 0.01, 1.0,
+                              &hw->attention_efficiency, &att_found)) ||
         (st = mp_get_quantity(&g, "memory", true, MP_UNIT_BYTES, 1e6, 1e15, &hw->memory_bytes, NULL)) ||
         (st = mp_get_quantity(&g, "memory_bandwidth", true, MP_UNIT_BYTE_RATE, 1e6, 1e15,
                               &hw->memory_bw_bytes_per_s, NULL)) ||
@@ -63,6 +67,8 @@ mp_status mp_hardware_load(mp_hardware *hw, const char *path, mp_error *err)
         return st;
     }
     hw->gpus_per_node = (int)gpn;
+    if (!att_found)
+        hw->attention_efficiency = hw->mfu;
     if (hw->reserved_bytes >= hw->memory_bytes)
         st = mp_doc_error(&d, mp_node_get(d.root, "reserved_memory", NULL), err,
                           "'reserved_memory' is not smaller than 'memory'");

@@ -138,9 +138,13 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
          "per GPU",
          hw->name, hw->peak_flops / 1e12, hw->mfu, hw->memory_bw_bytes_per_s / 1e12, hw->bw_utilization,
          hw->gpus_per_node, hw->intra_bw_bytes_per_s / 1e9, hw->inter_bw_bytes_per_s / 1e9);
-    LINE("rank order tp < cp < dp < pp and etp < ep < edp (Megatron-LM); a group spanning nodes runs at the "
-         "inter-node rate");
-    LINE("TP, EP and PP communication is not overlapped with compute (Megatron-LM defaults); the CP K/V ring overlaps the attention kernel");
+    LINE("rank order tp < cp < dp < pp and etp < ep < edp (Megatron-LM); a ring spanning nodes moves min(NVLink, "
+         "members per node x NIC) per GPU; all-to-all traffic off the node goes through each GPU's NIC");
+    LINE("Megatron-LM defaults for overlap: TP backward collectives hidden behind the GEMMs they feed (only the "
+         "excess counts); TP forward, EP and 1F1B pipeline transfers exposed; interleaved pipeline transfers and "
+         "the CP K/V ring overlapped");
+    if (hw->attention_efficiency != hw->mfu)
+        LINE("attention kernels at %.2f of peak, other matrix products at %.2f", hw->attention_efficiency, hw->mfu);
     LINE("sequences packed to %ld tokens; causal attention (each query sees S/2 keys on average)%s", c->seq_len,
          w->flash_attention ? "; flash attention" : "; attention scores materialised");
     if (m->num_experts > 0)

@@ -557,6 +557,13 @@ void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_l
         ADD("--recompute-granularity full \\\n--recompute-method uniform \\\n--recompute-num-layers 1 \\\n");
     if (m->tied_embeddings == false)
         ADD("--untie-embeddings-and-output-weights \\\n");
+    if (w->overlap_grad_reduce)
+        ADD("--overlap-grad-reduce \\\n%s", l->distributed_optimizer ? "--overlap-param-gather \\\n" : "");
+    /* With --fp16 Megatron-LM keeps 16-bit gradients unless told otherwise;
+     * the workload's gradient bytes decide (--bf16 always accumulates in
+     * fp32). */
+    if (strcmp(w->precision, "bf16") != 0 && w->grad_bytes >= 4)
+        ADD("--accumulate-allreduce-grads-in-fp32 \\\n");
     ADD("--%s\n", strcmp(w->precision, "bf16") == 0 ? "bf16" : "fp16");
 #undef ADD
 }

@@ -2,6 +2,7 @@
 # README.md's ```console blocks are run: the first line "$ CMD" is executed
 # from the source root with `moeplan` meaning the built binary, and its
 # stdout+stderr must equal the rest of the block.  The README cannot drift.
+# README_UPDATE=1 rewrites the blocks from the current binary instead.
 set -u
 cd "${SRCDIR:?}" || exit 1
 bindir=$(mktemp -d)
@@ -21,12 +22,20 @@ while i < len(text):
         out.append(block); i = j
     i += 1
 failed = 0
+update = os.environ.get("README_UPDATE") == "1"
+blocks_at = [i for i, l in enumerate(text) if l.strip() == "```console"]
 for k, block in enumerate(out, 1):
     cmd = block[0][2:]
     want = "\n".join(block[1:])
     got = subprocess.run(["bash", "-c", cmd + " 2>&1"], capture_output=True, text=True).stdout.rstrip("\n")
     # Trailing blanks are not significant in a README.
     norm = lambda s: "\n".join(l.rstrip() for l in s.split("\n"))
+    if update and norm(got) != norm(want):
+        start = blocks_at[k - 1] + 2
+        text[start:start + len(block) - 1] = got.split("\n")
+        blocks_at = [i for i, l in enumerate(text) if l.strip() == "```console"]
+        print(f"updated {k} - README: {cmd}")
+        continue
     if norm(got) == norm(want):
         print(f"ok {k} - README: {cmd}")
     else:
@@ -35,6 +44,8 @@ for k, block in enumerate(out, 1):
         import difflib
         for l in difflib.unified_diff(want.split("\n"), got.split("\n"), "README", "actual", lineterm="", n=1):
             print("#   " + l)
+if update:
+    open(sys.argv[1], "w", encoding="utf-8").write("\n".join(text))
 print(f"{len(out) - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY

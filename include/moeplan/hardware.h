@@ -9,6 +9,7 @@ typedef struct {
     char source[512];
     double peak_flops;            /* dense 16-bit FLOP/s per GPU */
     double mfu;                   /* fraction of peak that large matrix products reach */
+    double attention_efficiency;  /* fraction of peak fused attention reaches (default: mfu) */
     double memory_bytes;          /* HBM capacity per GPU */
     double memory_bw_bytes_per_s; /* HBM bandwidth per GPU */
     double bw_utilization;        /* fraction of HBM bandwidth memory-bound kernels reach */
