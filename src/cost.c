@@ -734,11 +734,19 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
     }
     mem->inflight_units = units;
     mem->activations_bytes = units * worst_chunk + worst_layer_full;
+    int rd, rm;
+    rank_layers(c, r, &rd, &rm);
+    bool any_dense = rd > 0, any_moe = rm > 0;
 
     double transient = 0;
-    for (int i = 0; i < MP_BLOCK_COUNT; i++)
+    for (int i = 0; i < MP_BLOCK_COUNT; i++) {
+        if ((i == MP_BLOCK_EMBED && r != 0) || (i == MP_BLOCK_HEAD && r != p - 1))
+            continue; /* those blocks live on the first and last ranks */
+        if ((i == MP_BLOCK_DENSE_MLP && !any_dense) || (i == MP_BLOCK_MOE_MLP && !any_moe))
+            continue;
         if (bs[i].transient > transient)
             transient = bs[i].transient;
+    }
     /* Pipeline send and receive buffers: one activation each way. */
     if (l->pp > 1)
         transient += 2 * Tsp * h * A;
@@ -966,7 +974,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     double hw_flops_mb_total = 0; /* summed over ranks, per micro-batch, one GPU each */
     const mp_layer_time *lt = blocks->layer[l->recompute];
     const mp_layer_time *lay_dense = &lt[0], *lay_moe = &lt[1], *lay_embed = &blocks->embed, *lay_head = &blocks->head;
-    double slow_total = -1;
+    double slow_total = -1, sum_ranks = 0;
     for (int r = 0; r < p; r = NEXT_RANK(r)) {
         mp_stage_time st;
         memset(&st, 0, sizeof st);
@@ -996,6 +1004,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
         }
         hw_flops_mb_total += hwf * RANK_WEIGHT(r);
         double tot = st.fwd_s + st.bwd_s;
+        sum_ranks += tot * RANK_WEIGHT(r);
         if (tot > slow_total) {
             slow_total = tot;
             out->slow = st;
@@ -1004,14 +1013,31 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     }
 
     /* Step [N21 eq. (1)-(2)]: m micro-batches through the slowest rank plus
-     * the pipeline bubble (p-1)/v of one micro-batch's forward+backward. */
+     * the pipeline's fill and drain.  With equal ranks the bubble is
+     * (p-1)/v micro-batch times; with unequal ones (embedding on the first,
+     * output layer on the last) the fill and drain pass once through every
+     * other rank: (sum over ranks - slowest) / v, which is the same when
+     * they are equal. */
     double mbs = l->num_micro_batches;
     double t_mb = out->slow.fwd_s + out->slow.bwd_s;
-    out->t_bubble_s = (double)(p - 1) / v * t_mb;
+    out->sum_ranks_s = sum_ranks;
+    out->t_bubble_s = (sum_ranks - t_mb) / v;
+    if (out->t_bubble_s < 0)
+        out->t_bubble_s = 0;
     out->t_compute_s = mbs * out->slow.cat_s[MP_CAT_COMPUTE];
-    out->t_optimizer_s = optimizer_time(c, &out->mem);
+    /* Gradient reduction and the optimizer step run on every rank after the
+     * flush; the step ends with the slowest (ranks differ by the embedding
+     * and the output layer). */
+    double dp = dp_time(c, &out->mem_first), opt = optimizer_time(c, &out->mem_first);
+    if (l->pp > 1) {
+        double dp_last = dp_time(c, &out->mem_last), opt_last = optimizer_time(c, &out->mem_last);
+        if (dp_last + opt_last > dp + opt) {
+            dp = dp_last;
+            opt = opt_last;
+        }
+    }
+    out->t_optimizer_s = opt;
     out->t_memory_s = mbs * out->slow.cat_s[MP_CAT_MEMORY] + out->t_optimizer_s;
-    double dp = dp_time(c, &out->mem);
     /* With --overlap-grad-reduce the reduction runs under the last
      * micro-batch's backward; only the excess is exposed. */
     out->t_dp_s = w->overlap_grad_reduce ? fmax(0, dp - out->slow.bwd_s) : dp;

@@ -128,6 +128,7 @@ typedef struct {
     double headroom_bytes;       /* capacity - total (negative when it does not fit) */
     double act_layer_dense_bytes, act_layer_moe_bytes; /* saved per layer per micro-batch, after recompute */
     mp_stage_time slow;          /* the slowest stage */
+    double sum_ranks_s;          /* forward+backward of one micro-batch, summed over pipeline ranks */
     /* Step */
     double model_flops_per_step, hw_flops_per_step;
     double t_compute_s, t_memory_s, t_comm_s, t_bubble_s, t_total_s;
