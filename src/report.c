@@ -288,7 +288,7 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     fprintf(f, "\nTime per step: slowest pipeline rank %d, %d micro-batches\n", r->slowest_stage, l->num_micro_batches);
     row_time(f, "compute", r->t_compute_s, tot, "matmuls and attention at peak x mfu (roofline)");
     row_time(f, "memory-bound", r->t_memory_s, tot, "norms, activations, permutation, optimizer step");
-    snprintf(note, sizeof note, "not overlapped (CP ring overlapped; DP %s)",
+    snprintf(note, sizeof note, "the exposed part: overlap as in the assumptions (DP %s)",
              w->overlap_grad_reduce ? "overlapped" : "exposed");
     row_time(f, "communication", r->t_comm_s, tot, note);
     row_time(f, "  tp", r->t_tp_s, tot, "");
