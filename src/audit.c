@@ -77,7 +77,7 @@ static bool parse_count(const char *t, double *out)
     else if (*end == 'M') mult = 1e6, end++;
     else if (*end == 'B' || *end == 'G') mult = 1e9, end++;
     else if (*end == 'T') mult = 1e12, end++;
-    if (*end)
+    if (*end || !isfinite(v * mult))
         return false;
     *out = v * mult;
     return true;
@@ -187,7 +187,7 @@ mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err)
         case U_FRACTION: ok = mp_parse_quantity(vn->text, MP_UNIT_FRACTION, &cl->value, why, sizeof why); break;
         case U_BYTE_RATE: ok = mp_parse_quantity(vn->text, MP_UNIT_BYTE_RATE, &cl->value, why, sizeof why); break;
         }
-        if (!ok || !(cl->value > 0)) {
+        if (!ok || !(cl->value > 0) || !isfinite(cl->value)) {
             st = mp_doc_error(&d, vn, err, "value of metric '%s': %s", mname,
                               why[0] ? why : "expected a positive value");
             goto out;

@@ -124,7 +124,18 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
                                 l->gpus, l->tp, l->cp, l->pp, rest);
         l->dp = (int)(l->gpus / rest);
     } else if (!set.gpus) {
-        l->gpus = l->tp * l->cp * l->dp * l->pp;
+        /* Sizes are each at most 2^24, so the product fits in 64 bits only
+         * after a check at every step. */
+        long long g = 1;
+        const int f[4] = {l->tp, l->cp, l->dp, l->pp};
+        for (int i = 0; i < 4; i++) {
+            g *= f[i];
+            if (g > 16777216)
+                return mp_error_set(err, MP_ERR_INPUT, where, from_plan ? in->plan.pos.line[MP_LK_LAYOUT] : 0,
+                                    from_plan ? in->plan.pos.col[MP_LK_LAYOUT] : 0,
+                                    "layout: tp * cp * dp * pp is more than 16777216 GPUs");
+        }
+        l->gpus = (int)g;
     }
     char why[512];
     mp_rule r = mp_layout_check(l, &in->model, &in->wl, why, sizeof why);

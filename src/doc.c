@@ -53,12 +53,31 @@ typedef struct {
     yaml_parser_t parser;
     const char *path;
     mp_error *err;
+    const char *text;
+    size_t len;
 } parse_ctx;
 
 static mp_status parser_fail(parse_ctx *c)
 {
     yaml_parser_t *p = &c->parser;
     int line = (int)p->problem_mark.line + 1, col = (int)p->problem_mark.column + 1;
+    if (p->error == YAML_READER_ERROR) {
+        /* libyaml's reader (bad UTF-8, control characters) gives a byte
+         * offset, not a mark: count lines and characters up to it. */
+        line = 1;
+        col = 1;
+        for (size_t i = 0; i < p->problem_offset && i < c->len; i++) {
+            unsigned char ch = (unsigned char)c->text[i];
+            if (ch == '\n') {
+                line++;
+                col = 1;
+            } else if ((ch & 0xC0) != 0x80) {
+                col++;
+            }
+        }
+        return mp_error_set(c->err, MP_ERR_INPUT, c->path, line, col, "%s (byte 0x%02X)",
+                            p->problem ? p->problem : "invalid character", (unsigned)(p->problem_value & 0xFF));
+    }
     const char *what = p->problem ? p->problem : "malformed document";
     if (p->context)
         return mp_error_set(c->err, MP_ERR_INPUT, c->path, line, col, "%s %s", what, p->context);
@@ -113,6 +132,43 @@ static int push(mp_node *m, char *key, int kl, int kc, mp_node *v)
 
 static mp_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth, mp_node **out);
 
+static const mp_node *sort_map; /* qsort has no context argument in C17 */
+static int cmp_key_index(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int r = strcmp(sort_map->keys[i], sort_map->keys[j]);
+    return r ? r : (i < j ? -1 : i > j);
+}
+
+/* A key given twice is an error at its second place.  Sorting the key
+ * indices makes this O(n log n), so a file with many keys stays fast. */
+static mp_status check_duplicates(parse_ctx *c, const mp_node *m)
+{
+    if (m->n < 2)
+        return MP_OK;
+    size_t *idx = malloc(m->n * sizeof *idx);
+    if (!idx)
+        return mp_error_set(c->err, MP_ERR_NOMEM, c->path, 0, 0, "out of memory");
+    for (size_t i = 0; i < m->n; i++)
+        idx[i] = i;
+    sort_map = m;
+    qsort(idx, m->n, sizeof *idx, cmp_key_index);
+    size_t first = 0, second = 0;
+    bool dup = false;
+    for (size_t i = 1; i < m->n; i++) {
+        if (strcmp(m->keys[idx[i - 1]], m->keys[idx[i]]) == 0 && (!dup || idx[i] < second)) {
+            first = idx[i - 1];
+            second = idx[i];
+            dup = true;
+        }
+    }
+    free(idx);
+    if (dup)
+        return mp_error_set(c->err, MP_ERR_INPUT, c->path, m->key_line[second], m->key_col[second],
+                            "key '%s' appears twice (first at line %d)", m->keys[second], m->key_line[first]);
+    return MP_OK;
+}
+
 static mp_status parse_children(parse_ctx *c, mp_node *n, int depth)
 {
     for (;;) {
@@ -122,7 +178,7 @@ static mp_status parse_children(parse_ctx *c, mp_node *n, int depth)
             return st;
         if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT) {
             yaml_event_delete(&ev);
-            return MP_OK;
+            return n->kind == MP_NODE_MAP ? check_duplicates(c, n) : MP_OK;
         }
         char *key = NULL;
         int kl = 0, kc = 0;
@@ -139,14 +195,6 @@ static mp_status parse_children(parse_ctx *c, mp_node *n, int depth)
             yaml_event_delete(&ev);
             if (!key)
                 return mp_error_set(c->err, MP_ERR_NOMEM, c->path, 0, 0, "out of memory");
-            for (size_t i = 0; i < n->n; i++) {
-                if (strcmp(n->keys[i], key) == 0) {
-                    st = mp_error_set(c->err, MP_ERR_INPUT, c->path, kl, kc,
-                                      "key '%s' appears twice (first at line %d)", key, n->key_line[i]);
-                    free(key);
-                    return st;
-                }
-            }
             st = next_event(c, &ev);
             if (st) {
                 free(key);
@@ -211,7 +259,7 @@ mp_status mp_doc_load_string(mp_doc *doc, const char *name, const char *text, si
 {
     memset(doc, 0, sizeof *doc);
     snprintf(doc->path, sizeof doc->path, "%s", name);
-    parse_ctx c = {.path = doc->path, .err = err};
+    parse_ctx c = {.path = doc->path, .err = err, .text = text, .len = len};
     if (!yaml_parser_initialize(&c.parser))
         return mp_error_set(err, MP_ERR_NOMEM, name, 0, 0, "out of memory");
     yaml_parser_set_input_string(&c.parser, (const unsigned char *)text, len);
@@ -267,7 +315,7 @@ mp_status mp_doc_load_file(mp_doc *doc, const char *path, mp_error *err)
     mp_status st = MP_OK;
     while (buf) {
         if (len + 1 >= cap) {
-            if (cap >= MP_DOC_MAX_BYTES) {
+            if (cap > MP_DOC_MAX_BYTES) {
                 st = mp_error_set(err, MP_ERR_INPUT, path, 0, 0, "file is larger than %u MiB; not a configuration file?",
                                   MP_DOC_MAX_BYTES >> 20);
                 break;
@@ -283,6 +331,11 @@ mp_status mp_doc_load_file(mp_doc *doc, const char *path, mp_error *err)
         }
         size_t got = fread(buf + len, 1, cap - len - 1, f);
         len += got;
+        if (len > MP_DOC_MAX_BYTES) {
+            st = mp_error_set(err, MP_ERR_INPUT, path, 0, 0, "file is larger than %u MiB; not a configuration file?",
+                              MP_DOC_MAX_BYTES >> 20);
+            break;
+        }
         if (got == 0) {
             if (ferror(f))
                 st = mp_error_set(err, MP_ERR_IO, path, 0, 0, "read error: %s", strerror(errno));

@@ -45,10 +45,22 @@ mp_rule mp_layout_check(mp_layout *l, const mp_model *m, const mp_workload *w, c
     if (l->tp < 1 || l->pp < 1 || l->dp < 1 || l->cp < 1 || l->ep < 1 || l->etp < 1 || l->vpp < 1 ||
         l->micro_batch < 1)
         FAIL(MP_RULE_GPU_PRODUCT, "every parallel size and the micro-batch must be at least 1");
-    long long attn = (long long)l->tp * l->cp * l->dp;
-    if ((long long)l->gpus != attn * l->pp)
+    /* Each factor is below 2^31; divide instead of multiplying so that no
+     * product can overflow. */
+    if (l->gpus % l->pp || (l->gpus / l->pp) % l->dp || (l->gpus / l->pp / l->dp) % l->cp ||
+        l->gpus / l->pp / l->dp / l->cp != l->tp) {
+        long long prod = 1;
+        bool big = __builtin_mul_overflow(prod, (long long)l->tp, &prod) ||
+                   __builtin_mul_overflow(prod, (long long)l->cp, &prod) ||
+                   __builtin_mul_overflow(prod, (long long)l->dp, &prod) ||
+                   __builtin_mul_overflow(prod, (long long)l->pp, &prod);
+        if (big)
+            FAIL(MP_RULE_GPU_PRODUCT, "gpus (%d) != tp (%d) * cp (%d) * dp (%d) * pp (%d), a product too large to hold",
+                 l->gpus, l->tp, l->cp, l->dp, l->pp);
         FAIL(MP_RULE_GPU_PRODUCT, "gpus (%d) != tp (%d) * cp (%d) * dp (%d) * pp (%d) = %lld", l->gpus, l->tp, l->cp,
-             l->dp, l->pp, attn * l->pp);
+             l->dp, l->pp, prod);
+    }
+    long long attn = (long long)l->tp * l->cp * l->dp; /* <= gpus now */
     long long ex = (long long)l->etp * l->ep;
     if (attn % ex)
         FAIL(MP_RULE_FOLDING, "etp (%d) * ep (%d) = %lld does not divide tp * cp * dp = %lld, so expert-DP is not whole",

@@ -111,17 +111,19 @@ static void add_note(mp_model *m, const char *text)
     }
 }
 
+/* Whole-model checks after loading; the loaders have already checked what
+ * sits at one key, so these are about the file as a whole (line 1). */
 mp_status mp_model_validate(const mp_model *m, mp_error *err)
 {
     const char *f = m->source;
     if (m->attn == MP_ATTN_GQA) {
         if (m->num_heads % m->num_kv_heads)
-            return mp_error_set(err, MP_ERR_INPUT, f, 0, 0,
+            return mp_error_set(err, MP_ERR_INPUT, f, 1, 1,
                                 "heads (%lld) must be a multiple of kv_heads (%lld) for grouped-query attention",
                                 (long long)m->num_heads, (long long)m->num_kv_heads);
     }
     if (m->num_experts > 0 && m->top_k > m->num_experts)
-        return mp_error_set(err, MP_ERR_INPUT, f, 0, 0, "top_k (%lld) is larger than the number of experts (%lld)",
+        return mp_error_set(err, MP_ERR_INPUT, f, 1, 1, "top_k (%lld) is larger than the number of experts (%lld)",
                             (long long)m->top_k, (long long)m->num_experts);
     bool any_dense = false, any_moe = false;
     for (int i = 0; i < m->num_layers; i++) {
@@ -129,10 +131,10 @@ mp_status mp_model_validate(const mp_model *m, mp_error *err)
         any_moe |= m->is_moe[i];
     }
     if (any_dense && m->ffn_hidden <= 0)
-        return mp_error_set(err, MP_ERR_INPUT, f, 0, 0,
+        return mp_error_set(err, MP_ERR_INPUT, f, 1, 1,
                             "the model has dense layers but no dense MLP width (ffn_hidden / intermediate_size)");
     if (any_moe && (m->expert_hidden <= 0 || m->top_k <= 0))
-        return mp_error_set(err, MP_ERR_INPUT, f, 0, 0, "the model has MoE layers but no expert width or top-k");
+        return mp_error_set(err, MP_ERR_INPUT, f, 1, 1, "the model has MoE layers but no expert width or top-k");
     return MP_OK;
 }
 
@@ -166,6 +168,10 @@ static mp_status load_native(mp_model *m, const mp_doc *d, mp_error *err)
     TRY(mp_get_int(&g, "kv_heads", false, 1, m->num_heads, &v, &found));
     if (found)
         m->num_kv_heads = v;
+    if (m->num_heads % m->num_kv_heads)
+        return mp_doc_error(d, mp_node_get(d->root, "kv_heads", NULL), err,
+                            "'heads' (%lld) must be a multiple of 'kv_heads' (%lld) for grouped-query attention",
+                            (long long)m->num_heads, (long long)m->num_kv_heads);
     m->head_dim = m->hidden / m->num_heads;
     TRY(mp_get_int(&g, "head_dim", false, 1, 65536, &v, &found));
     if (found)
@@ -329,6 +335,14 @@ static mp_status load_hf(mp_model *m, const mp_doc *d, mp_error *err)
     TRY(mp_get_int(&g, "head_dim", false, 1, 65536, &v, &found));
     if (found)
         m->head_dim = v;
+    else if (m->head_dim < 1)
+        return mp_doc_error(d, mp_node_get(d->root, "num_attention_heads", NULL), err,
+                            "'num_attention_heads' (%lld) is larger than 'hidden_size' (%lld); give 'head_dim'",
+                            (long long)m->num_heads, (long long)m->hidden);
+    if (m->num_heads % m->num_kv_heads)
+        return mp_doc_error(d, mp_node_get(d->root, "num_key_value_heads", NULL), err,
+                            "'num_attention_heads' (%lld) must be a multiple of 'num_key_value_heads' (%lld)",
+                            (long long)m->num_heads, (long long)m->num_kv_heads);
     TRY(mp_get_int(&g, "vocab_size", true, 1, BIG, &v, NULL));
     m->vocab = v;
     /* Llama, Mistral, Mixtral, Qwen and DeepSeek configs default to untied. */
@@ -433,8 +447,13 @@ static mp_status load_hf(mp_model *m, const mp_doc *d, mp_error *err)
             for (size_t i = 0; i < only->n; i++) {
                 const mp_node *x = only->vals[i];
                 char *end;
-                long li = x->kind == MP_NODE_SCALAR ? strtol(x->text, &end, 10) : -1;
-                if (x->kind != MP_NODE_SCALAR || *end || li < 0 || li >= m->num_layers)
+                long li = -1;
+                if (x->kind == MP_NODE_SCALAR) {
+                    li = strtol(x->text, &end, 10);
+                    if (end == x->text || *end || x->quoted)
+                        li = -1;
+                }
+                if (li < 0 || li >= m->num_layers)
                     return mp_doc_error(d, x, err, "'mlp_only_layers' entries must be layer indices from 0 to %d",
                                         m->num_layers - 1);
                 m->is_moe[li] = false;
