@@ -13,6 +13,7 @@
  * (or /dev/zero) from eating memory. */
 #define MP_DOC_MAX_BYTES (16u << 20)
 #define MP_DOC_MAX_DEPTH 64
+#define MP_DOC_MAX_NODES 1000000 /* a HF config.json has a few hundred */
 
 static void node_free(mp_node *n)
 {
@@ -55,6 +56,7 @@ typedef struct {
     mp_error *err;
     const char *text;
     size_t len;
+    long nodes;
 } parse_ctx;
 
 static mp_status parser_fail(parse_ctx *c)
@@ -102,31 +104,37 @@ static mp_node *new_node(mp_node_kind k, const yaml_event_t *ev)
     return n;
 }
 
-static int push(mp_node *m, char *key, int kl, int kc, mp_node *v)
+/* Append a child; arrays grow by doubling (a list of n items costs O(n)). */
+static int push(mp_node *m, size_t *cap, char *key, int kl, int kc, mp_node *v)
 {
-    size_t n = m->n + 1;
-    mp_node **vals = realloc(m->vals, n * sizeof *vals);
-    if (!vals)
-        return -1;
-    m->vals = vals;
-    if (m->kind == MP_NODE_MAP) {
-        char **keys = realloc(m->keys, n * sizeof *keys);
-        if (keys)
-            m->keys = keys;
-        int *kls = realloc(m->key_line, n * sizeof *kls);
-        if (kls)
-            m->key_line = kls;
-        int *kcs = realloc(m->key_col, n * sizeof *kcs);
-        if (kcs)
-            m->key_col = kcs;
-        if (!keys || !kls || !kcs)
+    if (m->n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        mp_node **vals = realloc(m->vals, nc * sizeof *vals);
+        if (!vals)
             return -1;
+        m->vals = vals;
+        if (m->kind == MP_NODE_MAP) {
+            char **keys = realloc(m->keys, nc * sizeof *keys);
+            if (keys)
+                m->keys = keys;
+            int *kls = realloc(m->key_line, nc * sizeof *kls);
+            if (kls)
+                m->key_line = kls;
+            int *kcs = realloc(m->key_col, nc * sizeof *kcs);
+            if (kcs)
+                m->key_col = kcs;
+            if (!keys || !kls || !kcs)
+                return -1;
+        }
+        *cap = nc;
+    }
+    if (m->kind == MP_NODE_MAP) {
         m->keys[m->n] = key;
         m->key_line[m->n] = kl;
         m->key_col[m->n] = kc;
     }
     m->vals[m->n] = v;
-    m->n = n;
+    m->n++;
     return 0;
 }
 
@@ -171,6 +179,7 @@ static mp_status check_duplicates(parse_ctx *c, const mp_node *m)
 
 static mp_status parse_children(parse_ctx *c, mp_node *n, int depth)
 {
+    size_t cap = 0;
     for (;;) {
         yaml_event_t ev;
         mp_status st = next_event(c, &ev);
@@ -208,7 +217,7 @@ static mp_status parse_children(parse_ctx *c, mp_node *n, int depth)
             free(key);
             return st;
         }
-        if (push(n, key, kl, kc, child)) {
+        if (push(n, &cap, key, kl, kc, child)) {
             free(key);
             node_free(child);
             return mp_error_set(c->err, MP_ERR_NOMEM, c->path, 0, 0, "out of memory");
@@ -222,6 +231,10 @@ static mp_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth, mp_node *
         return mp_error_set(c->err, MP_ERR_INPUT, c->path, (int)ev->start_mark.line + 1,
                             (int)ev->start_mark.column + 1, "nesting deeper than %d levels", MP_DOC_MAX_DEPTH);
     mp_node *n = NULL;
+    if (++c->nodes > MP_DOC_MAX_NODES)
+        return mp_error_set(c->err, MP_ERR_INPUT, c->path, (int)ev->start_mark.line + 1,
+                            (int)ev->start_mark.column + 1,
+                            "more than %d values in one file; not a configuration file?", MP_DOC_MAX_NODES);
     switch (ev->type) {
     case YAML_SCALAR_EVENT:
         n = new_node(MP_NODE_SCALAR, ev);
