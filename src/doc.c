@@ -444,6 +444,12 @@ mp_status mp_get_int(mp_getter *g, const char *key, bool required, long min, lon
         return st;
     errno = 0;
     char *end;
+    const char *t = v->text + (v->text[0] == '-' || v->text[0] == '+');
+    if (t[0] >= '0' && t[0] <= '9' &&
+        (strchr(v->text, '_') || (t[0] == '0' && (t[1] == 'x' || t[1] == 'X' || (t[1] >= '0' && t[1] <= '9')))))
+        return mp_doc_error(g->doc, v, g->err,
+                            "'%s' must be a plain decimal whole number (no 0x, leading zeros or _), got '%s'", key,
+                            v->text);
     long x = strtol(v->text, &end, 10);
     if (end == v->text || *end || errno == ERANGE || v->quoted) {
         /* Accept integral floats such as 1e5 written by some config writers. */

@@ -24,14 +24,14 @@ typedef struct {
 /* Divisors of n in increasing order (trial division up to sqrt(n)). */
 static int divisors(long n, long *out, int cap)
 {
-    long hi[256];
+    long hi[1024];
     int k = 0, nh = 0;
     for (long d = 1; d * d <= n; d++) {
         if (n % d)
             continue;
         if (k < cap)
             out[k++] = d;
-        if (d != n / d && nh < 256)
+        if (d != n / d && nh < 1024)
             hi[nh++] = n / d;
     }
     while (nh > 0 && k < cap)
@@ -226,7 +226,9 @@ static void search_n(search_t *s, long N)
     const mp_model *m = s->m;
     const mp_workload *w = s->w;
     const mp_hardware *hw = s->hw;
-    long dv_tp[256], dv_cp[256], dv_pp[256], dv_ep[256], dv_etp[64], dv_mb[256], dv_vpp[64];
+    /* Divisor lists: GPU counts up to 2^20 and expert counts up to 10^6
+     * have at most 240 divisors, batches up to 10^8 at most 768. */
+    long dv_tp[256], dv_cp[256], dv_pp[256], dv_ep[256], dv_etp[64], dv_mb[1024], dv_vpp[64];
     int ntp = divisors(N, dv_tp, 256);
     int nep = s->any_moe ? divisors(m->num_experts, dv_ep, 256) : (dv_ep[0] = 1, 1);
     int netp = 0;
@@ -240,7 +242,7 @@ static void search_n(search_t *s, long N)
         dv_ep[0] = s->o->fixed.ep, nep = 1;
     if (PIN(etp))
         dv_etp[0] = s->o->fixed.etp, netp = 1;
-    int nmb = divisors(w->global_batch, dv_mb, 256);
+    int nmb = divisors(w->global_batch, dv_mb, 1024);
     mp_layout l;
     mp_layout_defaults(&l);
     l.gpus = (int)N;

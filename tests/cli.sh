@@ -445,6 +445,26 @@ if [ "$rc" -eq 0 ] && grep -q '^moeplan [0-9]' "$OUT"; then ok "--version"; else
 run bench --gpus 8-16 --reps 1
 if [ "$rc" -eq 0 ] && grep -q 'scored per second' "$OUT"; then ok "bench"; else notok "bench" "exit $rc"; fi
 
+# Fuzzing reproducers (tests/fuzz/crashes, see its README.md): each is now
+# refused with exit 2, one error line that has a position, and nothing on
+# stdout.
+for f in tests/fuzz/crashes/*.yaml tests/fuzz/crashes/*.json; do
+    case "$f" in
+        *-plan.yaml) run check "$f" ;;
+        *proposal*) run audit "$f" ;;
+        *-model.yaml|*-workload.yaml) continue ;;
+        *) run explain --model "$f" --gpus 1 --ep 1 --etp 1 ;;
+    esac
+    if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && [ "$(wc -l < "$ERR")" -eq 1 ] &&
+       grep -qE "^moeplan: [^ ]+:[0-9]+:[0-9]+: error: " "$ERR"; then
+        ok "fuzz reproducer $f refused with a position"
+    else
+        notok "fuzz reproducer $f refused with a position" "exit $rc" "$(cat "$ERR")"
+    fi
+done
+run explain --tp 65536 --cp 65536
+if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ]; then ok "tp * cp overflowing int is refused"; else notok "tp * cp overflowing int is refused" "exit $rc"; fi
+
 # Every shipped hardware file loads and gives a fitting Mixtral layout on
 # 64 GPUs (EP8 x TP2 x PP4, full recompute): dp = 64 / (2 * 4) = 8, etp
 # defaults to tp = 2, so edp = tp*cp*dp / (etp*ep) = 16 / 16 = 1.
