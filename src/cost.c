@@ -425,8 +425,7 @@ static void block_moe(opbuf *b)
     double sent = Tsp * k * h * A;
     double Ne = lam * Tsp * k * l->etp;
     memop(b, "permute", Tsp * h * A + sent, Tsp * h * A + sent, 0)->transient_bytes = sent;
-    int ep_stride = l->etp, edp_unused = 0;
-    (void)edp_unused;
+    int ep_stride = l->etp; /* EP ranks are etp apart (etp < ep < edp) */
     if (l->ep > 1) {
         mp_op *x = comm(b, "ep-dispatch", MP_GROUP_EP, l->ep, ep_stride, MP_COLL_ALLTOALL, lam * sent,
                         MP_COLL_ALLTOALL, lam * sent);

@@ -44,6 +44,13 @@ void mp_report_json_write(FILE *f, json_t *j)
     }
 }
 
+/* A model without dense (or MoE) layers has no such block to list. */
+static bool block_present(const mp_cost_ctx *c, mp_block b)
+{
+    return !((b == MP_BLOCK_MOE_MLP && c->params.moe_layers == 0) ||
+             (b == MP_BLOCK_DENSE_MLP && c->params.dense_layers == 0));
+}
+
 static json_t *op_json(const mp_op *o)
 {
     json_t *j = json_pack("{s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "name", o->name, "kind",
@@ -111,9 +118,7 @@ json_t *mp_report_explain_json(const mp_cost_ctx *c, const mp_cost *r, bool ops)
     if (ops) {
         json_t *blocks = json_object();
         for (int b = 0; b < MP_BLOCK_COUNT; b++) {
-            if (b == MP_BLOCK_MOE_MLP && c->params.moe_layers == 0)
-                continue;
-            if (b == MP_BLOCK_DENSE_MLP && c->params.dense_layers == 0)
+            if (!block_present(c, (mp_block)b))
                 continue;
             mp_op o[MP_MAX_OPS];
             size_t n = mp_cost_block_ops(c, (mp_block)b, o);
@@ -181,9 +186,7 @@ static void print_ops(FILE *f, const mp_cost_ctx *c)
 {
     fprintf(f, "\nOps per micro-batch on one GPU (forward / backward; FLOPs per GPU)\n");
     for (int b = 0; b < MP_BLOCK_COUNT; b++) {
-        if (b == MP_BLOCK_MOE_MLP && c->params.moe_layers == 0)
-            continue;
-        if (b == MP_BLOCK_DENSE_MLP && c->params.dense_layers == 0)
+        if (!block_present(c, (mp_block)b))
             continue;
         mp_op o[MP_MAX_OPS];
         size_t n = mp_cost_block_ops(c, (mp_block)b, o);
