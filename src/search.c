@@ -19,6 +19,7 @@ typedef struct {
     size_t pareto_cap;
     size_t last_dom;             /* front index that dominated the previous candidate */
     bool oom;
+    mp_cost_ctx ctx;             /* initialised once; only its layout changes */
 } search_t;
 
 /* Divisors of n in increasing order (trial division up to sqrt(n)). */
@@ -361,7 +362,7 @@ static void search_n(search_t *s, long N)
                                 continue;
                             bool have_blocks = false;
                             mp_cost_blocks blocks;
-                            mp_cost_ctx ctx;
+                            mp_cost_ctx *ctx = &s->ctx;
                             for (int p = 0; p < nok; p++) {
                                 l.pp = (int)ok_pp[p];
                                 l.dp = (int)(N / l.tp / l.cp / l.pp);
@@ -403,17 +404,18 @@ static void search_n(search_t *s, long N)
                                                 s->r->considered++;
                                                 continue;
                                             }
+                                            /* Only the layout changes between candidates;
+                                             * block sums only with tp, cp, ep, etp, sp and
+                                             * the micro-batch (this loop's invariants). */
+                                            mp_cost_ctx_set_layout(ctx, &l);
                                             if (!have_blocks) {
-                                                mp_cost_ctx_init(&ctx, m, hw, w, &l, w->seq_max);
-                                                mp_cost_blocks_compute(&ctx, &blocks);
+                                                mp_cost_blocks_compute(ctx, &blocks);
                                                 have_blocks = true;
-                                            } else {
-                                                mp_cost_ctx_set_layout(&ctx, &l);
                                             }
                                             mp_cost k;
-                                            mp_cost_assemble(&ctx, &blocks, &k);
+                                            mp_cost_assemble(ctx, &blocks, &k);
                                             mp_candidate c;
-                                            mp_search_score(&ctx, &k, s->o, &c);
+                                            mp_search_score(ctx, &k, s->o, &c);
                                             consider_scored(s, &c);
                                         }
                                     }
@@ -446,6 +448,11 @@ mp_status mp_search_run(const mp_model *m, const mp_hardware *hw, const mp_workl
         r->best = calloc(o->keep, sizeof *r->best);
         if (!r->best)
             return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+    }
+    {
+        mp_layout l0;
+        mp_layout_defaults(&l0);
+        mp_cost_ctx_init(&s.ctx, m, hw, w, &l0, w->seq_max);
     }
     s.pareto_cap = 64;
     r->pareto = calloc(s.pareto_cap, sizeof *r->pareto);
