@@ -85,7 +85,58 @@ static bool parse_count(const char *t, double *out)
 
 static const char *const prop_keys[] = {"name", "source", "model", "hardware", "workload", "capacity_factor", "layout",
                                         "claims", NULL};
-static const char *const claim_keys[] = {"claim", "metric", "relation", "value", NULL};
+static const char *const claim_keys[] = {"claim", "metric", "relation", "value", "arithmetic", NULL};
+
+bool mp_audit_arithmetic(const char *t, double *out)
+{
+    double acc = 0;
+    int op = 0; /* 0: first number, 1: multiply, 2: divide */
+    bool want_number = true;
+    while (*t) {
+        if (*t == ' ') {
+            t++;
+            continue;
+        }
+        if (want_number) {
+            char *end;
+            errno = 0;
+            double v = strtod(t, &end);
+            if (end == t || errno || !isfinite(v))
+                return false;
+            if (op == 0)
+                acc = v;
+            else if (op == 1)
+                acc *= v;
+            else if (v == 0)
+                return false;
+            else
+                acc /= v;
+            t = end;
+            want_number = false;
+            continue;
+        }
+        if (*t == '*' || *t == 'x' || *t == 'X') {
+            op = 1;
+            t++;
+        } else if (*t == '/') {
+            op = 2;
+            t++;
+        } else if (!strncmp(t, "\xC3\x97", 2)) { /* U+00D7 multiplication sign */
+            op = 1;
+            t += 2;
+        } else if (!strncmp(t, "\xC3\xB7", 2)) { /* U+00F7 division sign */
+            op = 2;
+            t += 2;
+        } else {
+            return false;
+        }
+        want_number = true;
+    }
+    if (want_number || !isfinite(acc))
+        return false;
+    *out = acc;
+    return true;
+}
 static const char *const relations[] = {"about", "at_most", "at_least", "exactly", NULL};
 
 
@@ -173,6 +224,14 @@ mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err)
             goto out;
         }
         snprintf(cl->value_text, sizeof cl->value_text, "%s", vn->text);
+        if ((st = mp_get_string(&gc, "arithmetic", false, cl->arithmetic, sizeof cl->arithmetic,
+                                &cl->has_arithmetic)))
+            goto out;
+        if (cl->has_arithmetic && !mp_audit_arithmetic(cl->arithmetic, &cl->arithmetic_value)) {
+            st = mp_doc_error(&d, mp_node_get(c, "arithmetic", NULL), err,
+                              "'arithmetic' must be numbers joined by x, *, /, the multiplication or division sign");
+            goto out;
+        }
         cl->line = vn->line;
         bool ok = true;
         char why[256] = "";
@@ -318,10 +377,23 @@ void mp_audit_claim(const mp_cost_ctx *c, const mp_cost *r, const mp_claim *cl, 
     }
     if (!o->verifiable) {
         o->verdict = MP_VERDICT_UNVERIFIABLE;
-        return;
+    } else {
+        o->ratio = o->computed / cl->value;
+        verdict_from_ratio(cl, o);
     }
-    o->ratio = o->computed / cl->value;
-    verdict_from_ratio(cl, o);
+    if (cl->has_arithmetic && cl->arithmetic_value > 0) {
+        /* The proposal's own working, evaluated: a slip between it and the
+         * stated value is worth saying apart from the verdict. */
+        char a[32];
+        mp_metric_format(cl->metric, cl->arithmetic_value, a, sizeof a);
+        double slip = cl->value / cl->arithmetic_value;
+        size_t n = strlen(o->why);
+        if (slip > 1.25 || slip < 0.8)
+            snprintf(o->why + n, sizeof o->why - n, "; its own working gives %s, the claim states %.3gx that", a,
+                     slip);
+        else
+            snprintf(o->why + n, sizeof o->why - n, "; its own working gives %s", a);
+    }
     if (cl->metric == MP_MET_RECOVERY && o->verdict == MP_VERDICT_HOLDS) {
         char b[32];
         mp_fmt_bytes(r->mem.weights_bytes + r->mem.optimizer_bytes, b, sizeof b);

@@ -201,6 +201,10 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
                 json_object_set_new(x, "computed", json_real(res[i].computed));
                 json_object_set_new(x, "ratio", json_real(res[i].ratio));
             }
+            if (p->claims[i].has_arithmetic) {
+                json_object_set_new(x, "arithmetic", json_string(p->claims[i].arithmetic));
+                json_object_set_new(x, "arithmetic_value", json_real(p->claims[i].arithmetic_value));
+            }
             json_array_append_new(arr, x);
         }
         json_object_set_new(j, "claims", arr);

@@ -486,5 +486,10 @@ json_check "seed audit verdicts (params, attention, MLP, experts)" "
 and abs(d['claims'][4]['computed'] - 8*(4*1024**2/4 + 1024)*2) < 1 and d['claims'][5]['verdict'] == 'unverifiable'
 and abs(d['claims'][6]['computed'] - 8*4*2*1024*2048/4*2) < 1 and d['claims'][6]['verdict'] == 'WRONG'"
 
+# The proposal's own working, evaluated: attention 16*64*1024*8/4/2*2 =
+# 2,097,152 bytes against a claimed 2 GB, a slip of 2e9/2097152 = 954x.
+json_check "seed audit evaluates the proposal's own working" "
+d['claims'][4]['arithmetic_value'] == 2097152 and 'gives 2.10 MB, the claim states 954x that' in d['claims'][4]['why']"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "moeplan/audit.h"
 #include "moeplan/plan.h"
 
 #ifndef PLANS_DIR
@@ -232,9 +233,44 @@ START_TEST(test_plan_missing)
 }
 END_TEST
 
+/* A proposal's own working (mp_audit_arithmetic), left to right:
+ *   "16 × 64 × 1024 × 8 ÷ 4 ÷ 2 × 2" = 16*64*1024*8/4/2*2 = 2,097,152
+ *   "64 ÷ 16" = 4;  "1.8e12 x 0.8" = 1.44e12;  "10 / 4 * 2" = 5 (not 1.25)
+ * and rejections: a trailing operator, a word, division by zero, empty. */
+static const struct {
+    const char *text;
+    bool ok;
+    double value;
+} arith[] = {
+    {"16 \xC3\x97 64 \xC3\x97 1024 \xC3\x97 8 \xC3\xB7 4 \xC3\xB7 2 \xC3\x97 2", true, 2097152},
+    {"64 \xC3\xB7 16", true, 4},
+    {"1.8e12 x 0.8", true, 1.44e12},
+    {"10 / 4 * 2", true, 5},
+    {"128", true, 128},
+    {"16 x", false, 0},
+    {"16 x GPUs", false, 0},
+    {"1 / 0", false, 0},
+    {"", false, 0},
+};
+
+START_TEST(test_arithmetic)
+{
+    double v = -1;
+    bool ok = mp_audit_arithmetic(arith[_i].text, &v);
+    ck_assert_msg(ok == arith[_i].ok, "'%s': ok %d, expected %d", arith[_i].text, ok, arith[_i].ok);
+    if (ok)
+        ck_assert_msg(fabs(v - arith[_i].value) <= 1e-12 * arith[_i].value, "'%s' = %.17g, expected %.17g",
+                      arith[_i].text, v, arith[_i].value);
+}
+END_TEST
+
+
 static Suite *plan_suite(void)
 {
     Suite *s = suite_create("plan");
+    TCase *ta = tcase_create("arithmetic");
+    tcase_add_loop_test(ta, test_arithmetic, 0, (int)(sizeof arith / sizeof arith[0]));
+    suite_add_tcase(s, ta);
     TCase *tc = tcase_create("plan");
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, test_seed_plan);

@@ -29,6 +29,9 @@ typedef struct {
     double value;                /* in base units (bytes, seconds, tokens/s, ...) */
     char value_text[64];         /* as written */
     int line;
+    bool has_arithmetic;         /* the proposal's own working, e.g. "16 x 64 x 1024 / 4 x 2" */
+    char arithmetic[256];
+    double arithmetic_value;     /* what that working evaluates to (base units) */
 } mp_claim;
 
 typedef struct {
@@ -54,6 +57,8 @@ typedef struct {
 
 const char *mp_metric_name(mp_metric m);
 const char *mp_relation_symbol(mp_relation r);   /* "~", "<=", ">=", "=" */
+/* Evaluate a product of numbers with x, *, × and /, ÷ left to right. */
+bool mp_audit_arithmetic(const char *text, double *out);
 /* Format a metric's value in its natural unit ("8.00 GB", "1.234 s"). */
 void mp_metric_format(mp_metric m, double v, char *buf, size_t len);
 
