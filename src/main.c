@@ -111,6 +111,8 @@ static void usage(FILE *f)
           "  --sort tokens|step|tokens-per-gpu|headroom  -n/--top N  --headroom FRACTION\n"
           "  --target-tokens-per-s X  --target-step-time T  --fewest-gpus  --pareto  --why-not\n"
           "  --emit megatron  --plot FILE.svg\n"
+          "bench:\n"
+          "  --reps N (and the plan options above)\n"
           "  -h, --help   -V, --version\n"
           "\n"
           "exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"
@@ -206,7 +208,11 @@ int main(int argc, char **argv)
                 name = lo->name;
         switch (ch) {
         case 'h': usage(stdout); return EXIT_OK;
-        case 'V': printf("moeplan %s (CUDA backend: %s)\n", MP_VERSION, MP_HAVE_CUDA ? "built" : "not built"); return EXIT_OK;
+        case 'V':
+            printf("moeplan %s (%s)\n", MP_VERSION,
+                   MP_HAVE_CUDA ? "CUDA toolkit found at build time: nvcc, cuBLAS, NCCL"
+                                : "built without CUDA: running plans on GPUs needs nvcc, cuBLAS and NCCL at build time");
+            return EXIT_OK;
         case OPT_MODEL: o.model_path = optarg; break;
         case OPT_HARDWARE: o.hardware_path = optarg; break;
         case OPT_WORKLOAD: o.workload_path = optarg; break;
