@@ -31,7 +31,7 @@ mp_status cli_load_inputs(const cli_opts *o, cli_inputs *in, bool want_default_p
     char planbuf[1024];
     const char *plan = o->plan_path;
     bool any_layout_flag = o->set.gpus || o->set.tp || o->set.pp || o->set.dp || o->set.cp || o->set.ep ||
-                           o->set.etp || o->set.vpp || o->set.micro_batch;
+                           o->set.etp || o->set.vpp || o->set.micro_batch || o->set.pp_first || o->set.pp_last;
     if (!plan && want_default_plan && !any_layout_flag && !o->model_path) {
         if ((st = cli_find_default("seed-plan.yaml", planbuf, sizeof planbuf, err)))
             return st;
@@ -91,7 +91,7 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
         from_plan = true;
 #define TAKE(f) if (s->f) { l->f = p->f; set.f = true; }
         TAKE(gpus) TAKE(tp) TAKE(pp) TAKE(dp) TAKE(cp) TAKE(ep) TAKE(etp) TAKE(vpp) TAKE(micro_batch)
-        TAKE(recompute) TAKE(sequence_parallel) TAKE(distributed_optimizer)
+        TAKE(recompute) TAKE(sequence_parallel) TAKE(distributed_optimizer) TAKE(pp_first) TAKE(pp_last)
 #undef TAKE
     }
     if (o->set.gpus) {
@@ -108,7 +108,7 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
     }
 #define FLAG(f) if (o->set.f) { l->f = o->layout.f; set.f = true; where = ""; from_plan = false; }
     FLAG(tp) FLAG(pp) FLAG(dp) FLAG(cp) FLAG(ep) FLAG(etp) FLAG(vpp) FLAG(micro_batch) FLAG(recompute)
-    FLAG(sequence_parallel) FLAG(distributed_optimizer)
+    FLAG(sequence_parallel) FLAG(distributed_optimizer) FLAG(pp_first) FLAG(pp_last)
 #undef FLAG
     bool any_moe = in->model.num_experts > 0;
     if (!set.etp)

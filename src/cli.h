@@ -27,7 +27,7 @@ typedef struct {
     double headroom;
     bool has_headroom;
     double target_tokens_per_s, target_step_time_s;
-    bool why_not, fewest, pareto;
+    bool why_not, fewest, pareto, uneven_pipeline;
     const char *emit, *plot_path;
     long bench_reps;
 } cli_opts;

@@ -51,10 +51,14 @@ static mp_status parse_gpus(const char *text, long *a, long *b, mp_error *err)
 
 static void layout_flags(const mp_layout *l, char *buf, size_t len)
 {
-    snprintf(buf, len, "--gpus %d --tp %d --cp %d --dp %d --pp %d --ep %d --etp %d --vpp %d --micro-batch %d --recompute %s%s%s",
-             l->gpus, l->tp, l->cp, l->dp, l->pp, l->ep, l->etp, l->vpp, l->micro_batch, mp_recompute_name(l->recompute),
-             l->sequence_parallel ? " --sequence-parallel" : (l->tp > 1 ? " --no-sequence-parallel" : ""),
-             l->distributed_optimizer ? " --distributed-optimizer" : " --no-distributed-optimizer");
+    int n = snprintf(buf, len,
+                     "--gpus %d --tp %d --cp %d --dp %d --pp %d --ep %d --etp %d --vpp %d --micro-batch %d --recompute %s%s%s",
+                     l->gpus, l->tp, l->cp, l->dp, l->pp, l->ep, l->etp, l->vpp, l->micro_batch,
+                     mp_recompute_name(l->recompute),
+                     l->sequence_parallel ? " --sequence-parallel" : (l->tp > 1 ? " --no-sequence-parallel" : ""),
+                     l->distributed_optimizer ? " --distributed-optimizer" : " --no-distributed-optimizer");
+    if (mp_layout_uneven(l) && n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, " --pp-first-layers %d --pp-last-layers %d", l->pp_first, l->pp_last);
 }
 
 static json_t *cand_json(const mp_candidate *c)
@@ -75,6 +79,7 @@ static void row_header(FILE *f)
     fprintf(f, "%4s %5s %4s %3s %4s %3s | %3s %4s %4s | %3s %3s %-4s %-2s %-4s | %11s %9s %9s %6s %8s %8s\n", "rank",
             "gpus", "tp", "cp", "dp", "pp", "etp", "ep", "edp", "vpp", "mb", "rc", "sp", "dopt", "tokens/s",
             "tok/s/GPU", "step", "MFU", "mem GB", "free GB");
+
 }
 
 static void row(FILE *f, long rank, const mp_candidate *c)
@@ -83,8 +88,13 @@ static void row(FILE *f, long rank, const mp_candidate *c)
     char st[32];
     mp_fmt_seconds(c->step_s, st, sizeof st);
     const char *rc = l->recompute == MP_RECOMPUTE_FULL ? "full" : l->recompute == MP_RECOMPUTE_SELECTIVE ? "sel" : "none";
-    fprintf(f, "%4ld %5d %4d %3d %4d %3d | %3d %4d %4d | %3d %3d %-4s %-2s %-4s | %11.0f %9.0f %9s %5.1f%% %8.2f %8.2f\n",
-            rank, l->gpus, l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp, l->vpp, l->micro_batch, rc,
+    char pp[32];
+    if (mp_layout_uneven(l)) /* pp with the first and last ranks' layers */
+        snprintf(pp, sizeof pp, "%d(%d,%d)", l->pp, l->pp_first, l->pp_last);
+    else
+        snprintf(pp, sizeof pp, "%d", l->pp);
+    fprintf(f, "%4ld %5d %4d %3d %4d %3s | %3d %4d %4d | %3d %3d %-4s %-2s %-4s | %11.0f %9.0f %9s %5.1f%% %8.2f %8.2f\n",
+            rank, l->gpus, l->tp, l->cp, l->dp, pp, l->etp, l->ep, l->edp, l->vpp, l->micro_batch, rc,
             l->sequence_parallel ? "on" : "-", l->distributed_optimizer ? "on" : "off", c->tokens_per_s,
             c->tokens_per_s / l->gpus, st, 100 * c->mfu, c->mem_total_bytes / 1e9, c->headroom_bytes / 1e9);
 }
@@ -108,6 +118,7 @@ static mp_status setup_search(const cli_opts *o, cli_inputs *in, mp_search_opts 
     /* Samples are always kept: they are printed with --why-not, or when no
      * layout survives (a layout pinned by flags that breaks a rule). */
     so->why_not_samples = 5;
+    so->uneven_pipeline = o->uneven_pipeline;
     so->fixed = o->layout;
     so->fixed_set = o->set;
     so->fixed_set.gpus = false;
@@ -247,17 +258,18 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
     if (o->format == FMT_CSV) {
         fprintf(out, "rank,gpus,tp,cp,dp,pp,etp,ep,edp,vpp,micro_batch,num_micro_batches,recompute,sequence_parallel,"
                      "distributed_optimizer,tokens_per_s,tokens_per_s_per_gpu,step_time_s,mfu,memory_per_gpu_bytes,"
-                     "headroom_bytes,pareto\n");
+                     "headroom_bytes,pareto,pp_first_layers,pp_last_layers\n");
         for (size_t i = 0; i < r.n_best; i++) {
             const mp_candidate *c = &r.best[i];
             const mp_layout *l = &c->lay;
             bool on_front = false;
             for (size_t k = 0; k < r.n_pareto && !on_front; k++)
                 on_front = !memcmp(&r.pareto[k].lay, l, sizeof *l);
-            fprintf(out, "%zu,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d\n", i + 1, l->gpus,
+            fprintf(out, "%zu,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d,%d,%d\n", i + 1, l->gpus,
                     l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp, l->vpp, l->micro_batch, l->num_micro_batches,
                     mp_recompute_name(l->recompute), l->sequence_parallel, l->distributed_optimizer, c->tokens_per_s,
-                    c->tokens_per_s / l->gpus, c->step_s, c->mfu, c->mem_total_bytes, c->headroom_bytes, on_front);
+                    c->tokens_per_s / l->gpus, c->step_s, c->mfu, c->mem_total_bytes, c->headroom_bytes, on_front,
+                    l->pp_first, l->pp_last);
         }
         goto done;
     }

@@ -604,16 +604,17 @@ static void rank_layers(const mp_cost_ctx *c, int r, int *dense, int *moe)
 {
     const mp_layout *l = &c->lay;
     int L = c->model->num_layers, n_moe = c->moe_prefix[L];
-    int per_chunk = L / (l->pp * l->vpp);
-    if (n_moe == 0 || n_moe == L) { /* all one kind: no need to look */
+    if (!mp_layout_uneven(l) && (n_moe == 0 || n_moe == L)) { /* all one kind, even split */
+        int per_chunk = L / (l->pp * l->vpp);
         *moe = n_moe ? per_chunk * l->vpp : 0;
         *dense = per_chunk * l->vpp - *moe;
         return;
     }
     *dense = *moe = 0;
     for (int k = 0; k < l->vpp; k++) {
-        int nd, nm;
-        count_layers(c, (k * l->pp + r) * per_chunk, per_chunk, &nd, &nm);
+        int first, count, nd, nm;
+        mp_layout_chunk(l, L, r, k, &first, &count);
+        count_layers(c, first, count, &nd, &nm);
         *dense += nd;
         *moe += nm;
     }
@@ -692,15 +693,15 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
      * interleaving penalty of [K22 section 4.2.3]. */
     int p = l->pp, v = l->vpp, mb = l->num_micro_batches;
     double units = v == 1 ? fmin(p - r, mb) : fmin((double)(p - r - 1) * 2 + (double)(v - 1) * p + 1, (double)mb * v);
-    int per_chunk = m->num_layers / (p * v);
     double h = (double)m->hidden, A = w->act_bytes;
     double T = (double)l->micro_batch * c->seq_len / l->cp;
     double Tsp = l->sequence_parallel ? T / l->tp : T;
     double worst_chunk = 0, worst_layer_full = 0;
     for (int k = 0; k < v; k++) {
         int chunk = k * p + r;
-        int nd, nm;
-        count_layers(c, chunk * per_chunk, per_chunk, &nd, &nm);
+        int first, count, nd, nm;
+        mp_layout_chunk(l, m->num_layers, r, k, &first, &count);
+        count_layers(c, first, count, &nd, &nm);
         double layer_d, layer_m;
         double full_d = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_DENSE_MLP].saved;
         double full_m = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_MOE_MLP].saved;
@@ -911,10 +912,22 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
      * (fewer micro-batches in flight, no embedding) nor takes longer than
      * rank 0 (no embedding): evaluate ranks 0, 1 and p-1 only, and count
      * rank 1's FLOPs p-2 times.  An exact shortcut, not an approximation. */
-    int per_chunk0 = m->num_layers / (l->pp * l->vpp);
     int n_moe = c->moe_prefix[m->num_layers];
+    bool even = !mp_layout_uneven(l);
     bool uniform = true;
-    if (n_moe != 0 && n_moe != m->num_layers) {
+    if (!even) {
+        /* Uneven: the middle ranks hold equal layer counts; they are alike
+         * when they hold the same number of MoE layers. */
+        int nd1, nm1;
+        if (l->pp > 3)
+            rank_layers(c, 1, &nd1, &nm1);
+        for (int r = 2; r < l->pp - 1 && uniform; r++) {
+            int nd, nm;
+            rank_layers(c, r, &nd, &nm);
+            uniform = nm == nm1;
+        }
+    } else if (n_moe != 0 && n_moe != m->num_layers) {
+        int per_chunk0 = m->num_layers / (l->pp * l->vpp);
         int nd0, nm0;
         count_layers(c, 0, per_chunk0, &nd0, &nm0);
         for (int k = 1; k < l->pp * l->vpp && uniform; k++) {
@@ -928,8 +941,10 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
 
     /* Memory: every stage, keep the most loaded. */
     double worst = -1;
-    /* Memory: with uniform chunks, ranks 1..p-2 hold no more than rank 0. */
-    for (int r = 0; r < l->pp; r = (uniform && r == 0 && l->pp > 2) ? l->pp - 1 : r + 1) {
+    /* Memory: with uniform, even chunks, ranks 1..p-2 hold no more than
+     * rank 0; with an uneven split rank 1 (the most in flight of the alike
+     * middle ranks) stands for them. */
+    for (int r = 0; r < l->pp; r = (uniform && even && r == 0 && l->pp > 2) ? l->pp - 1 : NEXT_RANK(r)) {
         mp_memory mem;
         stage_memory(c, r, bs, &mem);
         if (r == 0)

@@ -38,6 +38,33 @@ void mp_layout_defaults(mp_layout *l)
     l->distributed_optimizer = true;
 }
 
+bool mp_layout_uneven(const mp_layout *l)
+{
+    return l->pp_first > 0 || l->pp_last > 0;
+}
+
+void mp_layout_chunk(const mp_layout *l, int L, int r, int k, int *first, int *count)
+{
+    if (!mp_layout_uneven(l)) {
+        int per = L / (l->pp * l->vpp);
+        *first = (k * l->pp + r) * per;
+        *count = per;
+        return;
+    }
+    /* vpp = 1: rank 0 holds pp_first, the last rank pp_last, the rest q each. */
+    int q = l->pp > 2 ? (L - l->pp_first - l->pp_last) / (l->pp - 2) : 0;
+    if (r == 0) {
+        *first = 0;
+        *count = l->pp_first;
+    } else if (r == l->pp - 1) {
+        *first = L - l->pp_last;
+        *count = l->pp_last;
+    } else {
+        *first = l->pp_first + (r - 1) * q;
+        *count = q;
+    }
+}
+
 #define FAIL(rule, ...) do { snprintf(why, why_len, __VA_ARGS__); return rule; } while (0)
 
 mp_rule mp_layout_check(mp_layout *l, const mp_model *m, const mp_workload *w, char *why, size_t why_len)
@@ -91,8 +118,19 @@ mp_rule mp_layout_check(mp_layout *l, const mp_model *m, const mp_workload *w, c
     }
     if (l->vpp > 1 && l->pp == 1)
         FAIL(MP_RULE_LAYERS_PP, "vpp (%d) > 1 needs pp > 1", l->vpp);
-    if (m->num_layers % (l->pp * l->vpp))
+    if (mp_layout_uneven(l)) {
+        int L = m->num_layers, f = l->pp_first, z = l->pp_last;
+        if (l->pp < 2 || l->vpp != 1 || f < 1 || z < 1)
+            FAIL(MP_RULE_LAYERS_PP,
+                 "an uneven pipeline needs pp >= 2, vpp = 1 and at least one layer on the first and the last rank "
+                 "(pp %d, vpp %d, first %d, last %d)", l->pp, l->vpp, f, z);
+        if (l->pp == 2 ? f + z != L : (L - f - z < l->pp - 2 || (L - f - z) % (l->pp - 2)))
+            FAIL(MP_RULE_LAYERS_PP,
+                 "uneven pipeline: layers (%d) minus first (%d) and last (%d) must split evenly over the %d middle "
+                 "ranks, at least one each", L, f, z, l->pp - 2);
+    } else if (m->num_layers % (l->pp * l->vpp)) {
         FAIL(MP_RULE_LAYERS_PP, "layers (%d) not divisible by pp (%d) * vpp (%d)", m->num_layers, l->pp, l->vpp);
+    }
     long per = (long)l->dp * l->micro_batch;
     if (w->global_batch % per)
         FAIL(MP_RULE_BATCH, "global batch (%ld) not divisible by dp (%d) * micro-batch (%d) = %ld", w->global_batch,

@@ -22,7 +22,7 @@ enum {
     OPT_MODEL = 256, OPT_HARDWARE, OPT_WORKLOAD, OPT_PLAN, OPT_GPUS, OPT_TP, OPT_PP, OPT_DP, OPT_CP, OPT_EP, OPT_ETP,
     OPT_VPP, OPT_MB, OPT_GB, OPT_SEQ, OPT_RECOMPUTE, OPT_SP, OPT_NO_SP, OPT_DOPT, OPT_NO_DOPT, OPT_FORMAT, OPT_OPS,
     OPT_SORT, OPT_HEADROOM, OPT_TARGET_TOK, OPT_TARGET_STEP, OPT_WHY_NOT, OPT_FEWEST, OPT_EMIT, OPT_PLOT,
-    OPT_PARETO, OPT_REPS, OPT_TOP, OPT_LAST = OPT_TOP
+    OPT_PARETO, OPT_REPS, OPT_PP_FIRST, OPT_PP_LAST, OPT_UNEVEN, OPT_TOP, OPT_LAST = OPT_TOP
 };
 
 /* Which commands take which options: an option a command would ignore is
@@ -34,6 +34,7 @@ static int option_commands(int opt)
     case OPT_OPS: return C_EXPLAIN;
     case OPT_EMIT: return C_PLAN | C_EXPLAIN;
     case OPT_SORT: case OPT_TOP: case OPT_WHY_NOT: case OPT_FEWEST: case OPT_PARETO: case OPT_PLOT: return C_PLAN;
+    case OPT_UNEVEN: return C_PLAN | C_BENCH;
     case OPT_TARGET_TOK: case OPT_TARGET_STEP: return C_PLAN | C_BENCH;
     case OPT_HEADROOM: return C_PLAN | C_BENCH | C_CHECK;
     case OPT_REPS: return C_BENCH;
@@ -61,6 +62,8 @@ static const struct option long_opts[] = {
     {"etp", required_argument, 0, OPT_ETP},
     {"vpp", required_argument, 0, OPT_VPP},
     {"micro-batch", required_argument, 0, OPT_MB},
+    {"pp-first-layers", required_argument, 0, OPT_PP_FIRST},
+    {"pp-last-layers", required_argument, 0, OPT_PP_LAST},
     {"global-batch", required_argument, 0, OPT_GB},
     {"seq-len", required_argument, 0, OPT_SEQ},
     {"recompute", required_argument, 0, OPT_RECOMPUTE},
@@ -77,6 +80,7 @@ static const struct option long_opts[] = {
     {"why-not", no_argument, 0, OPT_WHY_NOT},
     {"fewest-gpus", no_argument, 0, OPT_FEWEST},
     {"pareto", no_argument, 0, OPT_PARETO},
+    {"uneven-pipeline", no_argument, 0, OPT_UNEVEN},
     {"emit", required_argument, 0, OPT_EMIT},
     {"plot", required_argument, 0, OPT_PLOT},
     {"reps", required_argument, 0, OPT_REPS},
@@ -104,12 +108,14 @@ static void usage(FILE *f)
           "layout:\n"
           "  --gpus N|A-B  --tp N --pp N --dp N --cp N --ep N --etp N --vpp N\n"
           "  --micro-batch N  --global-batch N  --seq-len N|A-B\n"
+          "  --pp-first-layers N --pp-last-layers N (uneven pipeline, vpp 1)\n"
           "  --recompute none|selective|full  --[no-]sequence-parallel  --[no-]distributed-optimizer\n"
           "output:\n"
           "  --format text|json|csv   --ops (explain: every op of every block)\n"
           "plan:\n"
           "  --sort tokens|step|tokens-per-gpu|headroom  -n/--top N  --headroom FRACTION\n"
           "  --target-tokens-per-s X  --target-step-time T  --fewest-gpus  --pareto  --why-not\n"
+          "  --uneven-pipeline (also uneven first/last ranks when pp does not divide the layers)\n"
           "  --emit megatron  --plot FILE.svg\n"
           "bench:\n"
           "  --reps N (and the plan options above)\n"
@@ -233,6 +239,8 @@ int main(int argc, char **argv)
         LAYOUT_INT(OPT_ETP, etp, 65536)
         LAYOUT_INT(OPT_VPP, vpp, 1024)
         LAYOUT_INT(OPT_MB, micro_batch, 1000000)
+        LAYOUT_INT(OPT_PP_FIRST, pp_first, 1024)
+        LAYOUT_INT(OPT_PP_LAST, pp_last, 1024)
 #undef LAYOUT_INT
         case OPT_GB:
             if (!parse_long(optarg, 1, 100000000L, &o.global_batch))
@@ -309,6 +317,7 @@ int main(int argc, char **argv)
         case OPT_WHY_NOT: o.why_not = true; break;
         case OPT_FEWEST: o.fewest = true; break;
         case OPT_PARETO: o.pareto = true; break;
+        case OPT_UNEVEN: o.uneven_pipeline = true; break;
         case OPT_EMIT:
             if (strcmp(optarg, "megatron"))
                 return flag_error(name, "expected megatron, got '%s'", optarg);

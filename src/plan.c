@@ -9,6 +9,7 @@
 
 static const char *const plan_keys[] = {"name", "model", "hardware", "workload", "layout", "requirements", NULL};
 static const char *const layout_keys[] = {"gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch",
+                                          "pp_first_layers", "pp_last_layers",
                                           "recompute", "sequence_parallel", "distributed_optimizer", NULL};
 static const char *const req_keys[] = {"min_headroom", "max_step_time", "min_tokens_per_s", "max_gpus", "min_mfu",
                                        NULL};
@@ -52,7 +53,7 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
     mp_getter gl = {d, lay, err};
     static const char *const lk_names[MP_LK_COUNT - 1] = {
         "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch", "recompute", "sequence_parallel",
-        "distributed_optimizer"};
+        "distributed_optimizer", "pp_first_layers", "pp_last_layers"};
     memset(pos, 0, sizeof *pos);
     pos->line[MP_LK_LAYOUT] = lay->line;
     pos->col[MP_LK_LAYOUT] = lay->col;
@@ -74,6 +75,7 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
         F("gpus", gpus, 16777216), F("tp", tp, 65536),     F("pp", pp, 65536),  F("dp", dp, 16777216),
         F("cp", cp, 65536),        F("ep", ep, 1000000),   F("etp", etp, 65536), F("vpp", vpp, 1024),
         F("micro_batch", micro_batch, 1000000),
+        F("pp_first_layers", pp_first, 1024), F("pp_last_layers", pp_last, 1024),
 #undef F
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {

@@ -18,8 +18,12 @@ static const char *num_or_star(int v, char *buf, size_t len)
 void mp_report_layout_line(const mp_layout *l, char *buf, size_t len)
 {
     char a[9][16];
+    char ppbuf[48];
+    snprintf(ppbuf, sizeof ppbuf, "%s", num_or_star(l->pp, a[3], 16));
+    if (mp_layout_uneven(l)) /* first/middle.../last layers, e.g. pp16(3+..+4) */
+        snprintf(ppbuf, sizeof ppbuf, "%d(%d+..+%d)", l->pp, l->pp_first, l->pp_last);
     snprintf(buf, len, "tp%s cp%s dp%s pp%s | etp%s ep%s edp%s | vpp%s mb%s rc:%s%s%s", num_or_star(l->tp, a[0], 16),
-             num_or_star(l->cp, a[1], 16), num_or_star(l->dp, a[2], 16), num_or_star(l->pp, a[3], 16),
+             num_or_star(l->cp, a[1], 16), num_or_star(l->dp, a[2], 16), ppbuf,
              num_or_star(l->etp, a[4], 16), num_or_star(l->ep, a[5], 16), num_or_star(l->edp, a[6], 16),
              num_or_star(l->vpp, a[7], 16), num_or_star(l->micro_batch, a[8], 16), mp_recompute_name(l->recompute),
              l->sequence_parallel ? " sp" : "", l->distributed_optimizer ? " dopt" : "");
@@ -27,11 +31,16 @@ void mp_report_layout_line(const mp_layout *l, char *buf, size_t len)
 
 json_t *mp_report_layout_json(const mp_layout *l)
 {
-    return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:b,s:b}", "gpus", l->gpus, "tp", l->tp, "pp",
-                     l->pp, "dp", l->dp, "cp", l->cp, "ep", l->ep, "etp", l->etp, "edp", l->edp, "vpp", l->vpp,
-                     "micro_batch", l->micro_batch, "num_micro_batches", l->num_micro_batches, "recompute",
-                     mp_recompute_name(l->recompute), "sequence_parallel", l->sequence_parallel,
-                     "distributed_optimizer", l->distributed_optimizer);
+    json_t *j = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:b,s:b}", "gpus", l->gpus, "tp", l->tp,
+                          "pp", l->pp, "dp", l->dp, "cp", l->cp, "ep", l->ep, "etp", l->etp, "edp", l->edp, "vpp",
+                          l->vpp, "micro_batch", l->micro_batch, "num_micro_batches", l->num_micro_batches,
+                          "recompute", mp_recompute_name(l->recompute), "sequence_parallel", l->sequence_parallel,
+                          "distributed_optimizer", l->distributed_optimizer);
+    if (mp_layout_uneven(l)) {
+        json_object_set_new(j, "pp_first_layers", json_integer(l->pp_first));
+        json_object_set_new(j, "pp_last_layers", json_integer(l->pp_last));
+    }
+    return j;
 }
 
 void mp_report_json_write(FILE *f, json_t *j)
@@ -243,6 +252,10 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
             w->flash_attention ? ", flash attention" : "");
     fprintf(f, "layout    %d GPUs = tp %d x cp %d x dp %d x pp %d; experts: etp %d x ep %d x edp %d per stage\n",
             l->gpus, l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp);
+    if (mp_layout_uneven(l))
+        fprintf(f, "          uneven pipeline: %d layers on the first rank, %d on the last, %d on each other\n",
+                l->pp_first, l->pp_last,
+                l->pp > 2 ? (m->num_layers - l->pp_first - l->pp_last) / (l->pp - 2) : 0);
     fprintf(f, "          vpp %d, micro-batch %d -> %d micro-batches, recompute %s, sequence parallel %s, "
                "distributed optimizer %s\n",
             l->vpp, l->micro_batch, l->num_micro_batches, mp_recompute_name(l->recompute),

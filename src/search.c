@@ -220,6 +220,58 @@ static void consider_scored(search_t *s, const mp_candidate *c)
 }
 
 #define PIN(field) (s->o->fixed_set.field)
+
+/* The ways the planner splits the layers over pp ranks: evenly when pp
+ * divides them (0, 0); otherwise with the first and last ranks taking what
+ * is left after q = floor or ceil(L/pp) layers on each middle rank, halved
+ * both ways (Megatron-LM's --decoder-first/last-pipeline-num-layers), when
+ * the search asks for uneven pipelines.  A split pinned by the user is the
+ * only one.  Returns the count (<= 4). */
+static int pp_splits(const search_t *s, int pp, int out[4][2])
+{
+    int L = s->m->num_layers, n = 0;
+    if (s->o->fixed_set.pp_first || s->o->fixed_set.pp_last) {
+        mp_layout t;
+        memset(&t, 0, sizeof t);
+        t.pp = pp;
+        t.vpp = 1;
+        t.pp_first = s->o->fixed.pp_first;
+        t.pp_last = s->o->fixed.pp_last;
+        int f = t.pp_first, z = t.pp_last;
+        bool ok = pp >= 2 && f >= 1 && z >= 1 &&
+                  (pp == 2 ? f + z == L : (L - f - z >= pp - 2 && (L - f - z) % (pp - 2) == 0));
+        if (ok) {
+            out[0][0] = f;
+            out[0][1] = z;
+            n = 1;
+        }
+        return n;
+    }
+    if (L % pp == 0) {
+        out[0][0] = out[0][1] = 0;
+        return 1;
+    }
+    if (pp < 2 || !s->o->uneven_pipeline)
+        return 0;
+    for (int qi = 0; qi < 2; qi++) {
+        int q = L / pp + qi;
+        int R = L - (pp - 2) * q;
+        if (q < 1 || R < 2)
+            continue;
+        int cand[2][2] = {{R / 2, R - R / 2}, {R - R / 2, R / 2}};
+        for (int c = 0; c < 2; c++) {
+            bool dup = false;
+            for (int i = 0; i < n; i++)
+                dup |= out[i][0] == cand[c][0] && out[i][1] == cand[c][1];
+            if (!dup && n < 4) {
+                out[n][0] = cand[c][0];
+                out[n][1] = cand[c][1];
+                n++;
+            }
+        }
+    }
+    return n;
+}
 #define PINNED_OUT(field, v) (PIN(field) && s->o->fixed.field != (v))
 
 static void search_n(search_t *s, long N)
@@ -328,8 +380,10 @@ static void search_n(search_t *s, long N)
                                    l.ep, attn);
                             continue;
                         }
-                        if (m->num_layers % l.pp) {
-                            reject(s, MP_RULE_LAYERS_PP, &l, "layers %d not divisible by pp %d", m->num_layers, l.pp);
+                        int splits[4][2];
+                        if (pp_splits(s, l.pp, splits) == 0) {
+                            reject(s, MP_RULE_LAYERS_PP, &l, "layers %d split over pp %d neither evenly nor with "
+                                   "uneven first and last ranks", m->num_layers, l.pp);
                             continue;
                         }
                         ok_pp[nok++] = l.pp;
@@ -374,7 +428,13 @@ static void search_n(search_t *s, long N)
                                     continue;
                                 }
                                 l.num_micro_batches = (int)(w->global_batch / ((long)l.dp * l.micro_batch));
-                                int nv = l.pp > 1 ? divisors(m->num_layers / l.pp, dv_vpp, 64) : (dv_vpp[0] = 1, 1);
+                                int splits[4][2];
+                                int nsplit = pp_splits(s, l.pp, splits);
+                                for (int sp_i = 0; sp_i < nsplit; sp_i++) {
+                                l.pp_first = splits[sp_i][0];
+                                l.pp_last = splits[sp_i][1];
+                                int nv = l.pp > 1 && !mp_layout_uneven(&l) ? divisors(m->num_layers / l.pp, dv_vpp, 64)
+                                                                           : (dv_vpp[0] = 1, 1);
                                 for (int v = 0; v < nv; v++) {
                                     l.vpp = (int)dv_vpp[v];
                                     if (PINNED_OUT(vpp, l.vpp))
@@ -420,6 +480,8 @@ static void search_n(search_t *s, long N)
                                         }
                                     }
                                 }
+                                }
+                                l.pp_first = l.pp_last = 0;
                             }
                         }
                     }
@@ -554,6 +616,9 @@ void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_l
         ADD("--expert-model-parallel-size %d \\\n--expert-tensor-parallel-size %d \\\n", l->ep, l->etp);
     if (l->vpp > 1)
         ADD("--num-layers-per-virtual-pipeline-stage %d \\\n", m->num_layers / (l->pp * l->vpp));
+    if (mp_layout_uneven(l))
+        ADD("--decoder-first-pipeline-num-layers %d \\\n--decoder-last-pipeline-num-layers %d \\\n", l->pp_first,
+            l->pp_last);
     ADD("--micro-batch-size %d \\\n--global-batch-size %ld \\\n--seq-length %ld \\\n", l->micro_batch, w->global_batch,
         w->seq_max);
     if (l->sequence_parallel)

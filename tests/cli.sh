@@ -377,13 +377,13 @@ all((lambda L, ks: (L['gpus'] == L['tp']*L['cp']*L['dp']*L['pp']) if all(L[k] fo
     for w in d['why_not']) and len(d['why_not']) > 0"
 
 run plan --gpus 8-64 --format csv
-header="rank,gpus,tp,cp,dp,pp,etp,ep,edp,vpp,micro_batch,num_micro_batches,recompute,sequence_parallel,distributed_optimizer,tokens_per_s,tokens_per_s_per_gpu,step_time_s,mfu,memory_per_gpu_bytes,headroom_bytes,pareto"
+header="rank,gpus,tp,cp,dp,pp,etp,ep,edp,vpp,micro_batch,num_micro_batches,recompute,sequence_parallel,distributed_optimizer,tokens_per_s,tokens_per_s_per_gpu,step_time_s,mfu,memory_per_gpu_bytes,headroom_bytes,pareto,pp_first_layers,pp_last_layers"
 rows=$(tail -n +2 "$OUT" | wc -l)
-badrows=$(tail -n +2 "$OUT" | awk -F, 'NF != 22' | wc -l)
+badrows=$(tail -n +2 "$OUT" | awk -F, 'NF != 24' | wc -l)
 if [ "$rc" -eq 0 ] && [ "$(head -n 1 "$OUT")" = "$header" ] && [ "$rows" -eq 10 ] && [ "$badrows" -eq 0 ]; then
-    ok "plan --format csv: header and 10 rows of 22 fields"
+    ok "plan --format csv: header and 10 rows of 24 fields"
 else
-    notok "plan --format csv: header and 10 rows of 22 fields" "exit $rc, rows $rows, malformed $badrows"
+    notok "plan --format csv: header and 10 rows of 24 fields" "exit $rc, rows $rows, malformed $badrows"
 fi
 
 run plan --gpus 8-64 --emit megatron
@@ -490,6 +490,31 @@ and abs(d['claims'][6]['computed'] - 8*4*2*1024*2048/4*2) < 1 and d['claims'][6]
 # 2,097,152 bytes against a claimed 2 GB, a slip of 2e9/2097152 = 954x.
 json_check "seed audit evaluates the proposal's own working" "
 d['claims'][4]['arithmetic_value'] == 2097152 and 'gives 2.10 MB, the claim states 954x that' in d['claims'][4]['why']"
+
+# DeepSeek-V3 has 61 layers, a prime: an even split allows pp 1 or 61 only.
+# With --uneven-pipeline the planner also tries first/last ranks taking what
+# is left after q = 61/16 rounded down or up on the 14 middle ranks:
+# q = 4 leaves 5 (2 + 3 or 3 + 2), q = 3 leaves 19 (9 + 10 or 10 + 9).
+run plan --model tests/data/hf/deepseek-v3.json --hardware plans/hardware/h100-sxm.yaml --gpus 2048 --pp 16 \
+    --seq-len 4096 --global-batch 2048 --uneven-pipeline --format json -n 50
+json_check "uneven pipeline: DeepSeek-V3 on pp 16, splits from the rule" "
+len(d['best']) > 0 and all(c['layout']['pp'] == 16 and
+  (c['layout']['pp_first_layers'], c['layout']['pp_last_layers']) in [(2,3),(3,2),(9,10),(10,9)] for c in d['best'])"
+run explain --model tests/data/hf/deepseek-v3.json --gpus 32 --pp 16 --ep 2 --etp 1 --pp-first-layers 3 \
+    --pp-last-layers 2 --seq-len 4096 --global-batch 2048 --emit megatron
+if [ "$rc" -eq 0 ] && grep -q -- '--decoder-first-pipeline-num-layers 3' "$OUT" &&
+   grep -q -- '--decoder-last-pipeline-num-layers 2' "$OUT" && grep -q 'uneven pipeline: 3 layers on the first rank, 2 on the last, 4 on each other' "$OUT"; then
+    ok "explain with an uneven pipeline, and its Megatron-LM arguments"
+else
+    notok "explain with an uneven pipeline, and its Megatron-LM arguments" "exit $rc" "$(head -c 400 "$ERR")"
+fi
+# 16 layers, pp 4, first 6, last 5: the two middle ranks would share 5.
+run explain --gpus 8 --pp 4 --pp-first-layers 6 --pp-last-layers 5 --ep 2 --etp 1
+if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && grep -qF "layers%(pp*vpp)" "$ERR"; then
+    ok "uneven split that does not share evenly over the middle ranks is refused"
+else
+    notok "uneven split that does not share evenly over the middle ranks is refused" "exit $rc" "$(cat "$ERR")"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -502,6 +502,52 @@ END_TEST
  * Model: 16 layers, h = 1024, 16 heads of 64, 64 GELU experts of 2048,
  * top-2, vocab 32000, untied, RMSNorm, no dropout.
  */
+/* Uneven pipeline (Megatron-LM --decoder-first/last-pipeline-num-layers):
+ * the seed's 16 layers over pp 3 as 6 + 6 + 4, tp 1, ep 2, etp 1, dp 2.
+ * One layer on one GPU: attention 4*1024^2 + norm 1,024 = 4,195,328; router
+ * 65,536; pre-MLP norm 1,024; experts 64 * 2*1024*2048 / ep 2 = 134,217,728
+ *   -> 138,479,616.
+ * rank 0: 6 layers + embedding 32000*1024 = 830,877,696 + 32,768,000
+ *       = 863,645,696
+ * rank 2: 4 layers + output layer 32,768,000 + final norm 1,024
+ *       = 553,918,464 + 32,769,024 = 586,687,488
+ * In flight under 1F1B (Narayanan et al. SC21): rank 0 holds min(3, m)
+ * micro-batches of its 6 layers, rank 2 one of its 4. */
+START_TEST(test_uneven_pipeline)
+{
+    world *x = calloc(1, sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    load_seed(x);
+    set_layout(&x->l, 1, 3, 2, 1, 2, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
+    x->l.pp_first = 6;
+    x->l.pp_last = 4;
+    evaluate(x, x->w.seq_max);
+    ck_assert_rel(x->r.mem_first.params, 863645696.0, EXACT);
+    ck_assert_rel(x->r.mem_last.params, 586687488.0, EXACT);
+    ck_assert_rel(x->r.mem_first.inflight_units, 3.0, EXACT);
+    /* Activations: rank 0 = 3 x (6 layers + the int64 token ids, 10240 * 8
+     * = 81,920); rank 2 = 1 x (4 layers + the output block: final-norm input
+     * and LM-head input 10240 * 1024 * 2 each = 41,943,040, and the fp32
+     * softmax over the vocabulary 10240 * 32000 * 4 = 1,310,720,000). */
+    double layer = x->r.act_layer_moe_bytes;
+    ck_assert_rel(x->r.mem_first.activations_bytes, 3 * (6 * layer + 81920.0), EXACT);
+    ck_assert_rel(x->r.mem_last.activations_bytes, 4 * layer + 41943040.0 + 1310720000.0, EXACT);
+    /* The split must fill the middle rank: 6 + 4 leaves 6 for one rank;
+     * 6 + 3 would leave 7 -- fine for pp 3 -- but 6 + 4 with pp 4 leaves 6
+     * for two ranks (3 each): valid; 6 + 5 with pp 4 leaves 5: not even. */
+    char why[256];
+    x->l.pp = 4; /* dp stays 2, so ep 2 still folds: gpus 1 * 1 * 2 * 4 = 8 */
+    x->l.gpus = x->l.tp * x->l.cp * x->l.dp * x->l.pp;
+    x->l.pp_last = 5;
+    ck_assert_int_eq(mp_layout_check(&x->l, &x->m, &x->w, why, sizeof why), MP_RULE_LAYERS_PP);
+    x->l.pp_last = 4;
+    ck_assert_int_eq(mp_layout_check(&x->l, &x->m, &x->w, why, sizeof why), MP_RULE_OK);
+    x->l.vpp = 2; /* uneven needs vpp 1 */
+    ck_assert_int_eq(mp_layout_check(&x->l, &x->m, &x->w, why, sizeof why), MP_RULE_LAYERS_PP);
+    free(x);
+}
+END_TEST
+
 START_TEST(test_seed_params_total)
 {
     world *x = seed_world();
@@ -951,6 +997,7 @@ static Suite *cost_suite(void)
     suite_add_tcase(s, tb);
     TCase *tc = tcase_create("seed");
     tcase_add_test(tc, test_seed_params_total);
+    tcase_add_test(tc, test_uneven_pipeline);
     tcase_add_test(tc, test_seed_rank0_memory);
     tcase_add_loop_test(tc, test_seed_saved_per_op, 0, (int)(sizeof seed_saved / sizeof seed_saved[0]));
     tcase_add_test(tc, test_seed_layer_activations);

@@ -19,6 +19,10 @@ typedef enum { MP_RECOMPUTE_NONE, MP_RECOMPUTE_SELECTIVE, MP_RECOMPUTE_FULL } mp
 typedef struct {
     int gpus, tp, pp, dp, cp, ep, etp, edp, vpp;
     int micro_batch, num_micro_batches;
+    /* Uneven pipeline (Megatron-LM --decoder-first/last-pipeline-num-layers):
+     * layers on the first and the last pipeline rank, the others sharing the
+     * rest evenly; 0 and 0 = an even split.  Only with vpp = 1. */
+    int pp_first, pp_last;
     mp_recompute recompute;
     bool sequence_parallel, distributed_optimizer;
 } mp_layout;
@@ -44,6 +48,10 @@ typedef enum {
 
 const char *mp_rule_name(mp_rule r);   /* short id, e.g. "heads%tp" */
 const char *mp_rule_text(mp_rule r);   /* the rule in words */
+
+/* First layer and count of chunk k (0..vpp-1) of pipeline rank r. */
+void mp_layout_chunk(const mp_layout *l, int num_layers, int r, int k, int *first, int *count);
+bool mp_layout_uneven(const mp_layout *l);
 
 /* Fill derived fields: edp from folding, num_micro_batches from the batch;
  * returns MP_RULE_OK or the first rule broken, with a sentence in why. */

@@ -33,6 +33,7 @@ typedef struct {
     size_t keep;                 /* best layouts kept (all kept are sorted) */
     int max_micro_batch;         /* 0 = no cap */
     size_t why_not_samples;      /* rejected examples kept per rule */
+    bool uneven_pipeline;        /* also try uneven first/last ranks when pp does not divide the layers */
     mp_layout fixed;             /* values the user pinned (flags or plan) ... */
     mp_layout_set fixed_set;     /* ... and which ones */
 } mp_search_opts;
