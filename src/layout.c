@@ -38,33 +38,6 @@ void mp_layout_defaults(mp_layout *l)
     l->distributed_optimizer = true;
 }
 
-bool mp_layout_uneven(const mp_layout *l)
-{
-    return l->pp_first > 0 || l->pp_last > 0;
-}
-
-void mp_layout_chunk(const mp_layout *l, int L, int r, int k, int *first, int *count)
-{
-    if (!mp_layout_uneven(l)) {
-        int per = L / (l->pp * l->vpp);
-        *first = (k * l->pp + r) * per;
-        *count = per;
-        return;
-    }
-    /* vpp = 1: rank 0 holds pp_first, the last rank pp_last, the rest q each. */
-    int q = l->pp > 2 ? (L - l->pp_first - l->pp_last) / (l->pp - 2) : 0;
-    if (r == 0) {
-        *first = 0;
-        *count = l->pp_first;
-    } else if (r == l->pp - 1) {
-        *first = L - l->pp_last;
-        *count = l->pp_last;
-    } else {
-        *first = l->pp_first + (r - 1) * q;
-        *count = q;
-    }
-}
-
 #define FAIL(rule, ...) do { snprintf(why, why_len, __VA_ARGS__); return rule; } while (0)
 
 mp_rule mp_layout_check(mp_layout *l, const mp_model *m, const mp_workload *w, char *why, size_t why_len)

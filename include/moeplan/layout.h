@@ -49,9 +49,34 @@ typedef enum {
 const char *mp_rule_name(mp_rule r);   /* short id, e.g. "heads%tp" */
 const char *mp_rule_text(mp_rule r);   /* the rule in words */
 
-/* First layer and count of chunk k (0..vpp-1) of pipeline rank r. */
-void mp_layout_chunk(const mp_layout *l, int num_layers, int r, int k, int *first, int *count);
-bool mp_layout_uneven(const mp_layout *l);
+static inline bool mp_layout_uneven(const mp_layout *l)
+{
+    return l->pp_first > 0 || l->pp_last > 0;
+}
+
+/* First layer and count of chunk k (0..vpp-1) of pipeline rank r: chunk
+ * k*pp + r of pp*vpp equal chunks, or, for an uneven pipeline (vpp 1),
+ * pp_first layers on rank 0, pp_last on the last, the rest shared evenly. */
+static inline void mp_layout_chunk(const mp_layout *l, int L, int r, int k, int *first, int *count)
+{
+    if (!mp_layout_uneven(l)) {
+        int per = L / (l->pp * l->vpp);
+        *first = (k * l->pp + r) * per;
+        *count = per;
+        return;
+    }
+    int q = l->pp > 2 ? (L - l->pp_first - l->pp_last) / (l->pp - 2) : 0;
+    if (r == 0) {
+        *first = 0;
+        *count = l->pp_first;
+    } else if (r == l->pp - 1) {
+        *first = L - l->pp_last;
+        *count = l->pp_last;
+    } else {
+        *first = l->pp_first + (r - 1) * q;
+        *count = q;
+    }
+}
 
 /* Fill derived fields: edp from folding, num_micro_batches from the batch;
  * returns MP_RULE_OK or the first rule broken, with a sentence in why. */
