@@ -24,6 +24,8 @@
 #include "moeplan/cost.h"
 #include "moeplan/plan.h"
 
+#include "check_main.h"
+
 #ifndef TEST_DATA
 #error "TEST_DATA must point at tests/data"
 #endif
@@ -1020,11 +1022,4 @@ static Suite *cost_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(cost_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failures = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failures ? 1 : 0;
-}
+MP_CHECK_MAIN(cost_suite)

@@ -16,6 +16,8 @@
 
 #include "moeplan/doc.h"
 
+#include "check_main.h"
+
 static mp_status load(mp_doc *d, const char *text, mp_error *e)
 {
     memset(e, 0, sizeof *e);
@@ -640,11 +642,4 @@ static Suite *doc_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(doc_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failures = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failures ? 1 : 0;
-}
+MP_CHECK_MAIN(doc_suite)

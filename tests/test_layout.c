@@ -20,6 +20,8 @@
 
 #include "moeplan/layout.h"
 
+#include "check_main.h"
+
 typedef struct {
     bool moe;
     int kv_heads;          /* 0 = 4 */
@@ -276,11 +278,4 @@ static Suite *layout_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(layout_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failures = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failures ? 1 : 0;
-}
+MP_CHECK_MAIN(layout_suite)

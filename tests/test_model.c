@@ -25,6 +25,8 @@
 
 #include "moeplan/model.h"
 
+#include "check_main.h"
+
 #ifndef TEST_DATA
 #error "TEST_DATA must point at tests/data"
 #endif
@@ -468,11 +470,4 @@ static Suite *model_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(model_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failures = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failures ? 1 : 0;
-}
+MP_CHECK_MAIN(model_suite)

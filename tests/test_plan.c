@@ -15,6 +15,8 @@
 #include "moeplan/audit.h"
 #include "moeplan/plan.h"
 
+#include "check_main.h"
+
 #ifndef PLANS_DIR
 #error "PLANS_DIR must point at plans/"
 #endif
@@ -284,11 +286,4 @@ static Suite *plan_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(plan_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failures = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failures ? 1 : 0;
-}
+MP_CHECK_MAIN(plan_suite)

@@ -8,6 +8,8 @@
 #include "moeplan/report.h"
 #include "moeplan/svg.h"
 
+#include "check_main.h"
+
 #define CAP 64e9
 
 static mp_candidate cand(int gpus, int tp, int cp, int dp, int pp, int ep, double tokens, double weights, double act)
@@ -227,11 +229,4 @@ static Suite *svg_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(svg_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failures = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failures ? 1 : 0;
-}
+MP_CHECK_MAIN(svg_suite)

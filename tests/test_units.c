@@ -23,6 +23,8 @@
 #include "moeplan/error.h"
 #include "moeplan/units.h"
 
+#include "check_main.h"
+
 #define REL_TOL 1e-15
 
 #define ck_assert_rel(X, Y, TOL)                                                                             \
@@ -287,11 +289,4 @@ static Suite *units_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(units_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failures = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failures ? 1 : 0;
-}
+MP_CHECK_MAIN(units_suite)
