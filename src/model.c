@@ -105,7 +105,7 @@ void mp_model_params(const mp_model *m, mp_params *p)
 
 static void add_note(mp_model *m, const char *text)
 {
-    if (m->num_notes < 8) {
+    if (m->num_notes < (int)(sizeof m->notes / sizeof m->notes[0])) {
         snprintf(m->notes[m->num_notes], sizeof m->notes[0], "%s", text);
         m->num_notes++;
     }

@@ -20,6 +20,10 @@
 
 typedef enum { MP_NORM_RMS, MP_NORM_LAYER } mp_norm;
 typedef enum { MP_ATTN_GQA, MP_ATTN_MLA } mp_attn_kind; /* GQA covers MHA (kv_heads == heads) and MQA */
+/* Local attention on some layers: a sliding window of the last W keys
+ * (Mistral, gpt-oss's alternating layers) or causal attention inside
+ * consecutive chunks of W tokens (Llama 4's chunked layers). */
+typedef enum { MP_WINDOW_NONE, MP_WINDOW_SLIDING, MP_WINDOW_CHUNKED } mp_window_kind;
 
 typedef struct {
     char name[128];
@@ -43,8 +47,17 @@ typedef struct {
     int64_t learned_positions;  /* rows of a learned position table (GPT-2); 0 = RoPE/none */
     bool dropout;               /* dropout layers present (they store 1-byte masks) */
     bool is_moe[MP_MAX_LAYERS]; /* layer i uses experts */
-    /* Notes on choices made where the source was silent, printed by explain. */
-    char notes[8][160];
+    /* Local attention: layer i attends within `window` tokens when
+     * attn_local[i] (kind window_kind); the other layers attend to the whole
+     * causal prefix.  window_kind NONE means no layer is local. */
+    mp_window_kind window_kind;
+    int64_t window;
+    bool attn_local[MP_MAX_LAYERS];
+    bool attn_sinks;            /* gpt-oss: one learned sink logit per head and layer */
+    bool router_bias;           /* gpt-oss: the router Linear(h, E) has a bias */
+    /* Notes on choices made where the source was silent (defaults of the
+     * Hugging Face config class, families' conventions), printed by explain. */
+    char notes[16][160];
     int num_notes;
 } mp_model;
 
