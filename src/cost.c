@@ -31,7 +31,7 @@ const char *mp_group_name(mp_group g)
 }
 const char *mp_block_name(mp_block b)
 {
-    static const char *const n[] = {"embedding", "attention", "dense-mlp", "moe-mlp", "lm-head"};
+    static const char *const n[] = {"embedding", "attention", "dense-mlp", "moe-mlp", "lm-head", "attention-local"};
     return b < MP_BLOCK_COUNT ? n[b] : "?";
 }
 
@@ -48,8 +48,16 @@ void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, 
     c->seq_len = seq_len;
     mp_model_params(m, &c->params);
     c->moe_prefix[0] = 0;
-    for (int i = 0; i < m->num_layers; i++)
+    for (int k = 0; k < MP_LAYER_CLASSES; k++)
+        c->cls_prefix[k][0] = 0;
+    for (int i = 0; i < m->num_layers; i++) {
         c->moe_prefix[i + 1] = c->moe_prefix[i] + (m->is_moe[i] ? 1 : 0);
+        bool local = m->window_kind != MP_WINDOW_NONE && m->attn_local[i];
+        int cls = (local ? 2 : 0) | (m->is_moe[i] ? 1 : 0);
+        for (int k = 0; k < MP_LAYER_CLASSES; k++)
+            c->cls_prefix[k][i + 1] = c->cls_prefix[k][i] + (k == cls ? 1 : 0);
+        c->local_layers += local;
+    }
     c->model_fwd_flops_per_token = model_fwd_flops_per_token(c);
     /* Busiest expert rank, relative to the mean.  With a capacity factor the
      * expert buffers are padded to capacity (Megatron's
@@ -293,7 +301,30 @@ static void mlp(opbuf *b, const char *prefix_fc1, const char *act, const char *f
     tp_exit(b, "tp-scatter-mlp", T * h * A);
 }
 
-static void block_attention(opbuf *b)
+/* Keys per query, averaged over the S queries of a packed causal sequence,
+ * in the continuum convention that gives S/2 for full causal attention
+ * (Megatron-LM's num_floating_point_operations counts S/2; PaLM's appendix B
+ * would count S):
+ *  - full:    (1/S) * sum_i i = S/2;
+ *  - sliding window W (Mistral 7B, arXiv:2310.06825 section 2; gpt-oss):
+ *             query i sees min(i, W) keys; for S > W,
+ *             (1/S) * (W^2/2 + (S - W) W) = W - W^2 / (2S);
+ *  - chunks of C (Llama 4's chunked attention, HF modeling_llama4
+ *             attention_chunk_size): causal inside each chunk; S = qC + r,
+ *             (1/S) * (q C^2/2 + r^2/2).
+ * Both local forms equal S/2 when S <= W. */
+double mp_cost_mean_keys(const mp_model *m, bool local, double S)
+{
+    double W = (double)m->window;
+    if (!local || m->window_kind == MP_WINDOW_NONE || W <= 0 || S <= W)
+        return S / 2.0;
+    if (m->window_kind == MP_WINDOW_SLIDING)
+        return W - W * W / (2.0 * S);
+    double q = floor(S / W), r = S - q * W;
+    return (q * W * W / 2.0 + r * r / 2.0) / S;
+}
+
+static void block_attention(opbuf *b, bool local)
 {
     const mp_cost_ctx *c = b->c;
     const mp_model *m = c->model;
@@ -343,12 +374,16 @@ static void block_attention(opbuf *b)
         mp_op *enter = tp_enter(b, "tp-gather-attn", T * h * A);
         tp_enter_overlap(enter, matmul(b, "qkv-proj", T, h, qw + kw + vw, 1, qkv_in_saved));
     }
-    /* Attention core.  Causal: each query attends on average to S/2 keys;
-     * with load-balanced context parallelism each CP rank's T queries still
-     * see S/2 keys on average [Megatron-Core CP].  FLOPs: QK^T and PV,
-     * 2 * T * a * (dqk + dv) * S/2.  Saved: Q, K, V [K22 "4sbh + 2sbh"]. */
+    /* Attention core.  Causal: each query attends on average to S/2 keys
+     * (mp_cost_mean_keys; fewer in a local layer); with load-balanced
+     * context parallelism each CP rank's T queries still see that many keys
+     * on average [Megatron-Core CP].  FLOPs: QK^T and PV,
+     * 2 * T * a * (dqk + dv) * keys; flash kernels skip the tiles outside
+     * the window or chunk (FlashAttention-2's window_size), so the kernel
+     * does the same work.  Saved: Q, K, V [K22 "4sbh + 2sbh"]; a flash
+     * kernel saves nothing that grows with the window. */
     mp_op *o = push(b, "attention-core", MP_OP_ATTENTION);
-    double keys = S / 2.0;
+    double keys = mp_cost_mean_keys(m, local, S);
     o->fwd_flops = 2.0 * T * a * (dqk + dv) * keys;
     o->bwd_model_flops = 2.0 * o->fwd_flops;
     o->saved_bytes = T * (qw + kw + vw) * A;
@@ -364,8 +399,15 @@ static void block_attention(opbuf *b)
     } else {
         /* Unfused: scores written, softmax read/written, probabilities read
          * by PV.  Saved [K22]: softmax output 2 a s^2 b, and with dropout
-         * its mask a s^2 b and output 2 a s^2 b -- 5 a s^2 b in all. */
-        double sq = (double)l->micro_batch * a * (S / l->cp) * S;
+         * its mask a s^2 b and output 2 a s^2 b -- 5 a s^2 b in all.  The
+         * unfused path materialises every query's full row of S scores and
+         * masks it, so a sliding window saves nothing there; chunked
+         * attention runs as a batch of S/C sequences of C tokens (the
+         * sequence reshaped into chunks), so each query has C scores. */
+        double row = S;
+        if (local && m->window_kind == MP_WINDOW_CHUNKED && m->window > 0 && (double)m->window < S)
+            row = (double)m->window;
+        double sq = (double)l->micro_batch * a * (S / l->cp) * row;
         o->bwd_flops = o->bwd_model_flops;
         o->fwd_hbm_bytes = io + 4 * sq * A;
         o->bwd_hbm_bytes = 2 * io + 6 * sq * A;
@@ -386,7 +428,9 @@ static void block_attention(opbuf *b)
         /* Ring attention: each rank passes its K, V chunk around the CP ring,
          * cp-1 hops; backward sends K, V and their gradients.  Overlapped
          * with the attention kernels (Megatron-Core/TE), so only the excess
-         * over the kernel time is exposed. */
+         * over the kernel time is exposed.  A local layer is priced with the
+         * whole ring too: TE's ring does not skip the hops a window makes
+         * unnecessary, so this errs on the slow side for windows < S/cp. */
         double kv = T * (kw + vw) * A;
         mp_op *x = comm(b, "cp-ring-kv", MP_GROUP_CP, l->cp, l->tp, MP_COLL_SENDRECV, (l->cp - 1) * kv,
                         MP_COLL_SENDRECV, 2.0 * (l->cp - 1) * kv);
@@ -507,12 +551,28 @@ static void block_head(opbuf *b)
     norm(b, "final-norm", Tsp);
     mp_op *enter = tp_enter(b, "tp-gather-head", T * h * A);
     tp_enter_overlap(enter, matmul(b, "lm-head", T, h, V, 1, Tsp * h * A));
-    /* Vocab-parallel cross-entropy in fp32: the softmax over this rank's
-     * vocabulary slice is kept for backward (Megatron's 4sbV/t term); the
-     * max and the sum are all-reduced over TP (3 fp32 per token). */
-    /* The 16-bit logits and their fp32 copy are live while the loss is
-     * computed: a transient beside the saved softmax. */
-    memop(b, "cross-entropy", T * V * (A + 4 + 4), T * V * (4 + A), T * V * 4)->transient_bytes = T * V * (A + 4);
+    /* Vocab-parallel cross-entropy as Megatron-Core runs it, unfused
+     * (tensor_parallel/cross_entropy.py, _VocabParallelCrossEntropy) or with
+     * --cross-entropy-loss-fusion's native impl (fusions/
+     * fused_cross_entropy.py), which run the same steps:
+     *  - forward: `logits.float()` makes an fp32 copy (4 B/element) of the
+     *    16-bit logits (A B); max, exp and the division by the sum work in
+     *    place on that copy, which becomes the softmax saved for backward
+     *    (ctx.save_for_backward(exp_logits, ...): Megatron's 4sbV/t term).
+     *    Nothing else holds the 16-bit logits -- the output layer saves its
+     *    input, and .float() saves nothing -- so they die when the forward
+     *    returns;
+     *  - backward: the gradient is written in place into the saved softmax,
+     *    then cast to 16 bits (fused: .to(bfloat16); unfused: autograd's
+     *    cast backward): a new A-byte tensor beside the 4-byte one.
+     * So the peak is 4 + A bytes per element in both passes, of which the 4
+     * are the saved softmax, already counted in activations: the transient
+     * beyond it is the A-byte logits (or their gradient), not A + 4.
+     * (Transformer Engine's parallel_cross_entropy, --cross-entropy-fusion-
+     * impl te, saves the 16-bit logits and writes the gradient into them: A
+     * bytes saved and no transient; not modelled.)  The max and the sum
+     * are all-reduced over TP (3 fp32 per token). */
+    memop(b, "cross-entropy", T * V * (A + 4 + 4), T * V * (4 + A), T * V * 4)->transient_bytes = T * V * A;
     if (l->tp > 1)
         comm(b, "tp-loss", MP_GROUP_TP, l->tp, 1, MP_COLL_ALLREDUCE, T * 12, MP_COLL_NONE, 0);
 }
@@ -522,13 +582,29 @@ size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block blk, mp_op *ops)
     opbuf b = {c, ops, 0};
     switch (blk) {
     case MP_BLOCK_EMBED: block_embed(&b); break;
-    case MP_BLOCK_ATTN: block_attention(&b); break;
+    case MP_BLOCK_ATTN: block_attention(&b, false); break;
+    case MP_BLOCK_ATTN_LOCAL: block_attention(&b, true); break;
     case MP_BLOCK_DENSE_MLP: block_dense(&b); break;
     case MP_BLOCK_MOE_MLP: block_moe(&b); break;
     case MP_BLOCK_HEAD: block_head(&b); break;
     case MP_BLOCK_COUNT: break;
     }
     return b.n;
+}
+
+bool mp_cost_block_present(const mp_cost_ctx *c, mp_block b)
+{
+    int L = c->model->num_layers;
+    switch (b) {
+    case MP_BLOCK_ATTN: return c->local_layers < L;
+    case MP_BLOCK_ATTN_LOCAL: return c->local_layers > 0;
+    case MP_BLOCK_DENSE_MLP: return c->moe_prefix[L] < L;
+    case MP_BLOCK_MOE_MLP: return c->moe_prefix[L] > 0;
+    case MP_BLOCK_EMBED:
+    case MP_BLOCK_HEAD: return true;
+    case MP_BLOCK_COUNT: break;
+    }
+    return false;
 }
 
 /* ------------------------------------------------------------ aggregation */
@@ -582,15 +658,18 @@ static void sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
     s->recompute_full_s = s->fwd_s;
 }
 
-/* Layers [first, first+count) split into dense and MoE counts. */
-static void count_layers(const mp_cost_ctx *c, int first, int count, int *dense, int *moe)
+/* Layers [first, first+count) counted by class. */
+static void count_layers(const mp_cost_ctx *c, int first, int count, int n[MP_LAYER_CLASSES])
 {
     int end = first + count;
     if (end > c->model->num_layers)
         end = c->model->num_layers;
-    *moe = c->moe_prefix[end] - c->moe_prefix[first];
-    *dense = end - first - *moe;
+    for (int k = 0; k < MP_LAYER_CLASSES; k++)
+        n[k] = c->cls_prefix[k][end] - c->cls_prefix[k][first];
 }
+
+static int count_moe(const int n[MP_LAYER_CLASSES]) { return n[MP_LAYER_MOE] + n[MP_LAYER_LOCAL_MOE]; }
+static int count_all(const int n[MP_LAYER_CLASSES]) { return n[0] + n[1] + n[2] + n[3]; }
 
 /* Parameters held by a GPU of pipeline rank `r` (all its chunks).  Sharding
  * follows Megatron-Core: attention and dense/shared MLP matrices split by tp,
@@ -598,25 +677,25 @@ static void count_layers(const mp_cost_ctx *c, int first, int count, int *dense,
  * router and MLA down-projections replicated; embedding split by tp on the
  * first stage, the output layer on the last (tied weights keep a copy there
  * when pp > 1). */
-/* Dense and MoE layers held by pipeline rank r over its vpp chunks
+/* Layers of each class held by pipeline rank r over its vpp chunks
  * (chunk k*pp + r of pp*vpp equal chunks). */
-static void rank_layers(const mp_cost_ctx *c, int r, int *dense, int *moe)
+static void rank_layers(const mp_cost_ctx *c, int r, int n[MP_LAYER_CLASSES])
 {
     const mp_layout *l = &c->lay;
     int L = c->model->num_layers, n_moe = c->moe_prefix[L];
-    if (!mp_layout_uneven(l) && (n_moe == 0 || n_moe == L)) { /* all one kind, even split */
-        int per_chunk = L / (l->pp * l->vpp);
-        *moe = n_moe ? per_chunk * l->vpp : 0;
-        *dense = per_chunk * l->vpp - *moe;
+    if (!mp_layout_uneven(l) && c->local_layers == 0 && (n_moe == 0 || n_moe == L)) { /* one kind, even split */
+        int per_rank = L / (l->pp * l->vpp) * l->vpp;
+        memset(n, 0, MP_LAYER_CLASSES * sizeof n[0]);
+        n[n_moe ? MP_LAYER_MOE : MP_LAYER_DENSE] = per_rank;
         return;
     }
-    *dense = *moe = 0;
+    memset(n, 0, MP_LAYER_CLASSES * sizeof n[0]);
     for (int k = 0; k < l->vpp; k++) {
-        int first, count, nd, nm;
+        int first, count, nk[MP_LAYER_CLASSES];
         mp_layout_chunk(l, L, r, k, &first, &count);
-        count_layers(c, first, count, &nd, &nm);
-        *dense += nd;
-        *moe += nm;
+        count_layers(c, first, count, nk);
+        for (int q = 0; q < MP_LAYER_CLASSES; q++)
+            n[q] += nk[q];
     }
 }
 
@@ -641,8 +720,9 @@ void mp_cost_stage_params(const mp_cost_ctx *c, int r, mp_param_split *sp)
                                                                         : p->moe_shared / t;
     double moe_common = moe_shared + p->moe_router + p->moe_norm;
     double moe_exp = p->moe_experts / ((double)l->ep * l->etp);
-    int nd, nm;
-    rank_layers(c, r, &nd, &nm);
+    int n[MP_LAYER_CLASSES];
+    rank_layers(c, r, n);
+    int nm = count_moe(n), nd = count_all(n) - nm;
     memset(sp, 0, sizeof *sp);
     sp->attention = (nd + nm) * att;
     sp->dense_mlp = nd * dmlp;
@@ -665,6 +745,42 @@ static void stage_params(const mp_cost_ctx *c, int r, double *dense, double *exp
     *expert = sp.experts;
 }
 
+/* Micro-batches of each model chunk in flight on pipeline rank r at its
+ * activation peak.
+ *  - 1F1B [N21 section 2.2]: rank r runs min(p - r, m) forward passes before
+ *    its first backward, and holds them all.
+ *  - Interleaved 1F1B, as Megatron-LM schedules it (core/pipeline_parallel/
+ *    schedules.py, forward_backward_pipelining_with_interleaving): rank r
+ *    runs (p - r - 1) * 2 + (v - 1) * p warm-up chunk forwards (micro-batch
+ *    groups of p, the default microbatch_group_size_per_vp_stage), then one
+ *    more forward before its first backward, so N = (p-r-1)*2 + (v-1)*p + 1
+ *    chunk forwards are held, at most the m*v of the whole step.  Forward
+ *    pass j runs model chunk (j mod pv) / p, so of the N passes chunk k gets
+ *    floor(N / pv) * p + clamp(N mod pv - k p, 0, p).
+ * For r = 0 the N chunks of L/(pv) layers come to L (1 + (p-1)/(pv)) layers,
+ * the interleaving penalty of [K22 section 4.2.3] and Megatron-LM's
+ * theoretical memory; for the last rank the last chunk (the output layer's)
+ * is in flight once.  The count is taken at the end of the warm-up; in the
+ * steady state the mix of chunks shifts, not their number. */
+double mp_cost_chunks_in_flight(const mp_layout *l, int r, double *inst)
+{
+    int p = l->pp, v = l->vpp;
+    long mb = l->num_micro_batches;
+    if (v <= 1) {
+        inst[0] = fmin((double)(p - r), (double)mb);
+        return inst[0];
+    }
+    long n = (long)(p - r - 1) * 2 + (long)(v - 1) * p + 1;
+    if (n > mb * (long)v)
+        n = mb * (long)v;
+    long pv = (long)p * v, full = n / pv, rem = n % pv;
+    for (int k = 0; k < v; k++) {
+        long part = rem - (long)k * p;
+        inst[k] = (double)(full * p + (part < 0 ? 0 : part > p ? p : part));
+    }
+    return (double)n;
+}
+
 static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_memory *mem)
 {
     const mp_model *m = c->model;
@@ -685,64 +801,66 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
     double eshard = l->distributed_optimizer ? (double)l->edp : 1.0;
     mem->optimizer_bytes = mem->params_dense * ob / dshard + mem->params_expert * ob / eshard;
 
-    /* Activations held at peak by this pipeline rank.  1F1B [N21]: rank r
-     * has min(p - r, m) micro-batches in flight.  Interleaved: Megatron's
-     * warm-up runs (p - r - 1) * 2 + (v - 1) * p chunk-micro-batches before
-     * the first backward, so (p-r-1)*2 + (v-1)*p + 1 chunk activations are
-     * held; for r = 0 that is L * (1 + (p-1)/(p v)) layers' worth, the
-     * interleaving penalty of [K22 section 4.2.3]. */
-    int p = l->pp, v = l->vpp, mb = l->num_micro_batches;
-    double units = v == 1 ? fmin(p - r, mb) : fmin((double)(p - r - 1) * 2 + (double)(v - 1) * p + 1, (double)mb * v);
+    /* Activations held at peak by this pipeline rank: the saved
+     * activations of each of its model chunks times the micro-batches of
+     * that chunk in flight at the peak (mp_cost_chunks_in_flight).  The
+     * embedding's and the output layer's activations belong to the first
+     * and the last model chunk and are counted as often as those chunks are
+     * in flight -- the output layer's once, since the last chunk's backward
+     * follows its forward at once. */
+    int p = l->pp, v = l->vpp;
+    double inst[MP_MAX_LAYERS];
+    double units = mp_cost_chunks_in_flight(l, r, inst);
     double h = (double)m->hidden, A = w->act_bytes;
     double T = (double)l->micro_batch * c->seq_len / l->cp;
     double Tsp = l->sequence_parallel ? T / l->tp : T;
-    double worst_chunk = 0, worst_layer_full = 0;
+    /* Saved bytes of one layer of each class, and the whole layer when it is
+     * recomputed (full recompute keeps only each layer's input, [K22]
+     * Table 2: 2sbh, /t with SP; the layer being recomputed is live once). */
+    double layer_act[MP_LAYER_CLASSES], layer_full[MP_LAYER_CLASSES];
+    for (int q = 0; q < MP_LAYER_CLASSES; q++) {
+        const mp_block_sum *at = &bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN];
+        const mp_block_sum *ml = &bs[(q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP];
+        layer_full[q] = at->saved + ml->saved;
+        switch (l->recompute) {
+        case MP_RECOMPUTE_FULL: layer_act[q] = Tsp * h * A; break;
+        case MP_RECOMPUTE_SELECTIVE: layer_act[q] = at->saved_sel + ml->saved; break;
+        default: layer_act[q] = layer_full[q];
+        }
+    }
+    double acts = 0, worst_layer_full = 0;
+    int present[MP_LAYER_CLASSES] = {0};
     for (int k = 0; k < v; k++) {
         int chunk = k * p + r;
-        int first, count, nd, nm;
+        int first, count, n[MP_LAYER_CLASSES];
         mp_layout_chunk(l, m->num_layers, r, k, &first, &count);
-        count_layers(c, first, count, &nd, &nm);
-        double layer_d, layer_m;
-        double full_d = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_DENSE_MLP].saved;
-        double full_m = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_MOE_MLP].saved;
-        switch (l->recompute) {
-        case MP_RECOMPUTE_FULL:
-            /* Only each layer's input is kept [K22 Table 2, full
-             * recompute: 2sbh, /t with SP]; the layer being recomputed is
-             * live once. */
-            layer_d = layer_m = Tsp * h * A;
-            if (nd && full_d > worst_layer_full)
-                worst_layer_full = full_d;
-            if (nm && full_m > worst_layer_full)
-                worst_layer_full = full_m;
-            break;
-        case MP_RECOMPUTE_SELECTIVE:
-            layer_d = bs[MP_BLOCK_ATTN].saved_sel + bs[MP_BLOCK_DENSE_MLP].saved;
-            layer_m = bs[MP_BLOCK_ATTN].saved_sel + bs[MP_BLOCK_MOE_MLP].saved;
-            break;
-        default:
-            layer_d = full_d;
-            layer_m = full_m;
+        count_layers(c, first, count, n);
+        double a = 0;
+        for (int q = 0; q < MP_LAYER_CLASSES; q++) {
+            a += n[q] * layer_act[q];
+            present[q] += n[q];
+            if (n[q] && l->recompute == MP_RECOMPUTE_FULL && layer_full[q] > worst_layer_full)
+                worst_layer_full = layer_full[q];
         }
-        double a = nd * layer_d + nm * layer_m;
         if (chunk == 0)
             a += bs[MP_BLOCK_EMBED].saved;
         if (chunk == p * v - 1)
             a += bs[MP_BLOCK_HEAD].saved;
-        if (a > worst_chunk)
-            worst_chunk = a;
+        acts += inst[k] * a;
     }
     mem->inflight_units = units;
-    mem->activations_bytes = units * worst_chunk + worst_layer_full;
-    int rd, rm;
-    rank_layers(c, r, &rd, &rm);
-    bool any_dense = rd > 0, any_moe = rm > 0;
+    mem->activations_bytes = acts + worst_layer_full;
+    bool any_dense = present[MP_LAYER_DENSE] + present[MP_LAYER_LOCAL_DENSE] > 0;
+    bool any_moe = present[MP_LAYER_MOE] + present[MP_LAYER_LOCAL_MOE] > 0;
+    bool any_global = present[MP_LAYER_DENSE] + present[MP_LAYER_MOE] > 0;
+    bool any_local = present[MP_LAYER_LOCAL_DENSE] + present[MP_LAYER_LOCAL_MOE] > 0;
 
     double transient = 0;
     for (int i = 0; i < MP_BLOCK_COUNT; i++) {
         if ((i == MP_BLOCK_EMBED && r != 0) || (i == MP_BLOCK_HEAD && r != p - 1))
             continue; /* those blocks live on the first and last ranks */
-        if ((i == MP_BLOCK_DENSE_MLP && !any_dense) || (i == MP_BLOCK_MOE_MLP && !any_moe))
+        if ((i == MP_BLOCK_DENSE_MLP && !any_dense) || (i == MP_BLOCK_MOE_MLP && !any_moe) ||
+            (i == MP_BLOCK_ATTN && !any_global) || (i == MP_BLOCK_ATTN_LOCAL && !any_local))
             continue;
         if (bs[i].transient > transient)
             transient = bs[i].transient;
@@ -811,10 +929,12 @@ static double model_fwd_flops_per_token(const mp_cost_ctx *c)
     double nrm = (m->norm == MP_NORM_LAYER ? 2.0 : 1.0) * h;
     double dqk = (double)mp_model_qk_head_dim(m);
     double dv = m->attn == MP_ATTN_MLA ? (double)m->v_head_dim : (double)m->head_dim;
-    double core = 2.0 * (double)m->num_heads * (dqk + dv) * (S / 2.0);
+    double core = 2.0 * (double)m->num_heads * (dqk + dv) * mp_cost_mean_keys(m, false, S);
+    double core_local = 2.0 * (double)m->num_heads * (dqk + dv) * mp_cost_mean_keys(m, true, S);
     double f = 0;
     for (int i = 0; i < m->num_layers; i++) {
-        f += 2.0 * (p->attention - nrm) + core;
+        bool local = m->window_kind != MP_WINDOW_NONE && m->attn_local[i];
+        f += 2.0 * (p->attention - nrm) + (local ? core_local : core);
         if (m->is_moe[i])
             f += 2.0 * (p->moe_router + p->moe_shared + (double)m->top_k * p->moe_expert_one);
         else
@@ -878,14 +998,23 @@ static void layer_add(mp_stage_time *st, double *hwf, const mp_layer_time *t, do
 void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks)
 {
     mp_block_sum *bs = blocks->b;
-    for (int i = 0; i < MP_BLOCK_COUNT; i++)
-        sum_block(c, (mp_block)i, &bs[i]);
-    for (int rc = 0; rc < 3; rc++) {
-        layer_time_of(&blocks->layer[rc][0], &bs[MP_BLOCK_ATTN], &bs[MP_BLOCK_DENSE_MLP], (mp_recompute)rc);
-        layer_time_of(&blocks->layer[rc][1], &bs[MP_BLOCK_ATTN], &bs[MP_BLOCK_MOE_MLP], (mp_recompute)rc);
+    for (int i = 0; i < MP_BLOCK_COUNT; i++) {
+        if (mp_cost_block_present(c, (mp_block)i))
+            sum_block(c, (mp_block)i, &bs[i]);
+        else
+            memset(&bs[i], 0, sizeof bs[i]); /* no layer of the model uses it */
     }
+    for (int rc = 0; rc < 3; rc++)
+        for (int q = 0; q < MP_LAYER_CLASSES; q++)
+            layer_time_of(&blocks->layer[rc][q], &bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN],
+                          &bs[(q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP], (mp_recompute)rc);
     layer_time_of(&blocks->embed, &bs[MP_BLOCK_EMBED], NULL, MP_RECOMPUTE_NONE);
     layer_time_of(&blocks->head, &bs[MP_BLOCK_HEAD], NULL, MP_RECOMPUTE_NONE);
+}
+
+void mp_cost_stage_memory(const mp_cost_ctx *c, const mp_cost_blocks *blocks, int r, mp_memory *mem)
+{
+    stage_memory(c, r, blocks->b, mem);
 }
 
 void mp_cost_evaluate(const mp_cost_ctx *c, mp_cost *out)
@@ -917,23 +1046,23 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     bool uniform = true;
     if (!even) {
         /* Uneven: the middle ranks hold equal layer counts; they are alike
-         * when they hold the same number of MoE layers. */
-        int nd1, nm1;
+         * when they hold the same layers of each class. */
+        int n1[MP_LAYER_CLASSES];
         if (l->pp > 3)
-            rank_layers(c, 1, &nd1, &nm1);
+            rank_layers(c, 1, n1);
         for (int r = 2; r < l->pp - 1 && uniform; r++) {
-            int nd, nm;
-            rank_layers(c, r, &nd, &nm);
-            uniform = nm == nm1;
+            int n[MP_LAYER_CLASSES];
+            rank_layers(c, r, n);
+            uniform = memcmp(n, n1, sizeof n) == 0;
         }
-    } else if (n_moe != 0 && n_moe != m->num_layers) {
+    } else if ((n_moe != 0 && n_moe != m->num_layers) || c->local_layers != 0) {
         int per_chunk0 = m->num_layers / (l->pp * l->vpp);
-        int nd0, nm0;
-        count_layers(c, 0, per_chunk0, &nd0, &nm0);
+        int n0[MP_LAYER_CLASSES];
+        count_layers(c, 0, per_chunk0, n0);
         for (int k = 1; k < l->pp * l->vpp && uniform; k++) {
-            int nd, nm;
-            count_layers(c, k * per_chunk0, per_chunk0, &nd, &nm);
-            uniform = nm == nm0;
+            int n[MP_LAYER_CLASSES];
+            count_layers(c, k * per_chunk0, per_chunk0, n);
+            uniform = memcmp(n, n0, sizeof n) == 0;
         }
     }
 #define NEXT_RANK(r) ((uniform && (r) == 1 && l->pp > 3) ? l->pp - 1 : (r) + 1)
@@ -959,6 +1088,10 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     }
     out->headroom_bytes = out->mem.capacity_bytes - out->mem.total_bytes;
     out->fits = out->headroom_bytes >= 0;
+    /* Per-layer figures are those of the global-attention layers (the
+     * larger where a model has both kinds; a model of local layers only
+     * reports those). */
+    const mp_block_sum *att = &bs[mp_cost_block_present(c, MP_BLOCK_ATTN) ? MP_BLOCK_ATTN : MP_BLOCK_ATTN_LOCAL];
     switch (l->recompute) {
     case MP_RECOMPUTE_FULL:
         out->act_layer_dense_bytes = out->act_layer_moe_bytes =
@@ -966,12 +1099,12 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
             (l->sequence_parallel ? l->tp : 1);
         break;
     case MP_RECOMPUTE_SELECTIVE:
-        out->act_layer_dense_bytes = bs[MP_BLOCK_ATTN].saved_sel + bs[MP_BLOCK_DENSE_MLP].saved;
-        out->act_layer_moe_bytes = bs[MP_BLOCK_ATTN].saved_sel + bs[MP_BLOCK_MOE_MLP].saved;
+        out->act_layer_dense_bytes = att->saved_sel + bs[MP_BLOCK_DENSE_MLP].saved;
+        out->act_layer_moe_bytes = att->saved_sel + bs[MP_BLOCK_MOE_MLP].saved;
         break;
     default:
-        out->act_layer_dense_bytes = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_DENSE_MLP].saved;
-        out->act_layer_moe_bytes = bs[MP_BLOCK_ATTN].saved + bs[MP_BLOCK_MOE_MLP].saved;
+        out->act_layer_dense_bytes = att->saved + bs[MP_BLOCK_DENSE_MLP].saved;
+        out->act_layer_moe_bytes = att->saved + bs[MP_BLOCK_MOE_MLP].saved;
     }
 
     /* Time per micro-batch of each pipeline rank. */
@@ -987,7 +1120,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     double p2p = p > 1 ? mp_cost_collective_s(c->hw, MP_COLL_SENDRECV, 2, pp_inter ? 1 : 2, Tsp * h * A) : 0;
     double hw_flops_mb_total = 0; /* summed over ranks, per micro-batch, one GPU each */
     const mp_layer_time *lt = blocks->layer[l->recompute];
-    const mp_layer_time *lay_dense = &lt[0], *lay_moe = &lt[1], *lay_embed = &blocks->embed, *lay_head = &blocks->head;
+    const mp_layer_time *lay_embed = &blocks->embed, *lay_head = &blocks->head;
     double slow_total = -1, sum_ranks = 0;
     for (int r = 0; r < p; r = NEXT_RANK(r)) {
         mp_stage_time st;
@@ -995,12 +1128,12 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
         double hwf = 0;
         /* Time is linear in the layers a rank holds, whatever chunk they
          * sit in: count them, then scale the per-layer sums. */
-        int nd_r, nm_r;
-        rank_layers(c, r, &nd_r, &nm_r);
-        st.layers_dense = nd_r;
-        st.layers_moe = nm_r;
-        layer_add(&st, &hwf, lay_dense, nd_r);
-        layer_add(&st, &hwf, lay_moe, nm_r);
+        int nr[MP_LAYER_CLASSES];
+        rank_layers(c, r, nr);
+        st.layers_moe = count_moe(nr);
+        st.layers_dense = count_all(nr) - st.layers_moe;
+        for (int q = 0; q < MP_LAYER_CLASSES; q++)
+            layer_add(&st, &hwf, &lt[q], nr[q]);
         if (r == 0)
             layer_add(&st, &hwf, lay_embed, 1);
         if (r == p - 1)

@@ -56,8 +56,7 @@ void mp_report_json_write(FILE *f, json_t *j)
 /* A model without dense (or MoE) layers has no such block to list. */
 static bool block_present(const mp_cost_ctx *c, mp_block b)
 {
-    return !((b == MP_BLOCK_MOE_MLP && c->params.moe_layers == 0) ||
-             (b == MP_BLOCK_DENSE_MLP && c->params.dense_layers == 0));
+    return mp_cost_block_present(c, b);
 }
 
 static json_t *op_json(const mp_op *o)

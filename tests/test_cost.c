@@ -987,6 +987,241 @@ START_TEST(test_two_phase_equals_evaluate)
 }
 END_TEST
 
+
+/* ============================================ f. pipeline memory, logits, local attention */
+
+static world *llama31_world(int pp, int vpp, long seq)
+{
+    world *x = calloc(1, sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    load_model(&x->m, TEST_DATA "/llama-3.1-8b.yaml");
+    mp_hardware_defaults(&x->hw);
+    mp_workload_defaults(&x->w);
+    x->w.global_batch = 16;
+    x->w.seq_min = x->w.seq_max = seq;
+    set_layout(&x->l, 1, pp, 1, 1, 1, 1, vpp, 1, false, true, MP_RECOMPUTE_NONE);
+    evaluate(x, seq);
+    return x;
+}
+
+/* Llama-3.1-8B on pp 4, micro-batch 1, S = 8192, tp 1, flash attention, no
+ * recompute, 16 micro-batches.  By hand (A = 2 bytes, T = 8192):
+ *   attention: input norm T h A 67,108,864; QKV input 67,108,864; Q, K, V
+ *     T (4096 + 1024 + 1024) A = 100,663,296; log-sum-exp T a 4 = 1,048,576;
+ *     out-proj input 67,108,864                         -> 303,038,464
+ *   MLP: norm 67,108,864; fc1 input 67,108,864; SwiGLU input
+ *     T 2 14336 A = 469,762,048; fc2 input 234,881,024 -> 838,860,800
+ *   one layer: 1,141,899,264 B
+ *   output layer: final norm 67,108,864 + lm-head input 67,108,864 + fp32
+ *     softmax T V 4 = 8192 * 128256 * 4 = 4,202,692,608 -> 4,336,910,336
+ * vpp 1, rank 0: 4 micro-batches of 8 layers = 36,540,776,448 B plus the
+ *   embedding's int64 ids 4 * T * 8 = 262,144 -> 36,541,038,592 (36.5 GB).
+ * vpp 4, last rank: (p-r-1)*2 + (v-1)*p + 1 = 13 chunk forwards in flight,
+ *   chunks 0..3 held 4, 4, 4, 1 times; each chunk 2 layers, the last one
+ *   with the output layer: 26 * 1,141,899,264 + 4,336,910,336
+ *   = 34,026,291,200 B.  (Counting the output layer once per chunk in
+ *   flight, as moeplan did, gave 86 GB.)
+ * vpp 4, rank 0: 19 chunk forwards, chunk 0 held 7 times (4 + 3), the
+ *   others 4: 38 layers + 7 embeddings = 43,392,172,032 + 458,752. */
+START_TEST(test_interleaved_llama31_8b)
+{
+    world *a = llama31_world(4, 1, 8192);
+    ck_assert_rel(a->r.act_layer_dense_bytes, 1141899264.0, EXACT);
+    ck_assert_rel(a->r.mem_first.activations_bytes, 36541038592.0, EXACT);
+    world *b = llama31_world(4, 4, 8192);
+    ck_assert_rel(b->r.mem_last.activations_bytes, 34026291200.0, EXACT);
+    ck_assert_rel(b->r.mem_last.inflight_units, 13, EXACT);
+    ck_assert_rel(b->r.mem_first.activations_bytes, 43392172032.0 + 458752.0, EXACT);
+    ck_assert_rel(b->r.mem_first.inflight_units, 19, EXACT);
+    double inst[4];
+    ck_assert_rel(mp_cost_chunks_in_flight(&b->l, 3, inst), 13, EXACT);
+    ck_assert(inst[0] == 4 && inst[1] == 4 && inst[2] == 4 && inst[3] == 1);
+    ck_assert_rel(mp_cost_chunks_in_flight(&b->l, 0, inst), 19, EXACT);
+    ck_assert(inst[0] == 7 && inst[1] == 4 && inst[2] == 4 && inst[3] == 4);
+    free(a);
+    free(b);
+}
+END_TEST
+
+/* The interleaving penalty [K22 section 4.2.3; Megatron-LM
+ * theoretical_memory_usage.py]: with v model chunks per rank, no rank holds
+ * more than (1 + (p-1)/(p v)) times the activations of the most loaded rank
+ * of the plain 1F1B schedule.  Over p in {2, 3, 4, 6, 8}, v in {2, 3, 4, 6}
+ * where 48 layers divide into p v chunks, every rank; Llama-3.1-8B widths
+ * at 48 layers, so the output layer's 4.3 GB softmax weighs on the last
+ * rank as it does in the issue's case.  The bound is about the layers: the
+ * first chunk, with the embedding's int64 token ids (T * 8 bytes), is in
+ * flight 2p - 1 times on rank 0 against p (1 + (p-1)/(pv)) in the bound, so
+ * up to p - 1 such id buffers are allowed on top.  Rank 0 meets the bound
+ * (the penalty is exactly what the schedule gives there). */
+START_TEST(test_interleaving_bound)
+{
+    static const int ps[] = {2, 3, 4, 6, 8}, vs[] = {2, 3, 4, 6};
+    int checked = 0;
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        for (size_t j = 0; j < sizeof vs / sizeof vs[0]; j++) {
+            int p = ps[i], v = vs[j];
+            if (48 % (p * v))
+                continue;
+            world *x[2];
+            double worst1 = 0;
+            for (int q = 0; q < 2; q++) {
+                x[q] = calloc(1, sizeof *x[q]);
+                load_model(&x[q]->m, TEST_DATA "/llama-3.1-8b.yaml");
+                x[q]->m.num_layers = 48;
+                mp_hardware_defaults(&x[q]->hw);
+                mp_workload_defaults(&x[q]->w);
+                x[q]->w.global_batch = 48;
+                set_layout(&x[q]->l, 1, p, 1, 1, 1, 1, q ? v : 1, 1, false, true, MP_RECOMPUTE_NONE);
+                evaluate(x[q], 4096);
+            }
+            mp_cost_blocks b0, b1;
+            mp_cost_blocks_compute(&x[0]->c, &b0);
+            mp_cost_blocks_compute(&x[1]->c, &b1);
+            for (int r = 0; r < p; r++) {
+                mp_memory m0;
+                mp_cost_stage_memory(&x[0]->c, &b0, r, &m0);
+                worst1 = fmax(worst1, m0.activations_bytes);
+            }
+            double bound = (1.0 + (double)(p - 1) / (p * v)) * worst1;
+            double ids = (p - 1) * b1.b[MP_BLOCK_EMBED].saved;
+            ck_assert_rel(b1.b[MP_BLOCK_EMBED].saved, 4096.0 * 8, EXACT);
+            for (int r = 0; r < p; r++) {
+                mp_memory m1;
+                mp_cost_stage_memory(&x[1]->c, &b1, r, &m1);
+                ck_assert_msg(m1.activations_bytes <= bound + ids,
+                              "p %d v %d rank %d: %.0f B > bound %.0f B", p, v, r, m1.activations_bytes, bound);
+                if (r == 0)
+                    ck_assert_msg(fabs(m1.activations_bytes - bound) <= ids, "p %d v %d: rank 0 %.0f B, bound %.0f B",
+                                  p, v, m1.activations_bytes, bound);
+                checked++;
+            }
+            free(x[0]);
+            free(x[1]);
+        }
+    }
+    /* (p, v) with p v | 48: p 2: v 2, 3, 4, 6; p 3: v 2, 4; p 4: all four;
+     * p 6: v 2, 4; p 8: v 2, 3, 6 -- times p ranks: 8 + 6 + 16 + 12 + 24. */
+    ck_assert_int_eq(checked, 66);
+}
+END_TEST
+
+/* The output layer's logits on the last rank (Megatron-Core's
+ * vocab-parallel cross entropy, derived in cost.c): the fp32 softmax, T V 4
+ * bytes, is saved (activations); beyond it only the 16-bit logits, T V A,
+ * are live -- not A + 4 again.  Llama-3.1-8B, T = 8192, V = 128256:
+ * transient 8192 * 128256 * 2 = 2,101,346,304 B, the largest buffer of the
+ * last rank (pp 4, one send and one receive buffer of T h A = 67,108,864
+ * each on top). */
+START_TEST(test_logits_counted_once)
+{
+    world *x = llama31_world(4, 1, 8192);
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_HEAD, ops);
+    const mp_op *ce = find_op(ops, n, "cross-entropy");
+    ck_assert_ptr_nonnull(ce);
+    ck_assert_rel(ce->saved_bytes, 4202692608.0, EXACT);
+    ck_assert_rel(ce->transient_bytes, 2101346304.0, EXACT);
+    ck_assert_rel(x->r.mem_last.comm_buffer_bytes, 2101346304.0 + 2 * 67108864.0, EXACT);
+    free(x);
+}
+END_TEST
+
+/* Keys per query (cost.c, mp_cost_mean_keys), by hand:
+ *   full, S = 8192: 4096;
+ *   sliding W = 4096, S = 8192: W - W^2/(2S) = 4096 - 1024 = 3072;
+ *   sliding W = 128, S = 4096: 128 - 16384/8192 = 126;
+ *   chunks C = 8192, S = 10000: (8192^2/2 + 1808^2/2)/10000 = 3518.8864;
+ *   chunks C = 1024, S = 4096: 4 chunks of 512 average = 512;
+ *   a window at least S long: S/2. */
+START_TEST(test_mean_keys)
+{
+    mp_model m;
+    memset(&m, 0, sizeof m);
+    ck_assert_double_eq(mp_cost_mean_keys(&m, true, 8192), 4096);
+    m.window_kind = MP_WINDOW_SLIDING;
+    m.window = 4096;
+    ck_assert_double_eq(mp_cost_mean_keys(&m, false, 8192), 4096);
+    ck_assert_double_eq(mp_cost_mean_keys(&m, true, 8192), 3072);
+    ck_assert_double_eq(mp_cost_mean_keys(&m, true, 4096), 2048);
+    m.window = 128;
+    ck_assert_double_eq(mp_cost_mean_keys(&m, true, 4096), 126);
+    m.window_kind = MP_WINDOW_CHUNKED;
+    m.window = 8192;
+    ck_assert_rel(mp_cost_mean_keys(&m, true, 10000), 3518.8864, 1e-12);
+    m.window = 1024;
+    ck_assert_double_eq(mp_cost_mean_keys(&m, true, 4096), 512);
+}
+END_TEST
+
+/* Local attention in the cost model.  Llama-3.1-8B widths with a sliding
+ * window of 1024 on every other layer (gpt-oss's pattern), S = 8192,
+ * tp 1, pp 2: each rank holds 8 local and 8 global layers.
+ *  - attention-core forward FLOPs of a local layer: 2 T a (dqk + dv) keys
+ *    = 2 * 8192 * 32 * 256 * (1024 - 1024^2/16384 = 960) = 128,849,018,880
+ *    against 2 * 8192 * 32 * 256 * 4096 = 549,755,813,888 for a global one;
+ *  - model FLOPs per token drop by 16 local layers x 2 a (dqk + dv) x
+ *    (4096 - 960) = 16 * 16384 * 3136 = 822,083,584;
+ *  - flash attention saves nothing that depends on the window: the
+ *    activations are those of the model without a window;
+ *  - a window of S or more changes nothing at all. */
+START_TEST(test_local_attention)
+{
+    world *g = llama31_world(2, 1, 8192);
+    world *x = calloc(1, sizeof *x);
+    *x = *g;
+    x->m.window_kind = MP_WINDOW_SLIDING;
+    x->m.window = 1024;
+    for (int i = 0; i < x->m.num_layers; i++)
+        x->m.attn_local[i] = i % 2 == 0;
+    evaluate(x, 8192);
+    ck_assert_int_eq(x->c.local_layers, 16);
+    ck_assert(mp_cost_block_present(&x->c, MP_BLOCK_ATTN_LOCAL) && mp_cost_block_present(&x->c, MP_BLOCK_ATTN));
+    ck_assert(!mp_cost_block_present(&g->c, MP_BLOCK_ATTN_LOCAL));
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_ATTN_LOCAL, ops);
+    ck_assert_rel(find_op(ops, n, "attention-core")->fwd_flops, 128849018880.0, EXACT);
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_ATTN, ops);
+    ck_assert_rel(find_op(ops, n, "attention-core")->fwd_flops, 549755813888.0, EXACT);
+    ck_assert_rel(g->c.model_fwd_flops_per_token - x->c.model_fwd_flops_per_token, 822083584.0, 1e-9);
+    ck_assert_rel(x->r.mem.activations_bytes, g->r.mem.activations_bytes, EXACT);
+    ck_assert(x->r.t_total_s < g->r.t_total_s);
+    ck_assert(x->r.slow.layers_dense == 16);
+    /* A window as long as the sequence: the same step as no window. */
+    x->m.window = 8192;
+    evaluate(x, 8192);
+    ck_assert_rel(x->r.t_total_s, g->r.t_total_s, 1e-12);
+    ck_assert_rel(x->r.mfu, g->r.mfu, 1e-12);
+    free(g);
+    free(x);
+}
+END_TEST
+
+/* Chunked attention without a fused kernel (Llama 4's chunks of C): the
+ * sequence runs as S/C sequences of C tokens, so each query has C scores:
+ * saved b a S C (A bytes of softmax output, no dropout) instead of b a S^2.
+ * Llama-3.1-8B widths, S = 8192, C = 2048, every layer chunked, b = 1,
+ * tp 1: 32 * 8192 * 2048 * 2 = 1,073,741,824 B for the softmax of one
+ * layer, against 32 * 8192 * 8192 * 2 = 4,294,967,296 B unchunked. */
+START_TEST(test_chunked_unfused_scores)
+{
+    world *x = llama31_world(2, 1, 8192);
+    x->w.flash_attention = false;
+    x->m.window_kind = MP_WINDOW_CHUNKED;
+    x->m.window = 2048;
+    for (int i = 0; i < x->m.num_layers; i++)
+        x->m.attn_local[i] = true;
+    evaluate(x, 8192);
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_ATTN_LOCAL, ops);
+    ck_assert_rel(find_op(ops, n, "attention-core")->sel_dropped_bytes, 1073741824.0, EXACT);
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_ATTN, ops);
+    ck_assert_rel(find_op(ops, n, "attention-core")->sel_dropped_bytes, 4294967296.0, EXACT);
+    ck_assert(!mp_cost_block_present(&x->c, MP_BLOCK_ATTN));
+    free(x);
+}
+END_TEST
+
 static Suite *cost_suite(void)
 {
     Suite *s = suite_create("cost");
@@ -1019,6 +1254,14 @@ static Suite *cost_suite(void)
     tcase_add_test(te, test_mfu_identity);
     tcase_add_test(te, test_two_phase_equals_evaluate);
     suite_add_tcase(s, te);
+    TCase *tf = tcase_create("pipeline-logits-local");
+    tcase_add_test(tf, test_interleaved_llama31_8b);
+    tcase_add_test(tf, test_interleaving_bound);
+    tcase_add_test(tf, test_logits_counted_once);
+    tcase_add_test(tf, test_mean_keys);
+    tcase_add_test(tf, test_local_attention);
+    tcase_add_test(tf, test_chunked_unfused_scores);
+    suite_add_tcase(s, tf);
     return s;
 }
 

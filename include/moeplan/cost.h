@@ -29,7 +29,15 @@ typedef enum {
 typedef enum {
     MP_GROUP_NONE, MP_GROUP_TP, MP_GROUP_CP, MP_GROUP_DP, MP_GROUP_PP, MP_GROUP_EP, MP_GROUP_ETP, MP_GROUP_EDP
 } mp_group;
-typedef enum { MP_BLOCK_EMBED, MP_BLOCK_ATTN, MP_BLOCK_DENSE_MLP, MP_BLOCK_MOE_MLP, MP_BLOCK_HEAD, MP_BLOCK_COUNT } mp_block;
+/* ATTN_LOCAL is the attention block of the layers with local attention
+ * (model.h: attn_local, a sliding window or chunks); ATTN that of the others. */
+typedef enum {
+    MP_BLOCK_EMBED, MP_BLOCK_ATTN, MP_BLOCK_DENSE_MLP, MP_BLOCK_MOE_MLP, MP_BLOCK_HEAD, MP_BLOCK_ATTN_LOCAL,
+    MP_BLOCK_COUNT
+} mp_block;
+
+/* Layer classes: attention global or local, MLP dense or MoE. */
+typedef enum { MP_LAYER_DENSE, MP_LAYER_MOE, MP_LAYER_LOCAL_DENSE, MP_LAYER_LOCAL_MOE, MP_LAYER_CLASSES } mp_layer_class;
 
 /* Time categories of the step breakdown. */
 typedef enum { MP_CAT_COMPUTE, MP_CAT_MEMORY, MP_CAT_COMM, MP_CAT_COUNT } mp_cat;
@@ -70,6 +78,8 @@ typedef struct {
     mp_params params;
     double expert_load;          /* tokens at the busiest expert rank / mean (capacity or imbalance) */
     int moe_prefix[MP_MAX_LAYERS + 1]; /* MoE layers among the first i */
+    int cls_prefix[MP_LAYER_CLASSES][MP_MAX_LAYERS + 1]; /* layers of each class among the first i */
+    int local_layers;                  /* layers with local attention */
     double model_fwd_flops_per_token;  /* layout-independent, cached */
 } mp_cost_ctx;
 
@@ -83,6 +93,19 @@ void mp_cost_ctx_set_layout(mp_cost_ctx *c, const mp_layout *l);
 /* The ops of one block for one micro-batch on one GPU (a layer is ATTN plus
  * DENSE_MLP or MOE_MLP).  Returns the count (<= MP_MAX_OPS). */
 size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block b, mp_op *ops);
+
+/* Whether the model has the block at all (no MoE block for a dense model,
+ * no local-attention block without local layers). */
+bool mp_cost_block_present(const mp_cost_ctx *c, mp_block b);
+
+/* Keys each query attends to, averaged over a causal sequence of S tokens,
+ * for a layer with global (local false) or the model's local attention. */
+double mp_cost_mean_keys(const mp_model *m, bool local, double S);
+
+/* Chunk-micro-batches of each model chunk (0..vpp-1) that pipeline rank r
+ * holds at its activation peak under Megatron-LM's schedule; returns their
+ * sum.  `inst` has vpp entries. */
+double mp_cost_chunks_in_flight(const mp_layout *l, int r, double *inst);
 
 /* Parameters held by one GPU of pipeline rank r, by component. */
 typedef struct {
@@ -161,10 +184,12 @@ typedef struct {
 } mp_layer_time;
 typedef struct {
     mp_block_sum b[MP_BLOCK_COUNT];
-    mp_layer_time layer[3][2];   /* [recompute][dense, moe] */
+    mp_layer_time layer[3][MP_LAYER_CLASSES]; /* [recompute][layer class] */
     mp_layer_time embed, head;
 } mp_cost_blocks;
 void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks);
+/* Memory of one GPU of pipeline rank r (0..pp-1), from the block sums. */
+void mp_cost_stage_memory(const mp_cost_ctx *c, const mp_cost_blocks *blocks, int r, mp_memory *mem);
 void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cost *out);
 
 const char *mp_coll_name(mp_coll c);
