@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "moeplan/doc.h"
+#include "model_internal.h"
 
 int64_t mp_model_qk_head_dim(const mp_model *m)
 {
@@ -24,8 +25,9 @@ int64_t mp_model_v_width(const mp_model *m)
 
 static double norm_params(const mp_model *m, double width)
 {
-    /* RMSNorm has a scale; LayerNorm a scale and a bias. */
-    return (m->norm == MP_NORM_LAYER ? 2.0 : 1.0) * width;
+    /* RMSNorm has a scale; LayerNorm a scale and a bias, except DBRX's
+     * nn.LayerNorm(bias=False) (modeling_dbrx.py, DbrxBlock). */
+    return (m->norm == MP_NORM_LAYER && !m->norm_no_bias ? 2.0 : 1.0) * width;
 }
 
 static double mlp_params(const mp_model *m, double width)
@@ -66,22 +68,35 @@ void mp_model_params(const mp_model *m, mp_params *p)
             att += q + 2.0 * kv;
         if (m->out_bias)
             att += h;
-        if (m->qk_norm)
-            att += 2.0 * (double)m->head_dim;
+        if (m->qk_norm && m->qk_norm_full)
+            att += norm_params(m, q) + norm_params(m, kv); /* OLMoE: q_norm(a*d), k_norm(g*d) */
+        else if (m->qk_norm)
+            att += 2.0 * norm_params(m, (double)m->head_dim); /* Qwen3/GLM: one norm of head_dim each */
     }
-    p->attention = att + norm_params(m, h);
-    p->dense_mlp = m->ffn_hidden > 0 ? mlp_params(m, (double)m->ffn_hidden) + norm_params(m, h) : 0;
+    /* gpt-oss (modeling_gpt_oss.py, GptOssAttention.sinks): one learned
+     * logit per head, added to the softmax's denominator. */
+    if (m->attn_sinks)
+        att += a;
+    /* Grok-1 (modeling_grok1.py, DecoderLayer): a norm before and after
+     * attention and before and after the MoE block. */
+    p->attention = att + norm_params(m, h) * (m->post_norms ? 2.0 : 1.0);
+    double mlp_norms = norm_params(m, h) * (m->post_norms ? 2.0 : 1.0);
+    p->dense_mlp = m->ffn_hidden > 0 ? mlp_params(m, (double)m->ffn_hidden) + mlp_norms : 0;
     if (m->num_experts > 0) {
         p->moe_expert_one = mlp_params(m, (double)m->expert_hidden);
         p->moe_experts = (double)m->num_experts * p->moe_expert_one;
         p->moe_shared = (double)m->num_shared_experts * mlp_params(m, (double)m->shared_expert_hidden);
         if (m->shared_expert_gate && m->num_shared_experts > 0)
             p->moe_shared += h;
-        p->moe_router = h * (double)m->num_experts; /* gate: Linear(h, E), no bias */
-        p->moe_norm = norm_params(m, h);
+        /* gate: Linear(h, E); gpt-oss's router has a bias of E
+         * (modeling_gpt_oss.py, GptOssTopKRouter.bias). */
+        p->moe_router = h * (double)m->num_experts + (m->router_bias ? (double)m->num_experts : 0);
+        p->moe_norm = mlp_norms;
     }
     p->embedding = (double)m->vocab * h + (double)m->learned_positions * h;
     p->lm_head = m->tied_embeddings ? 0 : (double)m->vocab * h;
+    if (m->lm_head_bias) /* Phi-3.5-MoE: lm_head = Linear(h, V, bias=True) */
+        p->lm_head += (double)m->vocab;
     p->final_norm = norm_params(m, h);
     double total = p->embedding + p->lm_head + p->final_norm;
     double active = total;
@@ -103,7 +118,7 @@ void mp_model_params(const mp_model *m, mp_params *p)
     p->active_per_token = active;
 }
 
-static void add_note(mp_model *m, const char *text)
+void mp_model_add_note(mp_model *m, const char *text)
 {
     if (m->num_notes < (int)(sizeof m->notes / sizeof m->notes[0])) {
         snprintf(m->notes[m->num_notes], sizeof m->notes[0], "%s", text);
@@ -264,209 +279,8 @@ static mp_status load_native(mp_model *m, const mp_doc *d, mp_error *err)
         for (size_t i = 0; i < notes->n; i++) {
             if (notes->vals[i]->kind != MP_NODE_SCALAR)
                 return mp_doc_error(d, notes->vals[i], err, "each note must be a string");
-            add_note(m, notes->vals[i]->text);
+            mp_model_add_note(m, notes->vals[i]->text);
         }
-    }
-    return MP_OK;
-}
-
-/* ------------------------------------------------------- Hugging Face config */
-
-/* Read a HF config.json as published: keys we do not use are ignored (those
- * files carry dozens), but keys we do use are type- and range-checked. */
-static mp_status load_hf(mp_model *m, const mp_doc *d, mp_error *err)
-{
-    mp_getter g = {d, d->root, err};
-    char type[64] = "";
-    TRY(mp_get_string(&g, "model_type", false, type, sizeof type, NULL));
-    long v;
-    bool found;
-    bool gpt2 = strcmp(type, "gpt2") == 0;
-    bool deepseek = strncmp(type, "deepseek", 8) == 0;
-    bool qwen_moe = strcmp(type, "qwen2_moe") == 0 || strcmp(type, "qwen3_moe") == 0;
-    snprintf(m->name, sizeof m->name, "%s", type[0] ? type : "hf-model");
-    const mp_node *nm = mp_node_get(d->root, "_name_or_path", NULL);
-    if (nm && nm->kind == MP_NODE_SCALAR && nm->text[0])
-        snprintf(m->name, sizeof m->name, "%s", nm->text);
-
-    if (gpt2) {
-        /* GPT-2 (Radford et al. 2019): LayerNorm with bias, biases on every
-         * linear, learned positions, GELU MLP of n_inner (default 4 n_embd),
-         * tied embeddings. */
-        TRY(mp_get_int(&g, "n_embd", true, 1, BIG, &v, NULL));
-        m->hidden = v;
-        TRY(mp_get_int(&g, "n_layer", true, 1, MP_MAX_LAYERS, &v, NULL));
-        m->num_layers = (int)v;
-        TRY(mp_get_int(&g, "n_head", true, 1, 65536, &v, NULL));
-        m->num_heads = m->num_kv_heads = v;
-        if (m->hidden % m->num_heads)
-            return mp_doc_error(d, mp_node_get(d->root, "n_head", NULL), err, "'n_head' must divide 'n_embd'");
-        m->head_dim = m->hidden / m->num_heads;
-        m->ffn_hidden = 4 * m->hidden;
-        TRY(mp_get_int(&g, "n_inner", false, 1, BIG, &v, &found));
-        if (found)
-            m->ffn_hidden = v;
-        TRY(mp_get_int(&g, "n_positions", true, 1, BIG, &v, NULL));
-        m->learned_positions = v;
-        TRY(mp_get_int(&g, "vocab_size", true, 1, BIG, &v, NULL));
-        m->vocab = v;
-        m->tied_embeddings = true;
-        TRY(mp_get_bool(&g, "tie_word_embeddings", false, &m->tied_embeddings, NULL));
-        m->norm = MP_NORM_LAYER;
-        m->qkv_bias = m->out_bias = m->mlp_bias = true;
-        m->gated_mlp = false;
-        double pd = 0;
-        TRY(mp_get_double(&g, "resid_pdrop", false, 0, 1, &pd, NULL));
-        m->dropout = pd > 0;
-        return MP_OK;
-    }
-
-    TRY(mp_get_int(&g, "hidden_size", true, 1, BIG, &v, NULL));
-    m->hidden = v;
-    TRY(mp_get_int(&g, "num_hidden_layers", true, 1, MP_MAX_LAYERS, &v, NULL));
-    m->num_layers = (int)v;
-    TRY(mp_get_int(&g, "num_attention_heads", true, 1, 65536, &v, NULL));
-    m->num_heads = v;
-    m->num_kv_heads = v;
-    TRY(mp_get_int(&g, "num_key_value_heads", false, 1, m->num_heads, &v, &found));
-    if (found)
-        m->num_kv_heads = v;
-    m->head_dim = m->hidden / m->num_heads;
-    TRY(mp_get_int(&g, "head_dim", false, 1, 65536, &v, &found));
-    if (found)
-        m->head_dim = v;
-    else if (m->head_dim < 1)
-        return mp_doc_error(d, mp_node_get(d->root, "num_attention_heads", NULL), err,
-                            "'num_attention_heads' (%lld) is larger than 'hidden_size' (%lld); give 'head_dim'",
-                            (long long)m->num_heads, (long long)m->hidden);
-    if (m->num_heads % m->num_kv_heads)
-        return mp_doc_error(d, mp_node_get(d->root, "num_key_value_heads", NULL), err,
-                            "'num_attention_heads' (%lld) must be a multiple of 'num_key_value_heads' (%lld)",
-                            (long long)m->num_heads, (long long)m->num_kv_heads);
-    TRY(mp_get_int(&g, "vocab_size", true, 1, BIG, &v, NULL));
-    m->vocab = v;
-    /* Llama, Mistral, Mixtral, Qwen and DeepSeek configs default to untied. */
-    m->tied_embeddings = false;
-    TRY(mp_get_bool(&g, "tie_word_embeddings", false, &m->tied_embeddings, NULL));
-    m->norm = MP_NORM_RMS;
-    m->gated_mlp = true; /* LlamaMLP-style gate/up/down, whatever hidden_act is */
-    bool ab = false;
-    TRY(mp_get_bool(&g, "attention_bias", false, &ab, NULL));
-    m->qkv_bias = m->out_bias = ab;
-    TRY(mp_get_bool(&g, "mlp_bias", false, &m->mlp_bias, NULL));
-    if (strcmp(type, "qwen2") == 0 || strcmp(type, "qwen2_moe") == 0) {
-        m->qkv_bias = true; /* Qwen2 attention: bias on q, k, v; none on o */
-        m->out_bias = false;
-    }
-    if (strcmp(type, "qwen3") == 0 || strcmp(type, "qwen3_moe") == 0)
-        m->qk_norm = true;
-    TRY(mp_get_int(&g, "intermediate_size", false, 1, BIG, &v, &found));
-    m->ffn_hidden = found ? v : 0;
-    double dp = 0;
-    TRY(mp_get_double(&g, "attention_dropout", false, 0, 1, &dp, NULL));
-    m->dropout = dp > 0;
-
-    if (deepseek) {
-        long qlr = 0;
-        const mp_node *q = mp_node_get(d->root, "q_lora_rank", NULL);
-        if (q && !mp_node_is_null(q))
-            TRY(mp_get_int(&g, "q_lora_rank", false, 1, BIG, &qlr, NULL));
-        long kvr = 0;
-        TRY(mp_get_int(&g, "kv_lora_rank", false, 1, BIG, &kvr, &found));
-        if (found) {
-            m->attn = MP_ATTN_MLA;
-            m->q_lora_rank = qlr;
-            m->kv_lora_rank = kvr;
-            TRY(mp_get_int(&g, "qk_nope_head_dim", true, 1, 65536, &v, NULL));
-            m->qk_nope_head_dim = v;
-            TRY(mp_get_int(&g, "qk_rope_head_dim", true, 0, 65536, &v, NULL));
-            m->qk_rope_head_dim = v;
-            TRY(mp_get_int(&g, "v_head_dim", true, 1, 65536, &v, NULL));
-            m->v_head_dim = v;
-            m->num_kv_heads = m->num_heads;
-        }
-        long ne = 0, nsh = 0, first = 0, freq = 1;
-        TRY(mp_get_int(&g, "n_routed_experts", false, 1, 1000000, &ne, NULL));
-        if (ne > 0) {
-            m->num_experts = ne;
-            TRY(mp_get_int(&g, "num_experts_per_tok", true, 1, ne, &v, NULL));
-            m->top_k = v;
-            TRY(mp_get_int(&g, "moe_intermediate_size", true, 1, BIG, &v, NULL));
-            m->expert_hidden = v;
-            TRY(mp_get_int(&g, "n_shared_experts", false, 0, 1024, &nsh, NULL));
-            m->num_shared_experts = nsh;
-            m->shared_expert_hidden = m->expert_hidden;
-            TRY(mp_get_int(&g, "first_k_dense_replace", false, 0, m->num_layers, &first, NULL));
-            TRY(mp_get_int(&g, "moe_layer_freq", false, 1, m->num_layers, &freq, NULL));
-            /* modeling_deepseek.py: MoE when layer_idx >= first_k_dense_replace
-             * and layer_idx % moe_layer_freq == 0. */
-            for (int i = 0; i < m->num_layers; i++)
-                m->is_moe[i] = i >= first && i % freq == 0;
-        }
-        long mtp = 0;
-        TRY(mp_get_int(&g, "num_nextn_predict_layers", false, 0, 64, &mtp, NULL));
-        if (mtp > 0)
-            add_note(m, "multi-token-prediction modules (num_nextn_predict_layers) are not counted");
-        return MP_OK;
-    }
-    if (strcmp(type, "mixtral") == 0) {
-        TRY(mp_get_int(&g, "num_local_experts", true, 1, 1000000, &v, NULL));
-        m->num_experts = v;
-        TRY(mp_get_int(&g, "num_experts_per_tok", true, 1, m->num_experts, &v, NULL));
-        m->top_k = v;
-        m->expert_hidden = m->ffn_hidden; /* Mixtral's experts use intermediate_size */
-        for (int i = 0; i < m->num_layers; i++)
-            m->is_moe[i] = true;
-        return MP_OK;
-    }
-    if (qwen_moe) {
-        TRY(mp_get_int(&g, "num_experts", true, 1, 1000000, &v, NULL));
-        m->num_experts = v;
-        TRY(mp_get_int(&g, "num_experts_per_tok", true, 1, m->num_experts, &v, NULL));
-        m->top_k = v;
-        TRY(mp_get_int(&g, "moe_intermediate_size", true, 1, BIG, &v, NULL));
-        m->expert_hidden = v;
-        long sh = 0;
-        TRY(mp_get_int(&g, "shared_expert_intermediate_size", false, 0, BIG, &sh, NULL));
-        if (sh > 0) {
-            /* Qwen2-MoE: one shared expert of that width with a sigmoid gate. */
-            m->num_shared_experts = 1;
-            m->shared_expert_hidden = sh;
-            m->shared_expert_gate = true;
-        }
-        long step = 1;
-        TRY(mp_get_int(&g, "decoder_sparse_step", false, 1, m->num_layers, &step, NULL));
-        /* modeling_qwen2_moe.py: MoE when layer_idx not in mlp_only_layers and
-         * (layer_idx + 1) % decoder_sparse_step == 0. */
-        for (int i = 0; i < m->num_layers; i++)
-            m->is_moe[i] = (i + 1) % step == 0;
-        const mp_node *only = mp_node_get(d->root, "mlp_only_layers", NULL);
-        if (only && !mp_node_is_null(only)) {
-            if (only->kind != MP_NODE_SEQ)
-                return mp_doc_error(d, only, err, "'mlp_only_layers' must be a list of layer indices");
-            for (size_t i = 0; i < only->n; i++) {
-                const mp_node *x = only->vals[i];
-                char *end;
-                long li = -1;
-                if (x->kind == MP_NODE_SCALAR) {
-                    li = strtol(x->text, &end, 10);
-                    if (end == x->text || *end || x->quoted)
-                        li = -1;
-                }
-                if (li < 0 || li >= m->num_layers)
-                    return mp_doc_error(d, x, err, "'mlp_only_layers' entries must be layer indices from 0 to %d",
-                                        m->num_layers - 1);
-                m->is_moe[li] = false;
-            }
-        }
-        return MP_OK;
-    }
-    if (type[0] && strcmp(type, "llama") && strcmp(type, "mistral") && strcmp(type, "qwen2") &&
-        strcmp(type, "qwen3"))
-    {
-        char note[160];
-        snprintf(note, sizeof note, "model_type '%s' read as a Llama-style decoder (gated MLP, RMSNorm)", type);
-        add_note(m, note);
     }
     return MP_OK;
 }
@@ -478,7 +292,7 @@ mp_status mp_model_load(mp_model *m, const char *path, mp_error *err)
     mp_doc d;
     TRY(mp_doc_load_file(&d, path, err));
     bool hf = mp_node_get(d.root, "model_type", NULL) || mp_node_get(d.root, "architectures", NULL);
-    mp_status st = hf ? load_hf(m, &d, err) : load_native(m, &d, err);
+    mp_status st = hf ? mp_model_load_hf(m, &d, err) : load_native(m, &d, err);
     mp_doc_free(&d);
     if (st)
         return st;

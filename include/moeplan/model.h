@@ -2,7 +2,8 @@
  *
  * One struct covers dense and MoE decoders: GPT-2, Llama/Mistral (GQA,
  * SwiGLU), Mixtral, Qwen-MoE (shared experts, sparse step), DeepSeek-V2/V3
- * (MLA, first dense layers).  Which layers are MoE is stored per layer, so a
+ * (MLA, first dense layers), OLMoE, Phi-3.5-MoE, DBRX, gpt-oss, Grok-1,
+ * Llama 4, GLM-4.5, Kimi-K2.  Which layers are MoE is stored per layer, so a
  * pipeline stage's cost depends on the layers it really holds.
  *
  * Parameter counts (mp_model_params) are exact sums of the weight shapes; see
@@ -36,7 +37,12 @@ typedef struct {
     int64_t q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim;
     bool qkv_bias, out_bias, mlp_bias;
     bool qk_norm;               /* Qwen3: RMSNorm on each Q and K head (2 * head_dim params) */
+    bool qk_norm_full;          /* with qk_norm: OLMoE's norm over the whole q and k width
+                                 * (heads * head_dim + kv_heads * head_dim params) */
     mp_norm norm;
+    bool norm_no_bias;          /* DBRX: LayerNorm without a bias (h params, not 2h) */
+    bool post_norms;            /* Grok-1: extra norms after attention and after the MLP */
+    bool lm_head_bias;          /* Phi-3.5-MoE: the output projection has a bias (vocab params) */
     bool gated_mlp;             /* SwiGLU/GeGLU: 3 matrices; GELU MLP: 2 */
     int64_t ffn_hidden;         /* dense layers' MLP width */
     int64_t num_experts, top_k, expert_hidden;
@@ -63,15 +69,16 @@ typedef struct {
 
 /* Parameter counts, in parameters (not bytes). */
 typedef struct {
-    double attention;           /* one layer's attention block incl. its norm */
+    double attention;           /* one layer's attention block incl. its norm(s) and
+                                 * attention sinks (one logit per head) */
     double dense_mlp;           /* one dense layer's MLP incl. its norm */
     double moe_experts;         /* one MoE layer's routed experts (all of them) */
     double moe_expert_one;      /* one routed expert */
     double moe_shared;          /* one MoE layer's shared experts (+ gate) */
-    double moe_router;          /* one MoE layer's router */
+    double moe_router;          /* one MoE layer's router, incl. its bias (router_bias) */
     double moe_norm;            /* the pre-MLP norm of a MoE layer */
     double embedding;           /* token embedding (+ learned positions) */
-    double lm_head;             /* output projection; 0 when tied */
+    double lm_head;             /* output projection (+ its bias); 0 when tied */
     double final_norm;
     double total;
     double active_per_token;    /* with top_k routed + shared experts */
@@ -87,7 +94,9 @@ int64_t mp_model_v_width(const mp_model *m);
 int64_t mp_model_qk_head_dim(const mp_model *m);
 
 /* Load a native YAML model or a Hugging Face config.json (chosen by content:
- * a file with `model_type` or `architectures` is read as a HF config). */
+ * a file with `model_type` or `architectures` is read as a HF config).  A HF
+ * config whose model_type is absent, null, empty or not one moeplan reads is
+ * refused (MP_ERR_INPUT, with the supported types). */
 mp_status mp_model_load(mp_model *m, const char *path, mp_error *err);
 
 /* Checks common to every loader: positive sizes, heads * head_dim sane, top_k

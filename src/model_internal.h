@@ -1,0 +1,14 @@
+/* moeplan: what model.c and model_hf.c share (not installed, not public). */
+#ifndef MOEPLAN_MODEL_INTERNAL_H
+#define MOEPLAN_MODEL_INTERNAL_H
+
+#include "moeplan/doc.h"
+#include "moeplan/model.h"
+
+/* Append a note (at most 16, each cut at 159 characters). */
+void mp_model_add_note(mp_model *m, const char *text);
+
+/* Read a Hugging Face config.json (model_hf.c). */
+mp_status mp_model_load_hf(mp_model *m, const mp_doc *d, mp_error *err);
+
+#endif
