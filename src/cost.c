@@ -58,6 +58,10 @@ void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, 
             c->cls_prefix[k][i + 1] = c->cls_prefix[k][i] + (k == cls ? 1 : 0);
         c->local_layers += local;
     }
+    c->single_class = -1;
+    for (int k = 0; k < MP_LAYER_CLASSES; k++)
+        if (c->cls_prefix[k][m->num_layers] == m->num_layers)
+            c->single_class = k;
     c->model_fwd_flops_per_token = model_fwd_flops_per_token(c);
     /* Busiest expert rank, relative to the mean.  With a capacity factor the
      * expert buffers are padded to capacity (Megatron's
@@ -819,6 +823,10 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
      * Table 2: 2sbh, /t with SP; the layer being recomputed is live once). */
     double layer_act[MP_LAYER_CLASSES], layer_full[MP_LAYER_CLASSES];
     for (int q = 0; q < MP_LAYER_CLASSES; q++) {
+        if (c->cls_prefix[q][m->num_layers] == 0) {
+            layer_act[q] = layer_full[q] = 0; /* no layer of this class */
+            continue;
+        }
         const mp_block_sum *at = &bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN];
         const mp_block_sum *ml = &bs[(q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP];
         layer_full[q] = at->saved + ml->saved;
@@ -834,13 +842,21 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
         int chunk = k * p + r;
         int first, count, n[MP_LAYER_CLASSES];
         mp_layout_chunk(l, m->num_layers, r, k, &first, &count);
-        count_layers(c, first, count, n);
         double a = 0;
-        for (int q = 0; q < MP_LAYER_CLASSES; q++) {
-            a += n[q] * layer_act[q];
-            present[q] += n[q];
-            if (n[q] && l->recompute == MP_RECOMPUTE_FULL && layer_full[q] > worst_layer_full)
+        if (c->single_class >= 0) { /* the search's common case: one kind of layer */
+            int q = c->single_class;
+            a = count * layer_act[q];
+            present[q] += count;
+            if (count && l->recompute == MP_RECOMPUTE_FULL)
                 worst_layer_full = layer_full[q];
+        } else {
+            count_layers(c, first, count, n);
+            for (int q = 0; q < MP_LAYER_CLASSES; q++) {
+                a += n[q] * layer_act[q];
+                present[q] += n[q];
+                if (n[q] && l->recompute == MP_RECOMPUTE_FULL && layer_full[q] > worst_layer_full)
+                    worst_layer_full = layer_full[q];
+            }
         }
         if (chunk == 0)
             a += bs[MP_BLOCK_EMBED].saved;
@@ -1005,9 +1021,14 @@ void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks)
             memset(&bs[i], 0, sizeof bs[i]); /* no layer of the model uses it */
     }
     for (int rc = 0; rc < 3; rc++)
-        for (int q = 0; q < MP_LAYER_CLASSES; q++)
+        for (int q = 0; q < MP_LAYER_CLASSES; q++) {
+            if (c->cls_prefix[q][c->model->num_layers] == 0) {
+                memset(&blocks->layer[rc][q], 0, sizeof blocks->layer[rc][q]); /* no such layer */
+                continue;
+            }
             layer_time_of(&blocks->layer[rc][q], &bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN],
                           &bs[(q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP], (mp_recompute)rc);
+        }
     layer_time_of(&blocks->embed, &bs[MP_BLOCK_EMBED], NULL, MP_RECOMPUTE_NONE);
     layer_time_of(&blocks->head, &bs[MP_BLOCK_HEAD], NULL, MP_RECOMPUTE_NONE);
 }

@@ -80,6 +80,7 @@ typedef struct {
     int moe_prefix[MP_MAX_LAYERS + 1]; /* MoE layers among the first i */
     int cls_prefix[MP_LAYER_CLASSES][MP_MAX_LAYERS + 1]; /* layers of each class among the first i */
     int local_layers;                  /* layers with local attention */
+    int single_class;                  /* the layer class of every layer, or -1 when they differ */
     double model_fwd_flops_per_token;  /* layout-independent, cached */
 } mp_cost_ctx;
 
