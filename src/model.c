@@ -159,12 +159,56 @@ static const char *const model_keys[] = {
     "name", "layers", "hidden", "heads", "kv_heads", "head_dim", "attention", "mla", "ffn", "ffn_hidden",
     "experts", "top_k", "expert_hidden", "shared_experts", "shared_expert_hidden", "shared_expert_gate",
     "first_dense_layers", "moe_every", "vocab", "tied_embeddings", "norm", "qkv_bias", "out_bias", "mlp_bias",
-    "qk_norm", "dropout", "position_embedding", "max_positions", "notes", NULL};
+    "qk_norm", "dropout", "position_embedding", "max_positions", "notes", "window", "attention_sinks",
+    "router_bias", "lm_head_bias", "post_norms", NULL};
+static const char *const window_keys[] = {"kind", "size", "global_every", "layers", NULL};
 static const char *const mla_keys[] = {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
                                        "v_head_dim", NULL};
 
 #define TRY(x) do { mp_status st_ = (x); if (st_) return st_; } while (0)
 #define BIG 100000000L   /* 1e8: larger than any real width, small enough that products fit */
+
+/* window: {kind: sliding|chunked, size: N, global_every: K | layers: [i...]}.
+ * Local layers: all by default; with global_every K, all but those with
+ * (i + 1) % K == 0 (gpt-oss: K 2; Llama 4: K 4); with layers, those listed. */
+static mp_status load_window(mp_model *m, const mp_doc *d, const mp_node *win, mp_error *err)
+{
+    TRY(mp_doc_check_keys(d, win, window_keys, "'window'", err));
+    mp_getter g = {d, win, err};
+    static const char *const kinds[] = {"sliding", "chunked", NULL};
+    int k = 0;
+    TRY(mp_get_enum(&g, "kind", true, kinds, &k, NULL));
+    m->window_kind = k ? MP_WINDOW_CHUNKED : MP_WINDOW_SLIDING;
+    long v;
+    TRY(mp_get_int(&g, "size", true, 1, 1L << 40, &v, NULL));
+    m->window = v;
+    const mp_node *every = mp_node_get(win, "global_every", NULL), *layers = mp_node_get(win, "layers", NULL);
+    if (every && layers)
+        return mp_doc_error(d, layers, err, "give 'global_every' or 'layers' in 'window', not both");
+    long ge = 0;
+    TRY(mp_get_int(&g, "global_every", false, 1, m->num_layers, &ge, NULL));
+    for (int i = 0; i < m->num_layers; i++)
+        m->attn_local[i] = ge > 0 ? (i + 1) % ge != 0 : layers == NULL;
+    if (layers) {
+        if (layers->kind != MP_NODE_SEQ || layers->n == 0)
+            return mp_doc_error(d, layers, err, "'layers' in 'window' must be a non-empty list of layer indices");
+        for (size_t i = 0; i < layers->n; i++) {
+            const mp_node *x = layers->vals[i];
+            char *end;
+            long li = -1;
+            if (x->kind == MP_NODE_SCALAR && !x->quoted) {
+                li = strtol(x->text, &end, 10);
+                if (end == x->text || *end)
+                    li = -1;
+            }
+            if (li < 0 || li >= m->num_layers)
+                return mp_doc_error(d, x, err, "'layers' entries must be layer indices from 0 to %d",
+                                    m->num_layers - 1);
+            m->attn_local[li] = true;
+        }
+    }
+    return MP_OK;
+}
 
 static mp_status load_native(mp_model *m, const mp_doc *d, mp_error *err)
 {
@@ -246,7 +290,7 @@ static mp_status load_native(mp_model *m, const mp_doc *d, mp_error *err)
             m->is_moe[i] = i >= first && (i + 1) % every == 0;
     } else {
         static const char *const moe_only[] = {"top_k", "expert_hidden", "shared_experts", "shared_expert_hidden",
-                                               "first_dense_layers", "moe_every", NULL};
+                                               "first_dense_layers", "moe_every", "router_bias", NULL};
         for (int i = 0; moe_only[i]; i++) {
             const mp_node *x = mp_node_get(d->root, moe_only[i], NULL);
             if (x)
@@ -256,14 +300,30 @@ static mp_status load_native(mp_model *m, const mp_doc *d, mp_error *err)
     TRY(mp_get_int(&g, "vocab", true, 1, BIG, &v, NULL));
     m->vocab = v;
     TRY(mp_get_bool(&g, "tied_embeddings", false, &m->tied_embeddings, NULL));
-    static const char *const norms[] = {"rmsnorm", "layernorm", NULL};
+    static const char *const norms[] = {"rmsnorm", "layernorm", "layernorm_nobias", NULL};
     int nk = 0;
     TRY(mp_get_enum(&g, "norm", false, norms, &nk, NULL));
     m->norm = nk ? MP_NORM_LAYER : MP_NORM_RMS;
+    m->norm_no_bias = nk == 2;
     TRY(mp_get_bool(&g, "qkv_bias", false, &m->qkv_bias, NULL));
     TRY(mp_get_bool(&g, "out_bias", false, &m->out_bias, NULL));
     TRY(mp_get_bool(&g, "mlp_bias", false, &m->mlp_bias, NULL));
-    TRY(mp_get_bool(&g, "qk_norm", false, &m->qk_norm, NULL));
+    /* qk_norm: true (one norm of head_dim on q and on k, Qwen3) or "full"
+     * (over the whole q and k width, OLMoE). */
+    const mp_node *qkn = mp_node_get(d->root, "qk_norm", NULL);
+    if (qkn && qkn->kind == MP_NODE_SCALAR && strcmp(qkn->text, "full") == 0)
+        m->qk_norm = m->qk_norm_full = true;
+    else if (qkn && mp_get_bool(&g, "qk_norm", false, &m->qk_norm, NULL))
+        return mp_doc_error(d, qkn, err, "'qk_norm' must be true, false or full");
+    TRY(mp_get_bool(&g, "attention_sinks", false, &m->attn_sinks, NULL));
+    TRY(mp_get_bool(&g, "lm_head_bias", false, &m->lm_head_bias, NULL));
+    TRY(mp_get_bool(&g, "post_norms", false, &m->post_norms, NULL));
+    if (m->num_experts > 0)
+        TRY(mp_get_bool(&g, "router_bias", false, &m->router_bias, NULL));
+    const mp_node *win;
+    TRY(mp_get_map(&g, "window", false, &win));
+    if (win)
+        TRY(load_window(m, d, win, err));
     TRY(mp_get_bool(&g, "dropout", false, &m->dropout, NULL));
     static const char *const pos[] = {"rope", "learned", "none", NULL};
     int pk = 0;

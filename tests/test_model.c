@@ -598,6 +598,43 @@ START_TEST(test_native_mla_small)
 }
 END_TEST
 
+/* model-local-small.yaml: 4 layers, h=32, 4 heads of 8, 2 KV heads,
+ * SwiGLU, 4 experts of 16, top-2, vocab 100, untied, LayerNorm without
+ * bias (h each), biases on q/k/v/o and the MLP, qk norm over the full
+ * width, one sink per head, router bias, lm_head bias, norms after
+ * attention and the MLP too, sliding window 64 on layers 0 and 2.
+ *   attention: q 32*32 + k, v 2*32*16 + o 32*32 = 3,072; qkv bias 32 + 16
+ *              + 16 = 64; o bias 32; q/k norm 32 + 16 = 48; sinks 4;
+ *              2 norms 64  -> 3,284
+ *   expert:    3*32*16 = 1,536 + biases 16 + 16 + 32 = 1,600; x4 = 6,400
+ *   router:    32*4 + bias 4 = 132; 2 MLP norms 64
+ *   layer 3,284 + 6,400 + 132 + 64 = 9,880; x4 = 39,520
+ *   embedding 3,200; head 3,200 + bias 100 = 3,300; final norm 32
+ *   total 46,052; active layer 3,284 + 2*1,600 + 132 + 64 = 6,680, x4
+ *   = 26,720 + 6,532 = 33,252
+ */
+START_TEST(test_native_local_small)
+{
+    mp_model m;
+    mp_params p;
+    load_ok(&m, "model-local-small.yaml");
+    mp_model_params(&m, &p);
+    ck_assert_count(p.attention, 3284);
+    ck_assert_count(p.moe_expert_one, 1600);
+    ck_assert_count(p.moe_router, 132);
+    ck_assert_count(p.moe_norm, 64);
+    ck_assert_count(p.lm_head, 3300);
+    ck_assert_count(p.final_norm, 32);
+    ck_assert_count(p.total, 46052);
+    ck_assert_count(p.active_per_token, 33252);
+    ck_assert_int_eq(m.window_kind, MP_WINDOW_SLIDING);
+    ck_assert_int_eq(m.window, 64);
+    static const bool local[4] = {true, false, true, false};
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(m.attn_local[i] == local[i], "layer %d", i);
+}
+END_TEST
+
 /* ----------------------------------------------------------- loader errors */
 
 typedef struct {
@@ -662,7 +699,10 @@ typedef struct {
 } hf_refusal;
 
 /* Unknown, absent, null or empty model_type, and a head size that does not
- * come out whole, are refused at the value (or 1:1 when the key is absent). */
+ * come out whole, are refused at the value (or 1:1 when the key is absent);
+ * so are malformed native window keys.  Columns: count from 1, e.g.
+ * `  "model_type": "mixtrall"`: 2 blanks + 12-char key + ': ' = 16, the
+ * value's quote at 17; `window: {kind: slidng` puts the value at 16. */
 static const hf_refusal hf_refusals[] = {
     {"{\n  \"model_type\": \"mixtrall\",\n  \"hidden_size\": 8\n}\n", 2, 17,
      "unknown model_type 'mixtrall' (did you mean 'mixtral'?); moeplan reads: gpt2, llama,"},
@@ -678,6 +718,19 @@ static const hf_refusal hf_refusals[] = {
     {"{\n  \"model_type\": \"llama\",\n  \"hidden_size\": 4096,\n  \"num_hidden_layers\": 2,\n"
      "  \"num_attention_heads\": 3,\n  \"vocab_size\": 10,\n  \"intermediate_size\": 5\n}\n",
      5, 26, "'num_attention_heads' (3) does not divide 'hidden_size' (4096); give 'head_dim' explicitly"},
+    /* Native window keys, malformed. */
+    {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nwindow: {kind: slidng, size: 4}\n", 7, 16,
+     "did you mean 'sliding'"},
+    {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nwindow: {kind: chunked, size: 0}\n", 7,
+     31, "'size'"},
+    {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nwindow: {kind: sliding, size: 4, layers: [2]}\n",
+     7, 43, "'layers' entries must be layer indices from 0 to 1"},
+    {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nwindow: {kind: sliding, sise: 4}\n", 7, 25,
+     "did you mean 'size'"},
+    {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nrouter_bias: true\n", 7, 14,
+     "'router_bias' is given but 'experts' is 0 or absent"},
+    {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nqk_norm: half\n", 7, 10,
+     "'qk_norm' must be true, false or full"},
     /* DeepSeek without experts is not read as dense. */
     {"{\"model_type\": \"deepseek_v3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
      "\"num_attention_heads\": 4, \"vocab_size\": 10, \"intermediate_size\": 8}\n",
@@ -795,6 +848,7 @@ static Suite *model_suite(void)
     tcase_add_test(tn, test_native_moe_small);
     tcase_add_test(tn, test_native_gelu_small);
     tcase_add_test(tn, test_native_mla_small);
+    tcase_add_test(tn, test_native_local_small);
     suite_add_tcase(s, tn);
     TCase *te = tcase_create("errors");
     tcase_add_loop_test(te, test_load_errors, 0, (int)(sizeof err_cases / sizeof err_cases[0]));
