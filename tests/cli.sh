@@ -516,5 +516,35 @@ else
     notok "uneven split that does not share evenly over the middle ranks is refused" "exit $rc" "$(cat "$ERR")"
 fi
 
+# ------------------------------------------ Hugging Face model_type (issue 6)
+# A config whose model_type moeplan does not read is refused (exit 2, empty
+# stdout, one positioned error), never read as a dense Llama.  Positions:
+# `  "model_type": ` is 16 characters, so the value starts at 2:17; an
+# absent key points at the top-level mapping, 1:1.
+printf '{\n  "model_type": "mixtrall",\n  "hidden_size": 4096\n}\n' >"$TMP/hf-typo.json"
+expect_bad "HF model_type 'mixtrall' refused with a suggestion" \
+    "^moeplan: $(escape_re "$TMP/hf-typo.json"):2:17: error: unknown model_type 'mixtrall'" \
+    "(did you mean 'mixtral'?)" -- explain --model "$TMP/hf-typo.json"
+printf '{\n  "architectures": ["LlamaForCausalLM"],\n  "hidden_size": 4096\n}\n' >"$TMP/hf-none.json"
+expect_bad "HF config without model_type refused" \
+    "^moeplan: $(escape_re "$TMP/hf-none.json"):1:1: error: no 'model_type'" "olmoe, phimoe, dbrx" \
+    -- explain --model "$TMP/hf-none.json"
+printf '{\n  "model_type": null,\n  "hidden_size": 4096\n}\n' >"$TMP/hf-null.json"
+expect_bad "HF model_type null refused" \
+    "^moeplan: $(escape_re "$TMP/hf-null.json"):2:17: error: 'model_type' is null" "expected one of: gpt2" \
+    -- explain --model "$TMP/hf-null.json"
+printf '{\n  "model_type": "",\n  "hidden_size": 4096\n}\n' >"$TMP/hf-empty.json"
+expect_bad "HF model_type empty refused" \
+    "^moeplan: $(escape_re "$TMP/hf-empty.json"):2:17: error: 'model_type' is empty" "expected one of: gpt2" \
+    -- explain --model "$TMP/hf-empty.json"
+expect_bad "HF model_type unknown refused by plan too" "^moeplan: .*hf-typo.json:2:17: error: " \
+    "did you mean 'mixtral'" -- plan --model "$TMP/hf-typo.json" --gpus 8
+# Every published config in tests/data/hf loads and explains (one GPU).
+for f in tests/data/hf/*.json; do
+    run explain --model "$f" --gpus 1 --format json
+    if [ "$rc" -eq 0 ] && [ -s "$OUT" ] && [ ! -s "$ERR" ]; then ok "HF config $(basename "$f") is read"
+    else notok "HF config $(basename "$f") is read" "exit $rc"; fi
+done
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
