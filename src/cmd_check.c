@@ -52,12 +52,14 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
     int n = 0;
     char a[48], b[48];
     double free_frac = r.headroom_bytes / r.mem.capacity_bytes;
+    bool experts = r.params.moe_layers > 0;
     mp_fmt_bytes(r.mem.total_bytes, a, sizeof a);
     mp_fmt_bytes(r.mem.capacity_bytes, b, sizeof b);
     add_row(rows, &n, "memory per GPU", r.mem.total_bytes, r.mem.capacity_bytes, "<=", r.fits, a, b);
     if (q->has_headroom) {
-        snprintf(a, sizeof a, "%.1f%%", 100 * free_frac);
-        snprintf(b, sizeof b, "%.1f%%", 100 * q->min_headroom);
+        /* "free", so that 92% is not read as 92% used. */
+        snprintf(a, sizeof a, "%.1f%% free", 100 * free_frac);
+        snprintf(b, sizeof b, "%.1f%% free", 100 * q->min_headroom);
         add_row(rows, &n, "memory headroom", free_frac, q->min_headroom, ">=", free_frac >= q->min_headroom, a, b);
     }
     if (q->has_step_time) {
@@ -87,8 +89,8 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
     *failed = nfail;
     if (o->format == FMT_JSON) {
         json_t *j = json_object();
-        json_object_set_new(j, "plan", json_string(o->plan_path));
-        json_object_set_new(j, "layout", mp_report_layout_json(&l));
+        json_object_set_new(j, "plan", mp_json_text(o->plan_path));
+        json_object_set_new(j, "layout", mp_report_layout_json(&l, experts));
         json_t *arr = json_array();
         for (int i = 0; i < n; i++)
             json_array_append_new(arr, json_pack("{s:s,s:f,s:f,s:s,s:b}", "requirement", rows[i].name, "computed",
@@ -100,9 +102,11 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
         mp_report_json_write(out, j);
         json_decref(j);
     } else {
-        char line[256];
-        mp_report_layout_line(&l, line, sizeof line);
-        fprintf(out, "moeplan check %s: %s on %d x %s, %s\n", o->plan_path, in->model.name, l.gpus, in->hw.name, line);
+        char line[256], pname[4200], mname[600], hname[600];
+        mp_report_layout_line(&l, experts, line, sizeof line);
+        fprintf(out, "moeplan check %s: %s on %d x %s, %s\n", mp_report_escape(o->plan_path, pname, sizeof pname),
+                mp_report_escape(in->model.name, mname, sizeof mname), l.gpus,
+                mp_report_escape(in->hw.name, hname, sizeof hname), line);
         for (int i = 0; i < n; i++)
             fprintf(out, "%s  %-16s %14s %s %-14s\n", rows[i].pass ? "PASS" : "FAIL", rows[i].name, rows[i].computed,
                     rows[i].op, rows[i].required);
@@ -110,6 +114,20 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
     }
     free(in);
     return MP_OK;
+}
+
+/* Metrics that count something whole (parameters, bytes, GPUs, layers,
+ * experts): computed values are JSON integers. */
+static bool metric_is_count(mp_metric m)
+{
+    switch (m) {
+    case MP_MET_PARAMS_TOTAL: case MP_MET_PARAMS_ACTIVE: case MP_MET_GPUS: case MP_MET_EXPERTS_PER_GPU:
+    case MP_MET_LAYERS_PER_STAGE: case MP_MET_ATTN_WEIGHTS: case MP_MET_MLP_WEIGHTS: case MP_MET_EXPERT_WEIGHTS:
+    case MP_MET_ACTIVATIONS: case MP_MET_MEMORY_TOTAL:
+        return true;
+    default:
+        return false;
+    }
 }
 
 static const char *verdict_word(mp_verdict v)
@@ -189,20 +207,23 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
     }
     if (o->format == FMT_JSON) {
         json_t *j = json_object();
-        json_object_set_new(j, "proposal", json_string(p->name));
-        json_object_set_new(j, "layout", mp_report_layout_json(&l));
+        bool experts = r.params.moe_layers > 0;
+        json_object_set_new(j, "proposal", mp_json_text(p->name));
+        json_object_set_new(j, "layout", mp_report_layout_json(&l, experts));
         json_t *arr = json_array();
         for (int i = 0; i < p->num_claims; i++) {
-            json_t *x = json_pack("{s:s,s:s,s:s,s:f,s:s,s:s}", "claim", p->claims[i].text, "metric",
+            json_t *x = json_pack("{s:o,s:s,s:s,s:f,s:s,s:s}", "claim", mp_json_text(p->claims[i].text), "metric",
                                   mp_metric_name(p->claims[i].metric), "relation",
                                   mp_relation_symbol(p->claims[i].rel), "claimed", p->claims[i].value, "verdict",
                                   verdict_word(res[i].verdict), "why", res[i].why);
             if (res[i].verifiable) {
-                json_object_set_new(x, "computed", json_real(res[i].computed));
+                json_object_set_new(x, "computed", metric_is_count(p->claims[i].metric)
+                                                       ? mp_json_count(res[i].computed)
+                                                       : json_real(res[i].computed));
                 json_object_set_new(x, "ratio", json_real(res[i].ratio));
             }
             if (p->claims[i].has_arithmetic) {
-                json_object_set_new(x, "arithmetic", json_string(p->claims[i].arithmetic));
+                json_object_set_new(x, "arithmetic", mp_json_text(p->claims[i].arithmetic));
                 json_object_set_new(x, "arithmetic_value", json_real(p->claims[i].arithmetic_value));
             }
             json_array_append_new(arr, x);
@@ -211,24 +232,26 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
         json_object_set_new(j, "summary", json_pack("{s:i,s:i,s:i}", "holds", nh, "wrong", nw, "unverifiable", nu));
         json_t *b = json_array();
         for (size_t i = 0; i < same.n_best; i++)
-            json_array_append_new(b, json_pack("{s:o,s:f,s:f,s:f}", "layout", mp_report_layout_json(&same.best[i].lay),
-                                               "tokens_per_s", same.best[i].tokens_per_s, "step_time_s",
-                                               same.best[i].step_s, "memory_per_gpu_bytes",
-                                               same.best[i].mem_total_bytes));
+            json_array_append_new(b, json_pack("{s:o,s:f,s:f,s:o}", "layout",
+                                               mp_report_layout_json(&same.best[i].lay, experts), "tokens_per_s",
+                                               same.best[i].tokens_per_s, "step_time_s", same.best[i].step_s,
+                                               "memory_per_gpu_bytes", mp_json_count(same.best[i].mem_total_bytes)));
         json_object_set_new(j, "better_layouts_same_gpus", b);
         json_object_set_new(j, "fewest_gpus_meeting_targets",
                             fewest.fewest_gpus ? json_pack("{s:i,s:o,s:f,s:f}", "gpus", (int)fewest.fewest_gpus,
-                                                           "layout", mp_report_layout_json(&fewest.fewest.lay),
+                                                           "layout", mp_report_layout_json(&fewest.fewest.lay, experts),
                                                            "tokens_per_s", fewest.fewest.tokens_per_s, "step_time_s",
                                                            fewest.fewest.step_s)
                                                : json_null());
         mp_report_json_write(out, j);
         json_decref(j);
     } else {
-        char line[256];
-        mp_report_layout_line(&l, line, sizeof line);
-        fprintf(out, "moeplan audit: %s\n  %s on %d x %s, %s, capacity factor %g\n", p->name, in->model.name, l.gpus,
-                in->hw.name, line, in->wl.capacity_factor);
+        bool experts = r.params.moe_layers > 0;
+        char line[256], pname[600], mname[600], hname[600];
+        mp_report_layout_line(&l, experts, line, sizeof line);
+        fprintf(out, "moeplan audit: %s\n  %s on %d x %s, %s, capacity factor %g\n",
+                mp_report_escape(p->name, pname, sizeof pname), mp_report_escape(in->model.name, mname, sizeof mname),
+                l.gpus, mp_report_escape(in->hw.name, hname, sizeof hname), line, in->wl.capacity_factor);
         fprintf(out, "  memory at %ld tokens, time for %ld sequences of %ld tokens\n\n", in->wl.seq_max,
                 in->wl.global_batch, in->wl.seq_max);
         fprintf(out, "%-3s %-45s %-2s %12s %12s %9s  %s\n", "#", "claim (as written)", "", "claimed", "computed", "ratio",
@@ -243,25 +266,17 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
                 snprintf(cp, sizeof cp, "-");
             }
             /* Claims are often UTF-8 (x, ÷): cut and pad by characters,
-             * not bytes. */
-            const char *t = p->claims[i].text;
-            size_t k = 0, chars = 0;
-            while (t[k] && chars < 44) {
-                k++;
-                while (((unsigned char)t[k] & 0xC0) == 0x80)
-                    k++;
-                chars++;
-            }
+             * not bytes, with control characters escaped. */
             char txt[256];
-            snprintf(txt, sizeof txt, "%.*s%s", (int)k, t, t[k] ? "\xE2\x80\xA6" : "");
-            chars += t[k] ? 1 : 0;
+            size_t chars;
+            mp_report_escape_cols(p->claims[i].text, 45, txt, sizeof txt, &chars);
             fprintf(out, "%-3d %s%*s %-2s %12s %12s %9s  %s: %s\n", i + 1, txt, (int)(45 - chars), "",
                     mp_relation_symbol(p->claims[i].rel), cl, cp, ratio, verdict_word(res[i].verdict), res[i].why);
         }
         fprintf(out, "\n%d claims: %d hold, %d wrong, %d unverifiable\n", p->num_claims, nh, nw, nu);
         fprintf(out, "\nBetter layouts on the same %d GPUs (by tokens/s):\n", l.gpus);
         for (size_t i = 0; i < same.n_best; i++) {
-            mp_report_layout_line(&same.best[i].lay, line, sizeof line);
+            mp_report_layout_line(&same.best[i].lay, experts, line, sizeof line);
             char st_s[32];
             mp_fmt_seconds(same.best[i].step_s, st_s, sizeof st_s);
             fprintf(out, "  %zu. %-58s %11.0f tokens/s  step %9s  %6.2f GB/GPU  (%.2fx the proposal)\n", i + 1, line,
@@ -269,7 +284,7 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
                     same.best[i].tokens_per_s / r.tokens_per_s);
         }
         if (fewest.fewest_gpus) {
-            mp_report_layout_line(&fewest.fewest.lay, line, sizeof line);
+            mp_report_layout_line(&fewest.fewest.lay, experts, line, sizeof line);
             char st_s[32];
             mp_fmt_seconds(fewest.fewest.step_s, st_s, sizeof st_s);
             fprintf(out, "\nFewest GPUs that meet the proposal's own targets (>= %.0f tokens/s, step <= %g s, fits): %ld\n",

@@ -49,11 +49,16 @@ static mp_status parse_gpus(const char *text, long *a, long *b, mp_error *err)
     return MP_OK;
 }
 
-static void layout_flags(const mp_layout *l, char *buf, size_t len)
+/* The layout as explain's flags; no --ep or --etp for a model without
+ * experts. */
+static void layout_flags(const mp_layout *l, bool experts, char *buf, size_t len)
 {
+    char ex[48] = "";
+    if (experts)
+        snprintf(ex, sizeof ex, " --ep %d --etp %d", l->ep, l->etp);
     int n = snprintf(buf, len,
-                     "--gpus %d --tp %d --cp %d --dp %d --pp %d --ep %d --etp %d --vpp %d --micro-batch %d --recompute %s%s%s",
-                     l->gpus, l->tp, l->cp, l->dp, l->pp, l->ep, l->etp, l->vpp, l->micro_batch,
+                     "--gpus %d --tp %d --cp %d --dp %d --pp %d%s --vpp %d --micro-batch %d --recompute %s%s%s",
+                     l->gpus, l->tp, l->cp, l->dp, l->pp, ex, l->vpp, l->micro_batch,
                      mp_recompute_name(l->recompute),
                      l->sequence_parallel ? " --sequence-parallel" : (l->tp > 1 ? " --no-sequence-parallel" : ""),
                      l->distributed_optimizer ? " --distributed-optimizer" : " --no-distributed-optimizer");
@@ -61,17 +66,64 @@ static void layout_flags(const mp_layout *l, char *buf, size_t len)
         snprintf(buf + n, len - (size_t)n, " --pp-first-layers %d --pp-last-layers %d", l->pp_first, l->pp_last);
 }
 
-static json_t *cand_json(const mp_candidate *c)
+/* A path as one shell word, for the command lines the report suggests:
+ * as it is when it has only safe characters, else in single quotes, or in
+ * bash's $'...' with \xNN escapes when it holds control characters. */
+static const char *shell_word(const char *s, char *buf, size_t len)
 {
-    json_t *j = json_pack("{s:o,s:f,s:f,s:f,s:f,s:f,s:f,s:b}", "layout", mp_report_layout_json(&c->lay),
+    if (s[0] && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+=:,@%") == strlen(s)) {
+        snprintf(buf, len, "%s", s);
+        return buf;
+    }
+    bool ctl = false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        ctl |= *p < 0x20 || *p == 0x7F;
+    size_t k = 0;
+#define PUT(...) do { if (k < len) k += (size_t)snprintf(buf + k, len - k, __VA_ARGS__); } while (0)
+    PUT(ctl ? "$'" : "'");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (ctl && (*p < 0x20 || *p == 0x7F || *p == '\\' || *p == '\''))
+            PUT("\\x%02x", *p);
+        else if (!ctl && *p == '\'')
+            PUT("'\\''");
+        else
+            PUT("%c", *p);
+    }
+    PUT("'");
+#undef PUT
+    return buf;
+}
+
+/* In words, for the report's headers: what --sort ranks by. */
+static const char *sort_words(const char *sort)
+{
+    return !strcmp(sort, "step")             ? "step time, shortest first"
+           : !strcmp(sort, "tokens-per-gpu") ? "tokens/s per GPU"
+           : !strcmp(sort, "headroom")       ? "free memory, most first"
+                                             : "tokens/s";
+}
+
+static json_t *cand_json(const mp_candidate *c, bool experts)
+{
+    json_t *j = json_pack("{s:o,s:f,s:f,s:f,s:f,s:o,s:o,s:b}", "layout", mp_report_layout_json(&c->lay, experts),
                           "tokens_per_s", c->tokens_per_s, "tokens_per_s_per_gpu", c->tokens_per_s / c->lay.gpus,
-                          "step_time_s", c->step_s, "mfu", c->mfu, "memory_per_gpu_bytes", c->mem_total_bytes,
-                          "headroom_bytes", c->headroom_bytes, "fits", c->fits);
+                          "step_time_s", c->step_s, "mfu", c->mfu, "memory_per_gpu_bytes",
+                          mp_json_count(c->mem_total_bytes), "headroom_bytes", mp_json_count(c->headroom_bytes),
+                          "fits", c->fits);
     json_object_set_new(j, "memory_breakdown_bytes",
-                        json_pack("{s:f,s:f,s:f,s:f,s:f}", "weights", c->mem_weights_bytes, "gradients",
-                                  c->mem_grads_bytes, "optimizer", c->mem_optim_bytes, "activations", c->mem_act_bytes,
-                                  "other", c->mem_other_bytes));
+                        json_pack("{s:o,s:o,s:o,s:o,s:o}", "weights", mp_json_count(c->mem_weights_bytes),
+                                  "gradients", mp_json_count(c->mem_grads_bytes), "optimizer",
+                                  mp_json_count(c->mem_optim_bytes), "activations", mp_json_count(c->mem_act_bytes),
+                                  "other", mp_json_count(c->mem_other_bytes)));
     return j;
+}
+
+static json_t *cand_list_json(const mp_candidate *c, size_t n, bool experts)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, cand_json(&c[i], experts));
+    return a;
 }
 
 static void row_header(FILE *f)
@@ -82,7 +134,8 @@ static void row_header(FILE *f)
 
 }
 
-static void row(FILE *f, long rank, const mp_candidate *c)
+/* A model without experts shows "-" for etp, ep and edp. */
+static void row(FILE *f, long rank, const mp_candidate *c, bool experts)
 {
     const mp_layout *l = &c->lay;
     char st[32];
@@ -93,11 +146,21 @@ static void row(FILE *f, long rank, const mp_candidate *c)
         snprintf(pp, sizeof pp, "%d(%d,%d)", l->pp, l->pp_first, l->pp_last);
     else
         snprintf(pp, sizeof pp, "%d", l->pp);
-    fprintf(f, "%4ld %5d %4d %3d %4d %3s | %3d %4d %4d | %3d %3d %-4s %-2s %-4s | %11.0f %9.0f %9s %5.1f%% %8.2f %8.2f\n",
-            rank, l->gpus, l->tp, l->cp, l->dp, pp, l->etp, l->ep, l->edp, l->vpp, l->micro_batch, rc,
+    char ex[3][16];
+    snprintf(ex[0], 16, "%d", l->etp);
+    snprintf(ex[1], 16, "%d", l->ep);
+    snprintf(ex[2], 16, "%d", l->edp);
+    if (!experts)
+        for (int i = 0; i < 3; i++)
+            snprintf(ex[i], 16, "-");
+    fprintf(f, "%4ld %5d %4d %3d %4d %3s | %3s %4s %4s | %3d %3d %-4s %-2s %-4s | %11.0f %9.0f %9s %5.1f%% %8.2f %8.2f\n",
+            rank, l->gpus, l->tp, l->cp, l->dp, pp, ex[0], ex[1], ex[2], l->vpp, l->micro_batch, rc,
             l->sequence_parallel ? "on" : "-", l->distributed_optimizer ? "on" : "off", c->tokens_per_s,
             c->tokens_per_s / l->gpus, st, 100 * c->mfu, c->mem_total_bytes / 1e9, c->headroom_bytes / 1e9);
 }
+
+/* Rows of the report's "most tokens/s per GPU" section. */
+#define PER_GPU_ROWS 3
 
 static mp_status setup_search(const cli_opts *o, cli_inputs *in, mp_search_opts *so, mp_error *err)
 {
@@ -115,6 +178,7 @@ static mp_status setup_search(const cli_opts *o, cli_inputs *in, mp_search_opts 
                : !strcmp(o->sort, "headroom")       ? MP_SORT_HEADROOM
                                                     : MP_SORT_TOKENS;
     so->keep = (size_t)o->top_n;
+    so->keep_per_gpu = PER_GPU_ROWS;
     /* Samples are always kept: they are printed with --why-not, or when no
      * layout survives (a layout pinned by flags that breaks a rule). */
     so->why_not_samples = 5;
@@ -165,7 +229,7 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
          * bad layout, reported like explain's; without, the range is. */
         if (r.n_samples > 0) {
             char line[256];
-            mp_report_layout_line(&r.samples[0].lay, line, sizeof line);
+            mp_report_layout_line(&r.samples[0].lay, r.experts, line, sizeof line);
             st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
                               "no layout on %ld-%ld GPUs passes the rules; first broken: '%s': %s (%s)", so.gpus_min,
                               so.gpus_max, mp_rule_name(r.samples[0].rule), r.samples[0].why, line);
@@ -201,7 +265,7 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             st = mp_error_set(err, MP_ERR_IO, o->plot_path, 0, 0, "cannot write the plot");
             goto done;
         }
-        char title[256];
+        char title[400];
         snprintf(title, sizeof title, "%s on %s, %ld-%ld GPUs", in->model.name, in->hw.name, so.gpus_min, so.gpus_max);
         mp_svg_plan(pf, &r, title, in->hw.memory_bytes);
         if (fclose(pf) != 0) {
@@ -209,26 +273,26 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             goto done;
         }
     }
+    bool experts = r.experts;
+    bool targets = so.target_tokens_per_s > 0 || so.target_step_s > 0;
     if (o->format == FMT_JSON) {
         json_t *j = json_object();
         json_t *rej = json_object();
         for (int i = 1; i < MP_RULE_COUNT; i++)
             if (r.rejected[i])
                 json_object_set_new(rej, mp_rule_name((mp_rule)i), json_integer((json_int_t)r.rejected[i]));
-        json_object_set_new(j, "search", json_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:o,s:f}", "model", in->model.name,
-                                                   "hardware", in->hw.name, "gpus_min", (int)so.gpus_min, "gpus_max",
-                                                   (int)so.gpus_max, "considered", (json_int_t)r.considered, "scored",
-                                                   (json_int_t)r.scored, "dominated", (json_int_t)r.dominated, "kept", (json_int_t)r.kept, "rejected", rej,
-                                                   "headroom", so.headroom));
-        json_t *a = json_array();
-        for (size_t i = 0; i < r.n_best; i++)
-            json_array_append_new(a, cand_json(&r.best[i]));
-        json_object_set_new(j, "best", a);
-        json_t *pa = json_array();
-        for (size_t i = 0; i < r.n_pareto; i++)
-            json_array_append_new(pa, cand_json(&r.pareto[i]));
-        json_object_set_new(j, "pareto", pa);
-        json_object_set_new(j, "fewest_gpus", r.fewest_gpus ? cand_json(&r.fewest) : json_null());
+        json_object_set_new(j, "search", json_pack("{s:o,s:o,s:i,s:i,s:I,s:I,s:I,s:I,s:o,s:f,s:s}", "model",
+                                                   mp_json_text(in->model.name), "hardware",
+                                                   mp_json_text(in->hw.name), "gpus_min", (int)so.gpus_min,
+                                                   "gpus_max", (int)so.gpus_max, "considered",
+                                                   (json_int_t)r.considered, "scored", (json_int_t)r.scored,
+                                                   "dominated", (json_int_t)r.dominated, "kept", (json_int_t)r.kept,
+                                                   "rejected", rej, "headroom", so.headroom, "sort", o->sort));
+        json_object_set_new(j, "best", cand_list_json(r.best, r.n_best, experts));
+        json_object_set_new(j, "best_tokens_per_gpu", cand_list_json(r.per_gpu, r.n_per_gpu, experts));
+        json_object_set_new(j, "pareto", cand_list_json(r.pareto, r.n_pareto, experts));
+        json_object_set_new(j, "pareto_gpus_tokens", cand_list_json(r.front, r.n_front, experts));
+        json_object_set_new(j, "fewest_gpus", r.fewest_gpus ? cand_json(&r.fewest, experts) : json_null());
         if (o->emit && best) {
             char args[4096];
             mp_search_megatron_args(&in->model, &in->wl, &best->lay, args, sizeof args);
@@ -239,7 +303,7 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             for (size_t i = 0; i < r.n_samples; i++)
             {
                 /* Sizes not chosen when the layout was rejected are null. */
-                json_t *lj = mp_report_layout_json(&r.samples[i].lay);
+                json_t *lj = mp_report_layout_json(&r.samples[i].lay, experts);
                 const char *k;
                 json_t *v;
                 json_object_foreach(lj, k, v) {
@@ -256,6 +320,9 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         goto done;
     }
     if (o->format == FMT_CSV) {
+        /* The columns are listed in moeplan(1), "plan --format csv"; a test
+         * compares that list with this header.  A model without experts
+         * leaves etp, ep and edp empty. */
         fprintf(out, "rank,gpus,tp,cp,dp,pp,etp,ep,edp,vpp,micro_batch,num_micro_batches,recompute,sequence_parallel,"
                      "distributed_optimizer,tokens_per_s,tokens_per_s_per_gpu,step_time_s,mfu,memory_per_gpu_bytes,"
                      "headroom_bytes,pareto,pp_first_layers,pp_last_layers\n");
@@ -265,19 +332,25 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             bool on_front = false;
             for (size_t k = 0; k < r.n_pareto && !on_front; k++)
                 on_front = !memcmp(&r.pareto[k].lay, l, sizeof *l);
-            fprintf(out, "%zu,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d,%d,%d\n", i + 1, l->gpus,
-                    l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp, l->vpp, l->micro_batch, l->num_micro_batches,
+            char ex[48] = ",,";
+            if (experts)
+                snprintf(ex, sizeof ex, "%d,%d,%d", l->etp, l->ep, l->edp);
+            fprintf(out, "%zu,%d,%d,%d,%d,%d,%s,%d,%d,%d,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.0f,%.0f,%d,%d,%d\n", i + 1,
+                    l->gpus, l->tp, l->cp, l->dp, l->pp, ex, l->vpp, l->micro_batch, l->num_micro_batches,
                     mp_recompute_name(l->recompute), l->sequence_parallel, l->distributed_optimizer, c->tokens_per_s,
                     c->tokens_per_s / l->gpus, c->step_s, c->mfu, c->mem_total_bytes, c->headroom_bytes, on_front,
                     l->pp_first, l->pp_last);
         }
         goto done;
     }
-    fprintf(out, "moeplan plan: %s on %s, %ld-%ld GPUs, batch %ld x %ld tokens (memory at %ld)\n", in->model.name,
-            in->hw.name, so.gpus_min, so.gpus_max, in->wl.global_batch, in->wl.seq_max, in->wl.seq_max);
+    {
+        char mname[600], hname[600];
+        fprintf(out, "moeplan plan: %s on %s, %ld-%ld GPUs, batch %ld x %ld tokens (memory at %ld)\n",
+                mp_report_escape(in->model.name, mname, sizeof mname), mp_report_escape(in->hw.name, hname, sizeof hname),
+                so.gpus_min, so.gpus_max, in->wl.global_batch, in->wl.seq_max, in->wl.seq_max);
+    }
     fprintf(out, "layouts: %zu considered, %zu scored by the cost model, %zu kept (fit with %.0f%% headroom%s)\n",
-            r.considered, r.scored, r.kept, 100 * so.headroom,
-            so.target_tokens_per_s > 0 || so.target_step_s > 0 ? " and meet the targets" : "");
+            r.considered, r.scored, r.kept, 100 * so.headroom, targets ? " and meet the targets" : "");
     fprintf(out, "rejected:");
     bool anyrej = false;
     for (int i = 1; i < MP_RULE_COUNT; i++)
@@ -290,45 +363,74 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         fprintf(out, "dominated, not scored: %zu (distributed optimizer off: more memory, no faster)\n", r.dominated);
     if (!best) {
         fprintf(out, "\nNo layout fits%s. Try more GPUs, --recompute full, or --why-not.\n",
-                so.target_tokens_per_s > 0 || so.target_step_s > 0 ? " and meets the targets" : "");
+                targets ? " and meets the targets" : "");
     } else {
+        /* What a user with GPUs to spare asks first: how few GPUs will do,
+         * which layouts use each GPU best, and what more GPUs buy (the
+         * front).  The full ranking by --sort comes after. */
+        const char *kept_words = targets ? "fit and meet the targets" : "fit";
+        if (r.fewest_gpus && !fewest_n) {
+            fprintf(out, "\nFewest GPUs that %s: %ld (the best layout there by %s)\n", kept_words, r.fewest_gpus,
+                    sort_words(o->sort));
+            row_header(out);
+            row(out, 1, &r.fewest, experts);
+        }
+        if (r.n_per_gpu && strcmp(o->sort, "tokens-per-gpu")) {
+            fprintf(out, "\nMost tokens/s per GPU: the best %zu on %ld-%ld GPUs (ties: fewer GPUs, then less memory)\n",
+                    r.n_per_gpu, so.gpus_min, so.gpus_max);
+            row_header(out);
+            for (size_t i = 0; i < r.n_per_gpu; i++)
+                row(out, (long)i + 1, &r.per_gpu[i], experts);
+        }
+        if (r.n_front) {
+            /* By default one row per doubling of GPUs (the first at or
+             * above twice the last shown) and the last row, so that the
+             * section stays short over a wide range. */
+            bool all = o->pareto || r.n_front <= 12;
+            if (all)
+                fprintf(out, "\nPareto front, GPUs vs tokens/s: %zu layouts, each the fastest on its GPU count and "
+                             "faster than any on fewer GPUs\n", r.n_front);
+            else
+                fprintf(out, "\nPareto front, GPUs vs tokens/s: %zu layouts, each the fastest on its GPU count and "
+                             "faster than any on fewer GPUs;\nshown: one per doubling of GPUs and the last "
+                             "(--pareto lists all %zu)\n", r.n_front, r.n_front);
+            row_header(out);
+            long next = 0;
+            for (size_t i = 0; i < r.n_front; i++) {
+                const mp_candidate *c = &r.front[i];
+                if (!all && i + 1 < r.n_front && c->lay.gpus < next)
+                    continue;
+                next = 2L * c->lay.gpus;
+                row(out, (long)i + 1, c, experts);
+            }
+        }
         if (fewest_n)
-            fprintf(out, "\nBest %zu by %s on the fewest GPUs that fit%s (%ld):\n", r.n_best, o->sort,
-                    so.target_tokens_per_s > 0 || so.target_step_s > 0 ? " and meet the targets" : "", fewest_n);
+            fprintf(out, "\nBest %zu by %s (--sort %s) on the fewest GPUs that %s (%ld):\n", r.n_best,
+                    sort_words(o->sort), o->sort, kept_words, fewest_n);
         else
-            fprintf(out, "\nBest %zu by %s:\n", r.n_best, o->sort);
+            fprintf(out, "\nBest %zu of %zu by %s (--sort %s; ties: fewer GPUs, then less memory):\n", r.n_best,
+                    r.kept, sort_words(o->sort), o->sort);
         row_header(out);
         for (size_t i = 0; i < r.n_best; i++)
-            row(out, (long)i + 1, &r.best[i]);
-        if (r.fewest_gpus) {
-            fprintf(out, "\nFewest GPUs that fit%s: %ld\n", so.target_tokens_per_s > 0 || so.target_step_s > 0 ? " and meet the targets" : "",
-                    r.fewest_gpus);
-            row_header(out);
-            row(out, 1, &r.fewest);
-        }
+            row(out, (long)i + 1, &r.best[i], experts);
         if (o->pareto) {
-            fprintf(out, "\nPareto front (fewer GPUs, more tokens/s, less memory): %zu layouts\n", r.n_pareto);
-            row_header(out);
-            for (size_t i = 0; i < r.n_pareto; i++)
-                row(out, (long)i + 1, &r.pareto[i]);
-        } else {
-            fprintf(out, "\nPareto front: %zu layouts (--pareto lists them)\n", r.n_pareto);
+            fprintf(out, "\nPareto front over GPUs, tokens/s and memory: %zu layouts (JSON key pareto)\n", r.n_pareto);
         }
-        char flags[512];
-        layout_flags(&best->lay, flags, sizeof flags);
-        fprintf(out, "\nExplain the best: moeplan explain");
+        char flags[512], q[3000];
+        layout_flags(&best->lay, experts, flags, sizeof flags);
+        fprintf(out, "\nExplain the best by %s: moeplan explain", sort_words(o->sort));
         if (o->plan_path)
-            fprintf(out, " --plan %s", o->plan_path);
+            fprintf(out, " --plan %s", shell_word(o->plan_path, q, sizeof q));
         if (o->model_path)
-            fprintf(out, " --model %s", o->model_path);
+            fprintf(out, " --model %s", shell_word(o->model_path, q, sizeof q));
         if (o->hardware_path)
-            fprintf(out, " --hardware %s", o->hardware_path);
+            fprintf(out, " --hardware %s", shell_word(o->hardware_path, q, sizeof q));
         if (o->workload_path)
-            fprintf(out, " --workload %s", o->workload_path);
+            fprintf(out, " --workload %s", shell_word(o->workload_path, q, sizeof q));
         if (o->global_batch > 0)
             fprintf(out, " --global-batch %ld", o->global_batch);
         if (o->seq_text)
-            fprintf(out, " --seq-len %s", o->seq_text);
+            fprintf(out, " --seq-len %s", shell_word(o->seq_text, q, sizeof q));
         fprintf(out, " %s\n", flags);
         if (o->emit) {
             char args[4096];
@@ -340,7 +442,7 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         fprintf(out, "\nWhy not (up to 5 examples per rule):\n");
         for (size_t i = 0; i < r.n_samples; i++) {
             char line[256];
-            mp_report_layout_line(&r.samples[i].lay, line, sizeof line);
+            mp_report_layout_line(&r.samples[i].lay, experts, line, sizeof line);
             fprintf(out, "  %-20s gpus %-5d %s: %s\n", mp_rule_name(r.samples[i].rule), r.samples[i].lay.gpus, line,
                     r.samples[i].why);
         }
@@ -378,16 +480,18 @@ mp_status cmd_bench(const cli_opts *o, FILE *out, mp_error *err)
         total += t;
     }
     if (!st && o->format == FMT_JSON) {
-        json_t *j = json_pack("{s:s,s:s,s:i,s:i,s:i,s:I,s:I,s:f,s:f,s:f,s:f}", "model", in->model.name, "hardware",
-                              in->hw.name, "gpus_min", (int)so.gpus_min, "gpus_max", (int)so.gpus_max, "repetitions",
+        json_t *j = json_pack("{s:o,s:o,s:i,s:i,s:i,s:I,s:I,s:f,s:f,s:f,s:f}", "model", mp_json_text(in->model.name),
+                              "hardware", mp_json_text(in->hw.name), "gpus_min", (int)so.gpus_min, "gpus_max", (int)so.gpus_max, "repetitions",
                               (int)o->bench_reps, "considered", (json_int_t)considered, "scored", (json_int_t)scored,
                               "best_s", best, "mean_s", total / o->bench_reps, "scored_per_s", scored / best,
                               "considered_per_s", considered / best);
         mp_report_json_write(out, j);
         json_decref(j);
     } else if (!st) {
-        fprintf(out, "bench: %s on %s, GPUs %ld-%ld, %ld repetitions\n", in->model.name, in->hw.name, so.gpus_min,
-                so.gpus_max, o->bench_reps);
+        char mname[600], hname[600];
+        fprintf(out, "bench: %s on %s, GPUs %ld-%ld, %ld repetitions\n",
+                mp_report_escape(in->model.name, mname, sizeof mname), mp_report_escape(in->hw.name, hname, sizeof hname),
+                so.gpus_min, so.gpus_max, o->bench_reps);
         fprintf(out, "  layouts considered   %zu\n  layouts scored       %zu\n", considered, scored);
         fprintf(out, "  wall time            best %.4f s, mean %.4f s\n", best, total / o->bench_reps);
         fprintf(out, "  scored per second    %.0f (best run)\n  considered per sec   %.0f (best run)\n",

@@ -1,9 +1,140 @@
 #include "moeplan/report.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "moeplan/units.h"
+
+/* ------------------------------------------------------------ escaping */
+
+/* Length of the well-formed UTF-8 sequence at p (1-4), 0 when it is not
+ * one (stray continuation byte, overlong form, surrogate, > U+10FFFF, cut
+ * short). */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    if (n == 0 || c > 0xF4)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
+        (c == 0xF4 && p[1] > 0x8F))
+        return 0;
+    return n;
+}
+
+/* Bytes at p to escape (each as \xNN), 0 when the character at p prints
+ * as itself: C0 controls, DEL, the backslash (so that an escape cannot be
+ * forged), C1 controls (U+0080-U+009F, which some terminals obey) and
+ * invalid bytes. */
+static size_t escaped_bytes(const unsigned char *p, size_t *n)
+{
+    *n = utf8_len(p);
+    if (*n == 0) {
+        *n = 1;
+        return 1;
+    }
+    if (*n == 1 && (p[0] < 0x20 || p[0] == 0x7F || p[0] == '\\'))
+        return 1;
+    if (*n == 2 && p[0] == 0xC2 && p[1] < 0xA0)
+        return 2;
+    return 0;
+}
+
+const char *mp_report_escape_cols(const char *s, size_t max_chars, char *buf, size_t len, size_t *chars)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    /* Columns of the whole text, to know whether it must be cut. */
+    size_t total = 0;
+    for (const unsigned char *q = p; *q;) {
+        size_t n, e = escaped_bytes(q, &n);
+        total += e ? 4 * e : 1;
+        q += n;
+    }
+    bool cut = max_chars && total > max_chars;
+    size_t room = cut ? max_chars - 1 : (size_t)-1; /* columns before the ellipsis */
+    size_t used = 0, k = 0;
+    while (*p) {
+        size_t n, e = escaped_bytes(p, &n);
+        size_t cols = e ? 4 * e : 1, bytes = e ? 4 * e : n;
+        if (used + cols > room || k + bytes + 4 > len) { /* 4: an ellipsis or "..." and the NUL */
+            cut = true;
+            break;
+        }
+        if (e) {
+            for (size_t i = 0; i < e; i++)
+                k += (size_t)snprintf(buf + k, len - k, "\\x%02x", p[i]);
+        } else {
+            memcpy(buf + k, p, n);
+            k += n;
+        }
+        used += cols;
+        p += n;
+    }
+    if (cut && max_chars) {
+        memcpy(buf + k, "\xE2\x80\xA6", 3); /* U+2026 */
+        k += 3;
+        used++;
+    } else if (cut) {
+        memcpy(buf + k, "...", 3);
+        k += 3;
+        used += 3;
+    }
+    if (len)
+        buf[k < len ? k : len - 1] = 0;
+    if (chars)
+        *chars = used;
+    return buf;
+}
+
+const char *mp_report_escape(const char *s, char *buf, size_t len)
+{
+    return mp_report_escape_cols(s, 0, buf, len, NULL);
+}
+
+json_t *mp_json_text(const char *s)
+{
+    s = s ? s : "";
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    /* Not valid UTF-8: each invalid byte becomes U+FFFD (3 bytes). */
+    size_t n = strlen(s);
+    char *t = malloc(3 * n + 1);
+    if (!t)
+        return NULL;
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t m = utf8_len(p);
+        if (m == 0) {
+            memcpy(t + k, "\xEF\xBF\xBD", 3);
+            k += 3;
+            p++;
+        } else {
+            memcpy(t + k, p, m);
+            k += m;
+            p += m;
+        }
+    }
+    t[k] = 0;
+    j = json_string(t);
+    free(t);
+    return j;
+}
+
+json_t *mp_json_count(double v)
+{
+    /* 2^63 is exactly representable; anything below it rounds into int64. */
+    if (isfinite(v) && fabs(v) < 9223372036854775808.0)
+        return json_integer((json_int_t)llround(v));
+    return json_real(v);
+}
 
 /* 0 marks a value the planner had not chosen when it rejected a layout. */
 static const char *num_or_star(int v, char *buf, size_t len)
@@ -15,27 +146,34 @@ static const char *num_or_star(int v, char *buf, size_t len)
     return buf;
 }
 
-void mp_report_layout_line(const mp_layout *l, char *buf, size_t len)
+void mp_report_layout_line(const mp_layout *l, bool experts, char *buf, size_t len)
 {
     char a[9][16];
-    char ppbuf[48];
+    char ppbuf[48], ex[64] = "";
     snprintf(ppbuf, sizeof ppbuf, "%s", num_or_star(l->pp, a[3], 16));
     if (mp_layout_uneven(l)) /* first/middle.../last layers, e.g. pp16(3+..+4) */
         snprintf(ppbuf, sizeof ppbuf, "%d(%d+..+%d)", l->pp, l->pp_first, l->pp_last);
-    snprintf(buf, len, "tp%s cp%s dp%s pp%s | etp%s ep%s edp%s | vpp%s mb%s rc:%s%s%s", num_or_star(l->tp, a[0], 16),
-             num_or_star(l->cp, a[1], 16), num_or_star(l->dp, a[2], 16), ppbuf,
-             num_or_star(l->etp, a[4], 16), num_or_star(l->ep, a[5], 16), num_or_star(l->edp, a[6], 16),
-             num_or_star(l->vpp, a[7], 16), num_or_star(l->micro_batch, a[8], 16), mp_recompute_name(l->recompute),
+    if (experts)
+        snprintf(ex, sizeof ex, " | etp%s ep%s edp%s", num_or_star(l->etp, a[4], 16), num_or_star(l->ep, a[5], 16),
+                 num_or_star(l->edp, a[6], 16));
+    snprintf(buf, len, "tp%s cp%s dp%s pp%s%s | vpp%s mb%s rc:%s%s%s", num_or_star(l->tp, a[0], 16),
+             num_or_star(l->cp, a[1], 16), num_or_star(l->dp, a[2], 16), ppbuf, ex, num_or_star(l->vpp, a[7], 16),
+             num_or_star(l->micro_batch, a[8], 16), mp_recompute_name(l->recompute),
              l->sequence_parallel ? " sp" : "", l->distributed_optimizer ? " dopt" : "");
 }
 
-json_t *mp_report_layout_json(const mp_layout *l)
+json_t *mp_report_layout_json(const mp_layout *l, bool experts)
 {
     json_t *j = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:b,s:b}", "gpus", l->gpus, "tp", l->tp,
                           "pp", l->pp, "dp", l->dp, "cp", l->cp, "ep", l->ep, "etp", l->etp, "edp", l->edp, "vpp",
                           l->vpp, "micro_batch", l->micro_batch, "num_micro_batches", l->num_micro_batches,
                           "recompute", mp_recompute_name(l->recompute), "sequence_parallel", l->sequence_parallel,
                           "distributed_optimizer", l->distributed_optimizer);
+    if (!experts) { /* no experts, no expert layout; the keys stay for a stable schema */
+        json_object_set_new(j, "ep", json_null());
+        json_object_set_new(j, "etp", json_null());
+        json_object_set_new(j, "edp", json_null());
+    }
     if (mp_layout_uneven(l)) {
         json_object_set_new(j, "pp_first_layers", json_integer(l->pp_first));
         json_object_set_new(j, "pp_last_layers", json_integer(l->pp_last));
@@ -43,14 +181,64 @@ json_t *mp_report_layout_json(const mp_layout *l)
     return j;
 }
 
+/* The fewest significant digits (1-17) that read back as v: 0.1 stays
+ * "0.1" where %.17g would write 0.10000000000000001.  A real keeps a point
+ * or an exponent, so that it is not read back as an integer. */
+static void shortest_real(double v, char *buf, size_t len)
+{
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, len, "%.*g", p, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    if (!strpbrk(buf, ".eEn"))
+        strncat(buf, ".0", len - strlen(buf) - 1);
+}
+
 void mp_report_json_write(FILE *f, json_t *j)
 {
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(10));
-    if (s) {
-        fputs(s, f);
-        fputc('\n', f);
-        free(s);
+    /* jansson writes reals with a fixed number of digits (17 here, which
+     * always round-trips); each real token of its output is then rewritten
+     * with the fewest digits that give the same double.  Integers and
+     * strings are copied as they are. */
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    if (!s)
+        return;
+    bool in_str = false;
+    for (const char *p = s; *p;) {
+        if (in_str) {
+            if (*p == '\\' && p[1]) {
+                fputc(*p++, f);
+            } else if (*p == '"') {
+                in_str = false;
+            }
+            fputc(*p++, f);
+            continue;
+        }
+        if (*p == '"') {
+            in_str = true;
+            fputc(*p++, f);
+            continue;
+        }
+        if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            size_t n = strspn(p, "0123456789+-.eE");
+            char tok[64];
+            if (n < sizeof tok && strcspn(p, ".eE") < n) {
+                memcpy(tok, p, n);
+                tok[n] = 0;
+                char out[40];
+                shortest_real(strtod(tok, NULL), out, sizeof out);
+                fputs(out, f);
+            } else {
+                fwrite(p, 1, n, f);
+            }
+            p += n;
+            continue;
+        }
+        fputc(*p++, f);
     }
+    fputc('\n', f);
+    free(s);
 }
 
 /* A model without dense (or MoE) layers has no such block to list. */
@@ -59,51 +247,55 @@ static bool block_present(const mp_cost_ctx *c, mp_block b)
     return mp_cost_block_present(c, b);
 }
 
+/* Bytes and GEMM sizes are counts (integers); FLOPs and seconds reals. */
 static json_t *op_json(const mp_op *o)
 {
-    json_t *j = json_pack("{s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "name", o->name, "kind",
+    json_t *j = json_pack("{s:s,s:s,s:f,s:f,s:o,s:o,s:f,s:f,s:o,s:o}", "name", o->name, "kind",
                           o->kind == MP_OP_MATMUL      ? "matmul"
                           : o->kind == MP_OP_ATTENTION ? "attention"
                           : o->kind == MP_OP_MEMORY    ? "memory"
                                                        : "collective",
-                          "fwd_flops", o->fwd_flops, "bwd_flops", o->bwd_flops, "fwd_hbm_bytes", o->fwd_hbm_bytes,
-                          "bwd_hbm_bytes", o->bwd_hbm_bytes, "fwd_s", o->fwd_s, "bwd_s", o->bwd_s, "saved_bytes",
-                          o->saved_bytes, "transient_bytes", o->transient_bytes);
+                          "fwd_flops", o->fwd_flops, "bwd_flops", o->bwd_flops, "fwd_hbm_bytes",
+                          mp_json_count(o->fwd_hbm_bytes), "bwd_hbm_bytes", mp_json_count(o->bwd_hbm_bytes), "fwd_s",
+                          o->fwd_s, "bwd_s", o->bwd_s, "saved_bytes", mp_json_count(o->saved_bytes),
+                          "transient_bytes", mp_json_count(o->transient_bytes));
     if (o->kind == MP_OP_MATMUL)
-        json_object_set_new(j, "gemm", json_pack("{s:f,s:f,s:f,s:i}", "m", o->m, "n", o->n, "k", o->k, "batch",
-                                                 o->batch));
+        json_object_set_new(j, "gemm", json_pack("{s:o,s:o,s:o,s:i}", "m", mp_json_count(o->m), "n",
+                                                 mp_json_count(o->n), "k", mp_json_count(o->k), "batch", o->batch));
     if (o->kind == MP_OP_COMM)
         json_object_set_new(j, "collective",
-                            json_pack("{s:s,s:s,s:s,s:i,s:b,s:b,s:f,s:f}", "fwd", mp_coll_name(o->coll), "bwd",
+                            json_pack("{s:s,s:s,s:s,s:i,s:b,s:b,s:o,s:o}", "fwd", mp_coll_name(o->coll), "bwd",
                                       mp_coll_name(o->bwd_coll), "group", mp_group_name(o->group), "group_size",
                                       o->group_size, "inter_node", o->inter_node, "overlapped", o->overlapped,
-                                      "fwd_bytes", o->fwd_comm_bytes, "bwd_bytes", o->bwd_comm_bytes));
+                                      "fwd_bytes", mp_json_count(o->fwd_comm_bytes), "bwd_bytes",
+                                      mp_json_count(o->bwd_comm_bytes)));
     return j;
 }
 
 static json_t *mem_json(const mp_memory *m)
 {
-    return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "weights", m->weights_bytes, "gradients",
-                     m->gradients_bytes, "optimizer", m->optimizer_bytes, "activations", m->activations_bytes,
-                     "other", m->other_bytes, "comm_buffers", m->comm_buffer_bytes, "reserved", m->reserved_bytes,
-                     "fragmentation", m->fragmentation_bytes, "total", m->total_bytes, "capacity",
-                     m->capacity_bytes);
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "weights", mp_json_count(m->weights_bytes),
+                     "gradients", mp_json_count(m->gradients_bytes), "optimizer", mp_json_count(m->optimizer_bytes),
+                     "activations", mp_json_count(m->activations_bytes), "other", mp_json_count(m->other_bytes),
+                     "comm_buffers", mp_json_count(m->comm_buffer_bytes), "reserved",
+                     mp_json_count(m->reserved_bytes), "fragmentation", mp_json_count(m->fragmentation_bytes),
+                     "total", mp_json_count(m->total_bytes), "capacity", mp_json_count(m->capacity_bytes));
 }
 
 json_t *mp_report_explain_json(const mp_cost_ctx *c, const mp_cost *r, bool ops)
 {
     json_t *j = json_object();
-    json_object_set_new(j, "model", json_string(c->model->name));
-    json_object_set_new(j, "hardware", json_string(c->hw->name));
-    json_object_set_new(j, "params_total", json_real(r->params.total));
-    json_object_set_new(j, "params_active_per_token", json_real(r->params.active_per_token));
-    json_object_set_new(j, "params_per_gpu", json_real(r->mem.params));
-    json_object_set_new(j, "layout", mp_report_layout_json(&c->lay));
+    json_object_set_new(j, "model", mp_json_text(c->model->name));
+    json_object_set_new(j, "hardware", mp_json_text(c->hw->name));
+    json_object_set_new(j, "params_total", mp_json_count(r->params.total));
+    json_object_set_new(j, "params_active_per_token", mp_json_count(r->params.active_per_token));
+    json_object_set_new(j, "params_per_gpu", mp_json_count(r->mem.params));
+    json_object_set_new(j, "layout", mp_report_layout_json(&c->lay, r->params.moe_layers > 0));
     json_object_set_new(j, "seq_len", json_integer(r->seq_len));
     json_object_set_new(j, "memory_per_gpu_bytes", mem_json(&r->mem));
     json_object_set_new(j, "memory_stage", json_integer(r->worst_mem_stage));
     json_object_set_new(j, "fits", json_boolean(r->fits));
-    json_object_set_new(j, "headroom_bytes", json_real(r->headroom_bytes));
+    json_object_set_new(j, "headroom_bytes", mp_json_count(r->headroom_bytes));
     json_object_set_new(j, "flops_per_step", json_real(r->model_flops_per_step));
     json_object_set_new(j, "hardware_flops_per_step", json_real(r->hw_flops_per_step));
     json_object_set_new(j, "time_per_step_s",
@@ -120,7 +312,7 @@ json_t *mp_report_explain_json(const mp_cost_ctx *c, const mp_cost *r, bool ops)
         int n = mp_report_assumptions(c, NULL, lines);
         json_t *a = json_array();
         for (int i = 0; i < n; i++)
-            json_array_append_new(a, json_string(lines[i]));
+            json_array_append_new(a, mp_json_text(lines[i]));
         json_object_set_new(j, "assumptions", a);
     }
     if (ops) {
@@ -151,11 +343,14 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
          "per GPU",
          hw->name, hw->peak_flops / 1e12, hw->mfu, hw->memory_bw_bytes_per_s / 1e12, hw->bw_utilization,
          hw->gpus_per_node, hw->intra_bw_bytes_per_s / 1e9, hw->inter_bw_bytes_per_s / 1e9);
-    LINE("rank order tp < cp < dp < pp and etp < ep < edp (Megatron-LM); a ring spanning nodes moves min(NVLink, "
-         "members per node x NIC) per GPU; all-to-all traffic off the node goes through each GPU's NIC");
+    /* A dense model has no expert groups and no all-to-all to speak of. */
+    bool experts = c->params.moe_layers > 0;
+    LINE("rank order tp < cp < dp < pp%s (Megatron-LM); a ring spanning nodes moves min(NVLink, members per node x "
+         "NIC) per GPU%s",
+         experts ? " and etp < ep < edp" : "", experts ? "; all-to-all traffic off the node goes through each GPU's NIC" : "");
     LINE("Megatron-LM defaults for overlap: TP backward collectives hidden behind the GEMMs they feed (only the "
-         "excess counts); TP forward, EP and 1F1B pipeline transfers exposed; interleaved pipeline transfers and "
-         "the CP K/V ring overlapped");
+         "excess counts); TP forward, %s1F1B pipeline transfers exposed; interleaved pipeline transfers and "
+         "the CP K/V ring overlapped", experts ? "EP and " : "");
     if (hw->attention_efficiency != hw->mfu)
         LINE("attention kernels at %.2f of peak, other matrix products at %.2f", hw->attention_efficiency, hw->mfu);
     LINE("sequences packed to %ld tokens; causal attention (each query sees S/2 keys on average)%s", c->seq_len,
@@ -228,8 +423,10 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     const mp_layout *l = &c->lay;
     const mp_workload *w = c->wl;
     const mp_hardware *hw = c->hw;
-    char a[32], b[32], d[32];
-    fprintf(f, "moeplan explain: %s on %d x %s\n\n", m->name, l->gpus, hw->name);
+    char a[32], b[32], d[32], mname[600], hname[600];
+    bool experts = r->params.moe_layers > 0;
+    fprintf(f, "moeplan explain: %s on %d x %s\n\n", mp_report_escape(m->name, mname, sizeof mname), l->gpus,
+            mp_report_escape(hw->name, hname, sizeof hname));
     fprintf(f, "model     %d layers (%d MoE, %d dense), hidden %lld, %lld heads x %lld (kv %lld)%s, vocab %lld%s\n",
             m->num_layers, r->params.moe_layers, r->params.dense_layers, (long long)m->hidden,
             (long long)m->num_heads, (long long)mp_model_qk_head_dim(m),
@@ -249,8 +446,14 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     fprintf(f, "          %s, %s: %g B/param = %g weight + %g gradient + %g master + %g optimizer states%s\n",
             w->precision, w->optimizer, bpp, w->weight_bytes, w->grad_bytes, w->master_bytes, w->optim_state_bytes,
             w->flash_attention ? ", flash attention" : "");
-    fprintf(f, "layout    %d GPUs = tp %d x cp %d x dp %d x pp %d; experts: etp %d x ep %d x edp %d per stage\n",
-            l->gpus, l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp);
+    /* A dense model has no expert layout to show (ep 1, edp = tp*cp*dp
+     * would read as if it had experts). */
+    if (experts)
+        fprintf(f, "layout    %d GPUs = tp %d x cp %d x dp %d x pp %d; experts: etp %d x ep %d x edp %d per stage\n",
+                l->gpus, l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp);
+    else
+        fprintf(f, "layout    %d GPUs = tp %d x cp %d x dp %d x pp %d; no experts\n", l->gpus, l->tp, l->cp, l->dp,
+                l->pp);
     if (mp_layout_uneven(l))
         fprintf(f, "          uneven pipeline: %d layers on the first rank, %d on the last, %d on each other\n",
                 l->pp_first, l->pp_last,
@@ -269,23 +472,35 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     row_bytes(f, "weights", mm->weights_bytes, note);
     snprintf(note, sizeof note, "x %g B (fp32 main gradients)", w->grad_bytes);
     row_bytes(f, "gradients", mm->gradients_bytes, note);
-    if (l->distributed_optimizer)
+    if (l->distributed_optimizer && experts)
         snprintf(note, sizeof note, "%g B/param, sharded over dp*cp %d (dense) and edp %d (experts)",
                  w->master_bytes + w->optim_state_bytes, l->dp * l->cp, l->edp);
+    else if (l->distributed_optimizer)
+        snprintf(note, sizeof note, "%g B/param, sharded over dp*cp %d", w->master_bytes + w->optim_state_bytes,
+                 l->dp * l->cp);
     else
         snprintf(note, sizeof note, "%g B/param, not sharded", w->master_bytes + w->optim_state_bytes);
     row_bytes(f, "optimizer", mm->optimizer_bytes, note);
     snprintf(note, sizeof note, "%g micro-batch chunk(s) in flight%s", mm->inflight_units,
              l->recompute == MP_RECOMPUTE_FULL ? " + one layer recomputed" : "");
     row_bytes(f, "activations", mm->activations_bytes, note);
-    row_bytes(f, "comm buffers", mm->comm_buffer_bytes, "largest collective / permutation buffer");
+    row_bytes(f, "comm buffers", mm->comm_buffer_bytes,
+              experts ? "largest collective / permutation buffer" : "largest collective buffer");
     row_bytes(f, "reserved", mm->reserved_bytes, "CUDA context, NCCL, framework (hardware file)");
     snprintf(note, sizeof note, "%.0f%% of allocations", 100 * hw->fragmentation);
     row_bytes(f, "fragmentation", mm->fragmentation_bytes, note);
     row_bytes(f, "total", mm->total_bytes, "");
     row_bytes(f, "capacity", mm->capacity_bytes, "");
-    snprintf(note, sizeof note, "%s (%.1f%% of capacity)", r->fits ? "fits" : "DOES NOT FIT",
-             100.0 * r->headroom_bytes / mm->capacity_bytes);
+    /* Said in words, used and free: "fits (92.0% of capacity)" read as
+     * 92% used when 92% was free. */
+    mp_fmt_bytes(mm->total_bytes, a, sizeof a);
+    mp_fmt_bytes(mm->capacity_bytes, b, sizeof b);
+    if (r->fits)
+        snprintf(note, sizeof note, "fits: %s of %s used, %.1f%% free", a, b,
+                 100.0 * r->headroom_bytes / mm->capacity_bytes);
+    else
+        snprintf(note, sizeof note, "DOES NOT FIT: %s needed, %s available, %.1f%% over", a, b,
+                 -100.0 * r->headroom_bytes / mm->capacity_bytes);
     row_bytes(f, "headroom", r->headroom_bytes, note);
     if (l->pp > 1) {
         mp_fmt_bytes(r->mem_first.total_bytes, a, sizeof a);
@@ -302,12 +517,14 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     double tot = r->t_total_s;
     fprintf(f, "\nTime per step: slowest pipeline rank %d, %d micro-batches\n", r->slowest_stage, l->num_micro_batches);
     row_time(f, "compute", r->t_compute_s, tot, "matmuls and attention at peak x mfu (roofline)");
-    row_time(f, "memory-bound", r->t_memory_s, tot, "norms, activations, permutation, optimizer step");
+    row_time(f, "memory-bound", r->t_memory_s, tot,
+             experts ? "norms, activations, permutation, optimizer step" : "norms, activations, optimizer step");
     snprintf(note, sizeof note, "the exposed part: overlap as in the assumptions (DP %s)",
              w->overlap_grad_reduce ? "overlapped" : "exposed");
     row_time(f, "communication", r->t_comm_s, tot, note);
     row_time(f, "  tp", r->t_tp_s, tot, "");
-    row_time(f, "  ep (+etp)", r->t_ep_s, tot, "");
+    if (experts)
+        row_time(f, "  ep (+etp)", r->t_ep_s, tot, "");
     if (l->cp > 1)
         row_time(f, "  cp", r->t_cp_s, tot, "exposed part of the K/V ring");
     if (l->pp > 1)
@@ -330,6 +547,9 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     char lines[MP_MAX_ASSUMPTIONS][320];
     int n = mp_report_assumptions(c, src, lines);
     fprintf(f, "\nAssumptions\n");
-    for (int i = 0; i < n; i++)
-        fprintf(f, "  - %s\n", lines[i]);
+    /* The lines quote names, notes and paths from the input files. */
+    for (int i = 0; i < n; i++) {
+        char e[1400];
+        fprintf(f, "  - %s\n", mp_report_escape(lines[i], e, sizeof e));
+    }
 }

@@ -17,6 +17,9 @@ typedef struct {
     size_t samples_per_rule[MP_RULE_COUNT];
     size_t samples_cap;
     size_t pareto_cap;
+    size_t front_cap;
+    bool have_at_n;              /* at_n holds the fastest kept layout on the current GPU count */
+    mp_candidate at_n;
     size_t last_dom;             /* front index that dominated the previous candidate */
     bool oom;
     mp_cost_ctx ctx;             /* initialised once; only its layout changes */
@@ -70,9 +73,9 @@ static void reject(search_t *s, mp_rule rule, const mp_layout *l, const char *fm
     s->samples_per_rule[rule]++;
 }
 
-static double sort_key(const mp_search_opts *o, const mp_candidate *c)
+static double sort_key(mp_sort sort, const mp_candidate *c)
 {
-    switch (o->sort) {
+    switch (sort) {
     case MP_SORT_STEP: return -c->step_s;
     case MP_SORT_TOKENS_PER_GPU: return c->tokens_per_s / c->lay.gpus;
     case MP_SORT_HEADROOM: return c->headroom_bytes;
@@ -83,9 +86,9 @@ static double sort_key(const mp_search_opts *o, const mp_candidate *c)
 
 /* Total order so that output is deterministic: key, then fewer GPUs, then
  * less memory, then the layout tuple. */
-static int better(const mp_search_opts *o, const mp_candidate *a, const mp_candidate *b)
+static int better(mp_sort sort, const mp_candidate *a, const mp_candidate *b)
 {
-    double ka = sort_key(o, a), kb = sort_key(o, b);
+    double ka = sort_key(sort, a), kb = sort_key(sort, b);
     if (ka != kb)
         return ka > kb;
     if (a->lay.gpus != b->lay.gpus)
@@ -124,23 +127,46 @@ void mp_search_score(const mp_cost_ctx *c, const mp_cost *k, const mp_search_opt
     x->rejected_by = !x->fits ? MP_RULE_MEMORY : !x->meets_targets ? MP_RULE_TARGET : MP_RULE_OK;
 }
 
-static void keep_best(search_t *s, const mp_candidate *c)
+/* Insert c into list (*n of at most K, sorted by sort) if it belongs. */
+static void keep_sorted(mp_sort sort, mp_candidate *list, size_t *n_io, size_t K, const mp_candidate *c)
 {
-    mp_search_result *r = s->r;
-    size_t K = s->o->keep;
     if (K == 0)
         return;
-    size_t n = r->n_best;
-    if (n == K && !better(s->o, c, &r->best[n - 1]))
+    size_t n = *n_io;
+    if (n == K && !better(sort, c, &list[n - 1]))
         return;
     size_t i = n < K ? n : K - 1;
-    while (i > 0 && better(s->o, c, &r->best[i - 1])) {
-        r->best[i] = r->best[i - 1];
+    while (i > 0 && better(sort, c, &list[i - 1])) {
+        list[i] = list[i - 1];
         i--;
     }
-    r->best[i] = *c;
+    list[i] = *c;
     if (n < K)
-        r->n_best++;
+        (*n_io)++;
+}
+
+/* The GPU count just searched: its fastest layout joins the GPUs vs
+ * tokens/s front when it beats every layout on fewer GPUs (counts are
+ * searched in increasing order, so the last entry is the one to beat). */
+static void close_gpu_count(search_t *s)
+{
+    mp_search_result *r = s->r;
+    if (!s->have_at_n)
+        return;
+    s->have_at_n = false;
+    if (r->n_front > 0 && !(s->at_n.tokens_per_s > r->front[r->n_front - 1].tokens_per_s))
+        return;
+    if (r->n_front == s->front_cap) {
+        size_t cap = s->front_cap ? 2 * s->front_cap : 64;
+        mp_candidate *n = realloc(r->front, cap * sizeof *n);
+        if (!n) {
+            s->oom = true;
+            return;
+        }
+        r->front = n;
+        s->front_cap = cap;
+    }
+    r->front[r->n_front++] = s->at_n;
 }
 
 /* Pareto front over (fewer GPUs, more tokens/s, less memory). */
@@ -209,12 +235,17 @@ static void consider_scored(search_t *s, const mp_candidate *c)
         return;
     }
     r->kept++;
-    keep_best(s, c);
+    keep_sorted(s->o->sort, r->best, &r->n_best, s->o->keep, c);
+    keep_sorted(MP_SORT_TOKENS_PER_GPU, r->per_gpu, &r->n_per_gpu, s->o->keep_per_gpu, c);
     keep_pareto(s, c);
+    if (!s->have_at_n || better(MP_SORT_TOKENS, c, &s->at_n)) {
+        s->at_n = *c;
+        s->have_at_n = true;
+    }
     if (r->fewest_gpus == 0 || c->lay.gpus < r->fewest_gpus) {
         r->fewest_gpus = c->lay.gpus;
         r->fewest = *c;
-    } else if (c->lay.gpus == r->fewest_gpus && better(s->o, c, &r->fewest)) {
+    } else if (c->lay.gpus == r->fewest_gpus && better(s->o->sort, c, &r->fewest)) {
         r->fewest = *c;
     }
 }
@@ -506,10 +537,14 @@ mp_status mp_search_run(const mp_model *m, const mp_hardware *hw, const mp_workl
         s.any_moe |= m->is_moe[i];
         s.any_dense |= !m->is_moe[i];
     }
-    if (o->keep) {
-        r->best = calloc(o->keep, sizeof *r->best);
-        if (!r->best)
+    r->experts = s.any_moe;
+    if (o->keep || o->keep_per_gpu) {
+        r->best = calloc(o->keep ? o->keep : 1, sizeof *r->best);
+        r->per_gpu = calloc(o->keep_per_gpu ? o->keep_per_gpu : 1, sizeof *r->per_gpu);
+        if (!r->best || !r->per_gpu) {
+            mp_search_free(r);
             return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+        }
     }
     {
         mp_layout l0;
@@ -524,6 +559,7 @@ mp_status mp_search_run(const mp_model *m, const mp_hardware *hw, const mp_workl
     }
     for (long N = o->gpus_min; N <= o->gpus_max; N++) {
         search_n(&s, N);
+        close_gpu_count(&s);
         if (progress)
             progress(user, N - o->gpus_min + 1, o->gpus_max - o->gpus_min + 1);
         if (s.oom) {
@@ -549,10 +585,12 @@ void mp_search_free(mp_search_result *r)
 {
     free(r->best);
     free(r->pareto);
+    free(r->per_gpu);
+    free(r->front);
     free(r->samples);
-    r->best = r->pareto = NULL;
+    r->best = r->pareto = r->per_gpu = r->front = NULL;
     r->samples = NULL;
-    r->n_best = r->n_pareto = r->n_samples = 0;
+    r->n_best = r->n_pareto = r->n_per_gpu = r->n_front = r->n_samples = 0;
 }
 
 void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_layout *l, char *buf, size_t len)

@@ -343,10 +343,10 @@ static void swarm(dot *d, size_t n)
     }
 }
 
-static void tooltip(FILE *f, const mp_candidate *c, double cap, const char *prefix)
+static void tooltip(FILE *f, const mp_candidate *c, bool experts, double cap, const char *prefix)
 {
     char lay[256], tok[32], st[32], mem[32], frac[48];
-    mp_report_layout_line(&c->lay, lay, sizeof lay);
+    mp_report_layout_line(&c->lay, experts, lay, sizeof lay);
     fmt_si(c->tokens_per_s, 4, tok, sizeof tok);
     fmt_time(c->step_s, st, sizeof st);
     fmt_gb(c->mem_total_bytes, mem, sizeof mem);
@@ -552,7 +552,7 @@ static void pareto_panel(FILE *f, const mp_search_result *r, double cap)
         double x = dots ? px(dots[i].x + dots[i].dx) : map(&sx, log2(c->lay.gpus));
         double y = dots ? dots[i].y : map(&sy, log10(c->tokens_per_s));
         fprintf(f, "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\">", x, y, DOT_R, col);
-        tooltip(f, c, cap, "");
+        tooltip(f, c, r->experts, cap, "");
         fputs("</circle>\n", f);
     }
     fputs("</g>\n", f);
@@ -565,7 +565,7 @@ static void pareto_panel(FILE *f, const mp_search_result *r, double cap)
         double cx = map(&sx, log2(best->lay.gpus)), cy = map(&sy, log10(best->tokens_per_s));
         fprintf(f, "<circle class=\"rank1\" cx=\"%.1f\" cy=\"%.1f\" r=\"9\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\">",
                 cx, cy, C_RANK1);
-        tooltip(f, best, cap, "rank 1: ");
+        tooltip(f, best, r->experts, cap, "rank 1: ");
         fputs("</circle>\n", f);
         double ly = cy - 13 < 86 ? cy + 23 : cy - 13;
         halo_text(f, cx, ly, "text-anchor=\"middle\" font-size=\"12\" font-weight=\"bold\"", C_RANK1, "#1");
@@ -603,7 +603,7 @@ static void pareto_key(FILE *f, const mp_search_result *r)
 
 /* ---- right panel: memory of the best layouts ----------------------------- */
 
-static void short_layout(const mp_layout *l, char *buf, size_t len)
+static void short_layout(const mp_layout *l, bool experts, char *buf, size_t len)
 {
     char extra[64] = "";
     size_t o = 0;
@@ -611,15 +611,18 @@ static void short_layout(const mp_layout *l, char *buf, size_t len)
         o += (size_t)snprintf(extra + o, sizeof extra - o, " vpp%d", l->vpp);
     if (l->recompute != MP_RECOMPUTE_NONE && o < sizeof extra)
         snprintf(extra + o, sizeof extra - o, " rc:%s", l->recompute == MP_RECOMPUTE_FULL ? "full" : "sel");
-    snprintf(buf, len, "%d GPUs  tp%d cp%d dp%d pp%d | etp%d ep%d edp%d | mb%d%s", l->gpus, l->tp, l->cp, l->dp, l->pp,
-             l->etp, l->ep, l->edp, l->micro_batch, extra);
+    char ex[64] = "";
+    if (experts) /* a dense model has no expert layout */
+        snprintf(ex, sizeof ex, " | etp%d ep%d edp%d", l->etp, l->ep, l->edp);
+    snprintf(buf, len, "%d GPUs  tp%d cp%d dp%d pp%d%s | mb%d%s", l->gpus, l->tp, l->cp, l->dp, l->pp, ex,
+             l->micro_batch, extra);
 }
 
 /* Tooltip of a bar row: rank, full layout, total. */
-static void row_title(FILE *f, const mp_candidate *c, size_t i, double total, double cap)
+static void row_title(FILE *f, const mp_candidate *c, bool experts, size_t i, double total, double cap)
 {
     char lay[256], tg[32], frac[48], head[512];
-    mp_report_layout_line(&c->lay, lay, sizeof lay);
+    mp_report_layout_line(&c->lay, experts, lay, sizeof lay);
     fmt_gb(total, tg, sizeof tg);
     fmt_frac(total, cap, frac, sizeof frac);
     snprintf(head, sizeof head, "rank %zu: %d GPUs, %s\n%s per GPU%s", i + 1, c->lay.gpus, lay, tg, frac);
@@ -694,7 +697,7 @@ static void memory_panel(FILE *f, const mp_search_result *r, double cap)
     for (size_t i = 0; i < n; i++) {
         double y = RY0 + i * row;
         fputs("<g>", f);
-        row_title(f, &r->best[i], i, tot[i], cap);
+        row_title(f, &r->best[i], r->experts, i, tot[i], cap);
         double acc = 0;
         for (int k = 0; k < 5; k++) {
             if (!(parts[i][k] > 0))
@@ -731,9 +734,9 @@ static void memory_panel(FILE *f, const mp_search_result *r, double cap)
         bool over = have_cap && tot[i] > cap, inside = xe + 5 + text_w(labs[i], 11) > RX1;
         char rank[32], sl[160];
         snprintf(rank, sizeof rank, "#%zu", i + 1);
-        short_layout(&r->best[i].lay, sl, sizeof sl);
+        short_layout(&r->best[i].lay, r->experts, sl, sizeof sl);
         fputs("<g>", f);
-        row_title(f, &r->best[i], i, tot[i], cap);
+        row_title(f, &r->best[i], r->experts, i, tot[i], cap);
         halo_text(f, RX0 + 4, y + 13, "font-size=\"11\" font-weight=\"bold\"", C_TEXT, rank);
         halo_text(f, RX0 + 34, y + 13, "font-size=\"11\"", C_TEXT, sl);
         halo_text(f, inside ? xe - 4 : xe + 5, y + 28,

@@ -516,6 +516,107 @@ else
     notok "uneven split that does not share evenly over the middle ranks is refused" "exit $rc" "$(cat "$ERR")"
 fi
 
+# ------------------------------------------- output says what it means (issue 6)
+# Integers exact, memory used vs free in words, no expert layout for a dense
+# model, names from files escaped, the plan report's sections, and the man
+# page's CSV columns against the header printed.
+
+# DeepSeek-V3's published total, 671,026,404,352 parameters, as a JSON
+# integer; a real (mfu) is written with the fewest digits that read back as
+# the same double (Python's repr has those digits too).
+run explain --model tests/data/hf/deepseek-v3.json --gpus 1024 --pp 1 --ep 64 --seq-len 4096 --global-batch 1024 --format json
+json_check "issue 6: DeepSeek-V3 params_total is the integer 671026404352, byte counts integers" "
+d['params_total'] == 671026404352 and type(d['params_total']) is int
+and all(type(v) is int for v in d['memory_per_gpu_bytes'].values()) and type(d['headroom_bytes']) is int"
+if python3 -c '
+import json, re, sys
+t = open(sys.argv[1]).read()
+d = json.loads(t)
+tok = re.search(r"\"mfu\": ([-0-9.eE+]+)", t).group(1)
+sig = lambda s: len(re.sub(r"[eE].*", "", s).replace("-", "").replace(".", "").lstrip("0"))
+v = float(tok)
+sys.exit(0 if v == d["mfu"] and isinstance(d["mfu"], float) and sig(tok) == sig(repr(v)) else 1)
+' "$OUT"; then ok "issue 6: a real (mfu) re-parses to the same double, shortest digits"
+else notok "issue 6: a real (mfu) re-parses to the same double, shortest digits" "$(grep mfu "$OUT")"; fi
+
+# "fits (92.0% of capacity)" read as 92% used: the line now says used and
+# free, and the figures agree: free = 1 - used / capacity.
+run explain
+line=$(grep '^  headroom ' "$OUT")
+if python3 -c '
+import re, sys
+m = re.search(r"fits: ([0-9.]+) GB of ([0-9.]+) GB used, ([0-9.]+)% free$", sys.argv[1])
+sys.exit(0 if m and abs(100 * (1 - float(m[1]) / float(m[2])) - float(m[3])) <= 0.1 else 1)
+' "$line"; then ok "issue 6: explain says memory used and free in words"
+else notok "issue 6: explain says memory used and free in words" "$line"; fi
+run check plans/seed-plan.yaml
+if grep -Eq '^PASS  memory headroom +[0-9.]+% free >= 10\.0% free' "$OUT"; then ok "issue 6: check's headroom row says free"
+else notok "issue 6: check's headroom row says free" "$(grep headroom "$OUT")"; fi
+
+# A dense model (Llama 2 7B) prints no expert layout anywhere.
+run explain --model tests/data/hf/llama-2-7b.json --gpus 64 --cp 8
+if [ "$rc" -eq 0 ] && grep -q '^layout    64 GPUs = tp 1 x cp 8 x dp 8 x pp 1; no experts$' "$OUT" &&
+   ! grep -Eq 'edp|etp|ep \(\+etp\)|\(experts\)' "$OUT"; then ok "issue 6: dense explain prints no expert layout"
+else notok "issue 6: dense explain prints no expert layout" "$(grep -E 'layout|edp|etp' "$OUT" | head -3)"; fi
+run plan --model tests/data/hf/llama-2-7b.json --gpus 8-64 -n 3
+if [ "$rc" -eq 0 ] && [ "$(grep -Ec '^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ \| +- +- +- \|' "$OUT")" -ge 3 ] &&
+   ! grep -q -- '--ep\|--etp' "$OUT"; then ok "issue 6: dense plan tables show - for etp, ep, edp"
+else notok "issue 6: dense plan tables show - for etp, ep, edp" "$(sed -n 6,9p "$OUT")"; fi
+run plan --model tests/data/hf/llama-2-7b.json --gpus 8-64 -n 3 --format json
+json_check "issue 6: dense plan JSON: ep, etp, edp null, keys kept" "
+all(c['layout']['ep'] is None and c['layout']['etp'] is None and c['layout']['edp'] is None for c in d['best'])"
+run plan --model tests/data/hf/llama-2-7b.json --gpus 8-64 -n 3 --format csv
+if [ "$(tail -n +2 "$OUT" | awk -F, 'NF == 24 && $7 == "" && $8 == "" && $9 == ""' | wc -l)" -eq 3 ]; then
+    ok "issue 6: dense plan CSV: 24 fields, etp/ep/edp empty"
+else notok "issue 6: dense plan CSV: 24 fields, etp/ep/edp empty" "$(head -n 2 "$OUT")"; fi
+
+# Names read from files: ESC and a newline in a model's name (YAML "\e",
+# "\n") and in a Hugging Face _name_or_path (JSON "\u001b") are printed as
+# \x1b and \x0a in text; JSON keeps them, escaped by JSON's rules.
+sed 's/^name: .*/name: "evil\\e[2J\\nname"/' plans/seed-model.yaml >"$TMP/evil-model.yaml"
+grep -q '^name: "evil' "$TMP/evil-model.yaml" || echo 'name: "evil\e[2J\nname"' >>"$TMP/evil-model.yaml"
+run explain --model "$TMP/evil-model.yaml"
+if [ "$rc" -eq 0 ] && head -n 1 "$OUT" | grep -qF 'moeplan explain: evil\x1b[2J\x0aname on ' &&
+   ! LC_ALL=C grep -q $'\x1b' "$OUT"; then ok "issue 6: explain escapes control characters in a model name"
+else notok "issue 6: explain escapes control characters in a model name" "$(head -n 1 "$OUT" | od -c | head -3)"; fi
+run plan --model "$TMP/evil-model.yaml" --gpus 8-16 -n 1
+if [ "$rc" -eq 0 ] && head -n 1 "$OUT" | grep -qF 'moeplan plan: evil\x1b[2J\x0aname on' && ! LC_ALL=C grep -q $'\x1b' "$OUT"; then
+    ok "issue 6: plan escapes control characters in a model name"
+else notok "issue 6: plan escapes control characters in a model name" "$(head -n 1 "$OUT")"; fi
+run explain --model "$TMP/evil-model.yaml" --format json
+json_check "issue 6: JSON keeps the name exactly" "d['model'] == 'evil\x1b[2J\nname'"
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1])); d["_name_or_path"] = "org/\u001b]0;pwned\u0007model"
+json.dump(d, open(sys.argv[2], "w"))' tests/data/hf/mixtral-8x7b.json "$TMP/evil-hf.json"
+run explain --model "$TMP/evil-hf.json" --gpus 64 --tp 2 --pp 4 --ep 8
+if [ "$rc" -eq 0 ] && head -n 1 "$OUT" | grep -qF 'moeplan explain: org/\x1b]0;pwned\x07model on 64 x' &&
+   ! LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f]' "$OUT"; then ok "issue 6: a Hugging Face _name_or_path with control characters is escaped"
+else notok "issue 6: a Hugging Face _name_or_path with control characters is escaped" "$(head -n 1 "$OUT")"; fi
+
+# The plan report leads with what a user with GPUs to spare asks: the
+# fewest GPUs, the most tokens/s per GPU, the GPUs vs tokens/s front, then
+# the ranking with its order said.
+run plan --gpus 8-64
+sections=$(grep -E '^(Fewest|Most|Pareto|Best)' "$OUT" | sed -E 's/[0-9]+/N/g' | tr '\n' '|')
+want='Fewest GPUs that fit: N (the best layout there by tokens/s)|Most tokens/s per GPU: the best N on N-N GPUs (ties: fewer GPUs, then less memory)|Pareto front, GPUs vs tokens/s: N layouts, each the fastest on its GPU count and faster than any on fewer GPUs|Best N of N by tokens/s (--sort tokens; ties: fewer GPUs, then less memory):|'
+if [ "$sections" = "$want" ]; then ok "issue 6: plan sections in order: fewest, per GPU, front, ranking"
+else notok "issue 6: plan sections in order: fewest, per GPU, front, ranking" "got: $sections"; fi
+run plan --gpus 8-64 --format json
+json_check "issue 6: plan JSON: front rises in GPUs and tokens/s from fewest_gpus, nothing kept beats it; per-GPU list" "
+(lambda f, b, g: len(f) > 1 and all(f[i]['layout']['gpus'] < f[i+1]['layout']['gpus'] and f[i]['tokens_per_s'] < f[i+1]['tokens_per_s'] for i in range(len(f)-1))
+ and f[0]['layout']['gpus'] == d['fewest_gpus']['layout']['gpus']
+ and all(any(x['layout']['gpus'] <= c['layout']['gpus'] and x['tokens_per_s'] >= c['tokens_per_s'] for x in f) for c in b + g)
+ and len(g) == 3 and all(g[i]['tokens_per_s_per_gpu'] >= g[i+1]['tokens_per_s_per_gpu'] for i in range(2))
+ and all(g[0]['tokens_per_s_per_gpu'] >= c['tokens_per_s_per_gpu'] for c in b + f)
+ and d['search']['sort'] == 'tokens')(d['pareto_gpus_tokens'], d['best'], d['best_tokens_per_gpu'])"
+
+# moeplan(1) lists the CSV columns; they must be the header plan prints.
+man_cols=$(sed -n '/^\.SS plan \\-\\-format csv/,/^\.fi/p' man/moeplan.1 | sed -n '/^\.nf/,/^\.fi/p' | grep -v '^\.' | tr -d '\n' | sed 's/\\-/-/g')
+run plan --gpus 8-16 -n 1 --format csv
+if [ -n "$man_cols" ] && [ "$man_cols" = "$(head -n 1 "$OUT")" ]; then ok "issue 6: the man page's CSV columns are the header printed"
+else notok "issue 6: the man page's CSV columns are the header printed" "man: $man_cols" "csv: $(head -n 1 "$OUT")"; fi
+
 # ------------------------------------------ Hugging Face model_type (issue 6)
 # A config whose model_type moeplan does not read is refused (exit 2, empty
 # stdout, one positioned error), never read as a dense Llama.  Positions:

@@ -3,6 +3,14 @@
 # from the source root with `moeplan` meaning the built binary, and its
 # stdout+stderr must equal the rest of the block.  The README cannot drift.
 # README_UPDATE=1 rewrites the blocks from the current binary instead.
+#
+# `moeplan bench` blocks hold figures measured on one machine on one date
+# (the README says which): their layout counts must match exactly, but the
+# times and rates, and the number of repetitions, vary with the machine and
+# the build, so they are masked on both sides, and the command is run with
+# --reps 1 (counts do not depend on it; this binary may be a sanitizer
+# build).  README_UPDATE=1 never rewrites a bench block: its times must come
+# from a release build (see the README).
 set -u
 cd "${SRCDIR:?}" || exit 1
 bindir=$(mktemp -d)
@@ -10,7 +18,7 @@ trap 'rm -rf "$bindir"' EXIT
 ln -s "${MOEPLAN:?}" "$bindir/moeplan"
 export PATH="$bindir:$PATH"
 python3 - README.md "$bindir" <<'PY' || exit 1
-import os, subprocess, sys
+import os, re, subprocess, sys
 text = open(sys.argv[1], encoding="utf-8").read().split("\n")
 out, i = [], 0
 while i < len(text):
@@ -27,10 +35,21 @@ blocks_at = [i for i, l in enumerate(text) if l.strip() == "```console"]
 for k, block in enumerate(out, 1):
     cmd = block[0][2:]
     want = "\n".join(block[1:])
-    got = subprocess.run(["bash", "-c", cmd + " 2>&1"], capture_output=True, text=True).stdout.rstrip("\n")
+    bench = cmd.startswith("moeplan bench ")
+    run_cmd = re.sub(r"--reps [0-9]+", "--reps 1", cmd) if bench else cmd
+    got = subprocess.run(["bash", "-c", run_cmd + " 2>&1"], capture_output=True, text=True).stdout.rstrip("\n")
     # Trailing blanks are not significant in a README.
-    norm = lambda s: "\n".join(l.rstrip() for l in s.split("\n"))
-    if update and norm(got) != norm(want):
+    def norm(s):
+        lines = [l.rstrip() for l in s.split("\n")]
+        if bench:
+            lines = [re.sub(r"[0-9][0-9.]*", "#", l) if re.search(r"wall time|per sec", l)
+                     else re.sub(r", [0-9]+ repetitions$", ", # repetitions", l) for l in lines]
+        return "\n".join(lines)
+    if bench and update:
+        update_this = False
+    else:
+        update_this = update
+    if update_this and norm(got) != norm(want):
         start = blocks_at[k - 1] + 2
         text[start:start + len(block) - 1] = got.split("\n")
         blocks_at = [i for i, l in enumerate(text) if l.strip() == "```console"]

@@ -14,6 +14,7 @@
 
 #include "moeplan/audit.h"
 #include "moeplan/plan.h"
+#include "moeplan/report.h"
 
 #include "check_main.h"
 
@@ -266,6 +267,123 @@ START_TEST(test_arithmetic)
 }
 END_TEST
 
+/* ------------------------------------------------ report output (issue 6) */
+
+/* Text from files, escaped for a terminal; each expected string is the
+ * input with every control byte, invalid byte and backslash written as
+ * \xNN by hand. */
+static const struct {
+    const char *in, *want;
+} esc[] = {
+    {"seed-moe", "seed-moe"},
+    {"a\x1b[2Jb", "a\\x1b[2Jb"},                 /* ESC: would clear the screen */
+    {"two\nlines\ttab", "two\\x0alines\\x09tab"},
+    {"back\\slash", "back\\x5cslash"},          /* so that "\x1b" in a name cannot pass for an escape */
+    {"del\x7f", "del\\x7f"},
+    {"c1 \xc2\x9b" "31m", "c1 \\xc2\\x9b31m"},  /* U+009B, CSI in some terminals */
+    {"bad \xff\xc3", "bad \\xff\\xc3"},         /* invalid byte, cut sequence */
+    {"\xc3\xb7 \xc3\xbc \xe2\x80\xa6", "\xc3\xb7 \xc3\xbc \xe2\x80\xa6"}, /* ÷ ü …: printable UTF-8 stays */
+};
+
+START_TEST(test_escape)
+{
+    char buf[128];
+    ck_assert_str_eq(mp_report_escape(esc[_i].in, buf, sizeof buf), esc[_i].want);
+}
+END_TEST
+
+START_TEST(test_escape_cols)
+{
+    char buf[64];
+    size_t n;
+    /* Fits in 6 columns: as it is. */
+    ck_assert_str_eq(mp_report_escape_cols("abcdef", 6, buf, sizeof buf, &n), "abcdef");
+    ck_assert_uint_eq(n, 6);
+    /* 6 into 4: three characters and the ellipsis. */
+    ck_assert_str_eq(mp_report_escape_cols("abcdef", 4, buf, sizeof buf, &n), "abc\xe2\x80\xa6");
+    ck_assert_uint_eq(n, 4);
+    /* "a" + ESC is 1 + 4 = 5 columns; into 4 the escape is not split:
+     * "a" and the ellipsis. */
+    ck_assert_str_eq(mp_report_escape_cols("a\x1b", 4, buf, sizeof buf, &n), "a\xe2\x80\xa6");
+    ck_assert_uint_eq(n, 2);
+    /* Multi-byte characters count one column each: 3 in "÷÷÷". */
+    mp_report_escape_cols("\xc3\xb7\xc3\xb7\xc3\xb7", 3, buf, sizeof buf, &n);
+    ck_assert_uint_eq(n, 3);
+    /* A buffer of 8 bytes for 10 characters: 4, "..." and the NUL. */
+    char small[8];
+    ck_assert_str_eq(mp_report_escape("abcdefghij", small, sizeof small), "abcd...");
+}
+END_TEST
+
+START_TEST(test_layout_line)
+{
+    mp_layout l;
+    mp_layout_defaults(&l);
+    l.gpus = 128, l.tp = 4, l.cp = 1, l.dp = 16, l.pp = 2, l.ep = 16, l.etp = 4, l.edp = 1, l.vpp = 1,
+    l.micro_batch = 1, l.sequence_parallel = true, l.distributed_optimizer = true;
+    l.recompute = MP_RECOMPUTE_NONE;
+    char buf[256];
+    mp_report_layout_line(&l, true, buf, sizeof buf);
+    ck_assert_str_eq(buf, "tp4 cp1 dp16 pp2 | etp4 ep16 edp1 | vpp1 mb1 rc:none sp dopt");
+    /* Without experts there is no expert layout to print. */
+    mp_report_layout_line(&l, false, buf, sizeof buf);
+    ck_assert_str_eq(buf, "tp4 cp1 dp16 pp2 | vpp1 mb1 rc:none sp dopt");
+    json_t *j = mp_report_layout_json(&l, false);
+    ck_assert(json_is_null(json_object_get(j, "ep")) && json_is_null(json_object_get(j, "etp")) &&
+              json_is_null(json_object_get(j, "edp")));
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "tp")), 4);
+    json_decref(j);
+}
+END_TEST
+
+/* mp_report_json_write's output for a document, in a malloc'd string. */
+static char *json_text(json_t *j)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    mp_report_json_write(f, j);
+    fclose(f);
+    json_decref(j);
+    return buf;
+}
+
+START_TEST(test_json_numbers)
+{
+    /* DeepSeek-V3's 671,026,404,352 parameters, as an integer; 5% of
+     * 2,375,972,595 bytes rounds to a whole byte; 0.1 and 1/3 as reals with
+     * the fewest digits that read back (0.1 is not 0.10000000000000001,
+     * 1/3 needs all 16); 7e9 as a real keeps an exponent; 2^70 does not
+     * fit in int64 and stays a real. */
+    json_t *j = json_pack("{s:o,s:o,s:f,s:f,s:f,s:o}", "params", mp_json_count(671026404352.0), "bytes",
+                          mp_json_count(118798629.75), "tenth", 0.1, "third", 1.0 / 3.0, "seven", 7e9, "huge",
+                          mp_json_count(1180591620717411303424.0));
+    char *s = json_text(j);
+    ck_assert_ptr_nonnull(strstr(s, "\"params\": 671026404352,"));
+    ck_assert_ptr_nonnull(strstr(s, "\"bytes\": 118798630,"));
+    ck_assert_ptr_nonnull(strstr(s, "\"tenth\": 0.1,"));
+    ck_assert_ptr_nonnull(strstr(s, "\"third\": 0.3333333333333333\n"));
+    ck_assert_ptr_nonnull(strstr(s, "\"seven\": 7e+09,"));
+    ck_assert_ptr_nonnull(strstr(s, "\"huge\": 1.1805916207174113e+21,"));
+    /* Read back: the same doubles. */
+    json_t *back = json_loads(s, 0, NULL);
+    ck_assert_ptr_nonnull(back);
+    ck_assert(json_is_integer(json_object_get(back, "params")));
+    ck_assert(json_real_value(json_object_get(back, "third")) == 1.0 / 3.0);
+    ck_assert(json_real_value(json_object_get(back, "tenth")) == 0.1);
+    json_decref(back);
+    free(s);
+    /* Numbers inside strings are left alone; a name cut inside a UTF-8
+     * sequence is kept (with U+FFFD), not dropped. */
+    j = json_pack("{s:s,s:o}", "why", "needs 1.50000 GB", "model", mp_json_text("caf\xc3"));
+    s = json_text(j);
+    ck_assert_ptr_nonnull(strstr(s, "\"why\": \"needs 1.50000 GB\""));
+    ck_assert_ptr_nonnull(strstr(s, "\"model\": \"caf\xef\xbf\xbd\""));
+    free(s);
+}
+END_TEST
+
 
 static Suite *plan_suite(void)
 {
@@ -283,6 +401,12 @@ static Suite *plan_suite(void)
     tcase_add_loop_test(tc, test_plan_errors, 0, (int)(sizeof plan_errs / sizeof plan_errs[0]));
     tcase_add_test(tc, test_plan_missing);
     suite_add_tcase(s, tc);
+    TCase *tr = tcase_create("report");
+    tcase_add_loop_test(tr, test_escape, 0, (int)(sizeof esc / sizeof esc[0]));
+    tcase_add_test(tr, test_escape_cols);
+    tcase_add_test(tr, test_layout_line);
+    tcase_add_test(tr, test_json_numbers);
+    suite_add_tcase(s, tr);
     return s;
 }
 

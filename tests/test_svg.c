@@ -98,6 +98,7 @@ static void setup(void)
     result.n_pareto = 3;
     result.best = best;
     result.n_best = 4;
+    result.experts = true;
 }
 
 START_TEST(test_document)
@@ -109,7 +110,7 @@ START_TEST(test_document)
     ck_assert_ptr_null(strstr(s, "<draft>"));
     ck_assert_uint_eq(count(s, "<circle class=\"pt\""), 3);
     char lay[256], want[300];
-    mp_report_layout_line(&best[0].lay, lay, sizeof lay);
+    mp_report_layout_line(&best[0].lay, true, lay, sizeof lay);
     snprintf(want, sizeof want, "<title>%s\n", lay);
     ck_assert_ptr_nonnull(strstr(s, want));
     ck_assert_ptr_nonnull(strstr(s, "class=\"rank1\""));

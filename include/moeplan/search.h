@@ -31,6 +31,7 @@ typedef struct {
     double target_step_s;        /* 0 = none */
     mp_sort sort;
     size_t keep;                 /* best layouts kept (all kept are sorted) */
+    size_t keep_per_gpu;         /* best layouts by tokens/s per GPU also kept (0 = none) */
     int max_micro_batch;         /* 0 = no cap */
     size_t why_not_samples;      /* rejected examples kept per rule */
     bool uneven_pipeline;        /* also try uneven first/last ranks when pp does not divide the layers */
@@ -63,6 +64,14 @@ typedef struct {
     size_t n_best;
     mp_candidate *pareto;        /* GPUs vs tokens/s vs memory: none better in all three */
     size_t n_pareto;
+    mp_candidate *per_gpu;       /* the keep_per_gpu best by tokens/s per GPU (ties: fewer GPUs, ...) */
+    size_t n_per_gpu;
+    /* GPUs vs tokens/s: for each GPU count, its fastest kept layout when it
+     * is faster than every layout on fewer GPUs; by GPU count, so tokens/s
+     * rises along it.  Its first entry is on fewest_gpus. */
+    mp_candidate *front;
+    size_t n_front;
+    bool experts;                /* the model has expert layers (else ep, etp, edp mean nothing) */
     mp_rejection *samples;       /* up to why_not_samples per rule */
     size_t n_samples;
     long fewest_gpus;            /* smallest N with a kept layout; 0 when none */
