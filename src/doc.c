@@ -140,6 +140,33 @@ static int push(mp_node *m, size_t *cap, char *key, int kl, int kc, mp_node *v)
 
 static mp_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth, mp_node **out);
 
+/* The tag of a scalar, mapping or sequence event, or NULL. */
+static const char *event_tag(const yaml_event_t *ev)
+{
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT: return (const char *)ev->data.scalar.tag;
+    case YAML_MAPPING_START_EVENT: return (const char *)ev->data.mapping_start.tag;
+    case YAML_SEQUENCE_START_EVENT: return (const char *)ev->data.sequence_start.tag;
+    default: return NULL;
+    }
+}
+
+/* Every value's type is the key's (moeplan(5)), so a YAML tag could only
+ * be ignored -- "!!str 16" read as the number 16 -- or contradict it;
+ * either way the file would not mean what it says.  Refuse any explicit
+ * tag, shown as written: libyaml expands "!!" to "tag:yaml.org,2002:". */
+static mp_status refuse_tag(parse_ctx *c, const yaml_event_t *ev)
+{
+    const char *tag = event_tag(ev);
+    if (!tag)
+        return MP_OK;
+    static const char core[] = "tag:yaml.org,2002:";
+    bool is_core = strncmp(tag, core, sizeof core - 1) == 0;
+    return mp_error_set(c->err, MP_ERR_INPUT, c->path, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+                        "YAML tag '%s%s' is not accepted: each key has its own type (see moeplan(5)); remove the tag",
+                        is_core ? "!!" : "", is_core ? tag + sizeof core - 1 : tag);
+}
+
 static const mp_node *sort_map; /* qsort has no context argument in C17 */
 static int cmp_key_index(const void *a, const void *b)
 {
@@ -198,6 +225,10 @@ static mp_status parse_children(parse_ctx *c, mp_node *n, int depth)
                 yaml_event_delete(&ev);
                 return st;
             }
+            if ((st = refuse_tag(c, &ev))) {
+                yaml_event_delete(&ev);
+                return st;
+            }
             key = strdup((const char *)ev.data.scalar.value);
             kl = (int)ev.start_mark.line + 1;
             kc = (int)ev.start_mark.column + 1;
@@ -231,6 +262,9 @@ static mp_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth, mp_node *
         return mp_error_set(c->err, MP_ERR_INPUT, c->path, (int)ev->start_mark.line + 1,
                             (int)ev->start_mark.column + 1, "nesting deeper than %d levels", MP_DOC_MAX_DEPTH);
     mp_node *n = NULL;
+    mp_status tst = refuse_tag(c, ev);
+    if (tst)
+        return tst;
     if (++c->nodes > MP_DOC_MAX_NODES)
         return mp_error_set(c->err, MP_ERR_INPUT, c->path, (int)ev->start_mark.line + 1,
                             (int)ev->start_mark.column + 1,
@@ -434,6 +468,15 @@ static mp_status need_scalar(mp_getter *g, const char *key, const mp_node *v, co
     return MP_OK;
 }
 
+/* A quoted scalar is a string in YAML and JSON, whatever it spells: say
+ * that, since "must be a whole number, got '1024'" alone reads as nonsense. */
+static mp_status quoted_number(mp_getter *g, const char *key, const mp_node *v, const char *expected,
+                               const char *what)
+{
+    return mp_doc_error(g->doc, v, g->err, "'%s' must be %s, got '%s' in quotes: a string, not a %s (remove the quotes)",
+                        key, expected, v->text, what);
+}
+
 mp_status mp_get_int(mp_getter *g, const char *key, bool required, long min, long max, long *out, bool *found)
 {
     const mp_node *v;
@@ -450,11 +493,13 @@ mp_status mp_get_int(mp_getter *g, const char *key, bool required, long min, lon
         return mp_doc_error(g->doc, v, g->err,
                             "'%s' must be a plain decimal whole number (no 0x, leading zeros or _), got '%s'", key,
                             v->text);
+    if (v->quoted)
+        return quoted_number(g, key, v, "a whole number", "number");
     long x = strtol(v->text, &end, 10);
-    if (end == v->text || *end || errno == ERANGE || v->quoted) {
+    if (end == v->text || *end || errno == ERANGE) {
         /* Accept integral floats such as 1e5 written by some config writers. */
         double d = strtod(v->text, &end);
-        if (v->quoted || end == v->text || *end || d != floor(d) || fabs(d) > 9e15)
+        if (end == v->text || *end || d != floor(d) || fabs(d) > 9e15)
             return mp_doc_error(g->doc, v, g->err, "'%s' must be a whole number, got '%s'", key, v->text);
         x = (long)d;
     }
@@ -474,10 +519,14 @@ mp_status mp_get_double(mp_getter *g, const char *key, bool required, double min
         return st;
     if ((st = need_scalar(g, key, v, "a number")))
         return st;
-    errno = 0;
-    char *end;
-    double x = strtod(v->text, &end);
-    if (v->quoted || end == v->text || *end || errno == ERANGE || !isfinite(x))
+    if (v->quoted)
+        return quoted_number(g, key, v, "a number", "number");
+    double x;
+    const char *why_not;
+    size_t nl = mp_parse_decimal(v->text, &x, &why_not);
+    if (!nl && strcmp(why_not, "is not a number"))
+        return mp_doc_error(g->doc, v, g->err, "'%s' must be a decimal number, got '%s', which %s", key, v->text, why_not);
+    if (!nl || v->text[nl])
         return mp_doc_error(g->doc, v, g->err, "'%s' must be a number, got '%s'", key, v->text);
     if (x < min || x > max)
         return mp_doc_error(g->doc, v, g->err, "'%s' is %g; expected a number from %g to %g", key, x, min, max);
@@ -501,9 +550,12 @@ mp_status mp_get_quantity(mp_getter *g, const char *key, bool required, mp_unit_
     if (!mp_parse_quantity(v->text, kind, &x, why, sizeof why))
         return mp_doc_error(g->doc, v, g->err, "'%s': %s", key, why);
     if (!(x >= min && x <= max)) {
+        /* The key's own range, once: the generic "(0, 1]" of
+         * mp_unit_examples would contradict it (min_headroom is 0-0.99). */
         if (kind == MP_UNIT_FRACTION)
-            return mp_doc_error(g->doc, v, g->err, "'%s' is %g; expected %s (from %g to %g)", key, x,
-                                mp_unit_examples(kind), min, max);
+            return mp_doc_error(g->doc, v, g->err,
+                                "'%s' is %g; expected a fraction from %g to %g (%g%% to %g%%)", key, x, min, max,
+                                min * 100, max * 100);
         return mp_doc_error(g->doc, v, g->err, "'%s' is '%s'; expected a value from %g to %g in base units (%s)", key,
                             v->text, min, max, mp_unit_examples(kind));
     }
@@ -526,6 +578,10 @@ mp_status mp_get_bool(mp_getter *g, const char *key, bool required, bool *out, b
         *out = true;
     else if (!v->quoted && (!strcmp(t, "false") || !strcmp(t, "False") || !strcmp(t, "no") || !strcmp(t, "off")))
         *out = false;
+    else if (v->quoted && (!strcmp(t, "true") || !strcmp(t, "false")))
+        return mp_doc_error(g->doc, v, g->err,
+                            "'%s' must be true or false, got '%s' in quotes: a string, not a boolean (remove the quotes)",
+                            key, t);
     else
         return mp_doc_error(g->doc, v, g->err, "'%s' must be true or false, got '%s'", key, t);
     if (found)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct {
     const char *name;
@@ -26,7 +27,11 @@ static const unit_t rate_units[] = {
     {"Mbit/s", 1e6 / 8}, {"Gbit/s", 1e9 / 8}, {"Tbit/s", 1e12 / 8},
     {"GBps", 1e9}, {"TBps", 1e12}, {NULL, 0}};
 static const unit_t time_units[] = {
-    {"s", 1}, {"ms", 1e-3}, {"us", 1e-6}, {"\xC2\xB5s", 1e-6}, {"ns", 1e-9}, {NULL, 0}};
+    /* Microseconds: "us", or with the micro sign (U+00B5) or the Greek small
+     * mu (U+03BC).  Unicode keeps both for the same prefix and keyboards and
+     * roff (\(*m) produce either, so refusing one would refuse a value the
+     * user cannot tell from the accepted one. */
+    {"s", 1}, {"ms", 1e-3}, {"us", 1e-6}, {"\xC2\xB5s", 1e-6}, {"\xCE\xBCs", 1e-6}, {"ns", 1e-9}, {NULL, 0}};
 
 static const unit_t *table_for(mp_unit_kind k)
 {
@@ -44,25 +49,85 @@ const char *mp_unit_examples(mp_unit_kind k)
 {
     switch (k) {
     case MP_UNIT_BYTES: return "B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)";
-    case MP_UNIT_FLOP_RATE: return "FLOPS, GFLOPS, TFLOPS, PFLOPS (or TFLOP/s)";
+    case MP_UNIT_FLOP_RATE: return "FLOPS, GFLOPS, TFLOPS, PFLOPS, or the same as FLOP/s";
     case MP_UNIT_BYTE_RATE: return "B/s, MB/s, GB/s, TB/s, GiB/s, or bits as Gb/s, Gbit/s";
-    case MP_UNIT_SECONDS: return "s, ms, us, ns";
-    case MP_UNIT_FRACTION: return "a number in (0, 1] such as 0.6, or a percentage such as 60%";
+    case MP_UNIT_SECONDS: return "s, ms, us (or \xC2\xB5s), ns";
+    case MP_UNIT_FRACTION: return "a fraction such as 0.6, or a percentage such as 60%";
     }
     return "";
+}
+
+size_t mp_parse_decimal(const char *text, double *out, const char **why_not)
+{
+    const char *s = text;
+    const char *dummy;
+    if (!why_not)
+        why_not = &dummy;
+    *why_not = "is not a number";
+    size_t i = (s[0] == '+' || s[0] == '-');
+    if (s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) {
+        *why_not = "is hexadecimal";
+        return 0;
+    }
+    if (!strncasecmp(s + i, "inf", 3) || !strncasecmp(s + i, "nan", 3)) {
+        *why_not = "is not a finite number";
+        return 0;
+    }
+    size_t int_start = i;
+    while (isdigit((unsigned char)s[i]))
+        i++;
+    size_t nint = i - int_start, nfrac = 0;
+    if (nint > 1 && s[int_start] == '0') {
+        /* YAML 1.1 and C read 0400 as octal (256): say so rather than guess. */
+        *why_not = "has a leading zero (octal in some readers)";
+        return 0;
+    }
+    if (s[i] == '.') {
+        size_t j = i + 1;
+        while (isdigit((unsigned char)s[j]))
+            j++;
+        nfrac = j - i - 1;
+        if (nint || nfrac)
+            i = j;
+    }
+    if (!nint && !nfrac)
+        return 0;
+    if (s[i] == 'e' || s[i] == 'E') {
+        size_t j = i + 1 + (s[i + 1] == '+' || s[i + 1] == '-'), k = j;
+        while (isdigit((unsigned char)s[k]))
+            k++;
+        if (k > j)
+            i = k;
+    }
+    /* strtod reads exactly this span: the grammar above is its decimal
+     * grammar less the forms refused. */
+    errno = 0;
+    char *end;
+    double v = strtod(text, &end);
+    if ((size_t)(end - text) != i || errno == ERANGE || !isfinite(v)) {
+        *why_not = "is out of range";
+        return 0;
+    }
+    *out = v;
+    return i;
 }
 
 bool mp_parse_quantity(const char *text, mp_unit_kind kind, double *out, char *why, size_t why_len)
 {
     while (isspace((unsigned char)*text))
         text++;
-    errno = 0;
-    char *end = NULL;
-    double v = strtod(text, &end);
-    if (end == text || errno == ERANGE || !isfinite(v)) {
-        snprintf(why, why_len, "'%s' is not a number followed by a unit (%s)", text, mp_unit_examples(kind));
+    double v;
+    const char *why_not;
+    size_t nl = mp_parse_decimal(text, &v, &why_not);
+    if (!nl) {
+        if (kind == MP_UNIT_FRACTION)
+            snprintf(why, why_len, "'%s' %s; expected %s", text, why_not, mp_unit_examples(kind));
+        else
+            snprintf(why, why_len, "'%s' %s; expected a decimal number followed by a unit (%s)", text, why_not,
+                     mp_unit_examples(kind));
         return false;
     }
+    const char *end = text + nl;
     while (isspace((unsigned char)*end))
         end++;
     char unit[32];
@@ -91,6 +156,10 @@ bool mp_parse_quantity(const char *text, mp_unit_kind kind, double *out, char *w
     }
     for (const unit_t *u = table_for(kind); u->name; u++) {
         if (strcmp(u->name, unit) == 0) {
+            if (!isfinite(v * u->scale)) {
+                snprintf(why, why_len, "'%s' is out of range (more than a double holds)", text);
+                return false;
+            }
             *out = v * u->scale;
             return true;
         }
@@ -99,13 +168,18 @@ bool mp_parse_quantity(const char *text, mp_unit_kind kind, double *out, char *w
     return false;
 }
 
+/* Past the largest prefix (or below the smallest), each formatter falls
+ * back to three significant digits of the base unit, so a value of 1e308
+ * prints as "1e+308 B", not as 300 digits that break a report's columns. */
 void mp_fmt_bytes(double b, char *buf, size_t len)
 {
     double a = fabs(b);
-    if (a >= 1e12) snprintf(buf, len, "%.2f TB", b / 1e12);
+    if (a >= 1e18) snprintf(buf, len, "%.3g B", b);
+    else if (a >= 1e12) snprintf(buf, len, "%.2f TB", b / 1e12);
     else if (a >= 1e9) snprintf(buf, len, "%.2f GB", b / 1e9);
     else if (a >= 1e6) snprintf(buf, len, "%.2f MB", b / 1e6);
     else if (a >= 1e3) snprintf(buf, len, "%.2f kB", b / 1e3);
+    else if (a > 0 && a < 0.5) snprintf(buf, len, "%.3g B", b);
     else snprintf(buf, len, "%.0f B", b);
 }
 
@@ -117,27 +191,32 @@ void mp_fmt_gib(double b, char *buf, size_t len)
 void mp_fmt_count(double n, char *buf, size_t len)
 {
     double a = fabs(n);
-    if (a >= 1e12) snprintf(buf, len, "%.3f T", n / 1e12);
+    if (a >= 1e15) snprintf(buf, len, "%.3g", n);
+    else if (a >= 1e12) snprintf(buf, len, "%.3f T", n / 1e12);
     else if (a >= 1e9) snprintf(buf, len, "%.3f B", n / 1e9);
     else if (a >= 1e6) snprintf(buf, len, "%.3f M", n / 1e6);
     else if (a >= 1e3) snprintf(buf, len, "%.3f k", n / 1e3);
+    else if (a > 0 && a < 0.5) snprintf(buf, len, "%.3g", n);
     else snprintf(buf, len, "%.0f", n);
 }
 
 void mp_fmt_seconds(double s, char *buf, size_t len)
 {
     double a = fabs(s);
-    if (a >= 1.0) snprintf(buf, len, "%.3f s", s);
+    if (a >= 1e6) snprintf(buf, len, "%.3g s", s);
+    else if (a >= 1.0) snprintf(buf, len, "%.3f s", s);
     else if (a >= 1e-3) snprintf(buf, len, "%.2f ms", s * 1e3);
     else if (a >= 1e-6) snprintf(buf, len, "%.2f us", s * 1e6);
     else if (a == 0) snprintf(buf, len, "0 s");
+    else if (a < 0.5e-9) snprintf(buf, len, "%.3g s", s);
     else snprintf(buf, len, "%.0f ns", s * 1e9);
 }
 
 void mp_fmt_flops(double f, char *buf, size_t len)
 {
     double a = fabs(f);
-    if (a >= 1e18) snprintf(buf, len, "%.3f EFLOP", f / 1e18);
+    if (a >= 1e21) snprintf(buf, len, "%.3g FLOP", f);
+    else if (a >= 1e18) snprintf(buf, len, "%.3f EFLOP", f / 1e18);
     else if (a >= 1e15) snprintf(buf, len, "%.3f PFLOP", f / 1e15);
     else if (a >= 1e12) snprintf(buf, len, "%.3f TFLOP", f / 1e12);
     else if (a >= 1e9) snprintf(buf, len, "%.3f GFLOP", f / 1e9);

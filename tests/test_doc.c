@@ -192,6 +192,16 @@ static const doc_err_case doc_err_cases[] = {
     {"a: 1\n---\nb: 2\n", 2, 1, "only one document per file is allowed", "the '---' on line 2"},
     {"a:\n\tb: 1\n", 2, 1, "", "YAML forbids a tab as indentation: the tab at 2:1"},
     {"? [1, 2]\n: x\n", 1, 3, "keys must be plain words", "'? ' is 2 chars: the flow key at 1:3"},
+    /* Tags are refused where they are written, named as written (libyaml
+     * expands !! to tag:yaml.org,2002:), never ignored. */
+    {"a: 1\nlayers: !!str 16\n", 2, 9,
+     "YAML tag '!!str' is not accepted: each key has its own type (see moeplan(5)); remove the tag",
+     "'layers: ' is 8 chars: the tag at 2:9"},
+    {"name: !custom x\n", 1, 7, "YAML tag '!custom' is not accepted", "'name: ' is 6 chars"},
+    {"a: !!map\n  b: 1\n", 1, 4, "YAML tag '!!map' is not accepted", "a tagged mapping, at its tag"},
+    {"a: [1, !!int 2]\n", 1, 8, "YAML tag '!!int' is not accepted", "'a: [1, ' is 7 chars"},
+    {"!!str k: 1\n", 1, 1, "YAML tag '!!str' is not accepted", "a tagged key"},
+    {"a: ! 1\n", 1, 4, "YAML tag '!' is not accepted", "the non-specific tag"},
 };
 
 START_TEST(test_doc_errors)
@@ -323,7 +333,8 @@ typedef struct {
  * value is strlen(key) + 3 (key, ':', blank, then the value). */
 static const get_err_case int_err_cases[] = {
     {"word", 2, 7, "'word' must be a whole number, got 'sixteen'"},
-    {"quoted", 3, 9, "'quoted' must be a whole number, got '16'"}, /* a string, not a number */
+    /* "16" in quotes is a string, and the message says so (issue 6). */
+    {"quoted", 3, 9, "'quoted' must be a whole number, got '16' in quotes: a string, not a number (remove the quotes)"},
     {"half", 5, 7, "'half' must be a whole number, got '1.5'"},
     {"zero", 6, 7, "'zero' is 0; expected a whole number from 1 to 1024"},
     {"map", 7, 6, "'map' must be a whole number, not a mapping"},
@@ -353,11 +364,49 @@ START_TEST(test_get_double)
     ck_assert_int_eq(mp_get_double(&gg, "mfu", true, 0, 1, &x, NULL), MP_ERR_INPUT);
     ck_assert_err_at(gerr, 10, 6, "'mfu' must be a number, got 'abc'");
     ck_assert_int_eq(mp_get_double(&gg, "inf", true, 0, 1, &x, NULL), MP_ERR_INPUT);
-    ck_assert_err_at(gerr, 11, 6, "'inf' must be a number, got 'inf'");
+    ck_assert_err_at(gerr, 11, 6, "'inf' must be a decimal number, got 'inf', which is not a finite number");
     ck_assert_int_eq(mp_get_double(&gg, "layers", true, 0, 1, &x, NULL), MP_ERR_INPUT);
     ck_assert_err_at(gerr, 1, 9, "'layers' is 16; expected a number from 0 to 1");
     ck_assert_int_eq(mp_get_double(&gg, "quoted", true, 0, 100, &x, NULL), MP_ERR_INPUT);
-    ck_assert_err_at(gerr, 3, 9, "'quoted' must be a number, got '16'");
+    ck_assert_err_at(gerr, 3, 9, "'quoted' must be a number, got '16' in quotes: a string, not a number (remove the quotes)");
+}
+END_TEST
+
+/* Numbers are plain decimal (moeplan(5), Values): strtod would also take
+ * 0x10 (16), and YAML 1.1 reads 010 as octal 8, so both are refused, with
+ * the reason.  Decimal forms strtod shares stay: .5, 5., +2, 1e-3. */
+START_TEST(test_get_double_decimal_only)
+{
+    static const char text[] = "hex: 0x10\n"      /* line 1, value at col 6 */
+                               "oct: 010\n"       /* line 2 */
+                               "nan: nan\n"       /* line 3 */
+                               "dot: .5\n"        /* line 4 */
+                               "trail: 5.\n"      /* line 5 */
+                               "plus: +2\n"       /* line 6 */
+                               "exp: 1e-3\n"      /* line 7 */
+                               "zero: 0.25\n";    /* line 8: one leading 0 before the point is decimal */
+    mp_doc d;
+    mp_error e;
+    ck_assert_int_eq(mp_doc_load_string(&d, "n.yaml", text, strlen(text), &e), MP_OK);
+    mp_getter g = {&d, d.root, &e};
+    double x = 0;
+    ck_assert_int_eq(mp_get_double(&g, "hex", true, -100, 100, &x, NULL), MP_ERR_INPUT);
+    ck_assert_err_at(e, 1, 6, "'hex' must be a decimal number, got '0x10', which is hexadecimal");
+    ck_assert_int_eq(mp_get_double(&g, "oct", true, -100, 100, &x, NULL), MP_ERR_INPUT);
+    ck_assert_err_at(e, 2, 6, "'oct' must be a decimal number, got '010', which has a leading zero (octal in some readers)");
+    ck_assert_int_eq(mp_get_double(&g, "nan", true, -100, 100, &x, NULL), MP_ERR_INPUT);
+    ck_assert_err_at(e, 3, 6, "'nan' must be a decimal number, got 'nan', which is not a finite number");
+    ck_assert_int_eq(mp_get_double(&g, "dot", true, -100, 100, &x, NULL), MP_OK);
+    ck_assert_double_eq(x, 0.5);
+    ck_assert_int_eq(mp_get_double(&g, "trail", true, -100, 100, &x, NULL), MP_OK);
+    ck_assert_double_eq(x, 5.0);
+    ck_assert_int_eq(mp_get_double(&g, "plus", true, -100, 100, &x, NULL), MP_OK);
+    ck_assert_double_eq(x, 2.0);
+    ck_assert_int_eq(mp_get_double(&g, "exp", true, -100, 100, &x, NULL), MP_OK);
+    ck_assert_double_eq(x, 1e-3);
+    ck_assert_int_eq(mp_get_double(&g, "zero", true, -100, 100, &x, NULL), MP_OK);
+    ck_assert_double_eq(x, 0.25);
+    mp_doc_free(&d);
 }
 END_TEST
 
@@ -371,7 +420,7 @@ START_TEST(test_get_bool)
     ck_assert_err_at(gerr, 12, 7, "'flag' must be true or false, got 'maybe'");
     /* "true" in quotes is a string, not a boolean. */
     ck_assert_int_eq(mp_get_bool(&gg, "qtrue", true, &b, NULL), MP_ERR_INPUT);
-    ck_assert_err_at(gerr, 14, 8, "'qtrue' must be true or false, got 'true'");
+    ck_assert_err_at(gerr, 14, 8, "'qtrue' must be true or false, got 'true' in quotes: a string, not a boolean (remove the quotes)");
     ck_assert_int_eq(mp_get_bool(&gg, "list", true, &b, NULL), MP_ERR_INPUT);
     ck_assert_err_at(gerr, 8, 7, "'list' must be true or false, not a list");
 }
@@ -402,6 +451,12 @@ START_TEST(test_get_quantity)
     /* 1 B is below the 1e6 minimum. */
     ck_assert_int_eq(mp_get_quantity(&gg, "mem3", true, MP_UNIT_BYTES, 1e6, 1e15, &x, NULL), MP_ERR_INPUT);
     ck_assert_err_at(gerr, 17, 7, "'mem3' is '1 B'; expected a value from 1e+06 to 1e+15");
+    /* A fraction out of range states the key's range once, as a number and
+     * as a percentage: 60% = 0.6 is above 0.5 = 50%.  (It used to add the
+     * generic "(0, 1]" too, contradicting min_headroom's 0-0.99.) */
+    ck_assert_int_eq(mp_get_quantity(&gg, "frac", true, MP_UNIT_FRACTION, 0, 0.5, &x, NULL), MP_ERR_INPUT);
+    ck_assert_str_eq(gerr.msg, "'frac' is 0.6; expected a fraction from 0 to 0.5 (0% to 50%)");
+    ck_assert_int_eq(mp_get_quantity(&gg, "frac", true, MP_UNIT_FRACTION, 0, 0.99, &x, NULL), MP_OK);
 }
 END_TEST
 
@@ -557,7 +612,9 @@ START_TEST(test_json_file_with_tabs)
     ck_assert_err_at(e, 7, 17, "'vocab_size' must be a whole number, got '32000'");
     char buf[1024], want[1024];
     mp_error_format(&e, buf, sizeof buf);
-    snprintf(want, sizeof want, "%s:7:17: error: 'vocab_size' must be a whole number, got '32000'", jp);
+    snprintf(want, sizeof want,
+             "%s:7:17: error: 'vocab_size' must be a whole number, got '32000' in quotes: a string, not a number "
+             "(remove the quotes)", jp);
     ck_assert_str_eq(buf, want);
     mp_doc_free(&d);
 
@@ -629,6 +686,7 @@ static Suite *doc_suite(void)
     tcase_add_test(tg, test_get_int_ok);
     tcase_add_loop_test(tg, test_get_int_errors, 0, (int)(sizeof int_err_cases / sizeof int_err_cases[0]));
     tcase_add_test(tg, test_get_double);
+    tcase_add_test(tg, test_get_double_decimal_only);
     tcase_add_test(tg, test_get_bool);
     tcase_add_test(tg, test_get_string);
     tcase_add_test(tg, test_get_quantity);

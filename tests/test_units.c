@@ -7,6 +7,9 @@
  *    1 GiB = 2^30 B = 1,073,741,824 B, 1 TiB = 2^40 B = 1,099,511,627,776 B.
  *  - 1 byte = 8 bits, so 400 Gb/s = 400e9 / 8 = 50e9 B/s.
  *  - 1 ms = 1e-3 s, 1 us = 1e-6 s, 1 ns = 1e-9 s; 60% = 60/100 = 0.6.
+ *  - The micro prefix has two code points with one meaning: U+00B5 MICRO
+ *    SIGN and U+03BC GREEK SMALL LETTER MU (Unicode keeps both; NFKC maps
+ *    the first to the second); both are accepted.
  *
  * Tolerance: every expected value is written as a decimal literal; the
  * parser computes it as (decimal mantissa) * (scale), two correctly rounded
@@ -65,6 +68,12 @@ static const ok_case ok_cases[] = {
     {"1.2 PFLOPS", MP_UNIT_FLOP_RATE, 1.2e15, "1.2 * 10^15"},
     {"500 GFLOPS", MP_UNIT_FLOP_RATE, 500e9, "500 * 10^9"},
     {"7 FLOPS", MP_UNIT_FLOP_RATE, 7.0, "7 * 1"},
+    /* Decimal spellings strtod shares with the docs' "decimal" stay. */
+    {".5 PFLOPS", MP_UNIT_FLOP_RATE, 0.5e15, "a fraction alone: 0.5 * 10^15"},
+    {"400. TFLOPS", MP_UNIT_FLOP_RATE, 400e12, "a trailing point"},
+    {"+400 TFLOPS", MP_UNIT_FLOP_RATE, 400e12, "an explicit sign"},
+    {"4e2 TFLOPS", MP_UNIT_FLOP_RATE, 400e12, "4 * 10^2 * 10^12"},
+    {"0.25 TB", MP_UNIT_BYTES, 0.25e12, "one zero before the point is not a leading zero"},
     /* Byte rates, and bit rates divided by 8. */
     {"1.8 TB/s", MP_UNIT_BYTE_RATE, 1.8e12, "1.8 * 10^12"},
     {"3.35 TB/s", MP_UNIT_BYTE_RATE, 3.35e12, "3.35 * 10^12"},
@@ -81,6 +90,8 @@ static const ok_case ok_cases[] = {
     {"1500 ms", MP_UNIT_SECONDS, 1.5, "1500 * 10^-3"},
     {"3 us", MP_UNIT_SECONDS, 3e-6, "3 * 10^-6"},
     {"3 \xC2\xB5s", MP_UNIT_SECONDS, 3e-6, "micro sign (U+00B5, UTF-8 C2 B5) also accepted"},
+    {"3 \xCE\xBCs", MP_UNIT_SECONDS, 3e-6, "Greek small mu (U+03BC, UTF-8 CE BC), as moeplan(5) printed it"},
+    {"10 \xCE\xBCs", MP_UNIT_SECONDS, 10e-6, "10 * 10^-6, Greek mu"},
     {"5 ns", MP_UNIT_SECONDS, 5e-9, "5 * 10^-9"},
     /* Fractions and percentages. */
     {"60%", MP_UNIT_FRACTION, 0.6, "60 / 100"},
@@ -159,7 +170,22 @@ static const bad_case bad_cases[] = {
     {"infinity TFLOPS", MP_UNIT_FLOP_RATE, NULL},
     {"nan GB", MP_UNIT_BYTES, NULL},
     {"NaN %", MP_UNIT_FRACTION, NULL},
-    {"1e999 GB", MP_UNIT_BYTES, NULL},                  /* overflows a double: ERANGE */
+    {"1e999 GB", MP_UNIT_BYTES, "'1e999 GB' is out of range"}, /* overflows a double: ERANGE */
+    /* Not decimal, though strtod reads them (0x190 = 400, 0x1p8 = 256) and
+     * YAML 1.1 reads 0400 as octal 256: refused with the reason. */
+    {"0x190 TFLOPS", MP_UNIT_FLOP_RATE,
+     "'0x190 TFLOPS' is hexadecimal; expected a decimal number followed by a unit (FLOPS, GFLOPS, TFLOPS, PFLOPS, "
+     "or the same as FLOP/s)"},
+    {"0X190 TFLOPS", MP_UNIT_FLOP_RATE, "is hexadecimal"},
+    {"0x1p8 TFLOPS", MP_UNIT_FLOP_RATE, "is hexadecimal"},
+    {"-0x10 GB", MP_UNIT_BYTES, "is hexadecimal"},
+    {"0400 TFLOPS", MP_UNIT_FLOP_RATE, "'0400 TFLOPS' has a leading zero (octal in some readers)"},
+    {"00.5 TB", MP_UNIT_BYTES, "has a leading zero"},
+    {"0x10%", MP_UNIT_FRACTION, "'0x10%' is hexadecimal; expected a fraction such as 0.6, or a percentage such as 60%"},
+    {"inf TFLOPS", MP_UNIT_FLOP_RATE, "'inf TFLOPS' is not a finite number"},
+    {"NAN TFLOPS", MP_UNIT_FLOP_RATE, "is not a finite number"},
+    /* "us" spelt with other look-alikes is still unknown. */
+    {"3 \xC2\xB5S", MP_UNIT_SECONDS, "unknown unit"},
     /* Empty and blank. */
     {"", MP_UNIT_BYTES, "not a number"},
     {"   ", MP_UNIT_SECONDS, "not a number"},
@@ -190,6 +216,69 @@ START_TEST(test_unknown_unit_lists_choices)
     ck_assert_ptr_nonnull(strstr(why, "GB"));
     ck_assert(!mp_parse_quantity("3 fortnights", MP_UNIT_SECONDS, &v, why, sizeof why));
     ck_assert_ptr_nonnull(strstr(why, "ms"));
+}
+END_TEST
+
+/* mp_parse_decimal: the length of the number at the start, and its value. */
+START_TEST(test_parse_decimal)
+{
+    double v = -1;
+    const char *why = NULL;
+    ck_assert_uint_eq(mp_parse_decimal("12abc", &v, &why), 2); /* "12", then not a number */
+    ck_assert_double_eq(v, 12);
+    ck_assert_uint_eq(mp_parse_decimal("-0.5 s", &v, &why), 4);
+    ck_assert_double_eq(v, -0.5);
+    ck_assert_uint_eq(mp_parse_decimal("0", &v, &why), 1);
+    ck_assert_double_eq(v, 0);
+    ck_assert_uint_eq(mp_parse_decimal("1e3x", &v, &why), 3);
+    ck_assert_double_eq(v, 1000);
+    ck_assert_uint_eq(mp_parse_decimal("2e", &v, &why), 1); /* an exponent needs digits: "2", then "e" */
+    ck_assert_double_eq(v, 2);
+    v = -1;
+    ck_assert_uint_eq(mp_parse_decimal("00", &v, &why), 0);
+    ck_assert_str_eq(why, "has a leading zero (octal in some readers)");
+    ck_assert_uint_eq(mp_parse_decimal(".", &v, &why), 0);
+    ck_assert_str_eq(why, "is not a number");
+    ck_assert_uint_eq(mp_parse_decimal("e5", &v, &why), 0);
+    ck_assert_uint_eq(mp_parse_decimal("0x10", &v, NULL), 0); /* why_not may be NULL */
+    ck_assert_uint_eq(mp_parse_decimal("-Infinity", &v, &why), 0);
+    ck_assert_str_eq(why, "is not a finite number");
+    ck_assert_double_eq(v, -1); /* untouched on failure */
+}
+END_TEST
+
+/* Report formatters stay bounded: past the largest prefix, or below the
+ * smallest step, three significant digits of the base unit. */
+typedef struct {
+    void (*fmt)(double, char *, size_t);
+    double v;
+    const char *want;
+} fmt_case;
+
+static const fmt_case fmt_cases[] = {
+    {mp_fmt_bytes, 64e9, "64.00 GB"},         /* unchanged inside the prefixes */
+    {mp_fmt_bytes, 1.5e15, "1500.00 TB"},     /* TB up to 10^18 */
+    {mp_fmt_bytes, 1e308, "1e+308 B"},        /* was 296 digits and " TB" */
+    {mp_fmt_bytes, 1e-300, "1e-300 B"},       /* was "0 B" */
+    {mp_fmt_bytes, 512, "512 B"},
+    {mp_fmt_count, 4.429e9, "4.429 B"},
+    {mp_fmt_count, 999e12, "999.000 T"},
+    {mp_fmt_count, 1e15, "1e+15"},
+    {mp_fmt_count, 1e308, "1e+308"},
+    {mp_fmt_seconds, 12.5e-3, "12.50 ms"},
+    {mp_fmt_seconds, 5e-9, "5 ns"},
+    {mp_fmt_seconds, 2e-10, "2e-10 s"},       /* was "0 ns" */
+    {mp_fmt_seconds, 999999, "999999.000 s"},
+    {mp_fmt_seconds, 1e300, "1e+300 s"},
+    {mp_fmt_flops, 3.21e15, "3.210 PFLOP"},
+    {mp_fmt_flops, 1e300, "1e+300 FLOP"},
+};
+
+START_TEST(test_fmt_bounded)
+{
+    char buf[64];
+    fmt_cases[_i].fmt(fmt_cases[_i].v, buf, sizeof buf);
+    ck_assert_str_eq(buf, fmt_cases[_i].want);
 }
 END_TEST
 
@@ -279,6 +368,8 @@ static Suite *units_suite(void)
     tcase_add_test(tc, test_bits_are_eighth);
     tcase_add_loop_test(tc, test_parse_bad, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_test(tc, test_unknown_unit_lists_choices);
+    tcase_add_test(tc, test_parse_decimal);
+    tcase_add_loop_test(tc, test_fmt_bounded, 0, (int)(sizeof fmt_cases / sizeof fmt_cases[0]));
     suite_add_tcase(s, tc);
     TCase *td = tcase_create("did_you_mean");
     tcase_add_loop_test(td, test_did_you_mean, 0, (int)(sizeof dym_cases / sizeof dym_cases[0]));
