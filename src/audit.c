@@ -9,6 +9,7 @@
 
 #include "moeplan/doc.h"
 #include "moeplan/units.h"
+#include "moeplan/workload.h"
 
 typedef enum { U_COUNT, U_BYTES, U_SECONDS, U_RATE, U_FRACTION, U_BYTE_RATE } unit_class;
 
@@ -44,32 +45,74 @@ const char *mp_relation_symbol(mp_relation r)
     return r == MP_REL_AT_MOST ? "<=" : r == MP_REL_AT_LEAST ? ">=" : r == MP_REL_EXACTLY ? "=" : "~";
 }
 
-void mp_metric_format(mp_metric m, double v, char *buf, size_t len)
+/* The base unit a class is shown in when no prefix fits. */
+static const char *base_unit(unit_class u)
 {
-    switch (metrics[m].unit) {
-    case U_BYTES: mp_fmt_bytes(v, buf, len); break;
-    case U_SECONDS: mp_fmt_seconds(v, buf, len); break;
-    case U_FRACTION: snprintf(buf, len, "%.1f%%", 100 * v); break;
-    case U_BYTE_RATE: snprintf(buf, len, "%.1f GB/s", v / 1e9); break;
-    case U_RATE:
-    case U_COUNT:
-        if (fabs(v) >= 1e3 && m != MP_MET_GPUS) {
-            mp_fmt_count(v, buf, len);
-        } else {
-            snprintf(buf, len, "%.4g", v);
-        }
-        break;
+    switch (u) {
+    case U_BYTES: return " B";
+    case U_SECONDS: return " s";
+    case U_BYTE_RATE: return " B/s";
+    default: return "";
     }
 }
 
-/* "7B", "500K", "7e9", "60" -> number. */
-static bool parse_count(const char *t, double *out)
+static bool has_nonzero_digit(const char *s)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(t, &end);
-    if (end == t || errno || !isfinite(v))
+    for (; *s; s++)
+        if (*s >= '1' && *s <= '9')
+            return true;
+    return false;
+}
+
+void mp_metric_format(mp_metric m, double v, char *buf, size_t len)
+{
+    char t[64];
+    unit_class u = metrics[m].unit;
+    switch (u) {
+    case U_BYTES: mp_fmt_bytes(v, t, sizeof t); break;
+    case U_SECONDS: mp_fmt_seconds(v, t, sizeof t); break;
+    case U_FRACTION: snprintf(t, sizeof t, "%.1f%%", 100 * v); break;
+    case U_BYTE_RATE: snprintf(t, sizeof t, "%.1f GB/s", v / 1e9); break;
+    case U_RATE:
+    case U_COUNT:
+        if (fabs(v) >= 1e3 && m != MP_MET_GPUS) {
+            mp_fmt_count(v, t, sizeof t);
+        } else {
+            snprintf(t, sizeof t, "%.4g", v);
+        }
+        break;
+    }
+    /* A claim may be any finite number (1e308, 1e-300): past the natural
+     * unit's range -- too wide, or rounded to zero -- write it in the base
+     * unit with as many significant digits as fit MP_METRIC_WIDTH, so the
+     * audit table's columns stay aligned. */
+    if (strlen(t) > MP_METRIC_WIDTH || (v != 0 && !has_nonzero_digit(t)) || !isfinite(100 * v)) {
+        for (int prec = 3; prec >= 1; prec--) {
+            if (u == U_FRACTION)
+                snprintf(t, sizeof t, "%.*g", prec, v);
+            else
+                snprintf(t, sizeof t, "%.*g%s", prec, v, base_unit(u));
+            if (strlen(t) <= MP_METRIC_WIDTH)
+                break;
+        }
+    }
+    snprintf(buf, len, "%s", t);
+}
+
+/* "7B", "500K", "7e9", "60" -> number. */
+static bool parse_count(const char *t, double *out, char *why, size_t why_len)
+{
+    double v;
+    const char *why_not;
+    size_t nl = mp_parse_decimal(t, &v, &why_not);
+    if (!nl) {
+        if (strcmp(why_not, "is not a number"))
+            snprintf(why, why_len, "'%s' %s; expected a decimal number such as 7B, 500K or 60", t, why_not);
+        else
+            snprintf(why, why_len, "expected a decimal number such as 7B, 500K or 60");
         return false;
+    }
+    const char *end = t + nl;
     while (*end == ' ')
         end++;
     double mult = 1;
@@ -77,8 +120,10 @@ static bool parse_count(const char *t, double *out)
     else if (*end == 'M') mult = 1e6, end++;
     else if (*end == 'B' || *end == 'G') mult = 1e9, end++;
     else if (*end == 'T') mult = 1e12, end++;
-    if (*end || !isfinite(v * mult))
+    if (*end || !isfinite(v * mult)) {
+        snprintf(why, why_len, "expected a decimal number such as 7B, 500K or 60");
         return false;
+    }
     *out = v * mult;
     return true;
 }
@@ -87,8 +132,14 @@ static const char *const prop_keys[] = {"name", "source", "model", "hardware", "
                                         "claims", NULL};
 static const char *const claim_keys[] = {"claim", "metric", "relation", "value", "arithmetic", NULL};
 
-bool mp_audit_arithmetic(const char *t, double *out)
+bool mp_audit_arithmetic_why(const char *text, double *out, char *why, size_t why_len)
 {
+    char dummy[8];
+    if (!why) {
+        why = dummy;
+        why_len = sizeof dummy;
+    }
+    const char *t = text;
     double acc = 0;
     int op = 0; /* 0: first number, 1: multiply, 2: divide */
     bool want_number = true;
@@ -98,20 +149,16 @@ bool mp_audit_arithmetic(const char *t, double *out)
             continue;
         }
         if (want_number) {
-            char *end;
-            errno = 0;
-            double v = strtod(t, &end);
-            if (end == t || errno || !isfinite(v))
+            double v;
+            size_t nl = mp_parse_decimal(t, &v, NULL);
+            if (!nl)
+                break;
+            if (op == 2 && v == 0) {
+                snprintf(why, why_len, "'arithmetic' divides by zero: '%s'", text);
                 return false;
-            if (op == 0)
-                acc = v;
-            else if (op == 1)
-                acc *= v;
-            else if (v == 0)
-                return false;
-            else
-                acc /= v;
-            t = end;
+            }
+            acc = op == 0 ? v : op == 1 ? acc * v : acc / v;
+            t += nl;
             want_number = false;
             continue;
         }
@@ -128,14 +175,28 @@ bool mp_audit_arithmetic(const char *t, double *out)
             op = 2;
             t += 2;
         } else {
-            return false;
+            break;
         }
         want_number = true;
     }
-    if (want_number || !isfinite(acc))
+    if (*t || want_number) {
+        snprintf(why, why_len,
+                 "'arithmetic' must be decimal numbers joined by x, *, /, the multiplication or division sign, "
+                 "got '%s'", text);
         return false;
+    }
+    if (!isfinite(acc) || acc == 0) {
+        snprintf(why, why_len, "'arithmetic' '%s' comes to %s; expected a positive finite value", text,
+                 isfinite(acc) ? "0" : "more than a double holds");
+        return false;
+    }
     *out = acc;
     return true;
+}
+
+bool mp_audit_arithmetic(const char *text, double *out)
+{
+    return mp_audit_arithmetic_why(text, out, NULL, 0);
 }
 static const char *const relations[] = {"about", "at_most", "at_least", "exactly", NULL};
 
@@ -165,7 +226,7 @@ mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err)
                 mp_path_resolve(dst[i], sizeof p->model_path, path, rel);
         }
     }
-    if ((st = mp_get_double(&g, "capacity_factor", false, 0, 64, &p->capacity_factor, &p->has_capacity_factor)))
+    if ((st = mp_get_capacity_factor(&g, &p->capacity_factor, &p->has_capacity_factor)))
         goto out;
     {
         /* The layout mapping is the plan file's. */
@@ -227,9 +288,9 @@ mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err)
         if ((st = mp_get_string(&gc, "arithmetic", false, cl->arithmetic, sizeof cl->arithmetic,
                                 &cl->has_arithmetic)))
             goto out;
-        if (cl->has_arithmetic && !mp_audit_arithmetic(cl->arithmetic, &cl->arithmetic_value)) {
-            st = mp_doc_error(&d, mp_node_get(c, "arithmetic", NULL), err,
-                              "'arithmetic' must be numbers joined by x, *, /, the multiplication or division sign");
+        char awhy[400];
+        if (cl->has_arithmetic && !mp_audit_arithmetic_why(cl->arithmetic, &cl->arithmetic_value, awhy, sizeof awhy)) {
+            st = mp_doc_error(&d, mp_node_get(c, "arithmetic", NULL), err, "%s", awhy);
             goto out;
         }
         cl->line = vn->line;
@@ -238,8 +299,7 @@ mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err)
         switch (metrics[mi].unit) {
         case U_COUNT:
         case U_RATE:
-            ok = parse_count(vn->text, &cl->value);
-            snprintf(why, sizeof why, "expected a number such as 7B, 500K or 60");
+            ok = parse_count(vn->text, &cl->value, why, sizeof why);
             break;
         case U_BYTES: ok = mp_parse_quantity(vn->text, MP_UNIT_BYTES, &cl->value, why, sizeof why); break;
         case U_SECONDS: ok = mp_parse_quantity(vn->text, MP_UNIT_SECONDS, &cl->value, why, sizeof why); break;

@@ -22,72 +22,185 @@ enum {
     OPT_MODEL = 256, OPT_HARDWARE, OPT_WORKLOAD, OPT_PLAN, OPT_GPUS, OPT_TP, OPT_PP, OPT_DP, OPT_CP, OPT_EP, OPT_ETP,
     OPT_VPP, OPT_MB, OPT_GB, OPT_SEQ, OPT_RECOMPUTE, OPT_SP, OPT_NO_SP, OPT_DOPT, OPT_NO_DOPT, OPT_FORMAT, OPT_OPS,
     OPT_SORT, OPT_HEADROOM, OPT_TARGET_TOK, OPT_TARGET_STEP, OPT_WHY_NOT, OPT_FEWEST, OPT_EMIT, OPT_PLOT,
-    OPT_PARETO, OPT_REPS, OPT_PP_FIRST, OPT_PP_LAST, OPT_UNEVEN, OPT_TOP, OPT_LAST = OPT_TOP
+    OPT_PARETO, OPT_REPS, OPT_PP_FIRST, OPT_PP_LAST, OPT_UNEVEN
 };
 
 /* Which commands take which options: an option a command would ignore is
  * an error, not silence. */
 enum { C_PLAN = 1, C_EXPLAIN = 2, C_CHECK = 4, C_AUDIT = 8, C_BENCH = 16, C_ALL = 31 };
-static int option_commands(int opt)
+
+/* The one option table: getopt_long's table for each command, `moeplan
+ * COMMAND --help` and the checks on the command line all come from it;
+ * tests/docs_options.py holds moeplan(1) and `moeplan --help` to it. */
+typedef struct {
+    const char *name;
+    int has_arg, val, cmds;
+    const char *arg, *help; /* for `moeplan COMMAND --help` */
+} opt_spec;
+
+static const opt_spec specs[] = {
+    {"model", required_argument, OPT_MODEL, C_ALL, "FILE", "native YAML or Hugging Face config.json"},
+    {"hardware", required_argument, OPT_HARDWARE, C_ALL, "FILE", "the GPU and network"},
+    {"workload", required_argument, OPT_WORKLOAD, C_ALL, "FILE", "batch, sequence lengths, precision, optimizer"},
+    {"plan", required_argument, OPT_PLAN, C_PLAN | C_EXPLAIN | C_CHECK | C_BENCH, "FILE",
+     "a plan file: input files, layout, requirements"},
+    {"gpus", required_argument, OPT_GPUS, C_ALL, "N|A-B", "GPU count (plan, bench: or a range)"},
+    {"tp", required_argument, OPT_TP, C_ALL, "N", "tensor-parallel size"},
+    {"pp", required_argument, OPT_PP, C_ALL, "N", "pipeline-parallel size"},
+    {"dp", required_argument, OPT_DP, C_ALL, "N", "data-parallel size"},
+    {"cp", required_argument, OPT_CP, C_ALL, "N", "context-parallel size"},
+    {"ep", required_argument, OPT_EP, C_ALL, "N", "expert-parallel size"},
+    {"etp", required_argument, OPT_ETP, C_ALL, "N", "expert-tensor-parallel size"},
+    {"vpp", required_argument, OPT_VPP, C_ALL, "N", "virtual pipeline stages per rank"},
+    {"micro-batch", required_argument, OPT_MB, C_ALL, "N", "sequences per micro-batch"},
+    {"pp-first-layers", required_argument, OPT_PP_FIRST, C_ALL, "N", "layers on the first pipeline rank"},
+    {"pp-last-layers", required_argument, OPT_PP_LAST, C_ALL, "N", "layers on the last pipeline rank"},
+    {"global-batch", required_argument, OPT_GB, C_ALL, "N", "sequences per step"},
+    {"seq-len", required_argument, OPT_SEQ, C_ALL, "N|A-B", "tokens per sequence, or a range"},
+    {"recompute", required_argument, OPT_RECOMPUTE, C_ALL, "none|selective|full", "activation recomputation"},
+    {"sequence-parallel", optional_argument, OPT_SP, C_ALL, "[=on|off]", "Megatron sequence parallelism"},
+    {"no-sequence-parallel", no_argument, OPT_NO_SP, C_ALL, "", "sequence parallelism off"},
+    {"distributed-optimizer", optional_argument, OPT_DOPT, C_ALL, "[=on|off]", "shard optimizer state over dp"},
+    {"no-distributed-optimizer", no_argument, OPT_NO_DOPT, C_ALL, "", "distributed optimizer off"},
+    {"format", required_argument, OPT_FORMAT, C_ALL, "text|json|csv", "report format (csv: plan only)"},
+    {"ops", no_argument, OPT_OPS, C_EXPLAIN, "", "every op of every block"},
+    {"sort", required_argument, OPT_SORT, C_PLAN, "tokens|step|tokens-per-gpu|headroom", "order of the best layouts"},
+    {"top", required_argument, 'n', C_PLAN, "N", "how many best layouts (also -n N)"},
+    {"headroom", required_argument, OPT_HEADROOM, C_PLAN | C_CHECK | C_BENCH, "FRACTION",
+     "memory to leave free, 0.1 or 10%"},
+    {"target-tokens-per-s", required_argument, OPT_TARGET_TOK, C_PLAN | C_BENCH, "X", "keep layouts this fast"},
+    {"target-step-time", required_argument, OPT_TARGET_STEP, C_PLAN | C_BENCH, "T",
+     "keep layouts with steps this short (2s, 500ms)"},
+    {"why-not", no_argument, OPT_WHY_NOT, C_PLAN, "", "examples of rejected layouts, per rule"},
+    {"fewest-gpus", no_argument, OPT_FEWEST, C_PLAN, "", "rank on the fewest GPUs that have a kept layout"},
+    {"pareto", no_argument, OPT_PARETO, C_PLAN, "", "list the whole Pareto front"},
+    {"uneven-pipeline", no_argument, OPT_UNEVEN, C_PLAN | C_BENCH, "", "also search uneven first/last ranks"},
+    {"emit", required_argument, OPT_EMIT, C_PLAN | C_EXPLAIN, "megatron", "Megatron-LM arguments"},
+    {"plot", required_argument, OPT_PLOT, C_PLAN, "FILE.svg", "write an SVG image of the search"},
+    {"reps", required_argument, OPT_REPS, C_BENCH, "N", "repetitions of the search"},
+    {"help", no_argument, 'h', C_ALL, "", "this help (also -h)"},
+    {"version", no_argument, 'V', C_ALL, "", "version and CUDA toolkit (also -V)"},
+};
+#define N_SPECS (sizeof specs / sizeof specs[0])
+
+static const char *const commands[] = {"plan", "explain", "check", "audit", "bench", NULL};
+/* "synopsis: description", per command, in the order of commands[]. */
+static const char *const command_usage[] = {
+    "plan [OPTIONS]: search every valid layout, rank them (the default command)",
+    "explain [OPTIONS]: one layout in depth: memory per GPU, time per step, assumptions",
+    "check PLAN.yaml [OPTIONS]: CI gate: exit 1 when a plan file's requirements do not hold",
+    "audit PROPOSAL.yaml [OPTIONS]: check a proposal's claims and show better layouts",
+    "bench [OPTIONS]: time the layout search (layouts scored per second)",
+};
+
+static int command_index(const char *cmd)
 {
-    switch (opt) {
-    case OPT_OPS: return C_EXPLAIN;
-    case OPT_EMIT: return C_PLAN | C_EXPLAIN;
-    case OPT_SORT: case OPT_TOP: case OPT_WHY_NOT: case OPT_FEWEST: case OPT_PARETO: case OPT_PLOT: return C_PLAN;
-    case OPT_UNEVEN: return C_PLAN | C_BENCH;
-    case OPT_TARGET_TOK: case OPT_TARGET_STEP: return C_PLAN | C_BENCH;
-    case OPT_HEADROOM: return C_PLAN | C_BENCH | C_CHECK;
-    case OPT_REPS: return C_BENCH;
-    case OPT_PLAN: return C_PLAN | C_EXPLAIN | C_CHECK | C_BENCH;
-    default: return C_ALL;
-    }
-}
-static int command_bit(const char *cmd)
-{
-    return !strcmp(cmd, "plan") ? C_PLAN : !strcmp(cmd, "explain") ? C_EXPLAIN : !strcmp(cmd, "check") ? C_CHECK
-           : !strcmp(cmd, "audit") ? C_AUDIT : C_BENCH;
+    for (int i = 0; commands[i]; i++)
+        if (!strcmp(cmd, commands[i]))
+            return i;
+    return -1;
 }
 
-static const struct option long_opts[] = {
-    {"model", required_argument, 0, OPT_MODEL},
-    {"hardware", required_argument, 0, OPT_HARDWARE},
-    {"workload", required_argument, 0, OPT_WORKLOAD},
-    {"plan", required_argument, 0, OPT_PLAN},
-    {"gpus", required_argument, 0, OPT_GPUS},
-    {"tp", required_argument, 0, OPT_TP},
-    {"pp", required_argument, 0, OPT_PP},
-    {"dp", required_argument, 0, OPT_DP},
-    {"cp", required_argument, 0, OPT_CP},
-    {"ep", required_argument, 0, OPT_EP},
-    {"etp", required_argument, 0, OPT_ETP},
-    {"vpp", required_argument, 0, OPT_VPP},
-    {"micro-batch", required_argument, 0, OPT_MB},
-    {"pp-first-layers", required_argument, 0, OPT_PP_FIRST},
-    {"pp-last-layers", required_argument, 0, OPT_PP_LAST},
-    {"global-batch", required_argument, 0, OPT_GB},
-    {"seq-len", required_argument, 0, OPT_SEQ},
-    {"recompute", required_argument, 0, OPT_RECOMPUTE},
-    {"sequence-parallel", optional_argument, 0, OPT_SP},
-    {"no-sequence-parallel", no_argument, 0, OPT_NO_SP},
-    {"distributed-optimizer", optional_argument, 0, OPT_DOPT},
-    {"no-distributed-optimizer", no_argument, 0, OPT_NO_DOPT},
-    {"format", required_argument, 0, OPT_FORMAT},
-    {"ops", no_argument, 0, OPT_OPS},
-    {"sort", required_argument, 0, OPT_SORT},
-    {"headroom", required_argument, 0, OPT_HEADROOM},
-    {"target-tokens-per-s", required_argument, 0, OPT_TARGET_TOK},
-    {"target-step-time", required_argument, 0, OPT_TARGET_STEP},
-    {"why-not", no_argument, 0, OPT_WHY_NOT},
-    {"fewest-gpus", no_argument, 0, OPT_FEWEST},
-    {"pareto", no_argument, 0, OPT_PARETO},
-    {"uneven-pipeline", no_argument, 0, OPT_UNEVEN},
-    {"emit", required_argument, 0, OPT_EMIT},
-    {"plot", required_argument, 0, OPT_PLOT},
-    {"reps", required_argument, 0, OPT_REPS},
-    {"top", required_argument, 0, 'n'},
-    {"help", no_argument, 0, 'h'},
-    {"version", no_argument, 0, 'V'},
-    {0, 0, 0, 0}};
+/* `moeplan COMMAND --help`: the options that COMMAND takes, from specs. */
+static void command_help(FILE *f, int ci)
+{
+    const char *u = command_usage[ci], *colon = strchr(u, ':');
+    fprintf(f, "usage: moeplan %.*s\n\n%s\n\noptions of '%s':\n", (int)(colon - u), u, colon + 2, commands[ci]);
+    for (size_t i = 0; i < N_SPECS; i++) {
+        if (!(specs[i].cmds & (1 << ci)))
+            continue;
+        char head[96];
+        const char *a = specs[i].arg;
+        snprintf(head, sizeof head, "--%s%s%s", specs[i].name, a[0] && a[0] != '[' ? " " : "", a);
+        fprintf(f, "  %-44s %s\n", head, specs[i].help);
+    }
+    fputs("\nexit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"
+          "See moeplan(1) and moeplan(5).\n",
+          f);
+}
+
+/* Long options are resolved here before getopt_long sees them, because C
+ * libraries differ on an ambiguous prefix: glibc with opterr = 0 returns '?'
+ * exactly as for an unknown option (so `--pl` came out as "unknown option
+ * '--pl' (did you mean '--pp'?)"), and others take the first match.  A
+ * prefix is resolved among the options of the command, so `explain --pl` is
+ * --plan (explain has no --plot) while `plan --pl` is ambiguous.  Values are
+ * skipped as getopt_long skips them, so in `--plot --pl` the second word is
+ * a file name.  Returns 0, or EXIT_BAD_INPUT after printing the error for
+ * the first bad option. */
+static int scan_options(int argc, char *const *argv, int argi, const char *cmd, int bit)
+{
+    for (int i = argi; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--"))
+            return 0;
+        if (a[0] != '-' || !a[1])
+            continue;
+        if (a[1] != '-') {
+            /* A cluster of short options; -n takes the rest or the next. */
+            const char *n = strchr(a + 1, 'n');
+            if (n && !n[1])
+                i++;
+            continue;
+        }
+        const char *word = a + 2;
+        size_t wl = strcspn(word, "=");
+        const opt_spec *mine[N_SPECS], *any[N_SPECS];
+        size_t nm = 0, na = 0;
+        const opt_spec *exact = NULL;
+        for (size_t k = 0; k < N_SPECS && wl; k++) {
+            if (strncmp(specs[k].name, word, wl))
+                continue;
+            if (strlen(specs[k].name) == wl)
+                exact = &specs[k];
+            any[na++] = &specs[k];
+            if (specs[k].cmds & bit)
+                mine[nm++] = &specs[k];
+        }
+        const opt_spec *o = exact ? exact : nm == 1 ? mine[0] : nm == 0 && na == 1 ? any[0] : NULL;
+        if (!o && nm > 1) {
+            fprintf(stderr, "moeplan: error: option '--%.*s' is ambiguous: ", (int)wl, word);
+            for (size_t k = 0; k < nm; k++)
+                fprintf(stderr, "%s--%s", k ? ", " : "", mine[k]->name);
+            fputc('\n', stderr);
+            return EXIT_BAD_INPUT;
+        }
+        if (!o && na > 1) {
+            fprintf(stderr, "moeplan: error: option '--%.*s' could be ", (int)wl, word);
+            for (size_t k = 0; k < na; k++)
+                fprintf(stderr, "%s--%s", k ? (k + 1 < na ? ", " : " or ") : "", any[k]->name);
+            fprintf(stderr, ", none of them an option of '%s'; see moeplan %s --help\n", cmd, cmd);
+            return EXIT_BAD_INPUT;
+        }
+        if (!o) {
+            const char *names[N_SPECS];
+            size_t n = 0;
+            for (size_t k = 0; k < N_SPECS; k++)
+                if (specs[k].cmds & bit)
+                    names[n++] = specs[k].name;
+            char w[64];
+            snprintf(w, sizeof w, "%.*s", (int)(wl < 63 ? wl : 63), word);
+            const char *dym = mp_did_you_mean(w, names, n);
+            if (dym)
+                fprintf(stderr, "moeplan: error: unknown option '--%s' (did you mean '--%s'?)\n", w, dym);
+            else
+                fprintf(stderr, "moeplan: error: unknown option '--%s'; see moeplan %s --help\n", w, cmd);
+            return EXIT_BAD_INPUT;
+        }
+        if (!(o->cmds & bit)) {
+            fprintf(stderr, "moeplan: error: --%s is not an option of '%s'; see moeplan %s --help\n", o->name, cmd,
+                    cmd);
+            return EXIT_BAD_INPUT;
+        }
+        if (o->has_arg == no_argument && word[wl] == '=') {
+            fprintf(stderr, "moeplan: error: --%s takes no value, got '%s'\n", o->name, a);
+            return EXIT_BAD_INPUT;
+        }
+        if (o->has_arg == required_argument && word[wl] != '=')
+            i++;
+    }
+    return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -119,7 +232,7 @@ static void usage(FILE *f)
           "  --emit megatron  --plot FILE.svg\n"
           "bench:\n"
           "  --reps N (and the plan options above)\n"
-          "  -h, --help   -V, --version\n"
+          "  -h, --help (after a command: the options of that command)   -V, --version\n"
           "\n"
           "exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"
           "See moeplan(1) and moeplan(5).\n",
@@ -172,8 +285,6 @@ static bool parse_onoff(const char *s, bool *out)
     return false;
 }
 
-static const char *const commands[] = {"plan", "explain", "check", "audit", "bench", NULL};
-
 int main(int argc, char **argv)
 {
     cli_opts o;
@@ -184,12 +295,10 @@ int main(int argc, char **argv)
     o.bench_reps = 3;
     const char *cmd = "plan";
     int argi = 1;
-    if (argc > 1 && argv[1][0] != '-') {
+    bool cmd_given = argc > 1 && argv[1][0] != '-';
+    if (cmd_given) {
         cmd = argv[1];
-        bool known = false;
-        for (int i = 0; commands[i]; i++)
-            known |= strcmp(cmd, commands[i]) == 0;
-        if (!known) {
+        if (command_index(cmd) < 0) {
             const char *dym = mp_did_you_mean(cmd, commands, 5);
             fprintf(stderr, "moeplan: error: unknown command '%s'%s%s%s; see moeplan --help\n", cmd,
                     dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
@@ -197,23 +306,34 @@ int main(int argc, char **argv)
         }
         argi = 2;
     }
+    int ci = command_index(cmd), bit = 1 << ci;
+    int bad = scan_options(argc, argv, argi, cmd, bit);
+    if (bad)
+        return bad;
+    /* getopt_long gets the command's own options only: every long option
+     * has been checked above, so it resolves each to the same one. */
+    struct option long_opts[N_SPECS + 1];
+    size_t nlo = 0;
+    for (size_t i = 0; i < N_SPECS; i++)
+        if (specs[i].cmds & bit)
+            long_opts[nlo++] = (struct option){specs[i].name, specs[i].has_arg, NULL, specs[i].val};
+    long_opts[nlo] = (struct option){NULL, 0, NULL, 0};
     opterr = 0;
     optind = argi;
     int ch;
     long v;
-    bool seen[OPT_LAST + 1];
-    memset(seen, 0, sizeof seen);
     while ((ch = getopt_long(argc, argv, ":hVn:", long_opts, NULL)) != -1) {
         const char *name = NULL;
-        if (ch == 'n')
-            seen[OPT_TOP] = true;
-        else if (ch >= OPT_MODEL && ch <= OPT_LAST)
-            seen[ch] = true;
-        for (const struct option *lo = long_opts; lo->name; lo++)
-            if (lo->val == ch)
-                name = lo->name;
+        for (size_t i = 0; i < N_SPECS; i++)
+            if (specs[i].val == ch)
+                name = specs[i].name;
         switch (ch) {
-        case 'h': usage(stdout); return EXIT_OK;
+        case 'h':
+            if (cmd_given)
+                command_help(stdout, ci);
+            else
+                usage(stdout);
+            return EXIT_OK;
         case 'V':
             printf("moeplan %s (%s)\n", MP_VERSION,
                    MP_HAVE_CUDA ? "CUDA toolkit found at build time: nvcc, cuBLAS, NCCL"
@@ -288,6 +408,10 @@ int main(int argc, char **argv)
             o.sort = optarg;
             break;
         case 'n':
+            if (!(bit & C_PLAN)) { /* long options were checked in scan_options, -n is checked here */
+                fprintf(stderr, "moeplan: error: -n is not an option of '%s'; see moeplan %s --help\n", cmd, cmd);
+                return EXIT_BAD_INPUT;
+            }
             if (!parse_long(optarg, 1, 1000000, &o.top_n))
                 return flag_error("top", "expected a whole number from 1 to 1000000, got '%s'", optarg);
             break;
@@ -301,10 +425,9 @@ int main(int argc, char **argv)
             break;
         }
         case OPT_TARGET_TOK: {
-            char *end;
-            o.target_tokens_per_s = strtod(optarg, &end);
-            if (end == optarg || *end || !(o.target_tokens_per_s > 0) || o.target_tokens_per_s > 1e15)
-                return flag_error(name, "expected a positive number of tokens per second, got '%s'", optarg);
+            size_t nl = mp_parse_decimal(optarg, &o.target_tokens_per_s, NULL);
+            if (!nl || optarg[nl] || !(o.target_tokens_per_s > 0) || o.target_tokens_per_s > 1e15)
+                return flag_error(name, "expected a positive decimal number of tokens per second, got '%s'", optarg);
             break;
         }
         case OPT_TARGET_STEP: {
@@ -328,41 +451,27 @@ int main(int argc, char **argv)
             if (!parse_long(optarg, 1, 1000, &o.bench_reps))
                 return flag_error(name, "expected a whole number from 1 to 1000, got '%s'", optarg);
             break;
-        case ':':
-            fprintf(stderr, "moeplan: error: %s needs a value; see moeplan --help\n", argv[optind - 1]);
-            return EXIT_BAD_INPUT;
-        default: {
-            const char *bad = argv[optind - 1];
-            const char *names[64];
-            size_t n = 0;
-            for (const struct option *lo = long_opts; lo->name && n < 64; lo++)
-                names[n++] = lo->name;
-            const char *word = bad;
-            while (*word == '-')
-                word++;
-            char w[64];
-            snprintf(w, sizeof w, "%s", word);
-            char *eq = strchr(w, '=');
-            if (eq)
-                *eq = 0;
-            const char *dym = mp_did_you_mean(w, names, n);
-            if (dym)
-                fprintf(stderr, "moeplan: error: unknown option '%s' (did you mean '--%s'?)\n", bad, dym);
+        case ':': {
+            /* Name the option in full: `--hard` is --hardware. */
+            const char *missing = NULL;
+            for (size_t i = 0; i < N_SPECS; i++)
+                if (specs[i].val == optopt)
+                    missing = specs[i].name;
+            if (missing && optopt != 'n')
+                fprintf(stderr, "moeplan: error: --%s needs a value; see moeplan %s --help\n", missing, cmd);
             else
-                fprintf(stderr, "moeplan: error: unknown option '%s'; see moeplan --help\n", bad);
+                fprintf(stderr, "moeplan: error: %s needs a value; see moeplan %s --help\n", argv[optind - 1], cmd);
             return EXIT_BAD_INPUT;
         }
+        default:
+            /* Long options were all vetted by scan_options; what is left is a
+             * short option that does not exist. */
+            if (optopt && optopt != '-')
+                fprintf(stderr, "moeplan: error: unknown option '-%c'; see moeplan %s --help\n", optopt, cmd);
+            else
+                fprintf(stderr, "moeplan: error: unknown option '%s'; see moeplan %s --help\n", argv[optind - 1], cmd);
+            return EXIT_BAD_INPUT;
         }
-    }
-    for (int opt = OPT_MODEL; opt <= OPT_LAST; opt++) {
-        if (!seen[opt] || (option_commands(opt) & command_bit(cmd)))
-            continue;
-        const char *oname = "top";
-        for (const struct option *lo = long_opts; lo->name; lo++)
-            if (lo->val == opt)
-                oname = lo->name;
-        fprintf(stderr, "moeplan: error: --%s is not an option of '%s'; see moeplan --help\n", oname, cmd);
-        return EXIT_BAD_INPUT;
     }
     if (o.format == FMT_CSV && strcmp(cmd, "plan")) {
         fprintf(stderr, "moeplan: error: --format csv is for 'plan'; '%s' writes text or json\n", cmd);

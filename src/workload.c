@@ -1,6 +1,7 @@
 #include "moeplan/workload.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,26 @@ bool mp_parse_seq_range(const char *text, long *min, long *max)
     return true;
 }
 
+mp_status mp_get_capacity_factor(mp_getter *g, double *out, bool *found)
+{
+    double cf = 0;
+    bool got = false;
+    mp_status st = mp_get_double(g, "capacity_factor", false, -HUGE_VAL, HUGE_VAL, &cf, &got);
+    if (st)
+        return st;
+    /* Below 1 the expert buffers hold fewer tokens than the mean load, so
+     * most tokens would be dropped: no training run means that.  One
+     * message states the whole rule. */
+    if (got && cf != 0 && !(cf >= 1 && cf <= 64))
+        return mp_doc_error(g->doc, mp_node_get(g->map, "capacity_factor", NULL), g->err,
+                            "'capacity_factor' is %g; expected 0 (dropless) or a number from 1 to 64", cf);
+    if (got)
+        *out = cf;
+    if (found)
+        *found = got;
+    return MP_OK;
+}
+
 static const char *const wl_keys[] = {
     "name", "global_batch", "seq_len", "precision", "optimizer", "bytes_per_param", "flash_attention",
     "capacity_factor", "routing_imbalance", "overlap_grad_reduce", NULL};
@@ -80,7 +101,7 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
         (st = mp_get_enum(&g, "precision", false, precisions, &pk, NULL)) ||
         (st = mp_get_enum(&g, "optimizer", false, optimizers, &ok, &found)) ||
         (st = mp_get_bool(&g, "flash_attention", false, &w->flash_attention, NULL)) ||
-        (st = mp_get_double(&g, "capacity_factor", false, 0, 64, &w->capacity_factor, NULL)) ||
+        (st = mp_get_capacity_factor(&g, &w->capacity_factor, NULL)) ||
         (st = mp_get_double(&g, "routing_imbalance", false, 1, 1e6, &w->routing_imbalance, NULL)) ||
         (st = mp_get_bool(&g, "overlap_grad_reduce", false, &w->overlap_grad_reduce, NULL)) ||
         (st = mp_get_map(&g, "bytes_per_param", false, &bpp)))
@@ -109,11 +130,6 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
             (st = mp_get_double(&gb, "master", false, 0, 8, &w->master_bytes, NULL)) ||
             (st = mp_get_double(&gb, "optimizer_states", false, 0, 32, &w->optim_state_bytes, NULL)))
             goto out;
-    }
-    if (w->capacity_factor > 0 && w->capacity_factor < 1) {
-        st = mp_doc_error(&d, mp_node_get(d.root, "capacity_factor", NULL), err,
-                          "'capacity_factor' is %g; expected 0 (dropless) or at least 1", w->capacity_factor);
-        goto out;
     }
 out:
     mp_doc_free(&d);

@@ -57,9 +57,15 @@ typedef struct {
 
 const char *mp_metric_name(mp_metric m);
 const char *mp_relation_symbol(mp_relation r);   /* "~", "<=", ">=", "=" */
-/* Evaluate a product of numbers with x, *, × and /, ÷ left to right. */
+/* Evaluate a product of decimal numbers with x, *, × and /, ÷ left to
+ * right.  The _why form writes the reason for a refusal (a division by zero
+ * names the expression; a syntax error says what is accepted). */
 bool mp_audit_arithmetic(const char *text, double *out);
-/* Format a metric's value in its natural unit ("8.00 GB", "1.234 s"). */
+bool mp_audit_arithmetic_why(const char *text, double *out, char *why, size_t why_len);
+/* Format a metric's value in its natural unit ("8.00 GB", "1.234 s"), in
+ * at most MP_METRIC_WIDTH characters: values outside the unit's range are
+ * written with %g ("1e+308 B"). */
+#define MP_METRIC_WIDTH 12
 void mp_metric_format(mp_metric m, double v, char *buf, size_t len);
 
 mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err);

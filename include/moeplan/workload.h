@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "moeplan/doc.h"
 #include "moeplan/error.h"
 
 typedef struct {
@@ -27,6 +28,9 @@ typedef struct {
 
 void mp_workload_defaults(mp_workload *w);
 mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err);
+/* The key `capacity_factor` of the map in g: 0 (dropless) or 1-64.  One
+ * rule for every file that has the key (workload and proposal files). */
+mp_status mp_get_capacity_factor(mp_getter *g, double *out, bool *found);
 /* Parse "4096" or "128-10240" into min/max. */
 bool mp_parse_seq_range(const char *text, long *min, long *max);
 

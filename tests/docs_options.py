@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""The options of moeplan, three ways, held together (issue 6).
+
+    MOEPLAN=build/src/moeplan SRCDIR=. python3 tests/docs_options.py
+
+1. `moeplan COMMAND --help` (printed from the program's option table) lists
+   the same options as moeplan(1)'s "Options by command" entry for COMMAND.
+2. Every option of the OPTIONS section of moeplan(1) (its .TP headers), every
+   option in `moeplan --help` and the union of the commands' lists are the
+   same set.
+3. The program behaves as its table says: an option in `COMMAND --help` is
+   taken by COMMAND (the next, unknown option is the one refused), any other
+   is refused with "--X is not an option of 'COMMAND'".
+4. Abbreviations: every prefix that fits two or more options of a command
+   (and is not itself an option's full name) is refused as ambiguous, naming
+   exactly those options in the help's order; `plan --pl` names --plan and
+   --plot.
+Prints "ok N - ..." / "not ok N - ..." and "P passed, F failed".
+"""
+import os
+import re
+import subprocess
+import sys
+
+MOEPLAN = os.path.abspath(os.environ["MOEPLAN"]) if "MOEPLAN" in os.environ else sys.exit("set MOEPLAN")
+SRCDIR = os.environ.get("SRCDIR") or sys.exit("set SRCDIR")
+os.chdir(SRCDIR)
+COMMANDS = ["plan", "explain", "check", "audit", "bench"]
+UNKNOWN = "--zz-not-an-option"
+
+n = passed = failed = 0
+
+
+def report(ok, name, *why):
+    global n, passed, failed
+    n += 1
+    if ok:
+        passed += 1
+        print(f"ok {n} - {name}")
+    else:
+        failed += 1
+        print(f"not ok {n} - {name}")
+        for w in why:
+            print(f"#   {w}")
+
+
+def run(*args):
+    p = subprocess.run([MOEPLAN, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+def deroff(text):
+    return text.replace("\\-", "-").replace("\\&", "").replace("\\fB", "").replace("\\fR", "").replace("\\fP", "")
+
+
+# ---------------------------------------------------------------- the help
+help_opts = {}   # command -> list of option names, in order
+takes_value = {}  # option -> True when written "--name ARG"
+for cmd in COMMANDS:
+    rc, out, err = run(cmd, "--help")
+    lines = [l for l in out.splitlines() if re.match(r"^  --[a-z]", l)]
+    names = [re.match(r"^  --([a-z][a-z-]*)", l).group(1) for l in lines]
+    for l, nm in zip(lines, names):
+        takes_value[nm] = bool(re.match(r"^  --[a-z-]+ \S", l))
+    help_opts[cmd] = names
+    report(rc == 0 and not err and out.startswith(f"usage: moeplan {cmd}") and len(names) > 5,
+           f"moeplan {cmd} --help lists its options ({len(names)})", f"exit {rc}", err[:200])
+
+rc, out, err = run("--help")
+g = re.sub(r"--\[no-\]([a-z-]+)", r"--\1 --no-\1", out)
+global_opts = set(re.findall(r"(?<![\w-])--([a-z][a-z-]*)", g))
+report(rc == 0 and out.startswith("usage: moeplan"), "moeplan --help")
+
+# ----------------------------------------------------------- the man page
+page = deroff(open("man/moeplan.1", encoding="utf-8").read())
+sect = page.split("\n.SH OPTIONS\n", 1)[1].split("\n.SH ", 1)[0]
+by_cmd_text = sect.split("\n.SS Options by command\n", 1)[1].split("\n.SS ", 1)[0]
+man_by_cmd = {}
+for block in by_cmd_text.split("\n.TP\n")[1:]:
+    head, _, body = block.partition("\n")
+    cmd = head.replace(".B ", "").strip()
+    man_by_cmd[cmd] = re.findall(r"--([a-z][a-z-]*)", body)
+# The option items: the header line after each .TP outside "Options by command".
+rest = sect.replace(by_cmd_text, "")
+man_items = set()
+for m in re.finditer(r"\n\.TP\n([^\n]*)", rest):
+    man_items.update(re.findall(r"--([a-z][a-z-]*)", m.group(1)))
+
+for cmd in COMMANDS:
+    h, mlist = help_opts[cmd], man_by_cmd.get(cmd, [])
+    report(sorted(h) == sorted(mlist) and len(mlist) == len(set(mlist)),
+           f"{cmd}: moeplan(1) 'Options by command' == moeplan {cmd} --help",
+           f"only in --help: {sorted(set(h) - set(mlist))}", f"only in moeplan(1): {sorted(set(mlist) - set(h))}")
+
+union = set().union(*help_opts.values())
+report(union == man_items, "moeplan(1) OPTIONS items == the options of all commands",
+       f"only in the commands' help: {sorted(union - man_items)}",
+       f"only in moeplan(1): {sorted(man_items - union)}")
+report(union == global_opts, "moeplan --help == the options of all commands",
+       f"only in the commands' help: {sorted(union - global_opts)}",
+       f"only in moeplan --help: {sorted(global_opts - union)}")
+
+# -------------------------------------------------- behaviour of the table
+for cmd in COMMANDS:
+    wrong = []
+    for opt in sorted(union - {"help", "version"}):
+        if opt in help_opts[cmd]:
+            args = [cmd, f"--{opt}"] + (["1"] if takes_value.get(opt) else []) + [UNKNOWN]
+            rc, out, err = run(*args)
+            if rc != 2 or out or f"unknown option '{UNKNOWN}'" not in err:
+                wrong.append(f"{' '.join(args)}: exit {rc}: {err.strip()[:160]}")
+        else:
+            rc, out, err = run(cmd, f"--{opt}")
+            want = f"moeplan: error: --{opt} is not an option of '{cmd}'; see moeplan {cmd} --help\n"
+            if rc != 2 or out or err != want:
+                wrong.append(f"{cmd} --{opt}: exit {rc}: {err.strip()[:160]}")
+    report(not wrong, f"{cmd}: takes exactly the options its --help lists", *wrong[:8])
+
+# ------------------------------------------------------------ abbreviations
+for cmd in COMMANDS:
+    opts = help_opts[cmd]
+    wrong = []
+    prefixes = sorted({o[:k] for o in opts for k in range(1, len(o))})
+    checked = 0
+    for p in prefixes:
+        fits = [o for o in opts if o.startswith(p)]
+        if len(fits) < 2 or p in opts:
+            continue
+        checked += 1
+        rc, out, err = run(cmd, f"--{p}")
+        want = f"moeplan: error: option '--{p}' is ambiguous: " + ", ".join(f"--{o}" for o in fits) + "\n"
+        if rc != 2 or out or err != want:
+            wrong.append(f"{cmd} --{p}: exit {rc}: {err.strip()[:160]} (want {want.strip()})")
+    report(checked > 0 and not wrong, f"{cmd}: all {checked} ambiguous prefixes refused, naming the candidates",
+           *wrong[:8])
+
+rc, out, err = run("plan", "--pl", "x.svg")
+report(rc == 2 and not out and err == "moeplan: error: option '--pl' is ambiguous: --plan, --plot\n",
+       "plan --pl: ambiguous, --plan and --plot named", err.strip())
+# explain has --plan and no --plot, so --pl is --plan: the value is opened as a plan file.
+rc, out, err = run("explain", "--pl", "tests/data/bad/nope.yaml")
+report(rc == 2 and not out and err.startswith("moeplan: tests/data/bad/nope.yaml: error: cannot open"),
+       "explain --pl is --plan (explain has no --plot)", err.strip())
+rc, out, err = run("audit", "--pl", "x")
+report(rc == 2 and not out and err == "moeplan: error: option '--pl' could be --plan or --plot, none of them an "
+       "option of 'audit'; see moeplan audit --help\n", "audit --pl: neither is an option of audit", err.strip())
+# A value that looks like an option is still a value: --plot's file is "--pl".
+rc, out, err = run("plan", "--plot", "--pl", UNKNOWN)
+report(rc == 2 and f"unknown option '{UNKNOWN}'" in err, "plan --plot --pl: --pl is the file name", err.strip())
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

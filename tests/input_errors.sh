@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Input handling that the documentation promises (issue 6): each case is a
+# defect found where moeplan(1)/(5) and the tool disagreed, with the exact
+# message now given.  Options, --help and moeplan(1) are compared by
+# tests/docs_options.py.
+#
+#   MOEPLAN=build/src/moeplan SRCDIR=. bash tests/input_errors.sh
+#
+# Prints "ok N - name" / "not ok N - name", then "P passed, F failed".
+set -u
+: "${MOEPLAN:?set MOEPLAN to the moeplan binary}"
+: "${SRCDIR:?set SRCDIR to the source tree root}"
+case "$MOEPLAN" in /*) ;; *) MOEPLAN="$PWD/$MOEPLAN" ;; esac
+cd "$SRCDIR" || exit 1
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/moeplan-input.XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT
+OUT="$TMP/out"
+ERR="$TMP/err"
+n=0
+passed=0
+failed=0
+rc=0
+
+ok() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $1"; }
+notok() {
+    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
+    local l; for l in "$@"; do echo "#   $l"; done
+}
+run() { "$MOEPLAN" "$@" >"$OUT" 2>"$ERR"; rc=$?; }
+
+# refused NAME EXPECTED-STDERR -- ARGS...: exit 2, nothing on stdout, and
+# exactly this one line on stderr.
+refused() {
+    local name=$1 want=$2
+    shift 3
+    run "$@"
+    local got
+    got=$(cat "$ERR")
+    if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && [ "$got" = "$want" ]; then
+        ok "$name"
+    else
+        notok "$name" "exit $rc (want 2), stdout $(wc -c <"$OUT") bytes" "got:  $got" "want: $want"
+    fi
+}
+
+D=tests/data/bad
+
+# ------------------------------------------- a quoted number is a string
+refused "quoted number: says a number was expected, not a string" \
+    "moeplan: $D/model-quoted-hidden.yaml:4:9: error: 'hidden' must be a whole number, got '1024' in quotes: a string, not a number (remove the quotes)" \
+    -- explain --model "$D/model-quoted-hidden.yaml"
+
+# --------------------------------------------- min_headroom: one range
+refused "min_headroom 2: one range, 0 to 0.99" \
+    "moeplan: $D/plan-headroom-range.yaml:10:17: error: 'min_headroom' is 2; expected a fraction from 0 to 0.99 (0% to 99%)" \
+    -- check "$D/plan-headroom-range.yaml"
+
+# ------------------------------- microseconds: micro sign and Greek mu
+# hw-greek-mu.yaml is the seed hardware with "3 μs" (U+03BC) and "10 µs"
+# (U+00B5) for "3 us" and "10 us": every figure of explain must be the
+# seed's.  The control (30 us) shows the latencies reach the figures.
+L=(explain --gpus 128 --tp 4 --pp 2 --ep 16 --format json)
+strip='import json,sys; d=json.load(open(sys.argv[1])); [d.pop(k) for k in ("files","hardware")]; print(json.dumps(d, sort_keys=True))'
+run "${L[@]}" --hardware tests/data/hw-greek-mu.yaml && python3 -c "$strip" "$OUT" >"$TMP/mu.json"
+rc_mu=$rc
+run "${L[@]}" --hardware plans/seed-hardware.yaml && python3 -c "$strip" "$OUT" >"$TMP/us.json"
+sed 's/^intra_node_latency: 3 us/intra_node_latency: 30 us/' plans/seed-hardware.yaml >"$TMP/slow.yaml"
+run "${L[@]}" --hardware "$TMP/slow.yaml" && python3 -c "$strip" "$OUT" >"$TMP/slow.json"
+if [ "$rc_mu" -eq 0 ] && [ -s "$TMP/mu.json" ] && cmp -s "$TMP/mu.json" "$TMP/us.json" &&
+   ! cmp -s "$TMP/us.json" "$TMP/slow.json"; then
+    ok "3 μs (U+03BC) and 10 µs (U+00B5) read as 3 us and 10 us"
+else
+    notok "3 μs (U+03BC) and 10 µs (U+00B5) read as 3 us and 10 us" "exit $rc_mu" "$(cat "$ERR")"
+fi
+# moeplan(5) writes the unit with both code points (\(mc and \(*m).
+if grep -qF '\(mcs' man/moeplan.5 && grep -qF '\(*ms' man/moeplan.5; then
+    ok "moeplan(5) names both micro signs"
+else
+    notok "moeplan(5) names both micro signs"
+fi
+
+# ------------------------------------- --gpus limits: docs == the tool
+# moeplan(1)'s --gpus item states each limit; the tool's refusal states the
+# same number, and the limit itself is accepted by the parser.
+man_range=$(sed 's/\\-/-/g' man/moeplan.1 | grep -o 'default 1-1024, at most [0-9]*' | grep -o '[0-9]*$')
+man_single=$(sed 's/\\-/-/g' man/moeplan.1 | grep -o 'take a single count from 1 to [0-9]*' | grep -o '[0-9]*$')
+run plan --gpus "1-$((man_range + 1))"
+if [ -n "$man_range" ] && [ "$rc" -eq 2 ] && grep -qF "(at most $man_range)" "$ERR"; then
+    ok "plan --gpus: moeplan(1) and the tool both stop at $man_range"
+else
+    notok "plan --gpus: moeplan(1) and the tool both stop at ${man_range:-?}" "$(cat "$ERR")"
+fi
+run bench --gpus "$((man_range + 1))"
+if [ "$rc" -eq 2 ] && grep -qF "(at most $man_range)" "$ERR"; then ok "bench --gpus: the same limit"; else notok "bench --gpus: the same limit" "$(cat "$ERR")"; fi
+run explain --gpus "$((man_single + 1))"
+if [ -n "$man_single" ] && [ "$rc" -eq 2 ] && grep -qF "from 1 to $man_single," "$ERR"; then
+    ok "explain --gpus: moeplan(1) and the tool both stop at $man_single"
+else
+    notok "explain --gpus: moeplan(1) and the tool both stop at ${man_single:-?}" "$(cat "$ERR")"
+fi
+# At the limit the count is taken (the layout is then checked: 16777216
+# GPUs of tp 1 give dp 16777216, whose batch of 128 does not divide).
+run explain --gpus "$man_single"
+if [ "$rc" -eq 2 ] && ! grep -q -- "--gpus:" "$ERR"; then ok "explain --gpus $man_single is within the limit"; else notok "explain --gpus $man_single is within the limit" "$(cat "$ERR")"; fi
+
+# ------------------------------------------- decimal only in quantities
+refused "0x190 TFLOPS refused: hexadecimal" \
+    "moeplan: $D/hw-hex-flops.yaml:3:13: error: 'peak_flops': '0x190 TFLOPS' is hexadecimal; expected a decimal number followed by a unit (FLOPS, GFLOPS, TFLOPS, PFLOPS, or the same as FLOP/s)" \
+    -- explain --hardware "$D/hw-hex-flops.yaml"
+refused "0400 TFLOPS refused: a leading zero" \
+    "moeplan: $D/hw-octal-flops.yaml:3:13: error: 'peak_flops': '0400 TFLOPS' has a leading zero (octal in some readers); expected a decimal number followed by a unit (FLOPS, GFLOPS, TFLOPS, PFLOPS, or the same as FLOP/s)" \
+    -- explain --hardware "$D/hw-octal-flops.yaml"
+refused "nan GB refused: not finite" \
+    "moeplan: $D/hw-nan-memory.yaml:5:9: error: 'memory': 'nan GB' is not a finite number; expected a decimal number followed by a unit (B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024))" \
+    -- explain --hardware "$D/hw-nan-memory.yaml"
+refused "a claim value in hexadecimal" \
+    "moeplan: $D/proposal-hex-value.yaml:12:12: error: value of metric 'gpus': '0x80' is hexadecimal; expected a decimal number such as 7B, 500K or 60" \
+    -- audit "$D/proposal-hex-value.yaml"
+refused "--target-tokens-per-s 0x10 refused" \
+    "moeplan: error: --target-tokens-per-s: expected a positive decimal number of tokens per second, got '0x10'" \
+    -- plan --target-tokens-per-s 0x10
+refused "--headroom 0x0 refused" \
+    "moeplan: error: --headroom: expected a fraction of capacity in [0, 1) such as 0.1 or 10%, got '0x0'" \
+    -- plan --headroom 0x0
+
+# ------------------------------------------------------------ YAML tags
+refused "!!str on a number is refused at the tag" \
+    "moeplan: $D/model-tag-str.yaml:3:9: error: YAML tag '!!str' is not accepted: each key has its own type (see moeplan(5)); remove the tag" \
+    -- explain --model "$D/model-tag-str.yaml"
+refused "!custom is refused at the tag" \
+    "moeplan: $D/model-tag-custom.yaml:2:7: error: YAML tag '!custom' is not accepted: each key has its own type (see moeplan(5)); remove the tag" \
+    -- explain --model "$D/model-tag-custom.yaml"
+
+# ------------------------------ capacity_factor: one rule for both files
+refused "proposal capacity_factor 0.5 refused" \
+    "moeplan: $D/proposal-capacity-half.yaml:6:18: error: 'capacity_factor' is 0.5; expected 0 (dropless) or a number from 1 to 64" \
+    -- audit "$D/proposal-capacity-half.yaml"
+refused "workload capacity_factor 0.5: the same message" \
+    "moeplan: $D/wl-capacity.yaml:5:18: error: 'capacity_factor' is 0.5; expected 0 (dropless) or a number from 1 to 64" \
+    -- explain --workload "$D/wl-capacity.yaml"
+
+# --------------------------------------------------- division by zero
+refused "64 ÷ 0 is a division by zero, naming the expression" \
+    "moeplan: $D/proposal-divide-by-zero.yaml:14:17: error: 'arithmetic' divides by zero: '64 ÷ 0'" \
+    -- audit "$D/proposal-divide-by-zero.yaml"
+
+# ----------------------------------------- extreme claims keep columns
+# The table row is "%-3d claim(45 chars) %-2s %12s %12s %9s  verdict": the
+# verdict starts at character 3+1+45+1+2+1+12+1+12+1+9+2 = 90 on the header
+# and on every claim row, and the claimed column (characters 53-64) holds
+# 1e+308 right-aligned.
+run audit tests/data/proposal-extreme-values.yaml
+if [ "$rc" -eq 0 ] && python3 - "$OUT" <<'EOF'
+import re, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+head = [l for l in lines if l.startswith("#   claim")]
+rows = [l for l in lines if re.match(r"^[0-9]+ +", l) and "claims:" not in l]
+assert len(head) == 1 and head[0].index("verdict") == 90, head
+assert len(rows) == 7, rows
+for r in rows:
+    assert re.match(r"(holds|WRONG|unverifiable):", r[90:]), r
+    assert r[89] == " " and r[88] == " ", r
+assert rows[0][53:65] == "      1e+308", repr(rows[0][53:65])       # count 1e308
+assert rows[1][53:65] == "    1e-291 B", repr(rows[1][53:65])       # 1e-300 GB
+assert rows[2][53:65] == "    1e+300 s", repr(rows[2][53:65])
+assert rows[3][53:65] == "      1e+298", repr(rows[3][53:65])       # 1e300% as a fraction
+assert rows[4][53:65] == "  1e+302 B/s", repr(rows[4][53:65])       # 1e290 TB/s
+EOF
+then
+    ok "audit: 1e308 and 1e-300 claims keep the table's columns"
+else
+    notok "audit: 1e308 and 1e-300 claims keep the table's columns" "exit $rc" "$(head -c 2000 "$OUT")"
+fi
+
+# ------------------------------------------------------ option messages
+refused "an abbreviated option without its value is named in full" \
+    "moeplan: error: --hardware needs a value; see moeplan explain --help" -- explain --hard
+refused "-n is plan's only" "moeplan: error: -n is not an option of 'explain'; see moeplan explain --help" -- explain -n 3
+refused "a flag given a value" "moeplan: error: --ops takes no value, got '--ops=1'" -- explain --ops=1
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
