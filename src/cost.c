@@ -17,6 +17,8 @@
 #include "moeplan/cost.h"
 
 #include <math.h>
+
+#include "moeplan/efficiency.h"
 #include <string.h>
 
 const char *mp_coll_name(mp_coll c)
@@ -79,8 +81,6 @@ void mp_cost_ctx_set_layout(mp_cost_ctx *c, const mp_layout *l)
 
 /* ------------------------------------------------------------ primitives */
 
-static double matmul_eff_flops(const mp_hardware *hw) { return hw->peak_flops * hw->mfu; }
-static double hbm_eff(const mp_hardware *hw) { return hw->memory_bw_bytes_per_s * hw->bw_utilization; }
 
 double mp_cost_collective_s(const mp_hardware *hw, mp_coll coll, int n, int mpn, double bytes)
 {
@@ -96,9 +96,15 @@ double mp_cost_collective_s(const mp_hardware *hw, mp_coll coll, int n, int mpn,
      * the ring moves min(NVLink, mpn x NIC) per GPU (nccl-tests' multi-node
      * bus bandwidth on 8-NIC nodes is close to 8 x the NIC rate, e.g.
      * NVIDIA/nccl issue #495). */
-    double bw = spans ? fmin(hw->intra_bw_bytes_per_s, mpn * hw->inter_bw_bytes_per_s) : hw->intra_bw_bytes_per_s;
+    /* Achieved link rates (efficiency.h): each tier's ceiling and its ramp
+     * with the message -- the buffer for a ring or a send, the share for
+     * each peer in an all-to-all. */
+    double msg = coll == MP_COLL_ALLTOALL ? bytes / n : bytes;
+    double intra = mp_eff_link_bw(hw, hw->intra_bw_bytes_per_s, false, msg);
+    double nic = mp_eff_link_bw(hw, hw->inter_bw_bytes_per_s, true, msg);
+    double bw = spans ? fmin(intra, mpn * nic) : intra;
     if (coll == MP_COLL_SENDRECV && spans)
-        bw = hw->inter_bw_bytes_per_s; /* one pair, one NIC */
+        bw = nic; /* one pair, one NIC */
     double lat = spans ? hw->inter_latency_s : hw->intra_latency_s;
     double f = (double)(n - 1) / n;
     switch (coll) {
@@ -115,11 +121,11 @@ double mp_cost_collective_s(const mp_hardware *hw, mp_coll coll, int n, int mpn,
         /* Each GPU sends 1/n of its buffer to every peer: (mpn-1)/n of it
          * stays on NVLink, (n-mpn)/n crosses the network; both links run
          * concurrently, so the slower share sets the time. */
-        double intra = (double)(mpn - 1) / n * bytes / hw->intra_bw_bytes_per_s;
-        double inter = (double)(n - mpn) / n * bytes / hw->inter_bw_bytes_per_s;
+        double t_intra = (double)(mpn - 1) / n * bytes / intra;
+        double t_inter = (double)(n - mpn) / n * bytes / nic;
         /* NCCL issues the n-1 sends of an all-to-all concurrently, so one
          * latency of the slowest tier is paid, not n-1. */
-        return (mpn < n ? hw->inter_latency_s : hw->intra_latency_s) + (intra > inter ? intra : inter);
+        return (mpn < n ? hw->inter_latency_s : hw->intra_latency_s) + (t_intra > t_inter ? t_intra : t_inter);
     }
     case MP_COLL_SENDRECV:
         return lat + bytes / bw;
@@ -175,9 +181,11 @@ static mp_op *matmul(opbuf *b, const char *name, double M, double K, double N, i
      * the fp32 main gradient (read + write). */
     o->bwd_hbm_bytes = (M * N * A + K * N * W + M * K * A + M * K * A + M * N * A +
                         2.0 * K * N * c->wl->grad_bytes) * batch;
-    double pf = matmul_eff_flops(c->hw), bw = hbm_eff(c->hw);
-    o->fwd_s = fmax(o->fwd_flops / pf, o->fwd_hbm_bytes / bw);
-    o->bwd_s = fmax(o->bwd_flops / pf, o->bwd_hbm_bytes / bw);
+    /* Durations from the efficiency model: forward out[M x N] over K;
+     * backward the data gradient (M x K over N) and the weight gradient
+     * (K x N over the M tokens), each shape quantized on its own. */
+    o->fwd_s = mp_eff_matmul_s(c->hw, M, N, K, batch, o->fwd_hbm_bytes);
+    o->bwd_s = mp_eff_matmul_bwd_s(c->hw, M, N, K, batch, o->bwd_hbm_bytes);
     o->saved_bytes = saved;
     return o;
 }
@@ -186,11 +194,10 @@ static mp_op *matmul(opbuf *b, const char *name, double M, double K, double N, i
 static mp_op *memop(opbuf *b, const char *name, double fwd_bytes, double bwd_bytes, double saved)
 {
     mp_op *o = push(b, name, MP_OP_MEMORY);
-    double bw = hbm_eff(b->c->hw);
     o->fwd_hbm_bytes = fwd_bytes;
     o->bwd_hbm_bytes = bwd_bytes;
-    o->fwd_s = fwd_bytes / bw;
-    o->bwd_s = bwd_bytes / bw;
+    o->fwd_s = mp_eff_memory_s(b->c->hw, fwd_bytes, 1);
+    o->bwd_s = mp_eff_memory_s(b->c->hw, bwd_bytes, 1);
     o->saved_bytes = saved;
     return o;
 }
@@ -424,9 +431,8 @@ static void block_attention(opbuf *b, bool local)
     /* Fused attention kernels reach their own fraction of peak (FlashAttention-2
      * reports 50-73% on A100, less for head_dim 64): hardware key
      * attention_efficiency, by default the GEMM mfu. */
-    double pf = c->hw->peak_flops * c->hw->attention_efficiency, bw = hbm_eff(c->hw);
-    o->fwd_s = fmax(o->fwd_flops / pf, o->fwd_hbm_bytes / bw);
-    o->bwd_s = fmax(o->bwd_flops / pf, o->bwd_hbm_bytes / bw);
+    o->fwd_s = mp_eff_attention_s(c->hw, o->fwd_flops, dqk, false, o->fwd_hbm_bytes);
+    o->bwd_s = mp_eff_attention_s(c->hw, o->bwd_flops, dqk, true, o->bwd_hbm_bytes);
     double core_fwd = o->fwd_s, core_bwd = o->bwd_s;
     if (l->cp > 1) {
         /* Ring attention: each rank passes its K, V chunk around the CP ring,
@@ -929,7 +935,7 @@ static double optimizer_time(const mp_cost_ctx *c, const mp_memory *mem)
     double eshard = l->distributed_optimizer ? (double)l->edp : 1.0;
     double updated = mem->params_dense / dshard + mem->params_expert / eshard;
     double bytes = updated * (w->grad_bytes + 2 * w->master_bytes + 2 * w->optim_state_bytes + w->weight_bytes);
-    return bytes / hbm_eff(c->hw);
+    return mp_eff_memory_s(c->hw, bytes, 1);
 }
 
 /* Model FLOPs per token, forward: matrix products of the active

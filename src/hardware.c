@@ -29,7 +29,71 @@ void mp_hardware_defaults(mp_hardware *hw)
 static const char *const hw_keys[] = {
     "name", "peak_flops", "mfu", "memory", "memory_bandwidth", "bandwidth_utilization", "gpus_per_node",
     "intra_node_bandwidth", "inter_node_bandwidth", "intra_node_latency", "inter_node_latency",
-    "reserved_memory", "fragmentation", "checkpoint_bandwidth", "attention_efficiency", NULL};
+    "reserved_memory", "fragmentation", "checkpoint_bandwidth", "attention_efficiency", "sm_count",
+    "gemm_efficiency", "gemm_tile_overhead", "gemm_k_overhead", "attention_fwd_efficiency",
+    "attention_bwd_efficiency", "attention_head_dim_overhead", "kernel_launch", "memory_bytes_half",
+    "intra_node_efficiency", "inter_node_efficiency", "collective_bytes_half", NULL};
+
+/* The efficiency model's keys (efficiency.h).  Defaults, used when a file
+ * gives sm_count but not the rest, are chosen starting points, not
+ * measurements: GEMMs at the file's mfu and attention at its
+ * attention_efficiency; c = 32 elements (a 128 x 128 tile then runs at
+ * (1 + 32 (1/256 + 1/128)) / (1 + 32 (2/128)) = 0.917 of the 256 x 128
+ * rate, 64 x 64 at 0.688); k0 = 32 k-steps; d0 = 32; 4 us per kernel
+ * launch; 1 MB to reach half of HBM bandwidth; collectives at 0.85 of line
+ * rate with 1 MB to reach half of it.  `moeplan calibrate` fits them to
+ * measured runs. */
+static mp_status load_efficiency(mp_getter *g, mp_hardware *hw)
+{
+    long sms = 0;
+    bool found = false;
+    mp_status st;
+    if ((st = mp_get_int(g, "sm_count", false, 1, 100000, &sms, &found)))
+        return st;
+    hw->sm_count = (int)sms;
+    hw->gemm_efficiency = hw->mfu;
+    hw->gemm_tile_overhead = 32;
+    hw->gemm_k_overhead = 32;
+    hw->attention_fwd_efficiency = hw->attention_bwd_efficiency = hw->attention_efficiency;
+    hw->attention_head_dim_overhead = 32;
+    hw->kernel_launch_s = 4e-6;
+    hw->memory_bytes_half = 1e6;
+    hw->intra_efficiency = hw->inter_efficiency = 0.85;
+    hw->collective_bytes_half = 1e6;
+    if ((st = mp_get_quantity(g, "gemm_efficiency", false, MP_UNIT_FRACTION, 0.01, 1.0, &hw->gemm_efficiency, NULL)) ||
+        (st = mp_get_double(g, "gemm_tile_overhead", false, 0, 4096, &hw->gemm_tile_overhead, NULL)) ||
+        (st = mp_get_double(g, "gemm_k_overhead", false, 0, 65536, &hw->gemm_k_overhead, NULL)) ||
+        (st = mp_get_quantity(g, "attention_fwd_efficiency", false, MP_UNIT_FRACTION, 0.01, 1.0,
+                              &hw->attention_fwd_efficiency, NULL)) ||
+        (st = mp_get_quantity(g, "attention_bwd_efficiency", false, MP_UNIT_FRACTION, 0.01, 1.0,
+                              &hw->attention_bwd_efficiency, NULL)) ||
+        (st = mp_get_double(g, "attention_head_dim_overhead", false, 0, 4096, &hw->attention_head_dim_overhead,
+                            NULL)) ||
+        (st = mp_get_quantity(g, "kernel_launch", false, MP_UNIT_SECONDS, 0, 0.01, &hw->kernel_launch_s, NULL)) ||
+        (st = mp_get_quantity(g, "memory_bytes_half", false, MP_UNIT_BYTES, 0, 1e12, &hw->memory_bytes_half, NULL)) ||
+        (st = mp_get_quantity(g, "intra_node_efficiency", false, MP_UNIT_FRACTION, 0.01, 1.0, &hw->intra_efficiency,
+                              NULL)) ||
+        (st = mp_get_quantity(g, "inter_node_efficiency", false, MP_UNIT_FRACTION, 0.01, 1.0, &hw->inter_efficiency,
+                              NULL)) ||
+        (st = mp_get_quantity(g, "collective_bytes_half", false, MP_UNIT_BYTES, 0, 1e12, &hw->collective_bytes_half,
+                              NULL)))
+        return st;
+    if (!found) {
+        /* Efficiency keys without sm_count would be silently unused. */
+        static const char *const eff_keys[] = {"gemm_efficiency", "gemm_tile_overhead", "gemm_k_overhead",
+                                               "attention_fwd_efficiency", "attention_bwd_efficiency",
+                                               "attention_head_dim_overhead", "kernel_launch", "memory_bytes_half",
+                                               "intra_node_efficiency", "inter_node_efficiency",
+                                               "collective_bytes_half", NULL};
+        for (int i = 0; eff_keys[i]; i++) {
+            const mp_node *v = mp_node_get(g->map, eff_keys[i], NULL);
+            if (v)
+                return mp_doc_error(g->doc, v, g->err, "'%s' needs 'sm_count' (the efficiency model is off without it)",
+                                    eff_keys[i]);
+        }
+    }
+    return MP_OK;
+}
 
 mp_status mp_hardware_load(mp_hardware *hw, const char *path, mp_error *err)
 {
@@ -69,7 +133,8 @@ mp_status mp_hardware_load(mp_hardware *hw, const char *path, mp_error *err)
     hw->gpus_per_node = (int)gpn;
     if (!att_found)
         hw->attention_efficiency = hw->mfu;
-    if (hw->reserved_bytes >= hw->memory_bytes)
+    st = load_efficiency(&g, hw);
+    if (!st && hw->reserved_bytes >= hw->memory_bytes)
         st = mp_doc_error(&d, mp_node_get(d.root, "reserved_memory", NULL), err,
                           "'reserved_memory' is not smaller than 'memory'");
     mp_doc_free(&d);

@@ -21,6 +21,19 @@ typedef struct {
     double reserved_bytes;        /* CUDA context, NCCL buffers, framework: fixed allowance */
     double fragmentation;         /* allocator fragmentation, fraction of allocated bytes */
     double checkpoint_bw_bytes_per_s; /* storage write/read bandwidth per GPU; 0 = not given */
+    /* The efficiency model (efficiency.h); sm_count 0 = the flat model
+     * (products at peak x mfu, memory-bound bytes at bandwidth x
+     * utilisation, collectives at line rate). */
+    int sm_count;                 /* streaming multiprocessors: one GEMM tile each per wave */
+    double gemm_efficiency;       /* fraction of peak of the largest tile on full waves, large k (default: mfu) */
+    double gemm_tile_overhead;    /* c: tile rate ~ 1 / (1 + c (1/tm + 1/tn)), elements */
+    double gemm_k_overhead;       /* k0: per-tile prologue/epilogue in k steps */
+    double attention_fwd_efficiency, attention_bwd_efficiency; /* at head dim 128 (default: attention_efficiency) */
+    double attention_head_dim_overhead; /* d0: rate ~ d / (d + d0) */
+    double kernel_launch_s;       /* gap per kernel launch on the GPU */
+    double memory_bytes_half;     /* bytes at which a memory-bound kernel reaches half its bandwidth */
+    double intra_efficiency, inter_efficiency; /* collective ceiling, fraction of line rate */
+    double collective_bytes_half; /* message bytes at which a link reaches half its ceiling */
 } mp_hardware;
 
 void mp_hardware_defaults(mp_hardware *hw);
