@@ -25,7 +25,6 @@ import sys
 MOEPLAN = os.path.abspath(os.environ["MOEPLAN"]) if "MOEPLAN" in os.environ else sys.exit("set MOEPLAN")
 SRCDIR = os.environ.get("SRCDIR") or sys.exit("set SRCDIR")
 os.chdir(SRCDIR)
-COMMANDS = ["plan", "explain", "check", "audit", "bench"]
 UNKNOWN = "--zz-not-an-option"
 
 n = passed = failed = 0
@@ -47,6 +46,14 @@ def report(ok, name, *why):
 def run(*args):
     p = subprocess.run([MOEPLAN, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
+
+
+# The commands, from `moeplan --help` (its "commands:" block), so that a new
+# command is held to the same rules without editing this file.
+_usage = subprocess.run([MOEPLAN, "--help"], capture_output=True, text=True).stdout
+COMMANDS = re.findall(r"^  ([a-z]+) {2,}", _usage.split("\ncommands:\n", 1)[1].split("\n\n", 1)[0], re.M)
+if len(COMMANDS) < 5:
+    sys.exit(f"could not read the commands from moeplan --help: {COMMANDS}")
 
 
 def deroff(text):
