@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <getopt.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -208,3 +209,81 @@ mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err)
     free(in);
     return st;
 }
+
+/* Long options of a command that parses its own (cmd_validate.c, ...),
+ * resolved before getopt_long sees them, with the rules main.c applies to
+ * the others: an exact name or a unique prefix; an ambiguous prefix names
+ * its candidates; an unknown option gets a "did you mean"; a value is
+ * skipped as getopt_long skips it. */
+mp_status cli_check_long_options(int argc, char *const *argv, int argi, const struct option *opts, const char *cmd,
+                                 const char *const *others, size_t n_others, mp_error *err)
+{
+    for (int i = argi; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--"))
+            return MP_OK;
+        if (a[0] != '-' || a[1] != '-')
+            continue;
+        const char *word = a + 2;
+        size_t wl = strcspn(word, "=");
+        const struct option *exact = NULL, *match[64];
+        size_t nm = 0;
+        for (const struct option *o = opts; o->name && wl; o++) {
+            if (strncmp(o->name, word, wl))
+                continue;
+            if (strlen(o->name) == wl)
+                exact = o;
+            if (nm < 64)
+                match[nm++] = o;
+        }
+        /* An exact name wins over a prefix: its own, then another command's. */
+        for (size_t k = 0; !exact && k < n_others; k++)
+            if (strlen(others[k]) == wl && !strncmp(others[k], word, wl))
+                return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--%s is not an option of '%s'; see moeplan %s --help",
+                                    others[k], cmd, cmd);
+        const struct option *o = exact ? exact : nm == 1 ? match[0] : NULL;
+        char w[64];
+        snprintf(w, sizeof w, "%.*s", (int)(wl < 63 ? wl : 63), word);
+        if (!o && nm > 1) {
+            char list[512] = "";
+            for (size_t k = 0; k < nm; k++) {
+                size_t used = strlen(list);
+                snprintf(list + used, sizeof list - used, "%s--%s", k ? ", " : "", match[k]->name);
+            }
+            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "option '--%s' is ambiguous: %s", w, list);
+        }
+        if (!o) {
+            const char *names[64];
+            size_t n = 0;
+            for (const struct option *q = opts; q->name && n < 64; q++)
+                names[n++] = q->name;
+            const char *dym = mp_did_you_mean(w, names, n);
+            if (dym)
+                return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "unknown option '--%s' (did you mean '--%s'?)", w,
+                                    dym);
+            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "unknown option '--%s'; see moeplan %s --help", w, cmd);
+        }
+        if (o->has_arg == no_argument && word[wl] == '=')
+            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--%s takes no value, got '%s'", o->name, a);
+        if (o->has_arg == required_argument && word[wl] != '=')
+            i++;
+    }
+    return MP_OK;
+}
+
+void cli_command_help(FILE *f, const cli_command *c)
+{
+    const char *colon = strchr(c->usage, ':');
+    fprintf(f, "usage: moeplan %.*s\n\n%s\n\noptions of '%s':\n", (int)(colon - c->usage), c->usage, colon + 2,
+            c->name);
+    for (size_t i = 0; c->options[i].name; i++) {
+        const char *h = c->option_help[i], *sep = strchr(h, ':');
+        char head[96];
+        snprintf(head, sizeof head, "--%s%s%.*s", c->options[i].name, sep != h ? " " : "", (int)(sep - h), h);
+        fprintf(f, "  %-44s %s\n", head, sep + 2);
+    }
+    fputs("\nexit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"
+          "See moeplan(1) and moeplan(5).\n",
+          f);
+}
+

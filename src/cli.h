@@ -57,4 +57,23 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err);
 mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err);
 mp_status cmd_bench(const cli_opts *o, FILE *out, mp_error *err);
 
+/* Commands with their own options, each in its cmd_*.c: its option table
+ * (for main's checks and the other commands' "not an option of"), its
+ * usage line and its entry point (argv[0] is the command's name).  main.c
+ * checks the long options with cli_check_long_options before calling it;
+ * `others` are the options of the other commands. */
+struct option;
+typedef struct {
+    const char *name;
+    const struct option *options;    /* getopt_long table, ending in a zero entry */
+    const char *const *option_help;  /* "ARG: text" per option, in the table's order */
+    const char *usage;               /* "validate --runs FILE [OPTIONS]: description" */
+    mp_status (*run)(int argc, char **argv, FILE *out, mp_error *err);
+} cli_command;
+mp_status cli_check_long_options(int argc, char *const *argv, int argi, const struct option *opts, const char *cmd,
+                                 const char *const *others, size_t n_others, mp_error *err);
+/* `moeplan COMMAND --help` for such a command, in the format of the others. */
+void cli_command_help(FILE *f, const cli_command *c);
+extern const cli_command cmd_validate_def;
+
 #endif

@@ -302,7 +302,8 @@ static mp_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth, mp_node *
     }
 }
 
-mp_status mp_doc_load_string(mp_doc *doc, const char *name, const char *text, size_t len, mp_error *err)
+/* list_ok: the top level may be a sequence (a runs file) as well as a map. */
+static mp_status load_string(mp_doc *doc, const char *name, const char *text, size_t len, bool list_ok, mp_error *err)
 {
     memset(doc, 0, sizeof *doc);
     snprintf(doc->path, sizeof doc->path, "%s", name);
@@ -332,7 +333,7 @@ mp_status mp_doc_load_string(mp_doc *doc, const char *name, const char *text, si
             in_doc = true;
         } else if (in_doc && t != YAML_DOCUMENT_END_EVENT && t != YAML_STREAM_START_EVENT) {
             st = parse_node(&c, &ev, 0, &root);
-            if (!st && root->kind != MP_NODE_MAP)
+            if (!st && root->kind != MP_NODE_MAP && !(list_ok && root->kind == MP_NODE_SEQ))
                 st = mp_error_set(err, MP_ERR_INPUT, name, root->line, root->col,
                                   "expected a mapping of keys to values at the top level");
         }
@@ -351,7 +352,12 @@ mp_status mp_doc_load_string(mp_doc *doc, const char *name, const char *text, si
     return MP_OK;
 }
 
-mp_status mp_doc_load_file(mp_doc *doc, const char *path, mp_error *err)
+mp_status mp_doc_load_string(mp_doc *doc, const char *name, const char *text, size_t len, mp_error *err)
+{
+    return load_string(doc, name, text, len, false, err);
+}
+
+static mp_status load_file(mp_doc *doc, const char *path, bool list_ok, mp_error *err)
 {
     memset(doc, 0, sizeof *doc);
     FILE *f = fopen(path, "rb");
@@ -410,9 +416,19 @@ mp_status mp_doc_load_file(mp_doc *doc, const char *path, mp_error *err)
             if (buf[i] == '\t')
                 buf[i] = ' ';
     }
-    st = mp_doc_load_string(doc, path, buf, len, err);
+    st = load_string(doc, path, buf, len, list_ok, err);
     free(buf);
     return st;
+}
+
+mp_status mp_doc_load_file(mp_doc *doc, const char *path, mp_error *err)
+{
+    return load_file(doc, path, false, err);
+}
+
+mp_status mp_doc_load_list_file(mp_doc *doc, const char *path, mp_error *err)
+{
+    return load_file(doc, path, true, err);
 }
 
 const mp_node *mp_node_get(const mp_node *m, const char *key, size_t *idx)

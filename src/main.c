@@ -84,6 +84,11 @@ static const opt_spec specs[] = {
 #define N_SPECS (sizeof specs / sizeof specs[0])
 
 static const char *const commands[] = {"plan", "explain", "check", "audit", "bench", NULL};
+
+/* The commands that parse their own options, each in its cmd_*.c (cli.h);
+ * the five above share the option table `specs`. */
+static const cli_command *const own_commands[] = {&cmd_validate_def};
+#define N_OWN (sizeof own_commands / sizeof own_commands[0])
 /* "synopsis: description", per command, in the order of commands[]. */
 static const char *const command_usage[] = {
     "plan [OPTIONS]: search every valid layout, rank them (the default command)",
@@ -172,6 +177,14 @@ static int scan_options(int argc, char *const *argv, int argi, const char *cmd, 
             fprintf(stderr, ", none of them an option of '%s'; see moeplan %s --help\n", cmd, cmd);
             return EXIT_BAD_INPUT;
         }
+        for (size_t k = 0; !o && k < N_OWN; k++)
+            for (size_t q = 0; own_commands[k]->options[q].name; q++)
+                if (strlen(own_commands[k]->options[q].name) == wl &&
+                    !strncmp(own_commands[k]->options[q].name, word, wl)) {
+                    fprintf(stderr, "moeplan: error: --%s is not an option of '%s'; see moeplan %s --help\n",
+                            own_commands[k]->options[q].name, cmd, cmd);
+                    return EXIT_BAD_INPUT;
+                }
         if (!o) {
             const char *names[N_SPECS];
             size_t n = 0;
@@ -214,6 +227,7 @@ static void usage(FILE *f)
           "  check     CI gate: exit 1 when a plan file's requirements do not hold\n"
           "  audit     check a proposal's claims and show better layouts\n"
           "  bench     time the layout search (layouts scored per second)\n"
+          "  validate  predicted against measured on published runs (moeplan validate --help)\n"
           "\n"
           "inputs (default: the seed files shipped in plans/):\n"
           "  --model FILE        native YAML or Hugging Face config.json\n"
@@ -232,6 +246,8 @@ static void usage(FILE *f)
           "  --emit megatron  --plot FILE.svg\n"
           "bench:\n"
           "  --reps N (and the plan options above)\n"
+          "validate:\n"
+          "  --runs FILE.yaml  --hardware-dir DIR  --format text|json\n"
           "  -h, --help (after a command: the options of that command)   -V, --version\n"
           "\n"
           "exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"
@@ -285,6 +301,53 @@ static bool parse_onoff(const char *s, bool *out)
     return false;
 }
 
+/* Write a command's output only once it has succeeded: never partial
+ * output on stdout. */
+static int finish(mp_status st, const mp_error *err, char *buf, size_t len, int failed)
+{
+    if (st) {
+        free(buf);
+        return fail(err);
+    }
+    fwrite(buf, 1, len, stdout);
+    free(buf);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "moeplan: error: writing the output failed: %s\n", strerror(errno));
+        return EXIT_INTERNAL;
+    }
+    return failed ? EXIT_CHECK_FAILED : EXIT_OK;
+}
+
+/* The commands that parse their own options, each in its cmd_*.c; the
+ * five above share the option table `specs`. */
+static int run_own(const cli_command *c, int argc, char **argv)
+{
+    /* Every option name of the other commands, for "--X is not an option
+     * of 'validate'". */
+    const char *others[N_SPECS + 64];
+    size_t no = 0;
+    for (size_t i = 0; i < N_SPECS; i++)
+        others[no++] = specs[i].name;
+    for (size_t k = 0; k < N_OWN; k++)
+        for (size_t i = 0; own_commands[k] != c && own_commands[k]->options[i].name && no < N_SPECS + 64; i++)
+            others[no++] = own_commands[k]->options[i].name;
+    mp_error err;
+    memset(&err, 0, sizeof err);
+    mp_status st = cli_check_long_options(argc, argv, 1, c->options, c->name, others, no, &err);
+    if (st)
+        return fail(&err);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    if (!out) {
+        fprintf(stderr, "moeplan: error: out of memory\n");
+        return EXIT_INTERNAL;
+    }
+    st = c->run(argc, argv, out, &err);
+    fclose(out);
+    return finish(st, &err, buf, len, 0);
+}
+
 int main(int argc, char **argv)
 {
     cli_opts o;
@@ -298,8 +361,17 @@ int main(int argc, char **argv)
     bool cmd_given = argc > 1 && argv[1][0] != '-';
     if (cmd_given) {
         cmd = argv[1];
+        for (size_t i = 0; i < N_OWN; i++)
+            if (!strcmp(cmd, own_commands[i]->name))
+                return run_own(own_commands[i], argc - 1, argv + 1);
         if (command_index(cmd) < 0) {
-            const char *dym = mp_did_you_mean(cmd, commands, 5);
+            const char *names[16];
+            size_t nn = 0;
+            for (int i = 0; commands[i]; i++)
+                names[nn++] = commands[i];
+            for (size_t i = 0; i < N_OWN; i++)
+                names[nn++] = own_commands[i]->name;
+            const char *dym = mp_did_you_mean(cmd, names, nn);
             fprintf(stderr, "moeplan: error: unknown command '%s'%s%s%s; see moeplan --help\n", cmd,
                     dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
             return EXIT_BAD_INPUT;
@@ -515,15 +587,5 @@ int main(int argc, char **argv)
     else
         st = cmd_bench(&o, out, &err);
     fclose(out);
-    if (st) {
-        free(buf);
-        return fail(&err);
-    }
-    fwrite(buf, 1, len, stdout);
-    free(buf);
-    if (fflush(stdout) != 0) {
-        fprintf(stderr, "moeplan: error: writing the output failed: %s\n", strerror(errno));
-        return EXIT_INTERNAL;
-    }
-    return failed ? EXIT_CHECK_FAILED : EXIT_OK;
+    return finish(st, &err, buf, len, failed);
 }

@@ -647,5 +647,34 @@ for f in tests/data/hf/*.json; do
     else notok "HF config $(basename "$f") is read" "exit $rc"; fi
 done
 
+# ---------------------------------------------------------------- validate
+# moeplan validate: its own options, the usual error contract, and the
+# development set read whole (every record evaluated or skipped with a
+# reason; the JSON summary counts add up).
+expect_bad "validate without --runs" "^moeplan: error: validate needs --runs FILE.yaml" "" -- validate
+expect_bad "validate --runs of a missing file" "^moeplan: /nonexistent.yaml: error: cannot open" "" \
+    -- validate --runs /nonexistent.yaml
+expect_bad "validate --runs of a model file (not a list)" \
+    "^moeplan: plans/seed-model.yaml:[0-9]+:[0-9]+: error: expected a list of run records" "" \
+    -- validate --runs plans/seed-model.yaml
+expect_bad "validate takes no --gpus" "^moeplan: error: --gpus is not an option of 'validate'" "" \
+    -- validate --gpus 8 --runs validate/runs/dev-runs.yaml
+expect_bad "validate --ru is --runs, --r is --runs (unique prefixes); --zz unknown" \
+    "^moeplan: error: unknown option '--zz'" "" -- validate --ru validate/runs/dev-runs.yaml --zz
+expect_bad "plan takes no --runs" "^moeplan: error: --runs is not an option of 'plan'" "" -- plan --runs x
+expect_bad "validate --format csv refused" "^moeplan: error: --format: expected text or json, got 'csv'" "" \
+    -- validate --runs validate/runs/dev-runs.yaml --format csv
+run validate --runs validate/runs/dev-runs.yaml --format json
+if [ "$rc" -eq 0 ] && [ ! -s "$ERR" ]; then ok "validate the development set (json)"
+else notok "validate the development set (json)" "exit $rc"; fi
+json_check "validate: 93 records, each evaluated or skipped with a reason; summary n adds up" \
+    "len(d['evaluated']) + len(d['skipped']) == 93 and all(s['reason'] for s in d['skipped']) and d['step_time_error']['all']['n'] == len(d['evaluated']) == d['step_time_error']['dense']['n'] + d['step_time_error']['moe']['n'] and all(abs(r['predicted_step_s'] / r['measured_step_s'] - 1 - r['error']) < 1e-9 for r in d['evaluated'])"
+run validate --runs validate/runs/dev-runs.yaml
+cp "$OUT" "$TMP/validate1"
+run validate --runs validate/runs/dev-runs.yaml
+if cmp -s "$OUT" "$TMP/validate1" && grep -q "^Step time: error = predicted / measured - 1" "$OUT"; then
+    ok "validate text output is deterministic and has the summary"
+else notok "validate text output is deterministic and has the summary"; fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

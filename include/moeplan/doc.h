@@ -34,11 +34,13 @@ typedef struct mp_node {
 
 typedef struct {
     char path[512];
-    mp_node *root;          /* always a map for our formats */
+    mp_node *root;          /* a map (a list only from mp_doc_load_list_file) */
 } mp_doc;
 
 mp_status mp_doc_load_file(mp_doc *doc, const char *path, mp_error *err);
 mp_status mp_doc_load_string(mp_doc *doc, const char *name, const char *text, size_t len, mp_error *err);
+/* The same, but the top level may also be a list (a file of records). */
+mp_status mp_doc_load_list_file(mp_doc *doc, const char *path, mp_error *err);
 void mp_doc_free(mp_doc *doc);
 
 /* The value of `key` in map `m`, or NULL; *idx receives the pair's index. */

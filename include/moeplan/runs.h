@@ -1,0 +1,88 @@
+/* moeplan: published, measured training runs (the schema of
+ * shared/validation/README.md), read into what moeplan evaluates: a model,
+ * a workload, a layout and the hardware file for the run's GPU, beside the
+ * measured step time and memory.
+ *
+ * A record that moeplan cannot evaluate faithfully is kept with the reason
+ * (`skip`), never guessed: an unknown GPU, FP8, sharded data parallelism,
+ * MLA without its ranks, a kind of record that has no step time.  Where a
+ * record leaves a field null and Megatron-LM's default is unambiguous
+ * (kv_heads = heads, ffn = 4h for a GeLU MLP, micro-batch 1), the default
+ * is taken and written into `assumptions`. */
+#ifndef MOEPLAN_RUNS_H
+#define MOEPLAN_RUNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "moeplan/cost.h"
+#include "moeplan/error.h"
+#include "moeplan/hardware.h"
+#include "moeplan/layout.h"
+#include "moeplan/model.h"
+#include "moeplan/workload.h"
+
+#define MP_RUN_MAX_ASSUMPTIONS 8
+
+/* How the measured step time is known: given; from tokens/s; from the
+ * source's TFLOP/s and its own FLOP formula (exact); from model TFLOP/s or
+ * MFU with moeplan's model FLOPs (exact when the source counts the same). */
+typedef enum {
+    MP_MEASURED_NONE, MP_MEASURED_TIME, MP_MEASURED_TOKENS, MP_MEASURED_TFLOPS_EQ, MP_MEASURED_TFLOPS, MP_MEASURED_MFU
+} mp_measured_basis;
+
+typedef struct {
+    char id[128];
+    char kind[48];
+    int line;                         /* of the record in its file */
+    bool moe;
+    char gpu[128];                    /* as the record names it */
+    char hardware_file[512];          /* the shipped file picked for it */
+    mp_model model;
+    mp_hardware hw;
+    mp_workload wl;
+    mp_layout lay;
+    long seq_len;
+    /* What was measured.  measured_step_s is the step time the record
+     * gives or implies (basis says how); measured_peak_flops is the peak
+     * the source used for TFLOP/s or MFU (per GPU). */
+    mp_measured_basis basis;
+    double measured_step_s;
+    double measured_value;            /* the published number the step was derived from */
+    double measured_peak_flops;
+    double measured_memory_bytes;     /* 0 = not measured */
+    bool memory_last_rank;            /* measured on the last pipeline rank (Megatron's logging rank) */
+    char skip[240];                   /* non-empty: not evaluated, and why */
+    char assumptions[MP_RUN_MAX_ASSUMPTIONS][160];
+    int n_assumptions;
+} mp_run;
+
+/* Read every record of a runs file (a YAML list of records); hardware files
+ * are looked up in hw_dir by GPU name.  *runs is malloc'd (caller frees);
+ * records moeplan cannot evaluate come back with `skip` set. */
+mp_status mp_runs_load(const char *path, const char *hw_dir, mp_run **runs, size_t *n, mp_error *err);
+
+/* One evaluated run. */
+typedef struct {
+    double measured_step_s;           /* from the record; for an MFU or TFLOP/s record, moeplan's model
+                                         FLOPs per step over the measured rate */
+    double predicted_step_s;
+    double error;                     /* predicted / measured - 1 (negative: predicted too fast) */
+    double predicted_memory_bytes;
+    double memory_error;              /* 0 when memory was not measured */
+    const char *dominant;             /* the largest term of the predicted step */
+    double dominant_fraction;
+} mp_run_result;
+
+/* Evaluate one (not skipped) run with the cost model; pure. */
+void mp_run_evaluate(const mp_run *run, mp_run_result *res);
+
+/* Error statistics of a set: |error| median, mean, max and the median of
+ * the signed error. */
+typedef struct {
+    int n;
+    double median_abs, mean_abs, max_abs, median_signed;
+} mp_error_stats;
+void mp_error_stats_of(const double *errors, int n, mp_error_stats *out);
+
+#endif

@@ -1,0 +1,263 @@
+/* moeplan validate: every published, measured run of a runs file (the
+ * schema of shared/validation/README.md) predicted by the cost model and
+ * compared, with the error statistics dense and MoE apart.
+ *
+ *   moeplan validate --runs FILE [--hardware-dir DIR] [--format text|json]
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "moeplan/runs.h"
+#include "moeplan/units.h"
+
+static const char *basis_name(mp_measured_basis b)
+{
+    switch (b) {
+    case MP_MEASURED_TIME: return "iteration time";
+    case MP_MEASURED_TOKENS: return "tokens/s";
+    case MP_MEASURED_TFLOPS_EQ: return "TFLOP/s, eq.";
+    case MP_MEASURED_TFLOPS: return "model TFLOP/s";
+    case MP_MEASURED_MFU: return "MFU";
+    case MP_MEASURED_NONE: break;
+    }
+    return "-";
+}
+
+typedef struct {
+    double *err[3];     /* [dense, moe, all] step-time errors */
+    int n[3];
+    double *mem[3];
+    int nm[3];
+} stats_acc;
+
+static void acc_add(double **v, int *n, double x)
+{
+    (*v)[(*n)++] = x;
+}
+
+static json_t *stats_json(const double *e, int n)
+{
+    mp_error_stats s;
+    mp_error_stats_of(e, n, &s);
+    return json_pack("{s:i,s:f,s:f,s:f,s:f}", "n", n, "median_abs", s.median_abs, "mean_abs", s.mean_abs,
+                     "max_abs", s.max_abs, "median_signed", s.median_signed);
+}
+
+static void stats_line(FILE *f, const char *label, const double *e, int n)
+{
+    mp_error_stats s;
+    mp_error_stats_of(e, n, &s);
+    if (n == 0) {
+        fprintf(f, "  %-22s %4d\n", label, 0);
+        return;
+    }
+    fprintf(f, "  %-22s %4d %10.1f%% %10.1f%% %10.1f%% %+13.1f%%\n", label, n, 100 * s.median_abs, 100 * s.mean_abs,
+            100 * s.max_abs, 100 * s.median_signed);
+}
+
+static const char *const set_names[3] = {"dense", "moe", "all"};
+
+enum { O_RUNS = 256, O_HWDIR, O_FORMAT };
+static const struct option validate_options[] = {
+    {"runs", required_argument, 0, O_RUNS},
+    {"hardware-dir", required_argument, 0, O_HWDIR},
+    {"format", required_argument, 0, O_FORMAT},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0}};
+static const char *const validate_help[] = {
+    "FILE.yaml: measured runs (the schema of shared/validation/README.md)",
+    "DIR: hardware files, one per GPU (default: the shipped plans/hardware)",
+    "text|json: report format",
+    ": this help (also -h)",
+};
+
+static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err);
+
+const cli_command cmd_validate_def = {
+    "validate", validate_options, validate_help,
+    "validate --runs FILE.yaml [OPTIONS]: predict every measured run of FILE and compare: id, measured, predicted, "
+    "error, dominant term; then median, mean and max |error| and the median signed error, dense and MoE apart; "
+    "records that cannot be evaluated are listed with the reason",
+    cmd_validate,
+};
+
+static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err)
+{
+    const char *runs_path = NULL, *hw_dir = NULL;
+    out_format fmt = FMT_TEXT;
+    opterr = 0;
+    optind = 1;
+    int ch, longi;
+    while ((ch = getopt_long(argc, argv, ":h", validate_options, &longi)) != -1) {
+        switch (ch) {
+        case O_RUNS: runs_path = optarg; break;
+        case O_HWDIR: hw_dir = optarg; break;
+        case O_FORMAT:
+            if (!strcmp(optarg, "text"))
+                fmt = FMT_TEXT;
+            else if (!strcmp(optarg, "json"))
+                fmt = FMT_JSON;
+            else
+                return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--format: expected text or json, got '%s'",
+                                    optarg);
+            break;
+        case 'h':
+            cli_command_help(out, &cmd_validate_def);
+            return MP_OK;
+        case ':':
+            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "unknown option '%s'; see moeplan validate --help",
+                                argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "unexpected argument '%s'; see moeplan validate --help",
+                            argv[optind]);
+    if (!runs_path)
+        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "validate needs --runs FILE.yaml; see moeplan validate --help");
+    char hwbuf[1024];
+    if (!hw_dir) {
+        mp_status st = cli_find_default("hardware", hwbuf, sizeof hwbuf, err);
+        if (st)
+            return st;
+        hw_dir = hwbuf;
+    }
+    mp_run *runs;
+    size_t n;
+    mp_status st = mp_runs_load(runs_path, hw_dir, &runs, &n, err);
+    if (st)
+        return st;
+    stats_acc acc;
+    memset(&acc, 0, sizeof acc);
+    for (int i = 0; i < 3; i++) {
+        acc.err[i] = calloc(n + 1, sizeof(double));
+        acc.mem[i] = calloc(n + 1, sizeof(double));
+        if (!acc.err[i] || !acc.mem[i]) {
+            st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+            goto done;
+        }
+    }
+    mp_run_result *res = calloc(n + 1, sizeof *res);
+    if (!res) {
+        st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        goto done;
+    }
+    int evaluated = 0, skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (runs[i].skip[0]) {
+            skipped++;
+            continue;
+        }
+        mp_run_evaluate(&runs[i], &res[i]);
+        evaluated++;
+        int set = runs[i].moe ? 1 : 0;
+        acc_add(&acc.err[set], &acc.n[set], res[i].error);
+        acc_add(&acc.err[2], &acc.n[2], res[i].error);
+        if (runs[i].measured_memory_bytes > 0) {
+            acc_add(&acc.mem[set], &acc.nm[set], res[i].memory_error);
+            acc_add(&acc.mem[2], &acc.nm[2], res[i].memory_error);
+        }
+    }
+    if (fmt == FMT_JSON) {
+        json_t *j = json_object(), *arr = json_array(), *sk = json_array();
+        json_object_set_new(j, "runs_file", json_string(runs_path));
+        json_object_set_new(j, "hardware_dir", json_string(hw_dir));
+        for (size_t i = 0; i < n; i++) {
+            const mp_run *r = &runs[i];
+            if (r->skip[0]) {
+                json_array_append_new(sk, json_pack("{s:s,s:i,s:s}", "id", r->id, "line", r->line, "reason", r->skip));
+                continue;
+            }
+            json_t *a = json_array();
+            for (int k = 0; k < r->n_assumptions; k++)
+                json_array_append_new(a, json_string(r->assumptions[k]));
+            json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:f,s:s,s:f,s:f,s:s,s:f,s:o}", "id", r->id, "type",
+                                  r->moe ? "moe" : "dense", "gpu", r->gpu, "hardware_file", r->hardware_file,
+                                  "measured_step_s", res[i].measured_step_s, "measured_basis", basis_name(r->basis),
+                                  "predicted_step_s", res[i].predicted_step_s, "error", res[i].error, "dominant",
+                                  res[i].dominant, "dominant_fraction", res[i].dominant_fraction, "assumptions", a);
+            if (r->measured_memory_bytes > 0) {
+                json_object_set_new(o, "measured_memory_bytes", json_real(r->measured_memory_bytes));
+                json_object_set_new(o, "predicted_memory_bytes", json_real(res[i].predicted_memory_bytes));
+                json_object_set_new(o, "memory_error", json_real(res[i].memory_error));
+            }
+            json_array_append_new(arr, o);
+        }
+        json_object_set_new(j, "evaluated", arr);
+        json_object_set_new(j, "skipped", sk);
+        json_t *sum = json_object(), *msum = json_object();
+        for (int s = 0; s < 3; s++) {
+            json_object_set_new(sum, set_names[s], stats_json(acc.err[s], acc.n[s]));
+            json_object_set_new(msum, set_names[s], stats_json(acc.mem[s], acc.nm[s]));
+        }
+        json_object_set_new(j, "step_time_error", sum);
+        json_object_set_new(j, "memory_error", msum);
+        char *txt = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17) | JSON_PRESERVE_ORDER);
+        json_decref(j);
+        if (!txt) {
+            st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        } else {
+            fprintf(out, "%s\n", txt);
+            free(txt);
+        }
+    } else {
+        fprintf(out, "moeplan validate: %zu records in %s (hardware files from %s): %d evaluated, %d skipped\n\n",
+                n, runs_path, hw_dir, evaluated, skipped);
+        fprintf(out, "%-52s %-5s %12s %-14s %12s %8s  %s\n", "id", "type", "measured", "(basis)", "predicted",
+                "error", "dominant term");
+        for (size_t i = 0; i < n; i++) {
+            const mp_run *r = &runs[i];
+            if (r->skip[0])
+                continue;
+            char m[32], p[32];
+            mp_fmt_seconds(res[i].measured_step_s, m, sizeof m);
+            mp_fmt_seconds(res[i].predicted_step_s, p, sizeof p);
+            fprintf(out, "%-52.52s %-5s %12s %-14s %12s %+7.1f%%  %s %.0f%%\n", r->id, r->moe ? "moe" : "dense", m,
+                    basis_name(r->basis), p, 100 * res[i].error, res[i].dominant, 100 * res[i].dominant_fraction);
+        }
+        bool any_mem = acc.nm[2] > 0;
+        if (any_mem) {
+            fprintf(out, "\nMemory per GPU (torch max allocated against weights + gradients + optimizer + "
+                         "activations + buffers)\n");
+            for (size_t i = 0; i < n; i++) {
+                const mp_run *r = &runs[i];
+                if (r->skip[0] || r->measured_memory_bytes <= 0)
+                    continue;
+                char m[32], p[32];
+                mp_fmt_bytes(r->measured_memory_bytes, m, sizeof m);
+                mp_fmt_bytes(res[i].predicted_memory_bytes, p, sizeof p);
+                fprintf(out, "%-52.52s %-5s %12s %-14s %12s %+7.1f%%\n", r->id, r->moe ? "moe" : "dense", m,
+                        r->memory_last_rank ? "(last rank)" : "(max)", p, 100 * res[i].memory_error);
+            }
+        }
+        if (skipped) {
+            fprintf(out, "\nSkipped (%d): not evaluated, and why\n", skipped);
+            for (size_t i = 0; i < n; i++)
+                if (runs[i].skip[0])
+                    fprintf(out, "  %-52.52s %s\n", runs[i].id, runs[i].skip);
+        }
+        fprintf(out, "\nStep time: error = predicted / measured - 1 (negative: predicted too fast)\n");
+        fprintf(out, "  %-22s %4s %11s %11s %11s %14s\n", "", "n", "median|e|", "mean|e|", "max|e|", "median signed");
+        for (int s = 0; s < 3; s++)
+            stats_line(out, set_names[s], acc.err[s], acc.n[s]);
+        if (any_mem) {
+            fprintf(out, "Memory per GPU\n");
+            for (int s = 0; s < 3; s++)
+                stats_line(out, set_names[s], acc.mem[s], acc.nm[s]);
+        }
+    }
+    free(res);
+done:
+    for (int i = 0; i < 3; i++) {
+        free(acc.err[i]);
+        free(acc.mem[i]);
+    }
+    free(runs);
+    return st;
+}

@@ -1,0 +1,490 @@
+/* Reading published, measured training runs (include/moeplan/runs.h).
+ *
+ * The schema is shared/validation/README.md's.  Records are written by
+ * people from papers, so the reader is strict about what it uses and says
+ * why it will not evaluate a record rather than guessing: every default it
+ * takes for a null field is Megatron-LM's own default for that setting and
+ * is written into the run's assumptions. */
+#include "moeplan/runs.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moeplan/doc.h"
+
+#define TRY(x) do { mp_status st_ = (x); if (st_) return st_; } while (0)
+
+/* ------------------------------------------------------------ node helpers */
+
+static const mp_node *at(const mp_node *map, const char *key)
+{
+    if (!map || map->kind != MP_NODE_MAP)
+        return NULL;
+    const mp_node *v = mp_node_get(map, key, NULL);
+    return v && !mp_node_is_null(v) ? v : NULL;
+}
+
+/* A plain (unquoted) decimal number. */
+static bool num(const mp_node *map, const char *key, double *out)
+{
+    const mp_node *v = at(map, key);
+    if (!v || v->kind != MP_NODE_SCALAR || v->quoted || !v->text[0])
+        return false;
+    char *end;
+    double d = strtod(v->text, &end);
+    if (*end || !isfinite(d))
+        return false;
+    *out = d;
+    return true;
+}
+
+static bool whole(const mp_node *map, const char *key, long *out)
+{
+    double d;
+    if (!num(map, key, &d) || d != floor(d) || fabs(d) > 1e12)
+        return false;
+    *out = (long)d;
+    return true;
+}
+
+static const char *text(const mp_node *map, const char *key)
+{
+    const mp_node *v = at(map, key);
+    return v && v->kind == MP_NODE_SCALAR ? v->text : NULL;
+}
+
+static bool flag(const mp_node *map, const char *key, bool *out)
+{
+    const char *t = text(map, key);
+    if (!t)
+        return false;
+    if (!strcmp(t, "true")) {
+        *out = true;
+        return true;
+    }
+    if (!strcmp(t, "false")) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+/* Case-insensitive substring. */
+static bool has(const char *hay, const char *needle)
+{
+    if (!hay)
+        return false;
+    size_t n = strlen(needle);
+    for (const char *p = hay; *p; p++)
+        if (strncasecmp(p, needle, n) == 0)
+            return true;
+    return false;
+}
+
+static void assume(mp_run *r, const char *fmt, ...) MP_PRINTF(2, 3);
+static void assume(mp_run *r, const char *fmt, ...)
+{
+    if (r->n_assumptions >= MP_RUN_MAX_ASSUMPTIONS)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->assumptions[r->n_assumptions++], sizeof r->assumptions[0], fmt, ap);
+    va_end(ap);
+}
+
+static void skip(mp_run *r, const char *fmt, ...) MP_PRINTF(2, 3);
+static void skip(mp_run *r, const char *fmt, ...)
+{
+    if (r->skip[0])
+        return; /* the first reason stands */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->skip, sizeof r->skip, fmt, ap);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------- hardware */
+
+/* The shipped hardware file for a GPU as records name it ("A100-SXM4-80GB
+ * (Selene)", "H100 80GB (Eos ...)").  Only GPUs with a file are evaluated;
+ * the order matters ("GB200" before "B200", "H800" apart from "H100"). */
+static const char *hardware_file_for(const char *gpu)
+{
+    static const struct { const char *match, *file; } table[] = {
+        {"GB200", NULL}, {"B200", NULL}, {"H800", NULL}, {"H200", "h200-sxm.yaml"},
+        {"H100", "h100-sxm.yaml"}, {"A100", "a100-sxm-80gb.yaml"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (has(gpu, table[i].match))
+            return table[i].file;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------- model */
+
+static void read_model(mp_run *r, const mp_node *md)
+{
+    mp_model *m = &r->model;
+    memset(m, 0, sizeof *m);
+    const char *name = text(md, "name");
+    snprintf(m->name, sizeof m->name, "%s", name ? name : r->id);
+    snprintf(m->source, sizeof m->source, "%s", r->id);
+    long L = 0, h = 0, a = 0, kv = 0, hd = 0, f = 0, V = 0, E = 0, k = 0, fe = 0, fs = 0, freq = 1;
+    if (!whole(md, "layers", &L) || !whole(md, "hidden", &h) || !whole(md, "heads", &a) || L < 1 ||
+        L > MP_MAX_LAYERS || h < 1 || a < 1) {
+        skip(r, "the record does not give layers, hidden and heads");
+        return;
+    }
+    if (!whole(md, "vocab", &V) || V < 1) {
+        skip(r, "the record does not give the vocabulary size");
+        return;
+    }
+    const char *attn = text(md, "attention"), *mlp = text(md, "mlp"), *type = text(md, "type");
+    if (has(attn, "MLA")) {
+        skip(r, "MLA attention: the schema has no field for its ranks");
+        return;
+    }
+    r->moe = type && !strcmp(type, "moe");
+    if (!whole(md, "kv_heads", &kv)) {
+        kv = a;
+        assume(r, "kv_heads not given: %ld (multi-head attention, Megatron's default num_query_groups)", a);
+    }
+    if (!whole(md, "head_dim", &hd)) {
+        if (h % a) {
+            skip(r, "no head_dim, and heads (%ld) do not divide hidden (%ld)", a, h);
+            return;
+        }
+        hd = h / a;
+    }
+    bool gated = has(mlp, "swiglu");
+    if (!gated && !has(mlp, "gelu") && mlp) {
+        skip(r, "MLP '%s' not understood", mlp);
+        return;
+    }
+    if (!mlp) {
+        if (r->moe) {
+            skip(r, "an MoE record without its MLP type");
+            return;
+        }
+        assume(r, "mlp not given: GeLU, Megatron's default (no --swiglu)");
+    }
+    bool has_f = whole(md, "ffn_hidden", &f);
+    if (!has_f && !r->moe) {
+        if (gated) {
+            skip(r, "a SwiGLU MLP without its width");
+            return;
+        }
+        f = 4 * h;
+        assume(r, "ffn_hidden not given: 4h = %ld, Megatron's default", f);
+    }
+    m->num_layers = (int)L;
+    m->hidden = h;
+    m->num_heads = a;
+    m->num_kv_heads = kv;
+    m->head_dim = hd;
+    m->attn = MP_ATTN_GQA;
+    m->gated_mlp = gated;
+    m->ffn_hidden = has_f || !r->moe ? f : 0;
+    m->vocab = V;
+    /* GPT as Megatron-LM trains it (GeLU): LayerNorm, biases on every linear
+     * layer, tied embeddings, dropout 0.1; Llama-style (SwiGLU): RMSNorm,
+     * --disable-bias-linear, untied, no dropout. */
+    m->norm = gated ? MP_NORM_RMS : MP_NORM_LAYER;
+    m->qkv_bias = m->out_bias = m->mlp_bias = !gated;
+    if (has(attn, "qkv bias"))
+        m->qkv_bias = true;
+    m->tied_embeddings = !gated;
+    m->dropout = !gated;
+    assume(r, gated ? "Llama-style block: RMSNorm, no biases, untied embeddings, no dropout"
+                    : "GPT block as Megatron trains it: LayerNorm, biases, tied embeddings, dropout 0.1");
+    if (r->moe) {
+        if (!whole(md, "num_experts", &E) || !whole(md, "top_k", &k) || E < 1 || k < 1 || k > E) {
+            skip(r, "an MoE record without num_experts and top_k");
+            return;
+        }
+        if (!whole(md, "moe_ffn_hidden", &fe)) {
+            if (!has_f) {
+                skip(r, "an MoE record without the expert width");
+                return;
+            }
+            fe = f;
+        }
+        m->num_experts = E;
+        m->top_k = k;
+        m->expert_hidden = fe;
+        if (whole(md, "shared_expert_ffn", &fs) && fs > 0) {
+            m->num_shared_experts = 1;
+            m->shared_expert_hidden = fs;
+        }
+        whole(md, "moe_layer_freq", &freq);
+        if (freq < 1)
+            freq = 1;
+        /* Megatron's --moe-layer-freq N: layer i is MoE when i % N == 0. */
+        for (int i = 0; i < m->num_layers; i++)
+            m->is_moe[i] = i % freq == 0;
+        bool any_dense = freq > 1;
+        if (any_dense && !has_f) {
+            skip(r, "dense layers without their MLP width");
+            return;
+        }
+    }
+    mp_error e;
+    memset(&e, 0, sizeof e);
+    if (mp_model_validate(m, &e))
+        skip(r, "model: %s", e.msg);
+}
+
+/* ------------------------------------------------------------ one record */
+
+static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_status *hard, mp_error *err)
+{
+    const char *id = text(rec, "id"), *kind = text(rec, "kind");
+    snprintf(r->id, sizeof r->id, "%s", id ? id : "(no id)");
+    snprintf(r->kind, sizeof r->kind, "%s", kind ? kind : "");
+    r->line = rec->line;
+    const mp_node *md = at(rec, "model"), *hw = at(rec, "hardware"), *par = at(rec, "parallel"),
+                  *ms = at(rec, "measured");
+    const char *gpu = text(hw, "gpu");
+    snprintf(r->gpu, sizeof r->gpu, "%s", gpu ? gpu : "");
+    const char *type = text(md, "type");
+    r->moe = type && !strcmp(type, "moe");
+    if (!kind || (strcmp(kind, "training_throughput") && strcmp(kind, "training_memory_and_time"))) {
+        skip(r, "a %s record: no step time to compare", kind ? kind : "kind-less");
+        return;
+    }
+    read_model(r, md);
+    if (r->skip[0])
+        return;
+
+    /* Hardware. */
+    const char *file = hardware_file_for(gpu);
+    if (!file) {
+        skip(r, "no shipped hardware file for GPU '%s'", gpu ? gpu : "(none)");
+        return;
+    }
+    snprintf(r->hardware_file, sizeof r->hardware_file, "%s/%s", hw_dir, file);
+    mp_status st = mp_hardware_load(&r->hw, r->hardware_file, err);
+    if (st) {
+        *hard = st; /* a shipped file that does not load is our bug, not the record's */
+        return;
+    }
+    long count = 0, gpn = 0;
+    if (!whole(hw, "count", &count) || count < 1) {
+        skip(r, "the record does not give the GPU count");
+        return;
+    }
+    if (whole(hw, "gpus_per_node", &gpn) && gpn >= 1 && gpn <= 1024)
+        r->hw.gpus_per_node = (int)gpn;
+    double peak_tf = 0;
+    r->measured_peak_flops = num(hw, "peak_tflops_used", &peak_tf) && peak_tf > 0 ? peak_tf * 1e12 : r->hw.peak_flops;
+
+    /* Precision. */
+    const char *prec = text(rec, "precision");
+    if (has(prec, "fp8")) {
+        skip(r, "FP8 precision is not modelled yet");
+        return;
+    }
+
+    /* Workload. */
+    mp_workload *w = &r->wl;
+    mp_workload_defaults(w);
+    long seq = 0, gb = 0;
+    if (!whole(md, "seq_len", &seq) || seq < 1 || !whole(par, "global_batch", &gb) || gb < 1) {
+        skip(r, "the record does not give the sequence length and global batch");
+        return;
+    }
+    r->seq_len = seq;
+    w->global_batch = gb;
+    w->seq_min = w->seq_max = seq;
+    snprintf(w->precision, sizeof w->precision, "%s", has(prec, "fp16") ? "fp16" : "bf16");
+    const char *attn = text(md, "attention");
+    w->flash_attention = !has(attn, "unfused");
+    if (w->flash_attention)
+        assume(r, "flash attention (the record does not say the softmax was unfused)");
+    w->capacity_factor = 0;
+    w->routing_imbalance = 1.0;
+    const char *other = text(par, "other");
+    w->overlap_grad_reduce = has(other, "overlap-grad-reduce");
+
+    /* Layout. */
+    mp_layout *l = &r->lay;
+    mp_layout_defaults(l);
+    long tp = 0, pp = 0, dp = 0, cp = 1, ep = 1, etp = 0, vp = 1, mb = 0, zero = 0;
+    whole(par, "zero_stage", &zero);
+    /* fsdp is true/false or a phrase ("yes (ZeRO-3 style)"). */
+    const char *fs = text(par, "fsdp");
+    bool fsdp = fs && strcmp(fs, "false") && strncasecmp(fs, "no", 2);
+    if (zero >= 2 || fsdp) {
+        skip(r, "sharded data parallelism (ZeRO-%ld%s) is not modelled yet", zero >= 2 ? zero : 3,
+             fsdp ? ", FSDP" : "");
+        return;
+    }
+    whole(par, "cp", &cp);
+    whole(par, "ep", &ep);
+    whole(par, "vp", &vp);
+    bool has_tp = whole(par, "tp", &tp) && tp >= 1, has_pp = whole(par, "pp", &pp) && pp >= 1;
+    bool has_dp = whole(par, "dp", &dp) && dp >= 1;
+    if (cp < 1 || ep < 1 || vp < 1) {
+        skip(r, "a parallel size below 1");
+        return;
+    }
+    /* One of tp and pp missing, the other and dp given: the GPUs fix it
+     * (the schema's dp is GPUs / (tp cp pp) where the source omits it). */
+    if (has_tp != has_pp && has_dp) {
+        long known = has_tp ? tp : pp, rest = known * cp * dp;
+        if (rest > 0 && count % rest == 0) {
+            if (has_tp)
+                pp = count / rest;
+            else
+                tp = count / rest;
+            assume(r, "%s not given: %ld = GPUs / (%s x cp x dp)", has_tp ? "pp" : "tp", count / rest,
+                   has_tp ? "tp" : "pp");
+            has_tp = has_pp = true;
+        }
+    }
+    if (!has_tp || !has_pp) {
+        skip(r, "the record does not give tp and pp");
+        return;
+    }
+    if (count % (tp * pp * cp)) {
+        skip(r, "tp x pp x cp does not divide the GPU count");
+        return;
+    }
+    if (!has_dp)
+        dp = count / (tp * pp * cp);
+    if (!whole(par, "etp", &etp) || etp < 1) {
+        etp = r->moe ? tp : 1;
+        if (r->moe && tp > 1)
+            assume(r, "etp not given: %ld, Megatron's default (--expert-tensor-parallel-size = tp)", etp);
+    }
+    if (!whole(par, "micro_batch", &mb) || mb < 1) {
+        mb = 1;
+        assume(r, "micro_batch not given: 1");
+    }
+    l->gpus = (int)count;
+    l->tp = (int)tp;
+    l->pp = (int)pp;
+    l->dp = (int)dp;
+    l->cp = (int)cp;
+    l->ep = (int)ep;
+    l->etp = (int)etp;
+    l->vpp = (int)vp;
+    l->micro_batch = (int)mb;
+    bool b;
+    if (flag(par, "sequence_parallel", &b)) {
+        l->sequence_parallel = b;
+    } else {
+        l->sequence_parallel = tp > 1;
+        if (tp > 1)
+            assume(r, "sequence_parallel not given: on (Megatron-Core runs with tp > 1 use it; MoE requires it)");
+    }
+    /* "full", "full (--checkpoint-activations / uniform)", "selective", "none";
+     * Megatron-Core's per-module recompute lists ("selective: mlp + moe_act")
+     * are not the attention-core selective recompute moeplan prices. */
+    const char *rc = text(par, "recompute");
+    if (rc && !strncmp(rc, "full", 4)) {
+        l->recompute = MP_RECOMPUTE_FULL;
+    } else if (rc && (!strcmp(rc, "selective") || !strncmp(rc, "selective (attention core", 25))) {
+        l->recompute = MP_RECOMPUTE_SELECTIVE;
+    } else if (rc && strcmp(rc, "none")) {
+        skip(r, "recompute '%s' is not one moeplan prices (none, selective, full)", rc);
+        return;
+    } else {
+        l->recompute = MP_RECOMPUTE_NONE;
+        if (!rc)
+            assume(r, "recompute not given: none");
+    }
+    if (flag(par, "distributed_optimizer", &b)) {
+        l->distributed_optimizer = b;
+    } else {
+        l->distributed_optimizer = zero == 1;
+        if (zero != 1)
+            assume(r, "distributed_optimizer not given: off");
+    }
+    char why[256];
+    mp_rule rule = mp_layout_check(l, &r->model, w, why, sizeof why);
+    if (rule != MP_RULE_OK) {
+        skip(r, "layout: %s", why);
+        return;
+    }
+
+    /* What was measured, in order of directness. */
+    double v = 0;
+    double tokens = (double)gb * seq;
+    if (num(ms, "iteration_time_s", &v) && v > 0) {
+        r->basis = MP_MEASURED_TIME;
+        r->measured_step_s = v;
+    } else if (num(ms, "tokens_per_s", &v) && v > 0) {
+        r->basis = MP_MEASURED_TOKENS;
+        r->measured_step_s = tokens / v;
+    } else if (num(ms, "tokens_per_s_per_gpu", &v) && v > 0) {
+        r->basis = MP_MEASURED_TOKENS;
+        r->measured_step_s = tokens / (v * count);
+    } else if (num(ms, "tflops_per_gpu", &v) && v > 0 && has(text(ms, "tflops_basis"), "Eq.(3)")) {
+        /* Narayanan et al. SC21, eq. (3): the FLOPs per step they divide by,
+         * with full recompute counted, F = 96 B s l h^2 (1 + s/6h + V/16lh).
+         * The source's own formula, so the step time it implies is exact. */
+        double B = (double)gb, s = (double)seq, ll = (double)r->model.num_layers, h = (double)r->model.hidden;
+        double Vv = (double)r->model.vocab;
+        double F = 96.0 * B * s * ll * h * h * (1.0 + s / (6.0 * h) + Vv / (16.0 * ll * h));
+        r->basis = MP_MEASURED_TFLOPS_EQ;
+        r->measured_step_s = F / (v * 1e12 * count);
+    } else if (num(ms, "mfu", &v) && v > 0) {
+        r->basis = MP_MEASURED_MFU;
+    } else if (num(ms, "tflops_per_gpu", &v) && v > 0 && has(text(ms, "tflops_basis"), "model")) {
+        r->basis = MP_MEASURED_TFLOPS;
+    } else {
+        skip(r, "no step time, throughput or model-FLOPs utilisation measured");
+        return;
+    }
+    r->measured_value = v;
+    double mem = 0;
+    if (num(ms, "memory_gb", &mem) && mem > 0) {
+        r->measured_memory_bytes = mem * 1e9;
+        r->memory_last_rank = has(text(ms, "memory_basis"), "last rank");
+    }
+}
+
+/* -------------------------------------------------------------- the file */
+
+mp_status mp_runs_load(const char *path, const char *hw_dir, mp_run **runs, size_t *n, mp_error *err)
+{
+    *runs = NULL;
+    *n = 0;
+    mp_doc d;
+    TRY(mp_doc_load_list_file(&d, path, err));
+    const mp_node *list = d.root;
+    if (list->kind == MP_NODE_MAP)
+        list = mp_node_get(d.root, "runs", NULL);
+    if (!list || list->kind != MP_NODE_SEQ) {
+        mp_status st = mp_doc_error(&d, d.root, err, "expected a list of run records (or a map with 'runs:')");
+        mp_doc_free(&d);
+        return st;
+    }
+    mp_run *out = calloc(list->n ? list->n : 1, sizeof *out);
+    if (!out) {
+        mp_doc_free(&d);
+        return mp_error_set(err, MP_ERR_NOMEM, path, 0, 0, "out of memory");
+    }
+    mp_status st = MP_OK;
+    for (size_t i = 0; i < list->n && !st; i++) {
+        const mp_node *rec = list->vals[i];
+        if (rec->kind != MP_NODE_MAP || !at(rec, "id")) {
+            st = mp_doc_error(&d, rec, err, "each run record must be a mapping with an 'id'");
+            break;
+        }
+        read_record(&out[i], rec, hw_dir, &st, err);
+    }
+    mp_doc_free(&d);
+    if (st) {
+        free(out);
+        return st;
+    }
+    *runs = out;
+    *n = list->n;
+    return MP_OK;
+}

@@ -1,0 +1,88 @@
+/* Predicted against measured for one published run (runs.h).  Pure: the
+ * run was read by runs.c; this only asks the cost model. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moeplan/runs.h"
+
+void mp_run_evaluate(const mp_run *run, mp_run_result *res)
+{
+    memset(res, 0, sizeof *res);
+    mp_cost_ctx c;
+    mp_cost r;
+    mp_cost_ctx_init(&c, &run->model, &run->hw, &run->wl, &run->lay, run->seq_len);
+    mp_cost_evaluate(&c, &r);
+    res->predicted_step_s = r.t_total_s;
+    /* An MFU or TFLOP/s figure is turned into a step time with moeplan's own
+     * model FLOPs per step (Megatron-LM's num_floating_point_operations
+     * convention: 3 x 2 FLOPs per multiply-add of the active weights, causal
+     * attention at S/2 keys), which is what those sources state they count;
+     * a source that counted otherwise shows up as an error of the ratio of
+     * the two counts. */
+    double gpus = run->lay.gpus;
+    switch (run->basis) {
+    case MP_MEASURED_MFU:
+        res->measured_step_s = r.model_flops_per_step / (run->measured_value * run->measured_peak_flops * gpus);
+        break;
+    case MP_MEASURED_TFLOPS:
+        res->measured_step_s = r.model_flops_per_step / (run->measured_value * 1e12 * gpus);
+        break;
+    default:
+        res->measured_step_s = run->measured_step_s;
+    }
+    res->error = res->measured_step_s > 0 ? res->predicted_step_s / res->measured_step_s - 1 : 0;
+    static const char *const names[] = {"compute", "memory-bound", "communication", "bubble"};
+    double terms[] = {r.t_compute_s, r.t_memory_s, r.t_comm_s, r.t_bubble_s};
+    int best = 0;
+    for (int i = 1; i < 4; i++)
+        if (terms[i] > terms[best])
+            best = i;
+    res->dominant = names[best];
+    res->dominant_fraction = r.t_total_s > 0 ? terms[best] / r.t_total_s : 0;
+    if (run->measured_memory_bytes > 0) {
+        /* torch.cuda.max_memory_allocated counts allocations: no CUDA
+         * context, no allocator reserve or fragmentation. */
+        const mp_memory *m = run->memory_last_rank ? &r.mem_last : &r.mem;
+        res->predicted_memory_bytes = m->weights_bytes + m->gradients_bytes + m->optimizer_bytes +
+                                      m->activations_bytes + m->comm_buffer_bytes;
+        res->memory_error = res->predicted_memory_bytes / run->measured_memory_bytes - 1;
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void mp_error_stats_of(const double *errors, int n, mp_error_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    if (n <= 0)
+        return;
+    double *a = malloc((size_t)n * sizeof *a), *s = malloc((size_t)n * sizeof *s);
+    if (!a || !s) {
+        free(a);
+        free(s);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        s[i] = errors[i];
+        a[i] = fabs(errors[i]);
+        out->mean_abs += a[i] / n;
+        if (a[i] > out->max_abs)
+            out->max_abs = a[i];
+    }
+    out->median_abs = median_of(a, n);
+    out->median_signed = median_of(s, n);
+    free(a);
+    free(s);
+}

@@ -1,0 +1,224 @@
+/* Unit tests: published runs read and compared (runs.h).
+ *
+ * tests/data/runs-small.yaml holds one record per path of the reader; the
+ * expected figures below are worked out by hand from those records. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moeplan/runs.h"
+
+#include "check_main.h"
+
+#ifndef TEST_DATA
+#error "TEST_DATA must point at tests/data"
+#endif
+#ifndef PLANS_DIR
+#error "PLANS_DIR must point at plans/"
+#endif
+
+static mp_run *runs;
+static size_t n_runs;
+
+static void load(void)
+{
+    mp_error e;
+    memset(&e, 0, sizeof e);
+    mp_status st = mp_runs_load(TEST_DATA "/runs-small.yaml", PLANS_DIR "/hardware", &runs, &n_runs, &e);
+    ck_assert_msg(st == MP_OK, "%s:%d:%d: %s", e.file, e.line, e.col, e.msg);
+}
+
+static void unload(void)
+{
+    free(runs);
+    runs = NULL;
+}
+
+static const mp_run *find(const char *id)
+{
+    for (size_t i = 0; i < n_runs; i++)
+        if (!strcmp(runs[i].id, id))
+            return &runs[i];
+    ck_abort_msg("no run %s", id);
+    return NULL;
+}
+
+static bool assumed(const mp_run *r, const char *text)
+{
+    for (int i = 0; i < r->n_assumptions; i++)
+        if (strstr(r->assumptions[i], text))
+            return true;
+    return false;
+}
+
+/* GPT small, unfused attention, iteration time given: Megatron's defaults
+ * fill kv_heads = heads = 16 and ffn = 4h = 4096; the GPT block has
+ * LayerNorm, biases, tied embeddings and dropout. */
+START_TEST(test_read_gpt)
+{
+    const mp_run *r = find("gpt-time");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert_int_eq(r->basis, MP_MEASURED_TIME);
+    ck_assert_double_eq(r->measured_step_s, 0.5);
+    ck_assert_int_eq(r->model.num_kv_heads, 16);
+    ck_assert_int_eq(r->model.head_dim, 64);
+    ck_assert_int_eq(r->model.ffn_hidden, 4096);
+    ck_assert(!r->model.gated_mlp && r->model.dropout && r->model.tied_embeddings);
+    ck_assert(r->model.norm == MP_NORM_LAYER);
+    ck_assert(!r->wl.flash_attention);
+    ck_assert_int_eq(r->lay.tp, 8);
+    ck_assert_int_eq(r->lay.dp, 1);
+    ck_assert(r->lay.recompute == MP_RECOMPUTE_FULL);
+    ck_assert_int_eq(r->lay.num_micro_batches, 1);
+    ck_assert(assumed(r, "ffn_hidden not given: 4h = 4096"));
+    ck_assert(assumed(r, "kv_heads not given: 16"));
+    ck_assert(strstr(r->hardware_file, "a100-sxm-80gb.yaml"));
+}
+END_TEST
+
+/* Narayanan et al. eq. (3) with B 64, s 2048, l 4, h 1024, V 51200:
+ * 96 B s l h^2 = 52,776,558,133,248; (1 + s/6h + V/16lh) = 1 + 1/3 + 25/32
+ * = 203/96; F = 549,755,813,888 * 203 = 111,600,430,219,264 FLOPs; at 100
+ * TFLOP/s on 8 GPUs: 0.13950053777408 s.  pp comes from GPUs / (tp dp). */
+START_TEST(test_read_eq3)
+{
+    const mp_run *r = find("gpt-eq3");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert_int_eq(r->basis, MP_MEASURED_TFLOPS_EQ);
+    ck_assert(fabs(r->measured_step_s - 0.13950053777408) < 1e-12);
+    ck_assert_int_eq(r->lay.pp, 1);
+    ck_assert(assumed(r, "pp not given: 1"));
+}
+END_TEST
+
+/* 32 sequences x 4096 tokens at 65536 tokens/s: 2.0 s.  dp = 16 / (2 x 2)
+ * = 4; micro-batch 1 and sequence parallelism (tp 2) are assumed; memory
+ * 40 GB measured on the last rank. */
+START_TEST(test_read_tokens)
+{
+    const mp_run *r = find("llama-tokens");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert_int_eq(r->basis, MP_MEASURED_TOKENS);
+    ck_assert_double_eq(r->measured_step_s, 2.0);
+    ck_assert_int_eq(r->lay.dp, 4);
+    ck_assert_int_eq(r->lay.micro_batch, 1);
+    ck_assert(r->lay.sequence_parallel);
+    ck_assert(assumed(r, "micro_batch not given: 1"));
+    ck_assert(assumed(r, "sequence_parallel not given: on"));
+    ck_assert(r->model.gated_mlp && !r->model.dropout && !r->model.tied_embeddings);
+    ck_assert_double_eq(r->measured_memory_bytes, 40e9);
+    ck_assert(r->memory_last_rank);
+    ck_assert(strstr(r->hardware_file, "h100-sxm.yaml"));
+}
+END_TEST
+
+/* MFU 0.25 of 989.5 TFLOP/s on 16 GPUs: the measured step is moeplan's
+ * model FLOPs per step / (0.25 * 989.5e12 * 16), and the prediction is the
+ * cost model's step for the same inputs. */
+START_TEST(test_evaluate_mfu)
+{
+    const mp_run *r = find("moe-mfu");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert(r->moe);
+    ck_assert_int_eq(r->basis, MP_MEASURED_MFU);
+    ck_assert_int_eq(r->lay.edp, 1); /* 8 dp x 1 tp / (8 ep x 1 etp) */
+    mp_run_result res;
+    mp_run_evaluate(r, &res);
+    mp_cost_ctx c;
+    mp_cost k;
+    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
+    mp_cost_evaluate(&c, &k);
+    ck_assert_double_eq(res.predicted_step_s, k.t_total_s);
+    ck_assert(fabs(res.measured_step_s - k.model_flops_per_step / (0.25 * 989.5e12 * 16)) < 1e-12 * res.measured_step_s);
+    ck_assert(fabs(res.error - (res.predicted_step_s / res.measured_step_s - 1)) < 1e-12);
+    ck_assert(res.dominant != NULL && res.dominant_fraction > 0 && res.dominant_fraction <= 1);
+}
+END_TEST
+
+/* Memory against torch's max allocated: weights, gradients, optimizer,
+ * activations and buffers of the last rank, nothing reserved. */
+START_TEST(test_evaluate_memory)
+{
+    const mp_run *r = find("llama-tokens");
+    mp_run_result res;
+    mp_run_evaluate(r, &res);
+    mp_cost_ctx c;
+    mp_cost k;
+    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
+    mp_cost_evaluate(&c, &k);
+    const mp_memory *m = &k.mem_last;
+    double want = m->weights_bytes + m->gradients_bytes + m->optimizer_bytes + m->activations_bytes +
+                  m->comm_buffer_bytes;
+    ck_assert_double_eq(res.predicted_memory_bytes, want);
+    ck_assert(fabs(res.memory_error - (want / 40e9 - 1)) < 1e-12);
+}
+END_TEST
+
+static const struct {
+    const char *id, *reason;
+} skips[] = {
+    {"skip-fp8", "FP8 precision is not modelled yet"},
+    {"skip-gpu", "no shipped hardware file for GPU 'GB200 (NVL72)'"},
+    {"skip-fsdp", "sharded data parallelism (ZeRO-3, FSDP) is not modelled yet"},
+    {"skip-layer", "a training_layer_microbench record: no step time to compare"},
+    {"skip-vocab", "the record does not give the vocabulary size"},
+};
+
+START_TEST(test_skip_reasons)
+{
+    const mp_run *r = find(skips[_i].id);
+    ck_assert_str_eq(r->skip, skips[_i].reason);
+}
+END_TEST
+
+/* Errors {-0.1, 0.2, -0.3, 0.05}: |e| sorted 0.05 0.1 0.2 0.3, median 0.15,
+ * mean 0.1625, max 0.3; signed sorted -0.3 -0.1 0.05 0.2, median -0.025. */
+START_TEST(test_error_stats)
+{
+    const double e[] = {-0.1, 0.2, -0.3, 0.05};
+    mp_error_stats s;
+    mp_error_stats_of(e, 4, &s);
+    ck_assert_int_eq(s.n, 4);
+    ck_assert(fabs(s.median_abs - 0.15) < 1e-15);
+    ck_assert(fabs(s.mean_abs - 0.1625) < 1e-15);
+    ck_assert(fabs(s.max_abs - 0.3) < 1e-15);
+    ck_assert(fabs(s.median_signed + 0.025) < 1e-15);
+    mp_error_stats_of(e, 3, &s); /* odd count: the middle one, 0.1 and -0.1 */
+    ck_assert(fabs(s.median_abs - 0.2) < 1e-15 && fabs(s.median_signed + 0.1) < 1e-15);
+}
+END_TEST
+
+/* A file that is not a list of records is refused with its position. */
+START_TEST(test_not_a_list)
+{
+    mp_run *x;
+    size_t n;
+    mp_error e;
+    memset(&e, 0, sizeof e);
+    mp_status st = mp_runs_load(PLANS_DIR "/seed-model.yaml", PLANS_DIR "/hardware", &x, &n, &e);
+    ck_assert_int_eq(st, MP_ERR_INPUT);
+    ck_assert(strstr(e.msg, "expected a list of run records"));
+}
+END_TEST
+
+static Suite *runs_suite(void)
+{
+    Suite *s = suite_create("runs");
+    TCase *t = tcase_create("read");
+    tcase_add_checked_fixture(t, load, unload);
+    tcase_add_test(t, test_read_gpt);
+    tcase_add_test(t, test_read_eq3);
+    tcase_add_test(t, test_read_tokens);
+    tcase_add_test(t, test_evaluate_mfu);
+    tcase_add_test(t, test_evaluate_memory);
+    tcase_add_loop_test(t, test_skip_reasons, 0, (int)(sizeof skips / sizeof skips[0]));
+    suite_add_tcase(s, t);
+    TCase *u = tcase_create("stats");
+    tcase_add_test(u, test_error_stats);
+    tcase_add_test(u, test_not_a_list);
+    suite_add_tcase(s, u);
+    return s;
+}
+
+MP_CHECK_MAIN(runs_suite)
