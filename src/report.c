@@ -355,6 +355,13 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
         LINE("attention kernels at %.2f of peak, other matrix products at %.2f", hw->attention_efficiency, hw->mfu);
     LINE("sequences packed to %ld tokens; causal attention (each query sees S/2 keys on average)%s", c->seq_len,
          w->flash_attention ? "; flash attention" : "; attention scores materialised");
+    if (c->local_layers > 0)
+        LINE("%d of %d layers attend %s %lld tokens: %.0f keys per query on average at %ld tokens (flash kernels skip "
+             "the rest; unfused %s)",
+             c->local_layers, m->num_layers, m->window_kind == MP_WINDOW_SLIDING ? "within a sliding window of"
+                                                                               : "within chunks of",
+             (long long)m->window, mp_cost_mean_keys(m, true, (double)c->seq_len), c->seq_len,
+             m->window_kind == MP_WINDOW_CHUNKED ? "chunks keep C scores per query" : "scores stay S per query");
     if (m->num_experts > 0)
         LINE("expert load at the busiest rank: %.2f x mean (%s)", c->expert_load,
              w->capacity_factor > 0 ? "capacity factor, padded to capacity" : "dropless, routing_imbalance");
