@@ -471,7 +471,8 @@ mp_status mp_runs_load(const char *path, const char *hw_dir, mp_run **runs, size
         return mp_error_set(err, MP_ERR_NOMEM, path, 0, 0, "out of memory");
     }
     mp_status st = MP_OK;
-    for (size_t i = 0; i < list->n && !st; i++) {
+    size_t count = list->n; /* list belongs to the document, freed below */
+    for (size_t i = 0; i < count && !st; i++) {
         const mp_node *rec = list->vals[i];
         if (rec->kind != MP_NODE_MAP || !at(rec, "id")) {
             st = mp_doc_error(&d, rec, err, "each run record must be a mapping with an 'id'");
@@ -485,6 +486,6 @@ mp_status mp_runs_load(const char *path, const char *hw_dir, mp_run **runs, size
         return st;
     }
     *runs = out;
-    *n = list->n;
+    *n = count;
     return MP_OK;
 }
