@@ -74,6 +74,6 @@ mp_status cli_check_long_options(int argc, char *const *argv, int argi, const st
                                  const char *const *others, size_t n_others, mp_error *err);
 /* `moeplan COMMAND --help` for such a command, in the format of the others. */
 void cli_command_help(FILE *f, const cli_command *c);
-extern const cli_command cmd_validate_def;
+extern const cli_command cmd_validate_def, cmd_calibrate_def;
 
 #endif

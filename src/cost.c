@@ -217,6 +217,7 @@ static mp_op *comm(opbuf *b, const char *name, mp_group g, int n, int stride, mp
     o->bwd_comm_bytes = bwd == MP_COLL_NONE ? 0 : bwd_bytes;
     o->fwd_s = mp_cost_collective_s(hw, fwd, n, mpn, o->fwd_comm_bytes);
     o->bwd_s = mp_cost_collective_s(hw, bwd, n, mpn, o->bwd_comm_bytes);
+    o->comm_overlap = g == MP_GROUP_TP && b->c->wl->tp_comm_overlap && b->c->lay.sequence_parallel;
     o->transient_bytes = fmax(o->fwd_comm_bytes, o->bwd_comm_bytes);
     return o;
 }
@@ -253,6 +254,11 @@ static void tp_enter_overlap(mp_op *enter, const mp_op *mm)
     double half = mm->bwd_s / 2;
     enter->bwd_s = fmax(0, enter->bwd_s - half);
     enter->overlapped = true;
+    /* --tp-comm-overlap: TE splits the GEMM into chunks and all-gathers the
+     * next chunk of the input while multiplying the current one, so the
+     * forward all-gather is exposed only where it outlasts the GEMM. */
+    if (enter->comm_overlap)
+        enter->fwd_s = fmax(0, enter->fwd_s - mm->fwd_s);
     if (enter[1].kind == MP_OP_COMM && enter[1].bwd_coll == MP_COLL_ALLGATHER && enter[1].coll == MP_COLL_NONE) {
         enter[1].bwd_s = fmax(0, enter[1].bwd_s - half);
         enter[1].overlapped = true;
@@ -264,10 +270,21 @@ static void tp_exit(opbuf *b, const char *name, double bytes)
     const mp_layout *l = &b->c->lay;
     if (l->tp <= 1)
         return;
+    mp_op *mm = b->n > 0 && b->ops[b->n - 1].kind == MP_OP_MATMUL ? &b->ops[b->n - 1] : NULL;
+    mp_op *o;
     if (l->sequence_parallel)
-        comm(b, name, MP_GROUP_TP, l->tp, 1, MP_COLL_REDUCESCATTER, bytes, MP_COLL_ALLGATHER, bytes);
+        o = comm(b, name, MP_GROUP_TP, l->tp, 1, MP_COLL_REDUCESCATTER, bytes, MP_COLL_ALLGATHER, bytes);
     else
-        comm(b, name, MP_GROUP_TP, l->tp, 1, MP_COLL_ALLREDUCE, bytes, MP_COLL_NONE, 0);
+        o = comm(b, name, MP_GROUP_TP, l->tp, 1, MP_COLL_ALLREDUCE, bytes, MP_COLL_NONE, 0);
+    /* --tp-comm-overlap: the reduce-scatter of a row-parallel GEMM's output
+     * runs chunk by chunk behind the GEMM that produces it, and in backward
+     * the all-gather of the gradient behind its data-gradient GEMM (half the
+     * matmul's backward). */
+    if (o->comm_overlap && mm) {
+        o->fwd_s = fmax(0, o->fwd_s - mm->fwd_s);
+        o->bwd_s = fmax(0, o->bwd_s - mm->bwd_s / 2);
+        o->overlapped = true;
+    }
 }
 
 /* A norm: reads x, writes y; backward reads x and dy, writes dx.  Keeps its
@@ -395,6 +412,7 @@ static void block_attention(opbuf *b, bool local)
      * kernel saves nothing that grows with the window. */
     mp_op *o = push(b, "attention-core", MP_OP_ATTENTION);
     double keys = mp_cost_mean_keys(m, local, S);
+    double unfused_fwd_s = 0, unfused_bwd_s = 0;
     o->fwd_flops = 2.0 * T * a * (dqk + dv) * keys;
     o->bwd_model_flops = 2.0 * o->fwd_flops;
     o->saved_bytes = T * (qw + kw + vw) * A;
@@ -419,10 +437,25 @@ static void block_attention(opbuf *b, bool local)
         if (local && m->window_kind == MP_WINDOW_CHUNKED && m->window > 0 && (double)m->window < S)
             row = (double)m->window;
         double sq = (double)l->micro_batch * a * (S / l->cp) * row;
-        o->bwd_flops = o->bwd_model_flops;
         o->fwd_hbm_bytes = io + 4 * sq * A;
         o->bwd_hbm_bytes = 2 * io + 6 * sq * A;
         o->sel_dropped_bytes = sq * A + (m->dropout ? sq * (1 + A) : 0);
+        /* As it runs (Megatron's CoreAttention): QK^T and PV are batched
+         * GEMMs over this GPU's b a/t heads that compute every score of the
+         * row -- the causal mask is applied afterwards, so the hardware does
+         * `row` keys per query, twice the causal S/2 of the model FLOPs --
+         * and the scale, mask, softmax and dropout are memory-bound passes
+         * over the scores, kernels of their own: the time is the sum, not a
+         * roofline maximum.  Backward: both GEMMs' data and weight
+         * gradients, and the softmax/dropout backward passes. */
+        double nb = (double)l->micro_batch * a, qn = S / l->cp;
+        o->fwd_flops = 2.0 * nb * qn * row * (dqk + dv);
+        o->bwd_flops = 2.0 * o->fwd_flops;
+        int heads = (int)nb > 0 ? (int)nb : 1;
+        unfused_fwd_s = mp_eff_matmul_s(c->hw, qn, row, dqk, heads, 0) + mp_eff_matmul_s(c->hw, qn, dv, row, heads, 0) +
+                        mp_eff_memory_s(c->hw, o->fwd_hbm_bytes, 3);
+        unfused_bwd_s = mp_eff_matmul_bwd_s(c->hw, qn, row, dqk, heads, 0) +
+                        mp_eff_matmul_bwd_s(c->hw, qn, dv, row, heads, 0) + mp_eff_memory_s(c->hw, o->bwd_hbm_bytes, 3);
     }
     /* Selective recompute [K22 section 5] re-runs the core from Q, K, V,
      * which stay saved; only the core's own tensors are dropped. */
@@ -431,8 +464,13 @@ static void block_attention(opbuf *b, bool local)
     /* Fused attention kernels reach their own fraction of peak (FlashAttention-2
      * reports 50-73% on A100, less for head_dim 64): hardware key
      * attention_efficiency, by default the GEMM mfu. */
-    o->fwd_s = mp_eff_attention_s(c->hw, o->fwd_flops, dqk, false, o->fwd_hbm_bytes);
-    o->bwd_s = mp_eff_attention_s(c->hw, o->bwd_flops, dqk, true, o->bwd_hbm_bytes);
+    if (c->wl->flash_attention) {
+        o->fwd_s = mp_eff_attention_s(c->hw, o->fwd_flops, dqk, false, o->fwd_hbm_bytes);
+        o->bwd_s = mp_eff_attention_s(c->hw, o->bwd_flops, dqk, true, o->bwd_hbm_bytes);
+    } else {
+        o->fwd_s = unfused_fwd_s;
+        o->bwd_s = unfused_bwd_s;
+    }
     double core_fwd = o->fwd_s, core_bwd = o->bwd_s;
     if (l->cp > 1) {
         /* Ring attention: each rank passes its K, V chunk around the CP ring,

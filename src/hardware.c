@@ -24,6 +24,14 @@ void mp_hardware_defaults(mp_hardware *hw)
     hw->inter_latency_s = 10e-6;
     hw->reserved_bytes = 2.0 * 1073741824.0;
     hw->fragmentation = 0.05;
+    /* The dropless alltoall dispatcher copies the token counts to the host
+     * and waits for them once per MoE layer forward (Megatron-Core
+     * token_dispatcher.py, _maybe_dtoh_and_synchronize, at d98e8a64ddf3):
+     * the GPU's queue drains.  26 us is a measured device-to-host round trip
+     * on bare-metal Linux (jingyaogong/minimind pull request #837: 26.11 us
+     * on RTX 3090, 116 us under WSL2); the 2026-12-01 review puts it at
+     * 20-50 us.  Not measured on the seed's accelerator. */
+    hw->moe_host_sync_s = 26e-6;
 }
 
 static const char *const hw_keys[] = {
@@ -32,7 +40,7 @@ static const char *const hw_keys[] = {
     "reserved_memory", "fragmentation", "checkpoint_bandwidth", "attention_efficiency", "sm_count",
     "gemm_efficiency", "gemm_tile_overhead", "gemm_k_overhead", "attention_fwd_efficiency",
     "attention_bwd_efficiency", "attention_head_dim_overhead", "kernel_launch", "memory_bytes_half",
-    "intra_node_efficiency", "inter_node_efficiency", "collective_bytes_half", NULL};
+    "intra_node_efficiency", "inter_node_efficiency", "collective_bytes_half", "moe_host_sync", NULL};
 
 /* The efficiency model's keys (efficiency.h).  Defaults, used when a file
  * gives sm_count but not the rest, are chosen starting points, not
@@ -126,7 +134,8 @@ mp_status mp_hardware_load(mp_hardware *hw, const char *path, mp_error *err)
         (st = mp_get_quantity(&g, "reserved_memory", false, MP_UNIT_BYTES, 0, 1e15, &hw->reserved_bytes, NULL)) ||
         (st = mp_get_quantity(&g, "fragmentation", false, MP_UNIT_FRACTION, 0, 0.9, &hw->fragmentation, NULL)) ||
         (st = mp_get_quantity(&g, "checkpoint_bandwidth", false, MP_UNIT_BYTE_RATE, 1e3, 1e15,
-                              &hw->checkpoint_bw_bytes_per_s, NULL))) {
+                              &hw->checkpoint_bw_bytes_per_s, NULL)) ||
+        (st = mp_get_quantity(&g, "moe_host_sync", false, MP_UNIT_SECONDS, 0, 0.01, &hw->moe_host_sync_s, NULL))) {
         mp_doc_free(&d);
         return st;
     }
@@ -140,3 +149,50 @@ mp_status mp_hardware_load(mp_hardware *hw, const char *path, mp_error *err)
     mp_doc_free(&d);
     return st;
 }
+
+/* %.17g: the shortest form that reads back to the same double is not
+ * needed here, only one that does. */
+void mp_hardware_write(FILE *f, const mp_hardware *hw, const char *comment)
+{
+    if (comment) {
+        const char *p = comment;
+        while (*p) {
+            size_t n = strcspn(p, "\n");
+            fprintf(f, "# %.*s\n", (int)n, p);
+            p += n;
+            if (*p)
+                p++;
+        }
+    }
+    fprintf(f, "name: %s\n", hw->name);
+    fprintf(f, "peak_flops: %.17g FLOPS\n", hw->peak_flops);
+    fprintf(f, "mfu: %.17g\n", hw->mfu);
+    fprintf(f, "attention_efficiency: %.17g\n", hw->attention_efficiency);
+    fprintf(f, "memory: %.17g B\n", hw->memory_bytes);
+    fprintf(f, "memory_bandwidth: %.17g B/s\n", hw->memory_bw_bytes_per_s);
+    fprintf(f, "bandwidth_utilization: %.17g\n", hw->bw_utilization);
+    fprintf(f, "gpus_per_node: %d\n", hw->gpus_per_node);
+    fprintf(f, "intra_node_bandwidth: %.17g B/s\n", hw->intra_bw_bytes_per_s);
+    fprintf(f, "inter_node_bandwidth: %.17g B/s\n", hw->inter_bw_bytes_per_s);
+    fprintf(f, "intra_node_latency: %.17g s\n", hw->intra_latency_s);
+    fprintf(f, "inter_node_latency: %.17g s\n", hw->inter_latency_s);
+    fprintf(f, "reserved_memory: %.17g B\n", hw->reserved_bytes);
+    fprintf(f, "fragmentation: %.17g\n", hw->fragmentation);
+    if (hw->checkpoint_bw_bytes_per_s > 0)
+        fprintf(f, "checkpoint_bandwidth: %.17g B/s\n", hw->checkpoint_bw_bytes_per_s);
+    if (hw->sm_count > 0) {
+        fprintf(f, "sm_count: %d\n", hw->sm_count);
+        fprintf(f, "gemm_efficiency: %.17g\n", hw->gemm_efficiency);
+        fprintf(f, "gemm_tile_overhead: %.17g\n", hw->gemm_tile_overhead);
+        fprintf(f, "gemm_k_overhead: %.17g\n", hw->gemm_k_overhead);
+        fprintf(f, "attention_fwd_efficiency: %.17g\n", hw->attention_fwd_efficiency);
+        fprintf(f, "attention_bwd_efficiency: %.17g\n", hw->attention_bwd_efficiency);
+        fprintf(f, "attention_head_dim_overhead: %.17g\n", hw->attention_head_dim_overhead);
+        fprintf(f, "kernel_launch: %.17g s\n", hw->kernel_launch_s);
+        fprintf(f, "memory_bytes_half: %.17g B\n", hw->memory_bytes_half);
+        fprintf(f, "intra_node_efficiency: %.17g\n", hw->intra_efficiency);
+        fprintf(f, "inter_node_efficiency: %.17g\n", hw->inter_efficiency);
+        fprintf(f, "collective_bytes_half: %.17g B\n", hw->collective_bytes_half);
+    }
+}
+

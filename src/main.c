@@ -87,7 +87,7 @@ static const char *const commands[] = {"plan", "explain", "check", "audit", "ben
 
 /* The commands that parse their own options, each in its cmd_*.c (cli.h);
  * the five above share the option table `specs`. */
-static const cli_command *const own_commands[] = {&cmd_validate_def};
+static const cli_command *const own_commands[] = {&cmd_validate_def, &cmd_calibrate_def};
 #define N_OWN (sizeof own_commands / sizeof own_commands[0])
 /* "synopsis: description", per command, in the order of commands[]. */
 static const char *const command_usage[] = {
@@ -228,6 +228,7 @@ static void usage(FILE *f)
           "  audit     check a proposal's claims and show better layouts\n"
           "  bench     time the layout search (layouts scored per second)\n"
           "  validate  predicted against measured on published runs (moeplan validate --help)\n"
+          "  calibrate  fit a hardware file's efficiency model to measured runs (moeplan calibrate --help)\n"
           "\n"
           "inputs (default: the seed files shipped in plans/):\n"
           "  --model FILE        native YAML or Hugging Face config.json\n"
@@ -248,6 +249,8 @@ static void usage(FILE *f)
           "  --reps N (and the plan options above)\n"
           "validate:\n"
           "  --runs FILE.yaml  --hardware-dir DIR  --format text|json\n"
+          "calibrate:\n"
+          "  --runs FILE.yaml  --hardware BASE.yaml  -o/--output OUT.yaml  --fit KEY,...  --folds K\n"
           "  -h, --help (after a command: the options of that command)   -V, --version\n"
           "\n"
           "exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"

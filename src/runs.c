@@ -309,6 +309,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     w->routing_imbalance = 1.0;
     const char *other = text(par, "other");
     w->overlap_grad_reduce = has(other, "overlap-grad-reduce");
+    w->tp_comm_overlap = has(other, "tp-comm-overlap");
 
     /* Layout. */
     mp_layout *l = &r->lay;
@@ -395,11 +396,14 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         return;
     } else {
         l->recompute = MP_RECOMPUTE_NONE;
-        if (!rc)
-            assume(r, "recompute not given: none");
     }
     if (flag(par, "distributed_optimizer", &b)) {
         l->distributed_optimizer = b;
+    } else if (has(other, "overlap-param-gather")) {
+        /* Megatron-LM accepts --overlap-param-gather only with
+         * --use-distributed-optimizer (arguments.py's check). */
+        l->distributed_optimizer = true;
+        assume(r, "distributed_optimizer not given: on (--overlap-param-gather needs it)");
     } else {
         l->distributed_optimizer = zero == 1;
         if (zero != 1)
@@ -410,6 +414,28 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     if (rule != MP_RULE_OK) {
         skip(r, "layout: %s", why);
         return;
+    }
+    if (!rc) {
+        /* Not stated: Megatron's default is none, but a run that was made
+         * did fit in memory, so take the least recomputation with which the
+         * layout fits (none, then selective, then full) and say so. */
+        static const mp_recompute order[] = {MP_RECOMPUTE_NONE, MP_RECOMPUTE_SELECTIVE, MP_RECOMPUTE_FULL};
+        static const char *const names[] = {"none", "selective", "full"};
+        int pick = 2;
+        for (int i = 0; i < 3; i++) {
+            l->recompute = order[i];
+            mp_cost_ctx c;
+            mp_cost k;
+            mp_cost_ctx_init(&c, &r->model, &r->hw, w, l, seq);
+            mp_cost_evaluate(&c, &k);
+            if (k.fits) {
+                pick = i;
+                break;
+            }
+        }
+        l->recompute = order[pick];
+        assume(r, "recompute not given: %s, the least with which the layout fits in %.0f GB", names[pick],
+               r->hw.memory_bytes / 1e9);
     }
 
     /* What was measured, in order of directness. */

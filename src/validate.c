@@ -8,10 +8,15 @@
 
 void mp_run_evaluate(const mp_run *run, mp_run_result *res)
 {
+    mp_run_evaluate_with(run, &run->hw, res);
+}
+
+void mp_run_evaluate_with(const mp_run *run, const mp_hardware *hw, mp_run_result *res)
+{
     memset(res, 0, sizeof *res);
     mp_cost_ctx c;
     mp_cost r;
-    mp_cost_ctx_init(&c, &run->model, &run->hw, &run->wl, &run->lay, run->seq_len);
+    mp_cost_ctx_init(&c, &run->model, hw, &run->wl, &run->lay, run->seq_len);
     mp_cost_evaluate(&c, &r);
     res->predicted_step_s = r.t_total_s;
     /* An MFU or TFLOP/s figure is turned into a step time with moeplan's own

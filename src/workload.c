@@ -78,7 +78,7 @@ mp_status mp_get_capacity_factor(mp_getter *g, double *out, bool *found)
 
 static const char *const wl_keys[] = {
     "name", "global_batch", "seq_len", "precision", "optimizer", "bytes_per_param", "flash_attention",
-    "capacity_factor", "routing_imbalance", "overlap_grad_reduce", NULL};
+    "capacity_factor", "routing_imbalance", "overlap_grad_reduce", "tp_comm_overlap", NULL};
 static const char *const bpp_keys[] = {"weight", "gradient", "master", "optimizer_states", NULL};
 
 mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
@@ -104,6 +104,7 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
         (st = mp_get_capacity_factor(&g, &w->capacity_factor, NULL)) ||
         (st = mp_get_double(&g, "routing_imbalance", false, 1, 1e6, &w->routing_imbalance, NULL)) ||
         (st = mp_get_bool(&g, "overlap_grad_reduce", false, &w->overlap_grad_reduce, NULL)) ||
+        (st = mp_get_bool(&g, "tp_comm_overlap", false, &w->tp_comm_overlap, NULL)) ||
         (st = mp_get_map(&g, "bytes_per_param", false, &bpp)))
         goto out;
     snprintf(w->precision, sizeof w->precision, "%s", precisions[pk]);

@@ -676,5 +676,26 @@ if cmp -s "$OUT" "$TMP/validate1" && grep -q "^Step time: error = predicted / me
     ok "validate text output is deterministic and has the summary"
 else notok "validate text output is deterministic and has the summary"; fi
 
+# --------------------------------------------------------------- calibrate
+printf 'sm_count: 108\n' | cat plans/hardware/a100-sxm-80gb.yaml - >"$TMP/a100-sm.yaml"
+expect_bad "calibrate without --hardware" "^moeplan: error: calibrate needs --runs FILE.yaml and --hardware BASE.yaml" \
+    "" -- calibrate --runs validate/runs/dev-runs.yaml
+expect_bad "calibrate --fit with a misspelt key" \
+    "^moeplan: error: --fit: 'gemm_efficency' is not a parameter moeplan fits \\(did you mean 'gemm_efficiency'\\?\\)" "" \
+    -- calibrate --runs validate/runs/dev-runs.yaml --hardware "$TMP/a100-sm.yaml" --fit gemm_efficency
+expect_bad "calibrate --folds 1" "^moeplan: error: --folds: expected a whole number from 2 to 20, got '1'" "" \
+    -- calibrate --runs validate/runs/dev-runs.yaml --hardware "$TMP/a100-sm.yaml" --folds 1
+expect_bad "calibrate on a file without sm_count" "error: the hardware file has no 'sm_count'" "" \
+    -- calibrate --runs validate/runs/dev-runs.yaml --hardware plans/hardware/a100-sxm-80gb.yaml
+run calibrate --runs validate/runs/dev-runs.yaml --hardware "$TMP/a100-sm.yaml" -o "$TMP/a100-fit.yaml" --format json
+if [ "$rc" -eq 0 ] && [ -s "$TMP/a100-fit.yaml" ]; then ok "calibrate writes a fitted A100 file"
+else notok "calibrate writes a fitted A100 file" "exit $rc"; fi
+json_check "calibrate: every run has base, fitted and held-out errors; the fit is no worse than the base in sample" \
+    "len(d['runs']) >= 15 and d['in_sample']['n'] == d['cross_validated']['n'] == len(d['runs']) and all(set(r) >= {'error_base','error_fitted','error_cv'} for r in d['runs']) and sum(__import__('math').log1p(r['error_fitted'])**2 for r in d['runs']) <= sum(__import__('math').log1p(r['error_base'])**2 for r in d['runs']) + 1e-12"
+run explain --hardware "$TMP/a100-fit.yaml" --format json
+if [ "$rc" -eq 0 ] && head -c 200 "$TMP/a100-fit.yaml" | grep -q "^# Written by moeplan calibrate"; then
+    ok "the fitted hardware file loads back and says how it was made"
+else notok "the fitted hardware file loads back and says how it was made" "exit $rc"; fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -51,6 +51,7 @@ typedef struct {
     int group_size;
     bool inter_node;             /* the group spans nodes */
     bool overlapped;             /* hidden behind compute (only the excess counts) */
+    bool comm_overlap;           /* a TP collective pipelined with its GEMM (workload tp_comm_overlap) */
     bool expert;                 /* scales with routing imbalance */
     bool selective;              /* dropped and recomputed by selective recompute */
     /* Matmul shape per GPU: out[m x n] = in[m x k] * w[k x n]; `batch`

@@ -2,6 +2,8 @@
 #ifndef MOEPLAN_HARDWARE_H
 #define MOEPLAN_HARDWARE_H
 
+#include <stdio.h>
+
 #include "moeplan/error.h"
 
 typedef struct {
@@ -21,6 +23,7 @@ typedef struct {
     double reserved_bytes;        /* CUDA context, NCCL buffers, framework: fixed allowance */
     double fragmentation;         /* allocator fragmentation, fraction of allocated bytes */
     double checkpoint_bw_bytes_per_s; /* storage write/read bandwidth per GPU; 0 = not given */
+    double moe_host_sync_s;       /* dropless MoE dispatcher's device-to-host copy and sync, per layer forward */
     /* The efficiency model (efficiency.h); sm_count 0 = the flat model
      * (products at peak x mfu, memory-bound bytes at bandwidth x
      * utilisation, collectives at line rate). */
@@ -38,5 +41,10 @@ typedef struct {
 
 void mp_hardware_defaults(mp_hardware *hw);
 mp_status mp_hardware_load(mp_hardware *hw, const char *path, mp_error *err);
+
+/* Write hw as a hardware file that mp_hardware_load reads back to the same
+ * values (every key, SI units); `comment` (may be NULL) goes first, each
+ * line prefixed with "# ". */
+void mp_hardware_write(FILE *f, const mp_hardware *hw, const char *comment);
 
 #endif

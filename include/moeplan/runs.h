@@ -76,6 +76,8 @@ typedef struct {
 
 /* Evaluate one (not skipped) run with the cost model; pure. */
 void mp_run_evaluate(const mp_run *run, mp_run_result *res);
+/* The same with another hardware description in place of the run's. */
+void mp_run_evaluate_with(const mp_run *run, const mp_hardware *hw, mp_run_result *res);
 
 /* Error statistics of a set: |error| median, mean, max and the median of
  * the signed error. */

@@ -24,6 +24,7 @@ typedef struct {
     double capacity_factor;     /* 0 = dropless */
     double routing_imbalance;   /* tokens at the busiest expert rank / mean, >= 1 */
     bool overlap_grad_reduce;   /* DP gradient reduction hidden behind backward */
+    bool tp_comm_overlap;       /* TP collectives pipelined with their GEMMs (TE userbuffers, --tp-comm-overlap) */
 } mp_workload;
 
 void mp_workload_defaults(mp_workload *w);

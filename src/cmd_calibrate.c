@@ -1,0 +1,341 @@
+/* moeplan calibrate: fit named, bounded parameters of a hardware file's
+ * efficiency model to measured runs on that hardware, write the fitted
+ * file, and report the in-sample and the k-fold cross-validated errors.
+ *
+ *   moeplan calibrate --runs FILE --hardware BASE.yaml [-o OUT.yaml]
+ *                     [--fit KEY,KEY,...] [--folds K] [--format text|json]
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "moeplan/calibrate.h"
+#include "moeplan/runs.h"
+#include "moeplan/units.h"
+
+enum { O_RUNS = 256, O_HW, O_OUT, O_FIT, O_FOLDS, O_FORMAT, O_HWDIR };
+static const struct option calibrate_options[] = {
+    {"runs", required_argument, 0, O_RUNS},
+    {"hardware", required_argument, 0, O_HW},
+    {"output", required_argument, 0, O_OUT},
+    {"fit", required_argument, 0, O_FIT},
+    {"folds", required_argument, 0, O_FOLDS},
+    {"hardware-dir", required_argument, 0, O_HWDIR},
+    {"format", required_argument, 0, O_FORMAT},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0}};
+static const char *const calibrate_help[] = {
+    "FILE.yaml: measured runs (the schema of shared/validation/README.md)",
+    "BASE.yaml: the hardware file to start from; runs on its GPU are used",
+    "OUT.yaml: where to write the fitted hardware file (also -o)",
+    "KEY,...: parameters to fit (default gemm_efficiency,attention_fwd_efficiency,intra_node_efficiency)",
+    "K: cross-validation folds, 2-20 (default 5)",
+    "DIR: hardware files for reading the runs (default: the shipped plans/hardware)",
+    "text|json: report format",
+    ": this help (also -h)",
+};
+
+static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err);
+
+const cli_command cmd_calibrate_def = {
+    "calibrate", calibrate_options, calibrate_help,
+    "calibrate --runs FILE.yaml --hardware BASE.yaml [OPTIONS]: fit the efficiency model of BASE to the runs "
+    "measured on its GPU (least squares on log step time), write the fitted hardware file, and print the in-sample "
+    "and the cross-validated errors",
+    cmd_calibrate,
+};
+
+static const char *default_fit[] = {"gemm_efficiency", "attention_fwd_efficiency", "intra_node_efficiency"};
+
+static const char *base_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+static void stats_text(FILE *f, const char *label, const double *e, int n)
+{
+    mp_error_stats s;
+    mp_error_stats_of(e, n, &s);
+    fprintf(f, "  %-28s %4d %10.1f%% %10.1f%% %10.1f%% %+13.1f%%\n", label, n, 100 * s.median_abs, 100 * s.mean_abs,
+            100 * s.max_abs, 100 * s.median_signed);
+}
+
+static json_t *stats_json(const double *e, int n)
+{
+    mp_error_stats s;
+    mp_error_stats_of(e, n, &s);
+    return json_pack("{s:i,s:f,s:f,s:f,s:f}", "n", n, "median_abs", s.median_abs, "mean_abs", s.mean_abs, "max_abs",
+                     s.max_abs, "median_signed", s.median_signed);
+}
+
+static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
+{
+    const char *runs_path = NULL, *hw_path = NULL, *out_path = NULL, *hw_dir = NULL;
+    char fitbuf[1024] = "";
+    const char *keys[16];
+    int n_keys = 0;
+    long folds = 5;
+    out_format fmt = FMT_TEXT;
+    opterr = 0;
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":ho:", calibrate_options, NULL)) != -1) {
+        switch (ch) {
+        case O_RUNS: runs_path = optarg; break;
+        case O_HW: hw_path = optarg; break;
+        case 'o':
+        case O_OUT: out_path = optarg; break;
+        case O_HWDIR: hw_dir = optarg; break;
+        case O_FIT: {
+            snprintf(fitbuf, sizeof fitbuf, "%s", optarg);
+            n_keys = 0;
+            for (char *save = NULL, *k = strtok_r(fitbuf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+                if (!mp_fit_param_find(k)) {
+                    size_t np;
+                    const mp_fit_param *p = mp_fit_params(&np);
+                    const char *names[32];
+                    for (size_t i = 0; i < np && i < 32; i++)
+                        names[i] = p[i].key;
+                    const char *dym = mp_did_you_mean(k, names, np);
+                    return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0,
+                                        "--fit: '%s' is not a parameter moeplan fits%s%s%s; see moeplan calibrate --help",
+                                        k, dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+                }
+                for (int i = 0; i < n_keys; i++)
+                    if (!strcmp(keys[i], k))
+                        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--fit: '%s' is named twice", k);
+                if (n_keys == 16)
+                    return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--fit: at most 16 parameters");
+                keys[n_keys++] = k;
+            }
+            if (!n_keys)
+                return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--fit: expected KEY[,KEY...], got '%s'", optarg);
+            break;
+        }
+        case O_FOLDS: {
+            char *end;
+            folds = strtol(optarg, &end, 10);
+            if (end == optarg || *end || folds < 2 || folds > 20)
+                return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--folds: expected a whole number from 2 to 20, got '%s'",
+                                    optarg);
+            break;
+        }
+        case O_FORMAT:
+            if (!strcmp(optarg, "text"))
+                fmt = FMT_TEXT;
+            else if (!strcmp(optarg, "json"))
+                fmt = FMT_JSON;
+            else
+                return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--format: expected text or json, got '%s'", optarg);
+            break;
+        case 'h':
+            cli_command_help(out, &cmd_calibrate_def);
+            return MP_OK;
+        case ':':
+            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "unknown option '%s'; see moeplan calibrate --help",
+                                argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "unexpected argument '%s'; see moeplan calibrate --help",
+                            argv[optind]);
+    if (!runs_path || !hw_path)
+        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0,
+                            "calibrate needs --runs FILE.yaml and --hardware BASE.yaml; see moeplan calibrate --help");
+    if (!n_keys)
+        for (size_t i = 0; i < sizeof default_fit / sizeof default_fit[0]; i++)
+            keys[n_keys++] = default_fit[i];
+    mp_hardware base;
+    mp_status st = mp_hardware_load(&base, hw_path, err);
+    if (st)
+        return st;
+    if (base.sm_count <= 0)
+        return mp_error_set(err, MP_ERR_INPUT, hw_path, 0, 0,
+                            "the hardware file has no 'sm_count': the efficiency model (and so the fit) is off without it");
+    char hwbuf[1024];
+    if (!hw_dir) {
+        if ((st = cli_find_default("hardware", hwbuf, sizeof hwbuf, err)))
+            return st;
+        hw_dir = hwbuf;
+    }
+    mp_run *runs;
+    size_t n;
+    if ((st = mp_runs_load(runs_path, hw_dir, &runs, &n, err)))
+        return st;
+    /* The runs measured on the base file's GPU (the shipped file picked for
+     * each record has the same name), with the base file in place of it:
+     * each keeps its own GPUs per node from the record. */
+    unsigned char *use = calloc(n + 1, 1);
+    double *fit_e = calloc(n + 1, sizeof(double)), *cv_e = calloc(n + 1, sizeof(double)),
+           *before_e = calloc(n + 1, sizeof(double));
+    int *fold = calloc(n + 1, sizeof(int));
+    double *a = calloc(3 * (n + 1), sizeof(double));
+    if (!use || !fit_e || !cv_e || !before_e || !fold || !a) {
+        st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        goto done;
+    }
+    int used = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (runs[i].skip[0] || strcmp(runs[i].hw.name, base.name))
+            continue;
+        int gpn = runs[i].hw.gpus_per_node;
+        runs[i].hw = base;
+        runs[i].hw.gpus_per_node = gpn;
+        use[i] = 1;
+        fold[i] = used % (int)folds; /* in file order: deterministic */
+        used++;
+    }
+    if (used < folds) {
+        st = mp_error_set(err, MP_ERR_INPUT, runs_path, 0, 0,
+                          "%d evaluable runs on '%s' (%s); calibrate needs at least --folds (%ld)", used, base.name,
+                          base_name(hw_path), folds);
+        goto done;
+    }
+    mp_calibrate_errors(&base, runs, n, use, before_e);
+    mp_hardware fitted = base;
+    mp_fit_result fr;
+    mp_calibrate_fit(&fitted, keys, n_keys, runs, n, use, &fr);
+    mp_calibrate_errors(&fitted, runs, n, use, fit_e);
+    /* k-fold: refit on the other folds from the base, predict this one. */
+    unsigned char *train = calloc(n + 1, 1);
+    if (!train) {
+        st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        goto done;
+    }
+    for (int k = 0; k < folds; k++) {
+        for (size_t i = 0; i < n; i++)
+            train[i] = use[i] && fold[i] != k;
+        mp_hardware h = base;
+        mp_fit_result r;
+        mp_calibrate_fit(&h, keys, n_keys, runs, n, train, &r);
+        double *tmp = calloc(n + 1, sizeof(double));
+        if (!tmp) {
+            free(train);
+            st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++)
+            train[i] = use[i] && fold[i] == k;
+        mp_calibrate_errors(&h, runs, n, train, tmp);
+        for (size_t i = 0; i < n; i++)
+            if (train[i])
+                cv_e[i] = tmp[i];
+        free(tmp);
+    }
+    free(train);
+    /* Pack the used runs' errors for the statistics. */
+    double *eb = a, *ef = a + (n + 1), *ec = a + 2 * (n + 1);
+    int m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (use[i]) {
+            eb[m] = before_e[i];
+            ef[m] = fit_e[i];
+            ec[m] = cv_e[i];
+            m++;
+        }
+    /* The fitted file: what was fitted, from which runs, and how well. */
+    if (out_path) {
+        char *note = NULL;
+        size_t nlen = 0;
+        FILE *nf = open_memstream(&note, &nlen);
+        if (!nf) {
+            st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+            goto done;
+        }
+        mp_error_stats s, c;
+        mp_error_stats_of(ef, m, &s);
+        mp_error_stats_of(ec, m, &c);
+        fprintf(nf, "Written by moeplan calibrate from %s (base: %s).\n", base_name(runs_path), base_name(hw_path));
+        fprintf(nf, "Fitted (least squares on log step time):");
+        for (int i = 0; i < n_keys; i++)
+            fprintf(nf, " %s %.4g (was %.4g);", keys[i], mp_fit_get(&fitted, keys[i]), mp_fit_get(&base, keys[i]));
+        fprintf(nf, "\nRuns (%d):", m);
+        int col = 0;
+        for (size_t i = 0; i < n; i++)
+            if (use[i]) {
+                fprintf(nf, "%s %s", col % 3 == 0 ? "\n " : ",", runs[i].id);
+                col++;
+            }
+        fprintf(nf, "\nIn-sample median |error| %.1f%%, mean %.1f%%; %ld-fold cross-validated median %.1f%%, mean "
+                    "%.1f%%.",
+                100 * s.median_abs, 100 * s.mean_abs, folds, 100 * c.median_abs, 100 * c.mean_abs);
+        fclose(nf);
+        FILE *of = fopen(out_path, "w");
+        if (!of) {
+            free(note);
+            st = mp_error_set(err, MP_ERR_IO, out_path, 0, 0, "cannot write the fitted hardware file");
+            goto done;
+        }
+        mp_hardware_write(of, &fitted, note);
+        free(note);
+        if (fclose(of) != 0) {
+            st = mp_error_set(err, MP_ERR_IO, out_path, 0, 0, "writing the fitted hardware file failed");
+            goto done;
+        }
+    }
+    if (fmt == FMT_JSON) {
+        json_t *j = json_object(), *p = json_object(), *rs = json_array();
+        json_object_set_new(j, "hardware", json_string(hw_path));
+        json_object_set_new(j, "runs_file", json_string(runs_path));
+        for (int i = 0; i < n_keys; i++)
+            json_object_set_new(p, keys[i], json_pack("{s:f,s:f}", "base", mp_fit_get(&base, keys[i]), "fitted",
+                                                      mp_fit_get(&fitted, keys[i])));
+        json_object_set_new(j, "parameters", p);
+        for (size_t i = 0; i < n; i++)
+            if (use[i])
+                json_array_append_new(rs, json_pack("{s:s,s:i,s:f,s:f,s:f}", "id", runs[i].id, "fold", fold[i],
+                                                    "error_base", before_e[i], "error_fitted", fit_e[i], "error_cv",
+                                                    cv_e[i]));
+        json_object_set_new(j, "runs", rs);
+        json_object_set_new(j, "base", stats_json(eb, m));
+        json_object_set_new(j, "in_sample", stats_json(ef, m));
+        json_object_set_new(j, "cross_validated", stats_json(ec, m));
+        json_object_set_new(j, "folds", json_integer(folds));
+        char *txt = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17) | JSON_PRESERVE_ORDER);
+        json_decref(j);
+        if (!txt) {
+            st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+            goto done;
+        }
+        fprintf(out, "%s\n", txt);
+        free(txt);
+    } else {
+        fprintf(out, "moeplan calibrate: %s from %d runs on it in %s (%ld folds)\n\n", base.name, m, runs_path, folds);
+        fprintf(out, "%-28s %12s %12s  %s\n", "parameter", "base", "fitted", "bounds");
+        for (int i = 0; i < n_keys; i++) {
+            const mp_fit_param *q = mp_fit_param_find(keys[i]);
+            fprintf(out, "%-28s %12.4g %12.4g  [%g, %g] %s\n", keys[i], mp_fit_get(&base, keys[i]),
+                    mp_fit_get(&fitted, keys[i]), q->lo, q->hi, q->why);
+        }
+        fprintf(out, "\n%-52s %9s %9s %9s\n", "run", "base", "fitted", "held out");
+        for (size_t i = 0; i < n; i++)
+            if (use[i])
+                fprintf(out, "%-52.52s %+8.1f%% %+8.1f%% %+8.1f%%\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i],
+                        100 * cv_e[i]);
+        fprintf(out, "\nStep time: error = predicted / measured - 1\n");
+        fprintf(out, "  %-28s %4s %11s %11s %11s %14s\n", "", "n", "median|e|", "mean|e|", "max|e|", "median signed");
+        stats_text(out, "base file", eb, m);
+        stats_text(out, "fitted, in sample", ef, m);
+        char lab[64];
+        snprintf(lab, sizeof lab, "fitted, %ld-fold held out", folds);
+        stats_text(out, lab, ec, m);
+        if (out_path)
+            fprintf(out, "\nwrote %s\n", out_path);
+    }
+done:
+    free(use);
+    free(fit_e);
+    free(cv_e);
+    free(before_e);
+    free(fold);
+    free(a);
+    free(runs);
+    return st;
+}
