@@ -17,7 +17,7 @@
 #include "moeplan/runs.h"
 #include "moeplan/units.h"
 
-enum { O_RUNS = 256, O_HW, O_OUT, O_FIT, O_FOLDS, O_FORMAT, O_HWDIR };
+enum { O_RUNS = 256, O_HW, O_OUT, O_FIT, O_FOLDS, O_FORMAT, O_HWDIR, O_EXCLUDE };
 static const struct option calibrate_options[] = {
     {"runs", required_argument, 0, O_RUNS},
     {"hardware", required_argument, 0, O_HW},
@@ -25,6 +25,7 @@ static const struct option calibrate_options[] = {
     {"fit", required_argument, 0, O_FIT},
     {"folds", required_argument, 0, O_FOLDS},
     {"hardware-dir", required_argument, 0, O_HWDIR},
+    {"exclude", required_argument, 0, O_EXCLUDE},
     {"format", required_argument, 0, O_FORMAT},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
@@ -35,6 +36,7 @@ static const char *const calibrate_help[] = {
     "KEY,...: parameters to fit (default gemm_efficiency,attention_fwd_efficiency,intra_node_efficiency)",
     "K: cross-validation folds, 2-20 (default 5)",
     "DIR: hardware files for reading the runs (default: the shipped plans/hardware)",
+    "ID,...: runs left out of the fit (ids or prefixes ending in *); still reported",
     "text|json: report format",
     ": this help (also -h)",
 };
@@ -76,6 +78,9 @@ static json_t *stats_json(const double *e, int n)
 static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
 {
     const char *runs_path = NULL, *hw_path = NULL, *out_path = NULL, *hw_dir = NULL;
+    char exclbuf[2048] = "";
+    const char *excl[64];
+    int n_excl = 0;
     char fitbuf[1024] = "";
     const char *keys[16];
     int n_keys = 0;
@@ -91,6 +96,15 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         case 'o':
         case O_OUT: out_path = optarg; break;
         case O_HWDIR: hw_dir = optarg; break;
+        case O_EXCLUDE:
+            snprintf(exclbuf, sizeof exclbuf, "%s", optarg);
+            n_excl = 0;
+            for (char *save = NULL, *k = strtok_r(exclbuf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+                if (n_excl == 64)
+                    return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--exclude: at most 64 ids");
+                excl[n_excl++] = k;
+            }
+            break;
         case O_FIT: {
             snprintf(fitbuf, sizeof fitbuf, "%s", optarg);
             n_keys = 0;
@@ -182,16 +196,41 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         goto done;
     }
     int used = 0;
+    unsigned char *left_out = calloc(n + 1, 1);
+    if (!left_out) {
+        st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        goto done;
+    }
+    for (int k = 0; k < n_excl; k++) {
+        size_t len = strlen(excl[k]);
+        bool prefix = len > 0 && excl[k][len - 1] == '*';
+        bool any = false;
+        for (size_t i = 0; i < n; i++)
+            if (prefix ? !strncmp(runs[i].id, excl[k], len - 1) : !strcmp(runs[i].id, excl[k])) {
+                left_out[i] = 1;
+                any = true;
+            }
+        if (!any) {
+            free(left_out);
+            st = mp_error_set(err, MP_ERR_INPUT, runs_path, 0, 0, "--exclude: no run '%s' in the file", excl[k]);
+            goto done;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         if (runs[i].skip[0] || strcmp(runs[i].hw.name, base.name))
             continue;
         int gpn = runs[i].hw.gpus_per_node;
         runs[i].hw = base;
         runs[i].hw.gpus_per_node = gpn;
+        if (left_out[i]) {
+            use[i] = 2; /* reported, not fitted */
+            continue;
+        }
         use[i] = 1;
         fold[i] = used % (int)folds; /* in file order: deterministic */
         used++;
     }
+    free(left_out);
     if (used < folds) {
         st = mp_error_set(err, MP_ERR_INPUT, runs_path, 0, 0,
                           "%d evaluable runs on '%s' (%s); calibrate needs at least --folds (%ld)", used, base.name,
@@ -199,10 +238,21 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         goto done;
     }
     mp_calibrate_errors(&base, runs, n, use, before_e);
+    unsigned char *fitmask = calloc(n + 1, 1);
+    if (!fitmask) {
+        st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        fitmask[i] = use[i] == 1;
     mp_hardware fitted = base;
     mp_fit_result fr;
-    mp_calibrate_fit(&fitted, keys, n_keys, runs, n, use, &fr);
+    mp_calibrate_fit(&fitted, keys, n_keys, runs, n, fitmask, &fr);
+    free(fitmask);
     mp_calibrate_errors(&fitted, runs, n, use, fit_e);
+    for (size_t i = 0; i < n; i++)
+        if (use[i] == 2)
+            cv_e[i] = fit_e[i]; /* left out of every fit: its error is already out of sample */
     /* k-fold: refit on the other folds from the base, predict this one. */
     unsigned char *train = calloc(n + 1, 1);
     if (!train) {
@@ -211,7 +261,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
     }
     for (int k = 0; k < folds; k++) {
         for (size_t i = 0; i < n; i++)
-            train[i] = use[i] && fold[i] != k;
+            train[i] = use[i] == 1 && fold[i] != k;
         mp_hardware h = base;
         mp_fit_result r;
         mp_calibrate_fit(&h, keys, n_keys, runs, n, train, &r);
@@ -222,7 +272,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
             goto done;
         }
         for (size_t i = 0; i < n; i++)
-            train[i] = use[i] && fold[i] == k;
+            train[i] = use[i] == 1 && fold[i] == k;
         mp_calibrate_errors(&h, runs, n, train, tmp);
         for (size_t i = 0; i < n; i++)
             if (train[i])
@@ -234,7 +284,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
     double *eb = a, *ef = a + (n + 1), *ec = a + 2 * (n + 1);
     int m = 0;
     for (size_t i = 0; i < n; i++)
-        if (use[i]) {
+        if (use[i] == 1) {
             eb[m] = before_e[i];
             ef[m] = fit_e[i];
             ec[m] = cv_e[i];
@@ -259,7 +309,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         fprintf(nf, "\nRuns (%d):", m);
         int col = 0;
         for (size_t i = 0; i < n; i++)
-            if (use[i]) {
+            if (use[i] == 1) {
                 fprintf(nf, "%s %s", col % 3 == 0 ? "\n " : ",", runs[i].id);
                 col++;
             }
@@ -290,9 +340,9 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         json_object_set_new(j, "parameters", p);
         for (size_t i = 0; i < n; i++)
             if (use[i])
-                json_array_append_new(rs, json_pack("{s:s,s:i,s:f,s:f,s:f}", "id", runs[i].id, "fold", fold[i],
-                                                    "error_base", before_e[i], "error_fitted", fit_e[i], "error_cv",
-                                                    cv_e[i]));
+                json_array_append_new(rs, json_pack("{s:s,s:i,s:b,s:f,s:f,s:f}", "id", runs[i].id, "fold", fold[i],
+                                                    "fitted", use[i] == 1, "error_base", before_e[i], "error_fitted",
+                                                    fit_e[i], "error_cv", cv_e[i]));
         json_object_set_new(j, "runs", rs);
         json_object_set_new(j, "base", stats_json(eb, m));
         json_object_set_new(j, "in_sample", stats_json(ef, m));
@@ -307,7 +357,8 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         fprintf(out, "%s\n", txt);
         free(txt);
     } else {
-        fprintf(out, "moeplan calibrate: %s from %d runs on it in %s (%ld folds)\n\n", base.name, m, runs_path, folds);
+        fprintf(out, "moeplan calibrate: %s from %d runs on it in %s (%ld folds)%s\n\n", base.name, m, runs_path,
+                folds, n_excl ? "; --exclude'd runs are listed but not fitted nor counted below" : "");
         fprintf(out, "%-28s %12s %12s  %s\n", "parameter", "base", "fitted", "bounds");
         for (int i = 0; i < n_keys; i++) {
             const mp_fit_param *q = mp_fit_param_find(keys[i]);
@@ -317,8 +368,8 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         fprintf(out, "\n%-52s %9s %9s %9s\n", "run", "base", "fitted", "held out");
         for (size_t i = 0; i < n; i++)
             if (use[i])
-                fprintf(out, "%-52.52s %+8.1f%% %+8.1f%% %+8.1f%%\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i],
-                        100 * cv_e[i]);
+                fprintf(out, "%-52.52s %+8.1f%% %+8.1f%% %+8.1f%%%s\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i],
+                        100 * cv_e[i], use[i] == 2 ? "  (left out of the fit)" : "");
         fprintf(out, "\nStep time: error = predicted / measured - 1\n");
         fprintf(out, "  %-28s %4s %11s %11s %11s %14s\n", "", "n", "median|e|", "mean|e|", "max|e|", "median signed");
         stats_text(out, "base file", eb, m);

@@ -250,7 +250,7 @@ static void usage(FILE *f)
           "validate:\n"
           "  --runs FILE.yaml  --hardware-dir DIR  --format text|json\n"
           "calibrate:\n"
-          "  --runs FILE.yaml  --hardware BASE.yaml  -o/--output OUT.yaml  --fit KEY,...  --folds K\n"
+          "  --runs FILE.yaml  --hardware BASE.yaml  -o/--output OUT.yaml  --fit KEY,...  --folds K  --exclude ID,...\n"
           "  -h, --help (after a command: the options of that command)   -V, --version\n"
           "\n"
           "exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"

@@ -397,6 +397,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     } else {
         l->recompute = MP_RECOMPUTE_NONE;
     }
+    bool do_given = true;
     if (flag(par, "distributed_optimizer", &b)) {
         l->distributed_optimizer = b;
     } else if (has(other, "overlap-param-gather")) {
@@ -406,8 +407,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         assume(r, "distributed_optimizer not given: on (--overlap-param-gather needs it)");
     } else {
         l->distributed_optimizer = zero == 1;
-        if (zero != 1)
-            assume(r, "distributed_optimizer not given: off");
+        do_given = zero == 1;
     }
     char why[256];
     mp_rule rule = mp_layout_check(l, &r->model, w, why, sizeof why);
@@ -415,15 +415,28 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         skip(r, "layout: %s", why);
         return;
     }
-    if (!rc) {
-        /* Not stated: Megatron's default is none, but a run that was made
-         * did fit in memory, so take the least recomputation with which the
-         * layout fits (none, then selective, then full) and say so. */
-        static const mp_recompute order[] = {MP_RECOMPUTE_NONE, MP_RECOMPUTE_SELECTIVE, MP_RECOMPUTE_FULL};
-        static const char *const names[] = {"none", "selective", "full"};
-        int pick = 2;
-        for (int i = 0; i < 3; i++) {
-            l->recompute = order[i];
+    if (!rc || !do_given) {
+        /* Not stated: Megatron's defaults are no recomputation and no
+         * distributed optimizer, but a run that was made did fit in memory.
+         * So take the cheapest settings with which the layout fits, in
+         * order of the time they cost: the stated ones (or the defaults);
+         * then the distributed optimizer, which costs no time; then
+         * selective, then full recomputation -- and say which. */
+        struct { bool dopt; mp_recompute rc; } order[4];
+        int n = 0;
+        mp_recompute given_rc = l->recompute;
+        bool given_do = l->distributed_optimizer;
+        order[n].dopt = given_do, order[n++].rc = rc ? given_rc : MP_RECOMPUTE_NONE;
+        if (!do_given && !given_do)
+            order[n].dopt = true, order[n++].rc = rc ? given_rc : MP_RECOMPUTE_NONE;
+        if (!rc) {
+            order[n].dopt = do_given ? given_do : true, order[n++].rc = MP_RECOMPUTE_SELECTIVE;
+            order[n].dopt = do_given ? given_do : true, order[n++].rc = MP_RECOMPUTE_FULL;
+        }
+        int pick = n - 1;
+        for (int i = 0; i < n; i++) {
+            l->distributed_optimizer = order[i].dopt;
+            l->recompute = order[i].rc;
             mp_cost_ctx c;
             mp_cost k;
             mp_cost_ctx_init(&c, &r->model, &r->hw, w, l, seq);
@@ -433,9 +446,15 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
                 break;
             }
         }
-        l->recompute = order[pick];
-        assume(r, "recompute not given: %s, the least with which the layout fits in %.0f GB", names[pick],
-               r->hw.memory_bytes / 1e9);
+        l->distributed_optimizer = order[pick].dopt;
+        l->recompute = order[pick].rc;
+        static const char *const names[] = {"none", "selective", "full"};
+        if (!do_given)
+            assume(r, "distributed_optimizer not given: %s%s", l->distributed_optimizer ? "on" : "off",
+                   l->distributed_optimizer ? ", needed to fit" : " (Megatron's default)");
+        if (!rc)
+            assume(r, "recompute not given: %s, the least with which the layout fits in %.0f GB",
+                   names[l->recompute], r->hw.memory_bytes / 1e9);
     }
 
     /* What was measured, in order of directness. */

@@ -677,7 +677,7 @@ if cmp -s "$OUT" "$TMP/validate1" && grep -q "^Step time: error = predicted / me
 else notok "validate text output is deterministic and has the summary"; fi
 
 # --------------------------------------------------------------- calibrate
-printf 'sm_count: 108\n' | cat plans/hardware/a100-sxm-80gb.yaml - >"$TMP/a100-sm.yaml"
+cp plans/hardware/a100-sxm-80gb.yaml "$TMP/a100-sm.yaml"
 expect_bad "calibrate without --hardware" "^moeplan: error: calibrate needs --runs FILE.yaml and --hardware BASE.yaml" \
     "" -- calibrate --runs validate/runs/dev-runs.yaml
 expect_bad "calibrate --fit with a misspelt key" \
@@ -686,7 +686,9 @@ expect_bad "calibrate --fit with a misspelt key" \
 expect_bad "calibrate --folds 1" "^moeplan: error: --folds: expected a whole number from 2 to 20, got '1'" "" \
     -- calibrate --runs validate/runs/dev-runs.yaml --hardware "$TMP/a100-sm.yaml" --folds 1
 expect_bad "calibrate on a file without sm_count" "error: the hardware file has no 'sm_count'" "" \
-    -- calibrate --runs validate/runs/dev-runs.yaml --hardware plans/hardware/a100-sxm-80gb.yaml
+    -- calibrate --runs validate/runs/dev-runs.yaml --hardware plans/seed-hardware.yaml
+expect_bad "calibrate --exclude of an id that is not there" "error: --exclude: no run 'no_such_run' in the file" "" \
+    -- calibrate --runs validate/runs/dev-runs.yaml --hardware "$TMP/a100-sm.yaml" --exclude no_such_run
 run calibrate --runs validate/runs/dev-runs.yaml --hardware "$TMP/a100-sm.yaml" -o "$TMP/a100-fit.yaml" --format json
 if [ "$rc" -eq 0 ] && [ -s "$TMP/a100-fit.yaml" ]; then ok "calibrate writes a fitted A100 file"
 else notok "calibrate writes a fitted A100 file" "exit $rc"; fi

@@ -22,7 +22,7 @@
 #include "moeplan/model.h"
 #include "moeplan/workload.h"
 
-#define MP_RUN_MAX_ASSUMPTIONS 8
+#define MP_RUN_MAX_ASSUMPTIONS 16
 
 /* How the measured step time is known: given; from tokens/s; from the
  * source's TFLOP/s and its own FLOP formula (exact); from model TFLOP/s or
