@@ -115,7 +115,7 @@ static void skip(mp_run *r, const char *fmt, ...)
 static const char *hardware_file_for(const char *gpu)
 {
     static const struct { const char *match, *file; } table[] = {
-        {"GB200", NULL}, {"B200", NULL}, {"H800", NULL}, {"H200", "h200-sxm.yaml"},
+        {"GB200", "gb200-nvl72.yaml"}, {"B200", "b200.yaml"}, {"H800", "h800-sxm.yaml"}, {"H200", "h200-sxm.yaml"},
         {"H100", "h100-sxm.yaml"}, {"A100", "a100-sxm-80gb.yaml"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)

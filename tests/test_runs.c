@@ -159,7 +159,7 @@ static const struct {
     const char *id, *reason;
 } skips[] = {
     {"skip-fp8", "FP8 precision is not modelled yet"},
-    {"skip-gpu", "no shipped hardware file for GPU 'GB200 (NVL72)'"},
+    {"skip-gpu", "no shipped hardware file for GPU 'AMD MI300X'"},
     {"skip-fsdp", "sharded data parallelism (ZeRO-3, FSDP) is not modelled yet"},
     {"skip-layer", "a training_layer_microbench record: no step time to compare"},
     {"skip-vocab", "the record does not give the vocabulary size"},
