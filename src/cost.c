@@ -165,10 +165,24 @@ static mp_op *push(opbuf *b, const char *name, mp_op_kind k)
 /* A matmul out[M,N] = in[M,K] w[K,N] in 16-bit.  Forward 2MKN FLOPs;
  * backward computes the input gradient and the weight gradient, 4MKN [N21].
  * Time is the roofline max of matrix-unit time at peak*mfu and HBM time. */
+/* FP8 (workload fp8, Transformer Engine): the linear layers' GEMMs take
+ * FP8 operands; the router's GEMM (a plain torch Linear in Megatron-Core's
+ * TopKRouter) and the output layer (tensor_parallel.ColumnParallelLinear,
+ * not a TE module) stay in 16 bits. */
+static mp_op *matmul_fp8(opbuf *b, const char *name, double M, double K, double N, int batch, double saved);
+
+static bool fp8_gemm(const mp_cost_ctx *c, const char *name)
+{
+    return c->wl->fp8 != MP_FP8_NONE && c->hw->peak_flops_fp8 > 0 && strcmp(name, "router") != 0 &&
+           strcmp(name, "lm-head") != 0;
+}
+
 static mp_op *matmul(opbuf *b, const char *name, double M, double K, double N, int batch, double saved)
 {
     const mp_cost_ctx *c = b->c;
     double A = c->wl->act_bytes, W = c->wl->weight_bytes;
+    if (fp8_gemm(c, name))
+        return matmul_fp8(b, name, M, K, N, batch, saved);
     mp_op *o = push(b, name, MP_OP_MATMUL);
     o->m = M;
     o->k = K;
@@ -187,6 +201,48 @@ static mp_op *matmul(opbuf *b, const char *name, double M, double K, double N, i
     o->fwd_s = mp_eff_matmul_s(c->hw, M, N, K, batch, o->fwd_hbm_bytes);
     o->bwd_s = mp_eff_matmul_bwd_s(c->hw, M, N, K, batch, o->bwd_hbm_bytes);
     o->saved_bytes = saved;
+    return o;
+}
+
+/* An FP8 linear layer as Transformer Engine runs it.
+ *  - GEMMs at the FP8 peak and gemm_efficiency_fp8, operands 1 byte.
+ *  - Casts, memory-bound: forward, the input X is quantized (read A, write
+ *    1 byte per element); backward, the output gradient dY likewise; on
+ *    Hopper the weight-gradient GEMM needs X and dY transposed in FP8 (TE's
+ *    columnwise copies: read 1, write 1 byte each), which Blackwell's MXFP8
+ *    avoids by quantizing both ways at the cast (write 2 bytes).  Weights
+ *    are cast once per step and cached across the micro-batches (TE's
+ *    is_first_microbatch), so that cast is not counted per micro-batch.
+ *    Blockwise (DeepSeek-V3's 1x128 and 128x128) and current scaling add
+ *    their scales, under 1% of the bytes, and current scaling one amax
+ *    pass over the tensor before the cast (read A).
+ *  - Saved for the weight gradient: the quantized input, 1 byte per
+ *    element instead of A. */
+static mp_op *matmul_fp8(opbuf *b, const char *name, double M, double K, double N, int batch, double saved)
+{
+    const mp_cost_ctx *c = b->c;
+    const mp_hardware *hw = c->hw;
+    double A = c->wl->act_bytes;
+    mp_hardware h8 = *hw;
+    h8.peak_flops = hw->peak_flops_fp8;
+    h8.gemm_efficiency = h8.mfu = hw->gemm_efficiency_fp8;
+    mp_op *o = push(b, name, MP_OP_MATMUL);
+    o->m = M;
+    o->k = K;
+    o->n = N;
+    o->batch = batch;
+    o->fwd_flops = 2.0 * M * K * N * batch;
+    o->bwd_flops = o->bwd_model_flops = 2.0 * o->fwd_flops;
+    bool mx = c->wl->fp8 == MP_FP8_MXFP8, cur = c->wl->fp8 == MP_FP8_CURRENT;
+    double x = M * K * batch, y = M * N * batch, w = K * N * batch;
+    double cast_fwd = x * (A + (mx ? 2 : 1)) + (cur ? x * A : 0);
+    double cast_bwd = y * (A + (mx ? 2 : 1)) + (cur ? y * A : 0) + (mx ? 0 : 2.0 * (x + y));
+    o->fwd_hbm_bytes = x + w + y * A + cast_fwd;
+    o->bwd_hbm_bytes = y + w + x * A + x + y + 2.0 * w * c->wl->grad_bytes + cast_bwd;
+    o->fwd_s = mp_eff_matmul_s(&h8, M, N, K, batch, x + w + y * A) + mp_eff_memory_s(hw, cast_fwd, 1);
+    o->bwd_s = mp_eff_matmul_bwd_s(&h8, M, N, K, batch, y + w + x * A + x + y + 2.0 * w * c->wl->grad_bytes) +
+               mp_eff_memory_s(hw, cast_bwd, mx ? 1 : 3);
+    o->saved_bytes = A > 0 ? saved / A : saved;
     return o;
 }
 
@@ -930,10 +986,20 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
         transient += 2 * Tsp * h * A;
     mem->comm_buffer_bytes = transient;
     mem->reserved_bytes = hw->reserved_bytes;
+    /* FP8: Transformer Engine keeps each linear layer's weight cast to FP8
+     * for the micro-batches of a step, rowwise for the forward and
+     * columnwise for the data gradient: 2 bytes per parameter of the
+     * attention, MLP and expert matrices (the embedding, output layer and
+     * router stay in 16 bits). */
+    if (c->wl->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0) {
+        mp_param_split sp;
+        mp_cost_stage_params(c, r, &sp);
+        mem->fp8_weight_bytes = 2.0 * (sp.attention + sp.dense_mlp + sp.moe_common + sp.experts);
+    }
     double allocated = mem->weights_bytes + mem->gradients_bytes + mem->optimizer_bytes + mem->activations_bytes +
-                       mem->comm_buffer_bytes;
+                       mem->comm_buffer_bytes + mem->fp8_weight_bytes;
     mem->fragmentation_bytes = hw->fragmentation * allocated;
-    mem->other_bytes = mem->comm_buffer_bytes + mem->reserved_bytes + mem->fragmentation_bytes;
+    mem->other_bytes = mem->comm_buffer_bytes + mem->fp8_weight_bytes + mem->reserved_bytes + mem->fragmentation_bytes;
     mem->total_bytes = allocated + mem->reserved_bytes + mem->fragmentation_bytes;
     mem->capacity_bytes = hw->memory_bytes;
 }

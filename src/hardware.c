@@ -40,7 +40,8 @@ static const char *const hw_keys[] = {
     "reserved_memory", "fragmentation", "checkpoint_bandwidth", "attention_efficiency", "sm_count",
     "gemm_efficiency", "gemm_tile_overhead", "gemm_k_overhead", "attention_fwd_efficiency",
     "attention_bwd_efficiency", "attention_head_dim_overhead", "kernel_launch", "memory_bytes_half",
-    "intra_node_efficiency", "inter_node_efficiency", "collective_bytes_half", "moe_host_sync", NULL};
+    "intra_node_efficiency", "inter_node_efficiency", "collective_bytes_half", "moe_host_sync",
+    "peak_flops_fp8", "gemm_efficiency_fp8", "mxfp8", NULL};
 
 /* The efficiency model's keys (efficiency.h).  Defaults, used when a file
  * gives sm_count but not the rest, are chosen starting points, not
@@ -143,6 +144,14 @@ mp_status mp_hardware_load(mp_hardware *hw, const char *path, mp_error *err)
     if (!att_found)
         hw->attention_efficiency = hw->mfu;
     st = load_efficiency(&g, hw);
+    if (!st)
+        st = mp_get_quantity(&g, "peak_flops_fp8", false, MP_UNIT_FLOP_RATE, 1e9, 1e19, &hw->peak_flops_fp8, NULL);
+    hw->gemm_efficiency_fp8 = hw->sm_count > 0 ? hw->gemm_efficiency : hw->mfu;
+    if (!st)
+        st = mp_get_quantity(&g, "gemm_efficiency_fp8", false, MP_UNIT_FRACTION, 0.01, 1.0, &hw->gemm_efficiency_fp8,
+                             NULL);
+    if (!st)
+        st = mp_get_bool(&g, "mxfp8", false, &hw->mxfp8, NULL);
     if (!st && hw->reserved_bytes >= hw->memory_bytes)
         st = mp_doc_error(&d, mp_node_get(d.root, "reserved_memory", NULL), err,
                           "'reserved_memory' is not smaller than 'memory'");
@@ -193,6 +202,11 @@ void mp_hardware_write(FILE *f, const mp_hardware *hw, const char *comment)
         fprintf(f, "intra_node_efficiency: %.17g\n", hw->intra_efficiency);
         fprintf(f, "inter_node_efficiency: %.17g\n", hw->inter_efficiency);
         fprintf(f, "collective_bytes_half: %.17g B\n", hw->collective_bytes_half);
+    }
+    if (hw->peak_flops_fp8 > 0) {
+        fprintf(f, "peak_flops_fp8: %.17g FLOPS\n", hw->peak_flops_fp8);
+        fprintf(f, "gemm_efficiency_fp8: %.17g\n", hw->gemm_efficiency_fp8);
+        fprintf(f, "mxfp8: %s\n", hw->mxfp8 ? "true" : "false");
     }
 }
 

@@ -493,6 +493,8 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     row_bytes(f, "activations", mm->activations_bytes, note);
     row_bytes(f, "comm buffers", mm->comm_buffer_bytes,
               experts ? "largest collective / permutation buffer" : "largest collective buffer");
+    if (mm->fp8_weight_bytes > 0)
+        row_bytes(f, "fp8 weights", mm->fp8_weight_bytes, "FP8 copies of the linear weights (rowwise + columnwise)");
     row_bytes(f, "reserved", mm->reserved_bytes, "CUDA context, NCCL, framework (hardware file)");
     snprintf(note, sizeof note, "%.0f%% of allocations", 100 * hw->fragmentation);
     row_bytes(f, "fragmentation", mm->fragmentation_bytes, note);

@@ -284,8 +284,23 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
 
     /* Precision. */
     const char *prec = text(rec, "precision");
+    /* FP8: the recipe from the record's words (TE's delayed scaling is
+     * Megatron's default recipe). */
+    mp_fp8_recipe fp8 = MP_FP8_NONE;
     if (has(prec, "fp8")) {
-        skip(r, "FP8 precision is not modelled yet");
+        fp8 = has(prec, "mxfp8") ? MP_FP8_MXFP8
+              : has(prec, "blockwise") || has(prec, "1x128") ? MP_FP8_BLOCKWISE
+              : has(prec, "current") || has(prec, "tensorwise") ? MP_FP8_CURRENT
+              : MP_FP8_DELAYED;
+        if (!has(prec, "delayed") && fp8 == MP_FP8_DELAYED)
+            assume(r, "FP8 recipe not given: delayed scaling (Megatron's default --fp8-recipe)");
+    }
+    if (fp8 != MP_FP8_NONE && r->hw.peak_flops_fp8 <= 0) {
+        skip(r, "FP8 run, and %s gives no FP8 rate (peak_flops_fp8)", file);
+        return;
+    }
+    if (fp8 == MP_FP8_MXFP8 && !r->hw.mxfp8) {
+        skip(r, "MXFP8 run on a GPU without MX block scaling (%s)", file);
         return;
     }
 
@@ -310,6 +325,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     const char *other = text(par, "other");
     w->overlap_grad_reduce = has(other, "overlap-grad-reduce");
     w->tp_comm_overlap = has(other, "tp-comm-overlap");
+    w->fp8 = fp8;
 
     /* Layout. */
     mp_layout *l = &r->lay;

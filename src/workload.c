@@ -78,7 +78,7 @@ mp_status mp_get_capacity_factor(mp_getter *g, double *out, bool *found)
 
 static const char *const wl_keys[] = {
     "name", "global_batch", "seq_len", "precision", "optimizer", "bytes_per_param", "flash_attention",
-    "capacity_factor", "routing_imbalance", "overlap_grad_reduce", "tp_comm_overlap", NULL};
+    "capacity_factor", "routing_imbalance", "overlap_grad_reduce", "tp_comm_overlap", "fp8", NULL};
 static const char *const bpp_keys[] = {"weight", "gradient", "master", "optimizer_states", NULL};
 
 mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
@@ -91,6 +91,10 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
         return st;
     mp_getter g = {&d, d.root, err};
     static const char *const precisions[] = {"fp16", "bf16", NULL};
+    /* Megatron-LM's --fp8-recipe names: delayed, tensorwise (current
+     * scaling), blockwise, mxfp8. */
+    static const char *const fp8_recipes[] = {"none", "delayed", "current", "blockwise", "mxfp8", NULL};
+    int f8 = 0;
     static const char *const optimizers[] = {"adamw", "adam", "sgd", NULL};
     int pk = 0, ok = 0;
     bool found;
@@ -105,9 +109,17 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
         (st = mp_get_double(&g, "routing_imbalance", false, 1, 1e6, &w->routing_imbalance, NULL)) ||
         (st = mp_get_bool(&g, "overlap_grad_reduce", false, &w->overlap_grad_reduce, NULL)) ||
         (st = mp_get_bool(&g, "tp_comm_overlap", false, &w->tp_comm_overlap, NULL)) ||
+        (st = mp_get_enum(&g, "fp8", false, fp8_recipes, &f8, NULL)) ||
         (st = mp_get_map(&g, "bytes_per_param", false, &bpp)))
         goto out;
     snprintf(w->precision, sizeof w->precision, "%s", precisions[pk]);
+    w->fp8 = (mp_fp8_recipe)f8;
+    if (w->fp8 != MP_FP8_NONE && pk != 1) {
+        st = mp_doc_error(&d, mp_node_get(d.root, "fp8", NULL), err,
+                          "'fp8' needs 'precision: bf16' (FP8 linear layers inside bf16 mixed precision, "
+                          "as Megatron-LM's --bf16 --fp8-format hybrid)");
+        goto out;
+    }
     snprintf(w->optimizer, sizeof w->optimizer, "%s", optimizers[ok]);
     if (ok == 2) { /* SGD with momentum: one fp32 state */
         w->optim_state_bytes = 4;

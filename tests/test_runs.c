@@ -158,7 +158,7 @@ END_TEST
 static const struct {
     const char *id, *reason;
 } skips[] = {
-    {"skip-fp8", "FP8 precision is not modelled yet"},
+    {"skip-fp8", "FP8 run, and a100-sxm-80gb.yaml gives no FP8 rate (peak_flops_fp8)"},
     {"skip-gpu", "no shipped hardware file for GPU 'AMD MI300X'"},
     {"skip-fsdp", "sharded data parallelism (ZeRO-3, FSDP) is not modelled yet"},
     {"skip-layer", "a training_layer_microbench record: no step time to compare"},
@@ -169,6 +169,16 @@ START_TEST(test_skip_reasons)
 {
     const mp_run *r = find(skips[_i].id);
     ck_assert_str_eq(r->skip, skips[_i].reason);
+}
+END_TEST
+
+/* FP8 on an H100: the recipe from the record's words. */
+START_TEST(test_read_fp8)
+{
+    const mp_run *r = find("fp8-h100");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert_int_eq(r->wl.fp8, MP_FP8_BLOCKWISE);
+    ck_assert(r->hw.peak_flops_fp8 == 1979e12);
 }
 END_TEST
 
@@ -212,6 +222,7 @@ static Suite *runs_suite(void)
     tcase_add_test(t, test_read_tokens);
     tcase_add_test(t, test_evaluate_mfu);
     tcase_add_test(t, test_evaluate_memory);
+    tcase_add_test(t, test_read_fp8);
     tcase_add_loop_test(t, test_skip_reasons, 0, (int)(sizeof skips / sizeof skips[0]));
     suite_add_tcase(s, t);
     TCase *u = tcase_create("stats");

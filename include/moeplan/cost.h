@@ -127,7 +127,8 @@ double mp_cost_collective_s(const mp_hardware *hw, mp_coll coll, int n, int memb
 typedef struct {
     double weights_bytes, gradients_bytes, optimizer_bytes, activations_bytes;
     double comm_buffer_bytes, reserved_bytes, fragmentation_bytes;
-    double other_bytes;          /* comm buffers + reserved + fragmentation */
+    double fp8_weight_bytes;     /* FP8 copies of the linear layers' weights (workload fp8) */
+    double other_bytes;          /* comm buffers + FP8 weight copies + reserved + fragmentation */
     double total_bytes, capacity_bytes;
     double params;               /* parameters held by this GPU */
     double params_dense, params_expert;

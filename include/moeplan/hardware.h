@@ -2,6 +2,7 @@
 #ifndef MOEPLAN_HARDWARE_H
 #define MOEPLAN_HARDWARE_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "moeplan/error.h"
@@ -37,6 +38,12 @@ typedef struct {
     double memory_bytes_half;     /* bytes at which a memory-bound kernel reaches half its bandwidth */
     double intra_efficiency, inter_efficiency; /* collective ceiling, fraction of line rate */
     double collective_bytes_half; /* message bytes at which a link reaches half its ceiling */
+    /* FP8 matrix products: dense FP8 FLOP/s (0 = the GPU has none), the
+     * efficiency asymptote for them (default gemm_efficiency), and whether
+     * the tensor cores take MX block scaling (Blackwell). */
+    double peak_flops_fp8;
+    double gemm_efficiency_fp8;
+    bool mxfp8;
 } mp_hardware;
 
 void mp_hardware_defaults(mp_hardware *hw);

@@ -8,6 +8,11 @@
 #include "moeplan/doc.h"
 #include "moeplan/error.h"
 
+/* FP8 training as Transformer Engine runs it (Megatron-LM --fp8-format
+ * hybrid --fp8-recipe ...): the linear layers' GEMMs in FP8 with the
+ * recipe's scaling, everything else in 16 bits. */
+typedef enum { MP_FP8_NONE, MP_FP8_DELAYED, MP_FP8_CURRENT, MP_FP8_BLOCKWISE, MP_FP8_MXFP8 } mp_fp8_recipe;
+
 typedef struct {
     char name[128];
     char source[512];
@@ -25,6 +30,7 @@ typedef struct {
     double routing_imbalance;   /* tokens at the busiest expert rank / mean, >= 1 */
     bool overlap_grad_reduce;   /* DP gradient reduction hidden behind backward */
     bool tp_comm_overlap;       /* TP collectives pipelined with their GEMMs (TE userbuffers, --tp-comm-overlap) */
+    mp_fp8_recipe fp8;          /* FP8 linear layers (workload key fp8); NONE = 16-bit */
 } mp_workload;
 
 void mp_workload_defaults(mp_workload *w);
