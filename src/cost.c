@@ -28,12 +28,13 @@ const char *mp_coll_name(mp_coll c)
 }
 const char *mp_group_name(mp_group g)
 {
-    static const char *const n[] = {"-", "tp", "cp", "dp", "pp", "ep", "etp", "edp"};
-    return g <= MP_GROUP_EDP ? n[g] : "?";
+    static const char *const n[] = {"-", "tp", "cp", "dp", "pp", "ep", "etp", "edp", "tp-cp", "etp-ep", "world"};
+    return g <= MP_GROUP_WORLD ? n[g] : "?";
 }
 const char *mp_block_name(mp_block b)
 {
-    static const char *const n[] = {"embedding", "attention", "dense-mlp", "moe-mlp", "lm-head", "attention-local"};
+    static const char *const n[] = {"embedding", "attention", "dense-mlp", "moe-mlp", "lm-head", "attention-local",
+                                    "step"};
     return b < MP_BLOCK_COUNT ? n[b] : "?";
 }
 
@@ -148,7 +149,20 @@ typedef struct {
     const mp_cost_ctx *c;
     mp_op *ops;
     size_t n;
+    double mem_bytes;            /* block_step timing only (ops NULL) */
+    int mem_kernels;
+    bool want_norm;              /* block_step timing: the norm's all-reduce too (the same on every rank) */
 } opbuf;
+
+/* Per-step sums of one GPU (block_step). */
+typedef struct {
+    double rs, ag;               /* gradient reduce-scatter (or all-reduce) and parameter all-gather */
+    double rs_bucket, ag_bucket; /* their last bucket (rank 0's bucketed buffers) */
+    double norm_ar;              /* the gradient norm's all-reduce */
+    double opt;                  /* memory-bound: norm, clip, Adam, master copy, zero_grad */
+} step_cost;
+static void block_step(opbuf *b, double dense, double expert, step_cost *sc);
+static void stage_params(const mp_cost_ctx *c, int r, double *dense, double *expert);
 
 static mp_op *push(opbuf *b, const char *name, mp_op_kind k)
 {
@@ -255,6 +269,18 @@ static mp_op *memop(opbuf *b, const char *name, double fwd_bytes, double bwd_byt
     o->fwd_s = mp_eff_memory_s(b->c->hw, fwd_bytes, 1);
     o->bwd_s = mp_eff_memory_s(b->c->hw, bwd_bytes, 1);
     o->saved_bytes = saved;
+    return o;
+}
+
+/* A memory-bound op that runs as `kf` kernels forward and `kb` backward
+ * (unfused passes): the same bytes, each kernel's launch and ramp priced by
+ * the efficiency model (mp_eff_memory_s; nothing changes under the flat
+ * model). */
+static mp_op *memop_k(opbuf *b, const char *name, double fwd_bytes, double bwd_bytes, double saved, int kf, int kb)
+{
+    mp_op *o = memop(b, name, fwd_bytes, bwd_bytes, saved);
+    o->fwd_s = mp_eff_memory_s(b->c->hw, fwd_bytes, kf);
+    o->bwd_s = mp_eff_memory_s(b->c->hw, bwd_bytes, kb);
     return o;
 }
 
@@ -458,6 +484,21 @@ static void block_attention(opbuf *b, bool local)
         mp_op *enter = tp_enter(b, "tp-gather-attn", T * h * A);
         tp_enter_overlap(enter, matmul(b, "qkv-proj", T, h, qw + kw + vw, 1, qkv_in_saved));
     }
+    /* RoPE on Q and K (Megatron-Core transformer/attention.py,
+     * Attention.forward, apply_rotary_pos_emb on query and key; MLA:
+     * multi_latent_attention.py on the rope parts, q_pos_emb of
+     * heads x qk_rope_head_dim and the one shared k_pos_emb of
+     * qk_rope_head_dim; at d98e8a64ddf3).  Fused by default (--no-rope-fusion
+     * turns it off, megatron/training/arguments.py): one kernel each for Q
+     * and K, each reading and writing its tensor, and the same on the
+     * gradients backward; it saves only the frequencies.  Bytes: forward
+     * 2 T (q + k) A, backward the same.  Every model without learned
+     * positions is taken to use RoPE (model.h keeps no flag apart for
+     * `position_embedding: none`). */
+    if (m->learned_positions == 0) {
+        double rw = m->attn == MP_ATTN_MLA ? (a + 1) * (double)m->qk_rope_head_dim : qw + kw;
+        memop_k(b, "rope", 2 * T * rw * A, 2 * T * rw * A, 0, 2, 2);
+    }
     /* Attention core.  Causal: each query attends on average to S/2 keys
      * (mp_cost_mean_keys; fewer in a local layer); with load-balanced
      * context parallelism each CP rank's T queries still see that many keys
@@ -553,48 +594,147 @@ static void block_moe(opbuf *b)
     const mp_cost_ctx *c = b->c;
     const mp_model *m = c->model;
     const mp_layout *l = &c->lay;
-    double h = (double)m->hidden, A = c->wl->act_bytes, t = l->tp;
+    const mp_workload *w = c->wl;
+    double h = (double)m->hidden, A = w->act_bytes, t = l->tp;
     double T = (double)l->micro_batch * c->seq_len / l->cp;
     double Tsp = l->sequence_parallel ? T / t : T;
     double E = (double)m->num_experts, k = (double)m->top_k;
     double lam = c->expert_load;
     double g = m->gated_mlp ? 2.0 : 1.0;
     double fe = (double)m->expert_hidden / l->etp;
+    bool dropless = w->capacity_factor <= 0; /* else padded to capacity (--moe-pad-expert-input-to-capacity) */
+    /* Routing probabilities are in the router logits' dtype: the gating
+     * runs in the input dtype unless --moe-router-dtype says otherwise
+     * (router.py, Router.gating), and the top-k probabilities are cast back
+     * to it (moe_utils.py, topk_routing_with_score_function:
+     * probs.type_as(logits)); moeplan emits no --moe-router-dtype. */
+    double pb = A;
 
     norm(b, "pre-mlp-norm", Tsp);
     /* Router: logits Tsp x E, replicated weights; softmax in fp32, whose
      * output is kept for the backward of the gate [Megatron-Core router]. */
     matmul(b, "router", Tsp, h, E, 1, Tsp * h * A);
     memop(b, "router-softmax-topk", Tsp * E * 8, Tsp * E * 12, Tsp * E * 4 + Tsp * k * 12);
+    /* The load-balancing loss moeplan emits (--moe-router-load-balancing-type
+     * aux_loss --moe-aux-loss-coeff 1e-2; router.py, TopKRouter.routing and
+     * _apply_aux_loss at d98e8a64ddf3): compute_routing_scores_for_aux_loss
+     * takes a second softmax of the logits in fp32 (read A, write the scores
+     * 4 and the top-k routing map 1 per element), the Switch loss
+     * (switch_load_balancing_loss_func) reads the scores again (4): forward
+     * Tsp E (A + 9); the scores are saved for its backward (Tsp E 4).
+     * Backward: the loss gradient is written (4), the softmax backward reads
+     * it and the scores and writes the logits' gradient (4 + 4 + A), and
+     * autograd adds that to the gate's own logits gradient (2A read, A
+     * written): Tsp E (12 + 4A). */
+    memop(b, "router-aux-loss", Tsp * E * (A + 9), Tsp * E * (12 + 4 * A), Tsp * E * 4);
+    /* The loss needs the global tokens per expert: an all-reduce of the E
+     * int64 counts over the tp x cp group
+     * (moe_utils.py, get_tokens_per_expert_and_token_count:
+     * reduce_from_tensor_model_parallel_region(..., tp_cp_group)), forward
+     * only (integers, no gradient).  TP x CP ranks are adjacent (tp < cp). */
+    if (l->tp * l->cp > 1)
+        comm(b, "tp-cp-aux-counts", MP_GROUP_TP_CP, l->tp * l->cp, 1, MP_COLL_ALLREDUCE, E * 8, MP_COLL_NONE, 0);
     /* Dispatch [L25]: each token is copied top_k times, sent over EP, then
      * gathered over ETP; the busiest GPU holds lam * Tsp * k * etp copies
      * for its E/ep experts.  With balanced routing this equals
      * b*S*k*etp/(tp*cp): the expert FLOPs per GPU are the total / GPUs. */
     double sent = Tsp * k * h * A;
     double Ne = lam * Tsp * k * l->etp;
-    memop(b, "permute", Tsp * h * A + sent, Tsp * h * A + sent, 0)->transient_bytes = sent;
+    int local = (int)(E / l->ep);
     int ep_stride = l->etp; /* EP ranks are etp apart (etp < ep < edp) */
+    /* Dropless, the alltoall dispatcher's preprocess (token_dispatcher.py,
+     * MoEAlltoAllTokenDispatcher.preprocess at d98e8a64ddf3) all-gathers
+     * each rank's E int64 token counts over the tp_ep group (etp x ep
+     * adjacent ranks): gather_from_sequence_parallel_region, a gathered
+     * buffer of etp ep E 8 bytes, forward only (integers).  Padded to
+     * capacity the counts are fixed and the gather is skipped. */
+    if (dropless && l->etp * l->ep > 1)
+        comm(b, "ep-count-gather", MP_GROUP_ETP_EP, l->etp * l->ep, 1, MP_COLL_ALLGATHER,
+             (double)l->etp * l->ep * E * 8, MP_COLL_NONE, 0);
+    /* ... then copies the counts to the host and waits for them before the
+     * EP all-to-all (or before the experts when ep = etp = 1):
+     * _maybe_dtoh_and_synchronize, d2h_event.synchronize(), forward only
+     * (the backward reuses the host splits); skipped when padded to
+     * capacity.  The GPU's queue drains: a stall of the hardware file's
+     * moe_host_sync (hardware.c cites its default), counted with EP. */
+    if (dropless) {
+        mp_op *x = comm(b, "ep-host-sync", MP_GROUP_EP, l->ep, ep_stride, MP_COLL_NONE, 0, MP_COLL_NONE, 0);
+        x->fwd_s = c->hw->moe_host_sync_s;
+    }
+    memop(b, "permute", Tsp * h * A + sent, Tsp * h * A + sent, 0)->transient_bytes = sent;
     if (l->ep > 1) {
         mp_op *x = comm(b, "ep-dispatch", MP_GROUP_EP, l->ep, ep_stride, MP_COLL_ALLTOALL, lam * sent,
                         MP_COLL_ALLTOALL, lam * sent);
         x->expert = true;
         x->transient_bytes = 2 * lam * sent;
+        /* The probabilities travel in a second all-to-all with the same
+         * splits (token_dispatcher.py, token_dispatch: all_to_all of
+         * permuted_probs), Tsp k pb bytes; backward their gradient. */
+        x = comm(b, "ep-dispatch-probs", MP_GROUP_EP, l->ep, ep_stride, MP_COLL_ALLTOALL, lam * Tsp * k * pb,
+                 MP_COLL_ALLTOALL, lam * Tsp * k * pb);
+        x->expert = true;
     }
     if (l->etp > 1) {
         mp_op *x = comm(b, "etp-gather", MP_GROUP_ETP, l->etp, 1, MP_COLL_ALLGATHER, Ne * h * A,
                         MP_COLL_REDUCESCATTER, Ne * h * A);
         x->expert = true;
+        /* dispatch_postprocess gathers the probabilities over ETP too. */
+        x = comm(b, "etp-gather-probs", MP_GROUP_ETP, l->etp, 1, MP_COLL_ALLGATHER, Ne * pb, MP_COLL_REDUCESCATTER,
+                 Ne * pb);
+        x->expert = true;
     }
-    int local = (int)(E / l->ep);
+    /* Permutation 2 (token_dispatcher.py, dispatch_postprocess and
+     * combine_preprocess): with more than one local expert the received
+     * tokens arrive grouped by source rank and are sorted by local expert
+     * (sort_chunks_by_idxs, tokens and probabilities; padded to capacity a
+     * .transpose().contiguous(), also a copy), and sorted back before the
+     * combine.  Each reads and writes its tensor, forward, and the
+     * inverse copy of the gradient backward: 2 Ne h A (+ 2 Ne pb for the
+     * probabilities); the sorted copy is a transient of Ne h A. */
+    if (local > 1) {
+        mp_op *x = memop(b, "sort-chunks", 2 * Ne * (h * A + pb), 2 * Ne * (h * A + pb), 0);
+        x->expert = true;
+        x->transient_bytes = Ne * h * A;
+    }
     mp_op *o = matmul(b, "expert-fc1", Ne / local, h, g * fe, local, Ne * h * A);
     o->expert = true;
-    /* Current Megatron-Core applies the routing probabilities inside the
-     * experts (experts.py, activation_func_with_probs / weighted SwiGLU):
-     * the activation keeps its input and the fp32 probability per copy. */
-    o = memop(b, "expert-act", Ne * (g + 1) * fe * A, Ne * (2 * g + 1) * fe * A, Ne * g * fe * A + Ne * 4);
-    o->expert = true;
+    /* The experts' backward holds at once the gradient arriving at fc2's
+     * output, Ne h A, the gradient of fc1's output, Ne g fe A, and fc1's
+     * data gradient, Ne h A (the 2026-12-01 review, N12: dropless shapes
+     * vary per step, so the caching allocator rarely reuses the first
+     * before the last is allocated): 2 Ne h A + Ne g fe A. */
+    o->transient_bytes = 2 * Ne * h * A + Ne * g * fe * A;
+    if (m->gated_mlp) {
+        /* Gated experts: the fused weighted SwiGLU (experts.py, TEGroupedMLP,
+         * weighted_bias_swiglu_impl; fusions/fused_bias_swiglu.py) applies
+         * the probabilities inside the activation, which keeps its input and
+         * the probability per copy. */
+        o = memop(b, "expert-act", Ne * (g + 1) * fe * A, Ne * (2 * g + 1) * fe * A, Ne * g * fe * A + Ne * pb);
+        o->expert = true;
+    } else {
+        /* Non-gated (GELU) experts: bias_gelu_fusion is off without a bias
+         * (megatron/training/arguments.py), so TEGroupedMLP (experts.py,
+         * bias_act_func at d98e8a64ddf3) runs gelu(x), then x * probs, then
+         * .to(dtype) (a no-op: probabilities in the activation dtype), as
+         * separate autograd ops.  GELU keeps its input (Ne fe A); the product
+         * keeps the GELU output (Ne fe A) and the probabilities (Ne pb).
+         * Product: forward reads the GELU output and the probabilities,
+         * writes the product, 2 Ne fe A + Ne pb; backward reads the incoming
+         * gradient twice (for each operand), the GELU output and the
+         * probabilities, writes both gradients: 4 Ne fe A + 2 Ne pb. */
+        o = memop(b, "expert-act", 2 * Ne * fe * A, 3 * Ne * fe * A, Ne * fe * A);
+        o->expert = true;
+        o = memop(b, "expert-probs-mul", 2 * Ne * fe * A + Ne * pb, 4 * Ne * fe * A + 2 * Ne * pb,
+                  Ne * fe * A + Ne * pb);
+        o->expert = true;
+    }
     o = matmul(b, "expert-fc2", Ne / local, fe, h, local, Ne * fe * A);
     o->expert = true;
+    if (local > 1) {
+        mp_op *x = memop(b, "unsort-chunks", 2 * Ne * h * A, 2 * Ne * h * A, 0);
+        x->expert = true;
+        x->transient_bytes = Ne * h * A;
+    }
     if (l->etp > 1) {
         mp_op *x = comm(b, "etp-scatter", MP_GROUP_ETP, l->etp, 1, MP_COLL_REDUCESCATTER, Ne * h * A,
                         MP_COLL_ALLGATHER, Ne * h * A);
@@ -639,9 +779,27 @@ static void block_embed(opbuf *b)
      * dropout, a 1-byte mask. */
     memop(b, "embedding-lookup", T * h * (A + c->wl->weight_bytes), T * h * A + T * 8,
           T * 8 + (c->model->dropout ? Tsp * h : 0));
-    if (l->tp > 1)
-        comm(b, "tp-embedding", MP_GROUP_TP, l->tp, 1,
-             l->sequence_parallel ? MP_COLL_REDUCESCATTER : MP_COLL_ALLREDUCE, T * h * A, MP_COLL_NONE, 0);
+    /* The reduction's backward (tensor_parallel/mappings.py): with SP,
+     * reduce_scatter_to_sequence_parallel_region's backward is an
+     * all-gather of the T h gradient; without SP,
+     * reduce_from_tensor_model_parallel_region's is the identity. */
+    if (l->tp > 1) {
+        if (l->sequence_parallel)
+            comm(b, "tp-embedding", MP_GROUP_TP, l->tp, 1, MP_COLL_REDUCESCATTER, T * h * A, MP_COLL_ALLGATHER,
+                 T * h * A);
+        else
+            comm(b, "tp-embedding", MP_GROUP_TP, l->tp, 1, MP_COLL_ALLREDUCE, T * h * A, MP_COLL_NONE, 0);
+    }
+    /* The weight gradient (tensor_parallel/layers.py, VocabParallelEmbedding:
+     * F.embedding's backward, embedding_dense_backward): a dense V/t x h
+     * gradient in the weight dtype, zero-filled (write W) and scattered into
+     * (the T rows are counted above), then accumulated by the parameter's
+     * hook into the fp32 main gradient (distributed/
+     * distributed_data_parallel.py, _make_backward_post_hook: main_grad.add_
+     * -- read W, read and write the gradient bytes):
+     * backward V/t h (2 W + 2 grad_bytes) in 2 kernels. */
+    double Vt = (double)c->model->vocab / l->tp, W = c->wl->weight_bytes;
+    memop_k(b, "embedding-grad", 0, Vt * h * (2 * W + 2 * c->wl->grad_bytes), 0, 1, 2);
 }
 
 static void block_head(opbuf *b)
@@ -674,16 +832,35 @@ static void block_head(opbuf *b)
      * beyond it is the A-byte logits (or their gradient), not A + 4.
      * (Transformer Engine's parallel_cross_entropy, --cross-entropy-fusion-
      * impl te, saves the 16-bit logits and writes the gradient into them: A
-     * bytes saved and no transient; not modelled.)  The max and the sum
-     * are all-reduced over TP (3 fp32 per token). */
-    memop(b, "cross-entropy", T * V * (A + 4 + 4), T * V * (4 + A), T * V * 4)->transient_bytes = T * V * A;
-    if (l->tp > 1)
-        comm(b, "tp-loss", MP_GROUP_TP, l->tp, 1, MP_COLL_ALLREDUCE, T * 12, MP_COLL_NONE, 0);
+     * bytes saved and no transient; not modelled.) */
+    /* HBM passes, unfused (VocabParallelCrossEntropy at d98e8a64ddf3; the
+     * fused path is not emitted: see search.c), per element of the T V/t
+     * logits:
+     *  forward   calculate_logits_max: .float() reads A, writes 4;
+     *            torch.max reads 4;
+     *            calculate_predicted_logits: in-place subtract of the max
+     *            reads and writes 4 (8); torch.exp(out=) reads and writes 4
+     *            (8); .sum reads 4;
+     *            calculate_cross_entropy_loss: div_ reads and writes 4 (8)
+     *            -> A + 36 bytes in 6 kernels;
+     *  backward  calculate_gradients: grad_input.mul_ reads and writes 4 (8)
+     *            (the target-column update touches T elements only);
+     *            .float()'s backward casts to 16 bits: reads 4, writes A
+     *            -> 12 + A bytes in 2 kernels. */
+    memop_k(b, "cross-entropy", T * V * (A + 36), T * V * (12 + A), T * V * 4, 6, 2)->transient_bytes = T * V * A;
+    /* Three all-reduces over TP, T fp32 each (the unfused forward, separate
+     * calls): the max (ReduceOp.MAX), the predicted logits and the sum of
+     * the exponentials. */
+    if (l->tp > 1) {
+        comm(b, "tp-loss-max", MP_GROUP_TP, l->tp, 1, MP_COLL_ALLREDUCE, T * 4, MP_COLL_NONE, 0);
+        comm(b, "tp-loss-target", MP_GROUP_TP, l->tp, 1, MP_COLL_ALLREDUCE, T * 4, MP_COLL_NONE, 0);
+        comm(b, "tp-loss-sum", MP_GROUP_TP, l->tp, 1, MP_COLL_ALLREDUCE, T * 4, MP_COLL_NONE, 0);
+    }
 }
 
 size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block blk, mp_op *ops)
 {
-    opbuf b = {c, ops, 0};
+    opbuf b = {c, ops, 0, 0, 0, true};
     switch (blk) {
     case MP_BLOCK_EMBED: block_embed(&b); break;
     case MP_BLOCK_ATTN: block_attention(&b, false); break;
@@ -691,6 +868,13 @@ size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block blk, mp_op *ops)
     case MP_BLOCK_DENSE_MLP: block_dense(&b); break;
     case MP_BLOCK_MOE_MLP: block_moe(&b); break;
     case MP_BLOCK_HEAD: block_head(&b); break;
+    case MP_BLOCK_STEP: {
+        double d, e;
+        step_cost sc;
+        stage_params(c, 0, &d, &e);
+        block_step(&b, d, e, &sc);
+        break;
+    }
     case MP_BLOCK_COUNT: break;
     }
     return b.n;
@@ -705,7 +889,8 @@ bool mp_cost_block_present(const mp_cost_ctx *c, mp_block b)
     case MP_BLOCK_DENSE_MLP: return c->moe_prefix[L] < L;
     case MP_BLOCK_MOE_MLP: return c->moe_prefix[L] > 0;
     case MP_BLOCK_EMBED:
-    case MP_BLOCK_HEAD: return true;
+    case MP_BLOCK_HEAD:
+    case MP_BLOCK_STEP: return true;
     case MP_BLOCK_COUNT: break;
     }
     return false;
@@ -741,11 +926,11 @@ static void sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
         s->saved += o->saved_bytes;
         if (o->transient_bytes > s->transient)
             s->transient = o->transient_bytes;
-        if (o->group == MP_GROUP_TP) {
+        if (o->group == MP_GROUP_TP || o->group == MP_GROUP_TP_CP) {
             s->tp_s += o->fwd_s + o->bwd_s;
             s->tp_fwd_s += o->fwd_s;
         }
-        if (o->group == MP_GROUP_EP || o->group == MP_GROUP_ETP) {
+        if (o->group == MP_GROUP_EP || o->group == MP_GROUP_ETP || o->group == MP_GROUP_ETP_EP) {
             s->ep_s += o->fwd_s + o->bwd_s;
             s->ep_fwd_s += o->fwd_s;
         }
@@ -972,7 +1157,7 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
     bool any_local = present[MP_LAYER_LOCAL_DENSE] + present[MP_LAYER_LOCAL_MOE] > 0;
 
     double transient = 0;
-    for (int i = 0; i < MP_BLOCK_COUNT; i++) {
+    for (int i = 0; i < MP_BLOCK_STEP; i++) { /* the step's ops hold no activations */
         if ((i == MP_BLOCK_EMBED && r != 0) || (i == MP_BLOCK_HEAD && r != p - 1))
             continue; /* those blocks live on the first and last ranks */
         if ((i == MP_BLOCK_DENSE_MLP && !any_dense) || (i == MP_BLOCK_MOE_MLP && !any_moe) ||
@@ -1004,42 +1189,123 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
     mem->capacity_bytes = hw->memory_bytes;
 }
 
-/* Data-parallel gradient reduction once per step [N21 section 3.2]: dense
- * gradients over the dp*cp replicas, expert gradients over expert-DP.  With
- * the distributed optimizer: reduce-scatter of the fp32 gradients, then
- * all-gather of the updated 16-bit weights; otherwise one all-reduce. */
-static double dp_time(const mp_cost_ctx *c, const mp_memory *mem)
+/* Once per optimizer step, on one GPU of a pipeline rank holding `dense`
+ * and `expert` parameters: the gradient reduction [N21 section 3.2] (dense
+ * gradients over the dp*cp replicas, expert gradients over expert-DP; with
+ * the distributed optimizer a reduce-scatter of the fp32 gradients, then an
+ * all-gather of the updated 16-bit weights; otherwise one all-reduce), the
+ * gradient norm and clipping, the optimizer step and its tails.  The ops
+ * are listed by explain (block "step", rank 0); `sc` gets the sums that
+ * mp_cost_assemble prices (the overlap windows are applied there). */
+/* block_step's ops: listed when the buffer has room for them (explain), or
+ * only timed (b->ops NULL: mp_cost_assemble's hot path, the same
+ * formulas without building ops). */
+static double step_coll(opbuf *b, const char *name, mp_group g, int n, int stride, mp_coll coll, double bytes,
+                        bool ov)
 {
-    const mp_layout *l = &c->lay;
-    const mp_workload *w = c->wl;
-    int ndp = l->dp * l->cp;
-    int mpn_d = members_per_node(c->hw, l->tp, ndp);
-    int mpn_e = members_per_node(c->hw, l->etp * l->ep, l->edp);
-    double t = 0;
-    if (l->distributed_optimizer) {
-        t += mp_cost_collective_s(c->hw, MP_COLL_REDUCESCATTER, ndp, mpn_d, mem->params_dense * w->grad_bytes);
-        t += mp_cost_collective_s(c->hw, MP_COLL_ALLGATHER, ndp, mpn_d, mem->params_dense * w->weight_bytes);
-        t += mp_cost_collective_s(c->hw, MP_COLL_REDUCESCATTER, l->edp, mpn_e, mem->params_expert * w->grad_bytes);
-        t += mp_cost_collective_s(c->hw, MP_COLL_ALLGATHER, l->edp, mpn_e, mem->params_expert * w->weight_bytes);
-    } else {
-        t += mp_cost_collective_s(c->hw, MP_COLL_ALLREDUCE, ndp, mpn_d, mem->params_dense * w->grad_bytes);
-        t += mp_cost_collective_s(c->hw, MP_COLL_ALLREDUCE, l->edp, mpn_e, mem->params_expert * w->grad_bytes);
+    if (!b->ops)
+        return mp_cost_collective_s(b->c->hw, coll, n, members_per_node(b->c->hw, stride, n), bytes);
+    mp_op *x = comm(b, name, g, n, stride, coll, bytes, MP_COLL_NONE, 0);
+    x->overlapped = ov;
+    return x->fwd_s;
+}
+static double step_mem(opbuf *b, const char *name, double bytes)
+{
+    if (!b->ops) {
+        /* Timed in one call: the efficiency model's memory time is linear
+         * in bytes and kernels, (bytes + kernels b0) / bw + kernels x
+         * launch, so the sum of the kernels' times is that of their sum. */
+        b->mem_bytes += bytes;
+        b->mem_kernels += bytes > 0;
+        return 0;
     }
-    return t;
+    return memop(b, name, bytes, 0, 0)->fwd_s;
 }
 
-/* Optimizer step, memory-bound: per parameter updated, read the fp32
- * gradient, master weight and states, write master and states back and the
- * 16-bit weight. */
-static double optimizer_time(const mp_cost_ctx *c, const mp_memory *mem)
+static void block_step(opbuf *b, double dense, double expert, step_cost *sc)
 {
+    const mp_cost_ctx *c = b->c;
     const mp_layout *l = &c->lay;
     const mp_workload *w = c->wl;
-    double dshard = l->distributed_optimizer ? (double)l->dp * l->cp : 1.0;
+    const mp_hardware *hw = c->hw;
+    int ndp = l->dp * l->cp;
+    int mpn_d = members_per_node(hw, l->tp, ndp);
+    int mpn_e = members_per_node(hw, l->etp * l->ep, l->edp);
+    int es = l->etp * l->ep;
+    bool ov = w->overlap_grad_reduce;
+    memset(sc, 0, sizeof *sc);
+    /* Megatron-Core's default bucket: max(40,000,000, 1,000,000 x dp)
+     * parameters (distributed/distributed_data_parallel.py,
+     * DistributedDataParallel.__init__ at d98e8a64ddf3), for the dense and
+     * the expert buffer alike; only pipeline rank 0 buckets (pp_rank > 0
+     * sets bucket_size None: one bucket), and without overlap_grad_reduce
+     * there is one bucket too (so no bucket time is needed).  The last
+     * bucket of each buffer holds the first layers' gradients, ready when
+     * the backward ends. */
+    double bucket = 1e6 * l->dp > 40e6 ? 1e6 * l->dp : 40e6;
+    double bd = bucket < dense ? bucket : dense, be = bucket < expert ? bucket : expert;
+    if (l->distributed_optimizer) {
+        sc->rs += step_coll(b, "dp-grad-reduce", MP_GROUP_DP, ndp, l->tp, MP_COLL_REDUCESCATTER,
+                            dense * w->grad_bytes, ov);
+        sc->ag += step_coll(b, "dp-param-gather", MP_GROUP_DP, ndp, l->tp, MP_COLL_ALLGATHER, dense * w->weight_bytes,
+                            ov);
+        sc->rs += step_coll(b, "edp-grad-reduce", MP_GROUP_EDP, l->edp, es, MP_COLL_REDUCESCATTER,
+                            expert * w->grad_bytes, ov);
+        sc->ag += step_coll(b, "edp-param-gather", MP_GROUP_EDP, l->edp, es, MP_COLL_ALLGATHER,
+                            expert * w->weight_bytes, ov);
+        if (ov) {
+            sc->rs_bucket = mp_cost_collective_s(hw, MP_COLL_REDUCESCATTER, ndp, mpn_d, bd * w->grad_bytes) +
+                            mp_cost_collective_s(hw, MP_COLL_REDUCESCATTER, l->edp, mpn_e, be * w->grad_bytes);
+            sc->ag_bucket = mp_cost_collective_s(hw, MP_COLL_ALLGATHER, ndp, mpn_d, bd * w->weight_bytes) +
+                            mp_cost_collective_s(hw, MP_COLL_ALLGATHER, l->edp, mpn_e, be * w->weight_bytes);
+        }
+    } else {
+        sc->rs += step_coll(b, "dp-grad-all-reduce", MP_GROUP_DP, ndp, l->tp, MP_COLL_ALLREDUCE,
+                            dense * w->grad_bytes, ov);
+        sc->rs += step_coll(b, "edp-grad-all-reduce", MP_GROUP_EDP, l->edp, es, MP_COLL_ALLREDUCE,
+                            expert * w->grad_bytes, ov);
+        if (ov)
+            sc->rs_bucket = mp_cost_collective_s(hw, MP_COLL_ALLREDUCE, ndp, mpn_d, bd * w->grad_bytes) +
+                            mp_cost_collective_s(hw, MP_COLL_ALLREDUCE, l->edp, mpn_e, be * w->grad_bytes);
+    }
+    double dshard = l->distributed_optimizer ? (double)ndp : 1.0;
     double eshard = l->distributed_optimizer ? (double)l->edp : 1.0;
-    double updated = mem->params_dense / dshard + mem->params_expert / eshard;
-    double bytes = updated * (w->grad_bytes + 2 * w->master_bytes + 2 * w->optim_state_bytes + w->weight_bytes);
-    return mp_eff_memory_s(c->hw, bytes, 1);
+    double updated = dense / dshard + expert / eshard;
+    /* Gradient norm (optimizer/clip_grads.py, get_grad_norm_fp32:
+     * multi_tensor_l2norm reads the fp32 gradients of this GPU's shard once),
+     * then the squared norm is all-reduced over the grad-stats group: every
+     * GPU with the distributed optimizer, the model-parallel tp x pp group
+     * without it (optimizer.py, get_grad_stats_parallel_group; the dense and
+     * expert optimizers share it, ChainedOptimizer.get_grad_norm: one
+     * all-reduce).  The same on every rank. */
+    sc->opt += step_mem(b, "grad-norm", updated * w->grad_bytes);
+    if (b->ops || b->want_norm)
+        sc->norm_ar = step_coll(b, "grad-norm-all-reduce", MP_GROUP_WORLD,
+                                l->distributed_optimizer ? l->gpus : l->tp * l->pp, 1, MP_COLL_ALLREDUCE, 4, false);
+    /* Clipping (clip_grad_by_total_norm_fp32, multi_tensor_scale: reads and
+     * writes the shard's gradients), priced as applied every step: --clip-grad
+     * defaults to 1.0 (megatron/training/arguments.py). */
+    sc->opt += step_mem(b, "grad-clip", 2 * updated * w->grad_bytes);
+    /* Adam, memory-bound: per parameter updated, read the fp32 gradient,
+     * master weight and states, write master and states back and the 16-bit
+     * weight. */
+    sc->opt += step_mem(b, "optimizer-step",
+                        updated * (w->grad_bytes + 2 * w->master_bytes + 2 * w->optim_state_bytes + w->weight_bytes));
+    /* The copy of the updated master weights into the 16-bit weights is a
+     * kernel of its own (optimizer.py, _copy_main_params_to_model_params /
+     * _copy_main_params_to_param_buffer): it reads the master weights again
+     * (the 16-bit write is counted above). */
+    sc->opt += step_mem(b, "master-to-16bit", updated * w->master_bytes);
+    /* zero_grad_buffer (distributed/param_and_grad_buffer.py): a memset of
+     * the GPU's whole fp32 gradient buffer, every parameter it holds. */
+    sc->opt += step_mem(b, "zero-grad", (dense + expert) * w->grad_bytes);
+}
+
+static void step_costs(const mp_cost_ctx *c, const mp_memory *mem, bool norm, step_cost *sc)
+{
+    opbuf b = {c, NULL, 0, 0, 0, norm};
+    block_step(&b, mem->params_dense, mem->params_expert, sc);
+    sc->opt = mp_eff_memory_s(c->hw, b.mem_bytes, b.mem_kernels);
 }
 
 /* Model FLOPs per token, forward: matrix products of the active
@@ -1125,8 +1391,8 @@ void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks)
 {
     mp_block_sum *bs = blocks->b;
     for (int i = 0; i < MP_BLOCK_COUNT; i++) {
-        if (mp_cost_block_present(c, (mp_block)i))
-            sum_block(c, (mp_block)i, &bs[i]);
+        if (i != MP_BLOCK_STEP && mp_cost_block_present(c, (mp_block)i))
+            sum_block(c, (mp_block)i, &bs[i]); /* the step's ops are priced by mp_cost_assemble */
         else
             memset(&bs[i], 0, sizeof bs[i]); /* no layer of the model uses it */
     }
@@ -1252,7 +1518,10 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     double hw_flops_mb_total = 0; /* summed over ranks, per micro-batch, one GPU each */
     const mp_layer_time *lt = blocks->layer[l->recompute];
     const mp_layer_time *lay_embed = &blocks->embed, *lay_head = &blocks->head;
-    double slow_total = -1, sum_ranks = 0;
+    double slow_total = -1, sum_ranks = 0, sum_fwd = 0, sum_bwd = 0;
+    mp_stage_time first_st, last_st;
+    memset(&first_st, 0, sizeof first_st);
+    memset(&last_st, 0, sizeof last_st);
     for (int r = 0; r < p; r = NEXT_RANK(r)) {
         mp_stage_time st;
         memset(&st, 0, sizeof st);
@@ -1283,6 +1552,12 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
         hw_flops_mb_total += hwf * RANK_WEIGHT(r);
         double tot = st.fwd_s + st.bwd_s;
         sum_ranks += tot * RANK_WEIGHT(r);
+        sum_fwd += st.fwd_s * RANK_WEIGHT(r);
+        sum_bwd += st.bwd_s * RANK_WEIGHT(r);
+        if (r == 0)
+            first_st = st;
+        if (r == p - 1)
+            last_st = st;
         if (tot > slow_total) {
             slow_total = tot;
             out->slow = st;
@@ -1304,21 +1579,47 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
         out->t_bubble_s = 0;
     out->t_compute_s = mbs * out->slow.cat_s[MP_CAT_COMPUTE];
     /* Gradient reduction and the optimizer step run on every rank after the
-     * flush; the step ends with the slowest (ranks differ by the embedding
-     * and the output layer). */
-    double dp = dp_time(c, &out->mem_first), opt = optimizer_time(c, &out->mem_first);
-    if (l->pp > 1) {
-        double dp_last = dp_time(c, &out->mem_last), opt_last = optimizer_time(c, &out->mem_last);
-        if (dp_last + opt_last > dp + opt) {
-            dp = dp_last;
-            opt = opt_last;
+     * flush (block_step); the step ends with the slowest rank.
+     * Without overlap_grad_reduce they are all exposed.  With it
+     * (distributed/param_and_grad_buffer.py at d98e8a64ddf3):
+     *  - rank 0 buckets its buffers: each bucket's reduce-scatter
+     *    (all-reduce without the distributed optimizer) starts while the
+     *    last micro-batch's backward goes on (start_grad_sync per bucket),
+     *    so the part above that backward is exposed, and at least the last
+     *    bucket, ready only when the backward ends; the parameter all-gather
+     *    (--overlap-param-gather, emitted with the distributed optimizer)
+     *    runs bucket by bucket under the next step's first forward, the first
+     *    bucket exposed (its layers wait for it): max(rs - bwd, one bucket)
+     *    + max(ag - fwd, one bucket);
+     *  - the last pipeline rank (one bucket: pp_rank > 0 does not bucket)
+     *    finishes its last backward while the drain still runs on the ranks
+     *    before it, (sum of their backwards) / v, and its all-gather, issued
+     *    at zero_grad, overlaps the next step's fill, (sum of their
+     *    forwards) / v: max(0, rs - drain) + max(0, ag - fill).
+     * Then the gradient norm's all-reduce over every GPU, and the optimizer
+     * (the slower of the two ranks). */
+    step_cost s0, sl;
+    step_costs(c, &out->mem_first, true, &s0);
+    if (l->pp > 1)
+        step_costs(c, &out->mem_last, false, &sl);
+    else
+        sl = s0;
+    double exp0, expl;
+    if (!w->overlap_grad_reduce) {
+        exp0 = s0.rs + s0.ag;
+        expl = sl.rs + sl.ag;
+    } else {
+        exp0 = fmax(s0.rs - first_st.bwd_s, s0.rs_bucket) +
+               (l->distributed_optimizer ? fmax(s0.ag - first_st.fwd_s, s0.ag_bucket) : 0);
+        expl = exp0;
+        if (l->pp > 1) {
+            double drain = (sum_bwd - last_st.bwd_s) / v, fill = (sum_fwd - last_st.fwd_s) / v;
+            expl = fmax(0, sl.rs - drain) + fmax(0, sl.ag - fill);
         }
     }
-    out->t_optimizer_s = opt;
+    out->t_optimizer_s = fmax(s0.opt, sl.opt);
     out->t_memory_s = mbs * out->slow.cat_s[MP_CAT_MEMORY] + out->t_optimizer_s;
-    /* With --overlap-grad-reduce the reduction runs under the last
-     * micro-batch's backward; only the excess is exposed. */
-    out->t_dp_s = w->overlap_grad_reduce ? fmax(0, dp - out->slow.bwd_s) : dp;
+    out->t_dp_s = fmax(exp0, expl) + s0.norm_ar;
     out->t_tp_s = mbs * out->slow.tp_s;
     out->t_ep_s = mbs * out->slow.ep_s;
     out->t_cp_s = mbs * out->slow.cp_s;

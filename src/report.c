@@ -362,9 +362,13 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
                                                                                : "within chunks of",
              (long long)m->window, mp_cost_mean_keys(m, true, (double)c->seq_len), c->seq_len,
              m->window_kind == MP_WINDOW_CHUNKED ? "chunks keep C scores per query" : "scores stay S per query");
-    if (m->num_experts > 0)
-        LINE("expert load at the busiest rank: %.2f x mean (%s)", c->expert_load,
-             w->capacity_factor > 0 ? "capacity factor, padded to capacity" : "dropless, routing_imbalance");
+    if (m->num_experts > 0 && w->capacity_factor > 0)
+        LINE("expert load at the busiest rank: %.2f x mean (capacity factor, padded to capacity)", c->expert_load);
+    else if (m->num_experts > 0)
+        LINE("expert load at the busiest rank: %.2f x mean (dropless: the workload's routing_imbalance, an "
+             "assumption, not a measurement%s; the aux loss at 1e-2 is emitted, and every dropless layer waits for "
+             "its busiest expert rank)", c->expert_load,
+             c->expert_load <= 1.0 ? " -- 1.00 is perfect balance, a lower bound on the step" : "");
     LINE("memory allowance: %.2f GiB reserved (CUDA context, NCCL, framework) + %.0f%% fragmentation",
          hw->reserved_bytes / 1073741824.0, 100 * hw->fragmentation);
     for (int i = 0; i < m->num_notes; i++)

@@ -635,6 +635,18 @@ void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_l
             ADD("--moe-shared-expert-intermediate-size %lld \\\n",
                 (long long)(m->num_shared_experts * m->shared_expert_hidden));
         ADD("--moe-token-dispatcher-type alltoall \\\n--moe-grouped-gemm \\\n");
+        /* The kernels moeplan prices (cost.c, block_moe): the fused permute
+         * and router (TransformerConfig moe_permute_fusion,
+         * moe_router_fusion, off by default; the CLI flags come from the
+         * config at NVIDIA/Megatron-LM d98e8a64ddf3), and the aux-loss load
+         * balancing whose cost block_moe adds (the coefficient defaults to
+         * 0, which trains with no balancing at all; 1e-2 is the help text's
+         * recommended start).  --cross-entropy-loss-fusion is not emitted:
+         * the unfused cross entropy is what is priced, and the fused
+         * backward casts the gradient to bfloat16 (fusions/
+         * fused_cross_entropy.py, calculate_gradients), wrong for fp16. */
+        ADD("--moe-permute-fusion \\\n--moe-router-fusion \\\n"
+            "--moe-router-load-balancing-type aux_loss \\\n--moe-aux-loss-coeff 1e-2 \\\n");
         bool all = true;
         for (int i = 0; i < m->num_layers; i++)
             all &= m->is_moe[i];

@@ -23,6 +23,7 @@
 
 #include "moeplan/cost.h"
 #include "moeplan/plan.h"
+#include "moeplan/search.h"
 
 #include "check_main.h"
 
@@ -614,18 +615,21 @@ END_TEST
  *   residual           no dropout                 =          0
  *                                             sum = 31,621,120
  * MoE MLP (Ne = T_sp * top_k * etp = 2560 * 2 * 4 = 20,480 token copies on
- * this GPU; expert width per GPU 2048 / 4 = 512):
+ * this GPU; expert width per GPU 2048 / 4 = 512; routing probabilities in
+ * the 16-bit logits' dtype, 2 B):
  *   pre-MLP norm input 2560 * 1024 * 2            =  5,242,880
  *   router input       2560 * 1024 * 2            =  5,242,880
  *   router softmax     2560 * 64 * 4 + 2560*2*12  =    716,800
+ *   aux-loss scores    2560 * 64 * 4 (fp32)       =    655,360
  *   expert fc1 input   20480 * 1024 * 2           = 41,943,040
- *   expert act input   20480 * 512 * 2            = 20,971,520
- *     + fp32 routing probability per copy 20480*4 =     81,920
- *     (current Megatron-Core weights inside the experts)
+ *   GELU input         20480 * 512 * 2            = 20,971,520
+ *   probs multiply     GELU output 20480*512*2    = 20,971,520
+ *     + the probability per copy 20480 * 2        =     40,960
+ *     (GELU experts: gelu and x * probs run unfused in Megatron-Core)
  *   expert fc2 input   20480 * 512 * 2            = 20,971,520
  *   unpermute          int32 row map 2560 * 2 * 4 =     20,480
- *                                             sum = 95,191,040
- * Layer: 31,621,120 + 95,191,040 = 126,812,160 */
+ *                                             sum = 116,776,960
+ * Layer: 31,621,120 + 116,776,960 = 148,398,080 */
 typedef struct {
     mp_block block;
     const char *op;
@@ -637,8 +641,9 @@ static const saved_case seed_saved[] = {
     {MP_BLOCK_ATTN, "attention-core", 15728640 + 163840},
     {MP_BLOCK_ATTN, "out-proj", 5242880},        {MP_BLOCK_ATTN, "attn-residual", 0},
     {MP_BLOCK_MOE_MLP, "pre-mlp-norm", 5242880}, {MP_BLOCK_MOE_MLP, "router", 5242880},
-    {MP_BLOCK_MOE_MLP, "router-softmax-topk", 716800},
-    {MP_BLOCK_MOE_MLP, "expert-fc1", 41943040},  {MP_BLOCK_MOE_MLP, "expert-act", 20971520 + 81920},
+    {MP_BLOCK_MOE_MLP, "router-softmax-topk", 716800}, {MP_BLOCK_MOE_MLP, "router-aux-loss", 655360},
+    {MP_BLOCK_MOE_MLP, "expert-fc1", 41943040},  {MP_BLOCK_MOE_MLP, "expert-act", 20971520},
+    {MP_BLOCK_MOE_MLP, "expert-probs-mul", 20971520 + 40960},
     {MP_BLOCK_MOE_MLP, "expert-fc2", 20971520},  {MP_BLOCK_MOE_MLP, "unpermute", 20480},
     {MP_BLOCK_MOE_MLP, "mlp-residual", 0},
 };
@@ -659,13 +664,13 @@ END_TEST
 START_TEST(test_seed_layer_activations)
 {
     world *x = seed_world();
-    ck_assert_rel(x->r.act_layer_moe_bytes, 126812160.0, EXACT);
+    ck_assert_rel(x->r.act_layer_moe_bytes, 148398080.0, EXACT);
     /* Rank 0 under 1F1B holds min(pp - 0, 8 micro-batches) = 2 micro-batches
      * in flight (Narayanan et al. SC21, section 2.2), each with 8 layers and
      * the embedding's int64 token ids, 10240 * 8 bytes (Megatron's "8sbp"
-     * term): 2 * (8 * 126,812,160 + 81,920) = 2,029,158,400 */
+     * term): 2 * (8 * 148,398,080 + 81,920) = 2,374,533,120 */
     ck_assert_rel(x->r.mem_first.inflight_units, 2.0, EXACT);
-    ck_assert_rel(x->r.mem_first.activations_bytes, 2029158400.0, EXACT);
+    ck_assert_rel(x->r.mem_first.activations_bytes, 2374533120.0, EXACT);
     free(x);
 }
 END_TEST
@@ -738,8 +743,8 @@ START_TEST(test_seed_groups)
     world *x = seed_world();
     int ncomm = 0, seen_tp = 0, seen_ep = 0, seen_etp = 0;
     for (int b = 0; b < MP_BLOCK_COUNT; b++) {
-        if (b == MP_BLOCK_DENSE_MLP)
-            continue; /* the seed has no dense layer */
+        if (b == MP_BLOCK_DENSE_MLP || b == MP_BLOCK_STEP)
+            continue; /* the seed has no dense layer; the step's groups: test_step_ops */
         mp_op ops[MP_MAX_OPS];
         size_t n = mp_cost_block_ops(&x->c, (mp_block)b, ops);
         for (size_t i = 0; i < n; i++) {
@@ -754,8 +759,15 @@ START_TEST(test_seed_groups)
                 break;
             case MP_GROUP_EP:
                 ck_assert_msg(o->group_size == 16, "%s: ep group %d", o->name, o->group_size);
-                ck_assert_int_eq(o->coll, MP_COLL_ALLTOALL);
+                /* all-to-all, or the dispatcher's host sync (no collective) */
+                ck_assert(o->coll == MP_COLL_ALLTOALL || strcmp(o->name, "ep-host-sync") == 0);
                 seen_ep++;
+                break;
+            case MP_GROUP_TP_CP:
+                ck_assert_msg(o->group_size == 4, "%s: tp-cp group %d", o->name, o->group_size);
+                break;
+            case MP_GROUP_ETP_EP:
+                ck_assert_msg(o->group_size == 64, "%s: etp-ep group %d", o->name, o->group_size);
                 break;
             case MP_GROUP_ETP:
                 ck_assert_msg(o->group_size == 4, "%s: etp group %d", o->name, o->group_size);
@@ -767,8 +779,8 @@ START_TEST(test_seed_groups)
         }
     }
     ck_assert_int_gt(ncomm, 0);
-    ck_assert_int_eq(seen_ep, 2);  /* dispatch and combine */
-    ck_assert_int_eq(seen_etp, 2); /* gather into and scatter out of the experts */
+    ck_assert_int_eq(seen_ep, 4);  /* host sync, dispatch of tokens and of probabilities, combine */
+    ck_assert_int_eq(seen_etp, 3); /* gather of tokens and of probabilities, scatter */
     ck_assert_int_gt(seen_tp, 0);
     free(x);
 }
@@ -797,6 +809,250 @@ START_TEST(test_seed_expert_ops)
     const mp_op *r = find_op(ops, n, "router");
     ck_assert_double_eq(r->m, 2560);
     ck_assert_double_eq(r->n, 64);
+    free(x);
+}
+END_TEST
+
+/* ============================================ review 2026-12-01 (N3-N13), the seed by hand
+ * Seed MoE block: T_sp = 2560, E = 64, k = 2, h = 1024, A = 2, etp 4,
+ * ep 16 (4 local experts), Ne = 20,480, fe = 512, probabilities in the
+ * 16-bit logits' dtype (pb = 2).  Hardware: the seed's (flat efficiency:
+ * 1.8 TB/s x 0.8 = 1.44 TB/s; NVLink 400 GB/s, 3 us; NIC 50 GB/s, 10 us). */
+
+/* N3: the aux loss (router.py _apply_aux_loss, moe_utils.py).  Second fp32
+ * softmax, routing map and loss read: Tsp E (A + 9) = 2560 * 64 * 11 =
+ * 1,802,240 B forward; backward Tsp E (12 + 4A) = 2560 * 64 * 20 =
+ * 3,276,800 B; saved scores 2560 * 64 * 4 = 655,360 B.  Token counts
+ * all-reduced over tp x cp = 4 adjacent ranks, E int64 = 512 B, forward
+ * only: 2*3*3e-6 + 2*(3/4)*512/400e9 = 1.8e-5 + 1.92e-9 s.  The emitted
+ * command turns the loss and the fused kernels on. */
+START_TEST(test_review_aux_loss)
+{
+    world *x = seed_world();
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_MOE_MLP, ops);
+    const mp_op *o = find_op(ops, n, "router-aux-loss");
+    ck_assert_rel(o->fwd_hbm_bytes, 1802240.0, EXACT);
+    ck_assert_rel(o->bwd_hbm_bytes, 3276800.0, EXACT);
+    ck_assert_rel(o->saved_bytes, 655360.0, EXACT);
+    o = find_op(ops, n, "tp-cp-aux-counts");
+    ck_assert_int_eq(o->group, MP_GROUP_TP_CP);
+    ck_assert_int_eq(o->group_size, 4);
+    ck_assert_int_eq(o->coll, MP_COLL_ALLREDUCE);
+    ck_assert_int_eq(o->bwd_coll, MP_COLL_NONE);
+    ck_assert_rel(o->fwd_comm_bytes, 512.0, EXACT);
+    ck_assert_rel(o->fwd_s, 1.8e-5 + 1.92e-9, 1e-12);
+    char buf[8192];
+    mp_search_megatron_args(&x->m, &x->w, &x->l, buf, sizeof buf);
+    ck_assert_ptr_nonnull(strstr(buf, "--moe-router-load-balancing-type aux_loss \\\n--moe-aux-loss-coeff 1e-2 \\\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "--moe-permute-fusion \\\n--moe-router-fusion \\\n"));
+    ck_assert_ptr_null(strstr(buf, "--cross-entropy-loss-fusion"));
+    free(x);
+}
+END_TEST
+
+/* N4: unfused vocab-parallel cross entropy on the last rank, T = 10240,
+ * V/t = 8000: 81,920,000 logits per GPU; forward A + 36 = 38 B each
+ * (.float, max, subtract, exp, sum, div_) = 3,112,960,000 B; backward
+ * 12 + A = 14 B (mul_, cast back) = 1,146,880,000 B.  Three all-reduces of
+ * T fp32 = 40,960 B each.  The transient stays T V/t A = 163,840,000. */
+START_TEST(test_review_cross_entropy)
+{
+    world *x = seed_world();
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_HEAD, ops);
+    const mp_op *o = find_op(ops, n, "cross-entropy");
+    ck_assert_rel(o->fwd_hbm_bytes, 3112960000.0, EXACT);
+    ck_assert_rel(o->bwd_hbm_bytes, 1146880000.0, EXACT);
+    ck_assert_rel(o->transient_bytes, 163840000.0, EXACT);
+    ck_assert_rel(find_op(ops, n, "tp-loss-max")->fwd_comm_bytes, 40960.0, EXACT);
+    ck_assert_rel(find_op(ops, n, "tp-loss-target")->fwd_comm_bytes, 40960.0, EXACT);
+    ck_assert_rel(find_op(ops, n, "tp-loss-sum")->fwd_comm_bytes, 40960.0, EXACT);
+    free(x);
+}
+END_TEST
+
+/* N5: permutation 2 with 4 local experts: sort-chunks reads and writes the
+ * tokens and probabilities, 2 Ne (h A + pb) = 2 * 20480 * 2050 =
+ * 83,968,000 B each way; unsort-chunks the tokens, 2 Ne h A = 83,886,080 B;
+ * each a transient of Ne h A = 41,943,040 B.  With 16 experts over ep 16
+ * (one local expert) neither exists. */
+START_TEST(test_review_sort_chunks)
+{
+    world *x = seed_world();
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_MOE_MLP, ops);
+    const mp_op *o = find_op(ops, n, "sort-chunks");
+    ck_assert_rel(o->fwd_hbm_bytes, 83968000.0, EXACT);
+    ck_assert_rel(o->bwd_hbm_bytes, 83968000.0, EXACT);
+    ck_assert_rel(o->transient_bytes, 41943040.0, EXACT);
+    ck_assert(o->expert);
+    o = find_op(ops, n, "unsort-chunks");
+    ck_assert_rel(o->fwd_hbm_bytes, 83886080.0, EXACT);
+    ck_assert_rel(o->bwd_hbm_bytes, 83886080.0, EXACT);
+    ck_assert(o->expert);
+    x->m.num_experts = 16;
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_MOE_MLP, ops);
+    for (size_t i = 0; i < n; i++)
+        ck_assert(strcmp(ops[i].name, "sort-chunks") != 0 && strcmp(ops[i].name, "unsort-chunks") != 0);
+    free(x);
+}
+END_TEST
+
+/* N6: the dropless alltoall dispatcher's fixed costs.
+ *  - count all-gather over etp x ep = 64 adjacent ranks (8 per node, so it
+ *    spans nodes: B = min(400e9, 8 * 50e9) = 400e9, alpha 10 us), a gathered
+ *    buffer of 64 * E * 8 = 32,768 B, forward only:
+ *    63 * 1e-5 + (63/64) * 32768 / 400e9 = 6.3e-4 + 8.064e-8 s;
+ *  - host sync: the hardware default, 26 us, forward only;
+ *  - probabilities all-to-all over ep 16: Tsp k pb = 2560 * 2 * 2 = 10,240 B
+ *    both ways; gathered over etp: Ne pb = 40,960 B.
+ * Padded to capacity (capacity_factor 1.2) neither the gather nor the sync
+ * is there; the probabilities still travel. */
+START_TEST(test_review_dispatcher_fixed)
+{
+    world *x = seed_world();
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_MOE_MLP, ops);
+    const mp_op *o = find_op(ops, n, "ep-count-gather");
+    ck_assert_int_eq(o->group, MP_GROUP_ETP_EP);
+    ck_assert_int_eq(o->group_size, 64);
+    ck_assert(o->inter_node);
+    ck_assert_rel(o->fwd_comm_bytes, 32768.0, EXACT);
+    ck_assert_rel(o->fwd_s, 6.3e-4 + 8.064e-8, 1e-12);
+    ck_assert_double_eq(o->bwd_s, 0);
+    o = find_op(ops, n, "ep-host-sync");
+    ck_assert_rel(o->fwd_s, 26e-6, 1e-12);
+    ck_assert_double_eq(o->bwd_s, 0);
+    o = find_op(ops, n, "ep-dispatch-probs");
+    ck_assert_rel(o->fwd_comm_bytes, 10240.0, EXACT);
+    ck_assert_rel(o->bwd_comm_bytes, 10240.0, EXACT);
+    ck_assert_rel(find_op(ops, n, "etp-gather-probs")->fwd_comm_bytes, 40960.0, EXACT);
+    x->w.capacity_factor = 1.2;
+    evaluate(x, x->w.seq_max);
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_MOE_MLP, ops);
+    for (size_t i = 0; i < n; i++)
+        ck_assert(strcmp(ops[i].name, "ep-count-gather") != 0 && strcmp(ops[i].name, "ep-host-sync") != 0);
+    find_op(ops, n, "ep-dispatch-probs");
+    free(x);
+}
+END_TEST
+
+/* N8: GELU experts.  gelu(x) keeps x; x * probs keeps the GELU output and
+ * the probabilities: saved Ne fe A + Ne pb = 20,971,520 + 40,960; forward
+ * 2 Ne fe A + Ne pb = 41,943,040 + 40,960 = 41,984,000 B, backward
+ * 4 Ne fe A + 2 Ne pb = 83,886,080 + 81,920 = 83,968,000 B.  Gated experts
+ * (the fused weighted SwiGLU) have no separate product: the activation keeps
+ * its input Ne 2 fe A = 41,943,040 and the probabilities 40,960. */
+START_TEST(test_review_gelu_probs)
+{
+    world *x = seed_world();
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_MOE_MLP, ops);
+    const mp_op *o = find_op(ops, n, "expert-probs-mul");
+    ck_assert_rel(o->fwd_hbm_bytes, 41984000.0, EXACT);
+    ck_assert_rel(o->bwd_hbm_bytes, 83968000.0, EXACT);
+    ck_assert_rel(o->saved_bytes, 21012480.0, EXACT);
+    ck_assert(o->expert);
+    x->m.gated_mlp = true;
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_MOE_MLP, ops);
+    for (size_t i = 0; i < n; i++)
+        ck_assert(strcmp(ops[i].name, "expert-probs-mul") != 0);
+    ck_assert_rel(find_op(ops, n, "expert-act")->saved_bytes, 41943040.0 + 40960.0, EXACT);
+    free(x);
+}
+END_TEST
+
+/* N11: small kernels.
+ *  - RoPE on Q and K (the seed has RoPE): 2 T (q + k) A = 2 * 10240 * 512 * 2
+ *    = 20,971,520 B each way; a learned position table turns it off;
+ *  - embedding weight gradient on rank 0: V/t h (2 W + 2 * 4) = 8000 * 1024
+ *    * 12 = 98,304,000 B backward; the SP reduce-scatter's backward is an
+ *    all-gather of T h A = 20,971,520 B;
+ *  - per step, rank 0 (distributed optimizer): updated = 17,121,280 / 16 +
+ *    33,554,432 / 1 = 34,624,512 parameters; norm read 4 B each =
+ *    138,498,048; clip read and write 276,996,096; master read 138,498,048;
+ *    zero_grad over all 50,675,712 parameters 202,702,848; the norm's
+ *    all-reduce of 4 B over the 128 GPUs: 2 * 127 * 1e-5 + 2 * (127/128) *
+ *    4 / 400e9 s. */
+START_TEST(test_review_small_kernels)
+{
+    world *x = seed_world();
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_ATTN, ops);
+    const mp_op *o = find_op(ops, n, "rope");
+    ck_assert_rel(o->fwd_hbm_bytes, 20971520.0, EXACT);
+    ck_assert_rel(o->bwd_hbm_bytes, 20971520.0, EXACT);
+    ck_assert_double_eq(o->saved_bytes, 0);
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_EMBED, ops);
+    ck_assert_rel(find_op(ops, n, "embedding-grad")->bwd_hbm_bytes, 98304000.0, EXACT);
+    o = find_op(ops, n, "tp-embedding");
+    ck_assert_int_eq(o->bwd_coll, MP_COLL_ALLGATHER);
+    ck_assert_rel(o->bwd_comm_bytes, 20971520.0, EXACT);
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_STEP, ops);
+    ck_assert_rel(find_op(ops, n, "grad-norm")->fwd_hbm_bytes, 138498048.0, EXACT);
+    ck_assert_rel(find_op(ops, n, "grad-clip")->fwd_hbm_bytes, 276996096.0, EXACT);
+    ck_assert_rel(find_op(ops, n, "master-to-16bit")->fwd_hbm_bytes, 138498048.0, EXACT);
+    ck_assert_rel(find_op(ops, n, "zero-grad")->fwd_hbm_bytes, 202702848.0, EXACT);
+    o = find_op(ops, n, "grad-norm-all-reduce");
+    ck_assert_int_eq(o->group, MP_GROUP_WORLD);
+    ck_assert_int_eq(o->group_size, 128);
+    ck_assert_rel(o->fwd_s, 2 * 127 * 1e-5 + 2 * (127.0 / 128) * 4 / 400e9, 1e-12);
+    x->m.learned_positions = 4096;
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_ATTN, ops);
+    for (size_t i = 0; i < n; i++)
+        ck_assert(strcmp(ops[i].name, "rope") != 0);
+    free(x);
+}
+END_TEST
+
+/* N12: the experts' backward holds 2 Ne h A + Ne g fe A = 2 * 20480 * 1024
+ * * 2 + 20480 * 512 * 2 = 83,886,080 + 20,971,520 = 104,857,600 B at once,
+ * the largest buffer of rank 0; with the two pipeline buffers of
+ * T_sp h A = 5,242,880 each: 115,343,360 B of comm buffers. */
+START_TEST(test_review_moe_backward_transient)
+{
+    world *x = seed_world();
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_MOE_MLP, ops);
+    ck_assert_rel(find_op(ops, n, "expert-fc1")->transient_bytes, 104857600.0, EXACT);
+    ck_assert_rel(x->r.mem_first.comm_buffer_bytes, 115343360.0, EXACT);
+    free(x);
+}
+END_TEST
+
+/* N13: the DP overlap window.  Llama-3.1-8B, tp 1, pp 1, dp 4 on one node
+ * of the default hardware (NVLink 400 GB/s, 3 us), S = 8192, distributed
+ * optimizer, overlap_grad_reduce: Megatron's bucket is max(40e6, 1e6 * 4)
+ * = 40,000,000 parameters.  One micro-batch's backward (about 1 s) is far
+ * longer than the whole reduce-scatter (about 60 ms), so only the last
+ * bucket is exposed: 3 * 3e-6 + (3/4) * 40e6 * 4 / 400e9 = 9e-6 + 3e-4;
+ * the all-gather likewise one bucket under the first forward:
+ * 9e-6 + (3/4) * 40e6 * 2 / 400e9 = 9e-6 + 1.5e-4; plus the norm's
+ * all-reduce over the 4 GPUs, 2 * 3 * 3e-6 + 2 * (3/4) * 4 / 400e9.
+ * Without the overlap both collectives are exposed in full. */
+START_TEST(test_review_dp_window)
+{
+    world *x = calloc(1, sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    load_model(&x->m, TEST_DATA "/llama-3.1-8b.yaml");
+    mp_hardware_defaults(&x->hw);
+    mp_workload_defaults(&x->w);
+    x->w.global_batch = 16;
+    x->w.seq_min = x->w.seq_max = 8192;
+    x->w.overlap_grad_reduce = true;
+    set_layout(&x->l, 1, 1, 4, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
+    evaluate(x, 8192);
+    ck_assert(x->r.slow.bwd_s > 0.5);
+    double norm = 2 * 3 * 3e-6 + 2 * 0.75 * 4 / 400e9;
+    ck_assert_rel(x->r.t_dp_s, 9e-6 + 3e-4 + 9e-6 + 1.5e-4 + norm, 1e-12);
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_STEP, ops);
+    double rs = find_op(ops, n, "dp-grad-reduce")->fwd_s, ag = find_op(ops, n, "dp-param-gather")->fwd_s;
+    ck_assert(find_op(ops, n, "dp-grad-reduce")->overlapped);
+    x->w.overlap_grad_reduce = false;
+    evaluate(x, 8192);
+    ck_assert_rel(x->r.t_dp_s, rs + ag + norm, 1e-12);
     free(x);
 }
 END_TEST
@@ -1246,6 +1502,16 @@ static Suite *cost_suite(void)
     tcase_add_test(td, test_seed_expert_ops);
     tcase_add_loop_test(td, test_collective_times, 0, (int)(sizeof coll_cases / sizeof coll_cases[0]));
     suite_add_tcase(s, td);
+    TCase *tr = tcase_create("review-2026-12-01");
+    tcase_add_test(tr, test_review_aux_loss);
+    tcase_add_test(tr, test_review_cross_entropy);
+    tcase_add_test(tr, test_review_sort_chunks);
+    tcase_add_test(tr, test_review_dispatcher_fixed);
+    tcase_add_test(tr, test_review_gelu_probs);
+    tcase_add_test(tr, test_review_small_kernels);
+    tcase_add_test(tr, test_review_moe_backward_transient);
+    tcase_add_test(tr, test_review_dp_window);
+    suite_add_tcase(s, tr);
     TCase *te = tcase_create("invariants");
     tcase_add_test(te, test_memory_grows_with_micro_batch);
     tcase_add_test(te, test_full_recompute_less);

@@ -27,13 +27,20 @@ typedef enum {
     MP_COLL_NONE, MP_COLL_ALLREDUCE, MP_COLL_ALLGATHER, MP_COLL_REDUCESCATTER, MP_COLL_ALLTOALL, MP_COLL_SENDRECV
 } mp_coll;
 typedef enum {
-    MP_GROUP_NONE, MP_GROUP_TP, MP_GROUP_CP, MP_GROUP_DP, MP_GROUP_PP, MP_GROUP_EP, MP_GROUP_ETP, MP_GROUP_EDP
+    MP_GROUP_NONE, MP_GROUP_TP, MP_GROUP_CP, MP_GROUP_DP, MP_GROUP_PP, MP_GROUP_EP, MP_GROUP_ETP, MP_GROUP_EDP,
+    MP_GROUP_TP_CP,  /* tp x cp: the router's aux-loss token counts (Megatron's tp_cp group) */
+    MP_GROUP_ETP_EP, /* etp x ep: the dispatcher's token-count all-gather (Megatron's tp_ep group) */
+    MP_GROUP_WORLD   /* every GPU: the gradient norm with the distributed optimizer */
 } mp_group;
 /* ATTN_LOCAL is the attention block of the layers with local attention
- * (model.h: attn_local, a sliding window or chunks); ATTN that of the others. */
+ * (model.h: attn_local, a sliding window or chunks); ATTN that of the others.
+ * STEP is not a block of a micro-batch: its ops run once per optimizer step
+ * on the first pipeline rank's GPU (gradient reduction, gradient norm and
+ * clipping, optimizer), listed for explain; mp_cost_assemble prices them
+ * for the first and the last rank. */
 typedef enum {
     MP_BLOCK_EMBED, MP_BLOCK_ATTN, MP_BLOCK_DENSE_MLP, MP_BLOCK_MOE_MLP, MP_BLOCK_HEAD, MP_BLOCK_ATTN_LOCAL,
-    MP_BLOCK_COUNT
+    MP_BLOCK_STEP, MP_BLOCK_COUNT
 } mp_block;
 
 /* Layer classes: attention global or local, MLP dense or MoE. */
@@ -67,7 +74,7 @@ typedef struct {
     double transient_bytes;      /* largest short-lived buffer (communication, permutation) */
 } mp_op;
 
-#define MP_MAX_OPS 32
+#define MP_MAX_OPS 48
 
 /* Everything the cost model needs for one layout at one sequence length. */
 typedef struct {
