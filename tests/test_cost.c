@@ -1057,6 +1057,29 @@ START_TEST(test_review_dp_window)
 }
 END_TEST
 
+/* N13 on the seed (pp 2, 17.1 M dense parameters per GPU: under one
+ * bucket, so rank 0's reduce-scatter and all-gather are exposed whole even
+ * with overlap_grad_reduce; dp 16 over nodes, 2 per node: B = min(400e9,
+ * 2 * 50e9) = 1e11, alpha 10 us).  Rank 0: 17,121,280 parameters,
+ * RS 15e-5 + (15/16) 68,485,120 / 1e11 = 7.92048e-4, AG 15e-5 + (15/16)
+ * 34,242,560 / 1e11 = 4.71024e-4.  The last rank (17,122,304: the output
+ * layer and final norm instead of the embedding): RS 7.920864e-4, AG
+ * 4.710432e-4, exposed without overlap (the larger of the two ranks), hidden
+ * by the drain (rank 0's backward, milliseconds) and the fill with it.
+ * Both add the norm's all-reduce over 128 GPUs, 2 * 127 * 1e-5 +
+ * 2 (127/128) 4 / 4e11. */
+START_TEST(test_review_dp_window_last_rank)
+{
+    world *x = seed_world();
+    double norm = 2 * 127 * 1e-5 + 2 * (127.0 / 128) * 4 / 400e9;
+    ck_assert_rel(x->r.t_dp_s, 7.920864e-4 + 4.710432e-4 + norm, 1e-12);
+    x->w.overlap_grad_reduce = true;
+    evaluate(x, x->w.seq_max);
+    ck_assert_rel(x->r.t_dp_s, 7.92048e-4 + 4.71024e-4 + norm, 1e-12);
+    free(x);
+}
+END_TEST
+
 /* Alpha-beta collective times on a made-up two-tier machine:
  * NVLink 100 GB/s and 1 us per step, network 10 GB/s and 5 us, 8 GPUs per
  * node; buffer S = 1e8 bytes.  Formulas (nccl-tests doc/PERFORMANCE.md
@@ -1511,6 +1534,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tr, test_review_small_kernels);
     tcase_add_test(tr, test_review_moe_backward_transient);
     tcase_add_test(tr, test_review_dp_window);
+    tcase_add_test(tr, test_review_dp_window_last_rank);
     suite_add_tcase(s, tr);
     TCase *te = tcase_create("invariants");
     tcase_add_test(te, test_memory_grows_with_micro_batch);
