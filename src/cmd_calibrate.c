@@ -14,10 +14,11 @@
 
 #include "cli.h"
 #include "moeplan/calibrate.h"
+#include "moeplan/megatron_log.h"
 #include "moeplan/runs.h"
 #include "moeplan/units.h"
 
-enum { O_RUNS = 256, O_HW, O_OUT, O_FIT, O_FOLDS, O_FORMAT, O_HWDIR, O_EXCLUDE };
+enum { O_RUNS = 256, O_HW, O_OUT, O_FIT, O_FOLDS, O_FORMAT, O_HWDIR, O_EXCLUDE, O_MLOG, O_PLAN };
 static const struct option calibrate_options[] = {
     {"runs", required_argument, 0, O_RUNS},
     {"hardware", required_argument, 0, O_HW},
@@ -26,6 +27,8 @@ static const struct option calibrate_options[] = {
     {"folds", required_argument, 0, O_FOLDS},
     {"hardware-dir", required_argument, 0, O_HWDIR},
     {"exclude", required_argument, 0, O_EXCLUDE},
+    {"megatron-log", required_argument, 0, O_MLOG},
+    {"plan", required_argument, 0, O_PLAN},
     {"format", required_argument, 0, O_FORMAT},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
@@ -37,6 +40,8 @@ static const char *const calibrate_help[] = {
     "K: cross-validation folds, 2-20 (default 5)",
     "DIR: hardware files for reading the runs (default: the shipped plans/hardware)",
     "ID,...: runs left out of the fit (ids or prefixes ending in *); still reported",
+    "LOG: a Megatron-LM training log of your own run (with --plan: its model, layout and workload)",
+    "PLAN.yaml: the plan file of the run the --megatron-log comes from",
     "text|json: report format",
     ": this help (also -h)",
 };
@@ -75,9 +80,81 @@ static json_t *stats_json(const double *e, int n)
                      s.max_abs, "median_signed", s.median_signed);
 }
 
+static mp_status load_log_run(mp_run *r, const char *log_path, const char *plan_path, const mp_hardware *base,
+                              mp_error *err)
+{
+    memset(r, 0, sizeof *r);
+    FILE *f = fopen(log_path, "rb");
+    if (!f)
+        return mp_error_set(err, MP_ERR_IO, log_path, 0, 0, "cannot open the Megatron-LM log");
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 65536 > cap) {
+            cap = cap ? 2 * cap : (size_t)1 << 20;
+            if (cap > ((size_t)1 << 30)) {
+                fclose(f);
+                free(text);
+                return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0, "the log is larger than 1 GiB");
+            }
+            char *t = realloc(text, cap);
+            if (!t) {
+                fclose(f);
+                free(text);
+                return mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+            }
+            text = t;
+        }
+        size_t got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    fclose(f);
+    mp_megatron_log lg;
+    int it = mp_megatron_log_parse(text ? text : "", len, &lg);
+    free(text);
+    if (it == 0)
+        return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
+                            "no 'elapsed time per iteration (ms):' line: not a Megatron-LM training log");
+    cli_opts o;
+    memset(&o, 0, sizeof o);
+    mp_layout_defaults(&o.layout);
+    o.plan_path = plan_path;
+    cli_inputs *in;
+    mp_layout l;
+    mp_cost_ctx c;
+    mp_cost k;
+    mp_status st = cli_evaluate(&o, false, &in, &l, &c, &k, err);
+    if (st)
+        return st;
+    snprintf(r->id, sizeof r->id, "%s", base_name(log_path));
+    snprintf(r->kind, sizeof r->kind, "training_throughput");
+    snprintf(r->gpu, sizeof r->gpu, "%s", base->name);
+    snprintf(r->hardware_file, sizeof r->hardware_file, "%s", in->hw_path);
+    r->moe = in->model.num_experts > 0;
+    r->model = in->model;
+    r->hw = *base; /* the base file's name: the run is on this GPU */
+    r->hw.gpus_per_node = in->hw.gpus_per_node;
+    r->wl = in->wl;
+    r->lay = l;
+    r->seq_len = in->wl.seq_max;
+    r->basis = MP_MEASURED_TIME;
+    r->measured_step_s = lg.step_s;
+    r->measured_value = lg.step_s;
+    r->measured_peak_flops = base->peak_flops;
+    r->measured_memory_bytes = lg.max_allocated_bytes;
+    snprintf(r->assumptions[r->n_assumptions++], sizeof r->assumptions[0],
+             "median of %d logged iteration times, the first (%.3f s, start-up) left out", lg.n_iterations - 1,
+             lg.first_step_s);
+    free(in);
+    return MP_OK;
+}
+
 static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
 {
-    const char *runs_path = NULL, *hw_path = NULL, *out_path = NULL, *hw_dir = NULL;
+    const char *runs_path = NULL, *hw_path = NULL, *out_path = NULL, *hw_dir = NULL, *log_path = NULL,
+               *plan_path = NULL;
     char exclbuf[2048] = "";
     const char *excl[64];
     int n_excl = 0;
@@ -96,6 +173,8 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         case 'o':
         case O_OUT: out_path = optarg; break;
         case O_HWDIR: hw_dir = optarg; break;
+        case O_MLOG: log_path = optarg; break;
+        case O_PLAN: plan_path = optarg; break;
         case O_EXCLUDE:
             snprintf(exclbuf, sizeof exclbuf, "%s", optarg);
             n_excl = 0;
@@ -160,9 +239,13 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
     if (optind < argc)
         return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "unexpected argument '%s'; see moeplan calibrate --help",
                             argv[optind]);
-    if (!runs_path || !hw_path)
+    if ((!runs_path && !log_path) || !hw_path)
         return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0,
-                            "calibrate needs --runs FILE.yaml and --hardware BASE.yaml; see moeplan calibrate --help");
+                            "calibrate needs --hardware BASE.yaml and --runs FILE.yaml or --megatron-log LOG with --plan "
+                            "PLAN.yaml; see moeplan calibrate --help");
+    if (!log_path != !plan_path)
+        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0,
+                            "--megatron-log and --plan go together (the log's numbers, the plan's model and layout)");
     if (!n_keys)
         for (size_t i = 0; i < sizeof default_fit / sizeof default_fit[0]; i++)
             keys[n_keys++] = default_fit[i];
@@ -179,10 +262,29 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
             return st;
         hw_dir = hwbuf;
     }
-    mp_run *runs;
-    size_t n;
-    if ((st = mp_runs_load(runs_path, hw_dir, &runs, &n, err)))
+    mp_run *runs = NULL;
+    size_t n = 0;
+    if (runs_path && (st = mp_runs_load(runs_path, hw_dir, &runs, &n, err)))
         return st;
+    if (log_path) {
+        /* The user's own run: the plan file's model, workload and layout on
+         * the base hardware, the log's median iteration time and peak
+         * memory. */
+        mp_run *more = realloc(runs, (n + 1) * sizeof *runs);
+        if (!more) {
+            free(runs);
+            return mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        }
+        runs = more;
+        st = load_log_run(&runs[n], log_path, plan_path, &base, err);
+        if (st) {
+            free(runs);
+            return st;
+        }
+        n++;
+        if (!runs_path)
+            runs_path = log_path;
+    }
     /* The runs measured on the base file's GPU (the shipped file picked for
      * each record has the same name), with the base file in place of it:
      * each keeps its own GPUs per node from the record. */
@@ -231,11 +333,23 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         used++;
     }
     free(left_out);
-    if (used < folds) {
-        st = mp_error_set(err, MP_ERR_INPUT, runs_path, 0, 0,
-                          "%d evaluable runs on '%s' (%s); calibrate needs at least --folds (%ld)", used, base.name,
-                          base_name(hw_path), folds);
+    if (used == 0) {
+        st = mp_error_set(err, MP_ERR_INPUT, runs_path, 0, 0, "no evaluable run on '%s' (%s)", base.name,
+                          base_name(hw_path));
         goto done;
+    }
+    if (used < n_keys) {
+        st = mp_error_set(err, MP_ERR_INPUT, runs_path, 0, 0,
+                          "%d run(s) on '%s' cannot fix %d parameters; fit fewer (--fit)", used, base.name, n_keys);
+        goto done;
+    }
+    /* Fewer runs than folds: one fold per run (leave-one-out); one run:
+     * nothing to hold out. */
+    if (used < folds) {
+        folds = used;
+        for (size_t i = 0, k = 0; i < n; i++)
+            if (use[i] == 1)
+                fold[i] = (int)(k++);
     }
     mp_calibrate_errors(&base, runs, n, use, before_e);
     unsigned char *fitmask = calloc(n + 1, 1);
@@ -259,7 +373,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
         goto done;
     }
-    for (int k = 0; k < folds; k++) {
+    for (int k = 0; k < folds && folds > 1; k++) {
         for (size_t i = 0; i < n; i++)
             train[i] = use[i] == 1 && fold[i] != k;
         mp_hardware h = base;
@@ -280,6 +394,9 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         free(tmp);
     }
     free(train);
+    if (folds <= 1)
+        for (size_t i = 0; i < n; i++)
+            cv_e[i] = NAN; /* one run: nothing held out */
     /* Pack the used runs' errors for the statistics. */
     double *eb = a, *ef = a + (n + 1), *ec = a + 2 * (n + 1);
     int m = 0;
@@ -313,9 +430,12 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
                 fprintf(nf, "%s %s", col % 3 == 0 ? "\n " : ",", runs[i].id);
                 col++;
             }
-        fprintf(nf, "\nIn-sample median |error| %.1f%%, mean %.1f%%; %ld-fold cross-validated median %.1f%%, mean "
-                    "%.1f%%.",
-                100 * s.median_abs, 100 * s.mean_abs, folds, 100 * c.median_abs, 100 * c.mean_abs);
+        if (folds > 1)
+            fprintf(nf, "\nIn-sample median |error| %.1f%%, mean %.1f%%; %ld-fold cross-validated median %.1f%%, mean "
+                        "%.1f%%.",
+                    100 * s.median_abs, 100 * s.mean_abs, folds, 100 * c.median_abs, 100 * c.mean_abs);
+        else
+            fprintf(nf, "\nIn-sample |error| %.1f%% (one run).", 100 * s.median_abs);
         fclose(nf);
         FILE *of = fopen(out_path, "w");
         if (!of) {
@@ -340,13 +460,14 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         json_object_set_new(j, "parameters", p);
         for (size_t i = 0; i < n; i++)
             if (use[i])
-                json_array_append_new(rs, json_pack("{s:s,s:i,s:b,s:f,s:f,s:f}", "id", runs[i].id, "fold", fold[i],
+                json_array_append_new(rs, json_pack("{s:s,s:i,s:b,s:f,s:f,s:o}", "id", runs[i].id, "fold", fold[i],
                                                     "fitted", use[i] == 1, "error_base", before_e[i], "error_fitted",
-                                                    fit_e[i], "error_cv", cv_e[i]));
+                                                    fit_e[i], "error_cv",
+                                                    isnan(cv_e[i]) ? json_null() : json_real(cv_e[i])));
         json_object_set_new(j, "runs", rs);
         json_object_set_new(j, "base", stats_json(eb, m));
         json_object_set_new(j, "in_sample", stats_json(ef, m));
-        json_object_set_new(j, "cross_validated", stats_json(ec, m));
+        json_object_set_new(j, "cross_validated", folds > 1 ? stats_json(ec, m) : json_null());
         json_object_set_new(j, "folds", json_integer(folds));
         char *txt = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17) | JSON_PRESERVE_ORDER);
         json_decref(j);
@@ -366,17 +487,25 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
                     mp_fit_get(&fitted, keys[i]), q->lo, q->hi, q->why);
         }
         fprintf(out, "\n%-52s %9s %9s %9s\n", "run", "base", "fitted", "held out");
-        for (size_t i = 0; i < n; i++)
-            if (use[i])
+        for (size_t i = 0; i < n; i++) {
+            if (!use[i])
+                continue;
+            if (isnan(cv_e[i]))
+                fprintf(out, "%-52.52s %+8.1f%% %+8.1f%% %9s\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i], "-");
+            else
                 fprintf(out, "%-52.52s %+8.1f%% %+8.1f%% %+8.1f%%%s\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i],
                         100 * cv_e[i], use[i] == 2 ? "  (left out of the fit)" : "");
+        }
         fprintf(out, "\nStep time: error = predicted / measured - 1\n");
         fprintf(out, "  %-28s %4s %11s %11s %11s %14s\n", "", "n", "median|e|", "mean|e|", "max|e|", "median signed");
         stats_text(out, "base file", eb, m);
         stats_text(out, "fitted, in sample", ef, m);
         char lab[64];
         snprintf(lab, sizeof lab, "fitted, %ld-fold held out", folds);
-        stats_text(out, lab, ec, m);
+        if (folds > 1)
+            stats_text(out, lab, ec, m);
+        else
+            fprintf(out, "  (one run: nothing to hold out)\n");
         if (out_path)
             fprintf(out, "\nwrote %s\n", out_path);
     }

@@ -251,6 +251,7 @@ static void usage(FILE *f)
           "  --runs FILE.yaml  --hardware-dir DIR  --format text|json\n"
           "calibrate:\n"
           "  --runs FILE.yaml  --hardware BASE.yaml  -o/--output OUT.yaml  --fit KEY,...  --folds K  --exclude ID,...\n"
+          "  --megatron-log LOG --plan PLAN.yaml (your own run)\n"
           "  -h, --help (after a command: the options of that command)   -V, --version\n"
           "\n"
           "exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"

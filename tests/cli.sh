@@ -678,7 +678,7 @@ else notok "validate text output is deterministic and has the summary"; fi
 
 # --------------------------------------------------------------- calibrate
 cp plans/hardware/a100-sxm-80gb.yaml "$TMP/a100-sm.yaml"
-expect_bad "calibrate without --hardware" "^moeplan: error: calibrate needs --runs FILE.yaml and --hardware BASE.yaml" \
+expect_bad "calibrate without --hardware" "^moeplan: error: calibrate needs --hardware BASE.yaml and --runs FILE.yaml or --megatron-log LOG" \
     "" -- calibrate --runs validate/runs/dev-runs.yaml
 expect_bad "calibrate --fit with a misspelt key" \
     "^moeplan: error: --fit: 'gemm_efficency' is not a parameter moeplan fits \\(did you mean 'gemm_efficiency'\\?\\)" "" \
@@ -694,6 +694,15 @@ if [ "$rc" -eq 0 ] && [ -s "$TMP/a100-fit.yaml" ]; then ok "calibrate writes a f
 else notok "calibrate writes a fitted A100 file" "exit $rc"; fi
 json_check "calibrate: every run has base, fitted and held-out errors; the fit is no worse than the base in sample" \
     "len(d['runs']) >= 15 and d['in_sample']['n'] == d['cross_validated']['n'] == len(d['runs']) and all(set(r) >= {'error_base','error_fitted','error_cv'} for r in d['runs']) and sum(__import__('math').log1p(r['error_fitted'])**2 for r in d['runs']) <= sum(__import__('math').log1p(r['error_base'])**2 for r in d['runs']) + 1e-12"
+expect_bad "calibrate --megatron-log without --plan" "^moeplan: error: --megatron-log and --plan go together" "" \
+    -- calibrate --megatron-log tests/data/megatron-small.log --hardware "$TMP/a100-sm.yaml"
+expect_bad "calibrate --megatron-log of a file that is not a log" \
+    "^moeplan: plans/seed-model.yaml: error: no 'elapsed time per iteration \\(ms\\):' line" "" \
+    -- calibrate --megatron-log plans/seed-model.yaml --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+run calibrate --megatron-log tests/data/megatron-small.log --plan plans/seed-plan.yaml \
+    --hardware plans/hardware/h100-sxm.yaml --fit gemm_efficiency --format json
+json_check "calibrate from a Megatron-LM log: one run, nothing held out" \
+    "len(d['runs']) == 1 and d['runs'][0]['id'] == 'megatron-small.log' and d['cross_validated'] is None and d['in_sample']['n'] == 1"
 run explain --hardware "$TMP/a100-fit.yaml" --format json
 if [ "$rc" -eq 0 ] && head -c 200 "$TMP/a100-fit.yaml" | grep -q "^# Written by moeplan calibrate"; then
     ok "the fitted hardware file loads back and says how it was made"

@@ -37,7 +37,7 @@ typedef struct {
     int line;                         /* of the record in its file */
     bool moe;
     char gpu[128];                    /* as the record names it */
-    char hardware_file[512];          /* the shipped file picked for it */
+    char hardware_file[1024];         /* the shipped file picked for it */
     mp_model model;
     mp_hardware hw;
     mp_workload wl;

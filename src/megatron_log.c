@@ -1,0 +1,94 @@
+/* Reading a Megatron-LM training log (megatron_log.h). */
+#include "moeplan/megatron_log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The number after `key` within [p, end), or -1. */
+static double after(const char *p, const char *end, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *q = p; q + kl <= end; q++) {
+        if (memcmp(q, key, kl))
+            continue;
+        q += kl;
+        while (q < end && *q == ' ')
+            q++;
+        char buf[64];
+        size_t n = 0;
+        while (q < end && n + 1 < sizeof buf && (strchr("0123456789.eE+-", *q)))
+            buf[n++] = *q++;
+        buf[n] = 0;
+        char *e;
+        double v = strtod(buf, &e);
+        return n && e != buf && v >= 0 ? v : -1;
+    }
+    return -1;
+}
+
+int mp_megatron_log_parse(const char *text, size_t len, mp_megatron_log *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t cap = 64;
+    int n = 0, nt = 0;
+    double *t = malloc(cap * sizeof *t), *f = malloc(cap * sizeof *f);
+    if (!t || !f) {
+        free(t);
+        free(f);
+        return 0;
+    }
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        double ms = after(p, le, "elapsed time per iteration (ms):");
+        if (ms > 0) {
+            if ((size_t)n == cap) {
+                cap *= 2;
+                double *t2 = realloc(t, cap * sizeof *t), *f2 = t2 ? realloc(f, cap * sizeof *f) : NULL;
+                if (!t2 || !f2) {
+                    free(t2 ? t2 : t);
+                    free(f);
+                    return 0;
+                }
+                t = t2;
+                f = f2;
+            }
+            t[n] = ms / 1000.0;
+            double tf = after(p, le, "throughput per GPU (TFLOP/s/GPU):");
+            if (tf > 0)
+                f[nt++] = tf;
+            n++;
+        }
+        double mib = after(p, le, "max allocated:");
+        if (mib > 0) {
+            out->n_memory_lines++;
+            if (mib * 1048576.0 > out->max_allocated_bytes)
+                out->max_allocated_bytes = mib * 1048576.0;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    out->n_iterations = n;
+    if (n > 0) {
+        out->first_step_s = t[0];
+        /* The first logged interval holds start-up and compilation. */
+        out->step_s = n > 1 ? median(t + 1, n - 1) : t[0];
+    }
+    if (nt > 0)
+        out->tflops_per_gpu = nt > 1 ? median(f + 1, nt - 1) : f[0];
+    free(t);
+    free(f);
+    return n;
+}

@@ -1,0 +1,64 @@
+/* Unit tests: reading a Megatron-LM training log (megatron_log.h).
+ *
+ * tests/data/megatron-small.log has the line formats of training.py's
+ * training_log and report_memory: four iteration lines (9000, 300, 310 and
+ * 290 ms; 40, 100, 97, 103 TFLOP/s/GPU) and two memory lines (max
+ * allocated 3000.50 and 3500.75 MB, MB = 2^20 bytes). */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moeplan/megatron_log.h"
+
+#include "check_main.h"
+
+#ifndef TEST_DATA
+#error "TEST_DATA must point at tests/data"
+#endif
+
+/* The first interval (9 s: start-up) is left out: median of 300, 310, 290
+ * ms is 0.300 s; throughput median of 100, 97, 103 is 100; the peak is the
+ * larger max allocated, 3500.75 x 1048576 = 3,670,802,432 B. */
+START_TEST(test_small_log)
+{
+    FILE *f = fopen(TEST_DATA "/megatron-small.log", "rb");
+    ck_assert_ptr_nonnull(f);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    mp_megatron_log lg;
+    ck_assert_int_eq(mp_megatron_log_parse(buf, n, &lg), 4);
+    ck_assert(fabs(lg.step_s - 0.300) < 1e-12);
+    ck_assert(fabs(lg.first_step_s - 9.0) < 1e-12);
+    ck_assert(fabs(lg.tflops_per_gpu - 100.0) < 1e-12);
+    ck_assert_double_eq(lg.max_allocated_bytes, 3500.75 * 1048576.0);
+    ck_assert_int_eq(lg.n_memory_lines, 2);
+}
+END_TEST
+
+/* Text without iteration lines gives nothing; one line is used as it is. */
+START_TEST(test_degenerate)
+{
+    mp_megatron_log lg;
+    ck_assert_int_eq(mp_megatron_log_parse("hello\nworld\n", 12, &lg), 0);
+    const char *one = " iteration 5/ 10 | elapsed time per iteration (ms): 1234.5 |";
+    ck_assert_int_eq(mp_megatron_log_parse(one, strlen(one), &lg), 1);
+    ck_assert(fabs(lg.step_s - 1.2345) < 1e-12);
+    ck_assert_double_eq(lg.tflops_per_gpu, 0);
+    ck_assert_int_eq(mp_megatron_log_parse("", 0, &lg), 0);
+}
+END_TEST
+
+static Suite *log_suite(void)
+{
+    Suite *s = suite_create("megatron_log");
+    TCase *t = tcase_create("parse");
+    tcase_add_test(t, test_small_log);
+    tcase_add_test(t, test_degenerate);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+MP_CHECK_MAIN(log_suite)
