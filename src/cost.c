@@ -1203,8 +1203,11 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
 static double step_coll(opbuf *b, const char *name, mp_group g, int n, int stride, mp_coll coll, double bytes,
                         bool ov)
 {
-    if (!b->ops)
+    if (!b->ops) {
+        if (n <= 1)
+            return 0; /* mp_cost_collective_s's own answer, without the call */
         return mp_cost_collective_s(b->c->hw, coll, n, members_per_node(b->c->hw, stride, n), bytes);
+    }
     mp_op *x = comm(b, name, g, n, stride, coll, bytes, MP_COLL_NONE, 0);
     x->overlapped = ov;
     return x->fwd_s;
@@ -1216,7 +1219,7 @@ static double step_mem(opbuf *b, const char *name, double bytes)
          * in bytes and kernels, (bytes + kernels b0) / bw + kernels x
          * launch, so the sum of the kernels' times is that of their sum. */
         b->mem_bytes += bytes;
-        b->mem_kernels += bytes > 0;
+        b->mem_kernels++;
         return 0;
     }
     return memop(b, name, bytes, 0, 0)->fwd_s;
