@@ -30,6 +30,7 @@ typedef struct {
     bool why_not, fewest, pareto, uneven_pipeline;
     const char *emit, *plot_path;
     long bench_reps;
+    long jobs;                   /* --jobs: threads for the search (plan, audit, bench) */
 } cli_opts;
 
 /* Loaded inputs, with default files resolved. */

@@ -193,6 +193,7 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
     so.gpus_min = so.gpus_max = l.gpus;
     so.keep = 5;
     so.sort = MP_SORT_TOKENS;
+    so.jobs = (int)o->jobs;
     mp_search_result same, fewest;
     if ((st = mp_search_run(&in->model, &in->hw, &in->wl, &so, NULL, NULL, &same, err)))
         goto done;

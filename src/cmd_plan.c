@@ -186,6 +186,7 @@ static mp_status setup_search(const cli_opts *o, cli_inputs *in, mp_search_opts 
     so->fixed = o->layout;
     so->fixed_set = o->set;
     so->fixed_set.gpus = false;
+    so->jobs = (int)o->jobs;
     return MP_OK;
 }
 
@@ -480,18 +481,18 @@ mp_status cmd_bench(const cli_opts *o, FILE *out, mp_error *err)
         total += t;
     }
     if (!st && o->format == FMT_JSON) {
-        json_t *j = json_pack("{s:o,s:o,s:i,s:i,s:i,s:I,s:I,s:f,s:f,s:f,s:f}", "model", mp_json_text(in->model.name),
-                              "hardware", mp_json_text(in->hw.name), "gpus_min", (int)so.gpus_min, "gpus_max", (int)so.gpus_max, "repetitions",
-                              (int)o->bench_reps, "considered", (json_int_t)considered, "scored", (json_int_t)scored,
+        json_t *j = json_pack("{s:o,s:o,s:i,s:i,s:i,s:i,s:I,s:I,s:f,s:f,s:f,s:f}", "model", mp_json_text(in->model.name),
+                              "hardware", mp_json_text(in->hw.name), "gpus_min", (int)so.gpus_min, "gpus_max", (int)so.gpus_max,
+                              "jobs", so.jobs, "repetitions", (int)o->bench_reps, "considered", (json_int_t)considered, "scored", (json_int_t)scored,
                               "best_s", best, "mean_s", total / o->bench_reps, "scored_per_s", scored / best,
                               "considered_per_s", considered / best);
         mp_report_json_write(out, j);
         json_decref(j);
     } else if (!st) {
         char mname[600], hname[600];
-        fprintf(out, "bench: %s on %s, GPUs %ld-%ld, %ld repetitions\n",
+        fprintf(out, "bench: %s on %s, GPUs %ld-%ld, %d job%s, %ld repetitions\n",
                 mp_report_escape(in->model.name, mname, sizeof mname), mp_report_escape(in->hw.name, hname, sizeof hname),
-                so.gpus_min, so.gpus_max, o->bench_reps);
+                so.gpus_min, so.gpus_max, so.jobs, so.jobs == 1 ? "" : "s", o->bench_reps);
         fprintf(out, "  layouts considered   %zu\n  layouts scored       %zu\n", considered, scored);
         fprintf(out, "  wall time            best %.4f s, mean %.4f s\n", best, total / o->bench_reps);
         fprintf(out, "  scored per second    %.0f (best run)\n  considered per sec   %.0f (best run)\n",

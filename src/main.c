@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
@@ -22,7 +23,7 @@ enum {
     OPT_MODEL = 256, OPT_HARDWARE, OPT_WORKLOAD, OPT_PLAN, OPT_GPUS, OPT_TP, OPT_PP, OPT_DP, OPT_CP, OPT_EP, OPT_ETP,
     OPT_VPP, OPT_MB, OPT_GB, OPT_SEQ, OPT_RECOMPUTE, OPT_SP, OPT_NO_SP, OPT_DOPT, OPT_NO_DOPT, OPT_FORMAT, OPT_OPS,
     OPT_SORT, OPT_HEADROOM, OPT_TARGET_TOK, OPT_TARGET_STEP, OPT_WHY_NOT, OPT_FEWEST, OPT_EMIT, OPT_PLOT,
-    OPT_PARETO, OPT_REPS, OPT_PP_FIRST, OPT_PP_LAST, OPT_UNEVEN
+    OPT_PARETO, OPT_REPS, OPT_PP_FIRST, OPT_PP_LAST, OPT_UNEVEN, OPT_JOBS
 };
 
 /* Which commands take which options: an option a command would ignore is
@@ -78,6 +79,8 @@ static const opt_spec specs[] = {
     {"emit", required_argument, OPT_EMIT, C_PLAN | C_EXPLAIN, "megatron", "Megatron-LM arguments"},
     {"plot", required_argument, OPT_PLOT, C_PLAN, "FILE.svg", "write an SVG image of the search"},
     {"reps", required_argument, OPT_REPS, C_BENCH, "N", "repetitions of the search"},
+    {"jobs", required_argument, OPT_JOBS, C_PLAN | C_AUDIT | C_BENCH, "N",
+     "threads for the search, 1-1024 (default: the online CPUs)"},
     {"help", no_argument, 'h', C_ALL, "", "this help (also -h)"},
     {"version", no_argument, 'V', C_ALL, "", "version and CUDA toolkit (also -V)"},
 };
@@ -245,6 +248,7 @@ static void usage(FILE *f)
           "  --target-tokens-per-s X  --target-step-time T  --fewest-gpus  --pareto  --why-not\n"
           "  --uneven-pipeline (also uneven first/last ranks when pp does not divide the layers)\n"
           "  --emit megatron  --plot FILE.svg\n"
+          "  --jobs N (plan, audit, bench: threads for the search; default the online CPUs)\n"
           "bench:\n"
           "  --reps N (and the plan options above)\n"
           "validate:\n"
@@ -360,6 +364,10 @@ int main(int argc, char **argv)
     o.top_n = 10;
     o.sort = "tokens";
     o.bench_reps = 3;
+    {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        o.jobs = cpus < 1 ? 1 : cpus > 1024 ? 1024 : cpus;
+    }
     const char *cmd = "plan";
     int argi = 1;
     bool cmd_given = argc > 1 && argv[1][0] != '-';
@@ -526,6 +534,10 @@ int main(int argc, char **argv)
         case OPT_REPS:
             if (!parse_long(optarg, 1, 1000, &o.bench_reps))
                 return flag_error(name, "expected a whole number from 1 to 1000, got '%s'", optarg);
+            break;
+        case OPT_JOBS:
+            if (!parse_long(optarg, 1, 1024, &o.jobs))
+                return flag_error(name, "expected a whole number of threads from 1 to 1024, got '%s'", optarg);
             break;
         case ':': {
             /* Name the option in full: `--hard` is --hardware. */

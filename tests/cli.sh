@@ -708,5 +708,51 @@ if [ "$rc" -eq 0 ] && head -c 200 "$TMP/a100-fit.yaml" | grep -q "^# Written by 
     ok "the fitted hardware file loads back and says how it was made"
 else notok "the fitted hardware file loads back and says how it was made" "exit $rc"; fi
 
+# ---- --jobs: the search on several threads gives the same output, byte for
+# byte, as on one (every format, --why-not, --plot, ties and fronts
+# included); small ranges, so that it stays quick under ASan.
+expect_bad "plan --jobs 0" "^moeplan: error: --jobs: expected a whole number of threads from 1 to 1024, got '0'" "" \
+    -- plan --jobs 0
+expect_bad "bench --jobs 1025" "^moeplan: error: --jobs: expected a whole number of threads from 1 to 1024" "" \
+    -- bench --jobs 1025
+expect_bad "explain --jobs" "^moeplan: error: --jobs is not an option of 'explain'" "" -- explain --jobs 2
+jobs_same() { # name, then plan's arguments
+    local name=$1 j f bad=""
+    shift
+    for f in text json csv; do
+        local extra=()
+        [ "$f" = csv ] || extra=(--why-not)
+        "$MOEPLAN" plan "$@" "${extra[@]}" --format "$f" --jobs 1 >"$TMP/jobs1" 2>"$ERR" || bad="$bad $f:jobs1:exit"
+        [ -s "$TMP/jobs1" ] || bad="$bad $f:empty"
+        for j in 2 3 7; do
+            "$MOEPLAN" plan "$@" "${extra[@]}" --format "$f" --jobs "$j" >"$TMP/jobsN" 2>"$ERR" || bad="$bad $f:jobs$j:exit"
+            cmp -s "$TMP/jobs1" "$TMP/jobsN" || bad="$bad $f:jobs$j"
+        done
+    done
+    "$MOEPLAN" plan "$@" --plot "$TMP/p1.svg" --jobs 1 >/dev/null 2>&1
+    "$MOEPLAN" plan "$@" --plot "$TMP/p3.svg" --jobs 3 >/dev/null 2>&1
+    cmp -s "$TMP/p1.svg" "$TMP/p3.svg" || bad="$bad svg"
+    if [ -z "$bad" ]; then ok "--jobs 1, 2, 3, 7: the same output: $name"; else notok "--jobs: $name differs:$bad"; fi
+}
+jobs_same "seed model, 1-96 GPUs" --gpus 1-96
+jobs_same "seed model, 1-96 GPUs, --sort step, 40 rows, --pareto" --gpus 1-96 --sort step -n 40 --pareto
+jobs_same "seed model, 1-64 GPUs, targets and headroom (rejections sampled)" --gpus 1-64 --headroom 0.5 \
+    --target-tokens-per-s 2e5
+cp plans/hardware/h200-sxm.yaml "$TMP/jobs-h200.yaml" # one copy for every run
+jobs_same "deepseek-v3 on H200, 120-132 GPUs, uneven pipelines" --model tests/data/hf/deepseek-v3.json \
+    --hardware "$TMP/jobs-h200.yaml" --seq-len 4096 --global-batch 240 --gpus 120-132 --uneven-pipeline
+run plan --gpus 1-96 --jobs 3 --fewest-gpus --format json
+cp "$OUT" "$TMP/fewest3"
+run plan --gpus 1-96 --jobs 1 --fewest-gpus --format json
+if [ "$rc" -eq 0 ] && cmp -s "$OUT" "$TMP/fewest3"; then ok "--jobs: --fewest-gpus the same"
+else notok "--jobs: --fewest-gpus differs" "exit $rc"; fi
+run audit plans/proposals/seed-ep16-tp4-pp2.yaml --jobs 1 --format json
+cp "$OUT" "$TMP/audit1"
+run audit plans/proposals/seed-ep16-tp4-pp2.yaml --jobs 2 --format json
+if cmp -s "$OUT" "$TMP/audit1"; then ok "--jobs: audit the same"; else notok "--jobs: audit differs" "exit $rc"; fi
+run bench --gpus 1-64 --reps 1 --jobs 2 --format json
+json_check "bench --jobs 2 says so and counts as one job does" \
+    "d['jobs'] == 2 and d['considered'] == $("$MOEPLAN" bench --gpus 1-64 --reps 1 --jobs 1 --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["considered"])')"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -15,6 +15,7 @@
 #include "moeplan/audit.h"
 #include "moeplan/plan.h"
 #include "moeplan/report.h"
+#include "moeplan/search.h"
 
 #include "check_main.h"
 
@@ -385,6 +386,75 @@ START_TEST(test_json_numbers)
 END_TEST
 
 
+/* The search on several threads: everything in the result -- counts, the
+ * kept layouts and their order, both fronts, the fewest GPUs, the rejected
+ * samples -- is the same, field for field, as on one thread (the threads'
+ * GPU counts and the chunks they are merged in vary with jobs). */
+static void same_result(const mp_search_result *a, const mp_search_result *b, int jobs)
+{
+    ck_assert_msg(a->considered == b->considered && a->scored == b->scored && a->kept == b->kept &&
+                      a->dominated == b->dominated,
+                  "jobs %d: counts differ", jobs);
+    ck_assert_msg(!memcmp(a->rejected, b->rejected, sizeof a->rejected), "jobs %d: rejections differ", jobs);
+    ck_assert_int_eq(a->n_best, b->n_best);
+    ck_assert_int_eq(a->n_pareto, b->n_pareto);
+    ck_assert_int_eq(a->n_per_gpu, b->n_per_gpu);
+    ck_assert_int_eq(a->n_front, b->n_front);
+    ck_assert_int_eq(a->n_samples, b->n_samples);
+    ck_assert_int_eq(a->fewest_gpus, b->fewest_gpus);
+    /* Candidates are memset before they are filled: padding compares too. */
+    ck_assert_msg(!a->n_best || !memcmp(a->best, b->best, a->n_best * sizeof *a->best), "jobs %d: best", jobs);
+    ck_assert_msg(!a->n_pareto || !memcmp(a->pareto, b->pareto, a->n_pareto * sizeof *a->pareto), "jobs %d: pareto",
+                  jobs);
+    ck_assert_msg(!a->n_per_gpu || !memcmp(a->per_gpu, b->per_gpu, a->n_per_gpu * sizeof *a->per_gpu),
+                  "jobs %d: per_gpu", jobs);
+    ck_assert_msg(!a->n_front || !memcmp(a->front, b->front, a->n_front * sizeof *a->front), "jobs %d: front", jobs);
+    ck_assert_msg(!a->fewest_gpus || !memcmp(&a->fewest, &b->fewest, sizeof a->fewest), "jobs %d: fewest", jobs);
+    for (size_t i = 0; i < a->n_samples; i++) {
+        ck_assert_msg(a->samples[i].rule == b->samples[i].rule && !strcmp(a->samples[i].why, b->samples[i].why) &&
+                          !memcmp(&a->samples[i].lay, &b->samples[i].lay, sizeof a->samples[i].lay),
+                      "jobs %d: sample %zu", jobs, i);
+    }
+}
+
+START_TEST(test_search_jobs)
+{
+    static mp_model m;
+    static mp_hardware hw;
+    static mp_workload w;
+    mp_plan p;
+    mp_error e;
+    memset(&e, 0, sizeof e);
+    ck_assert_msg(mp_plan_load(&p, PLANS_DIR "/seed-plan.yaml", &e) == MP_OK, "%s", e.msg);
+    ck_assert_msg(mp_model_load(&m, p.model_path, &e) == MP_OK, "%s", e.msg);
+    ck_assert_msg(mp_hardware_load(&hw, p.hardware_path, &e) == MP_OK, "%s", e.msg);
+    ck_assert_msg(mp_workload_load(&w, p.workload_path, &e) == MP_OK, "%s", e.msg);
+    mp_search_opts o;
+    memset(&o, 0, sizeof o);
+    o.gpus_min = 1;
+    o.gpus_max = 80;
+    o.sort = MP_SORT_STEP;
+    o.keep = 50;
+    o.keep_per_gpu = 3;
+    o.why_not_samples = 5;
+    o.headroom = 0.4;   /* memory rejections among the samples */
+    o.uneven_pipeline = true;
+    o.jobs = 1;
+    mp_search_result one;
+    ck_assert_int_eq(mp_search_run(&m, &hw, &w, &o, NULL, NULL, &one, &e), MP_OK);
+    ck_assert(one.kept > 0 && one.n_best == 50 && one.n_pareto > 1 && one.n_front > 1 && one.n_samples > 5);
+    static const int jobs[] = {2, 3, 7, 80, 1024};
+    for (size_t k = 0; k < sizeof jobs / sizeof jobs[0]; k++) {
+        o.jobs = jobs[k];
+        mp_search_result r;
+        ck_assert_int_eq(mp_search_run(&m, &hw, &w, &o, NULL, NULL, &r, &e), MP_OK);
+        same_result(&one, &r, jobs[k]);
+        mp_search_free(&r);
+    }
+    mp_search_free(&one);
+}
+END_TEST
+
 static Suite *plan_suite(void)
 {
     Suite *s = suite_create("plan");
@@ -407,6 +477,10 @@ static Suite *plan_suite(void)
     tcase_add_test(tr, test_layout_line);
     tcase_add_test(tr, test_json_numbers);
     suite_add_tcase(s, tr);
+    TCase *tj = tcase_create("search");
+    tcase_set_timeout(tj, 120);
+    tcase_add_test(tj, test_search_jobs);
+    suite_add_tcase(s, tj);
     return s;
 }
 

@@ -12,6 +12,10 @@
  * Candidates are pruned as soon as a rule is broken (counted by rule);
  * the rest are scored with the cost model and filtered by memory (with a
  * headroom fraction) and targets.
+ *
+ * With jobs > 1 the GPU counts are shared out among that many threads, each
+ * with its own cost context and results, merged in a fixed order: the
+ * result is the same, byte for byte, for every jobs.
  */
 #ifndef MOEPLAN_SEARCH_H
 #define MOEPLAN_SEARCH_H
@@ -37,7 +41,10 @@ typedef struct {
     bool uneven_pipeline;        /* also try uneven first/last ranks when pp does not divide the layers */
     mp_layout fixed;             /* values the user pinned (flags or plan) ... */
     mp_layout_set fixed_set;     /* ... and which ones */
+    int jobs;                    /* threads searching (<= 1: the calling thread only; at most MP_SEARCH_MAX_JOBS) */
 } mp_search_opts;
+
+#define MP_SEARCH_MAX_JOBS 1024
 
 /* What the planner keeps of each scored layout. */
 typedef struct {
@@ -62,7 +69,8 @@ typedef struct {
     size_t rejected[MP_RULE_COUNT];
     mp_candidate *best;          /* the `keep` best, sorted */
     size_t n_best;
-    mp_candidate *pareto;        /* GPUs vs tokens/s vs memory: none better in all three */
+    mp_candidate *pareto;        /* GPUs vs tokens/s vs memory: none better in all three; at most
+                                  * 4096, the GPU counts' in increasing order until it is full */
     size_t n_pareto;
     mp_candidate *per_gpu;       /* the keep_per_gpu best by tokens/s per GPU (ties: fewer GPUs, ...) */
     size_t n_per_gpu;
