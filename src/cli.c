@@ -75,6 +75,15 @@ mp_status cli_load_inputs(const cli_opts *o, cli_inputs *in, bool want_default_p
         in->wl.global_batch = o->global_batch;
     if (o->seq_text)
         mp_parse_seq_range(o->seq_text, &in->wl.seq_min, &in->wl.seq_max);
+    /* FP8 on a GPU without an FP8 rate is refused, not priced in 16 bits. */
+    if (in->wl.fp8 != MP_FP8_NONE && in->hw.peak_flops_fp8 <= 0)
+        return mp_error_set(err, MP_ERR_INPUT, in->wl_path, 0, 0,
+                            "the workload asks for FP8 linear layers, and the hardware file %s gives no FP8 rate "
+                            "(peak_flops_fp8)", in->hw_path);
+    if (in->wl.fp8 == MP_FP8_MXFP8 && !in->hw.mxfp8)
+        return mp_error_set(err, MP_ERR_INPUT, in->wl_path, 0, 0,
+                            "the workload asks for MXFP8, and the hardware file %s has no MX block scaling (mxfp8: true)",
+                            in->hw_path);
     return MP_OK;
 }
 
@@ -94,6 +103,8 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
         TAKE(gpus) TAKE(tp) TAKE(pp) TAKE(dp) TAKE(cp) TAKE(ep) TAKE(etp) TAKE(vpp) TAKE(micro_batch)
         TAKE(recompute) TAKE(sequence_parallel) TAKE(distributed_optimizer) TAKE(pp_first) TAKE(pp_last)
 #undef TAKE
+        if (s->recompute)
+            l->recompute_modules = p->recompute_modules;
     }
     if (o->set.gpus) {
         char *end;
@@ -111,6 +122,8 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
     FLAG(tp) FLAG(pp) FLAG(dp) FLAG(cp) FLAG(ep) FLAG(etp) FLAG(vpp) FLAG(micro_batch) FLAG(recompute)
     FLAG(sequence_parallel) FLAG(distributed_optimizer) FLAG(pp_first) FLAG(pp_last)
 #undef FLAG
+    if (o->set.recompute)
+        l->recompute_modules = o->layout.recompute_modules;
     bool any_moe = in->model.num_experts > 0;
     if (!set.etp)
         l->etp = any_moe ? l->tp : 1; /* Megatron-LM: --expert-tensor-parallel-size defaults to tp */

@@ -102,8 +102,9 @@ double mp_cost_collective_s(const mp_hardware *hw, mp_coll coll, int n, int mpn,
      * each peer in an all-to-all. */
     double msg = coll == MP_COLL_ALLTOALL ? bytes / n : bytes;
     double intra = mp_eff_link_bw(hw, hw->intra_bw_bytes_per_s, false, msg);
-    double nic = mp_eff_link_bw(hw, hw->inter_bw_bytes_per_s, true, msg);
-    double bw = spans ? fmin(intra, mpn * nic) : intra;
+    /* (The NIC rate only where it is used: the planner's hot path.) */
+    double nic = spans || coll == MP_COLL_ALLTOALL ? mp_eff_link_bw(hw, hw->inter_bw_bytes_per_s, true, msg) : 0;
+    double bw = spans && mpn * nic < intra ? mpn * nic : intra;
     if (coll == MP_COLL_SENDRECV && spans)
         bw = nic; /* one pair, one NIC */
     double lat = spans ? hw->inter_latency_s : hw->intra_latency_s;
@@ -174,6 +175,31 @@ static mp_op *push(opbuf *b, const char *name, mp_op_kind k)
     o->kind = k;
     o->batch = 1;
     return o;
+}
+
+/* Selective recomputation by module (layout.h MP_RC_*, Megatron-Core's
+ * --recompute-modules): mark ops [from, b->n) as re-run in backward when a
+ * module in `rerun` is recomputed, and as freeing their saved bytes when one
+ * in `drop` is.  The op that keeps a recomputed region's input -- its
+ * checkpoint's input -- is left out of `drop` by the caller. */
+static void rc_tag(opbuf *b, size_t from, unsigned rerun, unsigned drop)
+{
+    if (!b->ops)
+        return;
+    for (size_t i = from; i < b->n; i++) {
+        b->ops[i].rc_rerun |= rerun;
+        b->ops[i].rc_drop |= drop;
+    }
+}
+
+/* The first matmul at or after op `from` (the GEMM that keeps a norm's
+ * output as its input), or NULL. */
+static mp_op *first_matmul(opbuf *b, size_t from)
+{
+    for (size_t i = from; b->ops && i < b->n; i++)
+        if (b->ops[i].kind == MP_OP_MATMUL)
+            return &b->ops[i];
+    return NULL;
 }
 
 /* A matmul out[M,N] = in[M,K] w[K,N] in 16-bit.  Forward 2MKN FLOPs;
@@ -451,6 +477,10 @@ static void block_attention(opbuf *b, bool local)
     double qkv_in_saved = Tsp * h * A;              /* [K22] QKV input 2sbh, /t with SP */
 
     norm(b, "input-norm", Tsp);
+    /* layernorm recompute: the norm's output, the first GEMM's saved input,
+     * is dropped and the norm re-run (CheckpointWithoutOutput). */
+    size_t after_norm = b->n;
+    rc_tag(b, after_norm - 1, MP_RC_LAYERNORM, 0);
     if (m->attn == MP_ATTN_MLA && m->q_lora_rank > 0) {
         /* MLA [DeepSeek-V2 eq. 9-13] as Megatron-Core runs it: the
          * down-projections (replicated weights) and their RMSNorms work on
@@ -469,8 +499,10 @@ static void block_attention(opbuf *b, bool local)
         if (l->tp > 1 && l->sequence_parallel)
             comm(b, "tp-gather-latents", MP_GROUP_TP, l->tp, 1, MP_COLL_ALLGATHER, T * (ql + kvl + rope) * A,
                  MP_COLL_REDUCESCATTER, T * (ql + kvl + rope) * A);
+        size_t up = b->n;
         matmul(b, "q-up", T, ql, qw, 1, Tin * ql * A);
         matmul(b, "kv-up", T, kvl, a * ((double)m->qk_nope_head_dim + dv), 1, Tin * kvl * A);
+        rc_tag(b, up, MP_RC_MLA_UP_PROJ, 0); /* re-run from the kept latents */
     } else if (m->attn == MP_ATTN_MLA) {
         /* MLA without a Q compression (DeepSeek-V2-Lite): Q is projected
          * from the full hidden state, so that is gathered as for GQA. */
@@ -479,11 +511,16 @@ static void block_attention(opbuf *b, bool local)
         tp_enter_overlap(enter, matmul(b, "q-proj", T, h, qw, 1, qkv_in_saved));
         matmul(b, "kv-down", T, h, kvl + rope, 1, 0); /* same input as q-proj */
         norm_width(b, "latent-norms", T, kvl);
+        size_t up = b->n;
         matmul(b, "kv-up", T, kvl, a * ((double)m->qk_nope_head_dim + dv), 1, T * kvl * A);
+        rc_tag(b, up, MP_RC_MLA_UP_PROJ, 0);
     } else {
         mp_op *enter = tp_enter(b, "tp-gather-attn", T * h * A);
         tp_enter_overlap(enter, matmul(b, "qkv-proj", T, h, qw + kw + vw, 1, qkv_in_saved));
     }
+    mp_op *after = first_matmul(b, after_norm);
+    if (after)
+        after->rc_drop |= MP_RC_LAYERNORM;
     /* RoPE on Q and K (Megatron-Core transformer/attention.py,
      * Attention.forward, apply_rotary_pos_emb on query and key; MLA:
      * multi_latent_attention.py on the rope parts, q_pos_emb of
@@ -558,6 +595,15 @@ static void block_attention(opbuf *b, bool local)
      * which stay saved; only the core's own tensors are dropped. */
     o->saved_bytes += o->sel_dropped_bytes;
     o->selective = true;
+    o->rc_rerun |= MP_RC_CORE_ATTN;
+    o->rc_part_mask[0] = MP_RC_CORE_ATTN;
+    o->rc_part_bytes[0] = o->sel_dropped_bytes;
+    if (m->attn == MP_ATTN_MLA) {
+        /* mla_up_proj: the per-head Q, K, V (the up-projections' outputs)
+         * are dropped and rebuilt from the latents in backward. */
+        o->rc_part_mask[1] = MP_RC_MLA_UP_PROJ;
+        o->rc_part_bytes[1] = T * (qw + kw + vw) * A;
+    }
     /* Fused attention kernels reach their own fraction of peak (FlashAttention-2
      * reports 50-73% on A100, less for head_dim 64): hardware key
      * attention_efficiency, by default the GEMM mfu. */
@@ -611,9 +657,14 @@ static void block_moe(opbuf *b)
     double pb = A;
 
     norm(b, "pre-mlp-norm", Tsp);
+    rc_tag(b, b->n - 1, MP_RC_LAYERNORM, 0);
+    /* moe recompute: the whole layer from the router on is re-run in
+     * backward (its all-to-alls too), keeping only its input, the router's. */
+    size_t moe_from = b->n;
     /* Router: logits Tsp x E, replicated weights; softmax in fp32, whose
      * output is kept for the backward of the gate [Megatron-Core router]. */
-    matmul(b, "router", Tsp, h, E, 1, Tsp * h * A);
+    mp_op *router = matmul(b, "router", Tsp, h, E, 1, Tsp * h * A);
+    router->rc_drop |= MP_RC_LAYERNORM;
     memop(b, "router-softmax-topk", Tsp * E * 8, Tsp * E * 12, Tsp * E * 4 + Tsp * k * 12);
     /* The load-balancing loss moeplan emits (--moe-router-load-balancing-type
      * aux_loss --moe-aux-loss-coeff 1e-2; router.py, TopKRouter.routing and
@@ -711,6 +762,7 @@ static void block_moe(opbuf *b)
          * the probability per copy. */
         o = memop(b, "expert-act", Ne * (g + 1) * fe * A, Ne * (2 * g + 1) * fe * A, Ne * g * fe * A + Ne * pb);
         o->expert = true;
+        o->rc_rerun |= MP_RC_MOE_ACT;
     } else {
         /* Non-gated (GELU) experts: bias_gelu_fusion is off without a bias
          * (megatron/training/arguments.py), so TEGroupedMLP (experts.py,
@@ -724,12 +776,20 @@ static void block_moe(opbuf *b)
          * probabilities, writes both gradients: 4 Ne fe A + 2 Ne pb. */
         o = memop(b, "expert-act", 2 * Ne * fe * A, 3 * Ne * fe * A, Ne * fe * A);
         o->expert = true;
+        o->rc_rerun |= MP_RC_MOE_ACT;
         o = memop(b, "expert-probs-mul", 2 * Ne * fe * A + Ne * pb, 4 * Ne * fe * A + 2 * Ne * pb,
                   Ne * fe * A + Ne * pb);
         o->expert = true;
+        /* moe_act: the product is re-run and its saved GELU output freed
+         * (recomputed from the GELU's kept input). */
+        o->rc_rerun |= MP_RC_MOE_ACT;
+        o->rc_drop |= MP_RC_MOE_ACT;
     }
     o = matmul(b, "expert-fc2", Ne / local, fe, h, local, Ne * fe * A);
     o->expert = true;
+    /* moe_act: the activation's output, fc2's saved input, is dropped and
+     * the activation re-run from its kept input (fc1's output). */
+    o->rc_drop |= MP_RC_MOE_ACT;
     if (local > 1) {
         mp_op *x = memop(b, "unsort-chunks", 2 * Ne * h * A, 2 * Ne * h * A, 0);
         x->expert = true;
@@ -750,9 +810,15 @@ static void block_moe(opbuf *b)
      * their tokens; only the int32 row map is kept (older Megatron-Core
      * weighted here and kept the k expert outputs instead). */
     memop(b, "unpermute", sent + Tsp * h * A, 2 * sent + Tsp * h * A, Tsp * k * 4);
-    if (m->num_shared_experts > 0)
+    if (m->num_shared_experts > 0) {
+        size_t sh = b->n;
         mlp(b, "shared-fc1", "shared-act", "shared-fc2", (double)m->num_shared_experts * m->shared_expert_hidden,
             false);
+        rc_tag(b, sh, MP_RC_SHARED_EXPERTS, MP_RC_SHARED_EXPERTS); /* its input is the router's, kept */
+    }
+    rc_tag(b, moe_from, MP_RC_MOE, MP_RC_MOE);
+    if (b->ops)
+        router->rc_drop &= ~(unsigned)MP_RC_MOE; /* the checkpoint's input */
     residual(b, "mlp-residual", Tsp);
 }
 
@@ -762,7 +828,17 @@ static void block_dense(opbuf *b)
     double T = (double)l->micro_batch * b->c->seq_len / l->cp;
     double Tsp = l->sequence_parallel ? T / l->tp : T;
     norm(b, "pre-mlp-norm", Tsp);
+    rc_tag(b, b->n - 1, MP_RC_LAYERNORM, 0);
+    size_t from = b->n;
     mlp(b, "fc1", "activation", "fc2", (double)b->c->model->ffn_hidden, true);
+    /* mlp recompute: the MLP re-run in backward from its input, which fc1
+     * keeps (the checkpoint's input); layernorm recompute drops that. */
+    rc_tag(b, from, MP_RC_MLP, MP_RC_MLP);
+    mp_op *fc1 = first_matmul(b, from);
+    if (fc1) {
+        fc1->rc_drop &= ~(unsigned)MP_RC_MLP;
+        fc1->rc_drop |= MP_RC_LAYERNORM;
+    }
     residual(b, "mlp-residual", Tsp);
 }
 
@@ -910,6 +986,7 @@ static void sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
     mp_op ops[MP_MAX_OPS];
     size_t n = mp_cost_block_ops(c, blk, ops);
     memset(s, 0, sizeof *s);
+    unsigned rc_mods = c->lay.recompute_modules ? c->lay.recompute_modules : (unsigned)MP_RC_CORE_ATTN;
     for (size_t i = 0; i < n; i++) {
         const mp_op *o = &ops[i];
         mp_cat k = cat_of(o);
@@ -917,12 +994,17 @@ static void sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
         s->bwd_s += o->bwd_s;
         s->cat_fwd[k] += o->fwd_s;
         s->cat_bwd[k] += o->bwd_s;
-        if (o->selective) {
+        /* Selective recomputation of the layout's modules (default the
+         * attention core, Megatron-Core's default recompute_modules). */
+        if (o->rc_rerun & rc_mods) {
             s->recompute_sel_s += o->fwd_s;
             s->cat_fwd_sel[k] += o->fwd_s;
             s->sel_hw_flops += o->fwd_flops;
         }
-        s->saved_sel += o->saved_bytes - o->sel_dropped_bytes;
+        double drop = (o->rc_drop & rc_mods) ? o->saved_bytes
+                                             : ((o->rc_part_mask[0] & rc_mods) ? o->rc_part_bytes[0] : 0) +
+                                                   ((o->rc_part_mask[1] & rc_mods) ? o->rc_part_bytes[1] : 0);
+        s->saved_sel += o->saved_bytes - fmin(drop, o->saved_bytes);
         s->saved += o->saved_bytes;
         if (o->transient_bytes > s->transient)
             s->transient = o->transient_bytes;
@@ -1117,7 +1199,7 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
         layer_full[q] = at->saved + ml->saved;
         switch (l->recompute) {
         case MP_RECOMPUTE_FULL: layer_act[q] = Tsp * h * A; break;
-        case MP_RECOMPUTE_SELECTIVE: layer_act[q] = at->saved_sel + ml->saved; break;
+        case MP_RECOMPUTE_SELECTIVE: layer_act[q] = at->saved_sel + ml->saved_sel; break;
         default: layer_act[q] = layer_full[q];
         }
     }
@@ -1499,8 +1581,8 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
             (l->sequence_parallel ? l->tp : 1);
         break;
     case MP_RECOMPUTE_SELECTIVE:
-        out->act_layer_dense_bytes = att->saved_sel + bs[MP_BLOCK_DENSE_MLP].saved;
-        out->act_layer_moe_bytes = att->saved_sel + bs[MP_BLOCK_MOE_MLP].saved;
+        out->act_layer_dense_bytes = att->saved_sel + bs[MP_BLOCK_DENSE_MLP].saved_sel;
+        out->act_layer_moe_bytes = att->saved_sel + bs[MP_BLOCK_MOE_MLP].saved_sel;
         break;
     default:
         out->act_layer_dense_bytes = att->saved + bs[MP_BLOCK_DENSE_MLP].saved;

@@ -25,6 +25,56 @@ static const char *const rule_texts[MP_RULE_COUNT] = {
 const char *mp_rule_name(mp_rule r) { return r < MP_RULE_COUNT ? rule_names[r] : "?"; }
 const char *mp_rule_text(mp_rule r) { return r < MP_RULE_COUNT ? rule_texts[r] : "?"; }
 
+static const char *const rc_module_names[] = {"core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe",
+                                              "shared_experts"};
+
+const char *mp_recompute_module_name(unsigned bit)
+{
+    for (unsigned i = 0; i < 7; i++)
+        if (bit == 1u << i)
+            return rc_module_names[i];
+    return "?";
+}
+
+bool mp_recompute_modules_parse(const char *text, unsigned *out, char *bad, size_t bad_len)
+{
+    *out = 0;
+    const char *p = text;
+    while (*p) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        if (!*p)
+            break;
+        size_t n = strcspn(p, ", ");
+        unsigned bit = 0;
+        for (unsigned i = 0; i < 7; i++)
+            if (strlen(rc_module_names[i]) == n && !strncmp(p, rc_module_names[i], n))
+                bit = 1u << i;
+        if (!bit) {
+            snprintf(bad, bad_len, "%.*s", (int)(n < 60 ? n : 60), p);
+            return false;
+        }
+        *out |= bit;
+        p += n;
+    }
+    return *out != 0 || (snprintf(bad, bad_len, "%s", ""), false);
+}
+
+void mp_recompute_describe(const mp_layout *l, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", mp_recompute_name(l->recompute));
+    if (l->recompute != MP_RECOMPUTE_SELECTIVE || !l->recompute_modules)
+        return;
+    size_t n = strlen(buf);
+    for (unsigned i = 0; i < 7 && n + 2 < len; i++)
+        if (l->recompute_modules & (1u << i)) {
+            snprintf(buf + n, len - n, "%s%s", strchr(buf, '(') ? ", " : " (", rc_module_names[i]);
+            n = strlen(buf);
+        }
+    if (n + 1 < len)
+        snprintf(buf + n, len - n, ")");
+}
+
 const char *mp_recompute_name(mp_recompute r)
 {
     return r == MP_RECOMPUTE_FULL ? "full" : r == MP_RECOMPUTE_SELECTIVE ? "selective" : "none";

@@ -58,7 +58,8 @@ static const opt_spec specs[] = {
     {"pp-last-layers", required_argument, OPT_PP_LAST, C_ALL, "N", "layers on the last pipeline rank"},
     {"global-batch", required_argument, OPT_GB, C_ALL, "N", "sequences per step"},
     {"seq-len", required_argument, OPT_SEQ, C_ALL, "N|A-B", "tokens per sequence, or a range"},
-    {"recompute", required_argument, OPT_RECOMPUTE, C_ALL, "none|selective|full", "activation recomputation"},
+    {"recompute", required_argument, OPT_RECOMPUTE, C_ALL, "none|selective|full|MODULES",
+     "activation recomputation; MODULES: selective, of core_attn,moe_act,layernorm,mla_up_proj,mlp,moe,shared_experts"},
     {"sequence-parallel", optional_argument, OPT_SP, C_ALL, "[=on|off]", "Megatron sequence parallelism"},
     {"no-sequence-parallel", no_argument, OPT_NO_SP, C_ALL, "", "sequence parallelism off"},
     {"distributed-optimizer", optional_argument, OPT_DOPT, C_ALL, "[=on|off]", "shard optimizer state over dp"},
@@ -458,10 +459,18 @@ int main(int argc, char **argv)
             break;
         }
         case OPT_RECOMPUTE:
+            o.layout.recompute_modules = 0;
             if (!strcmp(optarg, "none")) o.layout.recompute = MP_RECOMPUTE_NONE;
             else if (!strcmp(optarg, "selective")) o.layout.recompute = MP_RECOMPUTE_SELECTIVE;
             else if (!strcmp(optarg, "full")) o.layout.recompute = MP_RECOMPUTE_FULL;
-            else return flag_error(name, "expected none, selective or full, got '%s'", optarg);
+            else {
+                /* Megatron-Core's --recompute-modules: selective, of these. */
+                char word[64];
+                if (!mp_recompute_modules_parse(optarg, &o.layout.recompute_modules, word, sizeof word))
+                    return flag_error(name, "expected none, selective, full or modules from core_attn, moe_act, "
+                                            "layernorm, mla_up_proj, mlp, moe, shared_experts, got '%s'", optarg);
+                o.layout.recompute = MP_RECOMPUTE_SELECTIVE;
+            }
             o.set.recompute = true;
             break;
         case OPT_SP:

@@ -86,12 +86,37 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
         if (*was_set)
             *(int *)((char *)l + ints[i].off_val) = (int)v;
     }
-    static const char *const rc[] = {"none", "selective", "full", NULL};
-    int r = 0;
-    if ((st = mp_get_enum(&gl, "recompute", false, rc, &r, &set->recompute)))
-        return st;
-    if (set->recompute)
-        l->recompute = (mp_recompute)r;
+    /* recompute: none | selective | full, or a list of Megatron-Core's
+     * --recompute-modules (selective recomputation of those). */
+    const mp_node *rcn = mp_node_get(lay, "recompute", NULL);
+    if (rcn && rcn->kind == MP_NODE_SEQ) {
+        unsigned mods = 0;
+        for (size_t i = 0; i < rcn->n; i++) {
+            const mp_node *x = rcn->vals[i];
+            unsigned bit;
+            char bad[64];
+            if (x->kind != MP_NODE_SCALAR || !mp_recompute_modules_parse(x->text, &bit, bad, sizeof bad) ||
+                strchr(x->text, ','))
+                return mp_doc_error(d, x, err,
+                                    "'recompute' modules are core_attn, moe_act, layernorm, mla_up_proj, mlp, moe, "
+                                    "shared_experts; got '%s'", x->kind == MP_NODE_SCALAR ? x->text : "a list or map");
+            mods |= bit;
+        }
+        if (!mods)
+            return mp_doc_error(d, rcn, err, "'recompute' is an empty list; expected modules or none/selective/full");
+        l->recompute = MP_RECOMPUTE_SELECTIVE;
+        l->recompute_modules = mods;
+        set->recompute = true;
+    } else {
+        static const char *const rc[] = {"none", "selective", "full", NULL};
+        int r = 0;
+        if ((st = mp_get_enum(&gl, "recompute", false, rc, &r, &set->recompute)))
+            return st;
+        if (set->recompute) {
+            l->recompute = (mp_recompute)r;
+            l->recompute_modules = 0;
+        }
+    }
     if ((st = mp_get_bool(&gl, "sequence_parallel", false, &l->sequence_parallel, &set->sequence_parallel)))
         return st;
     return mp_get_bool(&gl, "distributed_optimizer", false, &l->distributed_optimizer, &set->distributed_optimizer);

@@ -169,6 +169,14 @@ json_t *mp_report_layout_json(const mp_layout *l, bool experts)
                           l->vpp, "micro_batch", l->micro_batch, "num_micro_batches", l->num_micro_batches,
                           "recompute", mp_recompute_name(l->recompute), "sequence_parallel", l->sequence_parallel,
                           "distributed_optimizer", l->distributed_optimizer);
+    if (l->recompute == MP_RECOMPUTE_SELECTIVE) {
+        json_t *mods = json_array();
+        unsigned mm = l->recompute_modules ? l->recompute_modules : (unsigned)MP_RC_CORE_ATTN;
+        for (unsigned i = 0; i < 7; i++)
+            if (mm & (1u << i))
+                json_array_append_new(mods, json_string(mp_recompute_module_name(1u << i)));
+        json_object_set_new(j, "recompute_modules", mods);
+    }
     if (!experts) { /* no experts, no expert layout; the keys stay for a stable schema */
         json_object_set_new(j, "ep", json_null());
         json_object_set_new(j, "etp", json_null());
@@ -454,9 +462,13 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     fprintf(f, "workload  %ld sequences x %ld tokens per step (range %ld-%ld: memory and time at %ld, sequences packed)\n",
             w->global_batch, r->seq_len, w->seq_min, w->seq_max, r->seq_len);
     double bpp = w->weight_bytes + w->grad_bytes + w->master_bytes + w->optim_state_bytes;
-    fprintf(f, "          %s, %s: %g B/param = %g weight + %g gradient + %g master + %g optimizer states%s\n",
+    static const char *const fp8_names[] = {"", ", FP8 linear layers (delayed scaling)",
+                                            ", FP8 linear layers (current scaling)",
+                                            ", FP8 linear layers (blockwise scaling)", ", MXFP8 linear layers"};
+    fprintf(f, "          %s, %s: %g B/param = %g weight + %g gradient + %g master + %g optimizer states%s%s\n",
             w->precision, w->optimizer, bpp, w->weight_bytes, w->grad_bytes, w->master_bytes, w->optim_state_bytes,
-            w->flash_attention ? ", flash attention" : "");
+            w->flash_attention ? ", flash attention" : "",
+            fp8_names[w->fp8]);
     /* A dense model has no expert layout to show (ep 1, edp = tp*cp*dp
      * would read as if it had experts). */
     if (experts)
@@ -469,10 +481,12 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
         fprintf(f, "          uneven pipeline: %d layers on the first rank, %d on the last, %d on each other\n",
                 l->pp_first, l->pp_last,
                 l->pp > 2 ? (m->num_layers - l->pp_first - l->pp_last) / (l->pp - 2) : 0);
+    char rcd[160];
+    mp_recompute_describe(l, rcd, sizeof rcd);
     fprintf(f, "          vpp %d, micro-batch %d -> %d micro-batches, recompute %s, sequence parallel %s, "
                "distributed optimizer %s\n",
-            l->vpp, l->micro_batch, l->num_micro_batches, mp_recompute_name(l->recompute),
-            l->sequence_parallel ? "on" : "off", l->distributed_optimizer ? "on" : "off");
+            l->vpp, l->micro_batch, l->num_micro_batches, rcd, l->sequence_parallel ? "on" : "off",
+            l->distributed_optimizer ? "on" : "off");
 
     const mp_memory *mm = &r->mem;
     fprintf(f, "\nMemory per GPU: pipeline rank %d of %d (the most loaded)       SI (GB)     IEC (GiB)\n",

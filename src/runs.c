@@ -399,14 +399,35 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         if (tp > 1)
             assume(r, "sequence_parallel not given: on (Megatron-Core runs with tp > 1 use it; MoE requires it)");
     }
-    /* "full", "full (--checkpoint-activations / uniform)", "selective", "none";
-     * Megatron-Core's per-module recompute lists ("selective: mlp + moe_act")
-     * are not the attention-core selective recompute moeplan prices. */
+    /* "full", "full (--checkpoint-activations / uniform)", "selective",
+     * "none", or Megatron-Core's recompute modules in words ("selective: mlp
+     * + moe_act", "RMSNorm and MLA up-projection recomputed"). */
     const char *rc = text(par, "recompute");
+    unsigned mods = 0;
+    if (rc) {
+        if (has(rc, "moe_act"))
+            mods |= MP_RC_MOE_ACT;
+        if (has(rc, "mla up") || has(rc, "mla_up"))
+            mods |= MP_RC_MLA_UP_PROJ;
+        if (has(rc, "rmsnorm") || has(rc, "layernorm"))
+            mods |= MP_RC_LAYERNORM;
+        if (has(rc, "shared_expert"))
+            mods |= MP_RC_SHARED_EXPERTS;
+        if (has(rc, "core_attn"))
+            mods |= MP_RC_CORE_ATTN;
+        if (has(rc, ": mlp") || has(rc, " mlp ") || has(rc, "+ mlp"))
+            mods |= MP_RC_MLP;
+    }
     if (rc && !strncmp(rc, "full", 4)) {
         l->recompute = MP_RECOMPUTE_FULL;
     } else if (rc && (!strcmp(rc, "selective") || !strncmp(rc, "selective (attention core", 25))) {
         l->recompute = MP_RECOMPUTE_SELECTIVE;
+    } else if (mods) {
+        l->recompute = MP_RECOMPUTE_SELECTIVE;
+        l->recompute_modules = mods;
+        char d[160];
+        mp_recompute_describe(l, d, sizeof d);
+        assume(r, "recompute '%.60s' read as %s", rc, d);
     } else if (rc && strcmp(rc, "none")) {
         skip(r, "recompute '%s' is not one moeplan prices (none, selective, full)", rc);
         return;

@@ -913,14 +913,33 @@ void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_l
         ADD("--sequence-parallel \\\n");
     if (l->distributed_optimizer)
         ADD("--use-distributed-optimizer \\\n");
-    if (l->recompute == MP_RECOMPUTE_SELECTIVE)
+    if (l->recompute == MP_RECOMPUTE_SELECTIVE) {
         ADD("--recompute-granularity selective \\\n");
+        if (l->recompute_modules && l->recompute_modules != MP_RC_CORE_ATTN) {
+            /* TransformerConfig.recompute_modules (default ["core_attn"]). */
+            ADD("--recompute-modules");
+            for (unsigned i = 0; i < 7; i++)
+                if (l->recompute_modules & (1u << i))
+                    ADD(" %s", mp_recompute_module_name(1u << i));
+            ADD(" \\\n");
+        }
+    }
     else if (l->recompute == MP_RECOMPUTE_FULL)
         ADD("--recompute-granularity full \\\n--recompute-method uniform \\\n--recompute-num-layers 1 \\\n");
     if (m->tied_embeddings == false)
         ADD("--untie-embeddings-and-output-weights \\\n");
     if (w->overlap_grad_reduce)
         ADD("--overlap-grad-reduce \\\n%s", l->distributed_optimizer ? "--overlap-param-gather \\\n" : "");
+    /* ModelParallelConfig.tp_comm_overlap (needs sequence parallelism). */
+    if (w->tp_comm_overlap && l->tp > 1 && l->sequence_parallel)
+        ADD("--tp-comm-overlap \\\n");
+    /* TransformerConfig.fp8 / fp8_recipe: the hybrid format (E4M3 forward,
+     * E5M2 gradients) with the workload's recipe; Megatron's names for
+     * current scaling is "tensorwise". */
+    if (w->fp8 != MP_FP8_NONE) {
+        static const char *const recipe[] = {"", "delayed", "tensorwise", "blockwise", "mxfp8"};
+        ADD("--fp8-format hybrid \\\n--fp8-recipe %s \\\n", recipe[w->fp8]);
+    }
     /* With --fp16 Megatron-LM keeps 16-bit gradients unless told otherwise;
      * the workload's gradient bytes decide (--bf16 always accumulates in
      * fp32). */

@@ -676,6 +676,34 @@ if cmp -s "$OUT" "$TMP/validate1" && grep -q "^Step time: error = predicted / me
     ok "validate text output is deterministic and has the summary"
 else notok "validate text output is deterministic and has the summary"; fi
 
+# ------------------------------------------------------- recompute modules
+printf 'model: %s/plans/seed-model.yaml\nlayout:\n  gpus: 128\n  tp: 4\n  pp: 2\n  ep: 16\n  etp: 4\n  micro_batch: 1\n  sequence_parallel: true\n  recompute: [moe_act, layernorm]\n' "$PWD" >"$TMP/plan-modules.yaml"
+run explain --plan "$TMP/plan-modules.yaml"
+if [ "$rc" -eq 0 ] && grep -q "recompute selective (moe_act, layernorm)" "$OUT"; then ok "plan file recompute: [moe_act, layernorm]"
+else notok "plan file recompute: [moe_act, layernorm]" "exit $rc"; fi
+printf 'layout:\n  recompute: [moe_act, mlp_act]\n' >"$TMP/plan-badmod.yaml"
+expect_bad "plan file recompute list with an unknown module" \
+    "^moeplan: $(escape_re "$TMP/plan-badmod.yaml"):2:24: error: 'recompute' modules are core_attn" "got 'mlp_act'" \
+    -- explain --plan "$TMP/plan-badmod.yaml"
+run explain --recompute core_attn,moe_act --format json
+json_check "--recompute core_attn,moe_act: selective with those modules in JSON" \
+    "d['layout']['recompute'] == 'selective' and d['layout']['recompute_modules'] == ['core_attn', 'moe_act']"
+expect_bad "--recompute with an unknown module" "^moeplan: error: --recompute: expected none, selective, full or modules" \
+    "got 'moe_actt'" -- explain --recompute moe_actt
+
+# --------------------------------------------------------------------- fp8
+printf 'name: fp8\nglobal_batch: 64\nseq_len: 4096\nprecision: bf16\nfp8: delayed\n' >"$TMP/wl-fp8.yaml"
+expect_bad "FP8 workload on a GPU without an FP8 rate" \
+    "error: the workload asks for FP8 linear layers, and the hardware file plans/hardware/a100-sxm-80gb.yaml gives no FP8 rate" "" \
+    -- explain --hardware plans/hardware/a100-sxm-80gb.yaml --workload "$TMP/wl-fp8.yaml" --gpus 8
+printf 'name: fp8\nglobal_batch: 64\nseq_len: 4096\nprecision: fp16\nfp8: delayed\n' >"$TMP/wl-fp8-fp16.yaml"
+expect_bad "FP8 needs bf16" "^moeplan: $(escape_re "$TMP/wl-fp8-fp16.yaml"):5:6: error: 'fp8' needs 'precision: bf16'" "" \
+    -- explain --workload "$TMP/wl-fp8-fp16.yaml"
+run explain --hardware plans/hardware/h100-sxm.yaml --workload "$TMP/wl-fp8.yaml" --gpus 8 --emit megatron
+if [ "$rc" -eq 0 ] && grep -q "FP8 linear layers (delayed scaling)" "$OUT" && grep -q -- "--fp8-recipe delayed" "$OUT" \
+    && grep -q "fp8 weights" "$OUT"; then ok "FP8 on H100: stated, priced, emitted"
+else notok "FP8 on H100: stated, priced, emitted" "exit $rc"; fi
+
 # --------------------------------------------------------------- calibrate
 cp plans/hardware/a100-sxm-80gb.yaml "$TMP/a100-sm.yaml"
 expect_bad "calibrate without --hardware" "^moeplan: error: calibrate needs --hardware BASE.yaml and --runs FILE.yaml or --megatron-log LOG" \

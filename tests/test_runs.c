@@ -182,6 +182,17 @@ START_TEST(test_read_fp8)
 }
 END_TEST
 
+/* Recompute modules in words: "RMSNorm and MLA up-projection recomputed"
+ * (DeepSeek-V3's report) is selective of layernorm and mla_up_proj. */
+START_TEST(test_read_modules)
+{
+    const mp_run *r = find("modules-h100");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert(r->lay.recompute == MP_RECOMPUTE_SELECTIVE);
+    ck_assert_uint_eq(r->lay.recompute_modules, MP_RC_LAYERNORM | MP_RC_MLA_UP_PROJ);
+}
+END_TEST
+
 /* Errors {-0.1, 0.2, -0.3, 0.05}: |e| sorted 0.05 0.1 0.2 0.3, median 0.15,
  * mean 0.1625, max 0.3; signed sorted -0.3 -0.1 0.05 0.2, median -0.025. */
 START_TEST(test_error_stats)
@@ -223,6 +234,7 @@ static Suite *runs_suite(void)
     tcase_add_test(t, test_evaluate_mfu);
     tcase_add_test(t, test_evaluate_memory);
     tcase_add_test(t, test_read_fp8);
+    tcase_add_test(t, test_read_modules);
     tcase_add_loop_test(t, test_skip_reasons, 0, (int)(sizeof skips / sizeof skips[0]));
     suite_add_tcase(s, t);
     TCase *u = tcase_create("stats");

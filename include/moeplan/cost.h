@@ -59,6 +59,12 @@ typedef struct {
     bool inter_node;             /* the group spans nodes */
     bool overlapped;             /* hidden behind compute (only the excess counts) */
     bool comm_overlap;           /* a TP collective pipelined with its GEMM (workload tp_comm_overlap) */
+    /* Selective recomputation by module (layout.h MP_RC_*): the modules
+     * whose recompute re-runs this op's forward in backward, the modules
+     * that free all its saved bytes, and two that free a part of them. */
+    unsigned rc_rerun, rc_drop;
+    unsigned rc_part_mask[2];
+    double rc_part_bytes[2];
     bool expert;                 /* scales with routing imbalance */
     bool selective;              /* dropped and recomputed by selective recompute */
     /* Matmul shape per GPU: out[m x n] = in[m x k] * w[k x n]; `batch`

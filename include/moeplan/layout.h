@@ -16,6 +16,25 @@
 
 typedef enum { MP_RECOMPUTE_NONE, MP_RECOMPUTE_SELECTIVE, MP_RECOMPUTE_FULL } mp_recompute;
 
+/* Megatron-Core's --recompute-modules, the parts of a layer that selective
+ * recomputation drops and recomputes (transformer_config.py
+ * recompute_modules; the default is core_attn alone). */
+enum {
+    MP_RC_CORE_ATTN = 1,      /* the attention core: scores, softmax, dropout [K22 section 5] */
+    MP_RC_MOE_ACT = 2,        /* the experts' activation function: its output (fc2's input) */
+    MP_RC_LAYERNORM = 4,      /* the input and pre-MLP norms: their outputs (the next GEMM's input) */
+    MP_RC_MLA_UP_PROJ = 8,    /* MLA's up-projections: the per-head Q, K, V rebuilt from the latents */
+    MP_RC_MLP = 16,           /* the dense MLP, but for its input */
+    MP_RC_MOE = 32,           /* the whole MoE layer, but for its input (all-to-alls included) */
+    MP_RC_SHARED_EXPERTS = 64 /* the shared experts */
+};
+#define MP_RC_ALL 127
+/* The module's Megatron-Core name ("core_attn", ...) for one bit. */
+const char *mp_recompute_module_name(unsigned bit);
+/* "core_attn,moe_act" (commas or spaces) -> bits; false with the first
+ * unknown word in `bad`. */
+bool mp_recompute_modules_parse(const char *text, unsigned *out, char *bad, size_t bad_len);
+
 typedef struct {
     int gpus, tp, pp, dp, cp, ep, etp, edp, vpp;
     int micro_batch, num_micro_batches;
@@ -24,8 +43,11 @@ typedef struct {
      * rest evenly; 0 and 0 = an even split.  Only with vpp = 1. */
     int pp_first, pp_last;
     mp_recompute recompute;
+    unsigned recompute_modules;  /* MP_RC_* with recompute selective; 0 = core_attn (Megatron's default) */
     bool sequence_parallel, distributed_optimizer;
 } mp_layout;
+/* "none", "full", "selective" or "selective (core_attn, moe_act)". */
+void mp_recompute_describe(const mp_layout *l, char *buf, size_t len);
 
 /* Every rule a layout can break; the planner counts rejections by rule. */
 typedef enum {
