@@ -152,6 +152,10 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
         l->gpus = (int)g;
     }
     char why[512];
+    if (l->recompute == MP_RECOMPUTE_SELECTIVE && l->recompute_modules &&
+        !mp_recompute_modules_apply(l->recompute_modules, &in->model, why, sizeof why))
+        return mp_error_set(err, MP_ERR_INPUT, where, from_plan ? in->plan.pos.line[MP_LK_RECOMPUTE] : 0,
+                            from_plan ? in->plan.pos.col[MP_LK_RECOMPUTE] : 0, "recompute: %s", why);
     mp_rule r = mp_layout_check(l, &in->model, &in->wl, why, sizeof why);
     if (r != MP_RULE_OK) {
         int line = 0, col = 0;

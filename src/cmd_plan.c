@@ -56,10 +56,20 @@ static void layout_flags(const mp_layout *l, bool experts, char *buf, size_t len
     char ex[48] = "";
     if (experts)
         snprintf(ex, sizeof ex, " --ep %d --etp %d", l->ep, l->etp);
+    /* Selective with modules: the modules are the option's value. */
+    char rc[160];
+    snprintf(rc, sizeof rc, "%s", mp_recompute_name(l->recompute));
+    if (l->recompute == MP_RECOMPUTE_SELECTIVE && l->recompute_modules) {
+        rc[0] = 0;
+        for (unsigned i = 0; i < 7; i++)
+            if (l->recompute_modules & (1u << i)) {
+                size_t k = strlen(rc);
+                snprintf(rc + k, sizeof rc - k, "%s%s", k ? "," : "", mp_recompute_module_name(1u << i));
+            }
+    }
     int n = snprintf(buf, len,
                      "--gpus %d --tp %d --cp %d --dp %d --pp %d%s --vpp %d --micro-batch %d --recompute %s%s%s",
-                     l->gpus, l->tp, l->cp, l->dp, l->pp, ex, l->vpp, l->micro_batch,
-                     mp_recompute_name(l->recompute),
+                     l->gpus, l->tp, l->cp, l->dp, l->pp, ex, l->vpp, l->micro_batch, rc,
                      l->sequence_parallel ? " --sequence-parallel" : (l->tp > 1 ? " --no-sequence-parallel" : ""),
                      l->distributed_optimizer ? " --distributed-optimizer" : " --no-distributed-optimizer");
     if (mp_layout_uneven(l) && n > 0 && (size_t)n < len)
@@ -200,6 +210,10 @@ static mp_status prepare(const cli_opts *o, cli_inputs **inp, mp_search_opts *so
     mp_status st = cli_load_inputs(o, in, false, err);
     if (!st)
         st = setup_search(o, in, so, err);
+    char why[256];
+    if (!st && o->set.recompute && o->layout.recompute_modules &&
+        !mp_recompute_modules_apply(o->layout.recompute_modules, &in->model, why, sizeof why))
+        st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--recompute: %s", why);
     if (st) {
         free(in);
         return st;

@@ -75,6 +75,25 @@ void mp_recompute_describe(const mp_layout *l, char *buf, size_t len)
         snprintf(buf + n, len - n, ")");
 }
 
+bool mp_recompute_modules_apply(unsigned mods, const mp_model *m, char *why, size_t len)
+{
+    bool any_dense = false, any_moe = false;
+    for (int i = 0; i < m->num_layers; i++) {
+        any_dense |= !m->is_moe[i];
+        any_moe |= m->is_moe[i];
+    }
+    const char *bad = (mods & MP_RC_MLA_UP_PROJ) && m->attn != MP_ATTN_MLA ? "mla_up_proj needs MLA attention"
+                      : (mods & MP_RC_MOE_ACT) && !any_moe              ? "moe_act needs MoE layers"
+                      : (mods & MP_RC_MOE) && !any_moe                  ? "moe needs MoE layers"
+                      : (mods & MP_RC_SHARED_EXPERTS) && !(any_moe && m->num_shared_experts > 0)
+                          ? "shared_experts needs shared experts"
+                      : (mods & MP_RC_MLP) && !any_dense ? "mlp needs a dense layer"
+                                                         : NULL;
+    if (bad)
+        snprintf(why, len, "%s, and the model has none: it would recompute nothing", bad);
+    return bad == NULL;
+}
+
 const char *mp_recompute_name(mp_recompute r)
 {
     return r == MP_RECOMPUTE_FULL ? "full" : r == MP_RECOMPUTE_SELECTIVE ? "selective" : "none";

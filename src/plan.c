@@ -107,6 +107,12 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
         l->recompute = MP_RECOMPUTE_SELECTIVE;
         l->recompute_modules = mods;
         set->recompute = true;
+    } else if (rcn && rcn->kind == MP_NODE_SCALAR && !rcn->quoted && strcmp(rcn->text, "none") &&
+               strcmp(rcn->text, "selective") && strcmp(rcn->text, "full") &&
+               mp_recompute_modules_parse(rcn->text, &l->recompute_modules, (char[64]){0}, 64)) {
+        /* One module, or "moe_act,layernorm": the command line's form. */
+        l->recompute = MP_RECOMPUTE_SELECTIVE;
+        set->recompute = true;
     } else {
         static const char *const rc[] = {"none", "selective", "full", NULL};
         int r = 0;

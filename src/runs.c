@@ -28,16 +28,50 @@ static const mp_node *at(const mp_node *map, const char *key)
     return v && !mp_node_is_null(v) ? v : NULL;
 }
 
-/* A plain (unquoted) decimal number. */
+/* The document being read and the first malformed value found: a value
+ * that is present but not of the key's type is an error with its position,
+ * never read as "not given".  (Set by mp_runs_load; one file at a time.) */
+static struct {
+    const mp_doc *doc;
+    mp_error *err;
+    mp_status st;
+} rd;
+
+static void bad_value(const mp_node *v, const char *key, const char *expected)
+{
+    if (!rd.st && rd.doc)
+        rd.st = mp_doc_error(rd.doc, v, rd.err, "'%s' is '%.60s'; expected %s", key,
+                             v->kind == MP_NODE_SCALAR ? v->text : "a list or map", expected);
+}
+
+/* A plain (unquoted) decimal number, or absent / null (false). */
 static bool num(const mp_node *map, const char *key, double *out)
 {
     const mp_node *v = at(map, key);
-    if (!v || v->kind != MP_NODE_SCALAR || v->quoted || !v->text[0])
+    if (!v)
         return false;
-    char *end;
-    double d = strtod(v->text, &end);
-    if (*end || !isfinite(d))
+    char *end = NULL;
+    double d = v->kind == MP_NODE_SCALAR && !v->quoted && v->text[0] ? strtod(v->text, &end) : NAN;
+    if (!end || *end || !isfinite(d)) {
+        bad_value(v, key, "a number");
         return false;
+    }
+    *out = d;
+    return true;
+}
+
+/* A number within [lo, hi], else an error at the value. */
+static bool num_in(const mp_node *map, const char *key, double lo, double hi, double *out)
+{
+    double d;
+    if (!num(map, key, &d))
+        return false;
+    if (d < lo || d > hi) {
+        char exp[96];
+        snprintf(exp, sizeof exp, "a number from %g to %g", lo, hi);
+        bad_value(at(map, key), key, exp);
+        return false;
+    }
     *out = d;
     return true;
 }
@@ -45,8 +79,12 @@ static bool num(const mp_node *map, const char *key, double *out)
 static bool whole(const mp_node *map, const char *key, long *out)
 {
     double d;
-    if (!num(map, key, &d) || d != floor(d) || fabs(d) > 1e12)
+    if (!num(map, key, &d))
         return false;
+    if (d != floor(d) || d < 0 || d > 1e9) {
+        bad_value(at(map, key), key, "a whole number from 0 to 10^9");
+        return false;
+    }
     *out = (long)d;
     return true;
 }
@@ -70,6 +108,7 @@ static bool flag(const mp_node *map, const char *key, bool *out)
         *out = false;
         return true;
     }
+    bad_value(at(map, key), key, "true, false or null");
     return false;
 }
 
@@ -149,6 +188,14 @@ static void read_model(mp_run *r, const mp_node *md)
         return;
     }
     r->moe = type && !strcmp(type, "moe");
+    if (type && strcmp(type, "moe") && strcmp(type, "dense")) {
+        bad_value(at(md, "type"), "type", "dense or moe");
+        return;
+    }
+    if (L > MP_MAX_LAYERS || h > 100000000L || a > 65536 || V > 100000000L) {
+        skip(r, "layers, hidden, heads or vocab beyond what moeplan models");
+        return;
+    }
     if (!whole(md, "kv_heads", &kv)) {
         kv = a;
         assume(r, "kv_heads not given: %ld (multi-head attention, Megatron's default num_query_groups)", a);
@@ -220,9 +267,18 @@ static void read_model(mp_run *r, const mp_node *md)
             m->num_shared_experts = 1;
             m->shared_expert_hidden = fs;
         }
-        whole(md, "moe_layer_freq", &freq);
-        if (freq < 1)
-            freq = 1;
+        /* moe_layer_freq: a number, or a pattern in words the reader does
+         * not parse ("first 3 layers dense, 58 MoE"): refused as a skip. */
+        const mp_node *fq = at(md, "moe_layer_freq");
+        if (fq) {
+            char *e = NULL;
+            double d = fq->kind == MP_NODE_SCALAR ? strtod(fq->text, &e) : NAN;
+            if (!e || *e || d != floor(d) || d < 1 || d > m->num_layers) {
+                skip(r, "moe_layer_freq '%.40s' is not a number moeplan reads", fq->kind == MP_NODE_SCALAR ? fq->text : "");
+                return;
+            }
+            freq = (long)d;
+        }
         /* Megatron's --moe-layer-freq N: layer i is MoE when i % N == 0. */
         for (int i = 0; i < m->num_layers; i++)
             m->is_moe[i] = i % freq == 0;
@@ -238,10 +294,48 @@ static void read_model(mp_run *r, const mp_node *md)
         skip(r, "model: %s", e.msg);
 }
 
+/* Every numeric and boolean field of the schema is type-checked up front,
+ * whether or not this record gets far enough to use it. */
+static void check_types(const mp_node *rec)
+{
+    static const struct { const char *sec, *keys[16]; } nums[] = {
+        {"model", {"layers", "hidden", "heads", "kv_heads", "head_dim", "ffn_hidden", "vocab", "seq_len",
+                   "num_experts", "top_k", "moe_ffn_hidden", "shared_expert_ffn", "params_b", "active_params_b"}},
+        {"hardware", {"count", "nodes", "gpus_per_node", "peak_tflops_used"}},
+        {"parallel", {"tp", "pp", "dp", "ep", "etp", "cp", "vp", "micro_batch", "global_batch", "grad_accum",
+                      "zero_stage"}},
+        {"measured", {"tflops_per_gpu", "mfu", "hfu", "tokens_per_s_per_gpu", "tokens_per_s", "iteration_time_s",
+                      "memory_gb", "aggregate_pflops"}},
+    };
+    double d;
+    long w;
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        const mp_node *m = at(rec, nums[i].sec);
+        for (int k = 0; m && k < 16 && nums[i].keys[k]; k++) {
+            const char *key = nums[i].keys[k];
+            /* Sizes and counts are whole numbers; rates and times reals. */
+            bool integer = !strcmp(nums[i].sec, "parallel") ||
+                           (!strcmp(nums[i].sec, "model") && strcmp(key, "params_b") && strcmp(key, "active_params_b")) ||
+                           (!strcmp(nums[i].sec, "hardware") && strcmp(key, "peak_tflops_used"));
+            if (integer)
+                whole(m, key, &w);
+            else
+                num(m, key, &d);
+        }
+    }
+    bool b;
+    const mp_node *par = at(rec, "parallel");
+    flag(par, "sequence_parallel", &b);
+    flag(par, "distributed_optimizer", &b);
+}
+
 /* ------------------------------------------------------------ one record */
 
 static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_status *hard, mp_error *err)
 {
+    check_types(rec);
+    if (rd.st)
+        return;
     const char *id = text(rec, "id"), *kind = text(rec, "kind");
     snprintf(r->id, sizeof r->id, "%s", id ? id : "(no id)");
     snprintf(r->kind, sizeof r->kind, "%s", kind ? kind : "");
@@ -275,6 +369,10 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     long count = 0, gpn = 0;
     if (!whole(hw, "count", &count) || count < 1) {
         skip(r, "the record does not give the GPU count");
+        return;
+    }
+    if (count > 16777216) {
+        bad_value(at(hw, "count"), "count", "a whole number of GPUs from 1 to 16777216");
         return;
     }
     if (whole(hw, "gpus_per_node", &gpn) && gpn >= 1 && gpn <= 1024)
@@ -497,7 +595,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     /* What was measured, in order of directness. */
     double v = 0;
     double tokens = (double)gb * seq;
-    if (num(ms, "iteration_time_s", &v) && v > 0) {
+    if (num_in(ms, "iteration_time_s", 1e-6, 1e7, &v)) {
         r->basis = MP_MEASURED_TIME;
         r->measured_step_s = v;
     } else if (num(ms, "tokens_per_s", &v) && v > 0) {
@@ -515,7 +613,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         double F = 96.0 * B * s * ll * h * h * (1.0 + s / (6.0 * h) + Vv / (16.0 * ll * h));
         r->basis = MP_MEASURED_TFLOPS_EQ;
         r->measured_step_s = F / (v * 1e12 * count);
-    } else if (num(ms, "mfu", &v) && v > 0) {
+    } else if (num_in(ms, "mfu", 1e-6, 1.0, &v)) {
         r->basis = MP_MEASURED_MFU;
     } else if (num(ms, "tflops_per_gpu", &v) && v > 0 && has(text(ms, "tflops_basis"), "model")) {
         r->basis = MP_MEASURED_TFLOPS;
@@ -525,7 +623,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     }
     r->measured_value = v;
     double mem = 0;
-    if (num(ms, "memory_gb", &mem) && mem > 0) {
+    if (num_in(ms, "memory_gb", 0, 1e5, &mem) && mem > 0) {
         r->measured_memory_bytes = mem * 1e9;
         r->memory_last_rank = has(text(ms, "memory_basis"), "last rank");
     }
@@ -554,6 +652,11 @@ mp_status mp_runs_load(const char *path, const char *hw_dir, mp_run **runs, size
     }
     mp_status st = MP_OK;
     size_t count = list->n; /* list belongs to the document, freed below */
+    if (count == 0)
+        st = mp_doc_error(&d, list, err, "no run records in the file");
+    rd.doc = &d;
+    rd.err = err;
+    rd.st = MP_OK;
     for (size_t i = 0; i < count && !st; i++) {
         const mp_node *rec = list->vals[i];
         if (rec->kind != MP_NODE_MAP || !at(rec, "id")) {
@@ -561,7 +664,14 @@ mp_status mp_runs_load(const char *path, const char *hw_dir, mp_run **runs, size
             break;
         }
         read_record(&out[i], rec, hw_dir, &st, err);
+        if (!st && rd.st)
+            st = rd.st;
+        for (size_t j = 0; j < i && !st; j++)
+            if (!strcmp(out[j].id, out[i].id))
+                st = mp_doc_error(&d, at(rec, "id"), err, "run id '%s' appears twice (first at line %d)", out[i].id,
+                                  out[j].line);
     }
+    rd.doc = NULL;
     mp_doc_free(&d);
     if (st) {
         free(out);

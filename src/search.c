@@ -352,6 +352,10 @@ static void search_n(search_t *s, long N)
     mp_layout l;
     mp_layout_defaults(&l);
     l.gpus = (int)N;
+    /* --recompute MODULES pins selective recomputation of those modules;
+     * the blocks are summed with the context's layout, so every layout of
+     * the search carries them. */
+    l.recompute_modules = PIN(recompute) ? s->o->fixed.recompute_modules : 0;
     /* Fields not chosen yet are 0 ("*" in reports), so that a layout
      * rejected early is shown as the partial layout it is. */
     for (int a = 0; a < ntp; a++) {

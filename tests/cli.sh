@@ -664,6 +664,19 @@ expect_bad "validate --ru is --runs, --r is --runs (unique prefixes); --zz unkno
 expect_bad "plan takes no --runs" "^moeplan: error: --runs is not an option of 'plan'" "" -- plan --runs x
 expect_bad "validate --format csv refused" "^moeplan: error: --format: expected text or json, got 'csv'" "" \
     -- validate --runs validate/runs/dev-runs.yaml --format csv
+# A malformed value in a record is an error at its position, not "not given".
+printf -- '- id: a\n  kind: training_throughput\n  parallel: {tp: 2.5, pp: 1}\n' >"$TMP/runs-badtp.yaml"
+expect_bad "validate: a fractional tp is refused where it is written" \
+    "^moeplan: $(escape_re "$TMP/runs-badtp.yaml"):3:18: error: 'tp' is '2.5'; expected a whole number" "" \
+    -- validate --runs "$TMP/runs-badtp.yaml"
+printf -- '- id: a\n  kind: training_throughput\n  parallel: {sequence_parallel: maybe}\n' >"$TMP/runs-badsp.yaml"
+expect_bad "validate: a boolean that is not one" "error: 'sequence_parallel' is 'maybe'; expected true, false or null" "" \
+    -- validate --runs "$TMP/runs-badsp.yaml"
+printf -- '- id: a\n  kind: x\n- id: a\n  kind: y\n' >"$TMP/runs-dup.yaml"
+expect_bad "validate: a duplicate id" "error: run id 'a' appears twice \\(first at line 1\\)" "" \
+    -- validate --runs "$TMP/runs-dup.yaml"
+printf -- '[]\n' >"$TMP/runs-empty.yaml"
+expect_bad "validate: a file with no records" "error: no run records in the file" "" -- validate --runs "$TMP/runs-empty.yaml"
 run validate --runs validate/runs/dev-runs.yaml --format json
 if [ "$rc" -eq 0 ] && [ ! -s "$ERR" ]; then ok "validate the development set (json)"
 else notok "validate the development set (json)" "exit $rc"; fi

@@ -46,6 +46,10 @@ typedef struct {
     unsigned recompute_modules;  /* MP_RC_* with recompute selective; 0 = core_attn (Megatron's default) */
     bool sequence_parallel, distributed_optimizer;
 } mp_layout;
+/* Whether every module of `mods` has something to recompute in model m
+ * (mla_up_proj needs MLA, moe_act and moe experts, shared_experts shared
+ * experts, mlp a dense layer); false with the reason in why. */
+bool mp_recompute_modules_apply(unsigned mods, const mp_model *m, char *why, size_t len);
 /* "none", "full", "selective" or "selective (core_attn, moe_act)". */
 void mp_recompute_describe(const mp_layout *l, char *buf, size_t len);
 
