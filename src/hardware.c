@@ -189,6 +189,7 @@ void mp_hardware_write(FILE *f, const mp_hardware *hw, const char *comment)
     fprintf(f, "fragmentation: %.17g\n", hw->fragmentation);
     if (hw->checkpoint_bw_bytes_per_s > 0)
         fprintf(f, "checkpoint_bandwidth: %.17g B/s\n", hw->checkpoint_bw_bytes_per_s);
+    fprintf(f, "moe_host_sync: %.17g s\n", hw->moe_host_sync_s);
     if (hw->sm_count > 0) {
         fprintf(f, "sm_count: %d\n", hw->sm_count);
         fprintf(f, "gemm_efficiency: %.17g\n", hw->gemm_efficiency);
