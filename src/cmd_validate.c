@@ -43,6 +43,8 @@ static void acc_add(double **v, int *n, double x)
 static json_t *stats_json(const double *e, int n)
 {
     mp_error_stats s;
+    if (n == 0) /* no statistic of nothing: null, not a 0% error */
+        return json_pack("{s:i,s:n,s:n,s:n,s:n}", "n", 0, "median_abs", "mean_abs", "max_abs", "median_signed");
     mp_error_stats_of(e, n, &s);
     return json_pack("{s:i,s:f,s:f,s:f,s:f}", "n", n, "median_abs", s.median_abs, "mean_abs", s.mean_abs,
                      "max_abs", s.max_abs, "median_signed", s.median_signed);
@@ -183,8 +185,8 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err)
                                   "predicted_step_s", res[i].predicted_step_s, "error", res[i].error, "dominant",
                                   res[i].dominant, "dominant_fraction", res[i].dominant_fraction, "assumptions", a);
             if (r->measured_memory_bytes > 0) {
-                json_object_set_new(o, "measured_memory_bytes", json_real(r->measured_memory_bytes));
-                json_object_set_new(o, "predicted_memory_bytes", json_real(res[i].predicted_memory_bytes));
+                json_object_set_new(o, "measured_memory_bytes", mp_json_count(r->measured_memory_bytes));
+                json_object_set_new(o, "predicted_memory_bytes", mp_json_count(res[i].predicted_memory_bytes));
                 json_object_set_new(o, "memory_error", json_real(res[i].memory_error));
             }
             json_array_append_new(arr, o);

@@ -282,12 +282,14 @@ static json_t *op_json(const mp_op *o)
 
 static json_t *mem_json(const mp_memory *m)
 {
-    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "weights", mp_json_count(m->weights_bytes),
+    /* other = comm_buffers + fp8_weights + reserved + fragmentation (cost.c, mp_cost_memory) */
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "weights", mp_json_count(m->weights_bytes),
                      "gradients", mp_json_count(m->gradients_bytes), "optimizer", mp_json_count(m->optimizer_bytes),
                      "activations", mp_json_count(m->activations_bytes), "other", mp_json_count(m->other_bytes),
-                     "comm_buffers", mp_json_count(m->comm_buffer_bytes), "reserved",
-                     mp_json_count(m->reserved_bytes), "fragmentation", mp_json_count(m->fragmentation_bytes),
-                     "total", mp_json_count(m->total_bytes), "capacity", mp_json_count(m->capacity_bytes));
+                     "comm_buffers", mp_json_count(m->comm_buffer_bytes), "fp8_weights",
+                     mp_json_count(m->fp8_weight_bytes), "reserved", mp_json_count(m->reserved_bytes),
+                     "fragmentation", mp_json_count(m->fragmentation_bytes), "total", mp_json_count(m->total_bytes),
+                     "capacity", mp_json_count(m->capacity_bytes));
 }
 
 json_t *mp_report_explain_json(const mp_cost_ctx *c, const mp_cost *r, bool ops)

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "moeplan/cost.h"
+#include "moeplan/report.h"
 
 #include "check_main.h"
 
@@ -101,6 +104,18 @@ START_TEST(test_fp8_weight_copies)
 {
     world *x = make(MP_FP8_DELAYED);
     ck_assert_double_eq(x->r.mem.fp8_weight_bytes, 13959168000.0);
+    /* explain --format json names them, and "other" is the sum of the four
+     * terms it groups. */
+    json_t *j = mp_report_explain_json(&x->c, &x->r, false);
+    json_t *m = json_object_get(j, "memory_per_gpu_bytes");
+    ck_assert_int_eq(json_integer_value(json_object_get(m, "fp8_weights")), 13959168000);
+    json_int_t parts = json_integer_value(json_object_get(m, "comm_buffers")) +
+                       json_integer_value(json_object_get(m, "fp8_weights")) +
+                       json_integer_value(json_object_get(m, "reserved")) +
+                       json_integer_value(json_object_get(m, "fragmentation"));
+    /* each is rounded to a whole byte: the sum within 2 bytes */
+    ck_assert(llabs((long long)(json_integer_value(json_object_get(m, "other")) - parts)) <= 2);
+    json_decref(j);
     world *b = make(MP_FP8_NONE);
     ck_assert_double_eq(b->r.mem.fp8_weight_bytes, 0);
     /* FP8 makes the step faster, the FLOPs are the same. */
