@@ -80,6 +80,14 @@ static json_t *stats_json(const double *e, int n)
                      s.max_abs, "median_signed", s.median_signed);
 }
 
+/* A fitted value that ends on a bound of its range: the runs pull it
+ * further, so it is a limit of the model, not a measured efficiency. */
+static bool at_bound(const char *key, double v)
+{
+    const mp_fit_param *q = mp_fit_param_find(key);
+    return q && (fabs(v - q->lo) <= 1e-6 * q->hi || fabs(v - q->hi) <= 1e-6 * q->hi);
+}
+
 static mp_status load_log_run(mp_run *r, const char *log_path, const char *plan_path, const mp_hardware *base,
                               mp_error *err)
 {
@@ -114,9 +122,25 @@ static mp_status load_log_run(mp_run *r, const char *log_path, const char *plan_
     mp_megatron_log lg;
     int it = mp_megatron_log_parse(text ? text : "", len, &lg);
     free(text);
+    if (lg.n_bad_times)
+        return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
+                            "%d 'elapsed time per iteration (ms):' value(s) are not finite numbers", lg.n_bad_times);
+    if (it == 0 && lg.n_zero_times)
+        return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
+                            "every 'elapsed time per iteration (ms):' is 0 (%d lines): no iteration was timed",
+                            lg.n_zero_times);
     if (it == 0)
         return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
                             "no 'elapsed time per iteration (ms):' line: not a Megatron-LM training log");
+    if (it == 1)
+        return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
+                            "only one iteration line (%.3f s), the start-up interval: log at least two "
+                            "(--log-interval below --train-iters)",
+                            lg.first_step_s);
+    if (lg.global_batch_varies)
+        return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
+                            "the 'global batch size:' changes between iteration lines (batch-size ramp-up): "
+                            "the median time is of no one batch; log a run at a fixed batch");
     cli_opts o;
     memset(&o, 0, sizeof o);
     mp_layout_defaults(&o.layout);
@@ -128,6 +152,21 @@ static mp_status load_log_run(mp_run *r, const char *log_path, const char *plan_
     mp_status st = cli_evaluate(&o, false, &in, &l, &c, &k, err);
     if (st)
         return st;
+    /* The log and the plan must describe the same run. */
+    if (lg.world_size && lg.world_size != l.gpus) {
+        st = mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
+                          "the log's 'using world size: %ld' is not the plan's %d GPUs (%s)", lg.world_size, l.gpus,
+                          plan_path);
+        free(in);
+        return st;
+    }
+    if (lg.global_batch && lg.global_batch != in->wl.global_batch) {
+        st = mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
+                          "the log's 'global batch size: %ld' is not the plan workload's global_batch %ld (%s)",
+                          lg.global_batch, (long)in->wl.global_batch, plan_path);
+        free(in);
+        return st;
+    }
     snprintf(r->id, sizeof r->id, "%s", base_name(log_path));
     snprintf(r->kind, sizeof r->kind, "training_throughput");
     snprintf(r->gpu, sizeof r->gpu, "%s", base->name);
@@ -282,9 +321,15 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
             return st;
         }
         n++;
-        if (!runs_path)
-            runs_path = log_path;
     }
+    char srcbuf[2100];
+    if (runs_path && log_path)
+        snprintf(srcbuf, sizeof srcbuf, "%s and %s", runs_path, log_path);
+    else
+        snprintf(srcbuf, sizeof srcbuf, "%s", runs_path ? runs_path : log_path);
+    const char *src_label = srcbuf;
+    if (!runs_path)
+        runs_path = log_path;
     /* The runs measured on the base file's GPU (the shipped file picked for
      * each record has the same name), with the base file in place of it:
      * each keeps its own GPUs per node from the record. */
@@ -419,10 +464,17 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         mp_error_stats s, c;
         mp_error_stats_of(ef, m, &s);
         mp_error_stats_of(ec, m, &c);
-        fprintf(nf, "Written by moeplan calibrate from %s (base: %s).\n", base_name(runs_path), base_name(hw_path));
+        if (log_path && runs_path != log_path)
+            fprintf(nf, "Written by moeplan calibrate from %s and %s (base: %s).\n", base_name(runs_path),
+                    base_name(log_path), base_name(hw_path));
+        else
+            fprintf(nf, "Written by moeplan calibrate from %s (base: %s).\n", base_name(runs_path),
+                    base_name(hw_path));
         fprintf(nf, "Fitted (least squares on log step time):");
         for (int i = 0; i < n_keys; i++)
-            fprintf(nf, " %s %.4g (was %.4g);", keys[i], mp_fit_get(&fitted, keys[i]), mp_fit_get(&base, keys[i]));
+            fprintf(nf, " %s %.4g (was %.4g%s);", keys[i], mp_fit_get(&fitted, keys[i]), mp_fit_get(&base, keys[i]),
+                    at_bound(keys[i], mp_fit_get(&fitted, keys[i])) ? "; at its bound: a limit, not a measurement"
+                                                                     : "");
         fprintf(nf, "\nRuns (%d):", m);
         int col = 0;
         for (size_t i = 0; i < n; i++)
@@ -453,10 +505,13 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
     if (fmt == FMT_JSON) {
         json_t *j = json_object(), *p = json_object(), *rs = json_array();
         json_object_set_new(j, "hardware", json_string(hw_path));
-        json_object_set_new(j, "runs_file", json_string(runs_path));
+        json_object_set_new(j, "runs_file", runs_path == log_path ? json_null() : json_string(runs_path));
+        json_object_set_new(j, "megatron_log", log_path ? json_string(log_path) : json_null());
         for (int i = 0; i < n_keys; i++)
-            json_object_set_new(p, keys[i], json_pack("{s:f,s:f}", "base", mp_fit_get(&base, keys[i]), "fitted",
-                                                      mp_fit_get(&fitted, keys[i])));
+            json_object_set_new(p, keys[i],
+                                json_pack("{s:f,s:f,s:b}", "base", mp_fit_get(&base, keys[i]), "fitted",
+                                          mp_fit_get(&fitted, keys[i]), "at_bound",
+                                          at_bound(keys[i], mp_fit_get(&fitted, keys[i]))));
         json_object_set_new(j, "parameters", p);
         for (size_t i = 0; i < n; i++)
             if (use[i])
@@ -478,14 +533,24 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         fprintf(out, "%s\n", txt);
         free(txt);
     } else {
-        fprintf(out, "moeplan calibrate: %s from %d runs on it in %s (%ld folds)%s\n\n", base.name, m, runs_path,
-                folds, n_excl ? "; --exclude'd runs are listed but not fitted nor counted below" : "");
+        char foldtxt[32];
+        if (folds > 1)
+            snprintf(foldtxt, sizeof foldtxt, "%ld folds", folds);
+        else
+            snprintf(foldtxt, sizeof foldtxt, "nothing held out");
+        fprintf(out, "moeplan calibrate: %s from %d run%s on it in %s (%s)%s\n\n", base.name, m, m == 1 ? "" : "s",
+                src_label, foldtxt, n_excl ? "; --exclude'd runs are listed but not fitted nor counted below" : "");
         fprintf(out, "%-28s %12s %12s  %s\n", "parameter", "base", "fitted", "bounds");
         for (int i = 0; i < n_keys; i++) {
             const mp_fit_param *q = mp_fit_param_find(keys[i]);
             fprintf(out, "%-28s %12.4g %12.4g  [%g, %g] %s\n", keys[i], mp_fit_get(&base, keys[i]),
                     mp_fit_get(&fitted, keys[i]), q->lo, q->hi, q->why);
         }
+        for (int i = 0; i < n_keys; i++)
+            if (at_bound(keys[i], mp_fit_get(&fitted, keys[i])))
+                fprintf(out, "  %s ended at its bound: the runs pull it further, so read it as a limit of the "
+                             "model, not a measured efficiency\n",
+                        keys[i]);
         fprintf(out, "\n%-52s %9s %9s %9s\n", "run", "base", "fitted", "held out");
         for (size_t i = 0; i < n; i++) {
             if (!use[i])
@@ -506,6 +571,18 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
             stats_text(out, lab, ec, m);
         else
             fprintf(out, "  (one run: nothing to hold out)\n");
+        if (log_path && runs[n - 1].measured_memory_bytes > 0) {
+            /* The log's peak memory against the plan's prediction (the same
+             * cost model; memory does not depend on the fitted values). */
+            mp_run_result rr;
+            mp_run_evaluate_with(&runs[n - 1], &fitted, &rr);
+            char mb[32], pb[32];
+            mp_fmt_bytes(runs[n - 1].measured_memory_bytes, mb, sizeof mb);
+            mp_fmt_bytes(rr.predicted_memory_bytes, pb, sizeof pb);
+            fprintf(out, "\nMemory per GPU, %s: max allocated %s (largest over the logged ranks), predicted %s "
+                         "(%+.1f%%)\n",
+                    runs[n - 1].id, mb, pb, 100 * rr.memory_error);
+        }
         if (out_path)
             fprintf(out, "\nwrote %s\n", out_path);
     }

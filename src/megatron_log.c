@@ -1,6 +1,7 @@
 /* Reading a Megatron-LM training log (megatron_log.h). */
 #include "moeplan/megatron_log.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,8 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* The number after `key` within [p, end), or -1. */
+/* The number after `key` within [p, end); -1 when the key is absent or no
+ * number follows, -2 when the number is not finite (1e999). */
 static double after(const char *p, const char *end, const char *key)
 {
     size_t kl = strlen(key);
@@ -33,7 +35,11 @@ static double after(const char *p, const char *end, const char *key)
         buf[n] = 0;
         char *e;
         double v = strtod(buf, &e);
-        return n && e != buf && v >= 0 ? v : -1;
+        if (!n || e == buf)
+            return -1;
+        if (!isfinite(v))
+            return -2;
+        return v >= 0 ? v : -1;
     }
     return -1;
 }
@@ -54,7 +60,20 @@ int mp_megatron_log_parse(const char *text, size_t len, mp_megatron_log *out)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
         double ms = after(p, le, "elapsed time per iteration (ms):");
+        if (ms == 0)
+            out->n_zero_times++;
+        else if (ms == -2)
+            out->n_bad_times++;
+        double ws = after(p, le, "using world size:");
+        if (ws >= 1 && ws < 1e9)
+            out->world_size = (long)ws;
         if (ms > 0) {
+            double gb = after(p, le, "global batch size:");
+            if (gb >= 1 && gb < 1e12) {
+                if (out->global_batch && (long)gb != out->global_batch)
+                    out->global_batch_varies = 1;
+                out->global_batch = (long)gb;
+            }
             if ((size_t)n == cap) {
                 cap *= 2;
                 double *t2 = realloc(t, cap * sizeof *t), *f2 = t2 ? realloc(f, cap * sizeof *f) : NULL;

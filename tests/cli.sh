@@ -740,10 +740,44 @@ expect_bad "calibrate --megatron-log without --plan" "^moeplan: error: --megatro
 expect_bad "calibrate --megatron-log of a file that is not a log" \
     "^moeplan: plans/seed-model.yaml: error: no 'elapsed time per iteration \\(ms\\):' line" "" \
     -- calibrate --megatron-log plans/seed-model.yaml --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+# A log that is not of the plan's run, or not of a run at all, is refused.
+sed 's/using world size: 128/using world size: 64/' tests/data/megatron-small.log > "$TMP/mlog-ws.log"
+expect_bad "calibrate: a log whose world size is not the plan's GPUs" \
+    "^moeplan: $TMP/mlog-ws.log: error: the log's 'using world size: 64' is not the plan's 128 GPUs" "" \
+    -- calibrate --megatron-log "$TMP/mlog-ws.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+sed 's/global batch size:   128/global batch size:   256/' tests/data/megatron-small.log > "$TMP/mlog-gb.log"
+expect_bad "calibrate: a log whose global batch is not the plan's" \
+    "^moeplan: $TMP/mlog-gb.log: error: the log's 'global batch size: 256' is not the plan workload's global_batch 128" "" \
+    -- calibrate --megatron-log "$TMP/mlog-gb.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+sed '0,/global batch size:   128/s//global batch size:    64/' tests/data/megatron-small.log > "$TMP/mlog-ramp.log"
+expect_bad "calibrate: a log with a batch-size ramp-up" \
+    "^moeplan: $TMP/mlog-ramp.log: error: the 'global batch size:' changes between iteration lines" "" \
+    -- calibrate --megatron-log "$TMP/mlog-ramp.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+grep -v 'iteration       [123]0/' tests/data/megatron-small.log > "$TMP/mlog-one.log"
+expect_bad "calibrate: a log with only the start-up iteration" \
+    "^moeplan: $TMP/mlog-one.log: error: only one iteration line \\(9.000 s\\), the start-up interval" "" \
+    -- calibrate --megatron-log "$TMP/mlog-one.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+sed 's/(ms): 300.0/(ms): 1e999/' tests/data/megatron-small.log > "$TMP/mlog-inf.log"
+expect_bad "calibrate: a log with a time that is not finite" \
+    "^moeplan: $TMP/mlog-inf.log: error: 1 'elapsed time per iteration \\(ms\\):' value\\(s\\) are not finite" "" \
+    -- calibrate --megatron-log "$TMP/mlog-inf.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+sed -E 's/\(ms\): [0-9.]+/(ms): 0.0/' tests/data/megatron-small.log > "$TMP/mlog-zero.log"
+expect_bad "calibrate: a log whose iterations all took 0 ms" \
+    "^moeplan: $TMP/mlog-zero.log: error: every 'elapsed time per iteration \\(ms\\):' is 0 \\(4 lines\\)" "" \
+    -- calibrate --megatron-log "$TMP/mlog-zero.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+# The log's run, text: one run (singular), the bound flagged, the logged
+# peak memory against the prediction.
+run calibrate --megatron-log tests/data/megatron-small.log --plan plans/seed-plan.yaml \
+    --hardware plans/hardware/h100-sxm.yaml --fit gemm_efficiency
+if [ "$rc" -eq 0 ] && grep -q "^moeplan calibrate: h100-sxm from 1 run on it in tests/data/megatron-small.log (nothing held out)" "$OUT" \
+    && grep -q "^  gemm_efficiency ended at its bound" "$OUT" \
+    && grep -q "^Memory per GPU, megatron-small.log: max allocated 3.67 GB" "$OUT"; then
+    ok "calibrate from a log: one run, the bound flagged, the logged peak memory (3500.75 MiB = 3.67 GB) shown"
+else notok "calibrate from a log: one run, the bound flagged, the logged peak memory (3500.75 MiB = 3.67 GB) shown" "exit $rc"; fi
 run calibrate --megatron-log tests/data/megatron-small.log --plan plans/seed-plan.yaml \
     --hardware plans/hardware/h100-sxm.yaml --fit gemm_efficiency --format json
 json_check "calibrate from a Megatron-LM log: one run, nothing held out" \
-    "len(d['runs']) == 1 and d['runs'][0]['id'] == 'megatron-small.log' and d['cross_validated'] is None and d['in_sample']['n'] == 1"
+    "len(d['runs']) == 1 and d['runs'][0]['id'] == 'megatron-small.log' and d['cross_validated'] is None and d['in_sample']['n'] == 1 and d['megatron_log'] == 'tests/data/megatron-small.log' and d['runs_file'] is None and d['parameters']['gemm_efficiency']['at_bound'] is True"
 run explain --hardware "$TMP/a100-fit.yaml" --format json
 if [ "$rc" -eq 0 ] && head -c 200 "$TMP/a100-fit.yaml" | grep -q "^# Written by moeplan calibrate"; then
     ok "the fitted hardware file loads back and says how it was made"

@@ -2,8 +2,9 @@
  *
  * tests/data/megatron-small.log has the line formats of training.py's
  * training_log and report_memory: four iteration lines (9000, 300, 310 and
- * 290 ms; 40, 100, 97, 103 TFLOP/s/GPU) and two memory lines (max
- * allocated 3000.50 and 3500.75 MB, MB = 2^20 bytes). */
+ * 290 ms; 40, 100, 97, 103 TFLOP/s/GPU; global batch size 128), two
+ * memory lines (max allocated 3000.50 and 3500.75 MB, MB = 2^20 bytes) and
+ * arguments.py's "using world size: 128". */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -35,6 +36,10 @@ START_TEST(test_small_log)
     ck_assert(fabs(lg.tflops_per_gpu - 100.0) < 1e-12);
     ck_assert_double_eq(lg.max_allocated_bytes, 3500.75 * 1048576.0);
     ck_assert_int_eq(lg.n_memory_lines, 2);
+    ck_assert_int_eq(lg.world_size, 128);
+    ck_assert_int_eq(lg.global_batch, 128);
+    ck_assert_int_eq(lg.global_batch_varies, 0);
+    ck_assert_int_eq(lg.n_zero_times + lg.n_bad_times, 0);
 }
 END_TEST
 
@@ -48,6 +53,17 @@ START_TEST(test_degenerate)
     ck_assert(fabs(lg.step_s - 1.2345) < 1e-12);
     ck_assert_double_eq(lg.tflops_per_gpu, 0);
     ck_assert_int_eq(mp_megatron_log_parse("", 0, &lg), 0);
+    /* A time that overflows is counted as bad, not read as infinity; a 0 ms
+     * iteration is counted, not timed; two batch sizes are a ramp-up. */
+    const char *odd = " elapsed time per iteration (ms): 1e999 | global batch size: 8 |\n"
+                      " elapsed time per iteration (ms): 0.0 | global batch size: 8 |\n"
+                      " elapsed time per iteration (ms): 500 | global batch size: 8 |\n"
+                      " elapsed time per iteration (ms): 400 | global batch size: 16 |\n";
+    ck_assert_int_eq(mp_megatron_log_parse(odd, strlen(odd), &lg), 2);
+    ck_assert_int_eq(lg.n_bad_times, 1);
+    ck_assert_int_eq(lg.n_zero_times, 1);
+    ck_assert_int_eq(lg.global_batch_varies, 1);
+    ck_assert_int_eq(lg.world_size, 0);
 }
 END_TEST
 

@@ -8,7 +8,9 @@
  *     elapsed time per iteration (ms): 1234.5 | throughput per GPU
  *     (TFLOP/s/GPU): 401.2 | ..."
  *   "[Rank 0] (after 10 iterations) memory (MB) | allocated: ... | max
- *     allocated: 23456.78 | reserved: ..."  (MB there is 2^20 bytes) */
+ *     allocated: 23456.78 | reserved: ..."  (MB there is 2^20 bytes)
+ *   "using world size: 64, data-parallel size: 8, ..." (arguments.py)
+ * and the iteration line's "global batch size:   256 |". */
 #ifndef MOEPLAN_MEGATRON_LOG_H
 #define MOEPLAN_MEGATRON_LOG_H
 
@@ -21,6 +23,11 @@ typedef struct {
     double tflops_per_gpu;      /* median of the printed throughput; 0 when not logged */
     double max_allocated_bytes; /* largest "max allocated" over the memory lines (ranks); 0 when none */
     int n_memory_lines;
+    int n_zero_times;        /* iteration lines whose time is 0 (a skipped or failed iteration) */
+    int n_bad_times;         /* iteration lines whose time is not a finite number */
+    long world_size;         /* "using world size: N" (arguments.py validate_args); 0 when not logged */
+    long global_batch;       /* "global batch size: N" of the iteration lines; 0 when not logged */
+    int global_batch_varies; /* the iteration lines disagree (batch-size ramp-up) */
 } mp_megatron_log;
 
 /* Parse the text of a log (len bytes); returns the number of iteration
