@@ -33,7 +33,7 @@ static const struct option calibrate_options[] = {
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 static const char *const calibrate_help[] = {
-    "FILE.yaml: measured runs (the schema of shared/validation/README.md)",
+    "FILE.yaml: measured runs (the schema of validate/runs/README.md)",
     "BASE.yaml: the hardware file to start from; runs on its GPU are used",
     "OUT.yaml: where to write the fitted hardware file (also -o)",
     "KEY,...: parameters to fit (default gemm_efficiency,attention_fwd_efficiency,intra_node_efficiency)",
@@ -524,7 +524,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         json_object_set_new(j, "in_sample", stats_json(ef, m));
         json_object_set_new(j, "cross_validated", folds > 1 ? stats_json(ec, m) : json_null());
         json_object_set_new(j, "folds", json_integer(folds));
-        char *txt = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17) | JSON_PRESERVE_ORDER);
+        char *txt = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
         json_decref(j);
         if (!txt) {
             st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");

@@ -1,5 +1,5 @@
 /* moeplan validate: every published, measured run of a runs file (the
- * schema of shared/validation/README.md) predicted by the cost model and
+ * schema of validate/runs/README.md) predicted by the cost model and
  * compared, with the error statistics dense and MoE apart.
  *
  *   moeplan validate --runs FILE [--hardware-dir DIR] [--format text|json]
@@ -72,7 +72,7 @@ static const struct option validate_options[] = {
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 static const char *const validate_help[] = {
-    "FILE.yaml: measured runs (the schema of shared/validation/README.md)",
+    "FILE.yaml: measured runs (the schema of validate/runs/README.md)",
     "DIR: hardware files, one per GPU (default: the shipped plans/hardware)",
     "text|json: report format",
     ": this help (also -h)",
@@ -200,7 +200,7 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err)
         }
         json_object_set_new(j, "step_time_error", sum);
         json_object_set_new(j, "memory_error", msum);
-        char *txt = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17) | JSON_PRESERVE_ORDER);
+        char *txt = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
         json_decref(j);
         if (!txt) {
             st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");

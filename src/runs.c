@@ -1,8 +1,9 @@
 /* Reading published, measured training runs (include/moeplan/runs.h).
  *
- * The schema is shared/validation/README.md's.  Records are written by
- * people from papers, so the reader is strict about what it uses and says
- * why it will not evaluate a record rather than guessing: every default it
+ * The schema is validate/runs/README.md's (a copy of the development
+ * set's).  Records are written by people from papers, so the reader is
+ * strict about what it uses and says why it will not evaluate a record
+ * rather than guessing: every default it
  * takes for a null field is Megatron-LM's own default for that setting and
  * is written into the run's assumptions. */
 #include "moeplan/runs.h"
