@@ -349,10 +349,21 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
     const mp_hardware *hw = c->hw;
     int n = 0;
 #define LINE(...) do { if (n < MP_MAX_ASSUMPTIONS) snprintf(lines[n++], 320, __VA_ARGS__); } while (0)
-    LINE("hardware %s: %.0f TFLOP/s x mfu %.2f; HBM %.2f TB/s x %.2f; %d GPUs/node; %.0f GB/s intra, %.0f GB/s inter "
-         "per GPU",
-         hw->name, hw->peak_flops / 1e12, hw->mfu, hw->memory_bw_bytes_per_s / 1e12, hw->bw_utilization,
-         hw->gpus_per_node, hw->intra_bw_bytes_per_s / 1e9, hw->inter_bw_bytes_per_s / 1e9);
+    if (hw->sm_count > 0) /* the efficiency model (efficiency.h): mfu is not used */
+    {
+        LINE("hardware %s: %.0f TFLOP/s, matrix products at up to %.3f of it by tile and wave (%d SMs), "
+             "attention %.2f / %.2f (fwd / bwd); HBM %.2f TB/s x %.2f by size",
+             hw->name, hw->peak_flops / 1e12, hw->gemm_efficiency, hw->sm_count, hw->attention_fwd_efficiency,
+             hw->attention_bwd_efficiency, hw->memory_bw_bytes_per_s / 1e12, hw->bw_utilization);
+        LINE("%d GPUs/node; collectives at up to %.3f of %.0f GB/s intra, %.3f of %.0f GB/s inter per GPU",
+             hw->gpus_per_node, hw->intra_efficiency, hw->intra_bw_bytes_per_s / 1e9, hw->inter_efficiency,
+             hw->inter_bw_bytes_per_s / 1e9);
+    }
+    else
+        LINE("hardware %s: %.0f TFLOP/s x mfu %.2f; HBM %.2f TB/s x %.2f; %d GPUs/node; %.0f GB/s intra, %.0f GB/s "
+             "inter per GPU",
+             hw->name, hw->peak_flops / 1e12, hw->mfu, hw->memory_bw_bytes_per_s / 1e12, hw->bw_utilization,
+             hw->gpus_per_node, hw->intra_bw_bytes_per_s / 1e9, hw->inter_bw_bytes_per_s / 1e9);
     /* A dense model has no expert groups and no all-to-all to speak of. */
     bool experts = c->params.moe_layers > 0;
     LINE("rank order tp < cp < dp < pp%s (Megatron-LM); a ring spanning nodes moves min(NVLink, members per node x "
@@ -361,7 +372,7 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
     LINE("Megatron-LM defaults for overlap: TP backward collectives hidden behind the GEMMs they feed (only the "
          "excess counts); TP forward, %s1F1B pipeline transfers exposed; interleaved pipeline transfers and "
          "the CP K/V ring overlapped", experts ? "EP and " : "");
-    if (hw->attention_efficiency != hw->mfu)
+    if (hw->sm_count <= 0 && hw->attention_efficiency != hw->mfu)
         LINE("attention kernels at %.2f of peak, other matrix products at %.2f", hw->attention_efficiency, hw->mfu);
     LINE("sequences packed to %ld tokens; causal attention (each query sees S/2 keys on average)%s", c->seq_len,
          w->flash_attention ? "; flash attention" : "; attention scores materialised");
@@ -545,7 +556,9 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
 
     double tot = r->t_total_s;
     fprintf(f, "\nTime per step: slowest pipeline rank %d, %d micro-batches\n", r->slowest_stage, l->num_micro_batches);
-    row_time(f, "compute", r->t_compute_s, tot, "matmuls and attention at peak x mfu (roofline)");
+    row_time(f, "compute", r->t_compute_s, tot,
+             c->hw->sm_count > 0 ? "matmuls and attention by the efficiency model (tiles, waves, kernel gaps)"
+                                 : "matmuls and attention at peak x mfu (roofline)");
     row_time(f, "memory-bound", r->t_memory_s, tot,
              experts ? "norms, activations, permutation, optimizer step" : "norms, activations, optimizer step");
     snprintf(note, sizeof note, "the exposed part: overlap as in the assumptions (DP %s)",

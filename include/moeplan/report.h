@@ -47,7 +47,7 @@ const char *mp_report_escape(const char *s, char *buf, size_t len);
  * four, never split), the last being U+2026 when cut; *chars gets the
  * count. */
 const char *mp_report_escape_cols(const char *s, size_t max_chars, char *buf, size_t len, size_t *chars);
-#define MP_MAX_ASSUMPTIONS 16
+#define MP_MAX_ASSUMPTIONS 24
 /* The assumptions behind a figure, one sentence each; returns the count. */
 int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char lines[][320]);
 /* Emit JSON with sorted keys and 2-space indent, then a newline. */
