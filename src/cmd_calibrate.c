@@ -556,9 +556,9 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
             if (!use[i])
                 continue;
             if (isnan(cv_e[i]))
-                fprintf(out, "%-52.52s %+8.1f%% %+8.1f%% %9s\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i], "-");
+                fprintf(out, "%-52s %+8.1f%% %+8.1f%% %9s\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i], "-");
             else
-                fprintf(out, "%-52.52s %+8.1f%% %+8.1f%% %+8.1f%%%s\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i],
+                fprintf(out, "%-52s %+8.1f%% %+8.1f%% %+8.1f%%%s\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i],
                         100 * cv_e[i], use[i] == 2 ? "  (left out of the fit)" : "");
         }
         fprintf(out, "\nStep time: error = predicted / measured - 1\n");

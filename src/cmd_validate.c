@@ -220,7 +220,7 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err)
             char m[32], p[32];
             mp_fmt_seconds(res[i].measured_step_s, m, sizeof m);
             mp_fmt_seconds(res[i].predicted_step_s, p, sizeof p);
-            fprintf(out, "%-52.52s %-5s %12s %-14s %12s %+7.1f%%  %s %.0f%%\n", r->id, r->moe ? "moe" : "dense", m,
+            fprintf(out, "%-52s %-5s %12s %-14s %12s %+7.1f%%  %s %.0f%%\n", r->id, r->moe ? "moe" : "dense", m,
                     basis_name(r->basis), p, 100 * res[i].error, res[i].dominant, 100 * res[i].dominant_fraction);
         }
         bool any_mem = acc.nm[2] > 0;
@@ -234,7 +234,7 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err)
                 char m[32], p[32];
                 mp_fmt_bytes(r->measured_memory_bytes, m, sizeof m);
                 mp_fmt_bytes(res[i].predicted_memory_bytes, p, sizeof p);
-                fprintf(out, "%-52.52s %-5s %12s %-14s %12s %+7.1f%%\n", r->id, r->moe ? "moe" : "dense", m,
+                fprintf(out, "%-52s %-5s %12s %-14s %12s %+7.1f%%\n", r->id, r->moe ? "moe" : "dense", m,
                         r->memory_last_rank ? "(last rank)" : "(max)", p, 100 * res[i].memory_error);
             }
         }
@@ -242,7 +242,7 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err)
             fprintf(out, "\nSkipped (%d): not evaluated, and why\n", skipped);
             for (size_t i = 0; i < n; i++)
                 if (runs[i].skip[0])
-                    fprintf(out, "  %-52.52s %s\n", runs[i].id, runs[i].skip);
+                    fprintf(out, "  %-52s %s\n", runs[i].id, runs[i].skip);
         }
         fprintf(out, "\nStep time: error = predicted / measured - 1 (negative: predicted too fast)\n");
         fprintf(out, "  %-22s %4s %11s %11s %11s %14s\n", "", "n", "median|e|", "mean|e|", "max|e|", "median signed");

@@ -466,9 +466,23 @@ int main(int argc, char **argv)
             else {
                 /* Megatron-Core's --recompute-modules: selective, of these. */
                 char word[64];
-                if (!mp_recompute_modules_parse(optarg, &o.layout.recompute_modules, word, sizeof word))
+                if (!mp_recompute_modules_parse(optarg, &o.layout.recompute_modules, word, sizeof word)) {
+                    const char *cand[10] = {"none", "selective", "full"};
+                    for (unsigned i = 0; i < 7; i++)
+                        cand[3 + i] = mp_recompute_module_name(1u << i);
+                    const char *near = word[0] ? mp_did_you_mean(word, cand, 10) : NULL;
+                    if (near) {
+                        char msg[640];
+                        snprintf(msg, sizeof msg,
+                                 "unknown module '%s' in '%.200s' (did you mean '%s'?); expected none, selective, "
+                                 "full or modules from core_attn, moe_act, layernorm, mla_up_proj, mlp, moe, "
+                                 "shared_experts",
+                                 word, optarg, near);
+                        return flag_error(name, "%s", msg);
+                    }
                     return flag_error(name, "expected none, selective, full or modules from core_attn, moe_act, "
                                             "layernorm, mla_up_proj, mlp, moe, shared_experts, got '%s'", optarg);
+                }
                 o.layout.recompute = MP_RECOMPUTE_SELECTIVE;
             }
             o.set.recompute = true;

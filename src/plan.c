@@ -96,10 +96,18 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
             unsigned bit;
             char bad[64];
             if (x->kind != MP_NODE_SCALAR || !mp_recompute_modules_parse(x->text, &bit, bad, sizeof bad) ||
-                strchr(x->text, ','))
+                strchr(x->text, ',')) {
+                const char *cand[7];
+                for (unsigned k = 0; k < 7; k++)
+                    cand[k] = mp_recompute_module_name(1u << k);
+                const char *near = x->kind == MP_NODE_SCALAR ? mp_did_you_mean(x->text, cand, 7) : NULL;
+                if (near)
+                    return mp_doc_error(d, x, err, "unknown 'recompute' module '%s' (did you mean '%s'?)", x->text,
+                                        near);
                 return mp_doc_error(d, x, err,
                                     "'recompute' modules are core_attn, moe_act, layernorm, mla_up_proj, mlp, moe, "
                                     "shared_experts; got '%s'", x->kind == MP_NODE_SCALAR ? x->text : "a list or map");
+            }
             mods |= bit;
         }
         if (!mods)

@@ -696,13 +696,20 @@ if [ "$rc" -eq 0 ] && grep -q "recompute selective (moe_act, layernorm)" "$OUT";
 else notok "plan file recompute: [moe_act, layernorm]" "exit $rc"; fi
 printf 'layout:\n  recompute: [moe_act, mlp_act]\n' >"$TMP/plan-badmod.yaml"
 expect_bad "plan file recompute list with an unknown module" \
-    "^moeplan: $(escape_re "$TMP/plan-badmod.yaml"):2:24: error: 'recompute' modules are core_attn" "got 'mlp_act'" \
+    "^moeplan: $(escape_re "$TMP/plan-badmod.yaml"):2:24: error: unknown 'recompute' module 'mlp_act' \\(did you mean 'moe_act'\\?\\)" "" \
     -- explain --plan "$TMP/plan-badmod.yaml"
 run explain --recompute core_attn,moe_act --format json
 json_check "--recompute core_attn,moe_act: selective with those modules in JSON" \
     "d['layout']['recompute'] == 'selective' and d['layout']['recompute_modules'] == ['core_attn', 'moe_act']"
+expect_bad "--recompute with a misspelt module" \
+    "^moeplan: error: --recompute: unknown module 'layernrm' in 'moe_act,layernrm' \\(did you mean 'layernorm'\\?\\)" \
+    "" -- explain --recompute moe_act,layernrm
 expect_bad "--recompute with an unknown module" "^moeplan: error: --recompute: expected none, selective, full or modules" \
-    "got 'moe_actt'" -- explain --recompute moe_actt
+    "got 'xyz'" -- explain --recompute xyz
+printf 'layout:\n  recompute: [moe_act, 12]\n' >"$TMP/plan-badmod2.yaml"
+expect_bad "plan file recompute list with a module that is nothing like one" \
+    "^moeplan: $(escape_re "$TMP/plan-badmod2.yaml"):2:24: error: 'recompute' modules are core_attn" "got '12'" \
+    -- explain --plan "$TMP/plan-badmod2.yaml"
 
 # --------------------------------------------------------------------- fp8
 printf 'name: fp8\nglobal_batch: 64\nseq_len: 4096\nprecision: bf16\nfp8: delayed\n' >"$TMP/wl-fp8.yaml"
