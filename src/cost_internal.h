@@ -1,0 +1,45 @@
+/* moeplan: what the two halves of the cost model share (not installed).
+ *
+ * cost_ops.c builds the op list of each block (GEMMs, memory-bound kernels,
+ * collectives, each priced by the efficiency model); cost.c sums them into
+ * a pipeline rank's memory and time and the step.  An opbuf collects ops
+ * (ops != NULL) or, for the per-step costs in the search, only their time. */
+#ifndef MOEPLAN_COST_INTERNAL_H
+#define MOEPLAN_COST_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "moeplan/cost.h"
+
+typedef struct {
+    const mp_cost_ctx *c;
+    mp_op *ops;
+    size_t n;
+    double mem_bytes;            /* mp_cost_step_ops timing only (ops NULL) */
+    int mem_kernels;
+    bool want_norm;              /* mp_cost_step_ops timing: the norm's all-reduce too (the same on every rank) */
+} opbuf;
+
+/* Per-step sums of one GPU (mp_cost_step_ops). */
+typedef struct {
+    double rs, ag;               /* gradient reduce-scatter (or all-reduce) and parameter all-gather */
+    double rs_bucket, ag_bucket; /* their last bucket (rank 0's bucketed buffers) */
+    double norm_ar;              /* the gradient norm's all-reduce */
+    double opt;                  /* memory-bound: norm, clip, Adam, master copy, zero_grad */
+} step_cost;
+
+/* GPUs of a group of n ranks `stride` apart that share a node. */
+int mp_cost_members_per_node(const mp_hardware *hw, int stride, int n);
+/* A memory-bound op of fwd_bytes / bwd_bytes moved, `saved` bytes kept. */
+mp_op *mp_cost_memop(opbuf *b, const char *name, double fwd_bytes, double bwd_bytes, double saved);
+/* A collective over group g (n ranks, `stride` apart) forward and backward. */
+mp_op *mp_cost_comm(opbuf *b, const char *name, mp_group g, int n, int stride, mp_coll fwd, double fwd_bytes,
+                    mp_coll bwd, double bwd_bytes);
+/* The per-step ops (gradient reduction, norm, optimizer) of a rank holding
+ * `dense` and `expert` parameters (cost.c). */
+void mp_cost_step_ops(opbuf *b, double dense, double expert, step_cost *sc);
+/* Pipeline rank r's dense and expert parameters (cost.c). */
+void mp_cost_stage_dense_expert(const mp_cost_ctx *c, int r, double *dense, double *expert);
+
+#endif
