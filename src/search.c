@@ -50,7 +50,106 @@ typedef struct {
     long last, base;
     gpu_slot *slots;             /* slots[N - base] */
     mp_search_result part;       /* storage for *r */
+    struct blocks_table *blocks; /* block sums by shape (blocks_for); NULL until first used */
+    size_t blocks_max;           /* shapes it may hold: its share of BLOCKS_BUDGET_BYTES */
 } search_t;
+
+/* The block sums of a layout (mp_cost_blocks_compute) depend on the layout
+ * only through tp, cp, ep, etp, the micro-batch, sequence parallelism and
+ * the recompute modules (cost_ops.c reads no other layout field for the
+ * layer, embedding and output blocks; the step's ops are priced apart), so
+ * the GPU counts of a search share them: each worker keeps the sums of the
+ * shapes it has met in an open-addressed table (2.6 kB a shape; the seed's
+ * 1-1024 search meets 14,248).  The sums are a pure function of the
+ * key, so a hit gives the same figures as computing them again: the output
+ * is the same whatever the table holds, and for any --jobs.  The tables
+ * of all workers together hold at most BLOCKS_BUDGET_BYTES (256 MiB, about
+ * 103,000 shapes: DeepSeek-V3 over 1-16384 GPUs meets 76,428); past
+ * a worker's share the sums are computed into a scratch entry instead. */
+#define BLOCKS_BUDGET_BYTES (256.0 * 1048576)
+typedef struct blocks_entry {
+    int key[7];
+    mp_cost_blocks b;
+} blocks_entry;
+
+typedef struct blocks_table {
+    int *slot;                   /* index into entry, -1 empty; cap slots, a power of two */
+    size_t cap;
+    blocks_entry *entry;
+    size_t n, n_cap;
+    blocks_entry scratch;
+} blocks_table;
+
+static unsigned blocks_hash(const int key[7])
+{
+    unsigned h = 2166136261u; /* FNV-1a over the key's values */
+    for (int i = 0; i < 7; i++)
+        h = (h ^ (unsigned)key[i]) * 16777619u;
+    return h;
+}
+
+static bool blocks_grow(blocks_table *t)
+{
+    size_t cap = t->cap ? 2 * t->cap : 4096;
+    int *slot = malloc(cap * sizeof *slot);
+    if (!slot)
+        return false;
+    for (size_t i = 0; i < cap; i++)
+        slot[i] = -1;
+    for (size_t k = 0; k < t->n; k++) {
+        size_t i = blocks_hash(t->entry[k].key) & (cap - 1);
+        while (slot[i] >= 0)
+            i = (i + 1) & (cap - 1);
+        slot[i] = (int)k;
+    }
+    free(t->slot);
+    t->slot = slot;
+    t->cap = cap;
+    return true;
+}
+
+static const mp_cost_blocks *blocks_for(search_t *s, const mp_layout *l)
+{
+    blocks_table *t = s->blocks;
+    if (!t && !(t = s->blocks = calloc(1, sizeof *t)))
+        return NULL;
+    int key[7] = {l->tp, l->cp, l->ep, l->etp, l->micro_batch, l->sequence_parallel, (int)l->recompute_modules};
+    if (2 * (t->n + 1) > t->cap && t->n < s->blocks_max && !blocks_grow(t))
+        return NULL;
+    if (t->cap == 0) { /* no share of the budget: computed every time */
+        mp_cost_blocks_compute(&s->ctx, &t->scratch.b);
+        return &t->scratch.b;
+    }
+    size_t i = blocks_hash(key) & (t->cap - 1);
+    for (; t->slot[i] >= 0; i = (i + 1) & (t->cap - 1))
+        if (!memcmp(t->entry[t->slot[i]].key, key, sizeof key))
+            return &t->entry[t->slot[i]].b;
+    blocks_entry *e = &t->scratch;
+    if (t->n < s->blocks_max) {
+        if (t->n == t->n_cap) {
+            size_t nc = t->n_cap ? 2 * t->n_cap : 256;
+            blocks_entry *ne = realloc(t->entry, nc * sizeof *ne);
+            if (!ne)
+                return NULL;
+            t->entry = ne;
+            t->n_cap = nc;
+        }
+        e = &t->entry[t->n];
+        t->slot[i] = (int)t->n++;
+    }
+    mp_cost_blocks_compute(&s->ctx, &e->b);
+    memcpy(e->key, key, sizeof key);
+    return &e->b;
+}
+
+static void blocks_free(blocks_table *t)
+{
+    if (t) {
+        free(t->slot);
+        free(t->entry);
+        free(t);
+    }
+}
 
 /* Divisors of n in increasing order (trial division up to sqrt(n)). */
 static int divisors(long n, long *out, int cap)
@@ -471,8 +570,7 @@ static void search_n(search_t *s, long N)
                                 break;
                             if (PINNED_OUT(micro_batch, l.micro_batch))
                                 continue;
-                            bool have_blocks = false;
-                            mp_cost_blocks blocks;
+                            const mp_cost_blocks *blocks = NULL;
                             mp_cost_ctx *ctx = &s->ctx;
                             for (int p = 0; p < nok; p++) {
                                 l.pp = (int)ok_pp[p];
@@ -525,12 +623,12 @@ static void search_n(search_t *s, long N)
                                              * block sums only with tp, cp, ep, etp, sp and
                                              * the micro-batch (this loop's invariants). */
                                             mp_cost_ctx_set_layout(ctx, &l);
-                                            if (!have_blocks) {
-                                                mp_cost_blocks_compute(ctx, &blocks);
-                                                have_blocks = true;
+                                            if (!blocks && !(blocks = blocks_for(s, &l))) {
+                                                s->oom = true;
+                                                return;
                                             }
                                             mp_cost k;
-                                            mp_cost_assemble(ctx, &blocks, &k);
+                                            mp_cost_assemble(ctx, blocks, &k);
                                             mp_candidate c;
                                             mp_search_score(ctx, &k, s->o, &c);
                                             consider_scored(s, &c);
@@ -749,6 +847,7 @@ mp_status mp_search_run(const mp_model *m, const mp_hardware *hw, const mp_workl
             s->any_dense = any_dense;
             s->next = &next;
             s->slots = slots;
+            s->blocks_max = (size_t)(BLOCKS_BUDGET_BYTES / nw / sizeof(struct blocks_entry));
         }
     }
     size_t front_cap = 0, pareto_cap = 0, last_dom = 0;
@@ -798,6 +897,7 @@ mp_status mp_search_run(const mp_model *m, const mp_hardware *hw, const mp_workl
     ok = ok && merge_lists(ws, nw, MP_SORT_TOKENS_PER_GPU, o->keep_per_gpu, true, &r->per_gpu, &r->n_per_gpu);
     ok = ok && merge_samples(ws, nw, o->why_not_samples, r);
     for (int t = 0; ws && t < nw; t++) {
+        blocks_free(ws[t].blocks);
         free(ws[t].part.best);
         free(ws[t].part.per_gpu);
         free(ws[t].part.samples);
