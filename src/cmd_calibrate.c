@@ -80,12 +80,14 @@ static json_t *stats_json(const double *e, int n)
                      s.max_abs, "median_signed", s.median_signed);
 }
 
-/* A fitted value that ends on a bound of its range: the runs pull it
- * further, so it is a limit of the model, not a measured efficiency. */
-static bool at_bound(const char *key, double v)
+/* A fitted value that the fit moved onto a bound of its range: the runs
+ * pull it further, so it is a limit of the model, not a measured
+ * efficiency.  A value that starts on a bound and does not move (the runs
+ * do not depend on it) is not flagged. */
+static bool at_bound(const char *key, double v, double base)
 {
     const mp_fit_param *q = mp_fit_param_find(key);
-    return q && (fabs(v - q->lo) <= 1e-6 * q->hi || fabs(v - q->hi) <= 1e-6 * q->hi);
+    return q && fabs(v - base) > 1e-6 * q->hi && (fabs(v - q->lo) <= 1e-6 * q->hi || fabs(v - q->hi) <= 1e-6 * q->hi);
 }
 
 static mp_status load_log_run(mp_run *r, const char *log_path, const char *plan_path, const mp_hardware *base,
@@ -473,7 +475,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
         fprintf(nf, "Fitted (least squares on log step time):");
         for (int i = 0; i < n_keys; i++)
             fprintf(nf, " %s %.4g (was %.4g%s);", keys[i], mp_fit_get(&fitted, keys[i]), mp_fit_get(&base, keys[i]),
-                    at_bound(keys[i], mp_fit_get(&fitted, keys[i])) ? "; at its bound: a limit, not a measurement"
+                    at_bound(keys[i], mp_fit_get(&fitted, keys[i]), mp_fit_get(&base, keys[i])) ? "; at its bound: a limit, not a measurement"
                                                                      : "");
         fprintf(nf, "\nRuns (%d):", m);
         int col = 0;
@@ -511,7 +513,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
             json_object_set_new(p, keys[i],
                                 json_pack("{s:f,s:f,s:b}", "base", mp_fit_get(&base, keys[i]), "fitted",
                                           mp_fit_get(&fitted, keys[i]), "at_bound",
-                                          at_bound(keys[i], mp_fit_get(&fitted, keys[i]))));
+                                          at_bound(keys[i], mp_fit_get(&fitted, keys[i]), mp_fit_get(&base, keys[i]))));
         json_object_set_new(j, "parameters", p);
         for (size_t i = 0; i < n; i++)
             if (use[i])
@@ -547,7 +549,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
                     mp_fit_get(&fitted, keys[i]), q->lo, q->hi, q->why);
         }
         for (int i = 0; i < n_keys; i++)
-            if (at_bound(keys[i], mp_fit_get(&fitted, keys[i])))
+            if (at_bound(keys[i], mp_fit_get(&fitted, keys[i]), mp_fit_get(&base, keys[i])))
                 fprintf(out, "  %s ended at its bound: the runs pull it further, so read it as a limit of the "
                              "model, not a measured efficiency\n",
                         keys[i]);

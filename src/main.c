@@ -470,14 +470,27 @@ int main(int argc, char **argv)
                     const char *cand[10] = {"none", "selective", "full"};
                     for (unsigned i = 0; i < 7; i++)
                         cand[3 + i] = mp_recompute_module_name(1u << i);
-                    const char *near = word[0] ? mp_did_you_mean(word, cand, 10) : NULL;
+                    /* a lone word may be a misspelt none/selective/full, a
+                     * word in a list only a module */
+                    bool lone = !strpbrk(optarg, ", ");
+                    if (!strcmp(word, "none") || !strcmp(word, "selective") || !strcmp(word, "full"))
+                        return flag_error(name, "'%s' cannot be combined with modules (a list of modules is "
+                                                "selective recomputation of those)", word);
+                    const char *near = word[0] ? (lone ? mp_did_you_mean(word, cand, 10)
+                                                       : mp_did_you_mean(word, cand + 3, 7))
+                                               : NULL;
                     if (near) {
                         char msg[640];
-                        snprintf(msg, sizeof msg,
-                                 "unknown module '%s' in '%.200s' (did you mean '%s'?); expected none, selective, "
-                                 "full or modules from core_attn, moe_act, layernorm, mla_up_proj, mlp, moe, "
-                                 "shared_experts",
-                                 word, optarg, near);
+                        if (lone)
+                            snprintf(msg, sizeof msg,
+                                     "unknown '%s' (did you mean '%s'?); expected none, selective, full or modules "
+                                     "from core_attn, moe_act, layernorm, mla_up_proj, mlp, moe, shared_experts",
+                                     word, near);
+                        else
+                            snprintf(msg, sizeof msg,
+                                     "unknown module '%s' in '%.200s' (did you mean '%s'?); modules are core_attn, "
+                                     "moe_act, layernorm, mla_up_proj, mlp, moe, shared_experts",
+                                     word, optarg, near);
                         return flag_error(name, "%s", msg);
                     }
                     return flag_error(name, "expected none, selective, full or modules from core_attn, moe_act, "

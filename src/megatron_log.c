@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -18,7 +19,8 @@ static double median(double *v, int n)
 }
 
 /* The number after `key` within [p, end); -1 when the key is absent or no
- * number follows, -2 when the number is not finite (1e999). */
+ * number follows, -2 when the number is not finite (1e999, or the nan and
+ * inf that Python prints). */
 static double after(const char *p, const char *end, const char *key)
 {
     size_t kl = strlen(key);
@@ -28,9 +30,12 @@ static double after(const char *p, const char *end, const char *key)
         q += kl;
         while (q < end && *q == ' ')
             q++;
+        const char *w = q < end && (*q == '-' || *q == '+') ? q + 1 : q;
+        if (end - w >= 3 && (!strncasecmp(w, "nan", 3) || !strncasecmp(w, "inf", 3)))
+            return -2;
         char buf[64];
         size_t n = 0;
-        while (q < end && n + 1 < sizeof buf && (strchr("0123456789.eE+-", *q)))
+        while (q < end && n + 1 < sizeof buf && *q && strchr("0123456789.eE+-", *q))
             buf[n++] = *q++;
         buf[n] = 0;
         char *e;

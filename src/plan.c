@@ -95,8 +95,11 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
             const mp_node *x = rcn->vals[i];
             unsigned bit;
             char bad[64];
-            if (x->kind != MP_NODE_SCALAR || !mp_recompute_modules_parse(x->text, &bit, bad, sizeof bad) ||
-                strchr(x->text, ',')) {
+            if (x->kind == MP_NODE_SCALAR && strpbrk(x->text, ", "))
+                return mp_doc_error(d, x, err,
+                                    "'recompute' list item '%s' holds more than one word; write one module per "
+                                    "item ([moe_act, layernorm]) or one string (moe_act,layernorm)", x->text);
+            if (x->kind != MP_NODE_SCALAR || !mp_recompute_modules_parse(x->text, &bit, bad, sizeof bad)) {
                 const char *cand[7];
                 for (unsigned k = 0; k < 7; k++)
                     cand[k] = mp_recompute_module_name(1u << k);
@@ -121,6 +124,37 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
         /* One module, or "moe_act,layernorm": the command line's form. */
         l->recompute = MP_RECOMPUTE_SELECTIVE;
         set->recompute = true;
+    } else if (rcn && rcn->kind == MP_NODE_SCALAR && !rcn->quoted && !strpbrk(rcn->text, ", ") &&
+               strcmp(rcn->text, "none") && strcmp(rcn->text, "selective") && strcmp(rcn->text, "full")) {
+        /* One word that is neither a mode nor a module. */
+        const char *cand[10] = {"none", "selective", "full"};
+        for (unsigned k = 0; k < 7; k++)
+            cand[3 + k] = mp_recompute_module_name(1u << k);
+        const char *near = mp_did_you_mean(rcn->text, cand, 10);
+        if (near)
+            return mp_doc_error(d, rcn, err,
+                                "'recompute' is '%s'; expected none, selective, full or modules (did you mean '%s'?)",
+                                rcn->text, near);
+        return mp_doc_error(d, rcn, err,
+                            "'recompute' is '%s'; expected none, selective, full or modules (core_attn, moe_act, "
+                            "layernorm, mla_up_proj, mlp, moe, shared_experts)",
+                            rcn->text);
+    } else if (rcn && rcn->kind == MP_NODE_SCALAR && !rcn->quoted && strpbrk(rcn->text, ", ")) {
+        /* A list in one string with a word that is no module. */
+        char bad[64] = "";
+        unsigned mods;
+        mp_recompute_modules_parse(rcn->text, &mods, bad, sizeof bad);
+        const char *cand[7];
+        for (unsigned k = 0; k < 7; k++)
+            cand[k] = mp_recompute_module_name(1u << k);
+        const char *near = bad[0] ? mp_did_you_mean(bad, cand, 7) : NULL;
+        if (near)
+            return mp_doc_error(d, rcn, err, "'recompute': unknown module '%s' in '%s' (did you mean '%s'?)", bad,
+                                rcn->text, near);
+        return mp_doc_error(d, rcn, err,
+                            "'recompute': '%s' is not a list of modules (core_attn, moe_act, layernorm, mla_up_proj, "
+                            "mlp, moe, shared_experts; none, selective and full stand alone)",
+                            rcn->text);
     } else {
         static const char *const rc[] = {"none", "selective", "full", NULL};
         int r = 0;

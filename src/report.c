@@ -282,7 +282,7 @@ static json_t *op_json(const mp_op *o)
 
 static json_t *mem_json(const mp_memory *m)
 {
-    /* other = comm_buffers + fp8_weights + reserved + fragmentation (cost.c, mp_cost_memory) */
+    /* other = comm_buffers + fp8_weights + reserved + fragmentation (cost.c, stage_memory) */
     return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "weights", mp_json_count(m->weights_bytes),
                      "gradients", mp_json_count(m->gradients_bytes), "optimizer", mp_json_count(m->optimizer_bytes),
                      "activations", mp_json_count(m->activations_bytes), "other", mp_json_count(m->other_bytes),
@@ -358,6 +358,9 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
         LINE("%d GPUs/node; collectives at up to %.3f of %.0f GB/s intra, %.3f of %.0f GB/s inter per GPU",
              hw->gpus_per_node, hw->intra_efficiency, hw->intra_bw_bytes_per_s / 1e9, hw->inter_efficiency,
              hw->inter_bw_bytes_per_s / 1e9);
+        if (w->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0)
+            LINE("FP8 matrix products at up to %.3f of %.0f TFLOP/s (the FP8 peak)", hw->gemm_efficiency_fp8,
+                 hw->peak_flops_fp8 / 1e12);
     }
     else
         LINE("hardware %s: %.0f TFLOP/s x mfu %.2f; HBM %.2f TB/s x %.2f; %d GPUs/node; %.0f GB/s intra, %.0f GB/s "

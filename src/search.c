@@ -128,6 +128,8 @@ static const mp_cost_blocks *blocks_for(search_t *s, const mp_layout *l)
     if (t->n < s->blocks_max) {
         if (t->n == t->n_cap) {
             size_t nc = t->n_cap ? 2 * t->n_cap : 256;
+            if (nc > s->blocks_max)
+                nc = s->blocks_max; /* the budget, not a doubling past it */
             blocks_entry *ne = realloc(t->entry, nc * sizeof *ne);
             if (!ne)
                 return NULL;

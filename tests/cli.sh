@@ -706,6 +706,16 @@ expect_bad "--recompute with a misspelt module" \
     "" -- explain --recompute moe_act,layernrm
 expect_bad "--recompute with an unknown module" "^moeplan: error: --recompute: expected none, selective, full or modules" \
     "got 'xyz'" -- explain --recompute xyz
+expect_bad "--recompute mixing a mode with modules" \
+    "^moeplan: error: --recompute: 'full' cannot be combined with modules" "" -- explain --recompute core_attn,full
+printf 'layout:\n  recompute: ["core_attn,moe"]\n' >"$TMP/plan-badmod3.yaml"
+expect_bad "plan file recompute list item with two words" \
+    "^moeplan: $(escape_re "$TMP/plan-badmod3.yaml"):2:15: error: 'recompute' list item 'core_attn,moe' holds more than one word" "" \
+    -- explain --plan "$TMP/plan-badmod3.yaml"
+printf 'layout:\n  recompute: moe_act,layernrm\n' >"$TMP/plan-badmod4.yaml"
+expect_bad "plan file recompute string with a misspelt module" \
+    "^moeplan: $(escape_re "$TMP/plan-badmod4.yaml"):2:14: error: 'recompute': unknown module 'layernrm' in 'moe_act,layernrm' \\(did you mean 'layernorm'\\?\\)" "" \
+    -- explain --plan "$TMP/plan-badmod4.yaml"
 printf 'layout:\n  recompute: [moe_act, 12]\n' >"$TMP/plan-badmod2.yaml"
 expect_bad "plan file recompute list with a module that is nothing like one" \
     "^moeplan: $(escape_re "$TMP/plan-badmod2.yaml"):2:24: error: 'recompute' modules are core_attn" "got '12'" \
@@ -768,10 +778,22 @@ sed 's/(ms): 300.0/(ms): 1e999/' tests/data/megatron-small.log > "$TMP/mlog-inf.
 expect_bad "calibrate: a log with a time that is not finite" \
     "^moeplan: $TMP/mlog-inf.log: error: 1 'elapsed time per iteration \\(ms\\):' value\\(s\\) are not finite" "" \
     -- calibrate --megatron-log "$TMP/mlog-inf.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+sed 's/(ms): 310.0/(ms): nan/' tests/data/megatron-small.log > "$TMP/mlog-nan.log"
+expect_bad "calibrate: a log with a nan time (as Python prints it)" \
+    "^moeplan: $TMP/mlog-nan.log: error: 1 'elapsed time per iteration \\(ms\\):' value\\(s\\) are not finite" "" \
+    -- calibrate --megatron-log "$TMP/mlog-nan.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
 sed -E 's/\(ms\): [0-9.]+/(ms): 0.0/' tests/data/megatron-small.log > "$TMP/mlog-zero.log"
 expect_bad "calibrate: a log whose iterations all took 0 ms" \
     "^moeplan: $TMP/mlog-zero.log: error: every 'elapsed time per iteration \\(ms\\):' is 0 \\(4 lines\\)" "" \
     -- calibrate --megatron-log "$TMP/mlog-zero.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+# A parameter that starts on its bound and that the run does not depend on
+# (one node: no network) is not flagged as pulled there.
+printf 'name: eight\nmodel: %s/plans/seed-model.yaml\nhardware: %s/plans/seed-hardware.yaml\nworkload: %s/plans/seed-workload.yaml\nlayout:\n  gpus: 8\n  ep: 8\n' "$PWD" "$PWD" "$PWD" >"$TMP/plan-8.yaml"
+sed 's/using world size: 128/using world size: 8/' tests/data/megatron-small.log > "$TMP/mlog-8.log"
+run calibrate --megatron-log "$TMP/mlog-8.log" --plan "$TMP/plan-8.yaml" --hardware plans/hardware/h100-sxm.yaml \
+    --fit inter_node_efficiency --format json
+json_check "calibrate: a value that starts on its bound and does not move is not flagged" \
+    "d['parameters']['inter_node_efficiency'] == {'base': 1.0, 'fitted': 1.0, 'at_bound': False}"
 # The log's run, text: one run (singular), the bound flagged, the logged
 # peak memory against the prediction.
 run calibrate --megatron-log tests/data/megatron-small.log --plan plans/seed-plan.yaml \
