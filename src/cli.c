@@ -304,3 +304,21 @@ void cli_command_help(FILE *f, const cli_command *c)
           f);
 }
 
+mp_status cli_format_text_json(const char *arg, out_format *out, mp_error *err)
+{
+    if (!strcmp(arg, "text"))
+        *out = FMT_TEXT;
+    else if (!strcmp(arg, "json"))
+        *out = FMT_JSON;
+    else
+        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--format: expected text or json, got '%s'", arg);
+    return MP_OK;
+}
+
+mp_status cli_getopt_error(int ch, char *const *argv, const char *cmd, mp_error *err)
+{
+    if (ch == ':')
+        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "option '%s' needs a value", argv[optind - 1]);
+    return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "unknown option '%s'; see moeplan %s --help",
+                        argv[optind - 1], cmd);
+}

@@ -75,6 +75,11 @@ mp_status cli_check_long_options(int argc, char *const *argv, int argi, const st
                                  const char *const *others, size_t n_others, mp_error *err);
 /* `moeplan COMMAND --help` for such a command, in the format of the others. */
 void cli_command_help(FILE *f, const cli_command *c);
+/* Such a command's --format: text or json. */
+mp_status cli_format_text_json(const char *arg, out_format *out, mp_error *err);
+/* The error for what getopt_long returned that is no option of the
+ * command: ':' (a value missing) or anything else (unknown). */
+mp_status cli_getopt_error(int ch, char *const *argv, const char *cmd, mp_error *err);
 extern const cli_command cmd_validate_def, cmd_calibrate_def;
 
 #endif

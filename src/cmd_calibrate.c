@@ -259,22 +259,17 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
                                     optarg);
             break;
         }
-        case O_FORMAT:
-            if (!strcmp(optarg, "text"))
-                fmt = FMT_TEXT;
-            else if (!strcmp(optarg, "json"))
-                fmt = FMT_JSON;
-            else
-                return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--format: expected text or json, got '%s'", optarg);
+        case O_FORMAT: {
+            mp_status fs = cli_format_text_json(optarg, &fmt, err);
+            if (fs)
+                return fs;
             break;
+        }
         case 'h':
             cli_command_help(out, &cmd_calibrate_def);
             return MP_OK;
-        case ':':
-            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "unknown option '%s'; see moeplan calibrate --help",
-                                argv[optind - 1]);
+            return cli_getopt_error(ch, argv, "calibrate", err);
         }
     }
     if (optind < argc)

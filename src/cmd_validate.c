@@ -99,23 +99,17 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err)
         switch (ch) {
         case O_RUNS: runs_path = optarg; break;
         case O_HWDIR: hw_dir = optarg; break;
-        case O_FORMAT:
-            if (!strcmp(optarg, "text"))
-                fmt = FMT_TEXT;
-            else if (!strcmp(optarg, "json"))
-                fmt = FMT_JSON;
-            else
-                return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--format: expected text or json, got '%s'",
-                                    optarg);
+        case O_FORMAT: {
+            mp_status fs = cli_format_text_json(optarg, &fmt, err);
+            if (fs)
+                return fs;
             break;
+        }
         case 'h':
             cli_command_help(out, &cmd_validate_def);
             return MP_OK;
-        case ':':
-            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "unknown option '%s'; see moeplan validate --help",
-                                argv[optind - 1]);
+            return cli_getopt_error(ch, argv, "validate", err);
         }
     }
     if (optind < argc)
