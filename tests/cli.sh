@@ -13,46 +13,7 @@
 #   - `check`: 0 when every requirement holds, 1 when one fails;
 #   - output is deterministic.
 # Prints "ok N - name" / "not ok N - name" per case, then "P passed, F failed".
-set -u
-: "${MOEPLAN:?set MOEPLAN to the moeplan binary}"
-: "${SRCDIR:?set SRCDIR to the source tree root}"
-case "$MOEPLAN" in /*) ;; *) MOEPLAN="$PWD/$MOEPLAN" ;; esac
-cd "$SRCDIR" || exit 1
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/moeplan-cli.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-OUT="$TMP/out"
-ERR="$TMP/err"
-
-n=0
-passed=0
-failed=0
-rc=0
-
-ok() {
-    n=$((n + 1))
-    passed=$((passed + 1))
-    echo "ok $n - $1"
-}
-
-notok() {
-    n=$((n + 1))
-    failed=$((failed + 1))
-    echo "not ok $n - $1"
-    shift
-    local l
-    for l in "$@"; do
-        echo "#   $l"
-    done
-    if [ -s "$ERR" ]; then
-        echo "#   stderr: $(head -c 600 "$ERR" | tr '\n' '|')"
-    fi
-}
-
-run() {
-    "$MOEPLAN" "$@" >"$OUT" 2>"$ERR"
-    rc=$?
-}
+. "${BASH_SOURCE%/*}/tap.sh" cli
 
 # The error message proper: stderr without a trailing "Try 'moeplan --help'."
 # hint line.
@@ -858,5 +819,4 @@ run bench --gpus 1-64 --reps 1 --jobs 2 --format json
 json_check "bench --jobs 2 says so and counts as one job does" \
     "d['jobs'] == 2 and d['considered'] == $("$MOEPLAN" bench --gpus 1-64 --reps 1 --jobs 1 --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["considered"])')"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_done

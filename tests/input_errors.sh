@@ -7,26 +7,7 @@
 #   MOEPLAN=build/src/moeplan SRCDIR=. bash tests/input_errors.sh
 #
 # Prints "ok N - name" / "not ok N - name", then "P passed, F failed".
-set -u
-: "${MOEPLAN:?set MOEPLAN to the moeplan binary}"
-: "${SRCDIR:?set SRCDIR to the source tree root}"
-case "$MOEPLAN" in /*) ;; *) MOEPLAN="$PWD/$MOEPLAN" ;; esac
-cd "$SRCDIR" || exit 1
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/moeplan-input.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-OUT="$TMP/out"
-ERR="$TMP/err"
-n=0
-passed=0
-failed=0
-rc=0
-
-ok() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $1"; }
-notok() {
-    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
-    local l; for l in "$@"; do echo "#   $l"; done
-}
-run() { "$MOEPLAN" "$@" >"$OUT" 2>"$ERR"; rc=$?; }
+. "${BASH_SOURCE%/*}/tap.sh" input
 
 # refused NAME EXPECTED-STDERR -- ARGS...: exit 2, nothing on stdout, and
 # exactly this one line on stderr.
@@ -178,5 +159,4 @@ refused "an abbreviated option without its value is named in full" \
 refused "-n is plan's only" "moeplan: error: -n is not an option of 'explain'; see moeplan explain --help" -- explain -n 3
 refused "a flag given a value" "moeplan: error: --ops takes no value, got '--ops=1'" -- explain --ops=1
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_done
