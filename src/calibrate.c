@@ -66,6 +66,20 @@ void mp_fit_set(mp_hardware *hw, const char *key, double v)
         *f = v;
 }
 
+/* The better of the two probes (f1 at x1, f2 at x2), if better than the
+ * best so far; the first on a tie. */
+static void keep_best(double x1, double f1, double x2, double f2, double *best_x, double *best_f)
+{
+    if (f1 < *best_f) {
+        *best_f = f1;
+        *best_x = x1;
+    }
+    if (f2 < *best_f) {
+        *best_f = f2;
+        *best_x = x2;
+    }
+}
+
 /* A run's hardware with the fitted keys of `fit` in place (the run keeps
  * its own GPUs per node and everything not fitted). */
 static void run_hw(const mp_run *r, const mp_hardware *fit, const char *const *keys, int n_keys, mp_hardware *out)
@@ -117,14 +131,7 @@ static double line_search(const fit_set *s, mp_hardware *hw, const char *key, do
     mp_fit_set(hw, key, x2);
     double f2 = objective(s, hw);
     for (int it = 0; it < 48 && (b - a) > 1e-7 * (hi - lo + 1e-300); it++) {
-        if (f1 < best_f) {
-            best_f = f1;
-            best_x = x1;
-        }
-        if (f2 < best_f) {
-            best_f = f2;
-            best_x = x2;
-        }
+        keep_best(x1, f1, x2, f2, &best_x, &best_f);
         if (f1 <= f2) {
             b = x2;
             x2 = x1;
@@ -141,14 +148,7 @@ static double line_search(const fit_set *s, mp_hardware *hw, const char *key, do
             f2 = objective(s, hw);
         }
     }
-    if (f1 < best_f) {
-        best_f = f1;
-        best_x = x1;
-    }
-    if (f2 < best_f) {
-        best_f = f2;
-        best_x = x2;
-    }
+    keep_best(x1, f1, x2, f2, &best_x, &best_f);
     mp_fit_set(hw, key, best_x);
     return best_f;
 }

@@ -128,12 +128,11 @@ static bool fp8_gemm(const mp_cost_ctx *c, const char *name)
            strcmp(name, "lm-head") != 0;
 }
 
-static mp_op *matmul(opbuf *b, const char *name, double M, double K, double N, int batch, double saved)
+/* The op of a GEMM out[M,N] = in[M,K] w[K,N], `batch` of them: its shape
+ * and FLOPs, forward 2MKN and backward 4MKN [N21]; its bytes and times are
+ * the caller's (16-bit or FP8). */
+static mp_op *gemm_op(opbuf *b, const char *name, double M, double K, double N, int batch)
 {
-    const mp_cost_ctx *c = b->c;
-    double A = c->wl->act_bytes, W = c->wl->weight_bytes;
-    if (fp8_gemm(c, name))
-        return matmul_fp8(b, name, M, K, N, batch, saved);
     mp_op *o = push(b, name, MP_OP_MATMUL);
     o->m = M;
     o->k = K;
@@ -141,6 +140,16 @@ static mp_op *matmul(opbuf *b, const char *name, double M, double K, double N, i
     o->batch = batch;
     o->fwd_flops = 2.0 * M * K * N * batch;
     o->bwd_flops = o->bwd_model_flops = 2.0 * o->fwd_flops;
+    return o;
+}
+
+static mp_op *matmul(opbuf *b, const char *name, double M, double K, double N, int batch, double saved)
+{
+    const mp_cost_ctx *c = b->c;
+    double A = c->wl->act_bytes, W = c->wl->weight_bytes;
+    if (fp8_gemm(c, name))
+        return matmul_fp8(b, name, M, K, N, batch, saved);
+    mp_op *o = gemm_op(b, name, M, K, N, batch);
     o->fwd_hbm_bytes = (M * K * A + K * N * W + M * N * A) * batch;
     /* dgrad reads dY and W, writes dX; wgrad reads X and dY and accumulates
      * the fp32 main gradient (read + write). */
@@ -177,13 +186,7 @@ static mp_op *matmul_fp8(opbuf *b, const char *name, double M, double K, double 
     mp_hardware h8 = *hw;
     h8.peak_flops = hw->peak_flops_fp8;
     h8.gemm_efficiency = h8.mfu = hw->gemm_efficiency_fp8;
-    mp_op *o = push(b, name, MP_OP_MATMUL);
-    o->m = M;
-    o->k = K;
-    o->n = N;
-    o->batch = batch;
-    o->fwd_flops = 2.0 * M * K * N * batch;
-    o->bwd_flops = o->bwd_model_flops = 2.0 * o->fwd_flops;
+    mp_op *o = gemm_op(b, name, M, K, N, batch);
     bool mx = c->wl->fp8 == MP_FP8_MXFP8, cur = c->wl->fp8 == MP_FP8_CURRENT;
     double x = M * K * batch, y = M * N * batch, w = K * N * batch;
     double cast_fwd = x * (A + (mx ? 2 : 1)) + (cur ? x * A : 0);

@@ -6,17 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "moeplan/runs.h" /* mp_median */
 
 /* The number after `key` within [p, end); -1 when the key is absent or no
  * number follows, -2 when the number is not finite (1e999, or the nan and
@@ -108,10 +98,10 @@ int mp_megatron_log_parse(const char *text, size_t len, mp_megatron_log *out)
     if (n > 0) {
         out->first_step_s = t[0];
         /* The first logged interval holds start-up and compilation. */
-        out->step_s = n > 1 ? median(t + 1, n - 1) : t[0];
+        out->step_s = n > 1 ? mp_median(t + 1, n - 1) : t[0];
     }
     if (nt > 0)
-        out->tflops_per_gpu = nt > 1 ? median(f + 1, nt - 1) : f[0];
+        out->tflops_per_gpu = nt > 1 ? mp_median(f + 1, nt - 1) : f[0];
     free(t);
     free(f);
     return n;

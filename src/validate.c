@@ -61,7 +61,7 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double median_of(double *v, int n)
+double mp_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
@@ -86,8 +86,8 @@ void mp_error_stats_of(const double *errors, int n, mp_error_stats *out)
         if (a[i] > out->max_abs)
             out->max_abs = a[i];
     }
-    out->median_abs = median_of(a, n);
-    out->median_signed = median_of(s, n);
+    out->median_abs = mp_median(a, n);
+    out->median_signed = mp_median(s, n);
     free(a);
     free(s);
 }

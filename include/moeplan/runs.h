@@ -86,5 +86,7 @@ typedef struct {
     double median_abs, mean_abs, max_abs, median_signed;
 } mp_error_stats;
 void mp_error_stats_of(const double *errors, int n, mp_error_stats *out);
+/* The median of v[0..n), n > 0 (sorts v in place). */
+double mp_median(double *v, int n);
 
 #endif
