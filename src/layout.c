@@ -25,8 +25,11 @@ static const char *const rule_texts[MP_RULE_COUNT] = {
 const char *mp_rule_name(mp_rule r) { return r < MP_RULE_COUNT ? rule_names[r] : "?"; }
 const char *mp_rule_text(mp_rule r) { return r < MP_RULE_COUNT ? rule_texts[r] : "?"; }
 
-static const char *const rc_module_names[] = {"core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe",
-                                              "shared_experts"};
+/* The --recompute words: the three modes, then the modules in MP_RC_* bit
+ * order. */
+static const char *const rc_words[] = {"none",        "selective", "full", "core_attn",     "moe_act", "layernorm",
+                                       "mla_up_proj", "mlp",       "moe",  "shared_experts"};
+static const char *const *const rc_module_names = rc_words + 3;
 
 const char *mp_recompute_module_name(unsigned bit)
 {
@@ -34,6 +37,11 @@ const char *mp_recompute_module_name(unsigned bit)
         if (bit == 1u << i)
             return rc_module_names[i];
     return "?";
+}
+
+const char *mp_recompute_suggest(const char *word, bool modes)
+{
+    return modes ? mp_did_you_mean(word, rc_words, 10) : mp_did_you_mean(word, rc_module_names, 7);
 }
 
 bool mp_recompute_modules_parse(const char *text, unsigned *out, char *bad, size_t bad_len)

@@ -467,18 +467,13 @@ int main(int argc, char **argv)
                 /* Megatron-Core's --recompute-modules: selective, of these. */
                 char word[64];
                 if (!mp_recompute_modules_parse(optarg, &o.layout.recompute_modules, word, sizeof word)) {
-                    const char *cand[10] = {"none", "selective", "full"};
-                    for (unsigned i = 0; i < 7; i++)
-                        cand[3 + i] = mp_recompute_module_name(1u << i);
                     /* a lone word may be a misspelt none/selective/full, a
                      * word in a list only a module */
                     bool lone = !strpbrk(optarg, ", ");
                     if (!strcmp(word, "none") || !strcmp(word, "selective") || !strcmp(word, "full"))
                         return flag_error(name, "'%s' cannot be combined with modules (a list of modules is "
                                                 "selective recomputation of those)", word);
-                    const char *near = word[0] ? (lone ? mp_did_you_mean(word, cand, 10)
-                                                       : mp_did_you_mean(word, cand + 3, 7))
-                                               : NULL;
+                    const char *near = word[0] ? mp_recompute_suggest(word, lone) : NULL;
                     if (near) {
                         char msg[640];
                         if (lone)

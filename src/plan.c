@@ -100,10 +100,7 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
                                     "'recompute' list item '%s' holds more than one word; write one module per "
                                     "item ([moe_act, layernorm]) or one string (moe_act,layernorm)", x->text);
             if (x->kind != MP_NODE_SCALAR || !mp_recompute_modules_parse(x->text, &bit, bad, sizeof bad)) {
-                const char *cand[7];
-                for (unsigned k = 0; k < 7; k++)
-                    cand[k] = mp_recompute_module_name(1u << k);
-                const char *near = x->kind == MP_NODE_SCALAR ? mp_did_you_mean(x->text, cand, 7) : NULL;
+                const char *near = x->kind == MP_NODE_SCALAR ? mp_recompute_suggest(x->text, false) : NULL;
                 if (near)
                     return mp_doc_error(d, x, err, "unknown 'recompute' module '%s' (did you mean '%s'?)", x->text,
                                         near);
@@ -127,10 +124,7 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
     } else if (rcn && rcn->kind == MP_NODE_SCALAR && !rcn->quoted && !strpbrk(rcn->text, ", ") &&
                strcmp(rcn->text, "none") && strcmp(rcn->text, "selective") && strcmp(rcn->text, "full")) {
         /* One word that is neither a mode nor a module. */
-        const char *cand[10] = {"none", "selective", "full"};
-        for (unsigned k = 0; k < 7; k++)
-            cand[3 + k] = mp_recompute_module_name(1u << k);
-        const char *near = mp_did_you_mean(rcn->text, cand, 10);
+        const char *near = mp_recompute_suggest(rcn->text, true);
         if (near)
             return mp_doc_error(d, rcn, err,
                                 "'recompute' is '%s'; expected none, selective, full or modules (did you mean '%s'?)",
@@ -144,10 +138,7 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
         char bad[64] = "";
         unsigned mods;
         mp_recompute_modules_parse(rcn->text, &mods, bad, sizeof bad);
-        const char *cand[7];
-        for (unsigned k = 0; k < 7; k++)
-            cand[k] = mp_recompute_module_name(1u << k);
-        const char *near = bad[0] ? mp_did_you_mean(bad, cand, 7) : NULL;
+        const char *near = bad[0] ? mp_recompute_suggest(bad, false) : NULL;
         if (near)
             return mp_doc_error(d, rcn, err, "'recompute': unknown module '%s' in '%s' (did you mean '%s'?)", bad,
                                 rcn->text, near);

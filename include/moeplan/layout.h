@@ -34,6 +34,9 @@ const char *mp_recompute_module_name(unsigned bit);
 /* "core_attn,moe_act" (commas or spaces) -> bits; false with the first
  * unknown word in `bad`. */
 bool mp_recompute_modules_parse(const char *text, unsigned *out, char *bad, size_t bad_len);
+/* The module (or, with `modes`, also none/selective/full) nearest to a
+ * misspelt `word`, or NULL (mp_did_you_mean's rule). */
+const char *mp_recompute_suggest(const char *word, bool modes);
 
 typedef struct {
     int gpus, tp, pp, dp, cp, ep, etp, edp, vpp;
