@@ -263,25 +263,21 @@ double mp_cost_chunks_in_flight(const mp_layout *l, int r, double *inst)
     return (double)n;
 }
 
-static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_memory *mem)
+/* Pipeline rank r's memory, the parts recomputation leaves alone
+ * (mp_rank_frame; memory_of adds the activations of the recompute mode). */
+static void rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_rank_frame *f)
 {
     const mp_model *m = c->model;
     const mp_layout *l = &c->lay;
     const mp_workload *w = c->wl;
     const mp_hardware *hw = c->hw;
-    memset(mem, 0, sizeof *mem);
-    mp_cost_stage_dense_expert(c, r, &mem->params_dense, &mem->params_expert);
-    mem->params = mem->params_dense + mem->params_expert;
-    /* [R20]/Megatron: 16-bit weights, fp32 main gradients, fp32 master
-     * weights and Adam moments; the distributed optimizer shards master and
-     * moments over the data-parallel group (dp*cp ranks hold replicas of the
-     * dense weights) and, for experts, over expert-DP. */
-    mem->weights_bytes = mem->params * w->weight_bytes;
-    mem->gradients_bytes = mem->params * w->grad_bytes;
-    double ob = w->master_bytes + w->optim_state_bytes;
-    double dshard = l->distributed_optimizer ? (double)l->dp * l->cp : 1.0;
-    double eshard = l->distributed_optimizer ? (double)l->edp : 1.0;
-    mem->optimizer_bytes = mem->params_dense * ob / dshard + mem->params_expert * ob / eshard;
+    memset(f, 0, sizeof *f);
+    f->r = r;
+    rank_layers(c, r, f->layers);
+    mp_param_split sp;
+    mp_cost_stage_params(c, r, &sp);
+    f->params_dense = sp.attention + sp.dense_mlp + sp.moe_common + sp.embedding + sp.head;
+    f->params_expert = sp.experts;
 
     /* Activations held at peak by this pipeline rank: the saved
      * activations of each of its model chunks times the micro-batches of
@@ -289,61 +285,42 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
      * embedding's and the output layer's activations belong to the first
      * and the last model chunk and are counted as often as those chunks are
      * in flight -- the output layer's once, since the last chunk's backward
-     * follows its forward at once. */
+     * follows its forward at once.  Here each class's layers are weighted
+     * by their chunk's count in flight; memory_of multiplies by the saved
+     * bytes of a layer under the recompute mode. */
     int p = l->pp, v = l->vpp;
     double inst[MP_MAX_LAYERS];
-    double units = mp_cost_chunks_in_flight(l, r, inst);
-    double h = (double)m->hidden, A = w->act_bytes;
-    double T = (double)l->micro_batch * c->seq_len / l->cp;
-    double Tsp = l->sequence_parallel ? T / l->tp : T;
-    /* Saved bytes of one layer of each class, and the whole layer when it is
-     * recomputed (full recompute keeps only each layer's input, [K22]
-     * Table 2: 2sbh, /t with SP; the layer being recomputed is live once). */
-    double layer_act[MP_LAYER_CLASSES], layer_full[MP_LAYER_CLASSES];
-    for (int q = 0; q < MP_LAYER_CLASSES; q++) {
-        if (c->cls_prefix[q][m->num_layers] == 0) {
-            layer_act[q] = layer_full[q] = 0; /* no layer of this class */
-            continue;
-        }
-        const mp_block_sum *at = &bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN];
-        const mp_block_sum *ml = &bs[(q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP];
-        layer_full[q] = at->saved + ml->saved;
-        switch (l->recompute) {
-        case MP_RECOMPUTE_FULL: layer_act[q] = Tsp * h * A; break;
-        case MP_RECOMPUTE_SELECTIVE: layer_act[q] = at->saved_sel + ml->saved_sel; break;
-        default: layer_act[q] = layer_full[q];
-        }
-    }
-    double acts = 0, worst_layer_full = 0;
+    f->units = mp_cost_chunks_in_flight(l, r, inst);
     int present[MP_LAYER_CLASSES] = {0};
     for (int k = 0; k < v; k++) {
         int chunk = k * p + r;
         int first, count, n[MP_LAYER_CLASSES];
         mp_layout_chunk(l, m->num_layers, r, k, &first, &count);
-        double a = 0;
         if (c->single_class >= 0) { /* the search's common case: one kind of layer */
-            int q = c->single_class;
-            a = count * layer_act[q];
-            present[q] += count;
-            if (count && l->recompute == MP_RECOMPUTE_FULL)
-                worst_layer_full = layer_full[q];
+            f->act_weight[c->single_class] += inst[k] * count;
+            present[c->single_class] += count;
         } else {
             count_layers(c, first, count, n);
             for (int q = 0; q < MP_LAYER_CLASSES; q++) {
-                a += n[q] * layer_act[q];
+                f->act_weight[q] += inst[k] * n[q];
                 present[q] += n[q];
-                if (n[q] && l->recompute == MP_RECOMPUTE_FULL && layer_full[q] > worst_layer_full)
-                    worst_layer_full = layer_full[q];
             }
         }
         if (chunk == 0)
-            a += bs[MP_BLOCK_EMBED].saved;
+            f->act_extra_bytes += inst[k] * bs[MP_BLOCK_EMBED].saved;
         if (chunk == p * v - 1)
-            a += bs[MP_BLOCK_HEAD].saved;
-        acts += inst[k] * a;
+            f->act_extra_bytes += inst[k] * bs[MP_BLOCK_HEAD].saved;
     }
-    mem->inflight_units = units;
-    mem->activations_bytes = acts + worst_layer_full;
+    /* The largest whole layer the rank holds: under full recompute the
+     * layer being recomputed is live once ([K22] Table 2). */
+    for (int q = 0; q < MP_LAYER_CLASSES; q++) {
+        if (!present[q])
+            continue;
+        double full = bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN].saved +
+                      bs[(q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP].saved;
+        if (full > f->layer_full_bytes)
+            f->layer_full_bytes = full;
+    }
     bool any_dense = present[MP_LAYER_DENSE] + present[MP_LAYER_LOCAL_DENSE] > 0;
     bool any_moe = present[MP_LAYER_MOE] + present[MP_LAYER_LOCAL_MOE] > 0;
     bool any_global = present[MP_LAYER_DENSE] + present[MP_LAYER_MOE] > 0;
@@ -360,26 +337,111 @@ static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp
             transient = bs[i].transient;
     }
     /* Pipeline send and receive buffers: one activation each way. */
-    if (l->pp > 1)
-        transient += 2 * Tsp * h * A;
-    mem->comm_buffer_bytes = transient;
-    mem->reserved_bytes = hw->reserved_bytes;
+    if (l->pp > 1) {
+        double T = (double)l->micro_batch * c->seq_len / l->cp;
+        double Tsp = l->sequence_parallel ? T / l->tp : T;
+        transient += 2 * Tsp * (double)m->hidden * w->act_bytes;
+    }
+    f->transient_bytes = transient;
     /* FP8: Transformer Engine keeps each linear layer's weight cast to FP8
      * for the micro-batches of a step, rowwise for the forward and
      * columnwise for the data gradient: 2 bytes per parameter of the
      * attention, MLP and expert matrices (the embedding, output layer and
      * router stay in 16 bits). */
-    if (c->wl->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0) {
-        mp_param_split sp;
-        mp_cost_stage_params(c, r, &sp);
-        mem->fp8_weight_bytes = 2.0 * (sp.attention + sp.dense_mlp + sp.moe_common + sp.experts);
+    if (w->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0)
+        f->fp8_weight_bytes = 2.0 * (sp.attention + sp.dense_mlp + sp.moe_common + sp.experts);
+}
+
+/* The memory of the rank of frame f under the layout's recompute mode. */
+static void memory_of(const mp_cost_ctx *c, const mp_rank_frame *f, const mp_block_sum *bs, mp_memory *mem)
+{
+    const mp_model *m = c->model;
+    const mp_layout *l = &c->lay;
+    const mp_workload *w = c->wl;
+    const mp_hardware *hw = c->hw;
+    memset(mem, 0, sizeof *mem);
+    mem->params_dense = f->params_dense;
+    mem->params_expert = f->params_expert;
+    mem->params = mem->params_dense + mem->params_expert;
+    /* [R20]/Megatron: 16-bit weights, fp32 main gradients, fp32 master
+     * weights and Adam moments; the distributed optimizer shards master and
+     * moments over the data-parallel group (dp*cp ranks hold replicas of the
+     * dense weights) and, for experts, over expert-DP. */
+    mem->weights_bytes = mem->params * w->weight_bytes;
+    mem->gradients_bytes = mem->params * w->grad_bytes;
+    double ob = w->master_bytes + w->optim_state_bytes;
+    double dshard = l->distributed_optimizer ? (double)l->dp * l->cp : 1.0;
+    double eshard = l->distributed_optimizer ? (double)l->edp : 1.0;
+    mem->optimizer_bytes = mem->params_dense * ob / dshard + mem->params_expert * ob / eshard;
+    /* Saved bytes of one layer of each class under the recompute mode: full
+     * recompute keeps only each layer's input ([K22] Table 2: 2sbh, /t with
+     * SP) plus the layer being recomputed. */
+    double T = (double)l->micro_batch * c->seq_len / l->cp;
+    double Tsp = l->sequence_parallel ? T / l->tp : T;
+    double acts = f->act_extra_bytes;
+    for (int q = 0; q < MP_LAYER_CLASSES; q++) {
+        if (f->act_weight[q] == 0)
+            continue;
+        const mp_block_sum *at = &bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN];
+        const mp_block_sum *ml = &bs[(q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP];
+        double a;
+        switch (l->recompute) {
+        case MP_RECOMPUTE_FULL: a = Tsp * (double)m->hidden * w->act_bytes; break;
+        case MP_RECOMPUTE_SELECTIVE: a = at->saved_sel + ml->saved_sel; break;
+        default: a = at->saved + ml->saved;
+        }
+        acts += f->act_weight[q] * a;
     }
+    mem->inflight_units = f->units;
+    mem->activations_bytes = acts + (l->recompute == MP_RECOMPUTE_FULL ? f->layer_full_bytes : 0);
+    mem->comm_buffer_bytes = f->transient_bytes;
+    mem->reserved_bytes = hw->reserved_bytes;
+    mem->fp8_weight_bytes = f->fp8_weight_bytes;
     double allocated = mem->weights_bytes + mem->gradients_bytes + mem->optimizer_bytes + mem->activations_bytes +
                        mem->comm_buffer_bytes + mem->fp8_weight_bytes;
     mem->fragmentation_bytes = hw->fragmentation * allocated;
     mem->other_bytes = mem->comm_buffer_bytes + mem->fp8_weight_bytes + mem->reserved_bytes + mem->fragmentation_bytes;
     mem->total_bytes = allocated + mem->reserved_bytes + mem->fragmentation_bytes;
     mem->capacity_bytes = hw->memory_bytes;
+}
+
+static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_memory *mem)
+{
+    mp_rank_frame f;
+    rank_frame(c, r, bs, &f);
+    memory_of(c, &f, bs, mem);
+}
+
+_Static_assert(sizeof(step_cost) == sizeof(((mp_frame_memo *)0)->step[0]), "step_cost fits the frame memo");
+
+/* The context's frame memo for its layout and these block sums: reset when
+ * any layout field but the recompute setting differs. */
+static mp_frame_memo *frame_memo(const mp_cost_ctx *c, const mp_block_sum *bs)
+{
+    const mp_layout *l = &c->lay;
+    mp_frame_memo *fm = (mp_frame_memo *)&c->frame; /* a cache in the caller's context */
+    int key[15] = {l->gpus, l->tp, l->pp, l->dp, l->cp, l->ep, l->etp, l->edp, l->vpp, l->micro_batch,
+                   l->num_micro_batches, l->pp_first, l->pp_last, l->sequence_parallel, l->distributed_optimizer};
+    if (fm->valid && fm->blocks == (const void *)bs && !memcmp(fm->key, key, sizeof key))
+        return fm;
+    memcpy(fm->key, key, sizeof key);
+    fm->blocks = bs;
+    fm->valid = false; /* until mp_cost_assemble fills uniform and p2p */
+    fm->have_step = false;
+    fm->n = 0;
+    return fm;
+}
+
+/* Rank r's frame, from the memo or computed (into *tmp when the memo is full). */
+static const mp_rank_frame *frame_rank(const mp_cost_ctx *c, mp_frame_memo *fm, int r, const mp_block_sum *bs,
+                                       mp_rank_frame *tmp)
+{
+    for (int i = 0; i < fm->n; i++)
+        if (fm->rank[i].r == r)
+            return &fm->rank[i];
+    mp_rank_frame *f = fm->n < MP_FRAME_RANKS ? &fm->rank[fm->n++] : tmp;
+    rank_frame(c, r, bs, f);
+    return f;
 }
 
 /* Once per optimizer step, on one GPU of a pipeline rank holding `dense`
@@ -659,8 +721,12 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
      * rank 1's FLOPs p-2 times.  An exact shortcut, not an approximation. */
     int n_moe = c->moe_prefix[m->num_layers];
     bool even = !mp_layout_uneven(l);
-    bool uniform = true;
-    if (!even) {
+    mp_frame_memo *fm = frame_memo(c, bs);
+    bool fresh = !fm->valid;
+    bool uniform = fresh ? true : fm->uniform;
+    if (!fresh)
+        ; /* known for this layout */
+    else if (!even) {
         /* Uneven: the middle ranks hold equal layer counts; they are alike
          * when they hold the same layers of each class. */
         int n1[MP_LAYER_CLASSES];
@@ -681,6 +747,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
             uniform = memcmp(n, n0, sizeof n) == 0;
         }
     }
+    fm->uniform = uniform;
 #define NEXT_RANK(r) ((uniform && (r) == 1 && l->pp > 3) ? l->pp - 1 : (r) + 1)
 #define RANK_WEIGHT(r) ((uniform && (r) == 1 && l->pp > 3) ? (double)(l->pp - 2) : 1.0)
 
@@ -691,7 +758,8 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
      * middle ranks) stands for them. */
     for (int r = 0; r < l->pp; r = (uniform && even && r == 0 && l->pp > 2) ? l->pp - 1 : NEXT_RANK(r)) {
         mp_memory mem;
-        stage_memory(c, r, bs, &mem);
+        mp_rank_frame tmp;
+        memory_of(c, frame_rank(c, fm, r, bs, &tmp), bs, &mem);
         if (r == 0)
             out->mem_first = mem;
         if (r == l->pp - 1)
@@ -733,7 +801,10 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
      * (Megatron's scatter-gather optimisation [N21 4.1]). */
     int pp_stride = l->tp * l->cp * l->dp;
     bool pp_inter = pp_stride >= c->hw->gpus_per_node;
-    double p2p = p > 1 ? mp_cost_collective_s(c->hw, MP_COLL_SENDRECV, 2, pp_inter ? 1 : 2, Tsp * h * A) : 0;
+    if (fresh)
+        fm->p2p_s = p > 1 ? mp_cost_collective_s(c->hw, MP_COLL_SENDRECV, 2, pp_inter ? 1 : 2, Tsp * h * A) : 0;
+    fm->valid = true;
+    double p2p = fm->p2p_s;
     double hw_flops_mb_total = 0; /* summed over ranks, per micro-batch, one GPU each */
     const mp_layer_time *lt = blocks->layer[l->recompute];
     const mp_layer_time *lay_embed = &blocks->embed, *lay_head = &blocks->head;
@@ -747,8 +818,8 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
         double hwf = 0;
         /* Time is linear in the layers a rank holds, whatever chunk they
          * sit in: count them, then scale the per-layer sums. */
-        int nr[MP_LAYER_CLASSES];
-        rank_layers(c, r, nr);
+        mp_rank_frame tmp;
+        const int *nr = frame_rank(c, fm, r, bs, &tmp)->layers;
         st.layers_moe = count_moe(nr);
         st.layers_dense = count_all(nr) - st.layers_moe;
         for (int q = 0; q < MP_LAYER_CLASSES; q++)
@@ -818,11 +889,19 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
      * Then the gradient norm's all-reduce over every GPU, and the optimizer
      * (the slower of the two ranks). */
     step_cost s0, sl;
-    step_costs(c, &out->mem_first, true, &s0);
-    if (l->pp > 1)
-        step_costs(c, &out->mem_last, false, &sl);
-    else
-        sl = s0;
+    if (fm->have_step) { /* the same parameters and groups: the same step */
+        memcpy(&s0, fm->step[0], sizeof s0);
+        memcpy(&sl, fm->step[1], sizeof sl);
+    } else {
+        step_costs(c, &out->mem_first, true, &s0);
+        if (l->pp > 1)
+            step_costs(c, &out->mem_last, false, &sl);
+        else
+            sl = s0;
+        memcpy(fm->step[0], &s0, sizeof s0);
+        memcpy(fm->step[1], &sl, sizeof sl);
+        fm->have_step = true;
+    }
     double exp0, expl;
     if (!w->overlap_grad_reduce) {
         exp0 = s0.rs + s0.ag;

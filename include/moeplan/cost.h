@@ -93,6 +93,36 @@ typedef struct {
     bool valid;
 } mp_step_memo;
 
+/* The part of one pipeline rank's memory that recomputation leaves alone
+ * (cost.c, rank_frame): the search scores the three recompute modes of a
+ * layout in a row, and they share it. */
+typedef struct {
+    int r;
+    int layers[MP_LAYER_CLASSES];        /* layers of each class over the rank's chunks */
+    double params_dense, params_expert;
+    double units;                        /* chunk-micro-batches in flight at the peak */
+    double act_weight[MP_LAYER_CLASSES]; /* layers of each class, times their chunk's micro-batches in flight */
+    double act_extra_bytes;              /* the embedding's and output layer's activations, likewise */
+    double layer_full_bytes;             /* the largest whole layer it holds (live while recomputed) */
+    double transient_bytes;              /* communication buffers */
+    double fp8_weight_bytes;
+} mp_rank_frame;
+
+#define MP_FRAME_RANKS 4
+/* A memo of those parts for the ranks of one layout less its recompute
+ * setting, and the per-step costs and the pipeline send of that layout;
+ * written by mp_cost_assemble as a cache, keyed by every layout field and
+ * the block sums it reads. */
+typedef struct {
+    int key[15];
+    const void *blocks;
+    bool valid, uniform, have_step;
+    int n;
+    mp_rank_frame rank[MP_FRAME_RANKS];
+    double step[2][6];                   /* step_cost of the first and last rank */
+    double p2p_s;
+} mp_frame_memo;
+
 /* Everything the cost model needs for one layout at one sequence length. */
 typedef struct {
     const mp_model *model;
@@ -108,6 +138,7 @@ typedef struct {
     int single_class;                  /* the layer class of every layer, or -1 when they differ */
     double model_fwd_flops_per_token;  /* layout-independent, cached */
     mp_step_memo step_memo[2];         /* first and last pipeline rank (written by mp_cost_assemble) */
+    mp_frame_memo frame;               /* written by mp_cost_assemble, as a cache */
 } mp_cost_ctx;
 
 void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, const mp_workload *w,
