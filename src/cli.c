@@ -101,7 +101,7 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
         from_plan = true;
 #define TAKE(f) if (s->f) { l->f = p->f; set.f = true; }
         TAKE(gpus) TAKE(tp) TAKE(pp) TAKE(dp) TAKE(cp) TAKE(ep) TAKE(etp) TAKE(vpp) TAKE(micro_batch)
-        TAKE(recompute) TAKE(sequence_parallel) TAKE(distributed_optimizer) TAKE(pp_first) TAKE(pp_last)
+        TAKE(recompute) TAKE(sequence_parallel) TAKE(zero) TAKE(shard_group) TAKE(pp_first) TAKE(pp_last)
 #undef TAKE
         if (s->recompute)
             l->recompute_modules = p->recompute_modules;
@@ -120,7 +120,7 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
     }
 #define FLAG(f) if (o->set.f) { l->f = o->layout.f; set.f = true; where = ""; from_plan = false; }
     FLAG(tp) FLAG(pp) FLAG(dp) FLAG(cp) FLAG(ep) FLAG(etp) FLAG(vpp) FLAG(micro_batch) FLAG(recompute)
-    FLAG(sequence_parallel) FLAG(distributed_optimizer) FLAG(pp_first) FLAG(pp_last)
+    FLAG(sequence_parallel) FLAG(zero) FLAG(shard_group) FLAG(pp_first) FLAG(pp_last)
 #undef FLAG
     if (o->set.recompute)
         l->recompute_modules = o->layout.recompute_modules;

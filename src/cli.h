@@ -27,7 +27,7 @@ typedef struct {
     double headroom;
     bool has_headroom;
     double target_tokens_per_s, target_step_time_s;
-    bool why_not, fewest, pareto, uneven_pipeline;
+    bool why_not, fewest, pareto, uneven_pipeline, zero_any;
     const char *emit, *plot_path;
     long bench_reps;
     long jobs;                   /* --jobs: threads for the search (plan, audit, bench) */

@@ -68,10 +68,12 @@ static void layout_flags(const mp_layout *l, bool experts, char *buf, size_t len
             }
     }
     int n = snprintf(buf, len,
-                     "--gpus %d --tp %d --cp %d --dp %d --pp %d%s --vpp %d --micro-batch %d --recompute %s%s%s",
+                     "--gpus %d --tp %d --cp %d --dp %d --pp %d%s --vpp %d --micro-batch %d --recompute %s%s --zero %d",
                      l->gpus, l->tp, l->cp, l->dp, l->pp, ex, l->vpp, l->micro_batch, rc,
                      l->sequence_parallel ? " --sequence-parallel" : (l->tp > 1 ? " --no-sequence-parallel" : ""),
-                     l->distributed_optimizer ? " --distributed-optimizer" : " --no-distributed-optimizer");
+                     l->zero);
+    if (l->shard_group && n > 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, " --shard-group %d", l->shard_group);
     if (mp_layout_uneven(l) && n > 0 && (size_t)n < len)
         snprintf(buf + n, len - (size_t)n, " --pp-first-layers %d --pp-last-layers %d", l->pp_first, l->pp_last);
 }
@@ -139,7 +141,7 @@ static json_t *cand_list_json(const mp_candidate *c, size_t n, bool experts)
 static void row_header(FILE *f)
 {
     fprintf(f, "%4s %5s %4s %3s %4s %3s | %3s %4s %4s | %3s %3s %-4s %-2s %-4s | %11s %9s %9s %6s %8s %8s\n", "rank",
-            "gpus", "tp", "cp", "dp", "pp", "etp", "ep", "edp", "vpp", "mb", "rc", "sp", "dopt", "tokens/s",
+            "gpus", "tp", "cp", "dp", "pp", "etp", "ep", "edp", "vpp", "mb", "rc", "sp", "zero", "tokens/s",
             "tok/s/GPU", "step", "MFU", "mem GB", "free GB");
 
 }
@@ -151,6 +153,11 @@ static void row(FILE *f, long rank, const mp_candidate *c, bool experts)
     char st[32];
     mp_fmt_seconds(c->step_s, st, sizeof st);
     const char *rc = l->recompute == MP_RECOMPUTE_FULL ? "full" : l->recompute == MP_RECOMPUTE_SELECTIVE ? "sel" : "none";
+    char z[24];
+    if (l->shard_group) /* ZeRO stage : sharding group (HSDP) */
+        snprintf(z, sizeof z, "%d:%d", l->zero, l->shard_group);
+    else
+        snprintf(z, sizeof z, "%d", l->zero);
     char pp[32];
     if (mp_layout_uneven(l)) /* pp with the first and last ranks' layers */
         snprintf(pp, sizeof pp, "%d(%d,%d)", l->pp, l->pp_first, l->pp_last);
@@ -165,7 +172,7 @@ static void row(FILE *f, long rank, const mp_candidate *c, bool experts)
             snprintf(ex[i], 16, "-");
     fprintf(f, "%4ld %5d %4d %3d %4d %3s | %3s %4s %4s | %3d %3d %-4s %-2s %-4s | %11.0f %9.0f %9s %5.1f%% %8.2f %8.2f\n",
             rank, l->gpus, l->tp, l->cp, l->dp, pp, ex[0], ex[1], ex[2], l->vpp, l->micro_batch, rc,
-            l->sequence_parallel ? "on" : "-", l->distributed_optimizer ? "on" : "off", c->tokens_per_s,
+            l->sequence_parallel ? "on" : "-", z, c->tokens_per_s,
             c->tokens_per_s / l->gpus, st, 100 * c->mfu, c->mem_total_bytes / 1e9, c->headroom_bytes / 1e9);
 }
 
@@ -193,6 +200,7 @@ static mp_status setup_search(const cli_opts *o, cli_inputs *in, mp_search_opts 
      * layout survives (a layout pinned by flags that breaks a rule). */
     so->why_not_samples = 5;
     so->uneven_pipeline = o->uneven_pipeline;
+    so->zero_any = o->zero_any;
     so->fixed = o->layout;
     so->fixed_set = o->set;
     so->fixed_set.gpus = false;
@@ -340,7 +348,7 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
          * leaves etp, ep and edp empty. */
         fprintf(out, "rank,gpus,tp,cp,dp,pp,etp,ep,edp,vpp,micro_batch,num_micro_batches,recompute,sequence_parallel,"
                      "distributed_optimizer,tokens_per_s,tokens_per_s_per_gpu,step_time_s,mfu,memory_per_gpu_bytes,"
-                     "headroom_bytes,pareto,pp_first_layers,pp_last_layers\n");
+                     "headroom_bytes,pareto,pp_first_layers,pp_last_layers,zero,shard_group\n");
         for (size_t i = 0; i < r.n_best; i++) {
             const mp_candidate *c = &r.best[i];
             const mp_layout *l = &c->lay;
@@ -350,11 +358,11 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             char ex[48] = ",,";
             if (experts)
                 snprintf(ex, sizeof ex, "%d,%d,%d", l->etp, l->ep, l->edp);
-            fprintf(out, "%zu,%d,%d,%d,%d,%d,%s,%d,%d,%d,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.0f,%.0f,%d,%d,%d\n", i + 1,
+            fprintf(out, "%zu,%d,%d,%d,%d,%d,%s,%d,%d,%d,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.0f,%.0f,%d,%d,%d,%d,%d\n", i + 1,
                     l->gpus, l->tp, l->cp, l->dp, l->pp, ex, l->vpp, l->micro_batch, l->num_micro_batches,
-                    mp_recompute_name(l->recompute), l->sequence_parallel, l->distributed_optimizer, c->tokens_per_s,
+                    mp_recompute_name(l->recompute), l->sequence_parallel, l->zero >= 1, c->tokens_per_s,
                     c->tokens_per_s / l->gpus, c->step_s, c->mfu, c->mem_total_bytes, c->headroom_bytes, on_front,
-                    l->pp_first, l->pp_last);
+                    l->pp_first, l->pp_last, l->zero, l->shard_group);
         }
         goto done;
     }

@@ -217,6 +217,15 @@ void mp_cost_stage_params(const mp_cost_ctx *c, int r, mp_param_split *sp)
         if (!m->tied_embeddings || l->pp > 1)
             sp->head += (double)m->vocab * h / t;
     }
+    sp->layer_attention = att;
+    sp->layer_dense_mlp = dmlp;
+    sp->layer_moe_common = moe_common;
+    sp->layer_experts = moe_exp;
+    sp->largest_unit = fmax(sp->embedding, sp->head);
+    if (nd)
+        sp->largest_unit = fmax(sp->largest_unit, att + dmlp);
+    if (nm)
+        sp->largest_unit = fmax(sp->largest_unit, att + moe_common + moe_exp);
 }
 
 void mp_cost_stage_dense_expert(const mp_cost_ctx *c, int r, double *dense, double *expert)
@@ -278,6 +287,7 @@ static void rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_r
     mp_cost_stage_params(c, r, &sp);
     f->params_dense = sp.attention + sp.dense_mlp + sp.moe_common + sp.embedding + sp.head;
     f->params_expert = sp.experts;
+    f->split = sp;
 
     /* Activations held at peak by this pipeline rank: the saved
      * activations of each of its model chunks times the micro-batches of
@@ -364,15 +374,10 @@ static void memory_of(const mp_cost_ctx *c, const mp_rank_frame *f, const mp_blo
     mem->params_expert = f->params_expert;
     mem->params = mem->params_dense + mem->params_expert;
     /* [R20]/Megatron: 16-bit weights, fp32 main gradients, fp32 master
-     * weights and Adam moments; the distributed optimizer shards master and
-     * moments over the data-parallel group (dp*cp ranks hold replicas of the
-     * dense weights) and, for experts, over expert-DP. */
-    mem->weights_bytes = mem->params * w->weight_bytes;
-    mem->gradients_bytes = mem->params * w->grad_bytes;
-    double ob = w->master_bytes + w->optim_state_bytes;
-    double dshard = l->distributed_optimizer ? (double)l->dp * l->cp : 1.0;
-    double eshard = l->distributed_optimizer ? (double)l->edp : 1.0;
-    mem->optimizer_bytes = mem->params_dense * ob / dshard + mem->params_expert * ob / eshard;
+     * weights and Adam moments, sharded by ZeRO's stage over the
+     * data-parallel group (dp*cp ranks hold replicas of the dense weights)
+     * and, for experts, over expert-DP (cost_shard.c). */
+    mp_cost_model_states(c, &f->split, mem);
     /* Saved bytes of one layer of each class under the recompute mode: full
      * recompute keeps only each layer's input ([K22] Table 2: 2sbh, /t with
      * SP) plus the layer being recomputed. */
@@ -398,9 +403,10 @@ static void memory_of(const mp_cost_ctx *c, const mp_rank_frame *f, const mp_blo
     mem->reserved_bytes = hw->reserved_bytes;
     mem->fp8_weight_bytes = f->fp8_weight_bytes;
     double allocated = mem->weights_bytes + mem->gradients_bytes + mem->optimizer_bytes + mem->activations_bytes +
-                       mem->comm_buffer_bytes + mem->fp8_weight_bytes;
+                       mem->comm_buffer_bytes + mem->fp8_weight_bytes + mem->shard_buffer_bytes;
     mem->fragmentation_bytes = hw->fragmentation * allocated;
-    mem->other_bytes = mem->comm_buffer_bytes + mem->fp8_weight_bytes + mem->reserved_bytes + mem->fragmentation_bytes;
+    mem->other_bytes = mem->comm_buffer_bytes + mem->fp8_weight_bytes + mem->shard_buffer_bytes +
+                       mem->reserved_bytes + mem->fragmentation_bytes;
     mem->total_bytes = allocated + mem->reserved_bytes + mem->fragmentation_bytes;
     mem->capacity_bytes = hw->memory_bytes;
 }
@@ -420,8 +426,8 @@ static mp_frame_memo *frame_memo(const mp_cost_ctx *c, const mp_block_sum *bs)
 {
     const mp_layout *l = &c->lay;
     mp_frame_memo *fm = (mp_frame_memo *)&c->frame; /* a cache in the caller's context */
-    int key[15] = {l->gpus, l->tp, l->pp, l->dp, l->cp, l->ep, l->etp, l->edp, l->vpp, l->micro_batch,
-                   l->num_micro_batches, l->pp_first, l->pp_last, l->sequence_parallel, l->distributed_optimizer};
+    int key[16] = {l->gpus, l->tp, l->pp, l->dp, l->cp, l->ep, l->etp, l->edp, l->vpp, l->micro_batch,
+                   l->num_micro_batches, l->pp_first, l->pp_last, l->sequence_parallel, l->zero, l->shard_group};
     if (fm->valid && fm->blocks == (const void *)bs && !memcmp(fm->key, key, sizeof key))
         return fm;
     memcpy(fm->key, key, sizeof key);
@@ -467,6 +473,11 @@ static double step_coll(opbuf *b, const char *name, mp_group g, int n, int strid
     x->overlapped = ov;
     return x->fwd_s;
 }
+/* The time of one collective over n ranks `stride` apart (0 when n is 1). */
+static double step_coll_s(const mp_cost_ctx *c, mp_coll coll, int n, int stride, double bytes)
+{
+    return n <= 1 ? 0 : mp_cost_collective_s(c->hw, coll, n, mp_cost_members_per_node(c->hw, stride, n), bytes);
+}
 static double step_mem(opbuf *b, const char *name, double bytes)
 {
     if (!b->ops) {
@@ -480,16 +491,17 @@ static double step_mem(opbuf *b, const char *name, double bytes)
     return mp_cost_memop(b, name, bytes, 0, 0)->fwd_s;
 }
 
-void mp_cost_step_ops(opbuf *b, double dense, double expert, step_cost *sc)
+void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_cost *sc)
 {
     const mp_cost_ctx *c = b->c;
     const mp_layout *l = &c->lay;
     const mp_workload *w = c->wl;
     const mp_hardware *hw = c->hw;
     int ndp = l->dp * l->cp;
-    int mpn_d = mp_cost_members_per_node(hw, l->tp, ndp);
-    int mpn_e = mp_cost_members_per_node(hw, l->etp * l->ep, l->edp);
     int es = l->etp * l->ep;
+    int sd, se;
+    mp_cost_shard_degrees(l, &sd, &se);
+    int rd = ndp / sd, re = l->edp / se; /* replicas of each shard (HSDP) */
     bool ov = w->overlap_grad_reduce;
     memset(sc, 0, sizeof *sc);
     /* Megatron-Core's default bucket: max(40,000,000, 1,000,000 x dp)
@@ -499,36 +511,59 @@ void mp_cost_step_ops(opbuf *b, double dense, double expert, step_cost *sc)
      * sets bucket_size None: one bucket), and without overlap_grad_reduce
      * there is one bucket too (so no bucket time is needed).  The last
      * bucket of each buffer holds the first layers' gradients, ready when
-     * the backward ends. */
-    double bucket = 1e6 * l->dp > 40e6 ? 1e6 * l->dp : 40e6;
+     * the backward ends.  ZeRO-2/3 reduce layer by layer (FSDP's units,
+     * cost_shard.c): their bucket is the rank's largest unit. */
+    double bucket = l->zero >= 2 ? unit : 1e6 * l->dp > 40e6 ? 1e6 * l->dp : 40e6;
     double bd = bucket < dense ? bucket : dense, be = bucket < expert ? bucket : expert;
-    if (l->distributed_optimizer) {
-        sc->rs += step_coll(b, "dp-grad-reduce", MP_GROUP_DP, ndp, l->tp, MP_COLL_REDUCESCATTER,
-                            dense * w->grad_bytes, ov);
-        sc->ag += step_coll(b, "dp-param-gather", MP_GROUP_DP, ndp, l->tp, MP_COLL_ALLGATHER, dense * w->weight_bytes,
-                            ov);
-        sc->rs += step_coll(b, "edp-grad-reduce", MP_GROUP_EDP, l->edp, es, MP_COLL_REDUCESCATTER,
-                            expert * w->grad_bytes, ov);
-        sc->ag += step_coll(b, "edp-param-gather", MP_GROUP_EDP, l->edp, es, MP_COLL_ALLGATHER,
-                            expert * w->weight_bytes, ov);
-        if (ov) {
-            sc->rs_bucket = mp_cost_collective_s(hw, MP_COLL_REDUCESCATTER, ndp, mpn_d, bd * w->grad_bytes) +
-                            mp_cost_collective_s(hw, MP_COLL_REDUCESCATTER, l->edp, mpn_e, be * w->grad_bytes);
-            sc->ag_bucket = mp_cost_collective_s(hw, MP_COLL_ALLGATHER, ndp, mpn_d, bd * w->weight_bytes) +
-                            mp_cost_collective_s(hw, MP_COLL_ALLGATHER, l->edp, mpn_e, be * w->weight_bytes);
-        }
-    } else {
+    if (l->zero == 0) {
         sc->rs += step_coll(b, "dp-grad-all-reduce", MP_GROUP_DP, ndp, l->tp, MP_COLL_ALLREDUCE,
                             dense * w->grad_bytes, ov);
         sc->rs += step_coll(b, "edp-grad-all-reduce", MP_GROUP_EDP, l->edp, es, MP_COLL_ALLREDUCE,
                             expert * w->grad_bytes, ov);
         if (ov)
-            sc->rs_bucket = mp_cost_collective_s(hw, MP_COLL_ALLREDUCE, ndp, mpn_d, bd * w->grad_bytes) +
-                            mp_cost_collective_s(hw, MP_COLL_ALLREDUCE, l->edp, mpn_e, be * w->grad_bytes);
+            sc->rs_bucket = step_coll_s(c, MP_COLL_ALLREDUCE, ndp, l->tp, bd * w->grad_bytes) +
+                            step_coll_s(c, MP_COLL_ALLREDUCE, l->edp, es, be * w->grad_bytes);
+    } else {
+        /* The gradients' reduce-scatter over the sharding group: here with
+         * ZeRO-1, and with ZeRO-2/3 under pipeline parallelism (gradients
+         * accumulated over the step); otherwise each micro-batch's, priced
+         * in its backward (mp_cost_shard_micro_batch).  Then, with HSDP,
+         * the all-reduce of each shard across its replicas (Megatron's
+         * --num-distributed-optimizer-instances, FSDP's replicate dim). */
+        bool step_rs = l->zero == 1 || l->pp > 1;
+        if (step_rs) {
+            sc->rs += step_coll(b, "dp-grad-reduce", MP_GROUP_DP, sd, l->tp, MP_COLL_REDUCESCATTER,
+                                dense * w->grad_bytes, ov);
+            sc->rs += step_coll(b, "edp-grad-reduce", MP_GROUP_EDP, se, es, MP_COLL_REDUCESCATTER,
+                                expert * w->grad_bytes, ov);
+        }
+        sc->rs += step_coll(b, "dp-replica-all-reduce", MP_GROUP_DP, rd, l->tp * sd, MP_COLL_ALLREDUCE,
+                            dense / sd * w->grad_bytes, ov);
+        sc->rs += step_coll(b, "edp-replica-all-reduce", MP_GROUP_EDP, re, es * se, MP_COLL_ALLREDUCE,
+                            expert / se * w->grad_bytes, ov);
+        /* The updated 16-bit weights gathered back after the optimizer:
+         * ZeRO-1 and 2 keep whole weights; ZeRO-3 keeps them sharded and
+         * gathers each layer before its forward -- every micro-batch, or,
+         * under pipeline parallelism (kept gathered), once per step, here. */
+        bool step_ag = l->zero <= 2 || l->pp > 1;
+        if (step_ag) {
+            sc->ag += step_coll(b, "dp-param-gather", MP_GROUP_DP, sd, l->tp, MP_COLL_ALLGATHER,
+                                dense * w->weight_bytes, ov);
+            sc->ag += step_coll(b, "edp-param-gather", MP_GROUP_EDP, se, es, MP_COLL_ALLGATHER,
+                                expert * w->weight_bytes, ov);
+        }
+        if (ov) {
+            if (step_rs)
+                sc->rs_bucket = step_coll_s(c, MP_COLL_REDUCESCATTER, sd, l->tp, bd * w->grad_bytes) +
+                                step_coll_s(c, MP_COLL_REDUCESCATTER, se, es, be * w->grad_bytes);
+            sc->rs_bucket += step_coll_s(c, MP_COLL_ALLREDUCE, rd, l->tp * sd, bd / sd * w->grad_bytes) +
+                             step_coll_s(c, MP_COLL_ALLREDUCE, re, es * se, be / se * w->grad_bytes);
+            if (step_ag)
+                sc->ag_bucket = step_coll_s(c, MP_COLL_ALLGATHER, sd, l->tp, bd * w->weight_bytes) +
+                                step_coll_s(c, MP_COLL_ALLGATHER, se, es, be * w->weight_bytes);
+        }
     }
-    double dshard = l->distributed_optimizer ? (double)ndp : 1.0;
-    double eshard = l->distributed_optimizer ? (double)l->edp : 1.0;
-    double updated = dense / dshard + expert / eshard;
+    double updated = dense / sd + expert / se;
     /* Gradient norm (optimizer/clip_grads.py, get_grad_norm_fp32:
      * multi_tensor_l2norm reads the fp32 gradients of this GPU's shard once),
      * then the squared norm is all-reduced over the grad-stats group: every
@@ -539,7 +574,7 @@ void mp_cost_step_ops(opbuf *b, double dense, double expert, step_cost *sc)
     sc->opt += step_mem(b, "grad-norm", updated * w->grad_bytes);
     if (b->ops || b->want_norm)
         sc->norm_ar = step_coll(b, "grad-norm-all-reduce", MP_GROUP_WORLD,
-                                l->distributed_optimizer ? l->gpus : l->tp * l->pp, 1, MP_COLL_ALLREDUCE, 4, false);
+                                l->zero >= 1 ? l->gpus : l->tp * l->pp, 1, MP_COLL_ALLREDUCE, 4, false);
     /* Clipping (clip_grad_by_total_norm_fp32, multi_tensor_scale: reads and
      * writes the shard's gradients), priced as applied every step: --clip-grad
      * defaults to 1.0 (megatron/training/arguments.py). */
@@ -555,15 +590,16 @@ void mp_cost_step_ops(opbuf *b, double dense, double expert, step_cost *sc)
      * (the 16-bit write is counted above). */
     sc->opt += step_mem(b, "master-to-16bit", updated * w->master_bytes);
     /* zero_grad_buffer (distributed/param_and_grad_buffer.py): a memset of
-     * the GPU's whole fp32 gradient buffer, every parameter it holds. */
-    sc->opt += step_mem(b, "zero-grad", (dense + expert) * w->grad_bytes);
+     * the GPU's whole fp32 gradient buffer, every parameter it holds; with
+     * ZeRO-2/3 the buffer is the shard. */
+    sc->opt += step_mem(b, "zero-grad", (l->zero >= 2 ? updated : dense + expert) * w->grad_bytes);
 }
 
-static void step_costs(const mp_cost_ctx *c, const mp_memory *mem, bool norm, step_cost *sc)
+static void step_costs(const mp_cost_ctx *c, const mp_memory *mem, double unit, bool norm, step_cost *sc)
 {
     const mp_layout *l = &c->lay;
-    double key[12] = {mem->params_dense, mem->params_expert, l->dp, l->cp, l->tp, l->ep, l->etp, l->edp, l->gpus,
-                      l->pp, l->distributed_optimizer, norm};
+    double key[14] = {mem->params_dense, mem->params_expert, l->dp, l->cp, l->tp, l->ep, l->etp, l->edp, l->gpus,
+                      l->pp, l->zero, l->shard_group, unit, norm};
     /* The memo lives in the context the caller owns (each search thread
      * has its own copy); assembling writes it, as a cache, not a result. */
     mp_step_memo *memo = (mp_step_memo *)&c->step_memo[norm ? 0 : 1];
@@ -577,7 +613,7 @@ static void step_costs(const mp_cost_ctx *c, const mp_memory *mem, bool norm, st
         return;
     }
     opbuf b = {c, NULL, 0, 0, 0, norm};
-    mp_cost_step_ops(&b, mem->params_dense, mem->params_expert, sc);
+    mp_cost_step_ops(&b, mem->params_dense, mem->params_expert, unit, sc);
     sc->opt = mp_eff_memory_s(c->hw, b.mem_bytes, b.mem_kernels);
     memcpy(memo->key, key, sizeof key);
     memo->val[0] = sc->rs;
@@ -819,7 +855,8 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
         /* Time is linear in the layers a rank holds, whatever chunk they
          * sit in: count them, then scale the per-layer sums. */
         mp_rank_frame tmp;
-        const int *nr = frame_rank(c, fm, r, bs, &tmp)->layers;
+        const mp_rank_frame *fr = frame_rank(c, fm, r, bs, &tmp);
+        const int *nr = fr->layers;
         st.layers_moe = count_moe(nr);
         st.layers_dense = count_all(nr) - st.layers_moe;
         for (int q = 0; q < MP_LAYER_CLASSES; q++)
@@ -838,6 +875,23 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
             st.fwd_s += p2p;
             st.bwd_s += p2p;
             st.cat_s[MP_CAT_COMM] += st.pp_s;
+        }
+        if (l->zero >= 2) {
+            /* ZeRO-2/3's collectives of each micro-batch (cost_shard.c),
+             * hidden behind the rank's compute and memory-bound work but not
+             * behind its TP, EP and CP collectives, which share the links:
+             * the window of each pass is its time less its share of the
+             * communication (the rank's communication split between
+             * forward and backward in proportion to their times). */
+            mp_shard_mb sm;
+            mp_cost_shard_micro_batch(c, &fr->split, nr, &sm);
+            double tot0 = st.fwd_s + st.bwd_s, busy = tot0 > 0 ? 1 - st.cat_s[MP_CAT_COMM] / tot0 : 1;
+            double ef, eb;
+            mp_cost_shard_exposed(&sm, st.fwd_s * busy, st.bwd_s * busy, &ef, &eb);
+            st.dp_s = ef + eb;
+            st.fwd_s += ef;
+            st.bwd_s += eb;
+            st.cat_s[MP_CAT_COMM] += st.dp_s;
         }
         hw_flops_mb_total += hwf * RANK_WEIGHT(r);
         double tot = st.fwd_s + st.bwd_s;
@@ -893,9 +947,10 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
         memcpy(&s0, fm->step[0], sizeof s0);
         memcpy(&sl, fm->step[1], sizeof sl);
     } else {
-        step_costs(c, &out->mem_first, true, &s0);
+        mp_rank_frame t0, tl;
+        step_costs(c, &out->mem_first, frame_rank(c, fm, 0, bs, &t0)->split.largest_unit, true, &s0);
         if (l->pp > 1)
-            step_costs(c, &out->mem_last, false, &sl);
+            step_costs(c, &out->mem_last, frame_rank(c, fm, l->pp - 1, bs, &tl)->split.largest_unit, false, &sl);
         else
             sl = s0;
         memcpy(fm->step[0], &s0, sizeof s0);
@@ -908,7 +963,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
         expl = sl.rs + sl.ag;
     } else {
         exp0 = fmax(s0.rs - first_st.bwd_s, s0.rs_bucket) +
-               (l->distributed_optimizer ? fmax(s0.ag - first_st.fwd_s, s0.ag_bucket) : 0);
+               (l->zero >= 1 ? fmax(s0.ag - first_st.fwd_s, s0.ag_bucket) : 0);
         expl = exp0;
         if (l->pp > 1) {
             double drain = (sum_bwd - last_st.bwd_s) / v, fill = (sum_fwd - last_st.fwd_s) / v;
@@ -917,12 +972,13 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     }
     out->t_optimizer_s = fmax(s0.opt, sl.opt);
     out->t_memory_s = mbs * out->slow.cat_s[MP_CAT_MEMORY] + out->t_optimizer_s;
-    out->t_dp_s = fmax(exp0, expl) + s0.norm_ar;
+    double dp_step = fmax(exp0, expl) + s0.norm_ar;
+    out->t_dp_s = dp_step + mbs * out->slow.dp_s; /* ZeRO-2/3's per-micro-batch part is in the rank's comm */
     out->t_tp_s = mbs * out->slow.tp_s;
     out->t_ep_s = mbs * out->slow.ep_s;
     out->t_cp_s = mbs * out->slow.cp_s;
     out->t_pp_s = mbs * out->slow.pp_s;
-    out->t_comm_s = mbs * out->slow.cat_s[MP_CAT_COMM] + out->t_dp_s;
+    out->t_comm_s = mbs * out->slow.cat_s[MP_CAT_COMM] + dp_step;
     out->t_total_s = out->t_compute_s + out->t_memory_s + out->t_comm_s + out->t_bubble_s;
 
     out->tokens_per_step = (double)w->global_batch * c->seq_len;

@@ -37,8 +37,24 @@ mp_op *mp_cost_memop(opbuf *b, const char *name, double fwd_bytes, double bwd_by
 mp_op *mp_cost_comm(opbuf *b, const char *name, mp_group g, int n, int stride, mp_coll fwd, double fwd_bytes,
                     mp_coll bwd, double bwd_bytes);
 /* The per-step ops (gradient reduction, norm, optimizer) of a rank holding
- * `dense` and `expert` parameters (cost.c). */
-void mp_cost_step_ops(opbuf *b, double dense, double expert, step_cost *sc);
+ * `dense` and `expert` parameters, `unit` the largest layer's (cost.c). */
+void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_cost *sc);
+/* Sharded data parallelism (cost_shard.c). */
+/* Weights, gradients, optimizer states and shard buffers of a GPU holding
+ * mem->params_dense and mem->params_expert (split as in sp). */
+void mp_cost_model_states(const mp_cost_ctx *c, const mp_param_split *sp, mp_memory *mem);
+/* The collectives ZeRO-2/3 add to every micro-batch of a pipeline rank
+ * holding nr layers of each class (split sp): all-gathers before the
+ * forward and the backward, reduce-scatters after the backward. */
+typedef struct {
+    double fwd_ag_s, bwd_ag_s, bwd_rs_s; /* sums over the rank's units */
+    double first_ag_s, last_rs_s;        /* the units that no compute hides */
+} mp_shard_mb;
+void mp_cost_shard_micro_batch(const mp_cost_ctx *c, const mp_param_split *sp, const int nr[MP_LAYER_CLASSES],
+                               mp_shard_mb *out);
+/* Their exposed part with the forward and backward compute that hides them. */
+void mp_cost_shard_exposed(const mp_shard_mb *s, double fwd_window_s, double bwd_window_s, double *fwd_s,
+                           double *bwd_s);
 /* Pipeline rank r's dense and expert parameters (cost.c). */
 void mp_cost_stage_dense_expert(const mp_cost_ctx *c, int r, double *dense, double *expert);
 

@@ -859,10 +859,11 @@ size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block blk, mp_op *ops)
     case MP_BLOCK_MOE_MLP: block_moe(&b); break;
     case MP_BLOCK_HEAD: block_head(&b); break;
     case MP_BLOCK_STEP: {
-        double d, e;
+        mp_param_split sp;
         step_cost sc;
-        mp_cost_stage_dense_expert(c, 0, &d, &e);
-        mp_cost_step_ops(&b, d, e, &sc);
+        mp_cost_stage_params(c, 0, &sp);
+        mp_cost_step_ops(&b, sp.attention + sp.dense_mlp + sp.moe_common + sp.embedding + sp.head, sp.experts,
+                         sp.largest_unit, &sc);
         break;
     }
     case MP_BLOCK_COUNT: break;

@@ -5,7 +5,7 @@
 
 static const char *const rule_names[MP_RULE_COUNT] = {
     "ok", "gpus=tp*cp*dp*pp", "tp*cp*dp=etp*ep*edp", "heads%tp", "width%tp", "experts%ep", "layers%(pp*vpp)",
-    "batch%(dp*mb)", "microbatches%pp", "seq%(2*cp)", "seq%tp", "moe-needs-sp", "memory", "target"};
+    "batch%(dp*mb)", "microbatches%pp", "seq%(2*cp)", "seq%tp", "moe-needs-sp", "zero", "memory", "target"};
 static const char *const rule_texts[MP_RULE_COUNT] = {
     "valid",
     "the GPU count must equal tp * cp * dp * pp",
@@ -19,6 +19,7 @@ static const char *const rule_texts[MP_RULE_COUNT] = {
     "context parallelism needs the sequence divisible by 2 * cp and flash attention",
     "sequence parallelism needs the sequence divisible by cp * tp",
     "MoE with tp > 1 needs sequence parallelism (Megatron-Core rule)",
+    "ZeRO stage 0-3 over a sharding group that divides dp * cp, in a combination a framework runs",
     "per-GPU memory exceeds capacity (with headroom)",
     "misses a throughput or step-time target"};
 
@@ -112,10 +113,30 @@ void mp_layout_defaults(mp_layout *l)
     memset(l, 0, sizeof *l);
     l->gpus = l->tp = l->pp = l->dp = l->cp = l->ep = l->etp = l->edp = l->vpp = l->micro_batch = 1;
     l->recompute = MP_RECOMPUTE_NONE;
-    l->distributed_optimizer = true;
+    l->zero = 1; /* Megatron-LM's distributed optimizer */
 }
 
 #define FAIL(rule, ...) do { snprintf(why, why_len, __VA_ARGS__); return rule; } while (0)
+
+mp_rule mp_layout_check_zero_full(const mp_layout *l, char *why, size_t why_len)
+{
+    if (l->zero < 0 || l->zero > 3)
+        FAIL(MP_RULE_SHARD, "zero must be a ZeRO stage 0-3, got %d", l->zero);
+    if (l->shard_group) {
+        long ndp = (long)l->dp * l->cp;
+        if (l->zero < 1)
+            FAIL(MP_RULE_SHARD, "a sharding group (%d) needs ZeRO stage 1-3; stage 0 shards nothing", l->shard_group);
+        if (l->shard_group < 1 || ndp % l->shard_group)
+            FAIL(MP_RULE_SHARD, "sharding group (%d) must divide the data-parallel ranks dp * cp = %ld",
+                 l->shard_group, ndp);
+        if (((long)l->shard_group * l->edp) % ndp)
+            FAIL(MP_RULE_SHARD,
+                 "sharding group (%d) does not cut expert-DP (%d ranks) into whole groups: %d * %d / %ld is not whole",
+                 l->shard_group, l->edp, l->shard_group, l->edp, ndp);
+    }
+    why[0] = 0;
+    return MP_RULE_OK;
+}
 
 mp_rule mp_layout_check(mp_layout *l, const mp_model *m, const mp_workload *w, char *why, size_t why_len)
 {
@@ -204,6 +225,8 @@ mp_rule mp_layout_check(mp_layout *l, const mp_model *m, const mp_workload *w, c
              w->seq_max / l->cp, l->tp);
     if (any_moe && l->tp > 1 && !l->sequence_parallel)
         FAIL(MP_RULE_MOE_SP, "MoE with tp (%d) > 1 needs sequence parallelism (--sequence-parallel)", l->tp);
+    if (l->shard_group == l->dp * l->cp)
+        l->shard_group = 0; /* the whole group: plain ZeRO, not HSDP */
     why[0] = 0;
-    return MP_RULE_OK;
+    return mp_layout_check_zero(l, why, why_len);
 }

@@ -23,7 +23,7 @@ enum {
     OPT_MODEL = 256, OPT_HARDWARE, OPT_WORKLOAD, OPT_PLAN, OPT_GPUS, OPT_TP, OPT_PP, OPT_DP, OPT_CP, OPT_EP, OPT_ETP,
     OPT_VPP, OPT_MB, OPT_GB, OPT_SEQ, OPT_RECOMPUTE, OPT_SP, OPT_NO_SP, OPT_DOPT, OPT_NO_DOPT, OPT_FORMAT, OPT_OPS,
     OPT_SORT, OPT_HEADROOM, OPT_TARGET_TOK, OPT_TARGET_STEP, OPT_WHY_NOT, OPT_FEWEST, OPT_EMIT, OPT_PLOT,
-    OPT_PARETO, OPT_REPS, OPT_PP_FIRST, OPT_PP_LAST, OPT_UNEVEN, OPT_JOBS
+    OPT_PARETO, OPT_REPS, OPT_PP_FIRST, OPT_PP_LAST, OPT_UNEVEN, OPT_JOBS, OPT_ZERO, OPT_FSDP, OPT_SHARD
 };
 
 /* Which commands take which options: an option a command would ignore is
@@ -64,6 +64,10 @@ static const opt_spec specs[] = {
     {"no-sequence-parallel", no_argument, OPT_NO_SP, C_ALL, "", "sequence parallelism off"},
     {"distributed-optimizer", optional_argument, OPT_DOPT, C_ALL, "[=on|off]", "shard optimizer state over dp"},
     {"no-distributed-optimizer", no_argument, OPT_NO_DOPT, C_ALL, "", "distributed optimizer off"},
+    {"zero", required_argument, OPT_ZERO, C_ALL, "0|1|2|3|any",
+     "ZeRO stage: 1 shards optimizer states, 2 also gradients, 3 also parameters; any: search them (plan)"},
+    {"fsdp", no_argument, OPT_FSDP, C_ALL, "", "fully sharded data parallel: --zero 3"},
+    {"shard-group", required_argument, OPT_SHARD, C_ALL, "N", "HSDP: shard over groups of N data-parallel ranks"},
     {"format", required_argument, OPT_FORMAT, C_ALL, "text|json|csv", "report format (csv: plan only)"},
     {"ops", no_argument, OPT_OPS, C_EXPLAIN, "", "every op of every block"},
     {"sort", required_argument, OPT_SORT, C_PLAN, "tokens|step|tokens-per-gpu|headroom", "order of the best layouts"},
@@ -77,7 +81,8 @@ static const opt_spec specs[] = {
     {"fewest-gpus", no_argument, OPT_FEWEST, C_PLAN, "", "rank on the fewest GPUs that have a kept layout"},
     {"pareto", no_argument, OPT_PARETO, C_PLAN, "", "list the whole Pareto front"},
     {"uneven-pipeline", no_argument, OPT_UNEVEN, C_PLAN | C_BENCH, "", "also search uneven first/last ranks"},
-    {"emit", required_argument, OPT_EMIT, C_PLAN | C_EXPLAIN, "megatron", "Megatron-LM arguments"},
+    {"emit", required_argument, OPT_EMIT, C_PLAN | C_EXPLAIN, "megatron|torchtitan|deepspeed",
+     "the chosen layout as Megatron-LM arguments, a TorchTitan TOML or a DeepSpeed JSON config"},
     {"plot", required_argument, OPT_PLOT, C_PLAN, "FILE.svg", "write an SVG image of the search"},
     {"reps", required_argument, OPT_REPS, C_BENCH, "N", "repetitions of the search"},
     {"jobs", required_argument, OPT_JOBS, C_PLAN | C_AUDIT | C_BENCH, "N",
@@ -242,13 +247,14 @@ static void usage(FILE *f)
           "  --micro-batch N  --global-batch N  --seq-len N|A-B\n"
           "  --pp-first-layers N --pp-last-layers N (uneven pipeline, vpp 1)\n"
           "  --recompute none|selective|full  --[no-]sequence-parallel  --[no-]distributed-optimizer\n"
+          "  --zero 0|1|2|3|any  --fsdp (= --zero 3)  --shard-group N (HSDP)\n"
           "output:\n"
           "  --format text|json|csv   --ops (explain: every op of every block)\n"
           "plan:\n"
           "  --sort tokens|step|tokens-per-gpu|headroom  -n/--top N  --headroom FRACTION\n"
           "  --target-tokens-per-s X  --target-step-time T  --fewest-gpus  --pareto  --why-not\n"
           "  --uneven-pipeline (also uneven first/last ranks when pp does not divide the layers)\n"
-          "  --emit megatron  --plot FILE.svg\n"
+          "  --emit megatron|torchtitan|deepspeed  --plot FILE.svg\n"
           "  --jobs N (plan, audit, bench: threads for the search; default the online CPUs)\n"
           "bench:\n"
           "  --reps N (and the plan options above)\n"
@@ -446,7 +452,25 @@ int main(int argc, char **argv)
         LAYOUT_INT(OPT_MB, micro_batch, 1000000)
         LAYOUT_INT(OPT_PP_FIRST, pp_first, 1024)
         LAYOUT_INT(OPT_PP_LAST, pp_last, 1024)
+        LAYOUT_INT(OPT_SHARD, shard_group, 16777216)
 #undef LAYOUT_INT
+        case OPT_ZERO:
+            if (!strcmp(optarg, "any")) {
+                if (!(bit & (C_PLAN | C_AUDIT | C_BENCH)))
+                    return flag_error(name, "'any' searches the stages (plan, audit, bench); %s takes one: 0, 1, 2 or 3",
+                                      cmd);
+                o.zero_any = true;
+                break;
+            }
+            if (!parse_long(optarg, 0, 3, &v))
+                return flag_error(name, "expected a ZeRO stage 0, 1, 2 or 3 (or any), got '%s'", optarg);
+            o.layout.zero = (int)v;
+            o.set.zero = true;
+            break;
+        case OPT_FSDP:
+            o.layout.zero = 3;
+            o.set.zero = true;
+            break;
         case OPT_GB:
             if (!parse_long(optarg, 1, 100000000L, &o.global_batch))
                 return flag_error(name, "expected a whole number of sequences from 1 to 100000000, got '%s'", optarg);
@@ -504,10 +528,14 @@ int main(int argc, char **argv)
             break;
         case OPT_DOPT:
         case OPT_NO_DOPT:
-            if (ch == OPT_NO_DOPT) o.layout.distributed_optimizer = false;
-            else if (!parse_onoff(optarg, &o.layout.distributed_optimizer))
+        {
+            bool on = true;
+            if (ch == OPT_NO_DOPT) on = false;
+            else if (!parse_onoff(optarg, &on))
                 return flag_error(name, "expected on or off, got '%s'", optarg);
-            o.set.distributed_optimizer = true;
+            o.layout.zero = on ? 1 : 0;
+            o.set.zero = true;
+        }
             break;
         case OPT_FORMAT:
             if (!strcmp(optarg, "text")) o.format = FMT_TEXT;

@@ -10,7 +10,8 @@
 static const char *const plan_keys[] = {"name", "model", "hardware", "workload", "layout", "requirements", NULL};
 static const char *const layout_keys[] = {"gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch",
                                           "pp_first_layers", "pp_last_layers",
-                                          "recompute", "sequence_parallel", "distributed_optimizer", NULL};
+                                          "recompute", "sequence_parallel", "distributed_optimizer", "zero",
+                                          "shard_group", NULL};
 static const char *const req_keys[] = {"min_headroom", "max_step_time", "min_tokens_per_s", "max_gpus", "min_mfu",
                                        NULL};
 
@@ -53,7 +54,7 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
     mp_getter gl = {d, lay, err};
     static const char *const lk_names[MP_LK_COUNT - 1] = {
         "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch", "recompute", "sequence_parallel",
-        "distributed_optimizer", "pp_first_layers", "pp_last_layers"};
+        "distributed_optimizer", "pp_first_layers", "pp_last_layers", "zero", "shard_group"};
     memset(pos, 0, sizeof *pos);
     pos->line[MP_LK_LAYOUT] = lay->line;
     pos->col[MP_LK_LAYOUT] = lay->col;
@@ -76,6 +77,7 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
         F("cp", cp, 65536),        F("ep", ep, 1000000),   F("etp", etp, 65536), F("vpp", vpp, 1024),
         F("micro_batch", micro_batch, 1000000),
         F("pp_first_layers", pp_first, 1024), F("pp_last_layers", pp_last, 1024),
+        F("shard_group", shard_group, 16777216),
 #undef F
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
@@ -158,7 +160,24 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
     }
     if ((st = mp_get_bool(&gl, "sequence_parallel", false, &l->sequence_parallel, &set->sequence_parallel)))
         return st;
-    return mp_get_bool(&gl, "distributed_optimizer", false, &l->distributed_optimizer, &set->distributed_optimizer);
+    /* zero: 0-3 (ZeRO's stages); distributed_optimizer: true|false, the
+     * older spelling of zero 1 and 0. */
+    long z;
+    bool zset = false, dopt = false, dset = false;
+    if ((st = mp_get_int(&gl, "zero", false, 0, 3, &z, &zset)))
+        return st;
+    if ((st = mp_get_bool(&gl, "distributed_optimizer", false, &dopt, &dset)))
+        return st;
+    if (zset && dset && (z >= 1) != dopt)
+        return mp_doc_error(d, mp_node_get(lay, "distributed_optimizer", NULL), err,
+                            "'distributed_optimizer': %s contradicts 'zero: %ld' (the distributed optimizer is "
+                            "ZeRO stage 1; stages 2 and 3 shard more); give one of the two",
+                            dopt ? "true" : "false", z);
+    if (zset || dset) {
+        l->zero = zset ? (int)z : dopt ? 1 : 0;
+        set->zero = true;
+    }
+    return MP_OK;
 }
 
 void mp_path_resolve(char *out, size_t len, const char *base, const char *rel)

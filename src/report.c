@@ -156,19 +156,22 @@ void mp_report_layout_line(const mp_layout *l, bool experts, char *buf, size_t l
     if (experts)
         snprintf(ex, sizeof ex, " | etp%s ep%s edp%s", num_or_star(l->etp, a[4], 16), num_or_star(l->ep, a[5], 16),
                  num_or_star(l->edp, a[6], 16));
+    char z[32] = "";
+    if (l->zero >= 1) /* ZeRO stage, and the HSDP sharding group */
+        snprintf(z, sizeof z, l->shard_group ? " zero%d/%d" : " zero%d", l->zero, l->shard_group);
     snprintf(buf, len, "tp%s cp%s dp%s pp%s%s | vpp%s mb%s rc:%s%s%s", num_or_star(l->tp, a[0], 16),
              num_or_star(l->cp, a[1], 16), num_or_star(l->dp, a[2], 16), ppbuf, ex, num_or_star(l->vpp, a[7], 16),
              num_or_star(l->micro_batch, a[8], 16), mp_recompute_name(l->recompute),
-             l->sequence_parallel ? " sp" : "", l->distributed_optimizer ? " dopt" : "");
+             l->sequence_parallel ? " sp" : "", z);
 }
 
 json_t *mp_report_layout_json(const mp_layout *l, bool experts)
 {
-    json_t *j = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:b,s:b}", "gpus", l->gpus, "tp", l->tp,
+    json_t *j = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:b,s:b,s:i,s:i}", "gpus", l->gpus, "tp", l->tp,
                           "pp", l->pp, "dp", l->dp, "cp", l->cp, "ep", l->ep, "etp", l->etp, "edp", l->edp, "vpp",
                           l->vpp, "micro_batch", l->micro_batch, "num_micro_batches", l->num_micro_batches,
                           "recompute", mp_recompute_name(l->recompute), "sequence_parallel", l->sequence_parallel,
-                          "distributed_optimizer", l->distributed_optimizer);
+                          "distributed_optimizer", l->zero >= 1, "zero", l->zero, "shard_group", l->shard_group);
     if (l->recompute == MP_RECOMPUTE_SELECTIVE) {
         json_t *mods = json_array();
         unsigned mm = l->recompute_modules ? l->recompute_modules : (unsigned)MP_RC_CORE_ATTN;
@@ -499,10 +502,21 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
                 l->pp > 2 ? (m->num_layers - l->pp_first - l->pp_last) / (l->pp - 2) : 0);
     char rcd[160];
     mp_recompute_describe(l, rcd, sizeof rcd);
-    fprintf(f, "          vpp %d, micro-batch %d -> %d micro-batches, recompute %s, sequence parallel %s, "
-               "distributed optimizer %s\n",
-            l->vpp, l->micro_batch, l->num_micro_batches, rcd, l->sequence_parallel ? "on" : "off",
-            l->distributed_optimizer ? "on" : "off");
+    static const char *const zname[] = {"off (replicated)", "1 (optimizer states sharded: the distributed optimizer)",
+                                        "2 (optimizer states and gradients sharded)",
+                                        "3 (optimizer states, gradients and parameters sharded: FSDP)"};
+    fprintf(f, "          vpp %d, micro-batch %d -> %d micro-batches, recompute %s, sequence parallel %s\n", l->vpp,
+            l->micro_batch, l->num_micro_batches, rcd, l->sequence_parallel ? "on" : "off");
+    int sd, se;
+    mp_cost_shard_degrees(l, &sd, &se);
+    fprintf(f, "          ZeRO %s", zname[l->zero < 0 || l->zero > 3 ? 0 : l->zero]);
+    if (l->zero >= 1)
+        fprintf(f, ", over %d ranks%s", sd, experts ? "" : "");
+    if (l->zero >= 1 && experts)
+        fprintf(f, " (experts: %d)", se);
+    if (l->shard_group && l->zero >= 1)
+        fprintf(f, ", replicated %d times (HSDP)", l->dp * l->cp / sd);
+    fprintf(f, "\n");
 
     const mp_memory *mm = &r->mem;
     fprintf(f, "\nMemory per GPU: pipeline rank %d of %d (the most loaded)       SI (GB)     IEC (GiB)\n",
@@ -510,15 +524,16 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     char note[160];
     mp_fmt_count(mm->params, a, sizeof a);
     snprintf(note, sizeof note, "%s params x %g B", a, w->weight_bytes);
+    if (l->zero >= 3)
+        snprintf(note + strlen(note), sizeof note - strlen(note), ", sharded over %d", sd);
     row_bytes(f, "weights", mm->weights_bytes, note);
-    snprintf(note, sizeof note, "x %g B (fp32 main gradients)", w->grad_bytes);
+    snprintf(note, sizeof note, "x %g B (fp32 main gradients)%s", w->grad_bytes, l->zero >= 2 ? ", sharded" : "");
     row_bytes(f, "gradients", mm->gradients_bytes, note);
-    if (l->distributed_optimizer && experts)
-        snprintf(note, sizeof note, "%g B/param, sharded over dp*cp %d (dense) and edp %d (experts)",
-                 w->master_bytes + w->optim_state_bytes, l->dp * l->cp, l->edp);
-    else if (l->distributed_optimizer)
-        snprintf(note, sizeof note, "%g B/param, sharded over dp*cp %d", w->master_bytes + w->optim_state_bytes,
-                 l->dp * l->cp);
+    if (l->zero >= 1 && experts)
+        snprintf(note, sizeof note, "%g B/param, sharded over %d (dense) and %d (experts)",
+                 w->master_bytes + w->optim_state_bytes, sd, se);
+    else if (l->zero >= 1)
+        snprintf(note, sizeof note, "%g B/param, sharded over %d", w->master_bytes + w->optim_state_bytes, sd);
     else
         snprintf(note, sizeof note, "%g B/param, not sharded", w->master_bytes + w->optim_state_bytes);
     row_bytes(f, "optimizer", mm->optimizer_bytes, note);
@@ -527,6 +542,10 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     row_bytes(f, "activations", mm->activations_bytes, note);
     row_bytes(f, "comm buffers", mm->comm_buffer_bytes,
               experts ? "largest collective / permutation buffer" : "largest collective buffer");
+    if (mm->shard_buffer_bytes > 0)
+        row_bytes(f, "shard buffers", mm->shard_buffer_bytes,
+                  l->zero >= 3 ? "gathered layer parameters + unsharded gradients in flight"
+                               : "unsharded gradients in flight");
     if (mm->fp8_weight_bytes > 0)
         row_bytes(f, "fp8 weights", mm->fp8_weight_bytes, "FP8 copies of the linear weights (rowwise + columnwise)");
     row_bytes(f, "reserved", mm->reserved_bytes, "CUDA context, NCCL, framework (hardware file)");

@@ -434,10 +434,13 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     /* fsdp is true/false or a phrase ("yes (ZeRO-3 style)"). */
     const char *fs = text(par, "fsdp");
     bool fsdp = fs && strcmp(fs, "false") && strncasecmp(fs, "no", 2);
-    if (zero >= 2 || fsdp) {
-        skip(r, "sharded data parallelism (ZeRO-%ld%s) is not modelled yet", zero >= 2 ? zero : 3,
-             fsdp ? ", FSDP" : "");
+    if (zero < 0 || zero > 3) {
+        skip(r, "zero_stage %ld is not a ZeRO stage (0-3)", zero);
         return;
+    }
+    if (fsdp && zero == 0) {
+        zero = 3;
+        assume(r, "fsdp '%.40s' read as ZeRO-3 (parameters, gradients and optimizer states sharded)", fs);
     }
     whole(par, "cp", &cp);
     whole(par, "ep", &ep);
@@ -534,15 +537,17 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         l->recompute = MP_RECOMPUTE_NONE;
     }
     bool do_given = true;
-    if (flag(par, "distributed_optimizer", &b)) {
-        l->distributed_optimizer = b;
+    if (zero >= 2) {
+        l->zero = (int)zero;
+    } else if (flag(par, "distributed_optimizer", &b)) {
+        l->zero = b ? 1 : 0;
     } else if (has(other, "overlap-param-gather")) {
         /* Megatron-LM accepts --overlap-param-gather only with
          * --use-distributed-optimizer (arguments.py's check). */
-        l->distributed_optimizer = true;
+        l->zero = 1;
         assume(r, "distributed_optimizer not given: on (--overlap-param-gather needs it)");
     } else {
-        l->distributed_optimizer = zero == 1;
+        l->zero = zero == 1 ? 1 : 0;
         do_given = zero == 1;
     }
     char why[256];
@@ -561,7 +566,8 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         struct { bool dopt; mp_recompute rc; } order[4];
         int n = 0;
         mp_recompute given_rc = l->recompute;
-        bool given_do = l->distributed_optimizer;
+        bool given_do = l->zero >= 1;
+        int given_zero = given_do ? l->zero : 1;
         order[n].dopt = given_do, order[n++].rc = rc ? given_rc : MP_RECOMPUTE_NONE;
         if (!do_given && !given_do)
             order[n].dopt = true, order[n++].rc = rc ? given_rc : MP_RECOMPUTE_NONE;
@@ -571,7 +577,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         }
         int pick = n - 1;
         for (int i = 0; i < n; i++) {
-            l->distributed_optimizer = order[i].dopt;
+            l->zero = order[i].dopt ? given_zero : 0;
             l->recompute = order[i].rc;
             mp_cost_ctx c;
             mp_cost k;
@@ -582,12 +588,12 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
                 break;
             }
         }
-        l->distributed_optimizer = order[pick].dopt;
+        l->zero = order[pick].dopt ? given_zero : 0;
         l->recompute = order[pick].rc;
         static const char *const names[] = {"none", "selective", "full"};
         if (!do_given)
-            assume(r, "distributed_optimizer not given: %s%s", l->distributed_optimizer ? "on" : "off",
-                   l->distributed_optimizer ? ", needed to fit" : " (Megatron's default)");
+            assume(r, "distributed_optimizer not given: %s%s", l->zero >= 1 ? "on" : "off",
+                   l->zero >= 1 ? ", needed to fit" : " (Megatron's default)");
         if (!rc)
             assume(r, "recompute not given: %s, the least with which the layout fits in %.0f GB",
                    names[l->recompute], r->hw.memory_bytes / 1e9);

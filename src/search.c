@@ -232,7 +232,7 @@ static int better(mp_sort sort, const mp_candidate *a, const mp_candidate *b)
         return a->lay.recompute < b->lay.recompute;
     if (a->lay.sequence_parallel != b->lay.sequence_parallel)
         return a->lay.sequence_parallel;
-    return a->lay.distributed_optimizer && !b->lay.distributed_optimizer;
+    return a->lay.zero > b->lay.zero;
 }
 
 void mp_search_score(const mp_cost_ctx *c, const mp_cost *k, const mp_search_opts *o, mp_candidate *x)
@@ -464,7 +464,7 @@ static void search_n(search_t *s, long N)
         l.cp = l.pp = l.dp = l.ep = l.etp = l.edp = l.vpp = l.micro_batch = l.num_micro_batches = 0;
         l.sequence_parallel = false;
         l.recompute = MP_RECOMPUTE_NONE;
-        l.distributed_optimizer = true;
+        l.zero = 1;
         if (PINNED_OUT(tp, l.tp))
             continue;
         if (m->num_heads % l.tp || (m->attn == MP_ATTN_GQA && m->num_kv_heads % l.tp)) {
@@ -483,7 +483,7 @@ static void search_n(search_t *s, long N)
             l.pp = l.dp = l.ep = l.etp = l.edp = l.vpp = l.micro_batch = l.num_micro_batches = 0;
             l.sequence_parallel = false;
             l.recompute = MP_RECOMPUTE_NONE;
-            l.distributed_optimizer = true;
+            l.zero = 1;
             if (PINNED_OUT(cp, l.cp))
                 continue;
             if (l.cp > 1 && (!w->flash_attention || w->seq_max % (2L * l.cp))) {
@@ -497,7 +497,7 @@ static void search_n(search_t *s, long N)
                 l.pp = l.dp = l.etp = l.edp = l.vpp = l.micro_batch = l.num_micro_batches = 0;
                 l.sequence_parallel = false;
                 l.recompute = MP_RECOMPUTE_NONE;
-                l.distributed_optimizer = true;
+                l.zero = 1;
                 if (PINNED_OUT(ep, l.ep))
                     continue;
                 if (s->any_moe ? m->num_experts % l.ep != 0 : l.ep != 1) {
@@ -510,7 +510,7 @@ static void search_n(search_t *s, long N)
                     l.pp = l.dp = l.edp = l.vpp = l.micro_batch = l.num_micro_batches = 0;
                     l.sequence_parallel = false;
                     l.recompute = MP_RECOMPUTE_NONE;
-                    l.distributed_optimizer = true;
+                    l.zero = 1;
                     if (PIN(etp) ? s->o->fixed.etp != l.etp : false)
                         continue;
                     if (!s->any_moe && l.etp != 1) {
@@ -567,7 +567,7 @@ static void search_n(search_t *s, long N)
                         for (int g = 0; g < nmb; g++) {
                             l.micro_batch = (int)dv_mb[g];
                             l.recompute = MP_RECOMPUTE_NONE;
-                            l.distributed_optimizer = true;
+                            l.zero = 1;
                             if (s->o->max_micro_batch && l.micro_batch > s->o->max_micro_batch)
                                 break;
                             if (PINNED_OUT(micro_batch, l.micro_batch))
@@ -606,19 +606,29 @@ static void search_n(search_t *s, long N)
                                         l.recompute = (mp_recompute)rc;
                                         if (PINNED_OUT(recompute, l.recompute))
                                             continue;
-                                        for (int d = 1; d >= 0; d--) {
-                                            l.distributed_optimizer = d == 1;
-                                            if (PINNED_OUT(distributed_optimizer, l.distributed_optimizer))
+                                        for (int z = 0; z <= 3; z++) {
+                                            l.zero = z;
+                                            if (PINNED_OUT(zero, l.zero))
                                                 continue;
                                             /* Without the distributed optimizer a layout
                                              * holds more optimizer state (12P vs 12P/dp)
                                              * and reduces gradients no faster (all-reduce
                                              * of 4P bytes moves 8P(n-1)/n, reduce-scatter
                                              * 4P + all-gather 2P moves 6P(n-1)/n): it is
-                                             * dominated, so scored only when pinned. */
-                                            if (!l.distributed_optimizer && !PIN(distributed_optimizer)) {
+                                             * dominated, so scored only when pinned.
+                                             * ZeRO-2 and 3 are searched when asked for
+                                             * (--zero any). */
+                                            if (z == 0 && !PIN(zero)) {
                                                 s->r->dominated++;
                                                 s->r->considered++;
+                                                continue;
+                                            }
+                                            if (z >= 2 && !PIN(zero) && !s->o->zero_any)
+                                                continue;
+                                            char zwhy[200];
+                                            mp_rule zr = mp_layout_check_zero(&l, zwhy, sizeof zwhy);
+                                            if (zr != MP_RULE_OK) {
+                                                reject(s, zr, &l, "%s", zwhy);
                                                 continue;
                                             }
                                             /* Only the layout changes between candidates;
@@ -1017,7 +1027,7 @@ void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_l
         w->seq_max);
     if (l->sequence_parallel)
         ADD("--sequence-parallel \\\n");
-    if (l->distributed_optimizer)
+    if (l->zero == 1)
         ADD("--use-distributed-optimizer \\\n");
     if (l->recompute == MP_RECOMPUTE_SELECTIVE) {
         ADD("--recompute-granularity selective \\\n");
@@ -1035,7 +1045,7 @@ void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_l
     if (m->tied_embeddings == false)
         ADD("--untie-embeddings-and-output-weights \\\n");
     if (w->overlap_grad_reduce)
-        ADD("--overlap-grad-reduce \\\n%s", l->distributed_optimizer ? "--overlap-param-gather \\\n" : "");
+        ADD("--overlap-grad-reduce \\\n%s", l->zero >= 1 ? "--overlap-param-gather \\\n" : "");
     /* ModelParallelConfig.tp_comm_overlap (needs sequence parallelism). */
     if (w->tp_comm_overlap && l->tp > 1 && l->sequence_parallel)
         ADD("--tp-comm-overlap \\\n");

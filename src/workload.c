@@ -78,7 +78,8 @@ mp_status mp_get_capacity_factor(mp_getter *g, double *out, bool *found)
 
 static const char *const wl_keys[] = {
     "name", "global_batch", "seq_len", "precision", "optimizer", "bytes_per_param", "flash_attention",
-    "capacity_factor", "routing_imbalance", "overlap_grad_reduce", "tp_comm_overlap", "fp8", NULL};
+    "capacity_factor", "routing_imbalance", "overlap_grad_reduce", "tp_comm_overlap", "fp8",
+    "fsdp_reshard_after_forward", NULL};
 static const char *const bpp_keys[] = {"weight", "gradient", "master", "optimizer_states", NULL};
 
 mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
@@ -95,6 +96,9 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
      * scaling), blockwise, mxfp8. */
     static const char *const fp8_recipes[] = {"none", "delayed", "current", "blockwise", "mxfp8", NULL};
     int f8 = 0;
+    /* TorchTitan's [parallelism] fsdp_reshard_after_forward values. */
+    static const char *const reshard[] = {"default", "always", "never", NULL};
+    int rs = 0;
     static const char *const optimizers[] = {"adamw", "adam", "sgd", NULL};
     int pk = 0, ok = 0;
     bool found;
@@ -110,10 +114,12 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
         (st = mp_get_bool(&g, "overlap_grad_reduce", false, &w->overlap_grad_reduce, NULL)) ||
         (st = mp_get_bool(&g, "tp_comm_overlap", false, &w->tp_comm_overlap, NULL)) ||
         (st = mp_get_enum(&g, "fp8", false, fp8_recipes, &f8, NULL)) ||
+        (st = mp_get_enum(&g, "fsdp_reshard_after_forward", false, reshard, &rs, NULL)) ||
         (st = mp_get_map(&g, "bytes_per_param", false, &bpp)))
         goto out;
     snprintf(w->precision, sizeof w->precision, "%s", precisions[pk]);
     w->fp8 = (mp_fp8_recipe)f8;
+    w->fsdp_reshard = (mp_reshard)rs;
     if (w->fp8 != MP_FP8_NONE && pk != 1) {
         st = mp_doc_error(&d, mp_node_get(d.root, "fp8", NULL), err,
                           "'fp8' needs 'precision: bf16' (FP8 linear layers inside bf16 mixed precision, "

@@ -338,13 +338,13 @@ all((lambda L, ks: (L['gpus'] == L['tp']*L['cp']*L['dp']*L['pp']) if all(L[k] fo
     for w in d['why_not']) and len(d['why_not']) > 0"
 
 run plan --gpus 8-64 --format csv
-header="rank,gpus,tp,cp,dp,pp,etp,ep,edp,vpp,micro_batch,num_micro_batches,recompute,sequence_parallel,distributed_optimizer,tokens_per_s,tokens_per_s_per_gpu,step_time_s,mfu,memory_per_gpu_bytes,headroom_bytes,pareto,pp_first_layers,pp_last_layers"
+header="rank,gpus,tp,cp,dp,pp,etp,ep,edp,vpp,micro_batch,num_micro_batches,recompute,sequence_parallel,distributed_optimizer,tokens_per_s,tokens_per_s_per_gpu,step_time_s,mfu,memory_per_gpu_bytes,headroom_bytes,pareto,pp_first_layers,pp_last_layers,zero,shard_group"
 rows=$(tail -n +2 "$OUT" | wc -l)
-badrows=$(tail -n +2 "$OUT" | awk -F, 'NF != 24' | wc -l)
+badrows=$(tail -n +2 "$OUT" | awk -F, 'NF != 26' | wc -l)
 if [ "$rc" -eq 0 ] && [ "$(head -n 1 "$OUT")" = "$header" ] && [ "$rows" -eq 10 ] && [ "$badrows" -eq 0 ]; then
-    ok "plan --format csv: header and 10 rows of 24 fields"
+    ok "plan --format csv: header and 10 rows of 26 fields"
 else
-    notok "plan --format csv: header and 10 rows of 24 fields" "exit $rc, rows $rows, malformed $badrows"
+    notok "plan --format csv: header and 10 rows of 26 fields" "exit $rc, rows $rows, malformed $badrows"
 fi
 
 run plan --gpus 8-64 --emit megatron
@@ -527,9 +527,9 @@ run plan --model tests/data/hf/llama-2-7b.json --gpus 8-64 -n 3 --format json
 json_check "issue 6: dense plan JSON: ep, etp, edp null, keys kept" "
 all(c['layout']['ep'] is None and c['layout']['etp'] is None and c['layout']['edp'] is None for c in d['best'])"
 run plan --model tests/data/hf/llama-2-7b.json --gpus 8-64 -n 3 --format csv
-if [ "$(tail -n +2 "$OUT" | awk -F, 'NF == 24 && $7 == "" && $8 == "" && $9 == ""' | wc -l)" -eq 3 ]; then
-    ok "issue 6: dense plan CSV: 24 fields, etp/ep/edp empty"
-else notok "issue 6: dense plan CSV: 24 fields, etp/ep/edp empty" "$(head -n 2 "$OUT")"; fi
+if [ "$(tail -n +2 "$OUT" | awk -F, 'NF == 26 && $7 == "" && $8 == "" && $9 == ""' | wc -l)" -eq 3 ]; then
+    ok "issue 6: dense plan CSV: 26 fields, etp/ep/edp empty"
+else notok "issue 6: dense plan CSV: 26 fields, etp/ep/edp empty" "$(head -n 2 "$OUT")"; fi
 
 # Names read from files: ESC and a newline in a model's name (YAML "\e",
 # "\n") and in a Hugging Face _name_or_path (JSON "\u001b") are printed as

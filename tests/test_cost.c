@@ -78,7 +78,7 @@ static void set_layout(mp_layout *l, int tp, int pp, int dp, int cp, int ep, int
     l->vpp = vpp;
     l->micro_batch = mb;
     l->sequence_parallel = sp;
-    l->distributed_optimizer = dist;
+    l->zero = dist ? 1 : 0;
     l->recompute = rc;
     l->gpus = tp * cp * dp * pp;
 }
@@ -1207,6 +1207,119 @@ START_TEST(test_distributed_optimizer_divides)
 }
 END_TEST
 
+/* ZeRO's stages against the paper's accounting (Rajbhandari et al. 2020,
+ * arXiv:1910.02054, section 5 and Figure 1): with 16-bit parameters and
+ * gradients and K = 12 bytes of optimizer state, a GPU of Nd = 64 holds
+ *   stage 0: (2 + 2 + K) Psi            = 16 Psi        -> 120 GB at Psi = 7.5B
+ *   stage 1: 2 Psi + 2 Psi + K Psi / Nd = 4.1875 Psi    -> 31.4 GB
+ *   stage 2: 2 Psi + (2 + K) Psi / Nd   = 2.21875 Psi   -> 16.6 GB
+ *   stage 3: (2 + 2 + K) Psi / Nd       = 0.25 Psi      -> 1.9 GB (1.875)
+ * Checked per parameter held (weights + gradients + optimizer states over
+ * the GPU's params), scaled to the paper's 7.5B, for Llama-2-7B on 64 GPUs
+ * (dp 64, tp 1, pp 1) with the workload's gradients in 16 bits. */
+START_TEST(test_zero_stages_paper)
+{
+    static const double figure1_gb[4] = {120, 31.4, 16.6, 1.9};
+    for (int z = 0; z <= 3; z++) {
+        world *x = calloc(1, sizeof *x);
+        load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
+        mp_hardware_defaults(&x->hw);
+        mp_workload_defaults(&x->w);
+        x->w.grad_bytes = 2;
+        x->w.global_batch = 64;
+        set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
+        x->l.zero = z;
+        evaluate(x, 4096);
+        const mp_memory *m = &x->r.mem;
+        double per_param = (m->weights_bytes + m->gradients_bytes + m->optimizer_bytes) / m->params;
+        double want[4] = {16, 4 + 12.0 / 64, 2 + 14.0 / 64, 16.0 / 64};
+        ck_assert_rel(per_param, want[z], 1e-12);
+        /* The figure's numbers are rounded to 0.1 GB. */
+        ck_assert_msg(fabs(per_param * 7.5e9 / 1e9 - figure1_gb[z]) < 0.05, "stage %d: %.3f GB", z,
+                      per_param * 7.5);
+        /* Stages 2 and 3 add the unsharded buffers they need: stage 2 the
+         * gradients of one layer, stage 3 also the gathered parameters of
+         * two (the running one and the prefetched next). */
+        mp_param_split sp;
+        mp_cost_stage_params(&x->c, 0, &sp);
+        double unit = sp.largest_unit;
+        double buf[4] = {0, 0, unit * 2, 2 * unit * 2 + unit * 2};
+        ck_assert_rel(m->shard_buffer_bytes + 1, buf[z] + 1, 1e-12);
+        free(x);
+    }
+}
+END_TEST
+
+/* DeepSpeed's estimator (deepspeed/runtime/zero/stage3.py,
+ * estimate_zero3_model_states_mem_needs, DeepSpeed 0.16.5 at 38327e07):
+ * without offload a GPU holds 4 * largest_layer_params + 18 * P / N bytes,
+ * 18 = 2 (fp16 parameters) + 4 (fp32 gradients) + 4 (fp32 master) + 8
+ * (Adam); its documented t5-3b example (docs/code-docs/source/memory.rst:
+ * P = 2851e6, largest layer 32e6, N = 8) prints 6.09 GB (GiB):
+ * 4 * 32e6 + 18 * 2851e6 / 8 = 6.5428e9 B = 6.093 GiB.  moeplan's model
+ * states at stage 3 with Megatron's bytes (2 + 4 + 4 + 8) are that 18 P / N
+ * exactly, for Llama-2-7B on N = 8 and on N = 64; its buffers count whole
+ * layers (FSDP's units: 2 gathered in 16 bits + one layer's fp32
+ * gradients), where DeepSpeed's 4 bytes count its largest single module.
+ * ZeRO-2 (estimate_zero2_model_states_mem_needs, after DeepSpeed PR #5099):
+ * 2 P + 18 P / N, of which moeplan holds 2 P + 16 P / N: DeepSpeed keeps a
+ * 16-bit gradient partition beside the fp32 one (2 P / N more). */
+START_TEST(test_zero_deepspeed_estimator)
+{
+    ck_assert(fabs((4 * 32e6 + 18 * 2851e6 / 8) / (1024.0 * 1024 * 1024) - 6.09) < 0.005);
+    static const int ns[2] = {8, 64};
+    for (int i = 0; i < 2; i++)
+        for (int z = 2; z <= 3; z++) {
+            world *x = calloc(1, sizeof *x);
+            load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
+            mp_hardware_defaults(&x->hw);
+            mp_workload_defaults(&x->w);
+            x->w.global_batch = 64;
+            set_layout(&x->l, 1, 1, ns[i], 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
+            x->l.zero = z;
+            evaluate(x, 4096);
+            const mp_memory *m = &x->r.mem;
+            double P = m->params, N = ns[i];
+            double states = m->weights_bytes + m->gradients_bytes + m->optimizer_bytes;
+            ck_assert_rel(states, z == 3 ? 18 * P / N : 2 * P + 16 * P / N, 1e-12);
+            free(x);
+        }
+}
+END_TEST
+
+/* ZeRO-3 [R20] section 7.2: each layer gathered for the forward and again
+ * for the backward, its gradients reduce-scattered, prefetched behind the
+ * layers' compute (FSDP2): at least the first gather and the last
+ * reduce-scatter stay exposed, so its DP time is above zero even with one
+ * micro-batch; HSDP (shard group 8 of 64: the gathers within a node)
+ * exposes less, and holds 8x the model states of a shard of 64. */
+START_TEST(test_zero3_comm)
+{
+    world *w1 = calloc(1, sizeof *w1), *w3 = calloc(1, sizeof *w3), *wh = calloc(1, sizeof *wh);
+    world *ws[3] = {w1, w3, wh};
+    for (int i = 0; i < 3; i++) {
+        world *x = ws[i];
+        load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
+        mp_hardware_defaults(&x->hw);
+        mp_workload_defaults(&x->w);
+        x->w.global_batch = 64;
+        x->w.overlap_grad_reduce = false;
+        set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
+        x->l.zero = i == 0 ? 1 : 3;
+        x->l.shard_group = i == 2 ? 8 : 0;
+        evaluate(x, 4096);
+    }
+    ck_assert(w1->r.t_dp_s > 0 && w3->r.t_dp_s > 0);
+    ck_assert(w3->r.slow.dp_s > 0);
+    ck_assert(wh->r.slow.dp_s < w3->r.slow.dp_s); /* the replicas' all-reduce is per step */
+    /* HSDP shards over 8: the model states are 8x those of a shard of 64. */
+    ck_assert_rel(wh->r.mem.optimizer_bytes, 8 * w3->r.mem.optimizer_bytes, 1e-12);
+    free(w1);
+    free(w3);
+    free(wh);
+}
+END_TEST
+
 /* Model FLOPs per step depend on the model and the tokens, not on how
  * many GPUs share them: dp 16 -> 32 (256 GPUs) at the same global batch. */
 START_TEST(test_flops_independent_of_dp)
@@ -1540,6 +1653,9 @@ static Suite *cost_suite(void)
     tcase_add_test(te, test_memory_grows_with_micro_batch);
     tcase_add_test(te, test_full_recompute_less);
     tcase_add_test(te, test_distributed_optimizer_divides);
+    tcase_add_test(te, test_zero_stages_paper);
+    tcase_add_test(te, test_zero_deepspeed_estimator);
+    tcase_add_test(te, test_zero3_comm);
     tcase_add_test(te, test_flops_independent_of_dp);
     tcase_add_test(te, test_mfu_identity);
     tcase_add_test(te, test_two_phase_equals_evaluate);

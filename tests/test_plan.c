@@ -87,10 +87,10 @@ START_TEST(test_seed_plan)
     ck_assert_int_eq(l->micro_batch, 1);
     ck_assert_int_eq(l->recompute, MP_RECOMPUTE_NONE);
     ck_assert(l->sequence_parallel);
-    ck_assert(l->distributed_optimizer);
+    ck_assert_int_eq(l->zero, 1);
     const mp_layout_set *s = &p.set;
     ck_assert(s->gpus && s->tp && s->pp && s->dp && s->cp && s->ep && s->etp && s->vpp && s->micro_batch &&
-              s->recompute && s->sequence_parallel && s->distributed_optimizer);
+              s->recompute && s->sequence_parallel && s->zero);
     ck_assert(p.has_requirements);
     ck_assert(p.req.has_headroom);
     ck_assert_double_eq_tol(p.req.min_headroom, 0.10, 1e-15); /* 10 / 100, one rounding */
@@ -150,7 +150,7 @@ START_TEST(test_layout_partial)
     ck_assert_int_eq(plan.layout.tp, 8);
     ck_assert_int_eq(plan.layout.pp, 1);
     ck_assert_int_eq(plan.layout.recompute, MP_RECOMPUTE_SELECTIVE);
-    ck_assert(plan.layout.distributed_optimizer);
+    ck_assert_int_eq(plan.layout.zero, 1);
 }
 END_TEST
 
@@ -321,14 +321,14 @@ START_TEST(test_layout_line)
     mp_layout l;
     mp_layout_defaults(&l);
     l.gpus = 128, l.tp = 4, l.cp = 1, l.dp = 16, l.pp = 2, l.ep = 16, l.etp = 4, l.edp = 1, l.vpp = 1,
-    l.micro_batch = 1, l.sequence_parallel = true, l.distributed_optimizer = true;
+    l.micro_batch = 1, l.sequence_parallel = true, l.zero = 1;
     l.recompute = MP_RECOMPUTE_NONE;
     char buf[256];
     mp_report_layout_line(&l, true, buf, sizeof buf);
-    ck_assert_str_eq(buf, "tp4 cp1 dp16 pp2 | etp4 ep16 edp1 | vpp1 mb1 rc:none sp dopt");
+    ck_assert_str_eq(buf, "tp4 cp1 dp16 pp2 | etp4 ep16 edp1 | vpp1 mb1 rc:none sp zero1");
     /* Without experts there is no expert layout to print. */
     mp_report_layout_line(&l, false, buf, sizeof buf);
-    ck_assert_str_eq(buf, "tp4 cp1 dp16 pp2 | vpp1 mb1 rc:none sp dopt");
+    ck_assert_str_eq(buf, "tp4 cp1 dp16 pp2 | vpp1 mb1 rc:none sp zero1");
     json_t *j = mp_report_layout_json(&l, false);
     ck_assert(json_is_null(json_object_get(j, "ep")) && json_is_null(json_object_get(j, "etp")) &&
               json_is_null(json_object_get(j, "edp")));

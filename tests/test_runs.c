@@ -160,7 +160,7 @@ static const struct {
 } skips[] = {
     {"skip-fp8", "FP8 run, and a100-sxm-80gb.yaml gives no FP8 rate (peak_flops_fp8)"},
     {"skip-gpu", "no shipped hardware file for GPU 'AMD MI300X'"},
-    {"skip-fsdp", "sharded data parallelism (ZeRO-3, FSDP) is not modelled yet"},
+    {"skip-zero", "zero_stage 5 is not a ZeRO stage (0-3)"},
     {"skip-layer", "a training_layer_microbench record: no step time to compare"},
     {"skip-vocab", "the record does not give the vocabulary size"},
 };
@@ -169,6 +169,19 @@ START_TEST(test_skip_reasons)
 {
     const mp_run *r = find(skips[_i].id);
     ck_assert_str_eq(r->skip, skips[_i].reason);
+}
+END_TEST
+
+/* "fsdp: yes (ZeRO-3 style)" is read as ZeRO stage 3, and said so. */
+START_TEST(test_read_fsdp)
+{
+    const mp_run *r = find("fsdp-h100");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert_int_eq(r->lay.zero, 3);
+    bool said = false;
+    for (int i = 0; i < r->n_assumptions; i++)
+        said |= strstr(r->assumptions[i], "read as ZeRO-3") != NULL;
+    ck_assert(said);
 }
 END_TEST
 
@@ -234,6 +247,7 @@ static Suite *runs_suite(void)
     tcase_add_test(t, test_evaluate_mfu);
     tcase_add_test(t, test_evaluate_memory);
     tcase_add_test(t, test_read_fp8);
+    tcase_add_test(t, test_read_fsdp);
     tcase_add_test(t, test_read_modules);
     tcase_add_loop_test(t, test_skip_reasons, 0, (int)(sizeof skips / sizeof skips[0]));
     suite_add_tcase(s, t);

@@ -88,10 +88,25 @@ typedef struct {
  * that a context can change (its layout and the rank's parameters); the
  * model, hardware and workload are fixed for a context's life. */
 typedef struct {
-    double key[12];
+    double key[14];
     double val[6];
     bool valid;
 } mp_step_memo;
+
+/* Parameters held by one GPU of pipeline rank r, by component. */
+typedef struct {
+    double attention;            /* attention matrices / tp + replicated norms (and MLA down-projections) */
+    double dense_mlp;            /* dense layers' MLP / tp + norm */
+    double moe_common;           /* router, pre-MLP norm, shared experts / tp */
+    double experts;              /* routed experts / (ep * etp) */
+    double embedding;            /* rank 0: embedding / tp (+ learned positions) */
+    double head;                 /* last rank: output layer / tp (tied: a copy when pp > 1) + final norm */
+    /* One layer's share of each (the unit sharded data parallelism gathers
+     * and reduces), and the largest unit the rank holds: a layer, the
+     * embedding or the output layer. */
+    double layer_attention, layer_dense_mlp, layer_moe_common, layer_experts;
+    double largest_unit;
+} mp_param_split;
 
 /* The part of one pipeline rank's memory that recomputation leaves alone
  * (cost.c, rank_frame): the search scores the three recompute modes of a
@@ -100,6 +115,7 @@ typedef struct {
     int r;
     int layers[MP_LAYER_CLASSES];        /* layers of each class over the rank's chunks */
     double params_dense, params_expert;
+    mp_param_split split;
     double units;                        /* chunk-micro-batches in flight at the peak */
     double act_weight[MP_LAYER_CLASSES]; /* layers of each class, times their chunk's micro-batches in flight */
     double act_extra_bytes;              /* the embedding's and output layer's activations, likewise */
@@ -114,7 +130,7 @@ typedef struct {
  * written by mp_cost_assemble as a cache, keyed by every layout field and
  * the block sums it reads. */
 typedef struct {
-    int key[15];
+    int key[16];
     const void *blocks;
     bool valid, uniform, have_step;
     int n;
@@ -165,16 +181,12 @@ double mp_cost_mean_keys(const mp_model *m, bool local, double S);
  * sum.  `inst` has vpp entries. */
 double mp_cost_chunks_in_flight(const mp_layout *l, int r, double *inst);
 
-/* Parameters held by one GPU of pipeline rank r, by component. */
-typedef struct {
-    double attention;            /* attention matrices / tp + replicated norms (and MLA down-projections) */
-    double dense_mlp;            /* dense layers' MLP / tp + norm */
-    double moe_common;           /* router, pre-MLP norm, shared experts / tp */
-    double experts;              /* routed experts / (ep * etp) */
-    double embedding;            /* rank 0: embedding / tp (+ learned positions) */
-    double head;                 /* last rank: output layer / tp (tied: a copy when pp > 1) + final norm */
-} mp_param_split;
 void mp_cost_stage_params(const mp_cost_ctx *c, int r, mp_param_split *out);
+
+/* The sharding degrees of the dense and the expert parameters' states
+ * (cost_shard.c): dp*cp and edp, or those of the HSDP group; 1 and 1
+ * without ZeRO. */
+void mp_cost_shard_degrees(const mp_layout *l, int *dense, int *expert);
 
 /* Alpha-beta time of a collective (nccl-tests conventions: all-reduce moves
  * 2(n-1)/n of the buffer, all-gather/reduce-scatter/all-to-all (n-1)/n). */
@@ -184,7 +196,8 @@ typedef struct {
     double weights_bytes, gradients_bytes, optimizer_bytes, activations_bytes;
     double comm_buffer_bytes, reserved_bytes, fragmentation_bytes;
     double fp8_weight_bytes;     /* FP8 copies of the linear layers' weights (workload fp8) */
-    double other_bytes;          /* comm buffers + FP8 weight copies + reserved + fragmentation */
+    double shard_buffer_bytes;   /* ZeRO-2/3: gathered parameters and unsharded gradients in flight */
+    double other_bytes;          /* comm buffers + FP8 weight copies + shard buffers + reserved + fragmentation */
     double total_bytes, capacity_bytes;
     double params;               /* parameters held by this GPU */
     double params_dense, params_expert;
@@ -195,6 +208,7 @@ typedef struct {
     double fwd_s, bwd_s;         /* per micro-batch, including recomputation */
     double cat_s[MP_CAT_COUNT];  /* fwd+bwd per micro-batch by category */
     double tp_s, ep_s, cp_s, pp_s;
+    double dp_s;                 /* ZeRO-2/3: the exposed per-micro-batch gathers and reduce-scatters */
     double layers_dense, layers_moe;
 } mp_stage_time;
 

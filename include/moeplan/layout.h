@@ -47,7 +47,14 @@ typedef struct {
     int pp_first, pp_last;
     mp_recompute recompute;
     unsigned recompute_modules;  /* MP_RC_* with recompute selective; 0 = core_attn (Megatron's default) */
-    bool sequence_parallel, distributed_optimizer;
+    bool sequence_parallel;
+    /* Sharded data parallelism, ZeRO's stages [R20]: 0 replicates
+     * everything; 1 shards the optimizer state (Megatron-LM's distributed
+     * optimizer); 2 also the gradients; 3 also the parameters (FSDP).  Over
+     * shard_group ranks of the data-parallel group (experts: of expert-DP),
+     * replicated across the groups (HSDP); 0 = the whole group. */
+    int zero;
+    int shard_group;
 } mp_layout;
 /* Whether every module of `mods` has something to recompute in model m
  * (mla_up_proj needs MLA, moe_act and moe experts, shared_experts shared
@@ -70,10 +77,22 @@ typedef enum {
     MP_RULE_SEQ_CP,        /* seq % (2 cp); cp > 1 needs flash attention */
     MP_RULE_SEQ_TP,        /* sequence parallel: seq / cp % tp */
     MP_RULE_MOE_SP,        /* MoE with tp > 1 needs sequence parallel */
+    MP_RULE_SHARD,         /* ZeRO stage 0-3, a sharding group that divides dp*cp, what frameworks run */
     MP_RULE_MEMORY,        /* does not fit (set by the planner, not here) */
     MP_RULE_TARGET,        /* misses a target (set by the planner) */
     MP_RULE_COUNT
 } mp_rule;
+
+/* The ZeRO stage and sharding group (after dp, cp and edp are set): the
+ * planner's fast path for the distributed optimizer over the whole group,
+ * else mp_layout_check_zero_full. */
+mp_rule mp_layout_check_zero_full(const mp_layout *l, char *why, size_t why_len);
+static inline mp_rule mp_layout_check_zero(const mp_layout *l, char *why, size_t why_len)
+{
+    if (l->zero == 1 && l->shard_group == 0)
+        return MP_RULE_OK;
+    return mp_layout_check_zero_full(l, why, why_len);
+}
 
 const char *mp_rule_name(mp_rule r);   /* short id, e.g. "heads%tp" */
 const char *mp_rule_text(mp_rule r);   /* the rule in words */

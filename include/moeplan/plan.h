@@ -10,7 +10,7 @@
 #include "moeplan/layout.h"
 
 typedef struct {
-    bool gpus, tp, pp, dp, cp, ep, etp, vpp, micro_batch, recompute, sequence_parallel, distributed_optimizer;
+    bool gpus, tp, pp, dp, cp, ep, etp, vpp, micro_batch, recompute, sequence_parallel, zero, shard_group;
     bool pp_first, pp_last;
 } mp_layout_set;
 
@@ -26,7 +26,7 @@ typedef struct {
 /* Where each layout value sits in its file, for error messages. */
 typedef enum {
     MP_LK_GPUS, MP_LK_TP, MP_LK_PP, MP_LK_DP, MP_LK_CP, MP_LK_EP, MP_LK_ETP, MP_LK_VPP, MP_LK_MB, MP_LK_RECOMPUTE,
-    MP_LK_SP, MP_LK_DOPT, MP_LK_PP_FIRST, MP_LK_PP_LAST, MP_LK_LAYOUT, MP_LK_COUNT
+    MP_LK_SP, MP_LK_DOPT, MP_LK_PP_FIRST, MP_LK_PP_LAST, MP_LK_ZERO, MP_LK_SHARD, MP_LK_LAYOUT, MP_LK_COUNT
 } mp_layout_key;
 typedef struct {
     int line[MP_LK_COUNT], col[MP_LK_COUNT]; /* 0 when absent */

@@ -39,6 +39,7 @@ typedef struct {
     int max_micro_batch;         /* 0 = no cap */
     size_t why_not_samples;      /* rejected examples kept per rule */
     bool uneven_pipeline;        /* also try uneven first/last ranks when pp does not divide the layers */
+    bool zero_any;               /* also try ZeRO-2 and 3 (--zero any); else the distributed optimizer (ZeRO-1) */
     mp_layout fixed;             /* values the user pinned (flags or plan) ... */
     mp_layout_set fixed_set;     /* ... and which ones */
     int jobs;                    /* threads searching (<= 1: the calling thread only; at most MP_SEARCH_MAX_JOBS) */

@@ -12,6 +12,7 @@
  * hybrid --fp8-recipe ...): the linear layers' GEMMs in FP8 with the
  * recipe's scaling, everything else in 16 bits. */
 typedef enum { MP_FP8_NONE, MP_FP8_DELAYED, MP_FP8_CURRENT, MP_FP8_BLOCKWISE, MP_FP8_MXFP8 } mp_fp8_recipe;
+typedef enum { MP_RESHARD_DEFAULT, MP_RESHARD_ALWAYS, MP_RESHARD_NEVER } mp_reshard;
 
 typedef struct {
     char name[128];
@@ -30,6 +31,10 @@ typedef struct {
     double routing_imbalance;   /* tokens at the busiest expert rank / mean, >= 1 */
     bool overlap_grad_reduce;   /* DP gradient reduction hidden behind backward */
     bool tp_comm_overlap;       /* TP collectives pipelined with their GEMMs (TE userbuffers, --tp-comm-overlap) */
+    /* ZeRO-3: whether a layer's parameters are freed after its forward and
+     * gathered again for its backward (FSDP2's reshard_after_forward;
+     * "default" as TorchTitan: yes, but not under pipeline parallelism). */
+    mp_reshard fsdp_reshard;
     mp_fp8_recipe fp8;          /* FP8 linear layers (workload key fp8); NONE = 16-bit */
 } mp_workload;
 

@@ -1,0 +1,194 @@
+/* Sharded data parallelism: ZeRO's stages 1-3 [R20], FSDP and HSDP.
+ *
+ * What a GPU holds of the model states, and the collectives that sharding
+ * adds: with ZeRO-3 each layer's parameters are all-gathered before its
+ * forward and again before its backward, and with ZeRO-2 and 3 each
+ * layer's gradients are reduce-scattered as the backward produces them.
+ *
+ * Sources:
+ *  [R20] Rajbhandari et al., "ZeRO: Memory Optimizations Toward Training
+ *        Trillion Parameter Models", SC20, arXiv:1910.02054: section 5
+ *        (P_os, P_os+g, P_os+g+p: (2 + 2 + K) Psi / Nd), section 7.2
+ *        (ZeRO-3 moves 1.5x the baseline: parameters gathered in the forward
+ *        and in the backward, gradients reduce-scattered).
+ *  [F2]  PyTorch FSDP2, torch.distributed.fsdp.fully_shard: one
+ *        all-gather per module before its forward (the next module's
+ *        prefetched), again before its backward when reshard_after_forward,
+ *        a reduce-scatter of its gradients after its backward.
+ *  [TT]  TorchTitan, models/llama3/infra/parallelize.py apply_fsdp: every
+ *        transformer block its own FSDP unit, the embedding and the output
+ *        layer (with the final norm) too; reshard_after_forward "default" is
+ *        off when pipeline parallelism is on.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cost_internal.h"
+
+void mp_cost_shard_degrees(const mp_layout *l, int *dense, int *expert)
+{
+    if (l->zero < 1) {
+        *dense = *expert = 1;
+        return;
+    }
+    int ndp = l->dp * l->cp;
+    if (l->shard_group <= 0 || l->shard_group >= ndp) {
+        *dense = ndp;
+        *expert = l->edp;
+        return;
+    }
+    /* HSDP: shard within groups of shard_group of the dp*cp ranks.  The
+     * expert-DP group (edp = tp*cp*dp / (etp*ep) ranks) is cut in the same
+     * proportion: shard_group * edp / (dp*cp) of its ranks share a shard
+     * (mp_layout_check makes that whole). */
+    *dense = l->shard_group;
+    *expert = (int)((long)l->shard_group * l->edp / ndp);
+    if (*expert < 1)
+        *expert = 1;
+}
+
+/* Whether the parameters stay gathered from a layer's forward to its
+ * backward: always with ZeRO-2 (they are never sharded), with ZeRO-3 as
+ * the workload says, by default (TorchTitan's "default") only under
+ * pipeline parallelism. */
+static bool keep_gathered(const mp_cost_ctx *c)
+{
+    if (c->lay.zero < 3)
+        return true;
+    switch (c->wl->fsdp_reshard) {
+    case MP_RESHARD_ALWAYS: return false;
+    case MP_RESHARD_NEVER: return true;
+    default: return c->lay.pp > 1;
+    }
+}
+
+/* Whether gradients are reduce-scattered after every micro-batch's
+ * backward (ZeRO-2 and 3 hold only their shard: DeepSpeed stage 2 reduces
+ * each micro-batch; FSDP2 by default) or accumulated unsharded and reduced
+ * once at the end of the step: under pipeline parallelism, where
+ * torch.distributed.pipelining syncs gradients on the last backward only
+ * (set_requires_gradient_sync), as Megatron's distributed optimizer does. */
+static bool reduce_each_micro_batch(const mp_cost_ctx *c)
+{
+    return c->lay.zero >= 2 && c->lay.pp == 1;
+}
+
+void mp_cost_model_states(const mp_cost_ctx *c, const mp_param_split *sp, mp_memory *mem)
+{
+    const mp_layout *l = &c->lay;
+    const mp_workload *w = c->wl;
+    int sd, se;
+    mp_cost_shard_degrees(l, &sd, &se);
+    double dense = mem->params_dense, expert = mem->params_expert;
+    /* [R20] section 5.1: optimizer states (K Psi: fp32 master weights and
+     * Adam's two moments, 12 bytes) divided by Nd from stage 1, gradients
+     * from stage 2, parameters at stage 3. */
+    double ob = w->master_bytes + w->optim_state_bytes;
+    mem->optimizer_bytes = dense * ob / sd + expert * ob / se;
+    double gs_d = l->zero >= 2 ? sd : 1, gs_e = l->zero >= 2 ? se : 1;
+    double ps_d = l->zero >= 3 ? sd : 1, ps_e = l->zero >= 3 ? se : 1;
+    mem->gradients_bytes = (dense / gs_d + expert / gs_e) * w->grad_bytes;
+    mem->weights_bytes = (dense / ps_d + expert / ps_e) * w->weight_bytes;
+    mem->shard_buffer_bytes = 0;
+    if (l->zero < 2)
+        return;
+    /* The unsharded buffers sharding needs on top ([F2]):
+     *  - ZeRO-3: the gathered 16-bit parameters of the layer running and
+     *    of the next, prefetched (two units); when they stay gathered from
+     *    forward to backward, every unit of the rank;
+     *  - ZeRO-2 and 3: the unsharded gradients of the layer being
+     *    reduce-scattered; accumulated over the step (pipeline
+     *    parallelism), those of every unit. */
+    double unit = sp->largest_unit;
+    double all = dense + expert;
+    if (l->zero >= 3)
+        mem->shard_buffer_bytes += (keep_gathered(c) ? all : fmin(2 * unit, all)) * w->weight_bytes;
+    mem->shard_buffer_bytes += (reduce_each_micro_batch(c) ? unit : all) * w->grad_bytes;
+}
+
+/* One collective over a sharding group: n ranks `stride` apart. */
+static double coll_s(const mp_cost_ctx *c, mp_coll k, int n, int stride, double bytes)
+{
+    if (n <= 1 || bytes <= 0)
+        return 0;
+    return mp_cost_collective_s(c->hw, k, n, mp_cost_members_per_node(c->hw, stride, n), bytes);
+}
+
+/* Time of one unit's collective: the dense part over the dense sharding
+ * group (dp*cp ranks, stride tp; HSDP: its first shard_group), the experts
+ * over the expert sharding group (stride etp*ep). */
+static double unit_s(const mp_cost_ctx *c, mp_coll k, double dense, double expert, double bytes_per_param)
+{
+    const mp_layout *l = &c->lay;
+    int sd, se;
+    mp_cost_shard_degrees(l, &sd, &se);
+    return coll_s(c, k, sd, l->tp, dense * bytes_per_param) +
+           coll_s(c, k, se, l->etp * l->ep, expert * bytes_per_param);
+}
+
+void mp_cost_shard_micro_batch(const mp_cost_ctx *c, const mp_param_split *sp, const int nr[MP_LAYER_CLASSES],
+                               mp_shard_mb *out)
+{
+    const mp_layout *l = &c->lay;
+    const mp_workload *w = c->wl;
+    memset(out, 0, sizeof *out);
+    if (l->zero < 2)
+        return;
+    bool gather = l->zero >= 3;
+    /* Once per step under pipeline parallelism (parameters kept gathered,
+     * gradients accumulated): the per-step part is priced by
+     * mp_cost_step_ops; here only what recurs every micro-batch. */
+    bool per_mb_rs = reduce_each_micro_batch(c);
+    bool per_mb_ag = gather && l->pp == 1;
+    bool bwd_ag = per_mb_ag && !keep_gathered(c);
+    double units[MP_LAYER_CLASSES][2]; /* dense, expert parameters of one layer of each class */
+    for (int q = 0; q < MP_LAYER_CLASSES; q++) {
+        bool moe = q & 1;
+        units[q][0] = sp->layer_attention + (moe ? sp->layer_moe_common : sp->layer_dense_mlp);
+        units[q][1] = moe ? sp->layer_experts : 0;
+    }
+    double first_ag = 0, last_rs = 0;
+    for (int q = 0; q < MP_LAYER_CLASSES; q++) {
+        if (!nr[q])
+            continue;
+        double ag = unit_s(c, MP_COLL_ALLGATHER, units[q][0], units[q][1], w->weight_bytes);
+        double rs = unit_s(c, MP_COLL_REDUCESCATTER, units[q][0], units[q][1], w->grad_bytes);
+        if (per_mb_ag) {
+            out->fwd_ag_s += nr[q] * ag;
+            first_ag = fmax(first_ag, ag);
+        }
+        if (bwd_ag)
+            out->bwd_ag_s += nr[q] * ag;
+        if (per_mb_rs) {
+            out->bwd_rs_s += nr[q] * rs;
+            last_rs = fmax(last_rs, rs);
+        }
+    }
+    /* The embedding and the output layer are units of their own ([TT]). */
+    double extra[2] = {sp->embedding, sp->head};
+    for (int i = 0; i < 2; i++) {
+        if (extra[i] <= 0)
+            continue;
+        double ag = unit_s(c, MP_COLL_ALLGATHER, extra[i], 0, w->weight_bytes);
+        if (per_mb_ag)
+            out->fwd_ag_s += ag;
+        if (bwd_ag)
+            out->bwd_ag_s += ag;
+        if (per_mb_rs)
+            out->bwd_rs_s += unit_s(c, MP_COLL_REDUCESCATTER, extra[i], 0, w->grad_bytes);
+    }
+    /* Exposed: the first unit's gather (nothing runs before it) and the
+     * last unit's reduce-scatter (nothing runs after it) are waited for;
+     * the rest overlaps the units' compute (prefetch), so only what exceeds
+     * it shows.  mp_cost_shard_exposed applies the windows. */
+    out->first_ag_s = first_ag;
+    out->last_rs_s = last_rs;
+}
+
+void mp_cost_shard_exposed(const mp_shard_mb *s, double fwd_window_s, double bwd_window_s, double *fwd_s,
+                           double *bwd_s)
+{
+    *fwd_s = s->fwd_ag_s > 0 ? s->first_ag_s + fmax(0, s->fwd_ag_s - s->first_ag_s - fwd_window_s) : 0;
+    double b = s->bwd_ag_s + s->bwd_rs_s;
+    *bwd_s = b > 0 ? s->last_rs_s + fmax(0, b - s->last_rs_s - bwd_window_s) : 0;
+}
