@@ -203,6 +203,21 @@ mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err)
     mp_status st = cli_evaluate(o, true, &in, &l, &c, &r, err);
     if (st)
         return st;
+    /* The emitted configuration is made first: a layout the framework does
+     * not run is an error before anything is printed. */
+    static char emitted[16384];
+    if (o->emit) {
+        char why[512];
+        if (o->format != FMT_TEXT)
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--emit %s writes text; drop --format json",
+                              mp_emit_name(o->emit_kind));
+        else if (!mp_emit(o->emit_kind, &in->model, &in->wl, &l, emitted, sizeof emitted, why, sizeof why))
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--emit %s: %s", mp_emit_name(o->emit_kind), why);
+        if (st) {
+            free(in);
+            return st;
+        }
+    }
     if (o->format == FMT_JSON) {
         json_t *j = mp_report_explain_json(&c, &r, o->ops);
         json_object_set_new(j, "files", json_pack("{s:s,s:s,s:s}", "model", in->model_path, "hardware", in->hw_path,
@@ -215,14 +230,8 @@ mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err)
         mp_sources src = {in->model_path, in->hw_path, in->wl_path};
         mp_report_explain_text(out, &c, &r, &src, o->ops);
     }
-    if (!st && o->emit) {
-        char args[4096];
-        mp_search_megatron_args(&in->model, &in->wl, &l, args, sizeof args);
-        if (o->format == FMT_JSON)
-            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--emit megatron writes text; drop --format json");
-        else
-            fprintf(out, "\nMegatron-LM arguments:\n%s", args);
-    }
+    if (!st && o->emit)
+        fprintf(out, "\n%s:\n%s", mp_emit_title(o->emit_kind), emitted);
     free(in);
     return st;
 }

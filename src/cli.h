@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "moeplan/cost.h"
+#include "moeplan/emit.h"
 #include "moeplan/plan.h"
 #include "moeplan/report.h"
 
@@ -29,6 +30,7 @@ typedef struct {
     double target_tokens_per_s, target_step_time_s;
     bool why_not, fewest, pareto, uneven_pipeline, zero_any;
     const char *emit, *plot_path;
+    mp_emit_kind emit_kind;       /* with emit */
     long bench_reps;
     long jobs;                   /* --jobs: threads for the search (plan, audit, bench) */
 } cli_opts;

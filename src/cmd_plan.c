@@ -317,9 +317,15 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         json_object_set_new(j, "pareto_gpus_tokens", cand_list_json(r.front, r.n_front, experts));
         json_object_set_new(j, "fewest_gpus", r.fewest_gpus ? cand_json(&r.fewest, experts) : json_null());
         if (o->emit && best) {
-            char args[4096];
-            mp_search_megatron_args(&in->model, &in->wl, &best->lay, args, sizeof args);
-            json_object_set_new(j, "megatron_args", json_string(args));
+            static char text[16384];
+            char why[512];
+            bool ok = mp_emit(o->emit_kind, &in->model, &in->wl, &best->lay, text, sizeof text, why, sizeof why);
+            if (ok && o->emit_kind == MP_EMIT_MEGATRON)
+                json_object_set_new(j, "megatron_args", json_string(text));
+            json_object_set_new(j, "emit",
+                                json_pack("{s:s,s:s,s:o,s:o}", "kind", mp_emit_name(o->emit_kind), "title",
+                                          mp_emit_title(o->emit_kind), "text", ok ? json_string(text) : json_null(),
+                                          "refused", ok ? json_null() : json_string(why)));
         }
         if (o->why_not || !best) {
             json_t *w = json_array();
@@ -456,9 +462,13 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             fprintf(out, " --seq-len %s", shell_word(o->seq_text, q, sizeof q));
         fprintf(out, " %s\n", flags);
         if (o->emit) {
-            char args[4096];
-            mp_search_megatron_args(&in->model, &in->wl, &best->lay, args, sizeof args);
-            fprintf(out, "\nMegatron-LM arguments for rank 1:\n%s", args);
+            static char text[16384];
+            char why[512];
+            if (mp_emit(o->emit_kind, &in->model, &in->wl, &best->lay, text, sizeof text, why, sizeof why))
+                fprintf(out, "\n%s for rank 1:\n%s", mp_emit_title(o->emit_kind), text);
+            else
+                fprintf(out, "\n%s: rank 1 is not a layout %s runs: %s\n", mp_emit_title(o->emit_kind),
+                        mp_emit_name(o->emit_kind), why);
         }
     }
     if (o->why_not || !best) {

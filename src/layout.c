@@ -122,6 +122,15 @@ mp_rule mp_layout_check_zero_full(const mp_layout *l, char *why, size_t why_len)
 {
     if (l->zero < 0 || l->zero > 3)
         FAIL(MP_RULE_SHARD, "zero must be a ZeRO stage 0-3, got %d", l->zero);
+    /* What runs: DeepSpeed's PipelineEngine asserts "ZeRO-2 and ZeRO-3 are
+     * incompatible with pipeline parallelism" (deepspeed/runtime/pipe/
+     * engine.py, 0.16.5); Megatron-FSDP has no test with pp > 1 (its
+     * functional tests all run pp 1, Megatron-LM d98e8a64ddf3); TorchTitan
+     * runs FSDP (ZeRO-3) with pipeline parallelism but has no ZeRO-2. */
+    if (l->zero == 2 && l->pp > 1)
+        FAIL(MP_RULE_SHARD,
+             "ZeRO-2 with pipeline parallelism (pp %d): DeepSpeed refuses it, Megatron-FSDP has no test of it and "
+             "TorchTitan has no ZeRO-2; use zero 3 (TorchTitan runs FSDP with pp) or zero 1", l->pp);
     if (l->shard_group) {
         long ndp = (long)l->dp * l->cp;
         if (l->zero < 1)

@@ -584,11 +584,20 @@ int main(int argc, char **argv)
         case OPT_FEWEST: o.fewest = true; break;
         case OPT_PARETO: o.pareto = true; break;
         case OPT_UNEVEN: o.uneven_pipeline = true; break;
-        case OPT_EMIT:
-            if (strcmp(optarg, "megatron"))
-                return flag_error(name, "expected megatron, got '%s'", optarg);
+        case OPT_EMIT: {
+            mp_emit_kind k;
+            if (!mp_emit_parse(optarg, &k)) {
+                static const char *const kinds[] = {"megatron", "torchtitan", "deepspeed"};
+                const char *near = mp_did_you_mean(optarg, kinds, 3);
+                char what[160];
+                snprintf(what, sizeof what, "%.80s'%s%s%s", optarg, near ? " (did you mean '" : "", near ? near : "",
+                         near ? "'?)" : "");
+                return flag_error(name, "expected megatron, torchtitan or deepspeed, got '%s", what);
+            }
             o.emit = optarg;
+            o.emit_kind = k;
             break;
+        }
         case OPT_PLOT: o.plot_path = optarg; break;
         case OPT_REPS:
             if (!parse_long(optarg, 1, 1000, &o.bench_reps))

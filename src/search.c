@@ -457,6 +457,10 @@ static void search_n(search_t *s, long N)
      * the blocks are summed with the context's layout, so every layout of
      * the search carries them. */
     l.recompute_modules = PIN(recompute) ? s->o->fixed.recompute_modules : 0;
+    /* --shard-group pins HSDP's group for every layout (the search does
+     * not choose one); mp_layout_check_zero refuses the dp it does not
+     * divide. */
+    l.shard_group = PIN(shard_group) ? s->o->fixed.shard_group : 0;
     /* Fields not chosen yet are 0 ("*" in reports), so that a layout
      * rejected early is shown as the partial layout it is. */
     for (int a = 0; a < ntp; a++) {
@@ -945,122 +949,4 @@ void mp_search_free(mp_search_result *r)
     r->best = r->pareto = r->per_gpu = r->front = NULL;
     r->samples = NULL;
     r->n_best = r->n_pareto = r->n_per_gpu = r->n_front = r->n_samples = 0;
-}
-
-void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_layout *l, char *buf, size_t len)
-{
-    size_t n = 0;
-#define ADD(...) do { if (n < len) n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__); } while (0)
-    ADD("--num-layers %d \\\n--hidden-size %lld \\\n--num-attention-heads %lld \\\n", m->num_layers,
-        (long long)m->hidden, (long long)m->num_heads);
-    if (m->attn == MP_ATTN_GQA) {
-        ADD("--kv-channels %lld \\\n", (long long)m->head_dim);
-        if (m->num_kv_heads != m->num_heads)
-            ADD("--group-query-attention \\\n--num-query-groups %lld \\\n", (long long)m->num_kv_heads);
-    } else {
-        ADD("--multi-latent-attention \\\n--kv-lora-rank %lld \\\n--qk-head-dim %lld \\\n--qk-pos-emb-head-dim %lld \\\n"
-            "--v-head-dim %lld \\\n",
-            (long long)m->kv_lora_rank, (long long)m->qk_nope_head_dim, (long long)m->qk_rope_head_dim,
-            (long long)m->v_head_dim);
-        if (m->q_lora_rank > 0)
-            ADD("--q-lora-rank %lld \\\n", (long long)m->q_lora_rank);
-    }
-    if (m->ffn_hidden > 0)
-        ADD("--ffn-hidden-size %lld \\\n", (long long)m->ffn_hidden);
-    if (m->gated_mlp)
-        ADD("--swiglu \\\n");
-    /* Megatron-LM's defaults are LayerNorm, biases and learned absolute
-     * positions: say what this model uses. */
-    ADD("--normalization %s \\\n", m->norm == MP_NORM_RMS ? "RMSNorm" : "LayerNorm");
-    if (!m->qkv_bias && !m->out_bias && !m->mlp_bias)
-        ADD("--disable-bias-linear \\\n");
-    else if (m->qkv_bias && !m->out_bias && !m->mlp_bias)
-        ADD("--disable-bias-linear \\\n--add-qkv-bias \\\n");
-    if (m->qk_norm)
-        ADD("--qk-layernorm \\\n");
-    ADD("--position-embedding-type %s \\\n", m->learned_positions > 0 ? "learned_absolute" : "rope");
-    /* Megatron-LM wants it set even with RoPE (at least the sequence). */
-    ADD("--max-position-embeddings %lld \\\n",
-        (long long)(m->learned_positions > 0 ? m->learned_positions : w->seq_max));
-    if (m->num_experts > 0) {
-        ADD("--num-experts %lld \\\n--moe-router-topk %lld \\\n--moe-ffn-hidden-size %lld \\\n", (long long)m->num_experts,
-            (long long)m->top_k, (long long)m->expert_hidden);
-        if (m->num_shared_experts > 0)
-            ADD("--moe-shared-expert-intermediate-size %lld \\\n",
-                (long long)(m->num_shared_experts * m->shared_expert_hidden));
-        ADD("--moe-token-dispatcher-type alltoall \\\n--moe-grouped-gemm \\\n");
-        /* The kernels moeplan prices (cost.c, block_moe): the fused permute
-         * and router (TransformerConfig moe_permute_fusion,
-         * moe_router_fusion, off by default; the CLI flags come from the
-         * config at NVIDIA/Megatron-LM d98e8a64ddf3), and the aux-loss load
-         * balancing whose cost block_moe adds (the coefficient defaults to
-         * 0, which trains with no balancing at all; 1e-2 is the help text's
-         * recommended start).  --cross-entropy-loss-fusion is not emitted:
-         * the unfused cross entropy is what is priced, and the fused
-         * backward casts the gradient to bfloat16 (fusions/
-         * fused_cross_entropy.py, calculate_gradients), wrong for fp16. */
-        ADD("--moe-permute-fusion \\\n--moe-router-fusion \\\n"
-            "--moe-router-load-balancing-type aux_loss \\\n--moe-aux-loss-coeff 1e-2 \\\n");
-        bool all = true;
-        for (int i = 0; i < m->num_layers; i++)
-            all &= m->is_moe[i];
-        if (!all) {
-            /* Megatron's --moe-layer-freq takes a per-layer list (1 = MoE). */
-            ADD("--moe-layer-freq \"[");
-            for (int i = 0; i < m->num_layers; i++)
-                ADD("%s%d", i ? "," : "", m->is_moe[i] ? 1 : 0);
-            ADD("]\" \\\n");
-        }
-        if (w->capacity_factor > 0)
-            ADD("--moe-expert-capacity-factor %g \\\n--moe-pad-expert-input-to-capacity \\\n", w->capacity_factor);
-    }
-    ADD("--tensor-model-parallel-size %d \\\n--pipeline-model-parallel-size %d \\\n--context-parallel-size %d \\\n", l->tp,
-        l->pp, l->cp);
-    if (m->num_experts > 0)
-        ADD("--expert-model-parallel-size %d \\\n--expert-tensor-parallel-size %d \\\n", l->ep, l->etp);
-    if (l->vpp > 1)
-        ADD("--num-layers-per-virtual-pipeline-stage %d \\\n", m->num_layers / (l->pp * l->vpp));
-    if (mp_layout_uneven(l))
-        ADD("--decoder-first-pipeline-num-layers %d \\\n--decoder-last-pipeline-num-layers %d \\\n", l->pp_first,
-            l->pp_last);
-    ADD("--micro-batch-size %d \\\n--global-batch-size %ld \\\n--seq-length %ld \\\n", l->micro_batch, w->global_batch,
-        w->seq_max);
-    if (l->sequence_parallel)
-        ADD("--sequence-parallel \\\n");
-    if (l->zero == 1)
-        ADD("--use-distributed-optimizer \\\n");
-    if (l->recompute == MP_RECOMPUTE_SELECTIVE) {
-        ADD("--recompute-granularity selective \\\n");
-        if (l->recompute_modules && l->recompute_modules != MP_RC_CORE_ATTN) {
-            /* TransformerConfig.recompute_modules (default ["core_attn"]). */
-            ADD("--recompute-modules");
-            for (unsigned i = 0; i < 7; i++)
-                if (l->recompute_modules & (1u << i))
-                    ADD(" %s", mp_recompute_module_name(1u << i));
-            ADD(" \\\n");
-        }
-    }
-    else if (l->recompute == MP_RECOMPUTE_FULL)
-        ADD("--recompute-granularity full \\\n--recompute-method uniform \\\n--recompute-num-layers 1 \\\n");
-    if (m->tied_embeddings == false)
-        ADD("--untie-embeddings-and-output-weights \\\n");
-    if (w->overlap_grad_reduce)
-        ADD("--overlap-grad-reduce \\\n%s", l->zero >= 1 ? "--overlap-param-gather \\\n" : "");
-    /* ModelParallelConfig.tp_comm_overlap (needs sequence parallelism). */
-    if (w->tp_comm_overlap && l->tp > 1 && l->sequence_parallel)
-        ADD("--tp-comm-overlap \\\n");
-    /* TransformerConfig.fp8 / fp8_recipe: the hybrid format (E4M3 forward,
-     * E5M2 gradients) with the workload's recipe; Megatron's names for
-     * current scaling is "tensorwise". */
-    if (w->fp8 != MP_FP8_NONE) {
-        static const char *const recipe[] = {"", "delayed", "tensorwise", "blockwise", "mxfp8"};
-        ADD("--fp8-format hybrid \\\n--fp8-recipe %s \\\n", recipe[w->fp8]);
-    }
-    /* With --fp16 Megatron-LM keeps 16-bit gradients unless told otherwise;
-     * the workload's gradient bytes decide (--bf16 always accumulates in
-     * fp32). */
-    if (strcmp(w->precision, "bf16") != 0 && w->grad_bytes >= 4)
-        ADD("--accumulate-allreduce-grads-in-fp32 \\\n");
-    ADD("--%s\n", strcmp(w->precision, "bf16") == 0 ? "bf16" : "fp16");
-#undef ADD
 }

@@ -199,7 +199,7 @@ expect_bad "--sequence-parallel=maybe" "^moeplan: error: " "--sequence-parallel"
 expect_bad "--headroom 1.5" "^moeplan: error: " "--headroom" -- plan --headroom 1.5
 expect_bad "--target-step-time 5 (no unit)" "^moeplan: error: " "--target-step-time" -- plan --target-step-time 5
 expect_bad "--target-tokens-per-s -1" "^moeplan: error: " "--target-tokens-per-s" -- plan --target-tokens-per-s -1
-expect_bad "--emit deepspeed" "^moeplan: error: " "--emit" -- plan --emit deepspeed
+expect_bad "--emit nemo" "^moeplan: error: " "--emit" -- plan --emit nemo
 expect_bad "-n 0" "^moeplan: error: " "--top" -- plan -n 0
 expect_bad "--sort fastest" "^moeplan: error: " "--sort" -- plan --sort fastest
 expect_bad "bench --reps 0" "^moeplan: error: " "--reps" -- bench --reps 0

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "moeplan/cost.h"
+#include "moeplan/emit.h"
 #include "moeplan/plan.h"
 #include "moeplan/search.h"
 
@@ -843,7 +844,7 @@ START_TEST(test_review_aux_loss)
     ck_assert_rel(o->fwd_comm_bytes, 512.0, EXACT);
     ck_assert_rel(o->fwd_s, 1.8e-5 + 1.92e-9, 1e-12);
     char buf[8192];
-    mp_search_megatron_args(&x->m, &x->w, &x->l, buf, sizeof buf);
+    mp_emit_megatron_args(&x->m, &x->w, &x->l, buf, sizeof buf);
     ck_assert_ptr_nonnull(strstr(buf, "--moe-router-load-balancing-type aux_loss \\\n--moe-aux-loss-coeff 1e-2 \\\n"));
     ck_assert_ptr_nonnull(strstr(buf, "--moe-permute-fusion \\\n--moe-router-fusion \\\n"));
     ck_assert_ptr_null(strstr(buf, "--cross-entropy-loss-fusion"));

@@ -97,7 +97,5 @@ void mp_search_free(mp_search_result *r);
 /* Score one layout (already checked) the way the search does. */
 void mp_search_score(const mp_cost_ctx *c, const mp_cost *cost, const mp_search_opts *o, mp_candidate *out);
 
-/* Megatron-LM arguments for a layout, one per line. */
-void mp_search_megatron_args(const mp_model *m, const mp_workload *w, const mp_layout *l, char *buf, size_t len);
 
 #endif

@@ -1,0 +1,325 @@
+/* A layout as the configuration of the framework that runs it.
+ *
+ * Sources (the option names, and what each framework runs):
+ *  [MG] NVIDIA/Megatron-LM at d98e8a64ddf3: megatron/training/arguments.py
+ *       (_add_distributed_args, validate_args), TransformerConfig.
+ *  [TT] pytorch/torchtitan v0.2.2 (73a0e697): torchtitan/config/job_config.py
+ *       (Parallelism, ActivationCheckpoint, Training), distributed/
+ *       parallel_dims.py (ParallelDims._validate), models/llama3/infra/
+ *       parallelize.py (apply_fsdp), train.py (gradient accumulation).
+ *  [DS] microsoft/DeepSpeed 0.16.5 (38327e07): deepspeed/runtime/zero/
+ *       config.py (DeepSpeedZeroConfig, extra="forbid"), runtime/constants.py,
+ *       runtime/pipe/engine.py (PipelineEngine: "ZeRO-2 and ZeRO-3 are
+ *       incompatible with pipeline parallelism").
+ */
+#include "moeplan/emit.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool mp_emit_parse(const char *name, mp_emit_kind *out)
+{
+    static const char *const names[] = {"megatron", "torchtitan", "deepspeed"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, names[i])) {
+            *out = (mp_emit_kind)i;
+            return true;
+        }
+    return false;
+}
+
+const char *mp_emit_name(mp_emit_kind k)
+{
+    return k == MP_EMIT_TORCHTITAN ? "torchtitan" : k == MP_EMIT_DEEPSPEED ? "deepspeed" : "megatron";
+}
+
+const char *mp_emit_title(mp_emit_kind k)
+{
+    return k == MP_EMIT_TORCHTITAN  ? "TorchTitan job config (TOML, torchtitan v0.2.2)"
+           : k == MP_EMIT_DEEPSPEED ? "DeepSpeed config (JSON, DeepSpeed 0.16.5)"
+                                    : "Megatron-LM arguments";
+}
+
+#define WHY(...) do { snprintf(why, why_len, __VA_ARGS__); return false; } while (0)
+
+/* Whether the ZeRO-3 layout keeps each layer gathered from its forward to
+ * its backward (cost_shard.c's rule, from the workload). */
+static bool keeps_gathered(const mp_workload *w, const mp_layout *l)
+{
+    return w->fsdp_reshard == MP_RESHARD_NEVER || (w->fsdp_reshard == MP_RESHARD_DEFAULT && l->pp > 1);
+}
+
+static bool megatron_runs(const mp_workload *w, const mp_layout *l, char *why, size_t why_len)
+{
+    if (l->zero >= 2 && l->pp > 1)
+        WHY("Megatron-FSDP has no test with pipeline parallelism (every functional test with --use-megatron-fsdp "
+            "runs pp 1, at d98e8a64ddf3); --emit torchtitan runs FSDP with pp %d", l->pp);
+    if (l->zero == 3 && keeps_gathered(w, l))
+        WHY("fsdp_reshard_after_forward: never has no Megatron-FSDP flag (it gathers each layer again for the "
+            "backward); --emit torchtitan sets it");
+    return true;
+}
+
+static bool torchtitan_runs(const mp_model *m, const mp_workload *w, const mp_layout *l, char *why, size_t why_len)
+{
+    if (l->zero == 1 || l->zero == 2)
+        WHY("TorchTitan shards with FSDP2 (ZeRO-3) or replicates (DDP); it has no ZeRO-%d: choose --zero 3 or 0",
+            l->zero);
+    if (strcmp(w->precision, "bf16"))
+        WHY("TorchTitan's mixed_precision_param is bfloat16 or float32; the workload is %s", w->precision);
+    if (mp_layout_uneven(l))
+        WHY("an uneven pipeline (%d and %d layers on the first and last ranks) is not one of TorchTitan's splits "
+            "moeplan writes; give pp a divisor of the layers", l->pp_first, l->pp_last);
+    int sd = l->shard_group ? l->shard_group : l->dp * l->cp;
+    if (l->zero == 3 && sd % l->cp)
+        WHY("TorchTitan shards over dp_shard x cp: the sharding group (%d) must be a multiple of cp (%d)", sd, l->cp);
+    /* ParallelDims._validate: "if ep > 1: assert etp == tp or etp == 1". */
+    if (m->num_experts > 0 && l->ep > 1 && l->etp != l->tp && l->etp != 1)
+        WHY("TorchTitan needs etp equal to tp (%d) or 1 with expert parallelism, not %d", l->tp, l->etp);
+    if (l->zero == 0 && (l->tp > 1 || l->cp > 1 || l->pp > 1 || l->ep > 1))
+        WHY("TorchTitan's DDP runs alone (\"DDP has not supported > 1D parallelism\"): use --zero 3 with model "
+            "parallelism");
+    return true;
+}
+
+static bool deepspeed_runs(const mp_layout *l, char *why, size_t why_len)
+{
+    if (l->zero >= 2 && l->pp > 1)
+        WHY("DeepSpeed's PipelineEngine asserts \"ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism\"");
+    if (l->cp > 1)
+        WHY("DeepSpeed's sequence parallelism is Ulysses (an all-to-all over heads), not the ring context "
+            "parallelism moeplan prices for cp %d", l->cp);
+    if (l->shard_group && l->zero != 3)
+        WHY("DeepSpeed shards within groups (MiCS, mics_shard_size) only at ZeRO stage 3, not %d", l->zero);
+    return true;
+}
+
+/* [TT] job_config.py, one section per dataclass.  Batch: local_batch_size
+ * sequences per data-parallel rank per step; without pipeline parallelism
+ * train.py accumulates global_batch_size / (local_batch_size x dp) micro-
+ * batches of local_batch_size, so local_batch_size is the micro-batch; with
+ * it the schedule splits local_batch_size into micro-batches of
+ * pipeline_parallel_microbatch_size (distributed/pipeline_parallel.py). */
+static void torchtitan_toml(const mp_model *m, const mp_workload *w, const mp_layout *l, char *buf, size_t len)
+{
+    size_t n = 0;
+#define ADD(...) do { if (n < len) n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__); } while (0)
+    int ndp = l->dp * l->cp;
+    int sd = l->zero == 3 ? (l->shard_group ? l->shard_group : ndp) : 1;
+    int replicate = l->zero == 3 ? ndp / sd : l->dp;
+    char name[128];
+    size_t k = 0;
+    for (const char *p = m->name; *p && k + 1 < sizeof name; p++) /* a comment: one printable line */
+        name[k++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+    name[k] = 0;
+    ADD("# moeplan: %s, %d GPUs; the [model] name and flavor are those of the TorchTitan model that\n"
+        "# implements it (moeplan does not map models to flavors)\n", name, l->gpus);
+    ADD("[training]\nlocal_batch_size = %d\nglobal_batch_size = %ld\nseq_len = %ld\nmax_norm = 1.0\n"
+        "mixed_precision_param = \"bfloat16\"\nmixed_precision_reduce = \"float32\"\n",
+        l->pp > 1 ? l->micro_batch * l->num_micro_batches : l->micro_batch, w->global_batch, w->seq_max);
+    ADD("\n[parallelism]\ndata_parallel_replicate_degree = %d\ndata_parallel_shard_degree = %d\n", replicate,
+        l->zero == 3 ? sd / l->cp : 1);
+    if (l->zero == 3) {
+        static const char *const rs[] = {"default", "always", "never"};
+        ADD("fsdp_reshard_after_forward = \"%s\"\n", rs[w->fsdp_reshard]);
+    }
+    ADD("tensor_parallel_degree = %d\ncontext_parallel_degree = %d\npipeline_parallel_degree = %d\n", l->tp, l->cp,
+        l->pp);
+    if (l->pp > 1)
+        ADD("pipeline_parallel_schedule = \"%s\"\npipeline_parallel_microbatch_size = %d\n",
+            l->vpp > 1 ? "Interleaved1F1B" : "1F1B", l->micro_batch);
+    if (m->num_experts > 0)
+        ADD("expert_parallel_degree = %d\nexpert_tensor_parallel_degree = %d\n", l->ep, l->etp);
+    /* [TT] ActivationCheckpoint.mode: none, selective, full.  TorchTitan's
+     * selective checkpointing is per op ("op": matmul outputs kept, the
+     * rest recomputed), not Megatron's attention-core recomputation that
+     * moeplan priced: said in the file. */
+    static const char *const ac[] = {"none", "selective", "full"};
+    ADD("\n[activation_checkpoint]\nmode = \"%s\"\n", ac[l->recompute]);
+    if (l->recompute == MP_RECOMPUTE_SELECTIVE)
+        ADD("# moeplan priced Megatron's selective recomputation; TorchTitan's per-op one recomputes more\n"
+            "selective_ac_option = \"op\"\n");
+#undef ADD
+}
+
+/* [DS] runtime/constants.py and zero/config.py.  train_batch_size =
+ * micro-batch x gradient_accumulation_steps x the data-parallel size
+ * (DeepSpeed's world_size is the data-parallel group's with an mpu). */
+static void deepspeed_json(const mp_workload *w, const mp_layout *l, char *buf, size_t len)
+{
+    size_t n = 0;
+#define ADD(...) do { if (n < len) n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__); } while (0)
+    ADD("{\n  \"train_batch_size\": %ld,\n  \"train_micro_batch_size_per_gpu\": %d,\n"
+        "  \"gradient_accumulation_steps\": %d,\n",
+        w->global_batch, l->micro_batch, l->num_micro_batches);
+    ADD("  \"%s\": {\"enabled\": true},\n  \"gradient_clipping\": 1.0,\n", strcmp(w->precision, "bf16") ? "fp16" : "bf16");
+    ADD("  \"zero_optimization\": {\n    \"stage\": %d", l->zero);
+    if (l->zero >= 1)
+        ADD(",\n    \"overlap_comm\": %s,\n    \"contiguous_gradients\": true,\n    \"reduce_scatter\": true",
+            w->overlap_grad_reduce || l->zero == 3 ? "true" : "false");
+    if (l->zero == 3 && l->shard_group)
+        ADD(",\n    \"mics_shard_size\": %d", l->shard_group);
+    ADD("\n  }\n}\n");
+#undef ADD
+}
+
+bool mp_emit(mp_emit_kind k, const mp_model *m, const mp_workload *w, const mp_layout *l, char *buf, size_t len,
+             char *why, size_t why_len)
+{
+    buf[0] = 0;
+    why[0] = 0;
+    switch (k) {
+    case MP_EMIT_MEGATRON:
+        if (!megatron_runs(w, l, why, why_len))
+            return false;
+        mp_emit_megatron_args(m, w, l, buf, len);
+        return true;
+    case MP_EMIT_TORCHTITAN:
+        if (!torchtitan_runs(m, w, l, why, why_len))
+            return false;
+        torchtitan_toml(m, w, l, buf, len);
+        return true;
+    case MP_EMIT_DEEPSPEED:
+        if (!deepspeed_runs(l, why, why_len))
+            return false;
+        deepspeed_json(w, l, buf, len);
+        return true;
+    }
+    return false;
+}
+
+void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_layout *l, char *buf, size_t len)
+{
+    size_t n = 0;
+#define ADD(...) do { if (n < len) n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__); } while (0)
+    ADD("--num-layers %d \\\n--hidden-size %lld \\\n--num-attention-heads %lld \\\n", m->num_layers,
+        (long long)m->hidden, (long long)m->num_heads);
+    if (m->attn == MP_ATTN_GQA) {
+        ADD("--kv-channels %lld \\\n", (long long)m->head_dim);
+        if (m->num_kv_heads != m->num_heads)
+            ADD("--group-query-attention \\\n--num-query-groups %lld \\\n", (long long)m->num_kv_heads);
+    } else {
+        ADD("--multi-latent-attention \\\n--kv-lora-rank %lld \\\n--qk-head-dim %lld \\\n--qk-pos-emb-head-dim %lld \\\n"
+            "--v-head-dim %lld \\\n",
+            (long long)m->kv_lora_rank, (long long)m->qk_nope_head_dim, (long long)m->qk_rope_head_dim,
+            (long long)m->v_head_dim);
+        if (m->q_lora_rank > 0)
+            ADD("--q-lora-rank %lld \\\n", (long long)m->q_lora_rank);
+    }
+    if (m->ffn_hidden > 0)
+        ADD("--ffn-hidden-size %lld \\\n", (long long)m->ffn_hidden);
+    if (m->gated_mlp)
+        ADD("--swiglu \\\n");
+    /* Megatron-LM's defaults are LayerNorm, biases and learned absolute
+     * positions: say what this model uses. */
+    ADD("--normalization %s \\\n", m->norm == MP_NORM_RMS ? "RMSNorm" : "LayerNorm");
+    if (!m->qkv_bias && !m->out_bias && !m->mlp_bias)
+        ADD("--disable-bias-linear \\\n");
+    else if (m->qkv_bias && !m->out_bias && !m->mlp_bias)
+        ADD("--disable-bias-linear \\\n--add-qkv-bias \\\n");
+    if (m->qk_norm)
+        ADD("--qk-layernorm \\\n");
+    ADD("--position-embedding-type %s \\\n", m->learned_positions > 0 ? "learned_absolute" : "rope");
+    /* Megatron-LM wants it set even with RoPE (at least the sequence). */
+    ADD("--max-position-embeddings %lld \\\n",
+        (long long)(m->learned_positions > 0 ? m->learned_positions : w->seq_max));
+    if (m->num_experts > 0) {
+        ADD("--num-experts %lld \\\n--moe-router-topk %lld \\\n--moe-ffn-hidden-size %lld \\\n", (long long)m->num_experts,
+            (long long)m->top_k, (long long)m->expert_hidden);
+        if (m->num_shared_experts > 0)
+            ADD("--moe-shared-expert-intermediate-size %lld \\\n",
+                (long long)(m->num_shared_experts * m->shared_expert_hidden));
+        ADD("--moe-token-dispatcher-type alltoall \\\n--moe-grouped-gemm \\\n");
+        /* The kernels moeplan prices (cost.c, block_moe): the fused permute
+         * and router (TransformerConfig moe_permute_fusion,
+         * moe_router_fusion, off by default; the CLI flags come from the
+         * config at NVIDIA/Megatron-LM d98e8a64ddf3), and the aux-loss load
+         * balancing whose cost block_moe adds (the coefficient defaults to
+         * 0, which trains with no balancing at all; 1e-2 is the help text's
+         * recommended start).  --cross-entropy-loss-fusion is not emitted:
+         * the unfused cross entropy is what is priced, and the fused
+         * backward casts the gradient to bfloat16 (fusions/
+         * fused_cross_entropy.py, calculate_gradients), wrong for fp16. */
+        ADD("--moe-permute-fusion \\\n--moe-router-fusion \\\n"
+            "--moe-router-load-balancing-type aux_loss \\\n--moe-aux-loss-coeff 1e-2 \\\n");
+        bool all = true;
+        for (int i = 0; i < m->num_layers; i++)
+            all &= m->is_moe[i];
+        if (!all) {
+            /* Megatron's --moe-layer-freq takes a per-layer list (1 = MoE). */
+            ADD("--moe-layer-freq \"[");
+            for (int i = 0; i < m->num_layers; i++)
+                ADD("%s%d", i ? "," : "", m->is_moe[i] ? 1 : 0);
+            ADD("]\" \\\n");
+        }
+        if (w->capacity_factor > 0)
+            ADD("--moe-expert-capacity-factor %g \\\n--moe-pad-expert-input-to-capacity \\\n", w->capacity_factor);
+    }
+    ADD("--tensor-model-parallel-size %d \\\n--pipeline-model-parallel-size %d \\\n--context-parallel-size %d \\\n", l->tp,
+        l->pp, l->cp);
+    if (m->num_experts > 0)
+        ADD("--expert-model-parallel-size %d \\\n--expert-tensor-parallel-size %d \\\n", l->ep, l->etp);
+    if (l->vpp > 1)
+        ADD("--num-layers-per-virtual-pipeline-stage %d \\\n", m->num_layers / (l->pp * l->vpp));
+    if (mp_layout_uneven(l))
+        ADD("--decoder-first-pipeline-num-layers %d \\\n--decoder-last-pipeline-num-layers %d \\\n", l->pp_first,
+            l->pp_last);
+    ADD("--micro-batch-size %d \\\n--global-batch-size %ld \\\n--seq-length %ld \\\n", l->micro_batch, w->global_batch,
+        w->seq_max);
+    if (l->sequence_parallel)
+        ADD("--sequence-parallel \\\n");
+    if (l->zero == 1)
+        ADD("--use-distributed-optimizer \\\n");
+    /* ZeRO-2/3: Megatron-FSDP (megatron/training/arguments.py at
+     * d98e8a64ddf3, _add_distributed_args): --use-megatron-fsdp with
+     * --data-parallel-sharding-strategy optim_grads (ZeRO-2) or
+     * optim_grads_params (ZeRO-3), which validate_args requires with
+     * --ckpt-format fsdp_dtensor; version 1 turns the distributed optimizer
+     * on itself.  ZeRO-3 builds the model on the meta device so that no GPU
+     * holds it whole (--init-model-with-meta-device, the README's
+     * recommended set). */
+    if (l->zero >= 2)
+        ADD("--use-megatron-fsdp \\\n--data-parallel-sharding-strategy %s \\\n--ckpt-format fsdp_dtensor \\\n%s",
+            l->zero == 2 ? "optim_grads" : "optim_grads_params",
+            l->zero == 3 ? "--init-model-with-meta-device \\\n" : "");
+    /* HSDP: the data-parallel ranks split into replicas of the sharding
+     * group (--num-distributed-optimizer-instances, "Number of Distributed
+     * Optimizer copies across Data Parallel domain"; Megatron-FSDP's
+     * DP-outer size). */
+    if (l->shard_group && l->zero >= 1)
+        ADD("--num-distributed-optimizer-instances %d \\\n", l->dp * l->cp / l->shard_group);
+    if (l->recompute == MP_RECOMPUTE_SELECTIVE) {
+        ADD("--recompute-granularity selective \\\n");
+        if (l->recompute_modules && l->recompute_modules != MP_RC_CORE_ATTN) {
+            /* TransformerConfig.recompute_modules (default ["core_attn"]). */
+            ADD("--recompute-modules");
+            for (unsigned i = 0; i < 7; i++)
+                if (l->recompute_modules & (1u << i))
+                    ADD(" %s", mp_recompute_module_name(1u << i));
+            ADD(" \\\n");
+        }
+    }
+    else if (l->recompute == MP_RECOMPUTE_FULL)
+        ADD("--recompute-granularity full \\\n--recompute-method uniform \\\n--recompute-num-layers 1 \\\n");
+    if (m->tied_embeddings == false)
+        ADD("--untie-embeddings-and-output-weights \\\n");
+    if (w->overlap_grad_reduce)
+        ADD("--overlap-grad-reduce \\\n%s", l->zero >= 1 ? "--overlap-param-gather \\\n" : "");
+    /* ModelParallelConfig.tp_comm_overlap (needs sequence parallelism). */
+    if (w->tp_comm_overlap && l->tp > 1 && l->sequence_parallel)
+        ADD("--tp-comm-overlap \\\n");
+    /* TransformerConfig.fp8 / fp8_recipe: the hybrid format (E4M3 forward,
+     * E5M2 gradients) with the workload's recipe; Megatron's names for
+     * current scaling is "tensorwise". */
+    if (w->fp8 != MP_FP8_NONE) {
+        static const char *const recipe[] = {"", "delayed", "tensorwise", "blockwise", "mxfp8"};
+        ADD("--fp8-format hybrid \\\n--fp8-recipe %s \\\n", recipe[w->fp8]);
+    }
+    /* With --fp16 Megatron-LM keeps 16-bit gradients unless told otherwise;
+     * the workload's gradient bytes decide (--bf16 always accumulates in
+     * fp32). */
+    if (strcmp(w->precision, "bf16") != 0 && w->grad_bytes >= 4)
+        ADD("--accumulate-allreduce-grads-in-fp32 \\\n");
+    ADD("--%s\n", strcmp(w->precision, "bf16") == 0 ? "bf16" : "fp16");
+#undef ADD
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# --emit torchtitan|deepspeed|megatron: the configs parse (TOML with
+# Python's tomllib, JSON with json) and use only option names the projects
+# define (tests/data/emit/*-keys.txt, each with the version it was read
+# from); layouts a framework does not run are refused with the reason.
+. "${BASH_SOURCE%/*}/tap.sh" emit
+
+BF16=tests/data/workload-bf16.yaml
+TT=tests/data/emit/torchtitan-v0.2.2-keys.txt
+DS=tests/data/emit/deepspeed-0.16.5-keys.txt
+
+# emit_check NAME KIND KEYS ARGS...: plan --format json's emit.text parses
+# and every key (and Literal value) is in KEYS.
+emit_check() {
+    local name=$1 kind=$2 keys=$3
+    shift 3
+    run plan --format json --emit "$kind" -n 1 "$@"
+    local why
+    why=$(python3 - "$OUT" "$keys" "$kind" <<'PY'
+import json, sys, tomllib
+d = json.load(open(sys.argv[1]))
+allowed = {l.strip() for l in open(sys.argv[2]) if l.strip() and not l.startswith('#')}
+e = d.get('emit') or {}
+if e.get('text') is None:
+    print('refused: %s' % e.get('refused')); sys.exit()
+def walk(obj, pre):
+    for k, v in obj.items():
+        path = pre + k
+        yield path, v
+        if isinstance(v, dict):
+            yield from walk(v, path + '.')
+cfg = tomllib.loads(e['text']) if sys.argv[3] == 'torchtitan' else json.loads(e['text'])
+bad = [p for p, v in walk(cfg, '') if p not in allowed]
+bad += ['%s=%s' % (p, v) for p, v in walk(cfg, '') if isinstance(v, str) and any(a.startswith(p + '=') for a in allowed)
+        and '%s=%s' % (p, v) not in allowed]
+print(' '.join(bad) if bad else 'OK')
+PY
+)
+    if [ "$rc" -eq 0 ] && [ "$why" = OK ]; then ok "$name"; else notok "$name" "exit $rc: $why"; fi
+}
+
+emit_check "torchtitan: FSDP + EP 8 on 64 GPUs" torchtitan "$TT" --workload $BF16 --gpus 64 --zero 3 --tp 1 --ep 8
+emit_check "torchtitan: FSDP + TP 2 + PP 2, full recompute" torchtitan "$TT" --workload $BF16 --gpus 64 --zero 3 \
+    --tp 2 --pp 2 --recompute full
+emit_check "torchtitan: HSDP (shard 8 of 64), selective" torchtitan "$TT" --workload $BF16 --gpus 64 --zero 3 --tp 1 \
+    --ep 8 --shard-group 8 --recompute selective
+emit_check "deepspeed: ZeRO-1" deepspeed "$DS" --gpus 64 --zero 1 --tp 1 --ep 8
+emit_check "deepspeed: ZeRO-2" deepspeed "$DS" --gpus 64 --zero 2 --tp 1 --pp 1 --ep 8
+emit_check "deepspeed: ZeRO-3 with MiCS groups of 8" deepspeed "$DS" --workload $BF16 --gpus 64 --zero 3 --tp 1 \
+    --pp 1 --ep 8 --shard-group 8
+
+# Values, by hand: 64 GPUs, tp 1, dp 64, mb 1, global 128 -> 2 micro-batches;
+# HSDP 8 -> 8 replicas of shards of 8 (TorchTitan: replicate 8, shard 8).
+run plan --format json --emit torchtitan -n 1 --workload $BF16 --gpus 64 --zero 3 --tp 1 --pp 1 --ep 8 \
+    --micro-batch 1 --shard-group 8
+got=$(python3 -c "
+import json, sys, tomllib
+c = tomllib.loads(json.load(open('$OUT'))['emit']['text'])
+p, t = c['parallelism'], c['training']
+print(p['data_parallel_replicate_degree'], p['data_parallel_shard_degree'], p['expert_parallel_degree'],
+      t['local_batch_size'], t['global_batch_size'], t['seq_len'])")
+if [ "$got" = "8 8 8 1 128 4096" ]; then ok "torchtitan: HSDP degrees and batch"
+else notok "torchtitan: HSDP degrees and batch" "got '$got'"; fi
+run plan --format json --emit deepspeed -n 1 --gpus 64 --zero 3 --tp 1 --pp 1 --ep 8 --micro-batch 1
+got=$(python3 -c "
+import json
+c = json.loads(json.load(open('$OUT'))['emit']['text'])
+print(c['train_batch_size'], c['train_micro_batch_size_per_gpu'], c['gradient_accumulation_steps'],
+      c['zero_optimization']['stage'], 'fp16' in c)")
+if [ "$got" = "128 1 2 3 True" ]; then ok "deepspeed: batch = micro-batch x accumulation x dp, stage 3, fp16"
+else notok "deepspeed: batch = micro-batch x accumulation x dp, stage 3, fp16" "got '$got'"; fi
+
+# Megatron-FSDP's flags for ZeRO-3 (megatron/training/arguments.py, d98e8a64).
+run explain --gpus 64 --zero 3 --tp 1 --ep 8 --emit megatron
+if [ "$rc" -eq 0 ] && grep -q -- "--use-megatron-fsdp" "$OUT" &&
+   grep -q -- "--data-parallel-sharding-strategy optim_grads_params" "$OUT" &&
+   grep -q -- "--ckpt-format fsdp_dtensor" "$OUT" && ! grep -q -- "--use-distributed-optimizer" "$OUT"; then
+    ok "megatron: ZeRO-3 as Megatron-FSDP (optim_grads_params, fsdp_dtensor)"
+else notok "megatron: ZeRO-3 as Megatron-FSDP" "exit $rc"; fi
+
+# Refusals: exit 2, the reason, nothing on stdout (explain); the search's rule.
+refused() {
+    local name=$1 want=$2
+    shift 2
+    run "$@"
+    if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && grep -q -- "$want" "$ERR"; then ok "$name"
+    else notok "$name" "exit $rc, stdout $(wc -c <"$OUT") bytes"; fi
+}
+refused "torchtitan refuses ZeRO-1" "has no ZeRO-1" explain --workload $BF16 --gpus 64 --zero 1 --tp 1 --ep 8 \
+    --emit torchtitan
+refused "torchtitan refuses fp16" "bfloat16 or float32" explain --gpus 64 --zero 3 --tp 1 --ep 8 --emit torchtitan
+refused "deepspeed refuses ZeRO-3 with pp" "incompatible with pipeline parallelism" explain --gpus 64 --zero 3 \
+    --tp 1 --pp 2 --ep 8 --emit deepspeed
+refused "megatron refuses Megatron-FSDP with pp" "no test with pipeline parallelism" explain --gpus 64 --zero 3 \
+    --tp 1 --pp 2 --ep 8 --emit megatron
+refused "ZeRO-2 with pp is no layout any framework runs" "ZeRO-2 with pipeline parallelism" explain --gpus 64 \
+    --zero 2 --tp 1 --pp 2 --ep 8
+refused "--emit: did you mean" "did you mean 'deepspeed'" explain --emit deepspeeed
+
+tap_done
