@@ -593,7 +593,10 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
         row_time(f, "  cp", r->t_cp_s, tot, "exposed part of the K/V ring");
     if (l->pp > 1)
         row_time(f, "  pp", r->t_pp_s, tot, "");
-    row_time(f, "  dp", r->t_dp_s, tot, "gradient reduction once per step");
+    row_time(f, "  dp", r->t_dp_s, tot,
+             l->zero >= 2 && l->pp == 1
+                 ? "each layer's gathers and reduce-scatters per micro-batch (exposed part), step's reduction"
+                 : "gradient reduction once per step");
     snprintf(note, sizeof note, "fill and drain: (sum of ranks - slowest) / v, ~(p-1)/v = %g micro-batch times",
              (double)(l->pp - 1) / l->vpp);
     row_time(f, "pipeline bubble", r->t_bubble_s, tot, note);
