@@ -629,6 +629,22 @@ static void search_n(search_t *s, long N)
                                             }
                                             if (z >= 2 && !PIN(zero) && !s->o->zero_any)
                                                 continue;
+                                            /* With --zero any, HSDP too: shards within the
+                                             * data-parallel ranks one node holds (gpus per
+                                             * node / tp of them, the usual choice: the
+                                             * gathers stay on NVLink), replicated across
+                                             * nodes; pinned by --shard-group otherwise. */
+                                            int shards[2] = {l.shard_group, -1};
+                                            if (s->o->zero_any && !PIN(shard_group) && z >= 1) {
+                                                int node_dp = s->hw->gpus_per_node / l.tp, ndp = l.dp * l.cp;
+                                                if (node_dp >= 2 && node_dp < ndp && ndp % node_dp == 0 &&
+                                                    ((long)node_dp * l.edp) % ndp == 0)
+                                                    shards[1] = node_dp;
+                                            }
+                                            for (int sg = 0; sg < 2; sg++) {
+                                            if (shards[sg] < 0)
+                                                continue;
+                                            l.shard_group = shards[sg];
                                             char zwhy[200];
                                             mp_rule zr = mp_layout_check_zero(&l, zwhy, sizeof zwhy);
                                             if (zr != MP_RULE_OK) {
@@ -648,6 +664,8 @@ static void search_n(search_t *s, long N)
                                             mp_candidate c;
                                             mp_search_score(ctx, &k, s->o, &c);
                                             consider_scored(s, &c);
+                                            }
+                                            l.shard_group = shards[0];
                                         }
                                     }
                                 }
