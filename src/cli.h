@@ -71,7 +71,7 @@ typedef struct {
     const struct option *options;    /* getopt_long table, ending in a zero entry */
     const char *const *option_help;  /* "ARG: text" per option, in the table's order */
     const char *usage;               /* "validate --runs FILE [OPTIONS]: description" */
-    mp_status (*run)(int argc, char **argv, FILE *out, mp_error *err);
+    mp_status (*run)(int argc, char **argv, FILE *out, mp_error *err, int *failed); /* *failed: exit 1 */
 } cli_command;
 mp_status cli_check_long_options(int argc, char *const *argv, int argi, const struct option *opts, const char *cmd,
                                  const char *const *others, size_t n_others, mp_error *err);
@@ -82,6 +82,6 @@ mp_status cli_format_text_json(const char *arg, out_format *out, mp_error *err);
 /* The error for what getopt_long returned that is no option of the
  * command: ':' (a value missing) or anything else (unknown). */
 mp_status cli_getopt_error(int ch, char *const *argv, const char *cmd, mp_error *err);
-extern const cli_command cmd_validate_def, cmd_calibrate_def;
+extern const cli_command cmd_validate_def, cmd_calibrate_def, cmd_run_def;
 
 #endif

@@ -46,7 +46,7 @@ static const char *const calibrate_help[] = {
     ": this help (also -h)",
 };
 
-static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err);
+static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, int *failed);
 
 const cli_command cmd_calibrate_def = {
     "calibrate", calibrate_options, calibrate_help,
@@ -192,7 +192,7 @@ static mp_status load_log_run(mp_run *r, const char *log_path, const char *plan_
     return MP_OK;
 }
 
-static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err)
+static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, int *failed)
 {
     const char *runs_path = NULL, *hw_path = NULL, *out_path = NULL, *hw_dir = NULL, *log_path = NULL,
                *plan_path = NULL;

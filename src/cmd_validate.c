@@ -78,7 +78,7 @@ static const char *const validate_help[] = {
     ": this help (also -h)",
 };
 
-static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err);
+static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, int *failed);
 
 const cli_command cmd_validate_def = {
     "validate", validate_options, validate_help,
@@ -88,7 +88,7 @@ const cli_command cmd_validate_def = {
     cmd_validate,
 };
 
-static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err)
+static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, int *failed)
 {
     const char *runs_path = NULL, *hw_dir = NULL;
     out_format fmt = FMT_TEXT;

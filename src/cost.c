@@ -496,7 +496,6 @@ void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_c
     const mp_cost_ctx *c = b->c;
     const mp_layout *l = &c->lay;
     const mp_workload *w = c->wl;
-    const mp_hardware *hw = c->hw;
     int ndp = l->dp * l->cp;
     int es = l->etp * l->ep;
     int sd, se;

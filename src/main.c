@@ -96,7 +96,7 @@ static const char *const commands[] = {"plan", "explain", "check", "audit", "ben
 
 /* The commands that parse their own options, each in its cmd_*.c (cli.h);
  * the five above share the option table `specs`. */
-static const cli_command *const own_commands[] = {&cmd_validate_def, &cmd_calibrate_def};
+static const cli_command *const own_commands[] = {&cmd_validate_def, &cmd_calibrate_def, &cmd_run_def};
 #define N_OWN (sizeof own_commands / sizeof own_commands[0])
 /* "synopsis: description", per command, in the order of commands[]. */
 static const char *const command_usage[] = {
@@ -238,6 +238,7 @@ static void usage(FILE *f)
           "  bench     time the layout search (layouts scored per second)\n"
           "  validate  predicted against measured on published runs (moeplan validate --help)\n"
           "  calibrate  fit a hardware file's efficiency model to measured runs (moeplan calibrate --help)\n"
+          "  run       one GPU's share of a plan on moeplan's kernels, predicted vs measured (moeplan run --help)\n"
           "\n"
           "inputs (default: the seed files shipped in plans/):\n"
           "  --model FILE        native YAML or Hugging Face config.json\n"
@@ -263,6 +264,9 @@ static void usage(FILE *f)
           "calibrate:\n"
           "  --runs FILE.yaml  --hardware BASE.yaml  -o/--output OUT.yaml  --fit KEY,...  --folds K  --exclude ID,...\n"
           "  --megatron-log LOG --plan PLAN.yaml (your own run)\n"
+          "run:\n"
+          "  --plan PLAN.yaml  --rank R  --layers K  --backend cpu|cuda  --repeats N  --hardware HW.yaml\n"
+          "  --optimizer  --tolerance X%  --format text|json\n"
           "  -h, --help (after a command: the options of that command)   -V, --version\n"
           "\n"
           "exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"
@@ -358,9 +362,10 @@ static int run_own(const cli_command *c, int argc, char **argv)
         fprintf(stderr, "moeplan: error: out of memory\n");
         return EXIT_INTERNAL;
     }
-    st = c->run(argc, argv, out, &err);
+    int failed = 0;
+    st = c->run(argc, argv, out, &err, &failed);
     fclose(out);
-    return finish(st, &err, buf, len, 0);
+    return finish(st, &err, buf, len, failed);
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,86 @@
+/* moeplan: the kernels `moeplan run` executes, behind one table of function
+ * pointers per backend.  Public headers carry no CUDA types: buffers are
+ * opaque pointers into the backend's memory, holding its element type (the
+ * CPU backend: fp32), filled and read back as floats.
+ *
+ * Shapes are row-major.  Every kernel returns 0, or -1 with the reason in
+ * the backend's `err` (the op and its sizes). */
+#ifndef MOEPLAN_BACKEND_H
+#define MOEPLAN_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct mp_backend mp_backend;
+
+typedef struct {
+    const char *name;            /* "cpu", "cuda" */
+    /* Memory. */
+    void *(*alloc)(mp_backend *b, size_t elems);          /* zeroed; NULL when out of memory (err says) */
+    void (*release)(mp_backend *b, void *p);
+    int (*upload)(mp_backend *b, void *dst, const float *src, size_t elems);
+    int (*download)(mp_backend *b, float *dst, const void *src, size_t elems);
+    int (*sync)(mp_backend *b);                           /* wait for queued work */
+    double (*now_s)(mp_backend *b);                       /* a monotonic clock, after sync */
+    size_t (*high_water_bytes)(mp_backend *b);            /* the most allocated at once */
+    /* Matrix products, fp32 accumulation: C[m x n] = op(A) op(B) + beta C,
+     * op(A) m x k (A stored k x m when ta), op(B) k x n (n x k when tb). */
+    int (*gemm)(mp_backend *b, bool ta, bool tb, int m, int n, int k, const void *A, const void *B, void *C,
+                float beta);
+    /* `groups` products C_g[m_g x n] = A_g[m_g x k] B_g[k x n]: A and C the
+     * groups' rows one after another, B the groups' k x n blocks. */
+    int (*gemm_grouped)(mp_backend *b, int groups, const int *m, int n, int k, const void *A, const void *B, void *C);
+    /* A plain device copy: the bandwidth memory-bound kernels are held to. */
+    int (*copy)(mp_backend *b, void *dst, const void *src, size_t elems);
+    /* y = x + r (residual add), elementwise. */
+    int (*add)(mp_backend *b, size_t elems, const void *x, const void *r, void *y);
+    /* RMSNorm over rows of `cols`: y = x / rms(x) * w, rstd[row] kept. */
+    int (*rmsnorm_fwd)(mp_backend *b, int rows, int cols, const void *x, const void *w, void *y, void *rstd);
+    /* dx, and dw accumulated (+=) over the rows. */
+    int (*rmsnorm_bwd)(mp_backend *b, int rows, int cols, const void *x, const void *w, const void *rstd,
+                       const void *dy, void *dx, void *dw);
+    /* SwiGLU: in[rows x 2 cols] = [gate | up], out = silu(gate) * up. */
+    int (*swiglu_fwd)(mp_backend *b, int rows, int cols, const void *in, void *out);
+    int (*swiglu_bwd)(mp_backend *b, int rows, int cols, const void *in, const void *dout, void *din);
+    /* Router: softmax over `experts` logits per token, the top k (ties:
+     * the lower expert index first), probabilities renormalised over them. */
+    int (*router_topk)(mp_backend *b, int tokens, int experts, int k, const void *logits, void *probs, int *idx);
+    /* Tokens to experts: row t's k copies go to their expert's rows in
+     * expert order (stable in token order); with capacity > 0 an expert
+     * keeps its first `capacity` and the rest are dropped (slot -1).
+     * counts[e] = rows expert e received; slot[t*k+j] = the row, or -1. */
+    int (*permute)(mp_backend *b, int tokens, int hidden, int k, int experts, int capacity, const int *idx,
+                   const void *x, void *out, int *counts, int *slot);
+    /* Back: y[t] = sum over j of probs[t,j] * in[slot[t*k+j]] (dropped: 0). */
+    int (*unpermute)(mp_backend *b, int tokens, int hidden, int k, const int *slot, const void *probs, const void *in,
+                     void *y);
+    /* Causal attention per head: q, k, v, o [heads x seq x dim]; lse
+     * [heads x seq] kept for the backward. */
+    int (*attention_fwd)(mp_backend *b, int heads, int seq, int dim, const void *q, const void *k, const void *v,
+                         void *o, void *lse);
+    int (*attention_bwd)(mp_backend *b, int heads, int seq, int dim, const void *q, const void *k, const void *v,
+                         const void *o, const void *lse, const void *dout, void *dq, void *dk, void *dv);
+    /* Cross entropy over rows of `vocab` logits: loss[row], and dlogits =
+     * softmax - onehot(target), each divided by rows (a mean loss). */
+    int (*cross_entropy)(mp_backend *b, int rows, int vocab, const void *logits, const int *target, void *loss,
+                         void *dlogits);
+    /* AdamW on n parameters (decoupled weight decay), step t >= 1. */
+    int (*adamw)(mp_backend *b, size_t n, void *param, const void *grad, void *m, void *v, float lr, float beta1,
+                 float beta2, float eps, float weight_decay, int t);
+} mp_backend_ops;
+
+struct mp_backend {
+    const mp_backend_ops *ops;
+    void *impl;                  /* the backend's own state */
+    size_t allocated_bytes, high_water_bytes;
+    char err[256];
+};
+
+/* The backend named `name` ("cpu", "cuda"), opened; false with the reason
+ * in why (no such backend, the build has no CUDA, no GPU). */
+bool mp_backend_open(const char *name, mp_backend *b, char *why, size_t why_len);
+void mp_backend_close(mp_backend *b);
+/* The names this build has, comma-separated ("cpu" or "cpu, cuda"). */
+const char *mp_backend_names(void);
+
+#endif

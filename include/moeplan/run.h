@@ -1,0 +1,66 @@
+/* moeplan: one GPU's share of a plan, executed op by op with moeplan's own
+ * kernels (a backend, backend.h) and timed beside the cost model's
+ * prediction for the same op and shape (mp_cost_block_ops: one source of
+ * truth for both). */
+#ifndef MOEPLAN_RUN_H
+#define MOEPLAN_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "moeplan/backend.h"
+#include "moeplan/cost.h"
+#include "moeplan/error.h"
+
+/* How an op was run. */
+typedef enum {
+    MP_RUN_KERNEL,               /* its own kernel (gemm, rmsnorm, router, ...) */
+    MP_RUN_STANDIN,              /* a device copy moving the op's predicted bytes (no kernel of its own yet) */
+    MP_RUN_NOT_MEASURED          /* communication: one rank has no peers */
+} mp_run_how;
+
+typedef struct {
+    char name[40];
+    mp_block block;
+    mp_op_kind kind;
+    mp_run_how how;
+    char kernel[40];             /* what ran: "gemm", "grouped gemm x4", "rmsnorm", "copy 10.49 MB" */
+    char shape[64];
+    int per_micro_batch;         /* times the rank runs it per micro-batch (its block's layers) */
+    double pred_fwd_s, pred_bwd_s;
+    double meas_fwd_s, meas_bwd_s; /* median of the repeats; 0 when not measured */
+    double fwd_flops, fwd_bytes;
+} mp_run_op;
+
+typedef struct {
+    mp_run_op *ops;
+    size_t n;
+    int rank, layers_rank, layers_run; /* the rank's layers; the first layers_run of them were run */
+    /* One micro-batch forward + backward of the layers run (and the
+     * rank's embedding, output layer and step), by category. */
+    double pred_compute_s, meas_compute_s;
+    double pred_memory_s, meas_memory_s;
+    double pred_comm_s;          /* not measured on one rank */
+    double pred_s, meas_s;       /* compute + memory-bound: the measured part */
+    size_t high_water_bytes;     /* the backend's allocation high-water mark */
+} mp_run_report;
+
+typedef struct {
+    int rank;                    /* pipeline rank (0 .. pp-1) */
+    int layers;                  /* 0 = all of the rank's layers */
+    int repeats;                 /* timed runs per op after one warm-up (median) */
+    bool optimizer;              /* also the step's ops (norm, clip, AdamW) */
+} mp_run_opts;
+
+/* Run rank opts->rank's work under context c on backend b.  The report's
+ * ops are allocated (mp_run_report_free). */
+mp_status mp_run_rank(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o, mp_run_report *out, mp_error *err);
+void mp_run_report_free(mp_run_report *r);
+
+/* The CPU as a hardware description: its fp32 GEMM rate on a 1024^3
+ * product and its copy bandwidth, measured on backend b (the flat model:
+ * every product at that rate, every memory-bound kernel at that
+ * bandwidth).  Other fields from base. */
+mp_status mp_run_measure_host(mp_backend *b, const mp_hardware *base, mp_hardware *out, mp_error *err);
+
+#endif

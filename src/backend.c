@@ -1,0 +1,38 @@
+/* The backend registry: the one file that names CUDA.  The CPU backend is
+ * always built; the CUDA backend needs nvcc, cuBLAS and NCCL at build time
+ * (meson feature `cuda`, MP_HAVE_CUDA). */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend_internal.h"
+#include "config.h"
+
+bool mp_backend_open(const char *name, mp_backend *b, char *why, size_t why_len)
+{
+    memset(b, 0, sizeof *b);
+    if (!strcmp(name, "cpu")) {
+        b->ops = &mp_backend_cpu;
+        return true;
+    }
+    if (!strcmp(name, "cuda")) {
+        if (!MP_HAVE_CUDA)
+            snprintf(why, why_len, "this build has no GPU support: it was built without CUDA (nvcc, cuBLAS and NCCL "
+                                   "are needed at build time; see README, \"Building without CUDA\")");
+        else
+            snprintf(why, why_len, "the CUDA backend's kernels are not written yet: this build runs the cpu backend "
+                                   "only");
+        return false;
+    }
+    snprintf(why, why_len, "unknown backend '%s' (this build has: %s)", name, mp_backend_names());
+    return false;
+}
+
+void mp_backend_close(mp_backend *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+const char *mp_backend_names(void)
+{
+    return "cpu";
+}

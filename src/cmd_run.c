@@ -1,0 +1,247 @@
+/* moeplan run: one GPU's share of a plan executed with moeplan's own
+ * kernels, each op timed beside the cost model's prediction for it.
+ *
+ *   moeplan run --plan PLAN.yaml [--rank R] [--layers K] [--backend cpu|cuda]
+ *               [--repeats N] [--hardware HW.yaml] [--optimizer]
+ *               [--tolerance 10%] [--format text|json]
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "moeplan/run.h"
+#include "moeplan/units.h"
+
+enum { O_PLAN = 256, O_RANK, O_LAYERS, O_BACKEND, O_REPEATS, O_HARDWARE, O_OPTIMIZER, O_TOLERANCE, O_FORMAT };
+static const struct option run_options[] = {
+    {"plan", required_argument, 0, O_PLAN},
+    {"rank", required_argument, 0, O_RANK},
+    {"layers", required_argument, 0, O_LAYERS},
+    {"backend", required_argument, 0, O_BACKEND},
+    {"repeats", required_argument, 0, O_REPEATS},
+    {"hardware", required_argument, 0, O_HARDWARE},
+    {"optimizer", no_argument, 0, O_OPTIMIZER},
+    {"tolerance", required_argument, 0, O_TOLERANCE},
+    {"format", required_argument, 0, O_FORMAT},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0}};
+static const char *const run_help[] = {
+    "PLAN.yaml: the plan (model, hardware, workload, layout) whose rank to run",
+    "R: the pipeline rank to run, 0 to pp-1 (default 0)",
+    "K: run K of the rank's layers (default all)",
+    "cpu|cuda: the kernels' backend (default cpu)",
+    "N: timed runs per op after a warm-up, the median kept, 1-64 (default 5)",
+    "HW.yaml: predict with this hardware file (default: the plan's; cpu: the CPU, measured first)",
+    ": also the optimizer step's ops (norm, clip, AdamW)",
+    "X%: exit 1 when the measured total is off the prediction by more",
+    "text|json: report format",
+    ": this help (also -h)",
+};
+
+static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *failed);
+
+const cli_command cmd_run_def = {
+    "run", run_options, run_help,
+    "run --plan PLAN.yaml [OPTIONS]: execute one GPU's share of a plan (a pipeline rank's layers, one micro-batch "
+    "forward and backward) with moeplan's own kernels, and print each op's predicted and measured time",
+    cmd_run,
+};
+
+static const char *how_name(mp_run_how h)
+{
+    return h == MP_RUN_KERNEL ? "kernel" : h == MP_RUN_STANDIN ? "stand-in" : "not measured";
+}
+
+/* predicted / measured - 1, as validate: negative = predicted too fast. */
+static double rel_err(double pred, double meas)
+{
+    return meas > 0 ? pred / meas - 1 : 0;
+}
+
+static void fmt_s(double s, char *b, size_t n)
+{
+    if (s <= 0)
+        snprintf(b, n, "-");
+    else
+        mp_fmt_seconds(s, b, n);
+}
+
+static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *failed)
+{
+    const char *plan = NULL, *backend = "cpu", *hw_path = NULL;
+    mp_run_opts ro = {0, 0, 5, false};
+    double tolerance = -1;
+    out_format fmt = FMT_TEXT;
+    opterr = 0;
+    optind = 1;
+    int ch, longi;
+    while ((ch = getopt_long(argc, argv, ":h", run_options, &longi)) != -1) {
+        char *end;
+        long v;
+        switch (ch) {
+        case O_PLAN: plan = optarg; break;
+        case O_BACKEND: backend = optarg; break;
+        case O_HARDWARE: hw_path = optarg; break;
+        case O_OPTIMIZER: ro.optimizer = true; break;
+        case O_RANK:
+        case O_LAYERS:
+        case O_REPEATS:
+            v = strtol(optarg, &end, 10);
+            if (end == optarg || *end || v < (ch == O_RANK ? 0 : 1) || v > (ch == O_REPEATS ? 64 : 100000))
+                return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--%s: expected a whole number %s, got '%s'",
+                                    run_options[longi].name,
+                                    ch == O_RANK ? "from 0" : ch == O_REPEATS ? "from 1 to 64" : "from 1", optarg);
+            if (ch == O_RANK)
+                ro.rank = (int)v;
+            else if (ch == O_LAYERS)
+                ro.layers = (int)v;
+            else
+                ro.repeats = (int)v;
+            break;
+        case O_TOLERANCE: {
+            char why[160];
+            if (!mp_parse_quantity(optarg, MP_UNIT_FRACTION, &tolerance, why, sizeof why) || tolerance <= 0)
+                return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--tolerance: expected a fraction such as 10%% or "
+                                    "0.1, got '%s'", optarg);
+            break;
+        }
+        case O_FORMAT: {
+            mp_status fs = cli_format_text_json(optarg, &fmt, err);
+            if (fs)
+                return fs;
+            break;
+        }
+        case 'h':
+            cli_command_help(out, &cmd_run_def);
+            return MP_OK;
+        default:
+            return cli_getopt_error(ch, argv, "run", err);
+        }
+    }
+    if (optind < argc)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "unexpected argument '%s'; see moeplan run --help",
+                            argv[optind]);
+    if (!plan)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "run needs --plan PLAN.yaml; see moeplan run --help");
+    mp_backend b;
+    char why[512];
+    if (!mp_backend_open(backend, &b, why, sizeof why))
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--backend %s: %s", backend, why);
+
+    cli_opts o;
+    memset(&o, 0, sizeof o);
+    mp_layout_defaults(&o.layout);
+    o.plan_path = plan;
+    o.hardware_path = hw_path;
+    cli_inputs *in;
+    mp_layout l;
+    mp_cost_ctx c;
+    mp_cost k;
+    mp_status st = cli_evaluate(&o, false, &in, &l, &c, &k, err);
+    if (st) {
+        mp_backend_close(&b);
+        return st;
+    }
+    /* What the prediction is of: on the CPU backend the kernels compute in
+     * fp32, so activations and weights are priced at 4 bytes, and, unless a
+     * hardware file is given, the hardware is the CPU itself, its GEMM rate
+     * and copy bandwidth measured first (mp_run_measure_host). */
+    mp_hardware hw = in->hw;
+    mp_workload wl = in->wl;
+    bool host = !strcmp(b.ops->name, "cpu");
+    if (host) {
+        wl.act_bytes = wl.weight_bytes = 4;
+        wl.fp8 = MP_FP8_NONE;
+        if (!hw_path && (st = mp_run_measure_host(&b, &in->hw, &hw, err)))
+            goto done;
+    }
+    mp_cost_ctx_init(&c, &in->model, &hw, &wl, &l, in->wl.seq_max);
+    mp_run_report r;
+    if ((st = mp_run_rank(&c, &b, &ro, &r, err)))
+        goto done;
+    double total_err = rel_err(r.pred_s, r.meas_s);
+    if (tolerance > 0 && fabs(total_err) > tolerance)
+        *failed = 1;
+    if (fmt == FMT_JSON) {
+        json_t *ops = json_array();
+        for (size_t i = 0; i < r.n; i++) {
+            const mp_run_op *x = &r.ops[i];
+            json_t *oj = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f}", "name", x->name, "block",
+                                   mp_block_name(x->block), "how", how_name(x->how), "kernel", x->kernel,
+                                   "per_micro_batch", x->per_micro_batch, "predicted_fwd_s", x->pred_fwd_s,
+                                   "predicted_bwd_s", x->pred_bwd_s);
+            json_object_set_new(oj, "shape", x->shape[0] ? json_string(x->shape) : json_null());
+            json_object_set_new(oj, "measured_fwd_s", x->how == MP_RUN_NOT_MEASURED ? json_null() : json_real(x->meas_fwd_s));
+            json_object_set_new(oj, "measured_bwd_s", x->how == MP_RUN_NOT_MEASURED ? json_null() : json_real(x->meas_bwd_s));
+            json_array_append_new(ops, oj);
+        }
+        json_t *j = json_pack("{s:s,s:s,s:i,s:i,s:i,s:o}", "plan", plan, "backend", b.ops->name, "rank", r.rank,
+                              "layers_rank", r.layers_rank, "layers_run", r.layers_run, "ops", ops);
+        json_object_set_new(j, "hardware", json_pack("{s:s,s:f,s:f}", "name", hw.name, "peak_flops", hw.peak_flops,
+                                                     "memory_bw_bytes_per_s", hw.memory_bw_bytes_per_s));
+        json_object_set_new(j, "totals",
+                            json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "predicted_compute_s", r.pred_compute_s,
+                                      "measured_compute_s", r.meas_compute_s, "predicted_memory_s", r.pred_memory_s,
+                                      "measured_memory_s", r.meas_memory_s, "predicted_s", r.pred_s, "measured_s",
+                                      r.meas_s, "error", total_err, "predicted_comm_s_not_measured", r.pred_comm_s));
+        json_object_set_new(j, "high_water_bytes", json_integer((json_int_t)r.high_water_bytes));
+        mp_report_json_write(out, j);
+        json_decref(j);
+    } else {
+        char a[32], bb[32];
+        fprintf(out, "moeplan run: %s, pipeline rank %d of %d, %d of its %d layers, %s backend\n", plan, r.rank, l.pp,
+                r.layers_run, r.layers_rank, b.ops->name);
+        mp_fmt_flops(hw.peak_flops, a, sizeof a);
+        mp_fmt_bytes(hw.memory_bw_bytes_per_s, bb, sizeof bb);
+        fprintf(out, "predicted with %s: %s/s matrix products, %s/s memory-bound%s\n\n", hw.name, a, bb,
+                host ? " (fp32: activations and weights at 4 bytes)" : "");
+        fprintf(out, "%-22s %-11s %-22s %-20s %3s %10s %10s %10s %10s %7s\n", "op", "block", "kernel", "shape", "x",
+                "pred fwd", "meas fwd", "pred bwd", "meas bwd", "error");
+        for (size_t i = 0; i < r.n; i++) {
+            const mp_run_op *x = &r.ops[i];
+            char pf[24], mf[24], pb[24], mb[24], e[16];
+            fmt_s(x->pred_fwd_s, pf, sizeof pf);
+            fmt_s(x->pred_bwd_s, pb, sizeof pb);
+            if (x->how == MP_RUN_NOT_MEASURED) {
+                snprintf(mf, sizeof mf, "-");
+                snprintf(mb, sizeof mb, "-");
+                snprintf(e, sizeof e, "n/a");
+            } else {
+                fmt_s(x->meas_fwd_s, mf, sizeof mf);
+                fmt_s(x->meas_bwd_s, mb, sizeof mb);
+                snprintf(e, sizeof e, "%+.0f%%",
+                         100 * rel_err(x->pred_fwd_s + x->pred_bwd_s, x->meas_fwd_s + x->meas_bwd_s));
+            }
+            fprintf(out, "%-22s %-11s %-22s %-20s %3d %10s %10s %10s %10s %7s\n", x->name, mp_block_name(x->block),
+                    x->kernel, x->shape[0] ? x->shape : "-", x->per_micro_batch, pf, mf, pb, mb, e);
+        }
+        char p1[24], m1[24];
+        fprintf(out, "\nOne micro-batch forward and backward on this rank (ops x their count; no recomputation):\n");
+        fmt_s(r.pred_compute_s, p1, sizeof p1);
+        fmt_s(r.meas_compute_s, m1, sizeof m1);
+        fprintf(out, "  %-16s predicted %10s  measured %10s  error %+6.1f%%\n", "compute", p1, m1,
+                100 * rel_err(r.pred_compute_s, r.meas_compute_s));
+        fmt_s(r.pred_memory_s, p1, sizeof p1);
+        fmt_s(r.meas_memory_s, m1, sizeof m1);
+        fprintf(out, "  %-16s predicted %10s  measured %10s  error %+6.1f%%\n", "memory-bound", p1, m1,
+                100 * rel_err(r.pred_memory_s, r.meas_memory_s));
+        fmt_s(r.pred_s, p1, sizeof p1);
+        fmt_s(r.meas_s, m1, sizeof m1);
+        fprintf(out, "  %-16s predicted %10s  measured %10s  error %+6.1f%%\n", "total", p1, m1, 100 * total_err);
+        fmt_s(r.pred_comm_s, p1, sizeof p1);
+        fprintf(out, "  %-16s predicted %10s  not measured: one rank has no peers\n", "communication", p1);
+        mp_fmt_bytes((double)r.high_water_bytes, a, sizeof a);
+        fprintf(out, "memory: the backend's allocations peaked at %s (one op's buffers at a time)\n", a);
+        if (tolerance > 0)
+            fprintf(out, "tolerance %.0f%%: %s\n", 100 * tolerance, *failed ? "EXCEEDED" : "met");
+    }
+    mp_run_report_free(&r);
+done:
+    free(in);
+    mp_backend_close(&b);
+    return st;
+}

@@ -1,0 +1,512 @@
+/* moeplan run: a rank's ops, as the cost model lists them (mp_cost_block_ops),
+ * executed on a backend and timed beside their predicted durations.
+ *
+ * Each block the rank holds (embedding, attention, dense or MoE MLP, output
+ * layer, optionally the optimizer step) is run once per op and counted as
+ * often as the rank holds that block: the layers of a class are identical,
+ * so one run of each op stands for all of them.  Matrix products run with
+ * the op's own m, n, k and batch (forward; backward the data gradient
+ * m x k over n and the weight gradient k x n over m); attention with the
+ * layer's heads per GPU, sequence per CP rank and head dimension; the norms,
+ * residual adds, router, token permutation, SwiGLU, cross entropy and AdamW
+ * with their own kernels and the shapes the cost model priced; the other
+ * memory-bound ops (no kernel of their own yet) as a device copy moving the
+ * op's predicted bytes, said so in the report; collectives are not measured
+ * on one rank.  Recomputation is not run: the predictions compared are the
+ * ops' own forward and backward. */
+#include "moeplan/run.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moeplan/runs.h"
+#include "moeplan/units.h"
+
+/* A deterministic fill in [-0.5, 0.5) (xorshift), so runs repeat. */
+static void fill(float *v, size_t n, unsigned seed)
+{
+    unsigned x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        v[i] = (float)(x & 0xffffff) / 16777216.0f - 0.5f;
+    }
+}
+
+/* Buffers of one op's run, released together. */
+typedef struct {
+    mp_backend *b;
+    void *p[12];
+    int n;
+    bool oom;
+} bufs;
+
+static void *buf(bufs *s, size_t elems, unsigned seed)
+{
+    if (s->oom || s->n >= 12)
+        return NULL;
+    void *p = s->b->ops->alloc(s->b, elems ? elems : 1);
+    if (!p) {
+        s->oom = true;
+        return NULL;
+    }
+    s->p[s->n++] = p;
+    if (seed && elems) {
+        float *h = malloc(elems * sizeof *h);
+        if (!h) {
+            s->oom = true;
+            return p;
+        }
+        fill(h, elems, seed);
+        s->b->ops->upload(s->b, p, h, elems);
+        free(h);
+    }
+    return p;
+}
+
+static void bufs_free(bufs *s)
+{
+    for (int i = 0; i < s->n; i++)
+        s->b->ops->release(s->b, s->p[i]);
+    s->n = 0;
+}
+
+/* What an op needs to run: its shapes and buffers. */
+typedef struct {
+    const mp_cost_ctx *c;
+    const mp_op *o;
+    mp_backend *b;
+    bufs s;
+    int kind;                    /* which kernel */
+    long m, n, k, batch;         /* gemm; rows/cols for the others */
+    int *ia, *ib;                /* integer arrays on the host (router indices, slots, counts) */
+    int *mg;                     /* grouped gemm: rows per group */
+    void *x[10];
+    double elems_fwd, elems_bwd; /* stand-in copies */
+} job;
+
+enum { K_GEMM, K_GROUPED, K_ATTN, K_NORM, K_ADD, K_ROUTER, K_PERMUTE, K_UNPERMUTE, K_SWIGLU, K_XENT, K_ADAMW,
+       K_STANDIN };
+
+/* Tokens of one micro-batch on this GPU, and with sequence parallelism. */
+static double tokens(const mp_cost_ctx *c, bool sp_split)
+{
+    const mp_layout *l = &c->lay;
+    double T = (double)l->micro_batch * (double)c->seq_len / l->cp;
+    return sp_split && l->sequence_parallel ? T / l->tp : T;
+}
+
+static const mp_op *find(const mp_op *ops, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(ops[i].name, name))
+            return &ops[i];
+    return NULL;
+}
+
+/* Choose the kernel and allocate; false: out of memory (b->err says). */
+static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t klen)
+{
+    const mp_cost_ctx *c = j->c;
+    const mp_op *o = j->o;
+    const mp_model *m = c->model;
+    const mp_workload *w = c->wl;
+    const mp_layout *l = &c->lay;
+    bufs *s = &j->s;
+    long h = (long)m->hidden;
+    if (o->kind == MP_OP_MATMUL) {
+        j->m = (long)o->m, j->n = (long)o->n, j->k = (long)o->k, j->batch = o->batch;
+        size_t B = (size_t)j->batch;
+        j->x[0] = buf(s, B * j->m * j->k, 1);   /* A */
+        j->x[1] = buf(s, B * j->k * j->n, 2);   /* W */
+        j->x[2] = buf(s, B * j->m * j->n, 0);   /* C */
+        j->x[3] = buf(s, B * j->m * j->n, 3);   /* dC */
+        j->x[4] = buf(s, B * j->m * j->k, 0);   /* dA */
+        j->x[5] = buf(s, B * j->k * j->n, 0);   /* dW */
+        if (j->batch > 1) {
+            j->kind = K_GROUPED;
+            j->mg = malloc(B * sizeof *j->mg);
+            if (!j->mg)
+                s->oom = true;
+            for (size_t g = 0; j->mg && g < B; g++)
+                j->mg[g] = (int)j->m;
+            snprintf(kernel, klen, "grouped gemm x%ld", j->batch);
+        } else {
+            j->kind = K_GEMM;
+            snprintf(kernel, klen, "gemm");
+        }
+        return !s->oom;
+    }
+    if (o->kind == MP_OP_ATTENTION) {
+        j->kind = K_ATTN;
+        j->m = (long)(m->num_heads / l->tp) * l->micro_batch; /* heads x sequences */
+        j->n = (long)(c->seq_len / l->cp);
+        j->k = (long)m->head_dim;
+        size_t e = (size_t)j->m * j->n * j->k;
+        for (int i = 0; i < 3; i++)
+            j->x[i] = buf(s, e, 10 + i);
+        j->x[3] = buf(s, e, 0);
+        j->x[4] = buf(s, (size_t)j->m * j->n, 0);
+        j->x[5] = buf(s, e, 13);
+        for (int i = 6; i < 9; i++)
+            j->x[i] = buf(s, e, 0);
+        snprintf(kernel, klen, "causal attention");
+        return !s->oom;
+    }
+    const char *nm = o->name;
+    long Tn = (long)tokens(c, true);
+    if (strstr(nm, "norm") && strcmp(nm, "grad-norm") && m->norm == MP_NORM_RMS) {
+        j->kind = K_NORM;
+        j->m = Tn, j->n = h;
+        j->x[0] = buf(s, (size_t)Tn * h, 1);
+        j->x[1] = buf(s, (size_t)h, 2);
+        j->x[2] = buf(s, (size_t)Tn * h, 0);
+        j->x[3] = buf(s, (size_t)Tn, 0);
+        j->x[4] = buf(s, (size_t)Tn * h, 3);
+        j->x[5] = buf(s, (size_t)Tn * h, 0);
+        j->x[6] = buf(s, (size_t)h, 0);
+        snprintf(kernel, klen, "rmsnorm");
+    } else if (strstr(nm, "-residual")) {
+        j->kind = K_ADD;
+        j->m = Tn * h;
+        for (int i = 0; i < 3; i++)
+            j->x[i] = buf(s, (size_t)j->m, i == 2 ? 0 : 1 + i);
+        snprintf(kernel, klen, "add");
+    } else if (!strcmp(nm, "router-softmax-topk") && m->num_experts > 0) {
+        j->kind = K_ROUTER;
+        j->m = Tn, j->n = (long)m->num_experts, j->k = (long)m->top_k;
+        j->x[0] = buf(s, (size_t)Tn * j->n, 1);
+        j->x[1] = buf(s, (size_t)Tn * j->k, 0);
+        j->ia = malloc((size_t)Tn * j->k * sizeof *j->ia);
+        if (!j->ia)
+            s->oom = true;
+        snprintf(kernel, klen, "router top-%ld", j->k);
+    } else if ((!strcmp(nm, "permute") || !strcmp(nm, "unpermute")) && m->num_experts > 0) {
+        j->kind = !strcmp(nm, "permute") ? K_PERMUTE : K_UNPERMUTE;
+        j->m = Tn, j->n = h, j->k = (long)m->top_k, j->batch = (long)m->num_experts;
+        size_t rows = (size_t)Tn * j->k;
+        j->x[0] = buf(s, (size_t)Tn * h, 1);
+        j->x[1] = buf(s, rows * h, 0);
+        j->x[2] = buf(s, rows, 4); /* probabilities */
+        j->x[3] = buf(s, (size_t)Tn * h, 0);
+        j->ia = malloc(rows * sizeof *j->ia);     /* expert of each copy: round robin, balanced */
+        j->ib = malloc((rows + (size_t)j->batch) * sizeof *j->ib); /* slots, then counts */
+        if (!j->ia || !j->ib) {
+            s->oom = true;
+        } else {
+            for (size_t i = 0; i < rows; i++)
+                j->ia[i] = (int)((i * 7919u) % (size_t)j->batch);
+            double cf = w->capacity_factor;
+            j->mg = NULL;
+            j->elems_fwd = cf > 0 ? ceil(cf * (double)rows / (double)j->batch) : 0; /* capacity */
+        }
+        snprintf(kernel, klen, "%s", j->kind == K_PERMUTE ? "permute" : "unpermute");
+        /* The slots the unpermute reads: one permute, untimed. */
+        if (!s->oom && j->b->ops->permute(j->b, (int)Tn, (int)h, (int)j->k, (int)j->batch, (int)j->elems_fwd, j->ia,
+                                          j->x[0], j->x[1], j->ib + rows, j->ib) < 0)
+            return false;
+    } else if (!strcmp(nm, "expert-act") && m->gated_mlp) {
+        const mp_op *fc1 = find(ops, nops, "expert-fc1");
+        if (!fc1)
+            goto standin;
+        j->kind = K_SWIGLU;
+        j->m = (long)(fc1->m * fc1->batch), j->n = (long)(fc1->n / 2);
+        j->x[0] = buf(s, (size_t)j->m * 2 * j->n, 1);
+        j->x[1] = buf(s, (size_t)j->m * j->n, 0);
+        j->x[2] = buf(s, (size_t)j->m * j->n, 2);
+        j->x[3] = buf(s, (size_t)j->m * 2 * j->n, 0);
+        snprintf(kernel, klen, "swiglu");
+    } else if (!strcmp(nm, "cross-entropy")) {
+        j->kind = K_XENT;
+        j->m = (long)tokens(c, false), j->n = (long)(m->vocab / l->tp);
+        j->x[0] = buf(s, (size_t)j->m * j->n, 1);
+        j->x[1] = buf(s, (size_t)j->m, 0);
+        j->x[2] = buf(s, (size_t)j->m * j->n, 0);
+        j->ia = malloc((size_t)j->m * sizeof *j->ia);
+        if (!j->ia)
+            s->oom = true;
+        for (long i = 0; j->ia && i < j->m; i++)
+            j->ia[i] = (int)((i * 104729) % j->n);
+        snprintf(kernel, klen, "cross entropy");
+    } else if (!strcmp(nm, "optimizer-step")) {
+        /* The op moves n (grad + 2 master + 2 states + weight) bytes
+         * (cost.c, mp_cost_step_ops): n is the rank's shard. */
+        double per = w->grad_bytes + 2 * w->master_bytes + 2 * w->optim_state_bytes + w->weight_bytes;
+        j->kind = K_ADAMW;
+        j->m = (long)(o->fwd_hbm_bytes / per);
+        for (int i = 0; i < 4; i++)
+            j->x[i] = buf(s, (size_t)j->m, i < 2 ? 1 + i : 0);
+        snprintf(kernel, klen, "adamw");
+    } else {
+    standin:
+        /* A copy of n floats reads and writes 8 n bytes: the op's bytes. */
+        j->kind = K_STANDIN;
+        j->elems_fwd = floor(o->fwd_hbm_bytes / 8);
+        j->elems_bwd = floor(o->bwd_hbm_bytes / 8);
+        double e = fmax(j->elems_fwd, j->elems_bwd);
+        j->x[0] = buf(s, (size_t)e, 1);
+        j->x[1] = buf(s, (size_t)e, 0);
+        char a[32];
+        mp_fmt_bytes(o->fwd_hbm_bytes, a, sizeof a);
+        snprintf(kernel, klen, "copy %s", a);
+    }
+    return !s->oom;
+}
+
+/* One forward (bwd false) or backward of the job: 0, or -1 (b->err). */
+static int exec(job *j, bool bwd)
+{
+    mp_backend *b = j->b;
+    const mp_backend_ops *k = b->ops;
+    void **x = j->x;
+    switch (j->kind) {
+    case K_GEMM:
+        if (!bwd)
+            return k->gemm(b, false, false, (int)j->m, (int)j->n, (int)j->k, x[0], x[1], x[2], 0);
+        return k->gemm(b, false, true, (int)j->m, (int)j->k, (int)j->n, x[3], x[1], x[4], 0) ||
+               k->gemm(b, true, false, (int)j->k, (int)j->n, (int)j->m, x[0], x[3], x[5], 0);
+    case K_GROUPED:
+        if (!bwd)
+            return k->gemm_grouped(b, (int)j->batch, j->mg, (int)j->n, (int)j->k, x[0], x[1], x[2]);
+        for (long g = 0; g < j->batch; g++) {
+            const float *A = (const float *)x[0] + (size_t)g * j->m * j->k;
+            const float *W = (const float *)x[1] + (size_t)g * j->k * j->n;
+            const float *dC = (const float *)x[3] + (size_t)g * j->m * j->n;
+            float *dA = (float *)x[4] + (size_t)g * j->m * j->k, *dW = (float *)x[5] + (size_t)g * j->k * j->n;
+            if (k->gemm(b, false, true, (int)j->m, (int)j->k, (int)j->n, dC, W, dA, 0) ||
+                k->gemm(b, true, false, (int)j->k, (int)j->n, (int)j->m, A, dC, dW, 0))
+                return -1;
+        }
+        return 0;
+    case K_ATTN:
+        if (!bwd)
+            return k->attention_fwd(b, (int)j->m, (int)j->n, (int)j->k, x[0], x[1], x[2], x[3], x[4]);
+        return k->attention_bwd(b, (int)j->m, (int)j->n, (int)j->k, x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7],
+                                x[8]);
+    case K_NORM:
+        if (!bwd)
+            return k->rmsnorm_fwd(b, (int)j->m, (int)j->n, x[0], x[1], x[2], x[3]);
+        return k->rmsnorm_bwd(b, (int)j->m, (int)j->n, x[0], x[1], x[3], x[4], x[5], x[6]);
+    case K_ADD:
+        return k->add(b, (size_t)j->m, x[0], x[1], x[2]); /* backward: the gradient passes through, one add */
+    case K_ROUTER:
+        return bwd ? k->copy(b, x[1], x[0], (size_t)(j->m * j->k)) /* the probabilities' gradient: a pass */
+                   : k->router_topk(b, (int)j->m, (int)j->n, (int)j->k, x[0], x[1], j->ia);
+    case K_PERMUTE:
+    case K_UNPERMUTE: {
+        int rows = (int)(j->m * j->k);
+        /* Permute forward = unpermute backward and the other way round:
+         * both move the tokens one way. */
+        bool scatter = (j->kind == K_PERMUTE) != bwd;
+        if (scatter)
+            return k->permute(b, (int)j->m, (int)j->n, (int)j->k, (int)j->batch, (int)j->elems_fwd, j->ia, x[0], x[1],
+                              j->ib + rows, j->ib);
+        return k->unpermute(b, (int)j->m, (int)j->n, (int)j->k, j->ib, x[2], x[1], x[3]);
+    }
+    case K_SWIGLU:
+        return bwd ? k->swiglu_bwd(b, (int)j->m, (int)j->n, x[0], x[2], x[3])
+                   : k->swiglu_fwd(b, (int)j->m, (int)j->n, x[0], x[1]);
+    case K_XENT:
+        return bwd ? k->copy(b, x[2], x[0], (size_t)(j->m * j->n)) /* dlogits written forward; a pass */
+                   : k->cross_entropy(b, (int)j->m, (int)j->n, x[0], j->ia, x[1], x[2]);
+    case K_ADAMW:
+        return bwd ? 0 : k->adamw(b, (size_t)j->m, x[0], x[1], x[2], x[3], 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
+    case K_STANDIN: {
+        double e = bwd ? j->elems_bwd : j->elems_fwd;
+        return e > 0 ? k->copy(b, x[1], x[0], (size_t)e) : 0;
+    }
+    }
+    return -1;
+}
+
+/* Median seconds of `reps` runs after one warm-up. */
+static int timed(job *j, bool bwd, int reps, double *out)
+{
+    mp_backend *b = j->b;
+    double t[64];
+    if (reps > 64)
+        reps = 64;
+    if (exec(j, bwd) || b->ops->sync(b))
+        return -1;
+    for (int r = 0; r < reps; r++) {
+        double t0 = b->ops->now_s(b);
+        if (exec(j, bwd) || b->ops->sync(b))
+            return -1;
+        t[r] = b->ops->now_s(b) - t0;
+    }
+    *out = mp_median(t, reps);
+    return 0;
+}
+
+/* Layers of each block on pipeline rank r (attention blocks, dense and MoE
+ * MLP blocks, local attention), over its chunks: the first `limit` of its
+ * layers in chunk order (limit <= 0: all). */
+static void rank_blocks(const mp_cost_ctx *c, int r, int limit, int count[MP_BLOCK_COUNT])
+{
+    int seen = 0;
+    const mp_model *m = c->model;
+    const mp_layout *l = &c->lay;
+    memset(count, 0, MP_BLOCK_COUNT * sizeof count[0]);
+    for (int k = 0; k < l->vpp; k++) {
+        int first, n;
+        mp_layout_chunk(l, m->num_layers, r, k, &first, &n);
+        for (int i = first; i < first + n && i < m->num_layers; i++) {
+            if (limit > 0 && seen++ >= limit)
+                break;
+            bool local = m->window_kind != MP_WINDOW_NONE && m->attn_local[i];
+            count[local ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN]++;
+            count[m->is_moe[i] ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP]++;
+        }
+    }
+    count[MP_BLOCK_EMBED] = r == 0;
+    count[MP_BLOCK_HEAD] = r == l->pp - 1;
+}
+
+mp_status mp_run_rank(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o, mp_run_report *out, mp_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const mp_layout *l = &c->lay;
+    if (o->rank < 0 || o->rank >= l->pp)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--rank %d: the plan has pipeline ranks 0 to %d", o->rank,
+                            l->pp - 1);
+    int count[MP_BLOCK_COUNT];
+    rank_blocks(c, o->rank, 0, count);
+    int layers = count[MP_BLOCK_ATTN] + count[MP_BLOCK_ATTN_LOCAL];
+    out->rank = o->rank;
+    out->layers_rank = layers;
+    out->layers_run = o->layers > 0 && o->layers < layers ? o->layers : layers;
+    rank_blocks(c, o->rank, out->layers_run, count);
+    count[MP_BLOCK_STEP] = o->optimizer;
+    size_t cap = 0;
+    for (int blk = 0; blk < MP_BLOCK_COUNT; blk++) {
+        if (!count[blk])
+            continue;
+        mp_op ops[MP_MAX_OPS];
+        size_t n = mp_cost_block_ops(c, (mp_block)blk, ops);
+        /* Layer blocks count as the layers run; embedding, head and step once. */
+        int times = count[blk];
+        for (size_t i = 0; i < n; i++) {
+            const mp_op *op = &ops[i];
+            if (out->n == cap) {
+                size_t nc = cap ? 2 * cap : 64;
+                mp_run_op *g = realloc(out->ops, nc * sizeof *g);
+                if (!g) {
+                    mp_run_report_free(out);
+                    return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+                }
+                out->ops = g;
+                cap = nc;
+            }
+            mp_run_op *r = &out->ops[out->n++];
+            memset(r, 0, sizeof *r);
+            snprintf(r->name, sizeof r->name, "%s", op->name);
+            r->block = (mp_block)blk;
+            r->kind = op->kind;
+            r->per_micro_batch = times;
+            r->pred_fwd_s = op->fwd_s;
+            r->pred_bwd_s = blk == MP_BLOCK_STEP ? 0 : op->bwd_s;
+            r->fwd_flops = op->fwd_flops;
+            r->fwd_bytes = op->fwd_hbm_bytes;
+            if (op->kind == MP_OP_MATMUL)
+                snprintf(r->shape, sizeof r->shape, op->batch > 1 ? "%.0fx%.0fx%.0f x%d" : "%.0fx%.0fx%.0f", op->m,
+                         op->k, op->n, op->batch);
+            if (op->kind == MP_OP_COMM) {
+                r->how = MP_RUN_NOT_MEASURED;
+                snprintf(r->kernel, sizeof r->kernel, "not measured (one rank)");
+                if (blk != MP_BLOCK_STEP)
+                    out->pred_comm_s += times * (op->fwd_s + op->bwd_s);
+                continue;
+            }
+            if (op->fwd_s + op->bwd_s <= 0)
+                continue; /* nothing to run (an op the layout leaves empty) */
+            job j;
+            memset(&j, 0, sizeof j);
+            j.c = c;
+            j.o = op;
+            j.b = b;
+            j.s.b = b;
+            bool ok = prepare(&j, ops, n, r->kernel, sizeof r->kernel);
+            r->how = j.kind == K_STANDIN ? MP_RUN_STANDIN : MP_RUN_KERNEL;
+            int rc = ok ? timed(&j, false, o->repeats, &r->meas_fwd_s) : -1;
+            if (!rc && r->pred_bwd_s > 0)
+                rc = timed(&j, true, o->repeats, &r->meas_bwd_s);
+            bufs_free(&j.s);
+            free(j.ia);
+            free(j.ib);
+            free(j.mg);
+            if (rc) {
+                mp_status st = mp_error_set(err, ok ? MP_ERR_INTERNAL : MP_ERR_NOMEM, "", 0, 0,
+                                            "%s backend, op %s (block %s%s%s): %s", b->ops->name, op->name,
+                                            mp_block_name((mp_block)blk), r->shape[0] ? ", " : "", r->shape, b->err);
+                mp_run_report_free(out);
+                return st;
+            }
+            double p = times * (r->pred_fwd_s + r->pred_bwd_s), q = times * (r->meas_fwd_s + r->meas_bwd_s);
+            if (op->kind == MP_OP_MEMORY) {
+                out->pred_memory_s += p;
+                out->meas_memory_s += q;
+            } else {
+                out->pred_compute_s += p;
+                out->meas_compute_s += q;
+            }
+        }
+    }
+    out->pred_s = out->pred_compute_s + out->pred_memory_s;
+    out->meas_s = out->meas_compute_s + out->meas_memory_s;
+    out->high_water_bytes = b->ops->high_water_bytes(b);
+    return MP_OK;
+}
+
+void mp_run_report_free(mp_run_report *r)
+{
+    free(r->ops);
+    r->ops = NULL;
+    r->n = 0;
+}
+
+mp_status mp_run_measure_host(mp_backend *b, const mp_hardware *base, mp_hardware *out, mp_error *err)
+{
+    *out = *base;
+    /* GEMM: 1024^3, 2 x 1024^3 FLOPs, median of 5. */
+    enum { G = 1024 };
+    size_t copy_n = 16u << 20; /* 16 Mi floats: 64 MiB each way, beyond the caches */
+    bufs s = {b, {0}, 0, false};
+    void *A = buf(&s, (size_t)G * G, 1), *B = buf(&s, (size_t)G * G, 2), *C = buf(&s, (size_t)G * G, 0);
+    void *x = buf(&s, copy_n, 3), *y = buf(&s, copy_n, 0);
+    if (s.oom) {
+        bufs_free(&s);
+        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "%s backend: %s", b->ops->name, b->err);
+    }
+    double tg[5], tc[5];
+    for (int r = -1; r < 5; r++) {
+        double t0 = b->ops->now_s(b);
+        b->ops->gemm(b, false, false, G, G, G, A, B, C, 0);
+        b->ops->sync(b);
+        double t1 = b->ops->now_s(b);
+        b->ops->copy(b, y, x, copy_n);
+        b->ops->sync(b);
+        double t2 = b->ops->now_s(b);
+        if (r >= 0) {
+            tg[r] = t1 - t0;
+            tc[r] = t2 - t1;
+        }
+    }
+    bufs_free(&s);
+    double g = mp_median(tg, 5), cp = mp_median(tc, 5);
+    if (g <= 0 || cp <= 0)
+        return mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "%s backend: the clock did not advance", b->ops->name);
+    snprintf(out->name, sizeof out->name, "%s backend (measured)", b->ops->name);
+    out->peak_flops = 2.0 * G * G * G / g;
+    out->mfu = out->gemm_efficiency = out->attention_efficiency = 1.0;
+    out->attention_fwd_efficiency = out->attention_bwd_efficiency = 1.0;
+    out->memory_bw_bytes_per_s = 8.0 * (double)copy_n / cp;
+    out->bw_utilization = 1.0;
+    out->sm_count = 0; /* the flat model: every product at the measured rate */
+    out->kernel_launch_s = 0;
+    out->memory_bytes_half = 0;
+    out->peak_flops_fp8 = 0;
+    return MP_OK;
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# moeplan run --backend cpu on a small plan: every op the cost model lists
+# is either run (its kernel or a stand-in copy) or said not measured
+# (communication), measured times are positive, the totals add up, and the
+# errors are printed; bad options and a missing GPU backend exit 2.  The
+# errors themselves are not asserted: CI machines are shared and noisy.
+. "${BASH_SOURCE%/*}/tap.sh" run
+
+PLAN=tests/data/run-small-plan.yaml
+
+run run --plan $PLAN --format json --repeats 2 --optimizer
+if [ "$rc" -eq 0 ] && python3 - "$OUT" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ops = d['ops']
+assert d['backend'] == 'cpu' and d['rank'] == 0 and d['layers_run'] == d['layers_rank'] == 3
+kinds = {o['how'] for o in ops}
+assert kinds == {'kernel', 'stand-in', 'not measured'}, kinds
+comp = mem = 0.0
+for o in ops:
+    if o['how'] == 'not measured':
+        assert o['measured_fwd_s'] is None
+        continue
+    if o['predicted_fwd_s'] > 0:
+        assert o['measured_fwd_s'] > 0, o
+    if o['predicted_bwd_s'] > 0:
+        assert o['measured_bwd_s'] > 0, o
+# Each kernel the cost model's op names call for ran as itself.
+by = {(o['block'], o['name']): o['kernel'] for o in ops}
+assert by[('attention', 'qkv-proj')] == 'gemm'
+assert by[('attention', 'attention-core')] == 'causal attention'
+assert by[('attention', 'input-norm')] == 'rmsnorm'
+assert by[('moe-mlp', 'expert-fc1')] == 'grouped gemm x2'
+assert by[('moe-mlp', 'expert-act')] == 'swiglu'
+assert by[('moe-mlp', 'router-softmax-topk')] == 'router top-2'
+assert by[('moe-mlp', 'permute')] == 'permute' and by[('moe-mlp', 'unpermute')] == 'unpermute'
+assert by[('step', 'optimizer-step')] == 'adamw'
+t = d['totals']
+s = t['measured_compute_s'] + t['measured_memory_s']
+assert abs(s - t['measured_s']) <= 1e-12 * max(1, s)
+assert d['high_water_bytes'] > 0
+PY
+then ok "run --backend cpu: every op run or said not measured, kernels by name, totals add up"
+else notok "run --backend cpu: ops and totals" "exit $rc"; fi
+
+run run --plan $PLAN --rank 1 --repeats 1
+if [ "$rc" -eq 0 ] && grep -q "pipeline rank 1 of 2" "$OUT" && grep -q "^cross-entropy .*cross entropy" "$OUT" &&
+   grep -q "not measured: one rank has no peers" "$OUT"; then ok "run --rank 1: the output layer's cross entropy"
+else notok "run --rank 1" "exit $rc"; fi
+
+run run --plan $PLAN --layers 1 --repeats 1 --format json
+if [ "$rc" -eq 0 ] && python3 -c "
+import json; d = json.load(open('$OUT')); assert d['layers_run'] == 1 and d['layers_rank'] == 3"; then
+    ok "run --layers 1: one of the rank's three layers"
+else notok "run --layers 1" "exit $rc"; fi
+
+# --tolerance: exit 1 when the total is off by more (a tolerance no run meets).
+run run --plan $PLAN --repeats 1 --tolerance 0.0001%
+if [ "$rc" -eq 1 ] && grep -q "EXCEEDED" "$OUT"; then ok "run --tolerance: exit 1 when exceeded"
+else notok "run --tolerance" "exit $rc"; fi
+
+expect2() {
+    local name=$1 want=$2
+    shift 2
+    run "$@"
+    if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && grep -q -- "$want" "$ERR"; then ok "$name"
+    else notok "$name" "exit $rc, stdout $(wc -c <"$OUT") bytes, want '$want'"; fi
+}
+expect2 "run --backend cuda without a CUDA backend: exit 2, said why" "--backend cuda:" run --plan $PLAN --backend cuda
+expect2 "run --backend tpu: unknown" "unknown backend 'tpu'" run --plan $PLAN --backend tpu
+expect2 "run --rank 2 of pp 2" "pipeline ranks 0 to 1" run --plan $PLAN --rank 2
+expect2 "run without --plan" "run needs --plan" run
+expect2 "run --repeats 0" "--repeats: expected a whole number from 1 to 64" run --plan $PLAN --repeats 0
+
+tap_done
