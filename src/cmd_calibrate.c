@@ -5,6 +5,7 @@
  *   moeplan calibrate --runs FILE --hardware BASE.yaml [-o OUT.yaml]
  *                     [--fit KEY,KEY,...] [--folds K] [--format text|json]
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -16,9 +17,11 @@
 #include "moeplan/calibrate.h"
 #include "moeplan/megatron_log.h"
 #include "moeplan/runs.h"
+#include "moeplan/measure.h"
+#include "moeplan/run.h"
 #include "moeplan/units.h"
 
-enum { O_RUNS = 256, O_HW, O_OUT, O_FIT, O_FOLDS, O_FORMAT, O_HWDIR, O_EXCLUDE, O_MLOG, O_PLAN };
+enum { O_RUNS = 256, O_HW, O_OUT, O_FIT, O_FOLDS, O_FORMAT, O_HWDIR, O_EXCLUDE, O_MLOG, O_PLAN, O_MEASURE, O_BACKEND };
 static const struct option calibrate_options[] = {
     {"runs", required_argument, 0, O_RUNS},
     {"hardware", required_argument, 0, O_HW},
@@ -29,6 +32,8 @@ static const struct option calibrate_options[] = {
     {"exclude", required_argument, 0, O_EXCLUDE},
     {"megatron-log", required_argument, 0, O_MLOG},
     {"plan", required_argument, 0, O_PLAN},
+    {"measure", no_argument, 0, O_MEASURE},
+    {"backend", required_argument, 0, O_BACKEND},
     {"format", required_argument, 0, O_FORMAT},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
@@ -41,7 +46,9 @@ static const char *const calibrate_help[] = {
     "DIR: hardware files for reading the runs (default: the shipped plans/hardware)",
     "ID,...: runs left out of the fit (ids or prefixes ending in *); still reported",
     "LOG: a Megatron-LM training log of your own run (with --plan: its model, layout and workload)",
-    "PLAN.yaml: the plan file of the run the --megatron-log comes from",
+    "PLAN.yaml: the plan file of the run the --megatron-log comes from (--measure: whose shapes to add)",
+    ": measure the backend's GEMM rates, memory bandwidth and attention into the file's tables",
+    "cpu|cuda: the backend --measure runs on (default cpu)",
     "text|json: report format",
     ": this help (also -h)",
 };
@@ -57,6 +64,111 @@ const cli_command cmd_calibrate_def = {
 };
 
 static const char *default_fit[] = {"gemm_efficiency", "attention_fwd_efficiency", "intra_node_efficiency"};
+
+/* run's total error on the plan's rank 0 with hardware hw (calibrate
+ * --measure's before and after). */
+static mp_status plan_run_error(mp_backend *b, const cli_inputs *in, const mp_layout *l, const mp_hardware *hw,
+                                double *error, mp_error *err)
+{
+    mp_workload wl = in->wl;
+    mp_run_backend_workload(b, &wl);
+    mp_cost_ctx c;
+    mp_cost_ctx_init(&c, &in->model, hw, &wl, l, in->wl.seq_max);
+    mp_run_opts ro = {0, 0, 3, false};
+    mp_run_report r;
+    mp_status st = mp_run_rank(&c, b, &ro, &r, err);
+    if (st)
+        return st;
+    *error = r.meas_s > 0 ? r.pred_s / r.meas_s - 1 : 0;
+    mp_run_report_free(&r);
+    return MP_OK;
+}
+
+/* calibrate --measure [--plan PLAN] [--hardware BASE] [-o OUT]: the
+ * backend's hardware measured into a hardware file (measure.c). */
+static mp_status measure_cmd(const char *backend, const char *plan_path, const char *hw_path, const char *out_path,
+                             FILE *out, mp_error *err)
+{
+    mp_backend b;
+    char why[512];
+    if (!mp_backend_open(backend, &b, why, sizeof why))
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--backend %s: %s", backend, why);
+    mp_hardware base;
+    mp_status st = MP_OK;
+    cli_inputs *in = NULL;
+    mp_layout l;
+    mp_cost_ctx c;
+    mp_cost k;
+    mp_workload wl;
+    if (plan_path) {
+        cli_opts o;
+        memset(&o, 0, sizeof o);
+        mp_layout_defaults(&o.layout);
+        o.plan_path = plan_path;
+        o.hardware_path = hw_path;
+        if ((st = cli_evaluate(&o, false, &in, &l, &c, &k, err)))
+            goto done;
+        base = in->hw;
+        wl = in->wl;
+        mp_run_backend_workload(&b, &wl);
+        mp_cost_ctx_init(&c, &in->model, &base, &wl, &l, in->wl.seq_max);
+    } else if (hw_path) {
+        if ((st = mp_hardware_load(&base, hw_path, err)))
+            goto done;
+    } else {
+        mp_hardware_defaults(&base);
+    }
+    mp_hardware hw;
+    mp_measure_summary sum;
+    if ((st = mp_measure_hardware(&b, &base, plan_path ? &c : NULL, &hw, &sum, err)))
+        goto done;
+    char a[32], bb[32];
+    mp_fmt_flops(sum.peak_flops, a, sizeof a);
+    mp_fmt_bytes(sum.copy_bw_bytes_per_s, bb, sizeof bb);
+    char comment[1024];
+    snprintf(comment, sizeof comment,
+             "Measured by moeplan calibrate --measure on the %s backend: %d GEMM shapes (%d from %s), %d copy sizes; "
+             "a 1024^3 GEMM at %s/s, a 64 MiB copy at %s/s. The measured_gemm and measured_memory tables take "
+             "precedence over the efficiency model; the capacity, network and the rest are the base file's (%s).",
+             b.ops->name, hw.n_gemm_measured, sum.gemm_from_plan, plan_path ? plan_path : "no plan",
+             hw.n_memory_measured, a, bb, plan_path ? "the plan's hardware" : hw_path ? hw_path : "defaults");
+    fprintf(out, "moeplan calibrate --measure: %s backend\n", b.ops->name);
+    fprintf(out, "  matrix products  %d shapes (%d of them the plan's), 1024^3 at %s/s\n", hw.n_gemm_measured,
+            sum.gemm_from_plan, a);
+    fprintf(out, "  memory-bound     %d copy sizes, 64 MiB at %s/s\n", hw.n_memory_measured, bb);
+    if (sum.attention_rate > 0) {
+        mp_fmt_flops(sum.attention_rate, a, sizeof a);
+        fprintf(out, "  attention        the plan's forward at %s/s (causal model FLOPs): efficiency %.3f\n", a,
+                hw.attention_efficiency);
+    }
+    if (out_path) {
+        FILE *f = fopen(out_path, "w");
+        if (!f) {
+            st = mp_error_set(err, MP_ERR_IO, out_path, 0, 0, "cannot write: %s", strerror(errno));
+            goto done;
+        }
+        mp_hardware_write(f, &hw, comment);
+        if (fclose(f) != 0) {
+            st = mp_error_set(err, MP_ERR_IO, out_path, 0, 0, "writing failed: %s", strerror(errno));
+            goto done;
+        }
+        fprintf(out, "wrote %s\n", out_path);
+    }
+    if (plan_path) {
+        mp_hardware flat;
+        double before, after;
+        if ((st = mp_run_measure_host(&b, &base, &flat, err)) ||
+            (st = plan_run_error(&b, in, &l, &flat, &before, err)) ||
+            (st = plan_run_error(&b, in, &l, &hw, &after, err)))
+            goto done;
+        fprintf(out, "run on %s, rank 0: total error %+.1f%% with the 1024^3 rate and 64 MiB bandwidth alone, "
+                     "%+.1f%% with the measured tables\n", plan_path, 100 * before, 100 * after);
+    }
+done:
+    free(in);
+    mp_backend_close(&b);
+    return st;
+}
 
 static const char *base_name(const char *path)
 {
@@ -203,6 +315,8 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
     const char *keys[16];
     int n_keys = 0;
     long folds = 5;
+    bool measure = false;
+    const char *backend = NULL;
     out_format fmt = FMT_TEXT;
     opterr = 0;
     optind = 1;
@@ -216,6 +330,8 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
         case O_HWDIR: hw_dir = optarg; break;
         case O_MLOG: log_path = optarg; break;
         case O_PLAN: plan_path = optarg; break;
+        case O_MEASURE: measure = true; break;
+        case O_BACKEND: backend = optarg; break;
         case O_EXCLUDE:
             snprintf(exclbuf, sizeof exclbuf, "%s", optarg);
             n_excl = 0;
@@ -275,6 +391,16 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
     if (optind < argc)
         return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "unexpected argument '%s'; see moeplan calibrate --help",
                             argv[optind]);
+    if (backend && !measure)
+        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--backend goes with --measure");
+    if (measure) {
+        if (runs_path || log_path)
+            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0,
+                                "--measure measures a backend; --runs and --megatron-log fit to runs: one at a time");
+        if (fmt == FMT_JSON)
+            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--measure writes text (and the file with -o)");
+        return measure_cmd(backend ? backend : "cpu", plan_path, hw_path, out_path, out, err);
+    }
     if ((!runs_path && !log_path) || !hw_path)
         return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0,
                             "calibrate needs --hardware BASE.yaml and --runs FILE.yaml or --megatron-log LOG with --plan "

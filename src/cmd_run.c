@@ -153,12 +153,9 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
     mp_hardware hw = in->hw;
     mp_workload wl = in->wl;
     bool host = !strcmp(b.ops->name, "cpu");
-    if (host) {
-        wl.act_bytes = wl.weight_bytes = 4;
-        wl.fp8 = MP_FP8_NONE;
-        if (!hw_path && (st = mp_run_measure_host(&b, &in->hw, &hw, err)))
-            goto done;
-    }
+    mp_run_backend_workload(&b, &wl);
+    if (host && !hw_path && (st = mp_run_measure_host(&b, &in->hw, &hw, err)))
+        goto done;
     mp_cost_ctx_init(&c, &in->model, &hw, &wl, &l, in->wl.seq_max);
     mp_run_report r;
     if ((st = mp_run_rank(&c, &b, &ro, &r, err)))

@@ -70,10 +70,51 @@ double mp_eff_matmul_tile_s(const mp_hardware *hw, double m, double n, double k,
     return tile_time(hw, m, n, k, batch, tm, tn);
 }
 
+/* A measured table (calibrate --measure) takes precedence: the rate at
+ * (m, n, k) is the geometric mean of the measured rates weighted by
+ * 1 / d^2, d the distance in (log m, log n, log k) -- a measured shape is
+ * its own rate; between shapes the nearer count more. */
+static double measured_gemm_rate(const mp_hardware *hw, double m, double n, double k)
+{
+    double lm = log(m), ln = log(n), lk = log(k), sw = 0, sl = 0;
+    for (int i = 0; i < hw->n_gemm_measured; i++) {
+        const double *r = hw->gemm_measured[i];
+        double d2 = pow(lm - log(r[0]), 2) + pow(ln - log(r[1]), 2) + pow(lk - log(r[2]), 2);
+        if (d2 < 1e-12)
+            return r[3];
+        sw += 1 / d2;
+        sl += log(r[3]) / d2;
+    }
+    return exp(sl / sw);
+}
+
+/* Bandwidth of a kernel moving b bytes: log-log interpolation between the
+ * measured sizes, the ends held beyond them. */
+static double measured_memory_bw(const mp_hardware *hw, double b)
+{
+    int n = hw->n_memory_measured;
+    const double(*t)[2] = hw->memory_measured;
+    int lo = 0, hi = 0;
+    for (int i = 0; i < n; i++) {
+        if (t[i][0] <= b && (t[lo][0] > b || t[i][0] > t[lo][0]))
+            lo = i;
+        if (t[i][0] >= b && (t[hi][0] < b || t[i][0] < t[hi][0]))
+            hi = i;
+    }
+    if (t[lo][0] > b)
+        return t[hi][1]; /* below the smallest: its rate */
+    if (t[hi][0] < b || t[hi][0] == t[lo][0])
+        return t[lo][1]; /* above the largest, or exact */
+    double f = (log(b) - log(t[lo][0])) / (log(t[hi][0]) - log(t[lo][0]));
+    return exp(log(t[lo][1]) + f * (log(t[hi][1]) - log(t[lo][1])));
+}
+
 static double gemm_compute_s(const mp_hardware *hw, double m, double n, double k, int batch)
 {
     if (m <= 0 || n <= 0 || k <= 0 || batch <= 0)
         return 0;
+    if (hw->n_gemm_measured)
+        return 2.0 * m * n * k * batch / measured_gemm_rate(hw, m, n, k);
     if (flat(hw))
         return 2.0 * m * n * k * batch / (hw->peak_flops * hw->mfu);
     double best = INFINITY;
@@ -93,6 +134,8 @@ double mp_eff_matmul_fraction(const mp_hardware *hw, double m, double n, double 
 
 double mp_eff_matmul_s(const mp_hardware *hw, double m, double n, double k, int batch, double hbm_bytes)
 {
+    if (hw->n_gemm_measured) /* a measured rate includes the product's memory traffic */
+        return gemm_compute_s(hw, m, n, k, batch);
     return fmax(gemm_compute_s(hw, m, n, k, batch), hbm_s(hw, hbm_bytes)) + (flat(hw) ? 0 : hw->kernel_launch_s);
 }
 
@@ -100,6 +143,8 @@ double mp_eff_matmul_bwd_s(const mp_hardware *hw, double m, double n, double k, 
 {
     /* dgrad: [m x n] x [n x k]; wgrad: [k x m] x [m x n], reduced over m. */
     double c = gemm_compute_s(hw, m, k, n, batch) + gemm_compute_s(hw, k, n, m, batch);
+    if (hw->n_gemm_measured)
+        return c;
     return fmax(c, hbm_s(hw, hbm_bytes)) + (flat(hw) ? 0 : 2 * hw->kernel_launch_s);
 }
 
@@ -129,6 +174,10 @@ double mp_eff_memory_s(const mp_hardware *hw, double bytes, int kernels)
 {
     if (bytes <= 0)
         return 0;
+    if (kernels < 1)
+        kernels = 1;
+    if (hw->n_memory_measured)
+        return bytes / measured_memory_bw(hw, bytes / kernels) + (flat(hw) ? 0 : kernels * hw->kernel_launch_s);
     if (flat(hw))
         return hbm_s(hw, bytes);
     if (kernels < 1)

@@ -1,9 +1,11 @@
 #include "moeplan/hardware.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "moeplan/doc.h"
+#include "moeplan/units.h"
 
 #define TRY(x) do { mp_status st_ = (x); if (st_) return st_; } while (0)
 
@@ -41,7 +43,43 @@ static const char *const hw_keys[] = {
     "gemm_efficiency", "gemm_tile_overhead", "gemm_k_overhead", "attention_fwd_efficiency",
     "attention_bwd_efficiency", "attention_head_dim_overhead", "kernel_launch", "memory_bytes_half",
     "intra_node_efficiency", "inter_node_efficiency", "collective_bytes_half", "moe_host_sync",
-    "peak_flops_fp8", "gemm_efficiency_fp8", "mxfp8", NULL};
+    "peak_flops_fp8", "gemm_efficiency_fp8", "mxfp8", "measured_gemm", "measured_memory", NULL};
+
+/* measured_gemm: [[m, n, k, FLOP/s], ...]; measured_memory: [[bytes, B/s],
+ * ...] (calibrate --measure writes them): `cols` positive numbers a row. */
+static mp_status load_table(const mp_doc *d, const mp_node *root, const char *key, int cols, double (*rows)[4],
+                            double (*rows2)[2], int *n, mp_error *err)
+{
+    const mp_node *t = mp_node_get(root, key, NULL);
+    if (!t)
+        return MP_OK;
+    if (t->kind != MP_NODE_SEQ)
+        return mp_doc_error(d, t, err, "'%s' must be a list of [%s] rows", key,
+                            cols == 4 ? "m, n, k, FLOP/s" : "bytes, B/s");
+    if (t->n > MP_HW_TABLE)
+        return mp_doc_error(d, t, err, "'%s' has %zu rows; at most %d", key, t->n, MP_HW_TABLE);
+    for (size_t i = 0; i < t->n; i++) {
+        const mp_node *r = t->vals[i];
+        if (r->kind != MP_NODE_SEQ || r->n != (size_t)cols)
+            return mp_doc_error(d, r, err, "'%s' row %zu must be [%s]", key, i + 1,
+                                cols == 4 ? "m, n, k, FLOP/s" : "bytes, B/s");
+        for (int c = 0; c < cols; c++) {
+            const mp_node *v = r->vals[c];
+            double x = 0;
+            const char *why = NULL;
+            if (v->kind != MP_NODE_SCALAR || mp_parse_decimal(v->text, &x, &why) != strlen(v->text) || !(x > 0) ||
+                !isfinite(x))
+                return mp_doc_error(d, v, err, "'%s' row %zu: expected a positive number, got '%s'", key, i + 1,
+                                    v->kind == MP_NODE_SCALAR ? v->text : "a list or map");
+            if (rows)
+                rows[i][c] = x;
+            else
+                rows2[i][c] = x;
+        }
+    }
+    *n = (int)t->n;
+    return MP_OK;
+}
 
 /* The efficiency model's keys (efficiency.h).  Defaults, used when a file
  * gives sm_count but not the rest, are chosen starting points, not
@@ -152,6 +190,10 @@ mp_status mp_hardware_load(mp_hardware *hw, const char *path, mp_error *err)
                              NULL);
     if (!st)
         st = mp_get_bool(&g, "mxfp8", false, &hw->mxfp8, NULL);
+    if (!st)
+        st = load_table(&d, d.root, "measured_gemm", 4, hw->gemm_measured, NULL, &hw->n_gemm_measured, err);
+    if (!st)
+        st = load_table(&d, d.root, "measured_memory", 2, NULL, hw->memory_measured, &hw->n_memory_measured, err);
     if (!st && hw->reserved_bytes >= hw->memory_bytes)
         st = mp_doc_error(&d, mp_node_get(d.root, "reserved_memory", NULL), err,
                           "'reserved_memory' is not smaller than 'memory'");
@@ -208,6 +250,17 @@ void mp_hardware_write(FILE *f, const mp_hardware *hw, const char *comment)
         fprintf(f, "peak_flops_fp8: %.17g FLOPS\n", hw->peak_flops_fp8);
         fprintf(f, "gemm_efficiency_fp8: %.17g\n", hw->gemm_efficiency_fp8);
         fprintf(f, "mxfp8: %s\n", hw->mxfp8 ? "true" : "false");
+    }
+    if (hw->n_gemm_measured) {
+        fprintf(f, "measured_gemm: # [m, n, k, FLOP/s]\n");
+        for (int i = 0; i < hw->n_gemm_measured; i++)
+            fprintf(f, "  - [%.17g, %.17g, %.17g, %.17g]\n", hw->gemm_measured[i][0], hw->gemm_measured[i][1],
+                    hw->gemm_measured[i][2], hw->gemm_measured[i][3]);
+    }
+    if (hw->n_memory_measured) {
+        fprintf(f, "measured_memory: # [bytes per kernel, B/s]\n");
+        for (int i = 0; i < hw->n_memory_measured; i++)
+            fprintf(f, "  - [%.17g, %.17g]\n", hw->memory_measured[i][0], hw->memory_measured[i][1]);
     }
 }
 

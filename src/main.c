@@ -264,6 +264,7 @@ static void usage(FILE *f)
           "calibrate:\n"
           "  --runs FILE.yaml  --hardware BASE.yaml  -o/--output OUT.yaml  --fit KEY,...  --folds K  --exclude ID,...\n"
           "  --megatron-log LOG --plan PLAN.yaml (your own run)\n"
+          "  --measure [--backend cpu|cuda] [--plan PLAN.yaml] -o HW.yaml (measure the hardware's tables)\n"
           "run:\n"
           "  --plan PLAN.yaml  --rank R  --layers K  --backend cpu|cuda  --repeats N  --hardware HW.yaml\n"
           "  --optimizer  --tolerance X%  --format text|json\n"

@@ -467,6 +467,14 @@ void mp_run_report_free(mp_run_report *r)
     r->n = 0;
 }
 
+void mp_run_backend_workload(const mp_backend *b, mp_workload *w)
+{
+    if (!strcmp(b->ops->name, "cpu")) {
+        w->act_bytes = w->weight_bytes = 4;
+        w->fp8 = MP_FP8_NONE;
+    }
+}
+
 mp_status mp_run_measure_host(mp_backend *b, const mp_hardware *base, mp_hardware *out, mp_error *err)
 {
     *out = *base;

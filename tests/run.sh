@@ -59,6 +59,18 @@ run run --plan $PLAN --repeats 1 --tolerance 0.0001%
 if [ "$rc" -eq 1 ] && grep -q "EXCEEDED" "$OUT"; then ok "run --tolerance: exit 1 when exceeded"
 else notok "run --tolerance" "exit $rc"; fi
 
+# calibrate --measure on the CPU, then run with the file it wrote: both
+# errors printed (their size is the machine's, not asserted).
+run calibrate --measure --plan $PLAN -o "$TMP/cpu.yaml"
+if [ "$rc" -eq 0 ] && grep -q "^measured_gemm:" "$TMP/cpu.yaml" && grep -q "^measured_memory:" "$TMP/cpu.yaml" &&
+   grep -Eq "total error [-+][0-9.]+% with the 1024\^3 rate .*, [-+][0-9.]+% with the measured tables" "$OUT"; then
+    ok "calibrate --measure --backend cpu: tables written, run's error before and after"
+else notok "calibrate --measure" "exit $rc"; fi
+run run --plan $PLAN --hardware "$TMP/cpu.yaml" --repeats 1
+if [ "$rc" -eq 0 ] && grep -q "predicted with cpu backend (calibrate --measure)" "$OUT"; then
+    ok "run --hardware: predicts with the measured file"
+else notok "run --hardware the measured file" "exit $rc"; fi
+
 expect2() {
     local name=$1 want=$2
     shift 2
@@ -71,5 +83,7 @@ expect2 "run --backend tpu: unknown" "unknown backend 'tpu'" run --plan $PLAN --
 expect2 "run --rank 2 of pp 2" "pipeline ranks 0 to 1" run --plan $PLAN --rank 2
 expect2 "run without --plan" "run needs --plan" run
 expect2 "run --repeats 0" "--repeats: expected a whole number from 1 to 64" run --plan $PLAN --repeats 0
+expect2 "calibrate --measure --backend cuda without it" "--backend cuda:" calibrate --measure --backend cuda
+expect2 "calibrate --backend without --measure" "--backend goes with --measure" calibrate --backend cpu
 
 tap_done

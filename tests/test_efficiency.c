@@ -6,7 +6,10 @@
  * 0.8 (network) of line rate with 1 MB to half. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "moeplan/efficiency.h"
 
@@ -165,6 +168,54 @@ START_TEST(test_hardware_keys)
 }
 END_TEST
 
+/* Measured tables (calibrate --measure) take precedence over the model.
+ * tests/data/hw-measured.yaml: 1024^3 at 5e13 FLOP/s, 64^3 at 1e12; copies
+ * of 1 MB at 1e11 B/s and 100 MB at 1e12.
+ *  - a measured shape runs at its own rate: 2 * 1024^3 / 5e13 = 42.95 us,
+ *    2 * 64^3 / 1e12 = 0.524 us (no memory floor: the rate includes it);
+ *  - between them, 256^3 is equally far from both in log space (log 4 =
+ *    log 4): the geometric mean, sqrt(5e13 * 1e12) = 7.071e12 FLOP/s;
+ *  - memory: 10 MB is halfway in log between 1 MB and 100 MB: sqrt(1e11 *
+ *    1e12) = 3.162e11 B/s, 1e7 / 3.162e11 = 31.62 us; below the smallest
+ *    size its rate, above the largest its rate;
+ *  - a negative entry is refused at its position. */
+START_TEST(test_measured_tables)
+{
+    mp_hardware hw;
+    mp_error e;
+    memset(&e, 0, sizeof e);
+    ck_assert_int_eq(mp_hardware_load(&hw, TEST_DATA "/hw-measured.yaml", &e), MP_OK);
+    ck_assert_int_eq(hw.n_gemm_measured, 2);
+    ck_assert(fabs(mp_eff_matmul_s(&hw, 1024, 1024, 1024, 1, 1e12) - 2.0 * 1024 * 1024 * 1024 / 5e13) < 1e-15);
+    ck_assert(fabs(mp_eff_matmul_s(&hw, 64, 64, 64, 1, 0) - 2.0 * 64 * 64 * 64 / 1e12) < 1e-18);
+    double t = mp_eff_matmul_s(&hw, 256, 256, 256, 1, 0);
+    ck_assert(fabs(t - 2.0 * 256 * 256 * 256 / sqrt(5e13 * 1e12)) < 1e-12 * t);
+    ck_assert(fabs(mp_eff_memory_s(&hw, 1e7, 1) - 1e7 / sqrt(1e11 * 1e12)) < 1e-12);
+    ck_assert(fabs(mp_eff_memory_s(&hw, 1e4, 1) - 1e4 / 1e11) < 1e-18);
+    ck_assert(fabs(mp_eff_memory_s(&hw, 1e10, 1) - 1e10 / 1e12) < 1e-12);
+    /* Written and read back: the same tables. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    mp_hardware_write(f, &hw, "test");
+    fclose(f);
+    char path[] = "/tmp/moeplan-hw-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq((int)write(fd, buf, len), (int)len);
+    close(fd);
+    free(buf);
+    mp_hardware back;
+    ck_assert_int_eq(mp_hardware_load(&back, path, &e), MP_OK);
+    unlink(path);
+    ck_assert_int_eq(back.n_memory_measured, 2);
+    ck_assert(back.gemm_measured[1][3] == 1e12 && back.memory_measured[1][0] == 1e8);
+    ck_assert_int_eq(mp_hardware_load(&hw, TEST_DATA "/bad/hw-measured-row.yaml", &e), MP_ERR_INPUT);
+    ck_assert_msg(strstr(e.msg, "'measured_gemm' row 2: expected a positive number, got '-3'"), "%s", e.msg);
+    ck_assert_int_eq(e.line, 9);
+}
+END_TEST
+
 static Suite *efficiency_suite(void)
 {
     Suite *s = suite_create("efficiency");
@@ -176,6 +227,7 @@ static Suite *efficiency_suite(void)
     tcase_add_test(t, test_memory);
     tcase_add_test(t, test_links);
     tcase_add_test(t, test_hardware_keys);
+    tcase_add_test(t, test_measured_tables);
     suite_add_tcase(s, t);
     return s;
 }

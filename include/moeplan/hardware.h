@@ -7,6 +7,8 @@
 
 #include "moeplan/error.h"
 
+#define MP_HW_TABLE 96
+
 typedef struct {
     char name[128];
     char source[512];
@@ -44,6 +46,14 @@ typedef struct {
     double peak_flops_fp8;
     double gemm_efficiency_fp8;
     bool mxfp8;
+    /* Measured by `moeplan calibrate --measure`; where given they take
+     * precedence over the model (efficiency.c): matrix products as (m, n,
+     * k, achieved FLOP/s), memory-bound kernels as (bytes moved by one
+     * kernel, achieved B/s). */
+    int n_gemm_measured;
+    double gemm_measured[MP_HW_TABLE][4];
+    int n_memory_measured;
+    double memory_measured[MP_HW_TABLE][2];
 } mp_hardware;
 
 void mp_hardware_defaults(mp_hardware *hw);

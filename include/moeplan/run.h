@@ -57,6 +57,11 @@ typedef struct {
 mp_status mp_run_rank(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o, mp_run_report *out, mp_error *err);
 void mp_run_report_free(mp_run_report *r);
 
+/* What a backend's kernels compute in: the cpu backend in fp32, so its
+ * runs are priced with activations and weights at 4 bytes and no FP8
+ * (w changed in place); the same for run and calibrate --measure. */
+void mp_run_backend_workload(const mp_backend *b, mp_workload *w);
+
 /* The CPU as a hardware description: its fp32 GEMM rate on a 1024^3
  * product and its copy bandwidth, measured on backend b (the flat model:
  * every product at that rate, every memory-bound kernel at that
