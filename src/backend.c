@@ -15,13 +15,13 @@ bool mp_backend_open(const char *name, mp_backend *b, char *why, size_t why_len)
         return true;
     }
     if (!strcmp(name, "cuda")) {
-        if (!MP_HAVE_CUDA)
-            snprintf(why, why_len, "this build has no GPU support: it was built without CUDA (nvcc, cuBLAS and NCCL "
-                                   "are needed at build time; see README, \"Building without CUDA\")");
-        else
-            snprintf(why, why_len, "the CUDA backend's kernels are not written yet: this build runs the cpu backend "
-                                   "only");
+#if MP_HAVE_CUDA
+        return mp_backend_cuda_open(b, why, why_len);
+#else
+        snprintf(why, why_len, "this build has no GPU support: it was built without CUDA (nvcc, cuBLAS and NCCL "
+                               "are needed at build time; see README, \"Building without CUDA\")");
         return false;
+#endif
     }
     snprintf(why, why_len, "unknown backend '%s' (this build has: %s)", name, mp_backend_names());
     return false;
@@ -29,10 +29,14 @@ bool mp_backend_open(const char *name, mp_backend *b, char *why, size_t why_len)
 
 void mp_backend_close(mp_backend *b)
 {
+#if MP_HAVE_CUDA
+    if (b->ops && !strcmp(b->ops->name, "cuda"))
+        mp_backend_cuda_close(b);
+#endif
     memset(b, 0, sizeof *b);
 }
 
 const char *mp_backend_names(void)
 {
-    return "cpu";
+    return MP_HAVE_CUDA ? "cpu, cuda" : "cpu";
 }

@@ -68,6 +68,25 @@ static int cpu_download(mp_backend *b, float *dst, const void *src, size_t n)
     return 0;
 }
 
+static void *cpu_alloc_int(mp_backend *b, size_t n)
+{
+    return cpu_alloc(b, n); /* an int is 4 bytes, as a float */
+}
+
+static int cpu_upload_int(mp_backend *b, void *dst, const int *src, size_t n)
+{
+    (void)b;
+    memcpy(dst, src, n * sizeof(int));
+    return 0;
+}
+
+static int cpu_download_int(mp_backend *b, int *dst, const void *src, size_t n)
+{
+    (void)b;
+    memcpy(dst, src, n * sizeof(int));
+    return 0;
+}
+
 static int cpu_sync(mp_backend *b)
 {
     (void)b;
@@ -409,6 +428,9 @@ const mp_backend_ops mp_backend_cpu = {
     .release = cpu_release,
     .upload = cpu_upload,
     .download = cpu_download,
+    .alloc_int = cpu_alloc_int,
+    .upload_int = cpu_upload_int,
+    .download_int = cpu_download_int,
     .sync = cpu_sync,
     .now_s = cpu_now,
     .high_water_bytes = cpu_high_water,

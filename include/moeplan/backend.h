@@ -1,7 +1,9 @@
 /* moeplan: the kernels `moeplan run` executes, behind one table of function
  * pointers per backend.  Public headers carry no CUDA types: buffers are
  * opaque pointers into the backend's memory, holding its element type (the
- * CPU backend: fp32), filled and read back as floats.
+ * CPU backend: fp32; CUDA: bf16, fp32 for statistics and optimizer state
+ * as noted), filled and read back as floats; integer arrays (int *) are the
+ * backend's int buffers (alloc_int).
  *
  * Shapes are row-major.  Every kernel returns 0, or -1 with the reason in
  * the backend's `err` (the op and its sizes). */
@@ -20,6 +22,11 @@ typedef struct {
     void (*release)(mp_backend *b, void *p);
     int (*upload)(mp_backend *b, void *dst, const float *src, size_t elems);
     int (*download)(mp_backend *b, float *dst, const void *src, size_t elems);
+    /* Integer buffers (router indices, permutation slots, token counts):
+     * int32 in the backend's memory. */
+    void *(*alloc_int)(mp_backend *b, size_t n);
+    int (*upload_int)(mp_backend *b, void *dst, const int *src, size_t n);
+    int (*download_int)(mp_backend *b, int *dst, const void *src, size_t n);
     int (*sync)(mp_backend *b);                           /* wait for queued work */
     double (*now_s)(mp_backend *b);                       /* a monotonic clock, after sync */
     size_t (*high_water_bytes)(mp_backend *b);            /* the most allocated at once */

@@ -57,9 +57,9 @@ typedef struct {
 mp_status mp_run_rank(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o, mp_run_report *out, mp_error *err);
 void mp_run_report_free(mp_run_report *r);
 
-/* What a backend's kernels compute in: the cpu backend in fp32, so its
- * runs are priced with activations and weights at 4 bytes and no FP8
- * (w changed in place); the same for run and calibrate --measure. */
+/* What a backend's kernels compute in: both keep activations and weights
+ * in fp32, so runs are priced with them at 4 bytes and no FP8 (w changed
+ * in place); the same for run and calibrate --measure. */
 void mp_run_backend_workload(const mp_backend *b, mp_workload *w);
 
 /* The CPU as a hardware description: its fp32 GEMM rate on a 1024^3
