@@ -219,6 +219,66 @@ static int cpu_swiglu_bwd(mp_backend *b, int rows, int cols, const void *in, con
     return 0;
 }
 
+#define GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
+
+static int cpu_gelu_fwd(mp_backend *b, size_t n, const void *in, void *out)
+{
+    (void)b;
+    for (size_t i = 0; i < n; i++) {
+        float x = CF(in)[i];
+        F(out)[i] = 0.5f * x * (1.0f + tanhf(GELU_C * (x + 0.044715f * x * x * x)));
+    }
+    return 0;
+}
+
+/* d/dx: 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2). */
+static int cpu_gelu_bwd(mp_backend *b, size_t n, const void *in, const void *dout, void *din)
+{
+    (void)b;
+    for (size_t i = 0; i < n; i++) {
+        float x = CF(in)[i], t = tanhf(GELU_C * (x + 0.044715f * x * x * x));
+        F(din)[i] = CF(dout)[i] * (0.5f * (1 + t) + 0.5f * x * (1 - t * t) * GELU_C * (1 + 0.134145f * x * x));
+    }
+    return 0;
+}
+
+static int cpu_embed_fwd(mp_backend *b, int tokens, int hidden, const int *ids, const void *table, void *out)
+{
+    (void)b;
+    for (int t = 0; t < tokens; t++)
+        memcpy(F(out) + (size_t)t * hidden, CF(table) + (size_t)ids[t] * hidden, (size_t)hidden * sizeof(float));
+    return 0;
+}
+
+static int cpu_embed_bwd(mp_backend *b, int tokens, int hidden, const int *ids, const void *dout, void *dtable)
+{
+    (void)b;
+    for (int t = 0; t < tokens; t++)
+        for (int h = 0; h < hidden; h++)
+            F(dtable)[(size_t)ids[t] * hidden + h] += CF(dout)[(size_t)t * hidden + h];
+    return 0;
+}
+
+static int cpu_rope(mp_backend *b, int rows, int heads, int dim, int seq, void *x, bool backward)
+{
+    (void)b;
+    int half = dim / 2;
+    for (int t = 0; t < rows; t++) {
+        double pos = (double)(t % seq);
+        for (int i = 0; i < half; i++) {
+            double ang = pos * pow(10000.0, -2.0 * i / dim);
+            float c = (float)cos(ang), s = (float)(backward ? -sin(ang) : sin(ang));
+            for (int h = 0; h < heads; h++) {
+                float *v = F(x) + ((size_t)t * heads + h) * dim;
+                float a = v[i], bb = v[i + half];
+                v[i] = a * c - bb * s;
+                v[i + half] = a * s + bb * c;
+            }
+        }
+    }
+    return 0;
+}
+
 static int cpu_router_topk(mp_backend *b, int tokens, int experts, int k, const void *logits, void *probs, int *idx)
 {
     if (k < 1 || k > experts || experts > 4096)
@@ -442,6 +502,11 @@ const mp_backend_ops mp_backend_cpu = {
     .rmsnorm_bwd = cpu_rmsnorm_bwd,
     .swiglu_fwd = cpu_swiglu_fwd,
     .swiglu_bwd = cpu_swiglu_bwd,
+    .gelu_fwd = cpu_gelu_fwd,
+    .gelu_bwd = cpu_gelu_bwd,
+    .embed_fwd = cpu_embed_fwd,
+    .embed_bwd = cpu_embed_bwd,
+    .rope = cpu_rope,
     .router_topk = cpu_router_topk,
     .permute = cpu_permute,
     .unpermute = cpu_unpermute,

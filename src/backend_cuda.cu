@@ -331,6 +331,94 @@ int cu_swiglu_bwd(mp_backend *b, int rows, int cols, const void *in, const void 
     return check_launch(b, "swiglu backward");
 }
 
+#define GELU_C 0.7978845608028654f
+
+__global__ void k_gelu_fwd(size_t n, const float *in, float *out)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i < n) {
+        float x = in[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_C * (x + 0.044715f * x * x * x)));
+    }
+}
+
+__global__ void k_gelu_bwd(size_t n, const float *in, const float *d, float *din)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i < n) {
+        float x = in[i], t = tanhf(GELU_C * (x + 0.044715f * x * x * x));
+        din[i] = d[i] * (0.5f * (1 + t) + 0.5f * x * (1 - t * t) * GELU_C * (1 + 0.134145f * x * x));
+    }
+}
+
+int cu_gelu_fwd(mp_backend *b, size_t n, const void *in, void *out)
+{
+    k_gelu_fwd<<<blocks(n, 256), 256, 0, st(b)->stream>>>(n, static_cast<const float *>(in), static_cast<float *>(out));
+    return check_launch(b, "gelu forward");
+}
+
+int cu_gelu_bwd(mp_backend *b, size_t n, const void *in, const void *dout, void *din)
+{
+    k_gelu_bwd<<<blocks(n, 256), 256, 0, st(b)->stream>>>(n, static_cast<const float *>(in),
+                                                          static_cast<const float *>(dout), static_cast<float *>(din));
+    return check_launch(b, "gelu backward");
+}
+
+__global__ void k_embed_fwd(int tokens, int hidden, const int *ids, const float *table, float *out)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i < (size_t)tokens * hidden)
+        out[i] = table[(size_t)ids[i / hidden] * hidden + i % hidden];
+}
+
+__global__ void k_embed_bwd(int tokens, int hidden, const int *ids, const float *d, float *dt)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i < (size_t)tokens * hidden)
+        atomicAdd(&dt[(size_t)ids[i / hidden] * hidden + i % hidden], d[i]);
+}
+
+int cu_embed_fwd(mp_backend *b, int tokens, int hidden, const int *ids, const void *table, void *out)
+{
+    size_t n = (size_t)tokens * hidden;
+    k_embed_fwd<<<blocks(n, 256), 256, 0, st(b)->stream>>>(tokens, hidden, ids, static_cast<const float *>(table),
+                                                           static_cast<float *>(out));
+    return check_launch(b, "embedding forward");
+}
+
+int cu_embed_bwd(mp_backend *b, int tokens, int hidden, const int *ids, const void *dout, void *dtable)
+{
+    size_t n = (size_t)tokens * hidden;
+    k_embed_bwd<<<blocks(n, 256), 256, 0, st(b)->stream>>>(tokens, hidden, ids, static_cast<const float *>(dout),
+                                                           static_cast<float *>(dtable));
+    return check_launch(b, "embedding backward");
+}
+
+__global__ void k_rope(int rows, int heads, int dim, int seq, float *x, float sign)
+{
+    int half = dim / 2;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= (size_t)rows * heads * half)
+        return;
+    int p = (int)(i % half);
+    size_t th = i / half;
+    int t = (int)(th / heads);
+    float ang = (float)(t % seq) * powf(10000.0f, -2.0f * p / dim);
+    float c = cosf(ang), s = sign * sinf(ang);
+    float *v = x + th * dim;
+    float a = v[p], bb = v[p + half];
+    v[p] = a * c - bb * s;
+    v[p + half] = a * s + bb * c;
+}
+
+int cu_rope(mp_backend *b, int rows, int heads, int dim, int seq, void *x, bool backward)
+{
+    size_t n = (size_t)rows * heads * (dim / 2);
+    k_rope<<<blocks(n, 256), 256, 0, st(b)->stream>>>(rows, heads, dim, seq, static_cast<float *>(x),
+                                                      backward ? -1.0f : 1.0f);
+    return check_launch(b, "rope");
+}
+
 /* One thread per token: softmax over the experts, then k selections (ties
  * to the lower index), renormalised -- the CPU backend's order exactly. */
 __global__ void k_router(int tokens, int experts, int k, const float *logits, float *probs, int *idx)
@@ -656,6 +744,11 @@ extern "C" const mp_backend_ops mp_backend_cuda = {
     cu_rms_bwd,
     cu_swiglu_fwd,
     cu_swiglu_bwd,
+    cu_gelu_fwd,
+    cu_gelu_bwd,
+    cu_embed_fwd,
+    cu_embed_bwd,
+    cu_rope,
     cu_router,
     cu_permute,
     cu_unpermute,

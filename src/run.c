@@ -104,8 +104,20 @@ typedef struct {
     double elems_fwd, elems_bwd; /* stand-in copies */
 } job;
 
-enum { K_GEMM, K_GROUPED, K_ATTN, K_NORM, K_ADD, K_ROUTER, K_PERMUTE, K_UNPERMUTE, K_SWIGLU, K_XENT, K_ADAMW,
-       K_STANDIN };
+enum { K_GEMM, K_GROUPED, K_ATTN, K_NORM, K_ADD, K_ROUTER, K_PERMUTE, K_UNPERMUTE, K_SWIGLU, K_GELU, K_EMBED,
+       K_EMBED_GRAD, K_ROPE, K_XENT, K_ADAMW, K_STANDIN };
+
+/* The product that feeds an activation op (its rows and width). */
+static const char *act_input(const char *name)
+{
+    if (!strcmp(name, "activation"))
+        return "fc1";
+    if (!strcmp(name, "shared-act"))
+        return "shared-fc1";
+    if (!strcmp(name, "expert-act"))
+        return "expert-fc1";
+    return NULL;
+}
 
 /* Tokens of one micro-batch on this GPU, and with sequence parallelism. */
 static double tokens(const mp_cost_ctx *c, bool sp_split)
@@ -223,17 +235,45 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
         if (!s->oom && j->b->ops->permute(j->b, (int)Tn, (int)h, (int)j->k, (int)j->batch, (int)j->elems_fwd, j->ia,
                                           j->x[0], j->x[1], j->ib + rows, j->ib) < 0)
             return false;
-    } else if (!strcmp(nm, "expert-act") && m->gated_mlp) {
-        const mp_op *fc1 = find(ops, nops, "expert-fc1");
-        if (!fc1)
-            goto standin;
-        j->kind = K_SWIGLU;
-        j->m = (long)(fc1->m * fc1->batch), j->n = (long)(fc1->n / 2);
-        j->x[0] = buf(s, (size_t)j->m * 2 * j->n, 1);
+    } else if (act_input(nm) && find(ops, nops, act_input(nm))) {
+        /* The activation of fc1's output: SwiGLU on [gate | up] (fc1 is
+         * twice as wide), else GELU on it. */
+        const mp_op *fc1 = find(ops, nops, act_input(nm));
+        bool gated = m->gated_mlp;
+        j->kind = gated ? K_SWIGLU : K_GELU;
+        j->m = (long)(fc1->m * fc1->batch), j->n = (long)(gated ? fc1->n / 2 : fc1->n);
+        size_t in_n = (size_t)j->m * (gated ? 2 * j->n : j->n);
+        j->x[0] = buf(s, in_n, 1);
         j->x[1] = buf(s, (size_t)j->m * j->n, 0);
         j->x[2] = buf(s, (size_t)j->m * j->n, 2);
-        j->x[3] = buf(s, (size_t)j->m * 2 * j->n, 0);
-        snprintf(kernel, klen, "swiglu");
+        j->x[3] = buf(s, in_n, 0);
+        snprintf(kernel, klen, gated ? "swiglu" : "gelu");
+    } else if (!strcmp(nm, "embedding-lookup") || !strcmp(nm, "embedding-grad")) {
+        /* Tokens of the micro-batch looked up in this GPU's vocabulary
+         * shard (ids spread over it); the gradient scattered back. */
+        j->kind = !strcmp(nm, "embedding-lookup") ? K_EMBED : K_EMBED_GRAD;
+        j->m = (long)tokens(c, false), j->n = h, j->k = (long)(m->vocab / l->tp);
+        j->x[0] = buf(s, (size_t)j->k * h, 1);
+        j->x[1] = buf(s, (size_t)j->m * h, 2);
+        j->x[2] = buf(s, (size_t)j->k * h, 0);
+        int *host = malloc((size_t)j->m * sizeof *host);
+        if (!host) {
+            s->oom = true;
+        } else {
+            for (long i = 0; i < j->m; i++)
+                host[i] = (int)((i * 7919) % j->k);
+            j->ia = ibuf(s, (size_t)j->m, host);
+            free(host);
+        }
+        snprintf(kernel, klen, j->kind == K_EMBED ? "embedding" : "embedding grad");
+    } else if (!strcmp(nm, "rope")) {
+        /* Q and K heads of this GPU, every token of the sequence (after
+         * the all-gather). */
+        long kv = m->attn == MP_ATTN_GQA ? (long)m->num_kv_heads : (long)m->num_heads;
+        j->kind = K_ROPE;
+        j->m = (long)tokens(c, false), j->n = ((long)m->num_heads + kv) / l->tp, j->k = (long)m->head_dim;
+        j->x[0] = buf(s, (size_t)j->m * j->n * j->k, 1);
+        snprintf(kernel, klen, "rope");
     } else if (!strcmp(nm, "cross-entropy")) {
         j->kind = K_XENT;
         j->m = (long)tokens(c, false), j->n = (long)(m->vocab / l->tp);
@@ -260,7 +300,6 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
             j->x[i] = buf(s, (size_t)j->m, i < 2 ? 1 + i : 0);
         snprintf(kernel, klen, "adamw");
     } else {
-    standin:
         /* A copy of n floats reads and writes 8 n bytes: the op's bytes. */
         j->kind = K_STANDIN;
         j->elems_fwd = floor(o->fwd_hbm_bytes / 8);
@@ -328,6 +367,16 @@ static int exec(job *j, bool bwd)
     case K_SWIGLU:
         return bwd ? k->swiglu_bwd(b, (int)j->m, (int)j->n, x[0], x[2], x[3])
                    : k->swiglu_fwd(b, (int)j->m, (int)j->n, x[0], x[1]);
+    case K_GELU:
+        return bwd ? k->gelu_bwd(b, (size_t)(j->m * j->n), x[0], x[2], x[3])
+                   : k->gelu_fwd(b, (size_t)(j->m * j->n), x[0], x[1]);
+    case K_EMBED: /* backward: the gradient passes to embedding-grad; a copy of it */
+        return bwd ? k->copy(b, x[2], x[1], (size_t)(j->m * j->n))
+                   : k->embed_fwd(b, (int)j->m, (int)j->n, j->ia, x[0], x[1]);
+    case K_EMBED_GRAD:
+        return bwd ? k->embed_bwd(b, (int)j->m, (int)j->n, j->ia, x[1], x[2]) : 0;
+    case K_ROPE:
+        return k->rope(b, (int)j->m, (int)j->n, (int)j->k, (int)(j->c->seq_len / j->c->lay.cp), x[0], bwd);
     case K_XENT:
         return bwd ? k->copy(b, x[2], x[0], (size_t)(j->m * j->n)) /* dlogits written forward; a pass */
                    : k->cross_entropy(b, (int)j->m, (int)j->n, x[0], j->ia, x[1], x[2]);

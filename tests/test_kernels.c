@@ -201,6 +201,89 @@ START_TEST(test_swiglu)
 }
 END_TEST
 
+/* GELU (tanh form) against the formula in double, its backward against
+ * differences; x = 0 gives 0 and slope 1/2. */
+START_TEST(test_gelu)
+{
+    size_t n = 101;
+    float *x = fbuf(n, 18), *y = fbuf(n, 0), *d = fbuf(n, 19), *dx = fbuf(n, 0), *yp = fbuf(n, 0);
+    for (size_t i = 0; i < n; i++)
+        x[i] *= 8; /* [-4, 4): both tails */
+    x[0] = 0;
+    ck_assert_int_eq(B.ops->gelu_fwd(&B, n, x, y), 0);
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i];
+        rel(y[i], 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))), 1e-5, "gelu", i);
+    }
+    ck_assert_int_eq(B.ops->gelu_bwd(&B, n, x, d, dx), 0);
+    rel(dx[0], 0.5 * d[0], 1e-6, "gelu'(0)", 0);
+    const float h = 1e-2f;
+    for (size_t i = 0; i < n; i += 3) {
+        float keep = x[i];
+        double L[2];
+        for (int s = 0; s < 2; s++) {
+            x[i] = keep + (s ? h : -h);
+            B.ops->gelu_fwd(&B, n, x, yp);
+            L[s] = 0;
+            for (size_t q = 0; q < n; q++)
+                L[s] += (double)yp[q] * d[q];
+        }
+        x[i] = keep;
+        rel(dx[i], (L[1] - L[0]) / (2 * h), 2e-3, "gelu dx", i);
+    }
+    float *all[] = {x, y, d, dx, yp};
+    for (size_t i = 0; i < 5; i++)
+        B.ops->release(&B, all[i]);
+}
+END_TEST
+
+/* Embedding: rows gathered exactly; the backward adds a token's gradient
+ * to its row, twice for an id that appears twice. */
+START_TEST(test_embedding)
+{
+    int V = 11, H = 3, T = 4, ids[4] = {7, 0, 7, 10};
+    float *tab = fbuf((size_t)V * H, 20), *out = fbuf((size_t)T * H, 0), *dt = fbuf((size_t)V * H, 0);
+    ck_assert_int_eq(B.ops->embed_fwd(&B, T, H, ids, tab, out), 0);
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++)
+            ck_assert(out[t * H + h] == tab[ids[t] * H + h]);
+    ck_assert_int_eq(B.ops->embed_bwd(&B, T, H, ids, out, dt), 0);
+    for (int h = 0; h < H; h++) {
+        rel(dt[7 * H + h], 2.0 * tab[7 * H + h], 1e-6, "dtable[7]", (size_t)h);
+        rel(dt[0 * H + h], tab[0 * H + h], 1e-6, "dtable[0]", (size_t)h);
+        ck_assert(dt[3 * H + h] == 0);
+    }
+    B.ops->release(&B, tab);
+    B.ops->release(&B, out);
+    B.ops->release(&B, dt);
+}
+END_TEST
+
+/* RoPE on 5 rows x 3 heads x 8 (seq 4, so row 4 is position 0): row 1,
+ * pair 0 is rotated by 1 rad (theta^0): (a, b) -> (a cos 1 - b sin 1,
+ * a sin 1 + b cos 1); position 0 is unchanged; the backward undoes the
+ * forward. */
+START_TEST(test_rope)
+{
+    int R = 5, Hh = 3, D = 8, S = 4;
+    size_t n = (size_t)R * Hh * D;
+    float *x = fbuf(n, 21), *x0 = malloc(n * sizeof *x0);
+    memcpy(x0, x, n * sizeof *x0);
+    ck_assert_int_eq(B.ops->rope(&B, R, Hh, D, S, x, false), 0);
+    size_t r1 = (size_t)1 * Hh * D; /* row 1, head 0 */
+    rel(x[r1], x0[r1] * cos(1.0) - x0[r1 + 4] * sin(1.0), 1e-6, "rope", r1);
+    rel(x[r1 + 4], x0[r1] * sin(1.0) + x0[r1 + 4] * cos(1.0), 1e-6, "rope", r1 + 4);
+    size_t r4 = (size_t)4 * Hh * D;
+    for (int i = 0; i < Hh * D; i++)
+        rel(x[r4 + i], x0[r4 + i], 1e-7, "rope position 0", r4 + i);
+    ck_assert_int_eq(B.ops->rope(&B, R, Hh, D, S, x, true), 0);
+    for (size_t i = 0; i < n; i++)
+        rel(x[i], x0[i], 1e-6, "rope back", i);
+    free(x0);
+    B.ops->release(&B, x);
+}
+END_TEST
+
 /* Router: ties go to the lower expert.  Token 0: logits all equal over 5
  * experts -> top-2 are experts 0 and 1 at 0.5 each after renormalising;
  * token 1: logits (0, 3, 3, 1, 0) -> experts 1 and 2 (tie, lower first),
@@ -422,6 +505,9 @@ static Suite *suite(void)
     tcase_add_test(t, test_gemm_grouped);
     tcase_add_test(t, test_rmsnorm);
     tcase_add_test(t, test_swiglu);
+    tcase_add_test(t, test_gelu);
+    tcase_add_test(t, test_embedding);
+    tcase_add_test(t, test_rope);
     tcase_add_test(t, test_router);
     tcase_add_test(t, test_permute);
     tcase_add_test(t, test_attention);

@@ -49,6 +49,18 @@ typedef struct {
     /* SwiGLU: in[rows x 2 cols] = [gate | up], out = silu(gate) * up. */
     int (*swiglu_fwd)(mp_backend *b, int rows, int cols, const void *in, void *out);
     int (*swiglu_bwd)(mp_backend *b, int rows, int cols, const void *in, const void *dout, void *din);
+    /* GELU, tanh form (Megatron-LM's bias-gelu fusion): out = x (1 + tanh(
+     * sqrt(2/pi) (x + 0.044715 x^3))) / 2. */
+    int (*gelu_fwd)(mp_backend *b, size_t n, const void *in, void *out);
+    int (*gelu_bwd)(mp_backend *b, size_t n, const void *in, const void *dout, void *din);
+    /* Embedding: out[t] = table[ids[t]] (rows of `hidden`); backward
+     * dtable[ids[t]] += dout[t]. */
+    int (*embed_fwd)(mp_backend *b, int tokens, int hidden, const int *ids, const void *table, void *out);
+    int (*embed_bwd)(mp_backend *b, int tokens, int hidden, const int *ids, const void *dout, void *dtable);
+    /* Rotary position embedding in place on x [rows x heads x dim], row t
+     * at position t mod seq: pairs (i, i + dim/2) rotated by t theta^(-2i/dim),
+     * theta 10000; backward rotates the gradient back (sign flips). */
+    int (*rope)(mp_backend *b, int rows, int heads, int dim, int seq, void *x, bool backward);
     /* Router: softmax over `experts` logits per token, the top k (ties:
      * the lower expert index first), probabilities renormalised over them. */
     int (*router_topk)(mp_backend *b, int tokens, int experts, int k, const void *logits, void *probs, int *idx);
