@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "moeplan/run.h"
 #include "moeplan/units.h"
+#include "moeplan/world.h"
 
 enum { O_PLAN = 256, O_RANK, O_LAYERS, O_BACKEND, O_REPEATS, O_HARDWARE, O_OPTIMIZER, O_TOLERANCE, O_FORMAT };
 static const struct option run_options[] = {
@@ -53,7 +54,32 @@ const cli_command cmd_run_def = {
 
 static const char *how_name(mp_run_how h)
 {
-    return h == MP_RUN_KERNEL ? "kernel" : h == MP_RUN_STANDIN ? "stand-in" : "not measured";
+    return h == MP_RUN_KERNEL       ? "kernel"
+           : h == MP_RUN_STANDIN    ? "stand-in"
+           : h == MP_RUN_COLLECTIVE ? "collective"
+                                    : "not measured";
+}
+
+/* The collectives across ranks: the op's own group, size, collective and
+ * buffer (mp_world_collective), forward or backward. */
+typedef struct {
+    mp_world *w;
+    int reps;
+} comm_ctx;
+
+static int run_comm(void *ctx, const mp_op *o, bool bwd, double *seconds, char *kernel, size_t klen, char *why,
+                    size_t why_len)
+{
+    comm_ctx *cc = ctx;
+    mp_coll coll = bwd ? o->bwd_coll : o->coll;
+    double bytes = bwd ? o->bwd_comm_bytes : o->fwd_comm_bytes;
+    if (o->bwd_coll != MP_COLL_NONE && o->bwd_coll != o->coll)
+        snprintf(kernel, klen, "MPI %s/%s %s%d", mp_coll_name(o->coll), mp_coll_name(o->bwd_coll),
+                 mp_group_name(o->group), o->group_size);
+    else
+        snprintf(kernel, klen, "MPI %s %s%d", mp_coll_name(coll), mp_group_name(o->group), o->group_size);
+    return mp_world_collective(cc->w, o->name, o->group, o->group_size, coll, bytes, cc->reps, 60.0, seconds, why,
+                               why_len);
 }
 
 /* predicted / measured - 1, as validate: negative = predicted too fast. */
@@ -73,7 +99,7 @@ static void fmt_s(double s, char *b, size_t n)
 static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *failed)
 {
     const char *plan = NULL, *backend = "cpu", *hw_path = NULL;
-    mp_run_opts ro = {0, 0, 5, false};
+    mp_run_opts ro = {0, 0, 5, false, NULL, NULL};
     double tolerance = -1;
     out_format fmt = FMT_TEXT;
     opterr = 0;
@@ -127,10 +153,15 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
                             argv[optind]);
     if (!plan)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "run needs --plan PLAN.yaml; see moeplan run --help");
-    mp_backend b;
     char why[512];
-    if (!mp_backend_open(backend, &b, why, sizeof why))
+    mp_world world;
+    if (!mp_world_init(&world, why, sizeof why))
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "%s", why);
+    mp_backend b;
+    if (!mp_backend_open(backend, &b, why, sizeof why)) {
+        mp_world_finalize(&world);
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--backend %s: %s", backend, why);
+    }
 
     cli_opts o;
     memset(&o, 0, sizeof o);
@@ -144,7 +175,24 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
     mp_status st = cli_evaluate(&o, false, &in, &l, &c, &k, err);
     if (st) {
         mp_backend_close(&b);
+        mp_world_finalize(&world);
         return st;
+    }
+    /* Across ranks: one per GPU of the layout; each runs its own pipeline
+     * rank's work, the collectives with its groups; rank 0 reports. */
+    comm_ctx cc = {&world, ro.repeats};
+    if (world.size > 1) {
+        if (ro.rank != 0) {
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--rank: across ranks each runs its own pipeline rank");
+            goto done;
+        }
+        if (!mp_world_groups(&world, &l, why, sizeof why)) {
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "%s", why);
+            goto done;
+        }
+        ro.rank = world.pp;
+        ro.comm = run_comm;
+        ro.comm_ctx = &cc;
     }
     /* What the prediction is of: on the CPU backend the kernels compute in
      * fp32, so activations and weights are priced at 4 bytes, and, unless a
@@ -160,6 +208,21 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
     mp_run_report r;
     if ((st = mp_run_rank(&c, &b, &ro, &r, err)))
         goto done;
+    /* The token ids an all-to-all carries arrive exactly (EP dispatch). */
+    bool a2a_checked = false;
+    if (world.size > 1 && l.ep > 1) {
+        if (mp_world_check_alltoall(&world, MP_GROUP_EP, 256, why, sizeof why)) {
+            mp_run_report_free(&r);
+            st = mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "%s", why);
+            goto done;
+        }
+        a2a_checked = true;
+    }
+    double slowest = mp_world_max(&world, r.meas_s + r.meas_comm_s);
+    if (world.rank != 0) { /* rank 0 reports */
+        mp_run_report_free(&r);
+        goto done;
+    }
     double total_err = rel_err(r.pred_s, r.meas_s);
     if (tolerance > 0 && fabs(total_err) > tolerance)
         *failed = 1;
@@ -186,12 +249,19 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
                                       "measured_memory_s", r.meas_memory_s, "predicted_s", r.pred_s, "measured_s",
                                       r.meas_s, "error", total_err, "predicted_comm_s_not_measured", r.pred_comm_s));
         json_object_set_new(j, "high_water_bytes", json_integer((json_int_t)r.high_water_bytes));
+        json_object_set_new(j, "world", json_pack("{s:i,s:f,s:f,s:b}", "size", world.size, "measured_comm_s",
+                                                  r.meas_comm_s, "slowest_rank_s", slowest,
+                                                  "alltoall_payloads_exact", a2a_checked));
         mp_report_json_write(out, j);
         json_decref(j);
     } else {
         char a[32], bb[32];
-        fprintf(out, "moeplan run: %s, pipeline rank %d of %d, %d of its %d layers, %s backend\n", plan, r.rank, l.pp,
+        fprintf(out, "moeplan run: %s, pipeline rank %d of %d, %d of its %d layers, %s backend", plan, r.rank, l.pp,
                 r.layers_run, r.layers_rank, b.ops->name);
+        if (world.size > 1)
+            fprintf(out, ", world rank 0 of %d (tp %d cp %d dp %d pp %d)", world.size, world.tp, world.cp, world.dp,
+                    world.pp);
+        fprintf(out, "\n");
         mp_fmt_flops(hw.peak_flops, a, sizeof a);
         mp_fmt_bytes(hw.memory_bw_bytes_per_s, bb, sizeof bb);
         fprintf(out, "predicted with %s: %s/s matrix products, %s/s memory-bound%s\n\n", hw.name, a, bb,
@@ -203,7 +273,7 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
             char pf[24], mf[24], pb[24], mb[24], e[16];
             fmt_s(x->pred_fwd_s, pf, sizeof pf);
             fmt_s(x->pred_bwd_s, pb, sizeof pb);
-            if (x->how == MP_RUN_NOT_MEASURED) {
+            if (x->how == MP_RUN_NOT_MEASURED || (x->how == MP_RUN_COLLECTIVE && x->meas_fwd_s + x->meas_bwd_s <= 0)) {
                 snprintf(mf, sizeof mf, "-");
                 snprintf(mb, sizeof mb, "-");
                 snprintf(e, sizeof e, "n/a");
@@ -230,7 +300,24 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         fmt_s(r.meas_s, m1, sizeof m1);
         fprintf(out, "  %-16s predicted %10s  measured %10s  error %+6.1f%%\n", "total", p1, m1, 100 * total_err);
         fmt_s(r.pred_comm_s, p1, sizeof p1);
-        fprintf(out, "  %-16s predicted %10s  not measured: one rank has no peers\n", "communication", p1);
+        if (world.size > 1 && r.meas_comm_s <= 0) {
+            fprintf(out, "  %-16s predicted %10s  no collective in this rank's layers (the step's are listed above)\n",
+                    "communication", p1);
+        } else if (world.size > 1) {
+            fmt_s(r.meas_comm_s, m1, sizeof m1);
+            fprintf(out, "  %-16s predicted %10s  measured %10s  error %+6.1f%%  (MPI on the cpu backend; the step's "
+                         "own collectives listed above, not summed)\n",
+                    "communication", p1, m1, 100 * rel_err(r.pred_comm_s, r.meas_comm_s));
+        } else {
+            fprintf(out, "  %-16s predicted %10s  not measured: one rank has no peers\n", "communication", p1);
+        }
+        if (world.size > 1) {
+            fmt_s(slowest, m1, sizeof m1);
+            fprintf(out, "  %-16s measured %10s (compute, memory-bound and communication of the slowest rank)\n",
+                    "slowest rank", m1);
+            if (a2a_checked)
+                fprintf(out, "  all-to-all payloads over ep %d: token ids exact on arrival\n", l.ep);
+        }
         mp_fmt_bytes((double)r.high_water_bytes, a, sizeof a);
         fprintf(out, "memory: the backend's allocations peaked at %s (one op's buffers at a time)\n", a);
         if (tolerance > 0)
@@ -240,5 +327,6 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
 done:
     free(in);
     mp_backend_close(&b);
+    mp_world_finalize(&world);
     return st;
 }

@@ -256,6 +256,7 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
         j->x[0] = buf(s, (size_t)j->k * h, 1);
         j->x[1] = buf(s, (size_t)j->m * h, 2);
         j->x[2] = buf(s, (size_t)j->k * h, 0);
+        j->x[3] = buf(s, (size_t)j->m * h, 0); /* the lookup's backward: the gradient passed on */
         int *host = malloc((size_t)j->m * sizeof *host);
         if (!host) {
             s->oom = true;
@@ -371,7 +372,7 @@ static int exec(job *j, bool bwd)
         return bwd ? k->gelu_bwd(b, (size_t)(j->m * j->n), x[0], x[2], x[3])
                    : k->gelu_fwd(b, (size_t)(j->m * j->n), x[0], x[1]);
     case K_EMBED: /* backward: the gradient passes to embedding-grad; a copy of it */
-        return bwd ? k->copy(b, x[2], x[1], (size_t)(j->m * j->n))
+        return bwd ? k->copy(b, x[3], x[1], (size_t)(j->m * j->n))
                    : k->embed_fwd(b, (int)j->m, (int)j->n, j->ia, x[0], x[1]);
     case K_EMBED_GRAD:
         return bwd ? k->embed_bwd(b, (int)j->m, (int)j->n, j->ia, x[1], x[2]) : 0;
@@ -482,10 +483,24 @@ mp_status mp_run_rank(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o,
                 snprintf(r->shape, sizeof r->shape, op->batch > 1 ? "%.0fx%.0fx%.0f x%d" : "%.0fx%.0fx%.0f", op->m,
                          op->k, op->n, op->batch);
             if (op->kind == MP_OP_COMM) {
-                r->how = MP_RUN_NOT_MEASURED;
-                snprintf(r->kernel, sizeof r->kernel, "not measured (one rank)");
                 if (blk != MP_BLOCK_STEP)
                     out->pred_comm_s += times * (op->fwd_s + op->bwd_s);
+                r->how = MP_RUN_NOT_MEASURED;
+                snprintf(r->kernel, sizeof r->kernel, "not measured (one rank)");
+                if (!o->comm || op->coll == MP_COLL_NONE || op->group_size <= 1)
+                    continue;
+                char why[512] = "";
+                int rc = o->comm(o->comm_ctx, op, false, &r->meas_fwd_s, r->kernel, sizeof r->kernel, why,
+                                 sizeof why);
+                if (!rc && op->bwd_coll != MP_COLL_NONE && r->pred_bwd_s > 0)
+                    rc = o->comm(o->comm_ctx, op, true, &r->meas_bwd_s, r->kernel, sizeof r->kernel, why, sizeof why);
+                if (rc) {
+                    mp_run_report_free(out);
+                    return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "%s", why);
+                }
+                r->how = MP_RUN_COLLECTIVE;
+                if (blk != MP_BLOCK_STEP)
+                    out->meas_comm_s += times * (r->meas_fwd_s + r->meas_bwd_s);
                 continue;
             }
             if (op->fwd_s + op->bwd_s <= 0)

@@ -16,7 +16,8 @@
 typedef enum {
     MP_RUN_KERNEL,               /* its own kernel (gemm, rmsnorm, router, ...) */
     MP_RUN_STANDIN,              /* a device copy moving the op's predicted bytes (no kernel of its own yet) */
-    MP_RUN_NOT_MEASURED          /* communication: one rank has no peers */
+    MP_RUN_NOT_MEASURED,         /* communication: one rank has no peers */
+    MP_RUN_COLLECTIVE            /* communication, measured across ranks (mp_run_opts.comm) */
 } mp_run_how;
 
 typedef struct {
@@ -40,16 +41,24 @@ typedef struct {
      * rank's embedding, output layer and step), by category. */
     double pred_compute_s, meas_compute_s;
     double pred_memory_s, meas_memory_s;
-    double pred_comm_s;          /* not measured on one rank */
+    double pred_comm_s;          /* the collectives' predicted time */
+    double meas_comm_s;          /* and measured, across ranks (0 on one rank) */
     double pred_s, meas_s;       /* compute + memory-bound: the measured part */
     size_t high_water_bytes;     /* the backend's allocation high-water mark */
 } mp_run_report;
+
+/* Runs op o's collective (forward, or backward when bwd) and times it:
+ * 0, or -1 with the reason; `kernel` says what ran. */
+typedef int (*mp_run_comm_fn)(void *ctx, const mp_op *o, bool bwd, double *seconds, char *kernel, size_t klen,
+                              char *why, size_t why_len);
 
 typedef struct {
     int rank;                    /* pipeline rank (0 .. pp-1) */
     int layers;                  /* 0 = all of the rank's layers */
     int repeats;                 /* timed runs per op after one warm-up (median) */
     bool optimizer;              /* also the step's ops (norm, clip, AdamW) */
+    mp_run_comm_fn comm;         /* NULL: collectives not measured (one rank) */
+    void *comm_ctx;
 } mp_run_opts;
 
 /* Run rank opts->rank's work under context c on backend b.  The report's

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# moeplan run across ranks (mpirun, OpenMPI, the cpu backend): TP 2 x EP 2
+# and PP 2 x DP 2 on 4 ranks; every collective the cost model lists is run
+# on its own group and timed, the all-to-all's token ids arrive exactly, a
+# world of the wrong size is refused naming the rank.  Skipped (77) where
+# mpirun is missing or the build has no MPI.
+. "${BASH_SOURCE%/*}/tap.sh" run-mpi
+
+if ! command -v mpirun >/dev/null; then echo "skipped: no mpirun (openmpi-bin)"; exit 77; fi
+MPI=(mpirun --oversubscribe -x ASAN_OPTIONS=detect_leaks=0 -x UBSAN_OPTIONS)
+[ "$(id -u)" -eq 0 ] && MPI+=(--allow-run-as-root)
+# OpenMPI's own allocations are not moeplan's leaks: LeakSanitizer is off
+# for these runs (AddressSanitizer's other checks stay on).
+mrun() {
+    local np=$1
+    shift
+    timeout 300 "${MPI[@]}" -np "$np" "$MOEPLAN" "$@" >"$OUT" 2>"$ERR"
+    rc=$?
+}
+
+mrun 4 run --plan tests/data/run-tp2-ep2-plan.yaml --format json --repeats 2
+if grep -q "this build has no MPI" "$ERR"; then echo "skipped: this build has no MPI"; exit 77; fi
+if [ "$rc" -eq 0 ] && python3 - "$OUT" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['world']['size'] == 4 and d['world']['alltoall_payloads_exact'] is True
+coll = [o for o in d['ops'] if o['how'] == 'collective']
+names = {o['name'] for o in coll}
+for want in ('tp-gather-attn', 'tp-scatter-attn', 'ep-dispatch', 'ep-combine', 'ep-count-gather'):
+    assert want in names, (want, names)
+for o in coll:
+    assert o['measured_fwd_s'] > 0, o
+    if o['predicted_bwd_s'] > 0:
+        assert o['measured_bwd_s'] > 0, o
+assert d['world']['measured_comm_s'] > 0
+assert d['world']['slowest_rank_s'] >= d['totals']['measured_s']
+PY
+then ok "mpirun -np 4, TP2 x EP2: every TP and EP collective measured on its group, all-to-all ids exact"
+else notok "mpirun -np 4, TP2 x EP2" "exit $rc"; fi
+
+mrun 4 run --plan tests/data/run-pp2-dp2-plan.yaml --format json --repeats 2 --optimizer
+if [ "$rc" -eq 0 ] && python3 - "$OUT" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+by = {o['name']: o for o in d['ops'] if o['how'] == 'collective'}
+for want in ('dp-grad-reduce', 'dp-param-gather', 'grad-norm-all-reduce'):
+    assert want in by and by[want]['measured_fwd_s'] > 0, (want, sorted(by))
+assert by['dp-grad-reduce']['kernel'] == 'MPI reduce-scatter dp2'
+assert by['grad-norm-all-reduce']['kernel'] == 'MPI all-reduce world4'
+PY
+then ok "mpirun -np 4, PP2 x DP2 with the step: DP reduce-scatter, all-gather, the world's norm all-reduce"
+else notok "mpirun -np 4, PP2 x DP2" "exit $rc"; fi
+
+mrun 2 run --plan tests/data/run-tp2-ep2-plan.yaml
+if [ "$rc" -ne 0 ] && grep -q "the world has 2 ranks, the plan's layout 4 GPUs" "$ERR" && [ ! -s "$OUT" ]; then
+    ok "mpirun -np 2 for a 4-GPU plan: refused, naming the rank"
+else notok "mpirun -np 2 for a 4-GPU plan" "exit $rc"; fi
+
+tap_done
