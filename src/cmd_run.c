@@ -17,7 +17,7 @@
 #include "moeplan/units.h"
 #include "moeplan/world.h"
 
-enum { O_PLAN = 256, O_RANK, O_LAYERS, O_BACKEND, O_REPEATS, O_HARDWARE, O_OPTIMIZER, O_TOLERANCE, O_FORMAT };
+enum { O_PLAN = 256, O_RANK, O_LAYERS, O_BACKEND, O_REPEATS, O_HARDWARE, O_OPTIMIZER, O_TOLERANCE, O_FORMAT, O_STEP };
 static const struct option run_options[] = {
     {"plan", required_argument, 0, O_PLAN},
     {"rank", required_argument, 0, O_RANK},
@@ -27,6 +27,7 @@ static const struct option run_options[] = {
     {"hardware", required_argument, 0, O_HARDWARE},
     {"optimizer", no_argument, 0, O_OPTIMIZER},
     {"tolerance", required_argument, 0, O_TOLERANCE},
+    {"step", no_argument, 0, O_STEP},
     {"format", required_argument, 0, O_FORMAT},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
@@ -39,6 +40,7 @@ static const char *const run_help[] = {
     "HW.yaml: predict with this hardware file (default: the plan's; cpu: the CPU, measured first)",
     ": also the optimizer step's ops (norm, clip, AdamW)",
     "X%: exit 1 when the measured total is off the prediction by more",
+    ": also a whole step's pipeline: the micro-batches under 1F1B across the PP ranks (needs one rank per GPU)",
     "text|json: report format",
     ": this help (also -h)",
 };
@@ -66,6 +68,24 @@ typedef struct {
     mp_world *w;
     int reps;
 } comm_ctx;
+
+static int p2p_send(void *ctx, bool to_next, const float *buf, size_t n, char *why, size_t len)
+{
+    return mp_world_send(((comm_ctx *)ctx)->w, to_next, buf, n, why, len);
+}
+static int p2p_recv(void *ctx, bool from_prev, float *buf, size_t n, char *why, size_t len)
+{
+    return mp_world_recv(((comm_ctx *)ctx)->w, from_prev, buf, n, why, len);
+}
+static int p2p_flush(void *ctx, char *why, size_t len)
+{
+    return mp_world_flush(((comm_ctx *)ctx)->w, why, len);
+}
+static int p2p_barrier(void *ctx)
+{
+    mp_world_barrier(((comm_ctx *)ctx)->w);
+    return 0;
+}
 
 static int run_comm(void *ctx, const mp_op *o, bool bwd, double *seconds, char *kernel, size_t klen, char *why,
                     size_t why_len)
@@ -101,6 +121,7 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
     const char *plan = NULL, *backend = "cpu", *hw_path = NULL;
     mp_run_opts ro = {0, 0, 5, false, NULL, NULL};
     double tolerance = -1;
+    bool step = false;
     out_format fmt = FMT_TEXT;
     opterr = 0;
     optind = 1;
@@ -113,6 +134,7 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         case O_BACKEND: backend = optarg; break;
         case O_HARDWARE: hw_path = optarg; break;
         case O_OPTIMIZER: ro.optimizer = true; break;
+        case O_STEP: step = true; break;
         case O_RANK:
         case O_LAYERS:
         case O_REPEATS:
@@ -219,6 +241,36 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         a2a_checked = true;
     }
     double slowest = mp_world_max(&world, r.meas_s + r.meas_comm_s);
+    /* The whole step's pipeline (1F1B), predicted by the same cost model
+     * on the same hardware: its step less the DP reduction and optimizer,
+     * which the pipeline does not run. */
+    mp_run_step_report sr;
+    memset(&sr, 0, sizeof sr);
+    double step_meas = 0, step_wait = 0, step_pred = 0, bubble_pred = 0;
+    if (step) {
+        if (l.pp > 1 && world.size == 1) {
+            mp_run_report_free(&r);
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                              "--step with pp %d needs one rank per GPU (mpirun -np %d): the stages send to each "
+                              "other", l.pp, l.gpus);
+            goto done;
+        }
+        mp_run_p2p pp = {p2p_send, p2p_recv, p2p_flush, p2p_barrier, &cc};
+        int keep = cc.reps;
+        cc.reps = 0; /* inside the step each collective runs once */
+        st = mp_run_step(&c, &b, &ro, world.size > 1 ? &pp : NULL, &sr, err);
+        cc.reps = keep;
+        if (st) {
+            mp_run_report_free(&r);
+            goto done;
+        }
+        step_meas = mp_world_max(&world, sr.measured_s);
+        step_wait = mp_world_max(&world, sr.recv_wait_s);
+        mp_cost pc;
+        mp_cost_evaluate(&c, &pc);
+        step_pred = pc.t_total_s - pc.t_dp_s - pc.t_optimizer_s;
+        bubble_pred = pc.t_bubble_s;
+    }
     if (world.rank != 0) { /* rank 0 reports */
         mp_run_report_free(&r);
         goto done;
@@ -249,6 +301,12 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
                                       "measured_memory_s", r.meas_memory_s, "predicted_s", r.pred_s, "measured_s",
                                       r.meas_s, "error", total_err, "predicted_comm_s_not_measured", r.pred_comm_s));
         json_object_set_new(j, "high_water_bytes", json_integer((json_int_t)r.high_water_bytes));
+        if (step)
+            json_object_set_new(j, "step",
+                                json_pack("{s:i,s:f,s:f,s:f,s:f,s:f}", "micro_batches", sr.micro_batches,
+                                          "predicted_s", step_pred, "measured_s", step_meas, "predicted_bubble_s",
+                                          bubble_pred, "measured_recv_wait_s", step_wait, "p2p_floats",
+                                          sr.p2p_floats));
         json_object_set_new(j, "world", json_pack("{s:i,s:f,s:f,s:b}", "size", world.size, "measured_comm_s",
                                                   r.meas_comm_s, "slowest_rank_s", slowest,
                                                   "alltoall_payloads_exact", a2a_checked));
@@ -310,6 +368,19 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
                     "communication", p1, m1, 100 * rel_err(r.pred_comm_s, r.meas_comm_s));
         } else {
             fprintf(out, "  %-16s predicted %10s  not measured: one rank has no peers\n", "communication", p1);
+        }
+        if (step) {
+            char p2[24], m2[24];
+            fmt_s(step_pred, p1, sizeof p1);
+            fmt_s(step_meas, m1, sizeof m1);
+            fmt_s(bubble_pred, p2, sizeof p2);
+            fmt_s(step_wait, m2, sizeof m2);
+            fprintf(out, "\nThe step's pipeline: %d micro-batches under 1F1B over %d stage(s), every op of every layer:\n",
+                    sr.micro_batches, l.pp);
+            fprintf(out, "  %-16s predicted %10s  measured %10s  error %+6.1f%%  (the slowest rank; no DP reduction "
+                         "or optimizer)\n", "step", p1, m1, 100 * rel_err(step_pred, step_meas));
+            fprintf(out, "  %-16s predicted %10s  measured %10s  (blocked receiving: the bubble and exposed sends)\n",
+                    "bubble", p2, m2);
         }
         if (world.size > 1) {
             fmt_s(slowest, m1, sizeof m1);

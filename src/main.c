@@ -267,7 +267,7 @@ static void usage(FILE *f)
           "  --measure [--backend cpu|cuda] [--plan PLAN.yaml] -o HW.yaml (measure the hardware's tables)\n"
           "run:\n"
           "  --plan PLAN.yaml  --rank R  --layers K  --backend cpu|cuda  --repeats N  --hardware HW.yaml\n"
-          "  --optimizer  --tolerance X%  --format text|json\n"
+          "  --optimizer  --tolerance X%  --step (a 1F1B step over the PP ranks)  --format text|json\n"
           "  -h, --help (after a command: the options of that command)   -V, --version\n"
           "\n"
           "exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"

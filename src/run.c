@@ -600,3 +600,186 @@ mp_status mp_run_measure_host(mp_backend *b, const mp_hardware *base, mp_hardwar
     out->peak_flops_fp8 = 0;
     return MP_OK;
 }
+
+/* ------------------------------------------------------------ the 1F1B step */
+
+typedef struct {
+    mp_op op;
+    job j;                       /* prepared (kind STANDIN or a kernel), or a collective */
+    bool comm;
+} step_op;
+
+/* The ops of one block, prepared once and kept for the step. */
+typedef struct {
+    step_op *v;
+    size_t n;
+} step_block;
+
+static void step_block_free(step_block *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        bufs_free(&s->v[i].j.s);
+        free(s->v[i].j.mg);
+    }
+    free(s->v);
+    s->v = NULL;
+    s->n = 0;
+}
+
+static int step_block_make(const mp_cost_ctx *c, mp_backend *b, mp_block blk, step_block *out)
+{
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(c, blk, ops);
+    out->v = calloc(n ? n : 1, sizeof *out->v);
+    out->n = 0;
+    if (!out->v)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        step_op *s = &out->v[out->n];
+        s->op = ops[i];
+        if (ops[i].kind == MP_OP_COMM) {
+            if (ops[i].coll == MP_COLL_NONE || ops[i].group_size <= 1)
+                continue;
+            s->comm = true;
+            out->n++;
+            continue;
+        }
+        if (ops[i].fwd_s + ops[i].bwd_s <= 0)
+            continue;
+        s->j.c = c;
+        s->j.o = &s->op;
+        s->j.b = b;
+        s->j.s.b = b;
+        char kernel[40];
+        out->n++;
+        if (!prepare(&s->j, ops, n, kernel, sizeof kernel))
+            return -1;
+    }
+    return 0;
+}
+
+/* One pass (forward or backward) of a block's ops, backward in reverse. */
+static int step_pass(step_block *s, const mp_run_opts *o, bool bwd, char *why, size_t why_len)
+{
+    for (size_t q = 0; q < s->n; q++) {
+        step_op *x = &s->v[bwd ? s->n - 1 - q : q];
+        if (x->comm) {
+            if (bwd && x->op.bwd_coll == MP_COLL_NONE)
+                continue;
+            double t;
+            char kernel[64];
+            if (o->comm && o->comm(o->comm_ctx, &x->op, bwd, &t, kernel, sizeof kernel, why, why_len))
+                return -1;
+            continue;
+        }
+        if (bwd && x->op.bwd_s <= 0)
+            continue;
+        if (exec(&x->j, bwd)) {
+            snprintf(why, why_len, "op %s: %s", x->op.name, x->j.b->err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+mp_status mp_run_step(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o, const mp_run_p2p *p2p,
+                      mp_run_step_report *out, mp_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const mp_layout *l = &c->lay;
+    const mp_model *m = c->model;
+    int r = o->rank, p = l->pp, mbs = l->num_micro_batches;
+    out->micro_batches = mbs;
+    step_block blocks[MP_BLOCK_COUNT];
+    memset(blocks, 0, sizeof blocks);
+    int count[MP_BLOCK_COUNT];
+    rank_blocks(c, r, 0, count);
+    char why[512] = "";
+    mp_status st = MP_OK;
+    for (int blk = 0; blk < MP_BLOCK_STEP; blk++)
+        if (count[blk] && step_block_make(c, b, (mp_block)blk, &blocks[blk])) {
+            st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "%s backend, step block %s: %s", b->ops->name,
+                              mp_block_name((mp_block)blk), b->err);
+            goto out;
+        }
+    /* The rank's layers in order, each its attention then its MLP block. */
+    int seq[2 * MP_MAX_LAYERS + 2], ns = 0;
+    if (r == 0)
+        seq[ns++] = MP_BLOCK_EMBED;
+    for (int k = 0; k < l->vpp; k++) {
+        int first, n;
+        mp_layout_chunk(l, m->num_layers, r, k, &first, &n);
+        for (int i = first; i < first + n && i < m->num_layers; i++) {
+            bool local = m->window_kind != MP_WINDOW_NONE && m->attn_local[i];
+            seq[ns++] = local ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN;
+            seq[ns++] = m->is_moe[i] ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP;
+        }
+    }
+    if (r == p - 1)
+        seq[ns++] = MP_BLOCK_HEAD;
+    /* The activation between stages: one micro-batch's tokens (a TP
+     * rank's shard under sequence parallelism) x hidden. */
+    size_t act = (size_t)tokens(c, true) * (size_t)m->hidden;
+    out->p2p_floats = (double)act;
+    float *buf = p > 1 ? calloc(act ? act : 1, sizeof *buf) : NULL;
+    if (p > 1 && !buf) {
+        st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory for the %zu-float activation", act);
+        goto out;
+    }
+    int warm = p - r - 1 < mbs ? p - r - 1 : mbs, fwd_done = 0, bwd_done = 0;
+    if (p2p && p2p->barrier)
+        p2p->barrier(p2p->ctx);
+    double t0 = b->ops->now_s(b), wait = 0;
+    int total = 2 * mbs;
+    for (int step = 0; step < total; step++) {
+        /* 1F1B order: warm-up forwards, then alternate, then backwards. */
+        bool fwd;
+        if (fwd_done < warm)
+            fwd = true;
+        else if (fwd_done == mbs)
+            fwd = false;
+        else
+            fwd = (fwd_done - warm) == bwd_done;
+        if (fwd) {
+            if (r > 0 && p2p) {
+                double w0 = b->ops->now_s(b);
+                if (p2p->recv(p2p->ctx, true, buf, act, why, sizeof why))
+                    goto fail;
+                wait += b->ops->now_s(b) - w0;
+            }
+            for (int i = 0; i < ns; i++)
+                if (step_pass(&blocks[seq[i]], o, false, why, sizeof why))
+                    goto fail;
+            if (r < p - 1 && p2p && p2p->send(p2p->ctx, true, buf, act, why, sizeof why))
+                goto fail;
+            fwd_done++;
+        } else {
+            if (r < p - 1 && p2p) {
+                double w0 = b->ops->now_s(b);
+                if (p2p->recv(p2p->ctx, false, buf, act, why, sizeof why))
+                    goto fail;
+                wait += b->ops->now_s(b) - w0;
+            }
+            for (int i = ns - 1; i >= 0; i--)
+                if (step_pass(&blocks[seq[i]], o, true, why, sizeof why))
+                    goto fail;
+            if (r > 0 && p2p && p2p->send(p2p->ctx, false, buf, act, why, sizeof why))
+                goto fail;
+            bwd_done++;
+        }
+    }
+    if (p2p && p2p->flush && p2p->flush(p2p->ctx, why, sizeof why))
+        goto fail;
+    b->ops->sync(b);
+    out->measured_s = b->ops->now_s(b) - t0;
+    out->recv_wait_s = wait;
+    goto done;
+fail:
+    st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "the 1F1B step on pipeline rank %d: %s", r, why);
+done:
+    free(buf);
+out:
+    for (int blk = 0; blk < MP_BLOCK_COUNT; blk++)
+        step_block_free(&blocks[blk]);
+    return st;
+}

@@ -26,6 +26,9 @@ bool mp_world_launched(void)
 
 typedef struct {
     MPI_Comm g[MP_GROUP_WORLD + 1];
+    MPI_Request *req;            /* pipeline sends in flight, and their buffers */
+    float **sbuf;
+    int nreq, capreq;
 } groups;
 
 /* The watchdog: what is running, for the message if it never returns. */
@@ -62,6 +65,8 @@ void mp_world_finalize(mp_world *w)
         groups *gs = w->impl;
         for (int i = MP_GROUP_TP; i < MP_GROUP_WORLD; i++)
             MPI_Comm_free(&gs->g[i]);
+        free(gs->req);
+        free(gs->sbuf);
         free(gs);
         w->impl = NULL;
     }
@@ -142,15 +147,19 @@ int mp_world_collective(mp_world *w, const char *op, mp_group g, int size, mp_co
     }
     int share = (int)(count / (size_t)n);
     double t[64];
+    bool once = reps <= 0; /* inside a step: one run, no warm-up, no barrier */
+    if (once)
+        reps = 1;
     if (reps > 64)
         reps = 64;
     int rc = MPI_SUCCESS;
     snprintf(watch_msg, sizeof watch_msg,
              "moeplan: error: rank %d: op %s (%s over group %s of %d) did not complete in %.0f s: another rank "
              "failed or runs a different plan\n", w->rank, op, mp_coll_name(coll), mp_group_name(g), n, timeout_s);
-    for (int r = -1; r < reps && rc == MPI_SUCCESS; r++) {
+    for (int r = once ? 0 : -1; r < reps && rc == MPI_SUCCESS; r++) {
         alarm((unsigned)ceil(timeout_s));
-        MPI_Barrier(c);
+        if (!once)
+            MPI_Barrier(c);
         double t0 = now();
         switch (coll) {
         case MP_COLL_ALLREDUCE: rc = MPI_Allreduce(a, b, (int)count, MPI_FLOAT, MPI_SUM, c); break;
@@ -164,7 +173,8 @@ int mp_world_collective(mp_world *w, const char *op, mp_group g, int size, mp_co
         case MP_COLL_NONE: break;
         }
         double dt = now() - t0, mx = dt;
-        MPI_Allreduce(&dt, &mx, 1, MPI_DOUBLE, MPI_MAX, c); /* the slowest member's */
+        if (!once)
+            MPI_Allreduce(&dt, &mx, 1, MPI_DOUBLE, MPI_MAX, c); /* the slowest member's */
         alarm(0);
         if (r >= 0)
             t[r] = mx;
@@ -226,6 +236,76 @@ double mp_world_max(mp_world *w, double v)
     return m;
 }
 
+/* The PP group's ranks are the stages in order (split by key = world
+ * rank): this stage's neighbour is me +- 1.  Tag 0 carries activations
+ * forward, tag 1 gradients backward. */
+int mp_world_send(mp_world *w, bool to_next, const float *buf, size_t n, char *why, size_t why_len)
+{
+    groups *gs = w->impl;
+    int me;
+    MPI_Comm_rank(gs->g[MP_GROUP_PP], &me);
+    if (gs->nreq == gs->capreq) {
+        int cap = gs->capreq ? 2 * gs->capreq : 16;
+        MPI_Request *r = realloc(gs->req, (size_t)cap * sizeof *r);
+        float **b = r ? realloc(gs->sbuf, (size_t)cap * sizeof *b) : NULL;
+        if (r)
+            gs->req = r;
+        if (!r || !b) {
+            snprintf(why, why_len, "rank %d: out of memory for a pipeline send", w->rank);
+            return -1;
+        }
+        gs->sbuf = b;
+        gs->capreq = cap;
+    }
+    float *copy = malloc(n * sizeof *copy);
+    if (!copy) {
+        snprintf(why, why_len, "rank %d: out of memory for a %zu-float pipeline send", w->rank, n);
+        return -1;
+    }
+    memcpy(copy, buf, n * sizeof *copy);
+    gs->sbuf[gs->nreq] = copy;
+    MPI_Isend(copy, (int)n, MPI_FLOAT, to_next ? me + 1 : me - 1, to_next ? 0 : 1, gs->g[MP_GROUP_PP],
+              &gs->req[gs->nreq++]);
+    return 0;
+}
+
+int mp_world_recv(mp_world *w, bool from_prev, float *buf, size_t n, char *why, size_t why_len)
+{
+    groups *gs = w->impl;
+    int me;
+    MPI_Comm_rank(gs->g[MP_GROUP_PP], &me);
+    snprintf(watch_msg, sizeof watch_msg,
+             "moeplan: error: rank %d: the pipeline receive from stage %d did not complete in 60 s: another rank "
+             "failed or runs a different plan\n", w->rank, from_prev ? me - 1 : me + 1);
+    alarm(60);
+    int rc = MPI_Recv(buf, (int)n, MPI_FLOAT, from_prev ? me - 1 : me + 1, from_prev ? 0 : 1, gs->g[MP_GROUP_PP],
+                      MPI_STATUS_IGNORE);
+    alarm(0);
+    if (rc != MPI_SUCCESS) {
+        snprintf(why, why_len, "rank %d: MPI error %d receiving from stage %d", w->rank, rc, from_prev ? me - 1 : me + 1);
+        return -1;
+    }
+    return 0;
+}
+
+int mp_world_flush(mp_world *w, char *why, size_t why_len)
+{
+    groups *gs = w->impl;
+    (void)why, (void)why_len;
+    if (gs->nreq)
+        MPI_Waitall(gs->nreq, gs->req, MPI_STATUSES_IGNORE);
+    for (int i = 0; i < gs->nreq; i++)
+        free(gs->sbuf[i]);
+    gs->nreq = 0;
+    return 0;
+}
+
+void mp_world_barrier(mp_world *w)
+{
+    if (w->mpi)
+        MPI_Barrier(MPI_COMM_WORLD);
+}
+
 #else /* no MPI in this build */
 
 bool mp_world_init(mp_world *w, char *why, size_t why_len)
@@ -270,5 +350,27 @@ double mp_world_max(mp_world *w, double v)
     (void)w;
     return v;
 }
+
+int mp_world_send(mp_world *w, bool to_next, const float *buf, size_t n, char *why, size_t why_len)
+{
+    (void)w, (void)to_next, (void)buf, (void)n;
+    snprintf(why, why_len, "this build has no MPI");
+    return -1;
+}
+
+int mp_world_recv(mp_world *w, bool from_prev, float *buf, size_t n, char *why, size_t why_len)
+{
+    (void)w, (void)from_prev, (void)buf, (void)n;
+    snprintf(why, why_len, "this build has no MPI");
+    return -1;
+}
+
+int mp_world_flush(mp_world *w, char *why, size_t why_len)
+{
+    (void)w, (void)why, (void)why_len;
+    return 0;
+}
+
+void mp_world_barrier(mp_world *w) { (void)w; }
 
 #endif

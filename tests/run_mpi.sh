@@ -51,6 +51,16 @@ PY
 then ok "mpirun -np 4, PP2 x DP2 with the step: DP reduce-scatter, all-gather, the world's norm all-reduce"
 else notok "mpirun -np 4, PP2 x DP2" "exit $rc"; fi
 
+# The step's pipeline: 2 micro-batches of the PP2 x DP2 plan under 1F1B,
+# activations and gradients sent between the stages.
+mrun 4 run --plan tests/data/run-pp2-dp2-plan.yaml --format json --repeats 1 --step
+if [ "$rc" -eq 0 ] && python3 -c "
+import json; s = json.load(open('$OUT'))['step']
+assert s['micro_batches'] == 2 and s['measured_s'] > 0 and s['predicted_s'] > 0 and s['predicted_bubble_s'] > 0
+assert s['p2p_floats'] == 2 * 256 * 64  # micro-batch 2 x 256 tokens x hidden 64"; then
+    ok "mpirun -np 4 run --step: 1F1B over 2 stages, predicted and measured"
+else notok "mpirun -np 4 run --step" "exit $rc"; fi
+
 mrun 2 run --plan tests/data/run-tp2-ep2-plan.yaml
 if [ "$rc" -ne 0 ] && grep -q "the world has 2 ranks, the plan's layout 4 GPUs" "$ERR" && [ ! -s "$OUT" ]; then
     ok "mpirun -np 2 for a 4-GPU plan: refused, naming the rank"

@@ -66,6 +66,30 @@ typedef struct {
 mp_status mp_run_rank(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o, mp_run_report *out, mp_error *err);
 void mp_run_report_free(mp_run_report *r);
 
+/* A training step's pipeline: the stage's micro-batches under 1F1B
+ * (Megatron-LM's non-interleaved schedule: min(p - r - 1, m) warm-up
+ * forwards, then one forward and one backward each, then the remaining
+ * backwards), each forward and backward every op of the rank's layers in
+ * order with its collectives, the activation sent to the next stage and
+ * the gradient to the previous one.  p2p moves them between ranks. */
+typedef struct {
+    int (*send)(void *ctx, bool to_next, const float *buf, size_t n, char *why, size_t why_len); /* may return early */
+    int (*recv)(void *ctx, bool from_prev, float *buf, size_t n, char *why, size_t why_len);
+    int (*flush)(void *ctx, char *why, size_t why_len);  /* wait for the sends */
+    int (*barrier)(void *ctx);
+    void *ctx;
+} mp_run_p2p;
+
+typedef struct {
+    int micro_batches;
+    double measured_s;           /* this rank: the step from a common start to its last backward's end */
+    double recv_wait_s;          /* of it, blocked receiving: the bubble and the exposed sends */
+    double p2p_floats;           /* one activation or gradient sent between stages */
+} mp_run_step_report;
+
+mp_status mp_run_step(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o, const mp_run_p2p *p2p,
+                      mp_run_step_report *out, mp_error *err);
+
 /* What a backend's kernels compute in: both keep activations and weights
  * in fp32, so runs are priced with them at 4 bytes and no FP8 (w changed
  * in place); the same for run and calibrate --measure. */

@@ -34,7 +34,7 @@ bool mp_world_groups(mp_world *w, const mp_layout *l, char *why, size_t why_len)
  * nccl-tests' convention: all-gather S gathered, reduce-scatter S in,
  * all-to-all S sent per rank) over group g, which must have `size`
  * members; after one warm-up, the median of `reps` of the slowest member's
- * time.  Every collective is under a watchdog: a rank that does not arrive
+ * time (reps <= 0: one run, no warm-up or barrier, this rank's time).  Every collective is under a watchdog: a rank that does not arrive
  * within timeout_s ends the run with exit status 4 and a message naming
  * the rank, the group and the op.  0, or -1 with the reason. */
 int mp_world_collective(mp_world *w, const char *op, mp_group g, int size, mp_coll coll, double bytes, int reps,
@@ -42,6 +42,14 @@ int mp_world_collective(mp_world *w, const char *op, mp_group g, int size, mp_co
 /* An all-to-all over g of `per_peer` ints whose values name their sender,
  * receiver and index, checked exactly on arrival (the token-id payload). */
 int mp_world_check_alltoall(mp_world *w, mp_group g, int per_peer, char *why, size_t why_len);
+/* Pipeline sends between adjacent stages of this rank's PP group: send
+ * (to the next stage, or the previous) returns at once, a copy in flight;
+ * recv blocks, under the watchdog; flush waits for the sends. */
+int mp_world_send(mp_world *w, bool to_next, const float *buf, size_t n, char *why, size_t why_len);
+int mp_world_recv(mp_world *w, bool from_prev, float *buf, size_t n, char *why, size_t why_len);
+int mp_world_flush(mp_world *w, char *why, size_t why_len);
+void mp_world_barrier(mp_world *w);
+
 /* The largest v over the world. */
 double mp_world_max(mp_world *w, double v);
 
