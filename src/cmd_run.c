@@ -122,6 +122,7 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
     mp_run_opts ro = {0, 0, 5, false, NULL, NULL};
     double tolerance = -1;
     bool step = false;
+    double *all = NULL; /* every rank's terms (rank 0) */
     out_format fmt = FMT_TEXT;
     opterr = 0;
     optind = 1;
@@ -241,6 +242,18 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         a2a_checked = true;
     }
     double slowest = mp_world_max(&world, r.meas_s + r.meas_comm_s);
+    /* Each rank's terms, for the JSON report: pipeline rank, compute,
+     * memory-bound and communication measured, and their predictions. */
+    enum { NT = 7 };
+    double mine[NT] = {r.rank, r.meas_compute_s, r.meas_memory_s, r.meas_comm_s, r.pred_compute_s, r.pred_memory_s,
+                       r.pred_comm_s};
+    all = calloc((size_t)NT * world.size, sizeof *all);
+    if (!all) {
+        mp_run_report_free(&r);
+        st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+        goto done;
+    }
+    mp_world_gather(&world, mine, NT, all);
     /* The whole step's pipeline (1F1B), predicted by the same cost model
      * on the same hardware: its step less the DP reduction and optimizer,
      * which the pipeline does not run. */
@@ -307,6 +320,15 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
                                           "predicted_s", step_pred, "measured_s", step_meas, "predicted_bubble_s",
                                           bubble_pred, "measured_recv_wait_s", step_wait, "p2p_floats",
                                           sr.p2p_floats));
+        json_t *ranks = json_array();
+        for (int q = 0; q < world.size; q++) {
+            const double *v = all + (size_t)q * NT;
+            json_array_append_new(ranks, json_pack("{s:i,s:i,s:f,s:f,s:f,s:f,s:f,s:f}", "rank", q, "pipeline_rank",
+                                                   (int)v[0], "measured_compute_s", v[1], "measured_memory_s", v[2],
+                                                   "measured_comm_s", v[3], "predicted_compute_s", v[4],
+                                                   "predicted_memory_s", v[5], "predicted_comm_s", v[6]));
+        }
+        json_object_set_new(j, "ranks", ranks);
         json_object_set_new(j, "world", json_pack("{s:i,s:f,s:f,s:b}", "size", world.size, "measured_comm_s",
                                                   r.meas_comm_s, "slowest_rank_s", slowest,
                                                   "alltoall_payloads_exact", a2a_checked));
@@ -396,6 +418,7 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
     }
     mp_run_report_free(&r);
 done:
+    free(all);
     free(in);
     mp_backend_close(&b);
     mp_world_finalize(&world);

@@ -306,6 +306,15 @@ void mp_world_barrier(mp_world *w)
         MPI_Barrier(MPI_COMM_WORLD);
 }
 
+void mp_world_gather(mp_world *w, const double *v, int n, double *out)
+{
+    if (!w->mpi) {
+        memcpy(out, v, (size_t)n * sizeof *v);
+        return;
+    }
+    MPI_Gather(v, n, MPI_DOUBLE, out, n, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+}
+
 #else /* no MPI in this build */
 
 bool mp_world_init(mp_world *w, char *why, size_t why_len)
@@ -372,5 +381,11 @@ int mp_world_flush(mp_world *w, char *why, size_t why_len)
 }
 
 void mp_world_barrier(mp_world *w) { (void)w; }
+
+void mp_world_gather(mp_world *w, const double *v, int n, double *out)
+{
+    (void)w;
+    memcpy(out, v, (size_t)n * sizeof *v);
+}
 
 #endif

@@ -47,6 +47,10 @@ for want in ('dp-grad-reduce', 'dp-param-gather', 'grad-norm-all-reduce'):
     assert want in by and by[want]['measured_fwd_s'] > 0, (want, sorted(by))
 assert by['dp-grad-reduce']['kernel'] == 'MPI reduce-scatter dp2'
 assert by['grad-norm-all-reduce']['kernel'] == 'MPI all-reduce world4'
+# Every rank's terms: ranks 0, 1 on pipeline rank 0 and 2, 3 on rank 1
+# (rank order tp < cp < dp < pp: dp 2 inside each stage).
+assert [(r['rank'], r['pipeline_rank']) for r in d['ranks']] == [(0, 0), (1, 0), (2, 1), (3, 1)]
+assert all(r['measured_compute_s'] > 0 for r in d['ranks'])
 PY
 then ok "mpirun -np 4, PP2 x DP2 with the step: DP reduce-scatter, all-gather, the world's norm all-reduce"
 else notok "mpirun -np 4, PP2 x DP2" "exit $rc"; fi

@@ -50,6 +50,10 @@ int mp_world_recv(mp_world *w, bool from_prev, float *buf, size_t n, char *why, 
 int mp_world_flush(mp_world *w, char *why, size_t why_len);
 void mp_world_barrier(mp_world *w);
 
+/* Each rank's n values, in world-rank order, into out (n x size) on world
+ * rank 0; out untouched elsewhere.  A world of one copies v. */
+void mp_world_gather(mp_world *w, const double *v, int n, double *out);
+
 /* The largest v over the world. */
 double mp_world_max(mp_world *w, double v);
 
