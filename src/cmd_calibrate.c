@@ -20,6 +20,7 @@
 #include "moeplan/measure.h"
 #include "moeplan/run.h"
 #include "moeplan/units.h"
+#include "moeplan/world.h"
 
 enum { O_RUNS = 256, O_HW, O_OUT, O_FIT, O_FOLDS, O_FORMAT, O_HWDIR, O_EXCLUDE, O_MLOG, O_PLAN, O_MEASURE, O_BACKEND };
 static const struct option calibrate_options[] = {
@@ -86,13 +87,39 @@ static mp_status plan_run_error(mp_backend *b, const cli_inputs *in, const mp_la
 
 /* calibrate --measure [--plan PLAN] [--hardware BASE] [-o OUT]: the
  * backend's hardware measured into a hardware file (measure.c). */
+/* Across ranks: each collective over the whole world at 1 KiB .. 16 MiB
+ * (x4), its bus bandwidth S f / t (nccl-tests' busbw, f as in
+ * mp_cost_collective_s), on the tier the world spans. */
+static mp_status measure_collectives(mp_world *w, mp_hardware *hw, mp_error *err)
+{
+    static const mp_coll colls[4] = {MP_COLL_ALLREDUCE, MP_COLL_ALLGATHER, MP_COLL_REDUCESCATTER, MP_COLL_ALLTOALL};
+    int tier = mp_world_node_size(w) < w->size ? 1 : 0, n = w->size;
+    hw->n_coll_measured = 0;
+    for (int ci = 0; ci < 4; ci++)
+        for (double s = 1024; s <= 16777216 && hw->n_coll_measured < MP_HW_TABLE; s *= 4) {
+            double t;
+            char why[512];
+            if (mp_world_collective(w, "calibrate", MP_GROUP_WORLD, n, colls[ci], s, 5, 60.0, &t, why, sizeof why))
+                return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "%s", why);
+            double f = colls[ci] == MP_COLL_ALLREDUCE ? 2.0 * (n - 1) / n : (double)(n - 1) / n;
+            double *r = hw->coll_measured[hw->n_coll_measured++];
+            r[0] = colls[ci], r[1] = tier, r[2] = s, r[3] = t > 0 ? f * s / t : 1;
+        }
+    return MP_OK;
+}
+
 static mp_status measure_cmd(const char *backend, const char *plan_path, const char *hw_path, const char *out_path,
                              FILE *out, mp_error *err)
 {
     mp_backend b;
     char why[512];
-    if (!mp_backend_open(backend, &b, why, sizeof why))
+    mp_world world;
+    if (!mp_world_init(&world, why, sizeof why))
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "%s", why);
+    if (!mp_backend_open(backend, &b, why, sizeof why)) {
+        mp_world_finalize(&world);
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--backend %s: %s", backend, why);
+    }
     mp_hardware base;
     mp_status st = MP_OK;
     cli_inputs *in = NULL;
@@ -122,6 +149,10 @@ static mp_status measure_cmd(const char *backend, const char *plan_path, const c
     mp_measure_summary sum;
     if ((st = mp_measure_hardware(&b, &base, plan_path ? &c : NULL, &hw, &sum, err)))
         goto done;
+    if (world.size > 1 && (st = measure_collectives(&world, &hw, err)))
+        goto done;
+    if (world.rank != 0) /* world rank 0 writes and reports */
+        goto done;
     char a[32], bb[32];
     mp_fmt_flops(sum.peak_flops, a, sizeof a);
     mp_fmt_bytes(sum.copy_bw_bytes_per_s, bb, sizeof bb);
@@ -136,6 +167,12 @@ static mp_status measure_cmd(const char *backend, const char *plan_path, const c
     fprintf(out, "  matrix products  %d shapes (%d of them the plan's), 1024^3 at %s/s\n", hw.n_gemm_measured,
             sum.gemm_from_plan, a);
     fprintf(out, "  memory-bound     %d copy sizes, 64 MiB at %s/s\n", hw.n_memory_measured, bb);
+    if (hw.n_coll_measured) {
+        mp_fmt_bytes(hw.coll_measured[7][3], a, sizeof a);
+        fprintf(out, "  collectives      %d (4 collectives x 8 sizes over %d ranks, %s); all-reduce of 16 MiB at %s/s bus "
+                     "bandwidth\n", hw.n_coll_measured, world.size, hw.coll_measured[0][1] ? "across nodes" : "one node",
+                a);
+    }
     if (sum.attention_rate > 0) {
         mp_fmt_flops(sum.attention_rate, a, sizeof a);
         fprintf(out, "  attention        the plan's forward at %s/s (causal model FLOPs): efficiency %.3f\n", a,
@@ -154,7 +191,7 @@ static mp_status measure_cmd(const char *backend, const char *plan_path, const c
         }
         fprintf(out, "wrote %s\n", out_path);
     }
-    if (plan_path) {
+    if (plan_path && world.size == 1) {
         mp_hardware flat;
         double before, after;
         if ((st = mp_run_measure_host(&b, &base, &flat, err)) ||
@@ -167,6 +204,7 @@ static mp_status measure_cmd(const char *backend, const char *plan_path, const c
 done:
     free(in);
     mp_backend_close(&b);
+    mp_world_finalize(&world);
     return st;
 }
 

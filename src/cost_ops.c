@@ -12,6 +12,43 @@
 /* ------------------------------------------------------------ primitives */
 
 
+/* A measured collective (calibrate --measure across ranks): the bus
+ * bandwidth of the same collective on the same tier, log-log interpolated
+ * in the buffer size (the rate of the largest held beyond it; below the
+ * smallest, its time: latency does not shrink with the message); time =
+ * S f / busbw with
+ * nccl-tests' factor f: 2(n-1)/n for all-reduce, (n-1)/n for all-gather,
+ * reduce-scatter and all-to-all, 1 for send/recv.  < 0: no row. */
+static double measured_coll_s(const mp_hardware *hw, mp_coll coll, int n, bool spans, double bytes)
+{
+    int lo = -1, hi = -1;
+    for (int i = 0; i < hw->n_coll_measured; i++) {
+        const double *r = hw->coll_measured[i];
+        if ((int)r[0] != (int)coll || (r[1] != 0) != spans)
+            continue;
+        if (r[2] <= bytes && (lo < 0 || r[2] > hw->coll_measured[lo][2]))
+            lo = i;
+        if (r[2] >= bytes && (hi < 0 || r[2] < hw->coll_measured[hi][2]))
+            hi = i;
+    }
+    if (lo < 0 && hi < 0)
+        return -1;
+    double bw;
+    if (lo < 0)
+        bw = hw->coll_measured[hi][3];
+    else if (hi < 0 || hw->coll_measured[hi][2] == hw->coll_measured[lo][2])
+        bw = hw->coll_measured[lo][3];
+    else {
+        const double *a = hw->coll_measured[lo], *b = hw->coll_measured[hi];
+        double f = (log(bytes) - log(a[2])) / (log(b[2]) - log(a[2]));
+        bw = exp(log(a[3]) + f * (log(b[3]) - log(a[3])));
+    }
+    double factor = coll == MP_COLL_ALLREDUCE ? 2.0 * (n - 1) / n : coll == MP_COLL_SENDRECV ? 1.0 : (double)(n - 1) / n;
+    if (lo < 0)
+        bytes = hw->coll_measured[hi][2]; /* below the smallest size measured: its time */
+    return factor * bytes / bw;
+}
+
 double mp_cost_collective_s(const mp_hardware *hw, mp_coll coll, int n, int mpn, double bytes)
 {
     if (n <= 1 || bytes <= 0)
@@ -21,6 +58,11 @@ double mp_cost_collective_s(const mp_hardware *hw, mp_coll coll, int n, int mpn,
     if (mpn > n)
         mpn = n;
     bool spans = mpn < n;
+    if (hw->n_coll_measured) {
+        double t = measured_coll_s(hw, coll, n, spans, bytes);
+        if (t >= 0)
+            return t;
+    }
     /* A ring that crosses nodes runs one NCCL channel per NIC: the mpn
      * members of the group on a node cross through their own mpn NICs, so
      * the ring moves min(NVLink, mpn x NIC) per GPU (nccl-tests' multi-node

@@ -43,10 +43,26 @@ static const char *const hw_keys[] = {
     "gemm_efficiency", "gemm_tile_overhead", "gemm_k_overhead", "attention_fwd_efficiency",
     "attention_bwd_efficiency", "attention_head_dim_overhead", "kernel_launch", "memory_bytes_half",
     "intra_node_efficiency", "inter_node_efficiency", "collective_bytes_half", "moe_host_sync",
-    "peak_flops_fp8", "gemm_efficiency_fp8", "mxfp8", "measured_gemm", "measured_memory", NULL};
+    "peak_flops_fp8", "gemm_efficiency_fp8", "mxfp8", "measured_gemm", "measured_memory", "measured_collectives", NULL};
 
 /* measured_gemm: [[m, n, k, FLOP/s], ...]; measured_memory: [[bytes, B/s],
  * ...] (calibrate --measure writes them): `cols` positive numbers a row. */
+static mp_status load_table(const mp_doc *d, const mp_node *root, const char *key, int cols, double (*rows)[4],
+                            double (*rows2)[2], int *n, mp_error *err);
+/* measured_collectives rows: [collective 1-5, tier 0|1, bytes, B/s]. */
+static mp_status check_coll_rows(const mp_doc *d, const mp_node *root, const mp_hardware *hw, mp_error *err)
+{
+    for (int i = 0; i < hw->n_coll_measured; i++) {
+        const double *r = hw->coll_measured[i];
+        if (r[0] != floor(r[0]) || r[0] < 1 || r[0] > 5 || (r[1] != 0 && r[1] != 1))
+            return mp_doc_error(d, mp_node_get(root, "measured_collectives", NULL)->vals[i], err,
+                                "'measured_collectives' row %d: the collective is 1-5 (all-reduce, all-gather, "
+                                "reduce-scatter, all-to-all, send/recv) and the tier 0 (within a node) or 1",
+                                i + 1);
+    }
+    return MP_OK;
+}
+
 static mp_status load_table(const mp_doc *d, const mp_node *root, const char *key, int cols, double (*rows)[4],
                             double (*rows2)[2], int *n, mp_error *err)
 {
@@ -67,8 +83,9 @@ static mp_status load_table(const mp_doc *d, const mp_node *root, const char *ke
             const mp_node *v = r->vals[c];
             double x = 0;
             const char *why = NULL;
-            if (v->kind != MP_NODE_SCALAR || mp_parse_decimal(v->text, &x, &why) != strlen(v->text) || !(x > 0) ||
-                !isfinite(x))
+            bool zero_ok = cols == 4 && !strcmp(key, "measured_collectives") && c == 1; /* the tier */
+            if (v->kind != MP_NODE_SCALAR || mp_parse_decimal(v->text, &x, &why) != strlen(v->text) ||
+                !(x > 0 || (zero_ok && x == 0)) || !isfinite(x))
                 return mp_doc_error(d, v, err, "'%s' row %zu: expected a positive number, got '%s'", key, i + 1,
                                     v->kind == MP_NODE_SCALAR ? v->text : "a list or map");
             if (rows)
@@ -194,6 +211,10 @@ mp_status mp_hardware_load(mp_hardware *hw, const char *path, mp_error *err)
         st = load_table(&d, d.root, "measured_gemm", 4, hw->gemm_measured, NULL, &hw->n_gemm_measured, err);
     if (!st)
         st = load_table(&d, d.root, "measured_memory", 2, NULL, hw->memory_measured, &hw->n_memory_measured, err);
+    if (!st)
+        st = load_table(&d, d.root, "measured_collectives", 4, hw->coll_measured, NULL, &hw->n_coll_measured, err);
+    if (!st)
+        st = check_coll_rows(&d, d.root, hw, err);
     if (!st && hw->reserved_bytes >= hw->memory_bytes)
         st = mp_doc_error(&d, mp_node_get(d.root, "reserved_memory", NULL), err,
                           "'reserved_memory' is not smaller than 'memory'");
@@ -256,6 +277,13 @@ void mp_hardware_write(FILE *f, const mp_hardware *hw, const char *comment)
         for (int i = 0; i < hw->n_gemm_measured; i++)
             fprintf(f, "  - [%.17g, %.17g, %.17g, %.17g]\n", hw->gemm_measured[i][0], hw->gemm_measured[i][1],
                     hw->gemm_measured[i][2], hw->gemm_measured[i][3]);
+    }
+    if (hw->n_coll_measured) {
+        fprintf(f, "measured_collectives: # [1 all-reduce | 2 all-gather | 3 reduce-scatter | 4 all-to-all | 5 "
+                   "send/recv, tier 0 node | 1 network, buffer bytes, bus B/s]\n");
+        for (int i = 0; i < hw->n_coll_measured; i++)
+            fprintf(f, "  - [%.17g, %.17g, %.17g, %.17g]\n", hw->coll_measured[i][0], hw->coll_measured[i][1],
+                    hw->coll_measured[i][2], hw->coll_measured[i][3]);
     }
     if (hw->n_memory_measured) {
         fprintf(f, "measured_memory: # [bytes per kernel, B/s]\n");

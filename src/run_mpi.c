@@ -56,7 +56,31 @@ bool mp_world_init(mp_world *w, char *why, size_t why_len)
     w->mpi = true;
     MPI_Comm_rank(MPI_COMM_WORLD, &w->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &w->size);
+    /* The world communicator from the start (calibrate --measure needs no
+     * layout); the layout's groups come with mp_world_groups. */
+    groups *gs = calloc(1, sizeof *gs);
+    if (!gs) {
+        snprintf(why, why_len, "out of memory");
+        return false;
+    }
+    for (int g = 0; g <= MP_GROUP_WORLD; g++)
+        gs->g[g] = MPI_COMM_NULL;
+    gs->g[MP_GROUP_WORLD] = MPI_COMM_WORLD;
+    w->impl = gs;
+    signal(SIGALRM, on_alarm);
     return true;
+}
+
+int mp_world_node_size(mp_world *w)
+{
+    if (!w->mpi)
+        return 1;
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, w->rank, MPI_INFO_NULL, &node);
+    int n = 1;
+    MPI_Comm_size(node, &n);
+    MPI_Comm_free(&node);
+    return n;
 }
 
 void mp_world_finalize(mp_world *w)
@@ -64,7 +88,8 @@ void mp_world_finalize(mp_world *w)
     if (w->impl) {
         groups *gs = w->impl;
         for (int i = MP_GROUP_TP; i < MP_GROUP_WORLD; i++)
-            MPI_Comm_free(&gs->g[i]);
+            if (gs->g[i] != MPI_COMM_NULL)
+                MPI_Comm_free(&gs->g[i]);
         free(gs->req);
         free(gs->sbuf);
         free(gs);
@@ -90,11 +115,7 @@ bool mp_world_groups(mp_world *w, const mp_layout *l, char *why, size_t why_len)
     w->etp = local % l->etp;
     w->ep = (local / l->etp) % l->ep;
     w->edp = local / (l->etp * l->ep);
-    groups *gs = calloc(1, sizeof *gs);
-    if (!gs) {
-        snprintf(why, why_len, "out of memory");
-        return false;
-    }
+    groups *gs = w->impl;
     /* Members share every coordinate but the group's own (or own pair). */
     int color[MP_GROUP_WORLD + 1] = {0};
     color[MP_GROUP_TP] = r / l->tp;
@@ -108,9 +129,6 @@ bool mp_world_groups(mp_world *w, const mp_layout *l, char *why, size_t why_len)
     color[MP_GROUP_ETP_EP] = r / (l->etp * l->ep);
     for (int g = MP_GROUP_TP; g < MP_GROUP_WORLD; g++)
         MPI_Comm_split(MPI_COMM_WORLD, color[g], r, &gs->g[g]);
-    gs->g[MP_GROUP_WORLD] = MPI_COMM_WORLD;
-    w->impl = gs;
-    signal(SIGALRM, on_alarm);
     return true;
 }
 
@@ -121,7 +139,7 @@ int mp_world_collective(mp_world *w, const char *op, mp_group g, int size, mp_co
 {
     *seconds = 0;
     groups *gs = w->impl;
-    if (!gs || g <= MP_GROUP_NONE || g > MP_GROUP_WORLD) {
+    if (!gs || g <= MP_GROUP_NONE || g > MP_GROUP_WORLD || gs->g[g] == MPI_COMM_NULL) {
         snprintf(why, why_len, "rank %d, op %s: no communicator for group %s", w->rank, op, mp_group_name(g));
         return -1;
     }
@@ -381,6 +399,12 @@ int mp_world_flush(mp_world *w, char *why, size_t why_len)
 }
 
 void mp_world_barrier(mp_world *w) { (void)w; }
+
+int mp_world_node_size(mp_world *w)
+{
+    (void)w;
+    return 1;
+}
 
 void mp_world_gather(mp_world *w, const double *v, int n, double *out)
 {

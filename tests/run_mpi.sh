@@ -65,6 +65,18 @@ assert s['p2p_floats'] == 2 * 256 * 64  # micro-batch 2 x 256 tokens x hidden 64
     ok "mpirun -np 4 run --step: 1F1B over 2 stages, predicted and measured"
 else notok "mpirun -np 4 run --step" "exit $rc"; fi
 
+# calibrate --measure across ranks: bus bandwidth by size for each
+# collective, written to the file; run predicts the collectives with it.
+mrun 4 calibrate --measure -o "$TMP/cpu4.yaml"
+if [ "$rc" -eq 0 ] && [ "$(grep -c '^  - \[[1-4], 0, ' "$TMP/cpu4.yaml")" -eq 32 ] &&
+   grep -q "collectives      32 (4 collectives x 8 sizes over 4 ranks, one node)" "$OUT"; then
+    ok "mpirun -np 4 calibrate --measure: 32 collective bus bandwidths (4 collectives x 8 sizes, one node)"
+else notok "mpirun -np 4 calibrate --measure" "exit $rc"; fi
+mrun 4 run --plan tests/data/run-tp2-ep2-plan.yaml --hardware "$TMP/cpu4.yaml" --repeats 1
+if [ "$rc" -eq 0 ] && grep -q "^  communication    predicted .* measured" "$OUT"; then
+    ok "run --hardware the measured file: collectives predicted from the measured bus bandwidth"
+else notok "run with the measured collectives" "exit $rc"; fi
+
 mrun 2 run --plan tests/data/run-tp2-ep2-plan.yaml
 if [ "$rc" -ne 0 ] && grep -q "the world has 2 ranks, the plan's layout 4 GPUs" "$ERR" && [ ! -s "$OUT" ]; then
     ok "mpirun -np 2 for a 4-GPU plan: refused, naming the rank"

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "moeplan/cost.h"
 #include "moeplan/efficiency.h"
 
 #include "check_main.h"
@@ -216,6 +217,27 @@ START_TEST(test_measured_tables)
 }
 END_TEST
 
+/* Measured collectives: all-reduce over 4 ranks of one node, bus bandwidth
+ * 1e10 B/s at 1 MB and 1e11 at 100 MB.  nccl-tests' factor 2(n-1)/n = 1.5:
+ *  - 1 MB: 1.5e6 / 1e10 = 150 us;
+ *  - 10 MB, halfway in log: busbw sqrt(1e10 1e11) = 3.162e10, 1.5e7 / that
+ *    = 474.3 us;
+ *  - 1 kB, below the smallest: the smallest's time, 150 us (latency);
+ *  - an all-gather (no row) falls back to the model, which gives it some
+ *    positive time. */
+START_TEST(test_measured_collectives)
+{
+    mp_hardware hw;
+    mp_error e;
+    memset(&e, 0, sizeof e);
+    ck_assert_int_eq(mp_hardware_load(&hw, TEST_DATA "/hw-measured-coll.yaml", &e), MP_OK);
+    ck_assert(fabs(mp_cost_collective_s(&hw, MP_COLL_ALLREDUCE, 4, 4, 1e6) - 150e-6) < 1e-12);
+    ck_assert(fabs(mp_cost_collective_s(&hw, MP_COLL_ALLREDUCE, 4, 4, 1e7) - 1.5e7 / sqrt(1e21)) < 1e-12);
+    ck_assert(fabs(mp_cost_collective_s(&hw, MP_COLL_ALLREDUCE, 4, 4, 1e3) - 150e-6) < 1e-12);
+    ck_assert(mp_cost_collective_s(&hw, MP_COLL_ALLGATHER, 4, 4, 1e6) > 0);
+}
+END_TEST
+
 static Suite *efficiency_suite(void)
 {
     Suite *s = suite_create("efficiency");
@@ -228,6 +250,7 @@ static Suite *efficiency_suite(void)
     tcase_add_test(t, test_links);
     tcase_add_test(t, test_hardware_keys);
     tcase_add_test(t, test_measured_tables);
+    tcase_add_test(t, test_measured_collectives);
     suite_add_tcase(s, t);
     return s;
 }

@@ -54,6 +54,13 @@ typedef struct {
     double gemm_measured[MP_HW_TABLE][4];
     int n_memory_measured;
     double memory_measured[MP_HW_TABLE][2];
+    /* Collectives (calibrate --measure across ranks): (collective, tier,
+     * buffer bytes S, bus bandwidth in B/s, nccl-tests' busbw), the
+     * collective as mp_coll's number (1 all-reduce, 2 all-gather, 3
+     * reduce-scatter, 4 all-to-all, 5 send/recv), the tier 0 within a node,
+     * 1 across nodes. */
+    int n_coll_measured;
+    double coll_measured[MP_HW_TABLE][4];
 } mp_hardware;
 
 void mp_hardware_defaults(mp_hardware *hw);

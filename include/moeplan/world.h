@@ -54,6 +54,9 @@ void mp_world_barrier(mp_world *w);
  * rank 0; out untouched elsewhere.  A world of one copies v. */
 void mp_world_gather(mp_world *w, const double *v, int n, double *out);
 
+/* The ranks on this node (the world's shared-memory group). */
+int mp_world_node_size(mp_world *w);
+
 /* The largest v over the world. */
 double mp_world_max(mp_world *w, double v);
 
