@@ -24,8 +24,7 @@
 #include "moeplan/runs.h"
 #include "moeplan/units.h"
 
-/* A deterministic fill in [-0.5, 0.5) (xorshift), so runs repeat. */
-static void fill(float *v, size_t n, unsigned seed)
+void mp_run_fill(float *v, size_t n, unsigned seed)
 {
     unsigned x = seed * 2654435761u + 1;
     for (size_t i = 0; i < n; i++) {
@@ -60,7 +59,7 @@ static void *buf(bufs *s, size_t elems, unsigned seed)
             s->oom = true;
             return p;
         }
-        fill(h, elems, seed);
+        mp_run_fill(h, elems, seed);
         s->b->ops->upload(s->b, p, h, elems);
         free(h);
     }

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "moeplan/backend.h"
+#include "moeplan/run.h"
 
 #include "check_main.h"
 
@@ -39,16 +40,6 @@ static void teardown(void)
     mp_backend_close(&B);
 }
 
-static void fill(float *v, size_t n, unsigned seed)
-{
-    unsigned x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        v[i] = (float)(x & 0xffffff) / 16777216.0f - 0.5f;
-    }
-}
 
 /* The CPU backend's buffers are host floats: kernels take them directly. */
 static float *fbuf(size_t n, unsigned seed)
@@ -56,7 +47,7 @@ static float *fbuf(size_t n, unsigned seed)
     float *p = B.ops->alloc(&B, n);
     ck_assert_ptr_nonnull(p);
     if (seed)
-        fill(p, n, seed);
+        mp_run_fill(p, n, seed);
     return p;
 }
 

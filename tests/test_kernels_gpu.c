@@ -17,20 +17,11 @@
 #include <string.h>
 
 #include "moeplan/backend.h"
+#include "moeplan/run.h"
 
 static mp_backend C, G;
 static int failed, checked;
 
-static void fill(float *v, size_t n, unsigned seed)
-{
-    unsigned x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        v[i] = (float)(x & 0xffffff) / 16777216.0f - 0.5f;
-    }
-}
 
 /* A buffer on each backend with the same contents. */
 typedef struct {
@@ -47,7 +38,7 @@ static pair mk(size_t n, unsigned seed)
     }
     float *h = calloc(n, sizeof *h);
     if (seed)
-        fill(h, n, seed);
+        mp_run_fill(h, n, seed);
     C.ops->upload(&C, p.c, h, n);
     G.ops->upload(&G, p.g, h, n);
     free(h);

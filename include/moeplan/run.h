@@ -90,6 +90,10 @@ typedef struct {
 mp_status mp_run_step(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o, const mp_run_p2p *p2p,
                       mp_run_step_report *out, mp_error *err);
 
+/* n floats in [-0.5, 0.5) from a xorshift generator seeded by seed: the
+ * inputs of run's ops and of the kernel tests, the same on every run. */
+void mp_run_fill(float *v, size_t n, unsigned seed);
+
 /* What a backend's kernels compute in: both keep activations and weights
  * in fp32, so runs are priced with them at 4 bytes and no FP8 (w changed
  * in place); the same for run and calibrate --measure. */
