@@ -360,6 +360,19 @@ static void rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_r
      * router stay in 16 bits). */
     if (w->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0)
         f->fp8_weight_bytes = 2.0 * (sp.attention + sp.dense_mlp + sp.moe_common + sp.experts);
+    /* [R20]/Megatron: 16-bit weights, fp32 main gradients, fp32 master
+     * weights and Adam moments, sharded by ZeRO's stage over the
+     * data-parallel group (dp*cp ranks hold replicas of the dense weights)
+     * and, for experts, over expert-DP (cost_shard.c). */
+    mp_memory ms;
+    memset(&ms, 0, sizeof ms);
+    ms.params_dense = f->params_dense;
+    ms.params_expert = f->params_expert;
+    mp_cost_model_states(c, &sp, &ms);
+    f->weights_bytes = ms.weights_bytes;
+    f->gradients_bytes = ms.gradients_bytes;
+    f->optimizer_bytes = ms.optimizer_bytes;
+    f->shard_buffer_bytes = ms.shard_buffer_bytes;
 }
 
 /* The memory of the rank of frame f under the layout's recompute mode. */
@@ -373,11 +386,10 @@ static void memory_of(const mp_cost_ctx *c, const mp_rank_frame *f, const mp_blo
     mem->params_dense = f->params_dense;
     mem->params_expert = f->params_expert;
     mem->params = mem->params_dense + mem->params_expert;
-    /* [R20]/Megatron: 16-bit weights, fp32 main gradients, fp32 master
-     * weights and Adam moments, sharded by ZeRO's stage over the
-     * data-parallel group (dp*cp ranks hold replicas of the dense weights)
-     * and, for experts, over expert-DP (cost_shard.c). */
-    mp_cost_model_states(c, &f->split, mem);
+    mem->weights_bytes = f->weights_bytes; /* the model states (rank_frame) */
+    mem->gradients_bytes = f->gradients_bytes;
+    mem->optimizer_bytes = f->optimizer_bytes;
+    mem->shard_buffer_bytes = f->shard_buffer_bytes;
     /* Saved bytes of one layer of each class under the recompute mode: full
      * recompute keeps only each layer's input ([K22] Table 2: 2sbh, /t with
      * SP) plus the layer being recomputed. */

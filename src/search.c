@@ -628,7 +628,7 @@ static void search_n(search_t *s, long N)
                                                 continue;
                                             }
                                             if (z >= 2 && !PIN(zero) && !s->o->zero_any)
-                                                continue;
+                                                break; /* stages 2 and 3 only when asked for */
                                             /* With --zero any, HSDP too: shards within the
                                              * data-parallel ranks one node holds (gpus per
                                              * node / tp of them, the usual choice: the

@@ -122,6 +122,8 @@ typedef struct {
     double layer_full_bytes;             /* the largest whole layer it holds (live while recomputed) */
     double transient_bytes;              /* communication buffers */
     double fp8_weight_bytes;
+    /* The model states by ZeRO's stage (cost_shard.c, mp_cost_model_states). */
+    double weights_bytes, gradients_bytes, optimizer_bytes, shard_buffer_bytes;
 } mp_rank_frame;
 
 #define MP_FRAME_RANKS 4
