@@ -106,6 +106,13 @@ static size_t cpu_high_water(mp_backend *b)
     return b->high_water_bytes;
 }
 
+/* OpenBLAS's threads: run shares a node's cores among its ranks. */
+static void cpu_set_threads(mp_backend *b, int threads)
+{
+    (void)b;
+    openblas_set_num_threads(threads < 1 ? 1 : threads);
+}
+
 static int cpu_gemm(mp_backend *b, bool ta, bool tb, int m, int n, int k, const void *A, const void *B, void *C,
                     float beta)
 {
@@ -494,6 +501,7 @@ const mp_backend_ops mp_backend_cpu = {
     .sync = cpu_sync,
     .now_s = cpu_now,
     .high_water_bytes = cpu_high_water,
+    .set_threads = cpu_set_threads,
     .gemm = cpu_gemm,
     .gemm_grouped = cpu_gemm_grouped,
     .copy = cpu_copy,

@@ -736,6 +736,7 @@ extern "C" const mp_backend_ops mp_backend_cuda = {
     cu_sync,
     cu_now,
     cu_high_water,
+    NULL, /* set_threads: the GPU's kernels use no host threads */
     cu_gemm,
     cu_gemm_grouped,
     cu_copy,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "moeplan/run.h"
@@ -216,6 +217,13 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         ro.rank = world.pp;
         ro.comm = run_comm;
         ro.comm_ctx = &cc;
+        /* The node's cores shared among its ranks, not each rank's
+         * OpenBLAS starting one thread per core. */
+        if (b.ops->set_threads) {
+            long cores = sysconf(_SC_NPROCESSORS_ONLN);
+            int per = (int)(cores / mp_world_node_size(&world));
+            b.ops->set_threads(&b, per < 1 ? 1 : per);
+        }
     }
     /* What the prediction is of: on the CPU backend the kernels compute in
      * fp32, so activations and weights are priced at 4 bytes, and, unless a

@@ -30,6 +30,8 @@ typedef struct {
     int (*sync)(mp_backend *b);                           /* wait for queued work */
     double (*now_s)(mp_backend *b);                       /* a monotonic clock, after sync */
     size_t (*high_water_bytes)(mp_backend *b);            /* the most allocated at once */
+    /* Host threads the backend's kernels may use (NULL: not applicable). */
+    void (*set_threads)(mp_backend *b, int threads);
     /* Matrix products, fp32 accumulation: C[m x n] = op(A) op(B) + beta C,
      * op(A) m x k (A stored k x m when ta), op(B) k x n (n x k when tb). */
     int (*gemm)(mp_backend *b, bool ta, bool tb, int m, int n, int k, const void *A, const void *B, void *C,
