@@ -171,7 +171,9 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
         j->kind = K_ATTN;
         j->m = (long)(m->num_heads / l->tp) * l->micro_batch; /* heads x sequences */
         j->n = (long)(c->seq_len / l->cp);
-        j->k = (long)m->head_dim;
+        /* MLA: Q, K and V at the query-key head dim (nope + rope); its V
+         * head dim is smaller, so this runs somewhat more work than MLA. */
+        j->k = m->attn == MP_ATTN_MLA ? (long)mp_model_qk_head_dim(m) : (long)m->head_dim;
         size_t e = (size_t)j->m * j->n * j->k;
         for (int i = 0; i < 3; i++)
             j->x[i] = buf(s, e, 10 + i);
@@ -269,9 +271,13 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
     } else if (!strcmp(nm, "rope")) {
         /* Q and K heads of this GPU, every token of the sequence (after
          * the all-gather). */
-        long kv = m->attn == MP_ATTN_GQA ? (long)m->num_kv_heads : (long)m->num_heads;
+        /* MLA: the rotary part only (qk_rope_head_dim), on each query
+         * head and the one shared key. */
+        bool mla = m->attn == MP_ATTN_MLA;
+        long kv = mla ? l->tp : m->attn == MP_ATTN_GQA ? (long)m->num_kv_heads : (long)m->num_heads;
         j->kind = K_ROPE;
-        j->m = (long)tokens(c, false), j->n = ((long)m->num_heads + kv) / l->tp, j->k = (long)m->head_dim;
+        j->m = (long)tokens(c, false), j->n = ((long)m->num_heads + kv) / l->tp;
+        j->k = mla ? (long)m->qk_rope_head_dim : (long)m->head_dim;
         j->x[0] = buf(s, (size_t)j->m * j->n * j->k, 1);
         snprintf(kernel, klen, "rope");
     } else if (!strcmp(nm, "cross-entropy")) {
@@ -689,6 +695,10 @@ mp_status mp_run_step(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o,
     const mp_model *m = c->model;
     int r = o->rank, p = l->pp, mbs = l->num_micro_batches;
     out->micro_batches = mbs;
+    if (l->vpp > 1)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "--step plays the non-interleaved 1F1B schedule; the plan has vpp %d (the interleaved one "
+                            "is not played yet)", l->vpp);
     step_block blocks[MP_BLOCK_COUNT];
     memset(blocks, 0, sizeof blocks);
     int count[MP_BLOCK_COUNT];
@@ -711,6 +721,7 @@ mp_status mp_run_step(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o,
         for (int i = first; i < first + n && i < m->num_layers; i++) {
             bool local = m->window_kind != MP_WINDOW_NONE && m->attn_local[i];
             seq[ns++] = local ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN;
+            /* (vpp > 1 is refused before: the interleaved schedule is not played) */
             seq[ns++] = m->is_moe[i] ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP;
         }
     }

@@ -54,6 +54,16 @@ import json; d = json.load(open('$OUT')); assert d['layers_run'] == 1 and d['lay
     ok "run --layers 1: one of the rank's three layers"
 else notok "run --layers 1" "exit $rc"; fi
 
+# MLA: attention at the query-key head dim (nope 8 + rope 4 = 12), RoPE on
+# the rotary part; every op measured.
+run run --plan tests/data/run-mla-plan.yaml --repeats 1 --format json
+if [ "$rc" -eq 0 ] && python3 -c "
+import json; d = json.load(open('$OUT'))
+k = {o['name']: o for o in d['ops']}
+assert k['attention-core']['kernel'] == 'causal attention' and k['attention-core']['measured_fwd_s'] > 0
+assert k['rope']['kernel'] == 'rope' and k['rope']['measured_fwd_s'] > 0"; then ok "run on an MLA model"
+else notok "run on an MLA model" "exit $rc"; fi
+
 # --tolerance: exit 1 when the total is off by more (a tolerance no run meets).
 run run --plan $PLAN --repeats 1 --tolerance 0.0001%
 if [ "$rc" -eq 1 ] && grep -q "EXCEEDED" "$OUT"; then ok "run --tolerance: exit 1 when exceeded"
