@@ -144,7 +144,8 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
             if (end == optarg || *end || v < (ch == O_RANK ? 0 : 1) || v > (ch == O_REPEATS ? 64 : 100000))
                 return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--%s: expected a whole number %s, got '%s'",
                                     run_options[longi].name,
-                                    ch == O_RANK ? "from 0" : ch == O_REPEATS ? "from 1 to 64" : "from 1", optarg);
+                                    ch == O_RANK ? "from 0 to 100000" : ch == O_REPEATS ? "from 1 to 64" : "from 1 to 100000",
+                                    optarg);
             if (ch == O_RANK)
                 ro.rank = (int)v;
             else if (ch == O_LAYERS)

@@ -94,6 +94,9 @@ expect2 "run --rank 2 of pp 2" "pipeline ranks 0 to 1" run --plan $PLAN --rank 2
 expect2 "run without --plan" "run needs --plan" run
 expect2 "run --step with pp 2 on one rank" "needs one rank per GPU" run --plan $PLAN --step
 expect2 "run --repeats 0" "--repeats: expected a whole number from 1 to 64" run --plan $PLAN --repeats 0
+expect2 "run --layers absurdly large" "--layers: expected a whole number from 1 to 100000, got '99999999999'" run \
+    --plan $PLAN --layers 99999999999
+expect2 "run --tolerance negative" "--tolerance: expected a fraction" run --plan $PLAN --tolerance -5%
 expect2 "calibrate --measure --backend cuda without it" "--backend cuda:" calibrate --measure --backend cuda
 expect2 "calibrate --backend without --measure" "--backend goes with --measure" calibrate --backend cpu
 
