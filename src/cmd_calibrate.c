@@ -101,7 +101,7 @@ static mp_status measure_collectives(mp_world *w, mp_hardware *hw, mp_error *err
             char why[512];
             if (mp_world_collective(w, "calibrate", MP_GROUP_WORLD, n, colls[ci], s, 5, 60.0, &t, why, sizeof why))
                 return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "%s", why);
-            double f = colls[ci] == MP_COLL_ALLREDUCE ? 2.0 * (n - 1) / n : (double)(n - 1) / n;
+            double f = mp_coll_bus_factor(colls[ci], n);
             double *r = hw->coll_measured[hw->n_coll_measured++];
             r[0] = colls[ci], r[1] = tier, r[2] = s, r[3] = t > 0 ? f * s / t : 1;
         }

@@ -43,7 +43,7 @@ static double measured_coll_s(const mp_hardware *hw, mp_coll coll, int n, bool s
         double f = (log(bytes) - log(a[2])) / (log(b[2]) - log(a[2]));
         bw = exp(log(a[3]) + f * (log(b[3]) - log(a[3])));
     }
-    double factor = coll == MP_COLL_ALLREDUCE ? 2.0 * (n - 1) / n : coll == MP_COLL_SENDRECV ? 1.0 : (double)(n - 1) / n;
+    double factor = mp_coll_bus_factor(coll, n);
     if (lo < 0)
         bytes = hw->coll_measured[hi][2]; /* below the smallest size measured: its time */
     return factor * bytes / bw;

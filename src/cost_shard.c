@@ -51,15 +51,24 @@ void mp_cost_shard_degrees(const mp_layout *l, int *dense, int *expert)
  * backward: always with ZeRO-2 (they are never sharded), with ZeRO-3 as
  * the workload says, by default (TorchTitan's "default") only under
  * pipeline parallelism. */
-static bool keep_gathered(const mp_cost_ctx *c)
+bool mp_cost_keeps_gathered(const mp_workload *w, const mp_layout *l)
 {
-    if (c->lay.zero < 3)
+    if (l->zero < 3)
         return true;
-    switch (c->wl->fsdp_reshard) {
+    switch (w->fsdp_reshard) {
     case MP_RESHARD_ALWAYS: return false;
     case MP_RESHARD_NEVER: return true;
-    default: return c->lay.pp > 1;
+    default: return l->pp > 1;
     }
+}
+
+static bool keep_gathered(const mp_cost_ctx *c) { return mp_cost_keeps_gathered(c->wl, &c->lay); }
+
+double mp_coll_bus_factor(mp_coll coll, int n)
+{
+    if (n <= 1)
+        return 0;
+    return coll == MP_COLL_ALLREDUCE ? 2.0 * (n - 1) / n : coll == MP_COLL_SENDRECV ? 1.0 : (double)(n - 1) / n;
 }
 
 /* Whether gradients are reduce-scattered after every micro-batch's

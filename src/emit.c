@@ -14,6 +14,8 @@
  */
 #include "moeplan/emit.h"
 
+#include "moeplan/cost.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -42,19 +44,12 @@ const char *mp_emit_title(mp_emit_kind k)
 
 #define WHY(...) do { snprintf(why, why_len, __VA_ARGS__); return false; } while (0)
 
-/* Whether the ZeRO-3 layout keeps each layer gathered from its forward to
- * its backward (cost_shard.c's rule, from the workload). */
-static bool keeps_gathered(const mp_workload *w, const mp_layout *l)
-{
-    return w->fsdp_reshard == MP_RESHARD_NEVER || (w->fsdp_reshard == MP_RESHARD_DEFAULT && l->pp > 1);
-}
-
 static bool megatron_runs(const mp_workload *w, const mp_layout *l, char *why, size_t why_len)
 {
     if (l->zero >= 2 && l->pp > 1)
         WHY("Megatron-FSDP has no test with pipeline parallelism (every functional test with --use-megatron-fsdp "
             "runs pp 1, at d98e8a64ddf3); --emit torchtitan runs FSDP with pp %d", l->pp);
-    if (l->zero == 3 && keeps_gathered(w, l))
+    if (l->zero == 3 && mp_cost_keeps_gathered(w, l))
         WHY("fsdp_reshard_after_forward: never has no Megatron-FSDP flag (it gathers each layer again for the "
             "backward); --emit torchtitan sets it");
     return true;

@@ -189,6 +189,15 @@ void mp_cost_stage_params(const mp_cost_ctx *c, int r, mp_param_split *out);
  * (cost_shard.c): dp*cp and edp, or those of the HSDP group; 1 and 1
  * without ZeRO. */
 void mp_cost_shard_degrees(const mp_layout *l, int *dense, int *expert);
+/* Whether a layer's parameters stay gathered from its forward to its
+ * backward: always below ZeRO-3; at ZeRO-3 as the workload's
+ * fsdp_reshard_after_forward says, by default (TorchTitan's) only under
+ * pipeline parallelism (cost_shard.c). */
+bool mp_cost_keeps_gathered(const mp_workload *w, const mp_layout *l);
+/* nccl-tests' bus-bandwidth factor of a collective over n ranks: busbw =
+ * algbw x f, f = 2(n-1)/n for all-reduce, (n-1)/n for all-gather,
+ * reduce-scatter and all-to-all, 1 for send/recv (doc/PERFORMANCE.md). */
+double mp_coll_bus_factor(mp_coll coll, int n);
 
 /* Alpha-beta time of a collective (nccl-tests conventions: all-reduce moves
  * 2(n-1)/n of the buffer, all-gather/reduce-scatter/all-to-all (n-1)/n). */
