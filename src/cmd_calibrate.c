@@ -194,7 +194,7 @@ static mp_status measure_cmd(const char *backend, const char *plan_path, const c
     if (plan_path && world.size == 1) {
         mp_hardware flat;
         double before, after;
-        if ((st = mp_run_measure_host(&b, &base, &flat, err)) ||
+        if ((st = mp_measure_host(&b, &base, &flat, err)) ||
             (st = plan_run_error(&b, in, &l, &flat, &before, err)) ||
             (st = plan_run_error(&b, in, &l, &hw, &after, err)))
             goto done;

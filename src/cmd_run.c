@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "moeplan/measure.h"
 #include "moeplan/run.h"
 #include "moeplan/units.h"
 #include "moeplan/world.h"
@@ -229,12 +230,12 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
     /* What the prediction is of: on the CPU backend the kernels compute in
      * fp32, so activations and weights are priced at 4 bytes, and, unless a
      * hardware file is given, the hardware is the CPU itself, its GEMM rate
-     * and copy bandwidth measured first (mp_run_measure_host). */
+     * and copy bandwidth measured first (mp_measure_host). */
     mp_hardware hw = in->hw;
     mp_workload wl = in->wl;
     bool host = !strcmp(b.ops->name, "cpu");
     mp_run_backend_workload(&b, &wl);
-    if (host && !hw_path && (st = mp_run_measure_host(&b, &in->hw, &hw, err)))
+    if (host && !hw_path && (st = mp_measure_host(&b, &in->hw, &hw, err)))
         goto done;
     mp_cost_ctx_init(&c, &in->model, &hw, &wl, &l, in->wl.seq_max);
     mp_run_report r;

@@ -19,33 +19,78 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "moeplan/run.h"
 #include "moeplan/runs.h"
 
-static int time_gemm(mp_backend *b, int m, int n, int k, double *rate)
+int mp_measure_gemm_rate(mp_backend *b, int m, int n, int k, int reps, double *flops_per_s)
 {
-    float *h = NULL;
     void *A = b->ops->alloc(b, (size_t)m * k), *B = b->ops->alloc(b, (size_t)k * n), *C = b->ops->alloc(b, (size_t)m * n);
     int rc = -1;
+    double t[16];
+    if (reps > 16)
+        reps = 16;
     if (!A || !B || !C)
         goto out;
-    double t[3];
-    for (int r = -1; r < 3; r++) {
+    for (int r = -1; r < reps; r++) {
         double t0 = b->ops->now_s(b);
         if (b->ops->gemm(b, false, false, m, n, k, A, B, C, 0) || b->ops->sync(b))
             goto out;
         if (r >= 0)
             t[r] = b->ops->now_s(b) - t0;
     }
-    double med = mp_median(t, 3);
-    *rate = med > 0 ? 2.0 * m * n * k / med : 0;
-    rc = *rate > 0 ? 0 : -1;
+    double med = mp_median(t, reps);
+    *flops_per_s = med > 0 ? 2.0 * m * n * k / med : 0;
+    rc = *flops_per_s > 0 ? 0 : -1;
 out:
-    free(h);
     b->ops->release(b, A);
     b->ops->release(b, B);
     b->ops->release(b, C);
     return rc;
+}
+
+int mp_measure_copy_bw(mp_backend *b, size_t elems, int reps, double *bytes_per_s)
+{
+    void *x = b->ops->alloc(b, elems), *y = b->ops->alloc(b, elems);
+    int rc = -1;
+    double t[16];
+    if (reps > 16)
+        reps = 16;
+    if (!x || !y)
+        goto out;
+    for (int r = -1; r < reps; r++) {
+        double t0 = b->ops->now_s(b);
+        if (b->ops->copy(b, y, x, elems) || b->ops->sync(b))
+            goto out;
+        if (r >= 0)
+            t[r] = b->ops->now_s(b) - t0;
+    }
+    double med = mp_median(t, reps);
+    *bytes_per_s = med > 0 ? 8.0 * (double)elems / med : 0;
+    rc = *bytes_per_s > 0 ? 0 : -1;
+out:
+    b->ops->release(b, x);
+    b->ops->release(b, y);
+    return rc;
+}
+
+mp_status mp_measure_host(mp_backend *b, const mp_hardware *base, mp_hardware *out, mp_error *err)
+{
+    *out = *base;
+    double g, bw;
+    if (mp_measure_gemm_rate(b, 1024, 1024, 1024, 5, &g) ||
+        mp_measure_copy_bw(b, 16u << 20, 5, &bw)) /* 16 Mi floats: 64 MiB each way, beyond the caches */
+        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "%s backend, measuring the 1024^3 GEMM and a 64 MiB copy: %s",
+                            b->ops->name, b->err[0] ? b->err : "the clock did not advance");
+    snprintf(out->name, sizeof out->name, "%s backend (measured)", b->ops->name);
+    out->peak_flops = g;
+    out->mfu = out->gemm_efficiency = out->attention_efficiency = 1.0;
+    out->attention_fwd_efficiency = out->attention_bwd_efficiency = 1.0;
+    out->memory_bw_bytes_per_s = bw;
+    out->bw_utilization = 1.0;
+    out->sm_count = 0; /* the flat model: every product at the measured rate */
+    out->kernel_launch_s = 0;
+    out->memory_bytes_half = 0;
+    out->peak_flops_fp8 = 0;
+    return MP_OK;
 }
 
 static bool have_shape(const mp_hardware *hw, double m, double n, double k)
@@ -63,7 +108,7 @@ static mp_status add_gemm(mp_backend *b, mp_hardware *hw, double m, double n, do
     if (!strcmp(b->ops->name, "cpu") && 2 * m * n * k > 68719476736.0)
         return MP_OK; /* over 2^36 FLOPs: left out on the CPU */
     double rate;
-    if (time_gemm(b, (int)m, (int)n, (int)k, &rate))
+    if (mp_measure_gemm_rate(b, (int)m, (int)n, (int)k, 3, &rate))
         return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "%s backend, gemm %.0fx%.0fx%.0f: %s", b->ops->name, m, n, k,
                             b->err[0] ? b->err : "failed");
     double *r = hw->gemm_measured[hw->n_gemm_measured++];
@@ -75,7 +120,7 @@ mp_status mp_measure_hardware(mp_backend *b, const mp_hardware *base, const mp_c
                               mp_measure_summary *sum, mp_error *err)
 {
     memset(sum, 0, sizeof *sum);
-    mp_status st = mp_run_measure_host(b, base, out, err);
+    mp_status st = mp_measure_host(b, base, out, err);
     if (st)
         return st;
     sum->peak_flops = out->peak_flops;
@@ -105,29 +150,13 @@ mp_status mp_measure_hardware(mp_backend *b, const mp_hardware *base, const mp_c
     }
     /* Memory-bound: copies of 1 Ki .. 16 Mi floats. */
     for (size_t e = 1024; e <= (16u << 20) && out->n_memory_measured < MP_HW_TABLE; e *= 4) {
-        void *x = b->ops->alloc(b, e), *y = b->ops->alloc(b, e);
-        if (!x || !y) {
-            b->ops->release(b, x);
-            b->ops->release(b, y);
+        double bw;
+        if (mp_measure_copy_bw(b, e, 5, &bw))
             return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "%s backend, copy of %zu floats: %s", b->ops->name, e,
                                 b->err);
-        }
-        double t[5];
-        for (int r = -1; r < 5; r++) {
-            double t0 = b->ops->now_s(b);
-            b->ops->copy(b, y, x, e);
-            b->ops->sync(b);
-            if (r >= 0)
-                t[r] = b->ops->now_s(b) - t0;
-        }
-        b->ops->release(b, x);
-        b->ops->release(b, y);
-        double med = mp_median(t, 5);
-        if (med > 0) {
-            double *row = out->memory_measured[out->n_memory_measured++];
-            row[0] = 8.0 * (double)e;
-            row[1] = 8.0 * (double)e / med;
-        }
+        double *row = out->memory_measured[out->n_memory_measured++];
+        row[0] = 8.0 * (double)e;
+        row[1] = bw;
     }
     sum->memory_sizes = out->n_memory_measured;
     /* Attention: the plan's forward at the cost model's causal FLOPs. */

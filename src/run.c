@@ -562,49 +562,6 @@ void mp_run_backend_workload(const mp_backend *b, mp_workload *w)
     w->fp8 = MP_FP8_NONE;
 }
 
-mp_status mp_run_measure_host(mp_backend *b, const mp_hardware *base, mp_hardware *out, mp_error *err)
-{
-    *out = *base;
-    /* GEMM: 1024^3, 2 x 1024^3 FLOPs, median of 5. */
-    enum { G = 1024 };
-    size_t copy_n = 16u << 20; /* 16 Mi floats: 64 MiB each way, beyond the caches */
-    bufs s = {b, {0}, 0, false};
-    void *A = buf(&s, (size_t)G * G, 1), *B = buf(&s, (size_t)G * G, 2), *C = buf(&s, (size_t)G * G, 0);
-    void *x = buf(&s, copy_n, 3), *y = buf(&s, copy_n, 0);
-    if (s.oom) {
-        bufs_free(&s);
-        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "%s backend: %s", b->ops->name, b->err);
-    }
-    double tg[5], tc[5];
-    for (int r = -1; r < 5; r++) {
-        double t0 = b->ops->now_s(b);
-        b->ops->gemm(b, false, false, G, G, G, A, B, C, 0);
-        b->ops->sync(b);
-        double t1 = b->ops->now_s(b);
-        b->ops->copy(b, y, x, copy_n);
-        b->ops->sync(b);
-        double t2 = b->ops->now_s(b);
-        if (r >= 0) {
-            tg[r] = t1 - t0;
-            tc[r] = t2 - t1;
-        }
-    }
-    bufs_free(&s);
-    double g = mp_median(tg, 5), cp = mp_median(tc, 5);
-    if (g <= 0 || cp <= 0)
-        return mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "%s backend: the clock did not advance", b->ops->name);
-    snprintf(out->name, sizeof out->name, "%s backend (measured)", b->ops->name);
-    out->peak_flops = 2.0 * G * G * G / g;
-    out->mfu = out->gemm_efficiency = out->attention_efficiency = 1.0;
-    out->attention_fwd_efficiency = out->attention_bwd_efficiency = 1.0;
-    out->memory_bw_bytes_per_s = 8.0 * (double)copy_n / cp;
-    out->bw_utilization = 1.0;
-    out->sm_count = 0; /* the flat model: every product at the measured rate */
-    out->kernel_launch_s = 0;
-    out->memory_bytes_half = 0;
-    out->peak_flops_fp8 = 0;
-    return MP_OK;
-}
 
 /* ------------------------------------------------------------ the 1F1B step */
 

@@ -99,10 +99,5 @@ void mp_run_fill(float *v, size_t n, unsigned seed);
  * in place); the same for run and calibrate --measure. */
 void mp_run_backend_workload(const mp_backend *b, mp_workload *w);
 
-/* The CPU as a hardware description: its fp32 GEMM rate on a 1024^3
- * product and its copy bandwidth, measured on backend b (the flat model:
- * every product at that rate, every memory-bound kernel at that
- * bandwidth).  Other fields from base. */
-mp_status mp_run_measure_host(mp_backend *b, const mp_hardware *base, mp_hardware *out, mp_error *err);
 
 #endif
