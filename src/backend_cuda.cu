@@ -87,32 +87,33 @@ void cu_release(mp_backend *b, void *q)
     cudaFree(p);
 }
 
+/* Host <-> device of `bytes`; a download waits for it. */
+int cu_move(mp_backend *b, void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, const char *what)
+{
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, st(b)->stream);
+    if (e == cudaSuccess && kind == cudaMemcpyDeviceToHost)
+        e = cudaStreamSynchronize(st(b)->stream);
+    return e == cudaSuccess ? 0 : cuda_fail(b, what, e);
+}
+
 int cu_upload(mp_backend *b, void *dst, const float *src, size_t n)
 {
-    cudaError_t e = cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, st(b)->stream);
-    return e == cudaSuccess ? 0 : cuda_fail(b, "upload", e);
+    return cu_move(b, dst, src, n * sizeof(float), cudaMemcpyHostToDevice, "upload");
 }
 
 int cu_download(mp_backend *b, float *dst, const void *src, size_t n)
 {
-    cudaError_t e = cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, st(b)->stream);
-    if (e == cudaSuccess)
-        e = cudaStreamSynchronize(st(b)->stream);
-    return e == cudaSuccess ? 0 : cuda_fail(b, "download", e);
+    return cu_move(b, dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, "download");
 }
 
 int cu_upload_int(mp_backend *b, void *dst, const int *src, size_t n)
 {
-    cudaError_t e = cudaMemcpyAsync(dst, src, n * sizeof(int), cudaMemcpyHostToDevice, st(b)->stream);
-    return e == cudaSuccess ? 0 : cuda_fail(b, "upload", e);
+    return cu_move(b, dst, src, n * sizeof(int), cudaMemcpyHostToDevice, "upload");
 }
 
 int cu_download_int(mp_backend *b, int *dst, const void *src, size_t n)
 {
-    cudaError_t e = cudaMemcpyAsync(dst, src, n * sizeof(int), cudaMemcpyDeviceToHost, st(b)->stream);
-    if (e == cudaSuccess)
-        e = cudaStreamSynchronize(st(b)->stream);
-    return e == cudaSuccess ? 0 : cuda_fail(b, "download", e);
+    return cu_move(b, dst, src, n * sizeof(int), cudaMemcpyDeviceToHost, "download");
 }
 
 int cu_sync(mp_backend *b)
