@@ -79,13 +79,6 @@ if [ "$rc" -eq 0 ] && grep -q -- "--use-megatron-fsdp" "$OUT" &&
 else notok "megatron: ZeRO-3 as Megatron-FSDP" "exit $rc"; fi
 
 # Refusals: exit 2, the reason, nothing on stdout (explain); the search's rule.
-refused() {
-    local name=$1 want=$2
-    shift 2
-    run "$@"
-    if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && grep -q -- "$want" "$ERR"; then ok "$name"
-    else notok "$name" "exit $rc, stdout $(wc -c <"$OUT") bytes"; fi
-}
 refused "torchtitan refuses ZeRO-1" "has no ZeRO-1" explain --workload $BF16 --gpus 64 --zero 1 --tp 1 --ep 8 \
     --emit torchtitan
 refused "torchtitan refuses fp16" "bfloat16 or float32" explain --gpus 64 --zero 3 --tp 1 --ep 8 --emit torchtitan

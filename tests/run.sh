@@ -81,23 +81,16 @@ if [ "$rc" -eq 0 ] && grep -q "predicted with cpu backend (calibrate --measure)"
     ok "run --hardware: predicts with the measured file"
 else notok "run --hardware the measured file" "exit $rc"; fi
 
-expect2() {
-    local name=$1 want=$2
-    shift 2
-    run "$@"
-    if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && grep -q -- "$want" "$ERR"; then ok "$name"
-    else notok "$name" "exit $rc, stdout $(wc -c <"$OUT") bytes, want '$want'"; fi
-}
-expect2 "run --backend cuda without a CUDA backend: exit 2, said why" "--backend cuda:" run --plan $PLAN --backend cuda
-expect2 "run --backend tpu: unknown" "unknown backend 'tpu'" run --plan $PLAN --backend tpu
-expect2 "run --rank 2 of pp 2" "pipeline ranks 0 to 1" run --plan $PLAN --rank 2
-expect2 "run without --plan" "run needs --plan" run
-expect2 "run --step with pp 2 on one rank" "needs one rank per GPU" run --plan $PLAN --step
-expect2 "run --repeats 0" "--repeats: expected a whole number from 1 to 64" run --plan $PLAN --repeats 0
-expect2 "run --layers absurdly large" "--layers: expected a whole number from 1 to 100000, got '99999999999'" run \
+refused "run --backend cuda without a CUDA backend: exit 2, said why" "--backend cuda:" run --plan $PLAN --backend cuda
+refused "run --backend tpu: unknown" "unknown backend 'tpu'" run --plan $PLAN --backend tpu
+refused "run --rank 2 of pp 2" "pipeline ranks 0 to 1" run --plan $PLAN --rank 2
+refused "run without --plan" "run needs --plan" run
+refused "run --step with pp 2 on one rank" "needs one rank per GPU" run --plan $PLAN --step
+refused "run --repeats 0" "--repeats: expected a whole number from 1 to 64" run --plan $PLAN --repeats 0
+refused "run --layers absurdly large" "--layers: expected a whole number from 1 to 100000, got '99999999999'" run \
     --plan $PLAN --layers 99999999999
-expect2 "run --tolerance negative" "--tolerance: expected a fraction" run --plan $PLAN --tolerance -5%
-expect2 "calibrate --measure --backend cuda without it" "--backend cuda:" calibrate --measure --backend cuda
-expect2 "calibrate --backend without --measure" "--backend goes with --measure" calibrate --backend cpu
+refused "run --tolerance negative" "--tolerance: expected a fraction" run --plan $PLAN --tolerance -5%
+refused "calibrate --measure --backend cuda without it" "--backend cuda:" calibrate --measure --backend cuda
+refused "calibrate --backend without --measure" "--backend goes with --measure" calibrate --backend cpu
 
 tap_done

@@ -46,6 +46,16 @@ run() {
     rc=$?
 }
 
+# refused NAME WANT ARGS...: moeplan ARGS exits 2 with nothing on stdout
+# and WANT (a grep pattern) on stderr.
+refused() {
+    local name=$1 want=$2
+    shift 2
+    run "$@"
+    if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && grep -q -- "$want" "$ERR"; then ok "$name"
+    else notok "$name" "exit $rc, stdout $(wc -c <"$OUT") bytes, want '$want'"; fi
+}
+
 tap_done() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
