@@ -92,7 +92,7 @@ static mp_cat cat_of(const mp_op *o)
     return o->kind == MP_OP_COMM ? MP_CAT_COMM : o->kind == MP_OP_MEMORY ? MP_CAT_MEMORY : MP_CAT_COMPUTE;
 }
 
-static void sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
+void mp_cost_sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
 {
     mp_op ops[MP_MAX_OPS];
     size_t n = mp_cost_block_ops(c, blk, ops);
@@ -105,6 +105,14 @@ static void sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
         s->bwd_s += o->bwd_s;
         s->cat_fwd[k] += o->fwd_s;
         s->cat_bwd[k] += o->bwd_s;
+        /* A matrix product's backward is its data gradient and its weight
+         * gradient, two products of the forward's size [N21 appendix: 2x
+         * the forward's FLOPs]: half of it is the weight gradient, the pass
+         * a zero-bubble schedule defers (Qi et al. 2024, section 2). */
+        if (o->kind == MP_OP_MATMUL) {
+            s->wgrad_s += 0.5 * o->bwd_s;
+            s->wgrad_saved += o->saved_bytes; /* its input, which the weight gradient reads */
+        }
         /* Selective recomputation of the layout's modules (default the
          * attention core, Megatron-Core's default recompute_modules). */
         if (o->rc_rerun & rc_mods) {
@@ -141,7 +149,7 @@ static void sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
 }
 
 /* Layers [first, first+count) counted by class. */
-static void count_layers(const mp_cost_ctx *c, int first, int count, int n[MP_LAYER_CLASSES])
+void mp_cost_count_layers(const mp_cost_ctx *c, int first, int count, int n[MP_LAYER_CLASSES])
 {
     int end = first + count;
     if (end > c->model->num_layers)
@@ -175,7 +183,7 @@ static void rank_layers(const mp_cost_ctx *c, int r, int n[MP_LAYER_CLASSES])
     for (int k = 0; k < l->vpp; k++) {
         int first, count, nk[MP_LAYER_CLASSES];
         mp_layout_chunk(l, L, r, k, &first, &count);
-        count_layers(c, first, count, nk);
+        mp_cost_count_layers(c, first, count, nk);
         for (int q = 0; q < MP_LAYER_CLASSES; q++)
             n[q] += nk[q];
     }
@@ -274,7 +282,7 @@ double mp_cost_chunks_in_flight(const mp_layout *l, int r, double *inst)
 
 /* Pipeline rank r's memory, the parts recomputation leaves alone
  * (mp_rank_frame; memory_of adds the activations of the recompute mode). */
-static void rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_rank_frame *f)
+void mp_cost_rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_rank_frame *f)
 {
     const mp_model *m = c->model;
     const mp_layout *l = &c->lay;
@@ -310,7 +318,7 @@ static void rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_r
             f->act_weight[c->single_class] += inst[k] * count;
             present[c->single_class] += count;
         } else {
-            count_layers(c, first, count, n);
+            mp_cost_count_layers(c, first, count, n);
             for (int q = 0; q < MP_LAYER_CLASSES; q++) {
                 f->act_weight[q] += inst[k] * n[q];
                 present[q] += n[q];
@@ -375,12 +383,30 @@ static void rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_r
     f->shard_buffer_bytes = ms.shard_buffer_bytes;
 }
 
+/* Saved bytes of one layer of class q for one micro-batch under the
+ * layout's recompute mode: full recompute keeps only each layer's input
+ * ([K22] Table 2: 2sbh, /t with SP; the layer being recomputed is counted
+ * apart, rank_frame's layer_full_bytes). */
+double mp_cost_layer_saved_bytes(const mp_cost_ctx *c, const mp_block_sum *bs, int q)
+{
+    const mp_layout *l = &c->lay;
+    const mp_block_sum *at = &bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN];
+    const mp_block_sum *ml = &bs[(q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP];
+    switch (l->recompute) {
+    case MP_RECOMPUTE_FULL: {
+        double T = (double)l->micro_batch * c->seq_len / l->cp;
+        double Tsp = l->sequence_parallel ? T / l->tp : T;
+        return Tsp * (double)c->model->hidden * c->wl->act_bytes;
+    }
+    case MP_RECOMPUTE_SELECTIVE: return at->saved_sel + ml->saved_sel;
+    default: return at->saved + ml->saved;
+    }
+}
+
 /* The memory of the rank of frame f under the layout's recompute mode. */
 static void memory_of(const mp_cost_ctx *c, const mp_rank_frame *f, const mp_block_sum *bs, mp_memory *mem)
 {
-    const mp_model *m = c->model;
     const mp_layout *l = &c->lay;
-    const mp_workload *w = c->wl;
     const mp_hardware *hw = c->hw;
     memset(mem, 0, sizeof *mem);
     mem->params_dense = f->params_dense;
@@ -390,25 +416,10 @@ static void memory_of(const mp_cost_ctx *c, const mp_rank_frame *f, const mp_blo
     mem->gradients_bytes = f->gradients_bytes;
     mem->optimizer_bytes = f->optimizer_bytes;
     mem->shard_buffer_bytes = f->shard_buffer_bytes;
-    /* Saved bytes of one layer of each class under the recompute mode: full
-     * recompute keeps only each layer's input ([K22] Table 2: 2sbh, /t with
-     * SP) plus the layer being recomputed. */
-    double T = (double)l->micro_batch * c->seq_len / l->cp;
-    double Tsp = l->sequence_parallel ? T / l->tp : T;
     double acts = f->act_extra_bytes;
-    for (int q = 0; q < MP_LAYER_CLASSES; q++) {
-        if (f->act_weight[q] == 0)
-            continue;
-        const mp_block_sum *at = &bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN];
-        const mp_block_sum *ml = &bs[(q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP];
-        double a;
-        switch (l->recompute) {
-        case MP_RECOMPUTE_FULL: a = Tsp * (double)m->hidden * w->act_bytes; break;
-        case MP_RECOMPUTE_SELECTIVE: a = at->saved_sel + ml->saved_sel; break;
-        default: a = at->saved + ml->saved;
-        }
-        acts += f->act_weight[q] * a;
-    }
+    for (int q = 0; q < MP_LAYER_CLASSES; q++)
+        if (f->act_weight[q] != 0)
+            acts += f->act_weight[q] * mp_cost_layer_saved_bytes(c, bs, q);
     mem->inflight_units = f->units;
     mem->activations_bytes = acts + (l->recompute == MP_RECOMPUTE_FULL ? f->layer_full_bytes : 0);
     mem->comm_buffer_bytes = f->transient_bytes;
@@ -426,7 +437,7 @@ static void memory_of(const mp_cost_ctx *c, const mp_rank_frame *f, const mp_blo
 static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_memory *mem)
 {
     mp_rank_frame f;
-    rank_frame(c, r, bs, &f);
+    mp_cost_rank_frame(c, r, bs, &f);
     memory_of(c, &f, bs, mem);
 }
 
@@ -458,7 +469,7 @@ static const mp_rank_frame *frame_rank(const mp_cost_ctx *c, mp_frame_memo *fm, 
         if (fm->rank[i].r == r)
             return &fm->rank[i];
     mp_rank_frame *f = fm->n < MP_FRAME_RANKS ? &fm->rank[fm->n++] : tmp;
-    rank_frame(c, r, bs, f);
+    mp_cost_rank_frame(c, r, bs, f);
     return f;
 }
 
@@ -668,7 +679,7 @@ static double model_fwd_flops_per_token(const mp_cost_ctx *c)
  * one micro-batch, by category, recomputation included: recomputation runs
  * in the backward pass, and a recomputed forward repeats its collectives. */
 
-static void layer_time_of(mp_layer_time *t, const mp_block_sum *a, const mp_block_sum *b, mp_recompute rc)
+void mp_cost_layer_time_of(mp_layer_time *t, const mp_block_sum *a, const mp_block_sum *b, mp_recompute rc)
 {
     memset(t, 0, sizeof *t);
     const mp_block_sum *parts[2] = {a, b};
@@ -678,6 +689,7 @@ static void layer_time_of(mp_layer_time *t, const mp_block_sum *a, const mp_bloc
             continue;
         t->fwd_s += s->fwd_s;
         t->bwd_s += s->bwd_s;
+        t->wgrad_s += s->wgrad_s;
         for (int q = 0; q < MP_CAT_COUNT; q++)
             t->cat_s[q] += s->cat_fwd[q] + s->cat_bwd[q];
         t->tp_s += s->tp_s;
@@ -715,12 +727,79 @@ static void layer_add(mp_stage_time *st, double *hwf, const mp_layer_time *t, do
     *hwf += n * t->hw_flops;
 }
 
+/* Pipeline point-to-point: one activation forward, one gradient backward
+ * per chunk boundary; with SP each TP rank sends its shard (Megatron's
+ * scatter-gather optimisation [N21 4.1]). */
+double mp_cost_p2p_s(const mp_cost_ctx *c)
+{
+    const mp_layout *l = &c->lay;
+    if (l->pp <= 1)
+        return 0;
+    double T = (double)l->micro_batch * c->seq_len / l->cp;
+    double Tsp = l->sequence_parallel ? T / l->tp : T;
+    bool pp_inter = l->tp * l->cp * l->dp >= c->hw->gpus_per_node;
+    return mp_cost_collective_s(c->hw, MP_COLL_SENDRECV, 2, pp_inter ? 1 : 2, Tsp * (double)c->model->hidden *
+                                                                                     c->wl->act_bytes);
+}
+
+/* Forward and backward of one micro-batch on the pipeline rank of frame fr,
+ * with p2p the time of one pipeline send (mp_cost_p2p_s). */
+void mp_cost_rank_time_of(const mp_cost_ctx *c, const mp_cost_blocks *blocks, const mp_rank_frame *fr, double p2p,
+                          mp_stage_time *st, double *hw_flops)
+{
+    const mp_layout *l = &c->lay;
+    int p = l->pp, v = l->vpp, r = fr->r;
+    const mp_layer_time *lt = blocks->layer[l->recompute];
+    memset(st, 0, sizeof *st);
+    double hwf = 0;
+    /* Time is linear in the layers a rank holds, whatever chunk they sit
+     * in: count them, then scale the per-layer sums. */
+    const int *nr = fr->layers;
+    st->layers_moe = count_moe(nr);
+    st->layers_dense = count_all(nr) - st->layers_moe;
+    for (int q = 0; q < MP_LAYER_CLASSES; q++)
+        layer_add(st, &hwf, &lt[q], nr[q]);
+    if (r == 0)
+        layer_add(st, &hwf, &blocks->embed, 1);
+    if (r == p - 1)
+        layer_add(st, &hwf, &blocks->head, 1);
+    if (p > 1 && v == 1) {
+        /* 1F1B: each micro-batch receives an activation and sends a
+         * gradient on the critical path (Megatron-LM's non-interleaved
+         * schedule waits on its batched send/recv).  The interleaved
+         * schedule overlaps them with compute by default
+         * (overlap_p2p_comm), so none is exposed there. */
+        st->pp_s = 2.0 * p2p;
+        st->fwd_s += p2p;
+        st->bwd_s += p2p;
+        st->cat_s[MP_CAT_COMM] += st->pp_s;
+    }
+    if (l->zero >= 2) {
+        /* ZeRO-2/3's collectives of each micro-batch (cost_shard.c), hidden
+         * behind the rank's compute and memory-bound work but not behind its
+         * TP, EP and CP collectives, which share the links: the window of
+         * each pass is its time less its share of the communication (the
+         * rank's communication split between forward and backward in
+         * proportion to their times). */
+        mp_shard_mb sm;
+        mp_cost_shard_micro_batch(c, &fr->split, nr, &sm);
+        double tot0 = st->fwd_s + st->bwd_s, busy = tot0 > 0 ? 1 - st->cat_s[MP_CAT_COMM] / tot0 : 1;
+        double ef, eb;
+        mp_cost_shard_exposed(&sm, st->fwd_s * busy, st->bwd_s * busy, &ef, &eb);
+        st->dp_s = ef + eb;
+        st->fwd_s += ef;
+        st->bwd_s += eb;
+        st->cat_s[MP_CAT_COMM] += st->dp_s;
+    }
+    *hw_flops = hwf;
+}
+
 void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks)
 {
     mp_block_sum *bs = blocks->b;
     for (int i = 0; i < MP_BLOCK_COUNT; i++) {
         if (i != MP_BLOCK_STEP && mp_cost_block_present(c, (mp_block)i))
-            sum_block(c, (mp_block)i, &bs[i]); /* the step's ops are priced by mp_cost_assemble */
+            mp_cost_sum_block(c, (mp_block)i, &bs[i]); /* the step's ops are priced by mp_cost_assemble */
         else
             memset(&bs[i], 0, sizeof bs[i]); /* no layer of the model uses it */
     }
@@ -730,11 +809,11 @@ void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks)
                 memset(&blocks->layer[rc][q], 0, sizeof blocks->layer[rc][q]); /* no such layer */
                 continue;
             }
-            layer_time_of(&blocks->layer[rc][q], &bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN],
+            mp_cost_layer_time_of(&blocks->layer[rc][q], &bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN],
                           &bs[(q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP], (mp_recompute)rc);
         }
-    layer_time_of(&blocks->embed, &bs[MP_BLOCK_EMBED], NULL, MP_RECOMPUTE_NONE);
-    layer_time_of(&blocks->head, &bs[MP_BLOCK_HEAD], NULL, MP_RECOMPUTE_NONE);
+    mp_cost_layer_time_of(&blocks->embed, &bs[MP_BLOCK_EMBED], NULL, MP_RECOMPUTE_NONE);
+    mp_cost_layer_time_of(&blocks->head, &bs[MP_BLOCK_HEAD], NULL, MP_RECOMPUTE_NONE);
 }
 
 void mp_cost_stage_memory(const mp_cost_ctx *c, const mp_cost_blocks *blocks, int r, mp_memory *mem)
@@ -787,10 +866,10 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     } else if ((n_moe != 0 && n_moe != m->num_layers) || c->local_layers != 0) {
         int per_chunk0 = m->num_layers / (l->pp * l->vpp);
         int n0[MP_LAYER_CLASSES];
-        count_layers(c, 0, per_chunk0, n0);
+        mp_cost_count_layers(c, 0, per_chunk0, n0);
         for (int k = 1; k < l->pp * l->vpp && uniform; k++) {
             int n[MP_LAYER_CLASSES];
-            count_layers(c, k * per_chunk0, per_chunk0, n);
+            mp_cost_count_layers(c, k * per_chunk0, per_chunk0, n);
             uniform = memcmp(n, n0, sizeof n) == 0;
         }
     }
@@ -840,70 +919,20 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
 
     /* Time per micro-batch of each pipeline rank. */
     int p = l->pp, v = l->vpp;
-    double h = (double)m->hidden, A = w->act_bytes;
-    double T = (double)l->micro_batch * c->seq_len / l->cp;
-    double Tsp = l->sequence_parallel ? T / l->tp : T;
-    /* Pipeline point-to-point: one activation forward, one gradient
-     * backward per chunk boundary; with SP each TP rank sends its shard
-     * (Megatron's scatter-gather optimisation [N21 4.1]). */
-    int pp_stride = l->tp * l->cp * l->dp;
-    bool pp_inter = pp_stride >= c->hw->gpus_per_node;
     if (fresh)
-        fm->p2p_s = p > 1 ? mp_cost_collective_s(c->hw, MP_COLL_SENDRECV, 2, pp_inter ? 1 : 2, Tsp * h * A) : 0;
+        fm->p2p_s = mp_cost_p2p_s(c);
     fm->valid = true;
     double p2p = fm->p2p_s;
     double hw_flops_mb_total = 0; /* summed over ranks, per micro-batch, one GPU each */
-    const mp_layer_time *lt = blocks->layer[l->recompute];
-    const mp_layer_time *lay_embed = &blocks->embed, *lay_head = &blocks->head;
     double slow_total = -1, sum_ranks = 0, sum_fwd = 0, sum_bwd = 0;
     mp_stage_time first_st, last_st;
     memset(&first_st, 0, sizeof first_st);
     memset(&last_st, 0, sizeof last_st);
     for (int r = 0; r < p; r = NEXT_RANK(r)) {
         mp_stage_time st;
-        memset(&st, 0, sizeof st);
-        double hwf = 0;
-        /* Time is linear in the layers a rank holds, whatever chunk they
-         * sit in: count them, then scale the per-layer sums. */
+        double hwf;
         mp_rank_frame tmp;
-        const mp_rank_frame *fr = frame_rank(c, fm, r, bs, &tmp);
-        const int *nr = fr->layers;
-        st.layers_moe = count_moe(nr);
-        st.layers_dense = count_all(nr) - st.layers_moe;
-        for (int q = 0; q < MP_LAYER_CLASSES; q++)
-            layer_add(&st, &hwf, &lt[q], nr[q]);
-        if (r == 0)
-            layer_add(&st, &hwf, lay_embed, 1);
-        if (r == p - 1)
-            layer_add(&st, &hwf, lay_head, 1);
-        if (p > 1 && v == 1) {
-            /* 1F1B: each micro-batch receives an activation and sends a
-             * gradient on the critical path (Megatron-LM's non-interleaved
-             * schedule waits on its batched send/recv).  The interleaved
-             * schedule overlaps them with compute by default
-             * (overlap_p2p_comm), so none is exposed there. */
-            st.pp_s = 2.0 * p2p;
-            st.fwd_s += p2p;
-            st.bwd_s += p2p;
-            st.cat_s[MP_CAT_COMM] += st.pp_s;
-        }
-        if (l->zero >= 2) {
-            /* ZeRO-2/3's collectives of each micro-batch (cost_shard.c),
-             * hidden behind the rank's compute and memory-bound work but not
-             * behind its TP, EP and CP collectives, which share the links:
-             * the window of each pass is its time less its share of the
-             * communication (the rank's communication split between
-             * forward and backward in proportion to their times). */
-            mp_shard_mb sm;
-            mp_cost_shard_micro_batch(c, &fr->split, nr, &sm);
-            double tot0 = st.fwd_s + st.bwd_s, busy = tot0 > 0 ? 1 - st.cat_s[MP_CAT_COMM] / tot0 : 1;
-            double ef, eb;
-            mp_cost_shard_exposed(&sm, st.fwd_s * busy, st.bwd_s * busy, &ef, &eb);
-            st.dp_s = ef + eb;
-            st.fwd_s += ef;
-            st.bwd_s += eb;
-            st.cat_s[MP_CAT_COMM] += st.dp_s;
-        }
+        mp_cost_rank_time_of(c, blocks, frame_rank(c, fm, r, bs, &tmp), p2p, &st, &hwf);
         hw_flops_mb_total += hwf * RANK_WEIGHT(r);
         double tot = st.fwd_s + st.bwd_s;
         sum_ranks += tot * RANK_WEIGHT(r);

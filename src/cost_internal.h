@@ -58,4 +58,15 @@ void mp_cost_shard_exposed(const mp_shard_mb *s, double fwd_window_s, double bwd
 /* Pipeline rank r's dense and expert parameters (cost.c). */
 void mp_cost_stage_dense_expert(const mp_cost_ctx *c, int r, double *dense, double *expert);
 
+/* Shared by cost.c and cost_chunk.c (the cost model asked per chunk for
+ * the simulator). */
+void mp_cost_sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s);
+void mp_cost_layer_time_of(mp_layer_time *t, const mp_block_sum *a, const mp_block_sum *b, mp_recompute rc);
+void mp_cost_count_layers(const mp_cost_ctx *c, int first, int count, int n[MP_LAYER_CLASSES]);
+void mp_cost_rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_rank_frame *f);
+double mp_cost_layer_saved_bytes(const mp_cost_ctx *c, const mp_block_sum *bs, int q);
+double mp_cost_p2p_s(const mp_cost_ctx *c);
+void mp_cost_rank_time_of(const mp_cost_ctx *c, const mp_cost_blocks *blocks, const mp_rank_frame *fr, double p2p,
+                          mp_stage_time *st, double *hw_flops);
+
 #endif

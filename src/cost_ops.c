@@ -501,7 +501,7 @@ static void block_attention(opbuf *b, bool local)
      * does the same work.  Saved: Q, K, V [K22 "4sbh + 2sbh"]; a flash
      * kernel saves nothing that grows with the window. */
     mp_op *o = push(b, "attention-core", MP_OP_ATTENTION);
-    double keys = mp_cost_mean_keys(m, local, S);
+    double keys = c->keys_per_query[local] > 0 ? c->keys_per_query[local] : mp_cost_mean_keys(m, local, S);
     double unfused_fwd_s = 0, unfused_bwd_s = 0;
     o->fwd_flops = 2.0 * T * a * (dqk + dv) * keys;
     o->bwd_model_flops = 2.0 * o->fwd_flops;

@@ -150,6 +150,10 @@ typedef struct {
     long seq_len;
     mp_params params;
     double expert_load;          /* tokens at the busiest expert rank / mean (capacity or imbalance) */
+    /* Mean keys a query attends to in the global and the local layers; 0 =
+     * causal attention over one sequence of seq_len (mp_cost_mean_keys).
+     * The simulator sets them for a micro-batch of packed sequences. */
+    double keys_per_query[2];
     int moe_prefix[MP_MAX_LAYERS + 1]; /* MoE layers among the first i */
     int cls_prefix[MP_LAYER_CLASSES][MP_MAX_LAYERS + 1]; /* layers of each class among the first i */
     int local_layers;                  /* layers with local attention */
@@ -253,6 +257,8 @@ void mp_cost_evaluate(const mp_cost_ctx *c, mp_cost *out);
  * mp_cost_evaluate(c) == mp_cost_assemble(c, mp_cost_blocks_compute(c)). */
 typedef struct {
     double fwd_s, bwd_s, recompute_full_s, recompute_sel_s;
+    double wgrad_s;                      /* the weight-gradient half of the matrix products' backward */
+    double wgrad_saved;                  /* the matrix products' saved inputs, which the weight gradients read */
     double cat_fwd[MP_CAT_COUNT], cat_bwd[MP_CAT_COUNT], cat_fwd_sel[MP_CAT_COUNT];
     double tp_s, ep_s, cp_s;             /* fwd + bwd */
     double tp_fwd_s, ep_fwd_s, cp_fwd_s; /* forward only (repeated by full recompute) */
@@ -265,6 +271,7 @@ typedef struct {
  * one micro-batch, by category, recomputation included. */
 typedef struct {
     double fwd_s, bwd_s, cat_s[MP_CAT_COUNT], tp_s, ep_s, cp_s, hw_flops;
+    double wgrad_s;              /* part of bwd_s that computes weight gradients */
 } mp_layer_time;
 typedef struct {
     mp_block_sum b[MP_BLOCK_COUNT];
@@ -275,6 +282,31 @@ void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks);
 /* Memory of one GPU of pipeline rank r (0..pp-1), from the block sums. */
 void mp_cost_stage_memory(const mp_cost_ctx *c, const mp_cost_blocks *blocks, int r, mp_memory *mem);
 void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cost *out);
+
+/* The cost model asked per pipeline rank and per model chunk, for the
+ * simulator (cost_chunk.c); the same sums mp_cost_assemble makes. */
+/* Forward and backward of one micro-batch on pipeline rank r, as the step
+ * of mp_cost_assemble counts them (exposed pipeline sends and ZeRO-2/3
+ * collectives included). */
+void mp_cost_rank_time(const mp_cost_ctx *c, const mp_cost_blocks *b, int r, mp_stage_time *st);
+typedef struct {
+    double fwd_s, bwd_s;         /* one micro-batch through the chunk, recomputation included */
+    double wgrad_s;              /* the weight-gradient part of bwd_s (a zero-bubble schedule's W) */
+    double p2p_s;                /* the blocking pipeline send inside fwd_s and bwd_s each (1F1B), else 0 */
+    double send_s;               /* one pipeline send on the link (interleaved: asynchronous) */
+    double saved_bytes;          /* activations kept from its forward to its backward */
+    double wgrad_saved_bytes;    /* the part of them the weight gradients still read after the input gradient */
+    double hw_flops;
+} mp_chunk_time;
+/* Chunk k (0..vpp-1) of pipeline rank r: its layers' share of the rank's
+ * time (mp_cost_rank_time), the embedding on the first chunk of the first
+ * rank, the output layer on the last chunk of the last.  The chunks of a
+ * rank sum to mp_cost_rank_time's fwd_s and bwd_s. */
+void mp_cost_chunk_time(const mp_cost_ctx *c, const mp_cost_blocks *b, int r, int k, mp_chunk_time *out);
+/* One layer of class q under the layout's recompute mode at the context's
+ * sequence length and expert load (mp_cost_ctx.expert_load): the
+ * simulator's per-layer routing. */
+void mp_cost_layer_time(const mp_cost_ctx *c, mp_layer_class q, mp_layer_time *out);
 
 const char *mp_coll_name(mp_coll c);
 const char *mp_group_name(mp_group g);
