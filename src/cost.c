@@ -961,6 +961,28 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     out->t_bubble_s = (sum_ranks - t_mb) / v;
     if (out->t_bubble_s < 0)
         out->t_bubble_s = 0;
+    if (v > 1) {
+        /* Interleaved, two terms that (sum - slowest) / v leaves out, both
+         * reproduced pass by pass by the simulator (src/simulate.c; tests/
+         * test_simulate.c, test_equals_explain):
+         *  - the embedding's chunk (rank 0, chunk 0) and the output layer's
+         *    (the last rank, chunk v-1) are not split v ways: the first
+         *    group of p micro-batches goes through the embedding's chunk
+         *    one after another before any rank has other work (Megatron's
+         *    micro-batch groups of p), and the last group's backwards come
+         *    back through it one after another, so on a slowest rank that
+         *    does not hold it the fill and drain wait p times its time, of
+         *    which the 1/v above counted one v-th: + (p - 1/v) x it;
+         *  - the sends, overlapped in the steady state (overlap_p2p_comm),
+         *    are on the critical path of the fill and the drain: the first
+         *    micro-batch's forward crosses p-1 ranks, the last's backward
+         *    as many, and each wrap of a micro-batch group from the last
+         *    rank back to the first after the first chunk waits for its p
+         *    sends each way: 2 (p - 1 + p (v - 2)) sends. */
+        double e_s = blocks->embed.fwd_s + blocks->embed.bwd_s, h_s = blocks->head.fwd_s + blocks->head.bwd_s;
+        double ends = (out->slowest_stage != 0 ? e_s : 0) + (out->slowest_stage != p - 1 ? h_s : 0);
+        out->t_bubble_s += ends * (p - 1.0 / v) + 2.0 * (p - 1 + p * (v - 2.0)) * p2p;
+    }
     out->t_compute_s = mbs * out->slow.cat_s[MP_CAT_COMPUTE];
     /* Gradient reduction and the optimizer step run on every rank after the
      * flush (block_step); the step ends with the slowest rank.
