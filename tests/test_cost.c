@@ -35,13 +35,6 @@
 #error "PLANS_DIR must point at plans/"
 #endif
 
-#define ck_assert_rel(X, Y, TOL)                                                                             \
-    do {                                                                                                     \
-        double x_ = (X), y_ = (Y);                                                                           \
-        ck_assert_msg(fabs(x_ - y_) <= (TOL) * fabs(y_), "%s = %.17g, expected %.17g (relative tol %g)", #X, \
-                      x_, y_, (double)(TOL));                                                                \
-    } while (0)
-
 /* Byte and FLOP counts below are integers under 2^53 built from a handful
  * of double operations; 1e-9 relative absorbs any rounding while catching
  * an error of a single byte in a billion. */

@@ -39,13 +39,6 @@
 #error "TEST_DATA must point at tests/data"
 #endif
 
-#define ck_assert_rel(X, Y, TOL)                                                                             \
-    do {                                                                                                     \
-        double x_ = (X), y_ = (Y);                                                                           \
-        ck_assert_msg(fabs(x_ - y_) <= (TOL) * fabs(y_), "%s = %.17g, expected %.17g (relative tol %g)", #X, \
-                      x_, y_, (double)(TOL));                                                                \
-    } while (0)
-
 /* Parameter counts are sums of integer products far below 2^53, so double
  * arithmetic is exact: compare with ==. */
 #define ck_assert_count(X, Y) \

@@ -30,13 +30,6 @@
 
 #define REL_TOL 1e-15
 
-#define ck_assert_rel(X, Y, TOL)                                                                             \
-    do {                                                                                                     \
-        double x_ = (X), y_ = (Y);                                                                           \
-        ck_assert_msg(fabs(x_ - y_) <= (TOL) * fabs(y_), "%s = %.17g, expected %.17g (relative tol %g)", #X, \
-                      x_, y_, (double)(TOL));                                                                \
-    } while (0)
-
 /* ---------------------------------------------------------------- accepted */
 
 typedef struct {
