@@ -33,6 +33,7 @@ typedef struct {
     mp_emit_kind emit_kind;       /* with emit */
     long bench_reps;
     long jobs;                   /* --jobs: threads for the search (plan, audit, bench) */
+    long simulate_k;             /* plan --simulate K: re-rank the best K by simulated p50 step */
 } cli_opts;
 
 /* Loaded inputs, with default files resolved. */
@@ -82,6 +83,6 @@ mp_status cli_format_text_json(const char *arg, out_format *out, mp_error *err);
 /* The error for what getopt_long returned that is no option of the
  * command: ':' (a value missing) or anything else (unknown). */
 mp_status cli_getopt_error(int ch, char *const *argv, const char *cmd, mp_error *err);
-extern const cli_command cmd_validate_def, cmd_calibrate_def, cmd_run_def;
+extern const cli_command cmd_validate_def, cmd_calibrate_def, cmd_run_def, cmd_simulate_def;
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "moeplan/search.h"
+#include "moeplan/simulate.h"
 #include "moeplan/svg.h"
 #include "moeplan/units.h"
 
@@ -146,6 +147,48 @@ static void row_header(FILE *f)
 
 }
 
+/* plan --simulate K: the best K layouts played out by the simulator with
+ * its defaults (10 steps, seed 1, lengths uniform over the workload's
+ * range, each token's experts drawn uniformly, the layout's schedule), in
+ * order of simulated p50 step time (ties: the search's order). */
+typedef struct {
+    size_t rank;
+    double p50_s, p99_s, mean_s, explain_s;
+} sim_row;
+
+static int sim_row_cmp(const void *a, const void *b)
+{
+    const sim_row *x = a, *y = b;
+    if (x->p50_s != y->p50_s)
+        return x->p50_s < y->p50_s ? -1 : 1;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+static mp_status simulate_best(const cli_inputs *in, const mp_candidate *best, size_t n, sim_row *rows,
+                               mp_error *err)
+{
+    mp_cost_ctx *c = malloc(sizeof *c);
+    if (!c)
+        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+    mp_status st = MP_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        mp_cost_ctx_init(c, &in->model, &in->hw, &in->wl, &best[i].lay, in->wl.seq_max);
+        mp_sim_options so;
+        mp_sim_options_defaults(&so);
+        so.steps = 10;
+        so.schedule = mp_schedule_default(&best[i].lay);
+        mp_sim_result r;
+        if ((st = mp_simulate(c, &so, &r, err)))
+            break;
+        rows[i] = (sim_row){i, r.step_p50_s, r.step_p99_s, r.step_mean_s, r.explain_step_s};
+        mp_sim_result_free(&r);
+    }
+    free(c);
+    if (!st)
+        qsort(rows, n, sizeof *rows, sim_row_cmp);
+    return st;
+}
+
 /* A model without experts shows "-" for etp, ep and edp. */
 static void row(FILE *f, long rank, const mp_candidate *c, bool experts)
 {
@@ -238,6 +281,7 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
     if (st)
         return st;
     mp_search_result r;
+    sim_row *sim = NULL;
     progress_t pg = {now_s(), false};
     st = mp_search_run(&in->model, &in->hw, &in->wl, &so, progress, &pg, &r, err);
     double secs = now_s() - pg.start;
@@ -298,6 +342,22 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
     }
     bool experts = r.experts;
     bool targets = so.target_tokens_per_s > 0 || so.target_step_s > 0;
+    size_t n_sim = o->simulate_k > 0 ? (size_t)o->simulate_k : 0;
+    if (n_sim > r.n_best)
+        n_sim = r.n_best;
+    if (o->simulate_k > 0 && o->format == FMT_CSV) {
+        st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--simulate: with --format text or json, not csv");
+        goto done;
+    }
+    if (n_sim) {
+        sim = calloc(n_sim, sizeof *sim);
+        if (!sim) {
+            st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+            goto done;
+        }
+        if ((st = simulate_best(in, r.best, n_sim, sim, err)))
+            goto done;
+    }
     if (o->format == FMT_JSON) {
         json_t *j = json_object();
         json_t *rej = json_object();
@@ -316,6 +376,18 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         json_object_set_new(j, "pareto", cand_list_json(r.pareto, r.n_pareto, experts));
         json_object_set_new(j, "pareto_gpus_tokens", cand_list_json(r.front, r.n_front, experts));
         json_object_set_new(j, "fewest_gpus", r.fewest_gpus ? cand_json(&r.fewest, experts) : json_null());
+        if (n_sim) {
+            json_t *sj = json_array();
+            for (size_t i = 0; i < n_sim; i++) {
+                json_t *cj = cand_json(&r.best[sim[i].rank], experts);
+                json_object_set_new(cj, "best_rank", json_integer((json_int_t)sim[i].rank + 1));
+                json_object_set_new(cj, "simulated_p50_s", json_real(sim[i].p50_s));
+                json_object_set_new(cj, "simulated_p99_s", json_real(sim[i].p99_s));
+                json_object_set_new(cj, "simulated_mean_s", json_real(sim[i].mean_s));
+                json_array_append_new(sj, cj);
+            }
+            json_object_set_new(j, "simulated", sj);
+        }
         if (o->emit && best) {
             static char text[16384];
             char why[512];
@@ -445,6 +517,29 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         if (o->pareto) {
             fprintf(out, "\nPareto front over GPUs, tokens/s and memory: %zu layouts (JSON key pareto)\n", r.n_pareto);
         }
+        if (n_sim) {
+            fprintf(out, "\nThe best %zu re-ranked by simulated p50 step (moeplan simulate: 10 steps, seed 1, lengths "
+                         "uniform over %ld-%ld tokens, experts drawn uniformly):\n",
+                    n_sim, in->wl.seq_min, in->wl.seq_max);
+            fprintf(out, "%4s %4s %5s %4s %3s %4s %3s | %3s %4s %4s | %3s %3s | %10s %10s %10s %8s\n", "sim", "rank",
+                    "gpus", "tp", "cp", "dp", "pp", "etp", "ep", "edp", "vpp", "mb", "explain", "sim p50", "sim p99",
+                    "p50/expl");
+            for (size_t i = 0; i < n_sim; i++) {
+                const mp_layout *l = &r.best[sim[i].rank].lay;
+                char a[32], b[32], c[32];
+                mp_fmt_seconds(sim[i].explain_s, a, sizeof a);
+                mp_fmt_seconds(sim[i].p50_s, b, sizeof b);
+                mp_fmt_seconds(sim[i].p99_s, c, sizeof c);
+                if (experts)
+                    fprintf(out, "%4zu %4zu %5d %4d %3d %4d %3d | %3d %4d %4d | %3d %3d | %10s %10s %10s %8.3f\n",
+                            i + 1, sim[i].rank + 1, l->gpus, l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp, l->vpp,
+                            l->micro_batch, a, b, c, sim[i].p50_s / sim[i].explain_s);
+                else
+                    fprintf(out, "%4zu %4zu %5d %4d %3d %4d %3d | %3s %4s %4s | %3d %3d | %10s %10s %10s %8.3f\n",
+                            i + 1, sim[i].rank + 1, l->gpus, l->tp, l->cp, l->dp, l->pp, "-", "-", "-", l->vpp,
+                            l->micro_batch, a, b, c, sim[i].p50_s / sim[i].explain_s);
+            }
+        }
         char flags[512], q[3000];
         layout_flags(&best->lay, experts, flags, sizeof flags);
         fprintf(out, "\nExplain the best by %s: moeplan explain", sort_words(o->sort));
@@ -481,6 +576,7 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         }
     }
 done:
+    free(sim);
     if (!st)
         fprintf(stderr, "moeplan: searched %zu layouts in %.3f s (%.0f scored per second)\n", r.considered, secs,
                 secs > 0 ? r.scored / secs : 0.0);

@@ -23,7 +23,8 @@ enum {
     OPT_MODEL = 256, OPT_HARDWARE, OPT_WORKLOAD, OPT_PLAN, OPT_GPUS, OPT_TP, OPT_PP, OPT_DP, OPT_CP, OPT_EP, OPT_ETP,
     OPT_VPP, OPT_MB, OPT_GB, OPT_SEQ, OPT_RECOMPUTE, OPT_SP, OPT_NO_SP, OPT_DOPT, OPT_NO_DOPT, OPT_FORMAT, OPT_OPS,
     OPT_SORT, OPT_HEADROOM, OPT_TARGET_TOK, OPT_TARGET_STEP, OPT_WHY_NOT, OPT_FEWEST, OPT_EMIT, OPT_PLOT,
-    OPT_PARETO, OPT_REPS, OPT_PP_FIRST, OPT_PP_LAST, OPT_UNEVEN, OPT_JOBS, OPT_ZERO, OPT_FSDP, OPT_SHARD
+    OPT_PARETO, OPT_REPS, OPT_PP_FIRST, OPT_PP_LAST, OPT_UNEVEN, OPT_JOBS, OPT_ZERO, OPT_FSDP, OPT_SHARD,
+    OPT_SIMULATE
 };
 
 /* Which commands take which options: an option a command would ignore is
@@ -80,6 +81,8 @@ static const opt_spec specs[] = {
     {"why-not", no_argument, OPT_WHY_NOT, C_PLAN, "", "examples of rejected layouts, per rule"},
     {"fewest-gpus", no_argument, OPT_FEWEST, C_PLAN, "", "rank on the fewest GPUs that have a kept layout"},
     {"pareto", no_argument, OPT_PARETO, C_PLAN, "", "list the whole Pareto front"},
+    {"simulate", required_argument, OPT_SIMULATE, C_PLAN, "K",
+     "re-rank the best K layouts (1-100) by simulated p50 step time (moeplan simulate's defaults)"},
     {"uneven-pipeline", no_argument, OPT_UNEVEN, C_PLAN | C_BENCH, "", "also search uneven first/last ranks"},
     {"emit", required_argument, OPT_EMIT, C_PLAN | C_EXPLAIN, "megatron|torchtitan|deepspeed",
      "the chosen layout as Megatron-LM arguments, a TorchTitan TOML or a DeepSpeed JSON config"},
@@ -96,7 +99,7 @@ static const char *const commands[] = {"plan", "explain", "check", "audit", "ben
 
 /* The commands that parse their own options, each in its cmd_*.c (cli.h);
  * the five above share the option table `specs`. */
-static const cli_command *const own_commands[] = {&cmd_validate_def, &cmd_calibrate_def, &cmd_run_def};
+static const cli_command *const own_commands[] = {&cmd_validate_def, &cmd_calibrate_def, &cmd_run_def, &cmd_simulate_def};
 #define N_OWN (sizeof own_commands / sizeof own_commands[0])
 /* "synopsis: description", per command, in the order of commands[]. */
 static const char *const command_usage[] = {
@@ -239,6 +242,7 @@ static void usage(FILE *f)
           "  validate  predicted against measured on published runs (moeplan validate --help)\n"
           "  calibrate  fit a hardware file's efficiency model to measured runs (moeplan calibrate --help)\n"
           "  run       one GPU's share of a plan on moeplan's kernels, predicted vs measured (moeplan run --help)\n"
+          "  simulate  a step played out pass by pass: schedules, lengths, routing, a timeline (moeplan simulate --help)\n"
           "\n"
           "inputs (default: the seed files shipped in plans/):\n"
           "  --model FILE        native YAML or Hugging Face config.json\n"
@@ -255,7 +259,7 @@ static void usage(FILE *f)
           "  --sort tokens|step|tokens-per-gpu|headroom  -n/--top N  --headroom FRACTION\n"
           "  --target-tokens-per-s X  --target-step-time T  --fewest-gpus  --pareto  --why-not\n"
           "  --uneven-pipeline (also uneven first/last ranks when pp does not divide the layers)\n"
-          "  --emit megatron|torchtitan|deepspeed  --plot FILE.svg\n"
+          "  --emit megatron|torchtitan|deepspeed  --plot FILE.svg  --simulate K (re-rank the best K simulated)\n"
           "  --jobs N (plan, audit, bench: threads for the search; default the online CPUs)\n"
           "bench:\n"
           "  --reps N (and the plan options above)\n"
@@ -268,6 +272,10 @@ static void usage(FILE *f)
           "run:\n"
           "  --plan PLAN.yaml  --rank R  --layers K  --backend cpu|cuda  --repeats N  --hardware HW.yaml\n"
           "  --optimizer  --tolerance X%  --step (a 1F1B step over the PP ranks)  --format text|json\n"
+          "simulate:\n"
+          "  --plan PLAN.yaml (or explain's layout options)  --schedule gpipe|1f1b|interleaved|zb-h1  --steps N\n"
+          "  --seed N  --lengths range|fixed|FILE.yaml  --pack TOKENS  --routing balanced|uniform|zipf:S|FILE.yaml\n"
+          "  --capacity-factor X|dropless  --trace FILE.json  --svg FILE.svg  --format text|json\n"
           "  -h, --help (after a command: the options of that command)   -V, --version\n"
           "\n"
           "exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"
@@ -608,6 +616,10 @@ int main(int argc, char **argv)
         case OPT_REPS:
             if (!parse_long(optarg, 1, 1000, &o.bench_reps))
                 return flag_error(name, "expected a whole number from 1 to 1000, got '%s'", optarg);
+            break;
+        case OPT_SIMULATE:
+            if (!parse_long(optarg, 1, 100, &o.simulate_k))
+                return flag_error(name, "expected a whole number of layouts from 1 to 100, got '%s'", optarg);
             break;
         case OPT_JOBS:
             if (!parse_long(optarg, 1, 1024, &o.jobs))

@@ -802,3 +802,80 @@ void mp_svg_plan(FILE *f, const mp_search_result *r, const char *title, double c
          "(other).");
     fputs("</g>\n</svg>\n", f);
 }
+
+/* ---- the simulator's pipeline timeline ------------------------------------ */
+
+/* One row per pipeline rank: its forward (blue), backward (green) and
+ * weight-gradient (orange) passes, each labelled with its micro-batch,
+ * the pipeline sends as a thin bar under the row, then the DP reduction
+ * (grey) and the optimizer (purple); time left to right from 0. */
+void mp_svg_timeline(FILE *f, const mp_sim_result *r, const char *title)
+{
+    if (!f || !r)
+        return;
+    const double x0 = 120, x1 = 1080, row_h = 30, top = 80;
+    int rows = r->ranks;
+    double h = top + rows * row_h + 70;
+    double span = r->events_span_s > 0 ? r->events_span_s : 1;
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n", f);
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"1100\" height=\"%.0f\" "
+               "viewBox=\"0 0 1100 %.0f\">\n", h, h);
+    fputs("<title>", f);
+    put_esc(f, title ? title : "moeplan simulate", 0);
+    fputs("</title>\n", f);
+    fprintf(f, "<rect x=\"0\" y=\"0\" width=\"1100\" height=\"%.0f\" fill=\"#ffffff\"/>\n", h);
+    fputs("<g font-family=\"" FONT "\">\n", f);
+    fputs("<text x=\"20\" y=\"30\" font-size=\"18\" font-weight=\"bold\" fill=\"" C_TEXT "\">", f);
+    put_esc(f, title ? title : "moeplan simulate", 100);
+    fputs("</text>\n", f);
+    char ts[32];
+    fmt_time(span, ts, sizeof ts);
+    text(f, 20, 50, "font-size=\"12\" fill=\"" C_MUTED "\"",
+         "schedule %s; one step of the slowest data-parallel group, %s; F forward, B backward, W weight gradient",
+         mp_schedule_name(r->schedule), ts);
+    for (int i = 0; i <= 5; i++) { /* time axis */
+        double x = x0 + (x1 - x0) * i / 5.0;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_GRID "\"/>\n", x, top - 6, x,
+                top + rows * row_h);
+        fmt_time(span * i / 5.0, ts, sizeof ts);
+        text(f, x, top + rows * row_h + 18, "font-size=\"11\" text-anchor=\"middle\" fill=\"" C_MUTED "\"", "%s", ts);
+    }
+    for (int p = 0; p < rows; p++)
+        text(f, x0 - 10, top + p * row_h + row_h * 0.55, "font-size=\"12\" text-anchor=\"end\" fill=\"" C_TEXT "\"",
+             "rank %d", p);
+    for (size_t i = 0; i < r->n_events; i++) {
+        const mp_sim_event *e = &r->events[i];
+        double xa = px(x0 + (x1 - x0) * e->start_s / span), xb = px(x0 + (x1 - x0) * e->end_s / span);
+        double y = top + e->rank * row_h;
+        const char *col = e->kind == MP_EV_FWD     ? "#0072b2"
+                          : e->kind == MP_EV_BWD   ? "#009e73"
+                          : e->kind == MP_EV_WGRAD ? "#e69f00"
+                          : e->kind == MP_EV_SEND  ? "#d55e00"
+                          : e->kind == MP_EV_DP    ? "#999999"
+                                                   : "#cc79a7";
+        double ya = e->kind == MP_EV_SEND ? y + row_h - 7 : y + 3, hh = e->kind == MP_EV_SEND ? 3 : row_h - 11;
+        double wpx = xb - xa < 0.3 ? 0.3 : xb - xa;
+        fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" stroke=\"#ffffff\" "
+                   "stroke-width=\"0.5\"><title>", xa, ya, wpx, hh, col);
+        char d[32];
+        fmt_time(e->end_s - e->start_s, d, sizeof d);
+        if (e->micro_batch >= 0)
+            fprintf(f, "rank %d chunk %d micro-batch %d: %s", e->rank, e->chunk, e->micro_batch, d);
+        else
+            fprintf(f, "rank %d: %s", e->rank, d);
+        fputs("</title></rect>\n", f);
+        if (e->kind != MP_EV_SEND && e->micro_batch >= 0 && wpx >= 16)
+            text(f, (xa + xb) / 2, ya + hh * 0.72, "font-size=\"10\" text-anchor=\"middle\" fill=\"#ffffff\"", "%c%d",
+                 e->kind == MP_EV_FWD ? 'F' : e->kind == MP_EV_BWD ? 'B' : 'W', e->micro_batch);
+    }
+    static const char *const key_name[] = {"forward", "backward", "weight gradient", "pipeline send", "DP reduction",
+                                           "optimizer"};
+    static const char *const key_col[] = {"#0072b2", "#009e73", "#e69f00", "#d55e00", "#999999", "#cc79a7"};
+    double kx = x0, ky = top + rows * row_h + 40;
+    for (int i = 0; i < 6; i++) {
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", kx, ky - 10, key_col[i]);
+        text(f, kx + 16, ky, "font-size=\"11\" fill=\"" C_TEXT "\"", "%s", key_name[i]);
+        kx += 30 + text_w(key_name[i], 11);
+    }
+    fputs("</g>\n</svg>\n", f);
+}

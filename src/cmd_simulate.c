@@ -1,0 +1,514 @@
+/* moeplan simulate: a plan's training step played out pass by pass on
+ * every pipeline rank (src/simulate.c), with each micro-batch's own
+ * sequence length and each layer's own expert routing.
+ *
+ *   moeplan simulate [--plan PLAN.yaml] [--schedule S] [--steps N] [--seed N]
+ *                    [--lengths range|fixed|FILE.yaml] [--pack TOKENS]
+ *                    [--routing balanced|uniform|zipf:S|FILE.yaml]
+ *                    [--capacity-factor X|dropless] [--trace FILE.json]
+ *                    [--svg FILE.svg] [--format text|json]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "moeplan/distribution.h"
+#include "moeplan/simulate.h"
+#include "moeplan/svg.h"
+#include "moeplan/trace.h"
+#include "moeplan/units.h"
+
+enum {
+    O_PLAN = 256, O_SCHEDULE, O_STEPS, O_SEED, O_LENGTHS, O_PACK, O_ROUTING, O_CF, O_TRACE, O_SVG, O_FORMAT, O_MODEL,
+    O_HARDWARE, O_WORKLOAD, O_GB, O_SEQ, O_RECOMPUTE, O_SP, O_NO_SP, O_ZERO,
+    O_GPUS, O_TP, O_PP, O_DP, O_CP, O_EP, O_ETP, O_VPP, O_MB /* the layout's sizes, in this order */
+};
+static const struct option sim_options[] = {
+    {"plan", required_argument, 0, O_PLAN},
+    {"model", required_argument, 0, O_MODEL},
+    {"hardware", required_argument, 0, O_HARDWARE},
+    {"workload", required_argument, 0, O_WORKLOAD},
+    {"gpus", required_argument, 0, O_GPUS},
+    {"tp", required_argument, 0, O_TP},
+    {"pp", required_argument, 0, O_PP},
+    {"dp", required_argument, 0, O_DP},
+    {"cp", required_argument, 0, O_CP},
+    {"ep", required_argument, 0, O_EP},
+    {"etp", required_argument, 0, O_ETP},
+    {"vpp", required_argument, 0, O_VPP},
+    {"micro-batch", required_argument, 0, O_MB},
+    {"global-batch", required_argument, 0, O_GB},
+    {"seq-len", required_argument, 0, O_SEQ},
+    {"recompute", required_argument, 0, O_RECOMPUTE},
+    {"sequence-parallel", optional_argument, 0, O_SP},
+    {"no-sequence-parallel", no_argument, 0, O_NO_SP},
+    {"zero", required_argument, 0, O_ZERO},
+    {"schedule", required_argument, 0, O_SCHEDULE},
+    {"steps", required_argument, 0, O_STEPS},
+    {"seed", required_argument, 0, O_SEED},
+    {"lengths", required_argument, 0, O_LENGTHS},
+    {"pack", required_argument, 0, O_PACK},
+    {"routing", required_argument, 0, O_ROUTING},
+    {"capacity-factor", required_argument, 0, O_CF},
+    {"trace", required_argument, 0, O_TRACE},
+    {"svg", required_argument, 0, O_SVG},
+    {"format", required_argument, 0, O_FORMAT},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0}};
+static const char *const sim_help[] = {
+    "PLAN.yaml: the plan (model, hardware, workload, layout) to simulate (default: the seed's plan, unless a "
+    "model or a layout size is given)",
+    "FILE: the model, native YAML or Hugging Face config.json (as explain)",
+    "FILE: the GPU and network (as explain)",
+    "FILE: batch, sequence lengths, precision, optimizer (as explain)",
+    "N: GPU count (as explain)",
+    "N: tensor-parallel size",
+    "N: pipeline-parallel size",
+    "N: data-parallel size",
+    "N: context-parallel size",
+    "N: expert-parallel size",
+    "N: expert-tensor-parallel size",
+    "N: virtual pipeline stages per rank",
+    "N: sequences per micro-batch",
+    "N: sequences per step",
+    "N|A-B: tokens per sequence, or a range",
+    "none|selective|full: activation recomputation (modules: in a plan file)",
+    "[=on|off]: Megatron sequence parallelism",
+    ": sequence parallelism off",
+    "0|1|2|3: ZeRO stage",
+    "gpipe|1f1b|interleaved|zb-h1: the pipeline schedule (default: interleaved with vpp > 1, else 1f1b)",
+    "N: steps to simulate, each with new lengths and routing, 1-100000 (default 10)",
+    "N: the random seed, 0 or more (default 1)",
+    "range|fixed|FILE.yaml: sequence lengths: uniform over the workload's range, all its longest, or a histogram "
+    "file (default range)",
+    "TOKENS: pack documents into sequences of at most TOKENS (default: one document per sequence)",
+    "balanced|uniform|zipf:S|FILE.yaml: expert routing: the workload's imbalance on every layer, tokens drawn "
+    "uniformly, Zipf with skew S, or a per-expert histogram file (default uniform)",
+    "X|dropless: the expert capacity factor (default: the workload's)",
+    "FILE.json: write the first step's timeline as a Chrome trace (Perfetto)",
+    "FILE.svg: write the first step's timeline as an SVG image",
+    "text|json: report format",
+    ": this help (also -h)",
+};
+
+static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, int *failed);
+
+const cli_command cmd_simulate_def = {
+    "simulate", sim_options, sim_help,
+    "simulate [--plan PLAN.yaml] [OPTIONS]: play a plan's training steps out pass by pass on every pipeline rank, "
+    "with each micro-batch's own sequence length and each layer's own expert routing; print the step time's "
+    "mean, p50 and p99, the bubble, each rank's busy time and peak memory, and the tokens dropped",
+    cmd_simulate,
+};
+
+static bool ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+/* --lengths and --routing take a file where the word ends in .yaml, .yml
+ * or .json. */
+static bool is_file(const char *s)
+{
+    return ends_with(s, ".yaml") || ends_with(s, ".yml") || ends_with(s, ".json");
+}
+/* The error for a word that is none of `names` nor a file. */
+static mp_status not_one_of(const char *opt, const char *word, const char *expected, const char *const *names,
+                            size_t n, mp_error *err)
+{
+    const char *near = mp_did_you_mean(word, names, n);
+    return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--%s: '%s' is not %s%s%s%s", opt, word, expected,
+                        near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+}
+
+static mp_status whole(const char *opt, const char *arg, long lo, long hi, long *out, mp_error *err)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (end == arg || *end || errno || v < lo || v > hi)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--%s: expected a whole number from %ld to %ld, got '%s'",
+                            opt, lo, hi, arg);
+    *out = v;
+    return MP_OK;
+}
+
+static void fmt_s(double s, char *b, size_t n) { mp_fmt_seconds(s, b, n); }
+
+/* The plan file's name, or the model's without one. */
+static const char *label(const cli_inputs *in)
+{
+    if (!in->have_plan || !in->plan.source[0])
+        return in->model.name;
+    const char *s = strrchr(in->plan.source, '/');
+    return s ? s + 1 : in->plan.source;
+}
+
+static void report_text(FILE *f, const cli_inputs *in, const mp_layout *l, const mp_sim_options *so,
+                        const mp_sim_result *r, const char *len_desc, const char *route_desc)
+{
+    char a[32], b[32], c[32], d[32], e[32];
+    fprintf(f, "moeplan simulate: %s, %d GPUs (tp %d cp %d dp %d pp %d | etp %d ep %d edp %d | vpp %d mb %d, %d "
+               "micro-batches), schedule %s\n",
+            label(in), l->gpus, l->tp, l->cp, l->dp, l->pp,
+            l->etp, l->ep, l->edp, l->vpp, l->micro_batch, l->num_micro_batches, mp_schedule_name(so->schedule));
+    fprintf(f, "%d step%s, seed %llu; lengths: %s; routing: %s\n\n", r->steps, r->steps == 1 ? "" : "s",
+            (unsigned long long)so->seed, len_desc, route_desc);
+    fmt_s(r->step_mean_s, a, sizeof a);
+    fmt_s(r->step_p50_s, b, sizeof b);
+    fmt_s(r->step_p99_s, c, sizeof c);
+    fmt_s(r->step_min_s, d, sizeof d);
+    fmt_s(r->step_max_s, e, sizeof e);
+    fprintf(f, "%-12s %12s %12s %12s %12s %12s\n", "", "mean", "p50", "p99", "min", "max");
+    fprintf(f, "%-12s %12s %12s %12s %12s %12s\n", "step time", a, b, c, d, e);
+    fmt_s(r->explain_step_s, a, sizeof a);
+    fprintf(f, "explain      %12s   (every sequence %ld tokens, routing at the workload's imbalance); "
+               "simulated p50 / explain = %.3f\n",
+            a, in->wl.seq_max, r->explain_step_s > 0 ? r->step_p50_s / r->explain_step_s : 0);
+    fmt_s(r->pipeline_mean_s, a, sizeof a);
+    fmt_s(r->tail_s, b, sizeof b);
+    fprintf(f, "pipeline     %12s   mean, first forward to last backward; bubble %.1f%% of it on the busiest rank\n",
+            a, 100 * r->bubble_fraction);
+    fprintf(f, "after flush  %12s   exposed DP reduction, gradient norm and optimizer (explain's)\n", b);
+    mp_fmt_count(r->tokens_mean, a, sizeof a);
+    mp_fmt_count(r->tokens_per_s, b, sizeof b);
+    fprintf(f, "tokens       %12s   per step (real), %.1f%% of the computed tokens padding; %s tokens/s\n", a,
+            100 * r->padding_fraction, b);
+    if (r->expert_load_max > 0)
+        fprintf(f, "experts      %11.3fx   busiest EP rank / mean, mean over MoE layers and micro-batches (max %.3fx); "
+                   "%.2f%% of routed tokens dropped\n",
+                r->expert_load_mean, r->expert_load_max, 100 * r->dropped_fraction);
+    fprintf(f, "EP lockstep  %12d   data-parallel replicas per expert-parallel group, %d group%s\n\n",
+            r->group_replicas, r->groups, r->groups == 1 ? "" : "s");
+    fprintf(f, "%4s %8s %14s %14s %10s\n", "rank", "busy", "peak memory", "explain", "capacity");
+    mp_fmt_bytes(r->capacity_bytes, c, sizeof c);
+    for (int p = 0; p < r->ranks; p++) {
+        mp_fmt_bytes(r->peak_bytes[p], a, sizeof a);
+        mp_fmt_bytes(r->explain_peak_bytes[p], b, sizeof b);
+        fprintf(f, "%4d %7.1f%% %14s %14s %10s\n", p, 100 * r->busy_fraction[p], a, b, c);
+    }
+    fputs("\nbusy: the rank's forward, backward and weight-gradient passes over the pipeline time (slowest group); "
+          "peak memory: explain's, with the activations of the micro-batches actually in flight\n",
+          f);
+}
+
+static json_t *report_json(const cli_inputs *in, const mp_layout *l, const mp_sim_options *so,
+                           const mp_sim_result *r, const char *len_desc, const char *route_desc)
+{
+    json_t *ranks = json_array(), *steps = json_array();
+    for (int p = 0; p < r->ranks; p++)
+        json_array_append_new(ranks, json_pack("{s:i,s:f,s:f,s:f}", "rank", p, "busy_fraction", r->busy_fraction[p],
+                                               "peak_bytes", r->peak_bytes[p], "explain_peak_bytes",
+                                               r->explain_peak_bytes[p]));
+    for (int i = 0; i < r->steps; i++)
+        json_array_append_new(steps, json_real(r->step_s[i]));
+    return json_pack("{s:s,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i},s:s,s:i,s:I,s:s,s:s,s:f,s:f,s:f,s:f,s:f,"
+                     "s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:i,s:f,s:o,s:o}",
+                     "plan", label(in), "layout", "gpus", l->gpus, "tp", l->tp, "cp", l->cp,
+                     "dp", l->dp, "pp", l->pp, "etp", l->etp, "ep", l->ep, "edp", l->edp, "vpp", l->vpp,
+                     "micro_batch", l->micro_batch, "micro_batches", l->num_micro_batches, "schedule",
+                     mp_schedule_name(so->schedule), "steps", r->steps, "seed", (json_int_t)so->seed, "lengths",
+                     len_desc, "routing", route_desc, "step_mean_s", r->step_mean_s, "step_p50_s", r->step_p50_s,
+                     "step_p99_s", r->step_p99_s, "step_min_s", r->step_min_s, "step_max_s", r->step_max_s,
+                     "explain_step_s", r->explain_step_s, "pipeline_mean_s", r->pipeline_mean_s, "tail_s", r->tail_s,
+                     "bubble_fraction", r->bubble_fraction, "tokens_per_step", r->tokens_mean, "tokens_per_s",
+                     r->tokens_per_s, "padding_fraction", r->padding_fraction, "dropped_fraction",
+                     r->dropped_fraction, "expert_load_mean", r->expert_load_mean, "expert_load_max",
+                     r->expert_load_max, "groups", r->groups, "group_replicas", r->group_replicas, "capacity_bytes",
+                     r->capacity_bytes, "ranks", ranks, "step_s", steps);
+}
+
+static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, int *failed)
+{
+    (void)failed;
+    const char *plan = NULL, *lengths = "range", *routing = "uniform", *trace = NULL, *svg = NULL, *cf_text = NULL;
+    const char *sched_text = NULL;
+    long steps = 10, seed = 1, pack = 0;
+    out_format fmt = FMT_TEXT;
+    opterr = 0;
+    optind = 1;
+    int ch, longi;
+    mp_status st;
+    cli_opts o;
+    memset(&o, 0, sizeof o);
+    mp_layout_defaults(&o.layout);
+    long v;
+    while ((ch = getopt_long(argc, argv, ":h", sim_options, &longi)) != -1) {
+        switch (ch) {
+        case O_PLAN: plan = optarg; break;
+        case O_MODEL: o.model_path = optarg; break;
+        case O_HARDWARE: o.hardware_path = optarg; break;
+        case O_WORKLOAD: o.workload_path = optarg; break;
+        case O_GPUS:
+        case O_TP:
+        case O_PP:
+        case O_DP:
+        case O_CP:
+        case O_EP:
+        case O_ETP:
+        case O_VPP:
+        case O_MB: {
+            /* The layout's sizes, with explain's ranges. */
+            static const long max[] = {16777216, 65536, 65536, 16777216, 65536, 1000000, 65536, 1024, 1000000};
+            if ((st = whole(sim_options[longi].name, optarg, 1, max[ch - O_GPUS], &v, err)))
+                return st;
+            mp_layout *l = &o.layout;
+            mp_layout_set *q = &o.set;
+            int *fields[] = {&l->gpus, &l->tp, &l->pp, &l->dp, &l->cp, &l->ep, &l->etp, &l->vpp, &l->micro_batch};
+            bool *set[] = {&q->gpus, &q->tp, &q->pp, &q->dp, &q->cp, &q->ep, &q->etp, &q->vpp, &q->micro_batch};
+            *fields[ch - O_GPUS] = (int)v;
+            *set[ch - O_GPUS] = true;
+            if (ch == O_GPUS)
+                o.gpus_text = optarg;
+            break;
+        }
+        case O_GB:
+            if ((st = whole("global-batch", optarg, 1, 100000000L, &o.global_batch, err)))
+                return st;
+            break;
+        case O_SEQ: {
+            long a, b;
+            if (!mp_parse_seq_range(optarg, &a, &b))
+                return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--seq-len: expected tokens such as 4096 or a range "
+                                    "such as 128-10240, got '%s'", optarg);
+            o.seq_text = optarg;
+            break;
+        }
+        case O_RECOMPUTE: {
+            static const char *const modes[] = {"none", "selective", "full"};
+            int i = 0;
+            while (i < 3 && strcmp(optarg, modes[i]))
+                i++;
+            if (i == 3)
+                return not_one_of("recompute", optarg, "none, selective or full", modes, 3, err);
+            o.layout.recompute = (mp_recompute)i;
+            o.set.recompute = true;
+            break;
+        }
+        case O_SP:
+        case O_NO_SP:
+            if (ch == O_SP && optarg && strcmp(optarg, "on") && strcmp(optarg, "off"))
+                return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--sequence-parallel: expected on or off, got '%s'",
+                                    optarg);
+            o.layout.sequence_parallel = ch == O_SP && (!optarg || !strcmp(optarg, "on"));
+            o.set.sequence_parallel = true;
+            break;
+        case O_ZERO:
+            if ((st = whole("zero", optarg, 0, 3, &v, err)))
+                return st;
+            o.layout.zero = (int)v;
+            o.set.zero = true;
+            break;
+        case O_SCHEDULE: sched_text = optarg; break;
+        case O_STEPS:
+            if ((st = whole("steps", optarg, 1, 100000, &steps, err)))
+                return st;
+            break;
+        case O_SEED:
+            if ((st = whole("seed", optarg, 0, 2147483647L, &seed, err)))
+                return st;
+            break;
+        case O_PACK:
+            if ((st = whole("pack", optarg, 1, 100000000L, &pack, err)))
+                return st;
+            break;
+        case O_LENGTHS: lengths = optarg; break;
+        case O_ROUTING: routing = optarg; break;
+        case O_CF: cf_text = optarg; break;
+        case O_TRACE: trace = optarg; break;
+        case O_SVG: svg = optarg; break;
+        case O_FORMAT:
+            if ((st = cli_format_text_json(optarg, &fmt, err)))
+                return st;
+            break;
+        case 'h': cli_command_help(out, &cmd_simulate_def); return MP_OK;
+        default: return cli_getopt_error(ch, argv, "simulate", err);
+        }
+    }
+    if (optind < argc)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "unexpected argument '%s'; see moeplan simulate --help",
+                            argv[optind]);
+
+    o.plan_path = plan;
+    cli_inputs *in;
+    mp_layout l;
+    mp_cost_ctx *c = malloc(sizeof *c);
+    if (!c)
+        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+    mp_cost k;
+    if ((st = cli_evaluate(&o, true, &in, &l, c, &k, err))) {
+        free(c);
+        return st;
+    }
+    mp_len_bin *bins = NULL;
+    double *weights = NULL;
+    mp_sim_result r;
+    memset(&r, 0, sizeof r);
+    mp_sim_options so;
+    mp_sim_options_defaults(&so);
+    so.steps = (int)steps;
+    so.seed = (uint64_t)seed;
+    so.pack_tokens = pack;
+    so.schedule = mp_schedule_default(&l);
+    so.keep_events = trace || svg;
+    char len_desc[1200], route_desc[1200];
+    if (sched_text && !mp_schedule_parse(sched_text, &so.schedule)) {
+        static const char *const names[] = {"gpipe", "1f1b", "interleaved", "zb-h1"};
+        st = not_one_of("schedule", sched_text, "gpipe, 1f1b, interleaved or zb-h1", names, 4, err);
+        goto done;
+    }
+    /* The capacity factor, into the workload the cost model reads. */
+    mp_workload wl = in->wl;
+    if (cf_text) {
+        char *end;
+        double x = strtod(cf_text, &end);
+        if (!strcmp(cf_text, "dropless"))
+            wl.capacity_factor = 0;
+        else if (end == cf_text || *end || !(x >= 1 && x <= 64)) {
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                              "--capacity-factor: expected a factor from 1 to 64 or 'dropless', got '%s'", cf_text);
+            goto done;
+        } else {
+            wl.capacity_factor = x;
+        }
+    }
+    /* Lengths. */
+    if (!strcmp(lengths, "range")) {
+        so.lengths = MP_LEN_RANGE;
+        snprintf(len_desc, sizeof len_desc, "uniform over %ld-%ld tokens", wl.seq_min, wl.seq_max);
+    } else if (!strcmp(lengths, "fixed")) {
+        so.lengths = MP_LEN_FIXED;
+        snprintf(len_desc, sizeof len_desc, "every sequence %ld tokens", wl.seq_max);
+    } else if (is_file(lengths)) {
+        int n;
+        if ((st = mp_lengths_load(lengths, wl.seq_max, &bins, &n, err)))
+            goto done;
+        so.lengths = MP_LEN_HISTOGRAM;
+        so.bins = bins;
+        so.n_bins = n;
+        snprintf(len_desc, sizeof len_desc, "histogram %s (%d bins)", lengths, n);
+    } else {
+        static const char *const names[] = {"range", "fixed"};
+        st = not_one_of("lengths", lengths, "range, fixed or a .yaml histogram file", names, 2, err);
+        goto done;
+    }
+    if (pack > 0) {
+        size_t u = strlen(len_desc);
+        snprintf(len_desc + u, sizeof len_desc - u, ", packed into sequences of %ld tokens", pack);
+        if (pack > wl.seq_max) {
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                              "--pack: %ld tokens is longer than the workload's sequences (%ld), which size memory",
+                              pack, wl.seq_max);
+            goto done;
+        }
+    }
+    /* Routing. */
+    if (!strcmp(routing, "balanced")) {
+        so.routing = MP_ROUTE_BALANCED;
+        snprintf(route_desc, sizeof route_desc, "balanced (busiest EP rank at the workload's imbalance %.3gx)",
+                 wl.routing_imbalance);
+    } else if (!strcmp(routing, "uniform") || !strncmp(routing, "zipf:", 5)) {
+        so.routing = MP_ROUTE_ZIPF;
+        if (routing[0] == 'z') {
+            char *end;
+            double s = strtod(routing + 5, &end);
+            if (end == routing + 5 || *end || !(s >= 0 && s <= 10)) {
+                st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                                  "--routing zipf:S: expected a skew S from 0 to 10, got '%s'", routing + 5);
+                goto done;
+            }
+            so.zipf_s = s;
+            snprintf(route_desc, sizeof route_desc, "Zipf, skew %g", s);
+        } else {
+            snprintf(route_desc, sizeof route_desc, "uniform (each token's experts drawn at random)");
+        }
+    } else if (is_file(routing)) {
+        int n;
+        if (in->model.num_experts <= 0) {
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing %s: the model has no experts", routing);
+            goto done;
+        }
+        if ((st = mp_expert_weights_load(routing, in->model.num_experts, &weights, &n, err)))
+            goto done;
+        so.routing = MP_ROUTE_WEIGHTS;
+        so.expert_weights = weights;
+        so.n_expert_weights = n;
+        snprintf(route_desc, sizeof route_desc, "per-expert histogram %s", routing);
+    } else {
+        static const char *const names[] = {"balanced", "uniform"};
+        st = not_one_of("routing", routing, "balanced, uniform, zipf:S or a .yaml histogram file", names, 2, err);
+        goto done;
+    }
+    {
+        size_t u = strlen(route_desc);
+        if (in->model.num_experts <= 0)
+            snprintf(route_desc, sizeof route_desc, "none (a dense model)");
+        else if (wl.capacity_factor > 0)
+            snprintf(route_desc + u, sizeof route_desc - u, ", capacity factor %g (padded to capacity)",
+                     wl.capacity_factor);
+        else
+            snprintf(route_desc + u, sizeof route_desc - u, ", dropless");
+    }
+    mp_cost_ctx_init(c, &in->model, &in->hw, &wl, &l, wl.seq_max);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if ((st = mp_simulate(c, &so, &r, err)))
+        goto done;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    char title[1024];
+    snprintf(title, sizeof title, "moeplan simulate: %s, %d GPUs, %s",
+             label(in), l.gpus,
+             mp_schedule_name(so.schedule));
+    if (trace) {
+        json_t *t = mp_sim_trace(&r, title);
+        FILE *tf = t ? fopen(trace, "w") : NULL;
+        if (!t || !tf || json_dumpf(t, tf, JSON_COMPACT) || fclose(tf)) {
+            json_decref(t);
+            st = mp_error_set(err, t ? MP_ERR_IO : MP_ERR_NOMEM, trace, 0, 0, "could not write the trace: %s",
+                              t ? strerror(errno) : "out of memory");
+            goto done;
+        }
+        json_decref(t);
+    }
+    if (svg) {
+        FILE *sf = fopen(svg, "w");
+        if (!sf) {
+            st = mp_error_set(err, MP_ERR_IO, svg, 0, 0, "could not write the image: %s", strerror(errno));
+            goto done;
+        }
+        mp_svg_timeline(sf, &r, title);
+        if (fclose(sf)) {
+            st = mp_error_set(err, MP_ERR_IO, svg, 0, 0, "could not write the image: %s", strerror(errno));
+            goto done;
+        }
+    }
+    if (fmt == FMT_JSON) {
+        json_t *j = report_json(in, &l, &so, &r, len_desc, route_desc);
+        if (!j || json_dumpf(j, out, JSON_INDENT(2) | JSON_REAL_PRECISION(10))) {
+            json_decref(j);
+            st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+            goto done;
+        }
+        fputc('\n', out);
+        json_decref(j);
+    } else {
+        report_text(out, in, &l, &so, &r, len_desc, route_desc);
+    }
+    /* How long the simulation took, for `meson test --benchmark` (stderr:
+     * stdout stays deterministic). */
+    fprintf(stderr, "moeplan: simulated %d step%s in %.3f s\n", r.steps, r.steps == 1 ? "" : "s", secs);
+done:
+    mp_sim_result_free(&r);
+    free(bins);
+    free(weights);
+    free(in);
+    free(c);
+    return st;
+}

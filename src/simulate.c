@@ -1,0 +1,1133 @@
+/* The simulator: a step of training played out pass by pass on every
+ * pipeline rank (include/moeplan/simulate.h).
+ *
+ * Sources:
+ *  [N21] Narayanan et al., SC21, section 2.2: GPipe, 1F1B and interleaved
+ *        1F1B, the bubble (p-1)/(m+p-1) of the step, divided by v when
+ *        interleaved; Megatron-LM core/pipeline_parallel/schedules.py
+ *        (forward_backward_pipelining_without_interleaving: min(p-r-1, m)
+ *        warm-up forwards; ..._with_interleaving: (p-r-1)*2 + (v-1)*p
+ *        warm-up chunk forwards, forward pass j on chunk (j mod pv)/p).
+ *  [Q24] Qi et al., "Zero Bubble Pipeline Parallelism", ICLR 2024, section
+ *        2-3: the backward split into B (input gradient) and W (weight
+ *        gradient); ZB-H1 keeps 1F1B's memory and defers W into the
+ *        bubbles, (p-1)(T_F + T_B - T_W) of bubble against 1F1B's
+ *        (p-1)(T_F + T_B + T_W).
+ *  [L25] Liu et al., arXiv:2504.14960 (MoE parallel folding): an
+ *        expert-parallel group of ep x etp GPUs spans ep*etp/(tp*cp)
+ *        data-parallel replicas, whose MoE layers wait for each other at
+ *        every all-to-all.
+ *  [V18] Blackman and Vigna, "Scrambled linear pseudorandom number
+ *        generators" (xoshiro256**, splitmix64 seeding), public domain.
+ */
+#include "moeplan/simulate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ random */
+
+typedef struct {
+    uint64_t s[4];
+} rng;
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+static void rng_seed(rng *g, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++)
+        g->s[i] = splitmix(&seed);
+}
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rng_next(rng *g)
+{
+    uint64_t *s = g->s, r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+/* Uniform in [0, 1) with 53 bits. */
+static double rng_unit(rng *g) { return (double)(rng_next(g) >> 11) * 0x1.0p-53; }
+static long rng_int(rng *g, long lo, long hi) /* inclusive */
+{
+    return lo + (long)(rng_unit(g) * (double)(hi - lo + 1));
+}
+static double rng_normal(rng *g)
+{
+    double u = rng_unit(g), v = rng_unit(g);
+    return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
+}
+/* Binomial(n, p): by inversion of the CDF when n p (1-p) is small, else the
+ * normal approximation rounded and clamped (its error in a count of mean
+ * 25 or more is below the sampling noise it stands for). */
+static double rng_binomial(rng *g, double n, double p)
+{
+    if (n <= 0 || p <= 0)
+        return 0;
+    if (p >= 1)
+        return n;
+    double var = n * p * (1 - p);
+    if (var > 25) {
+        double x = floor(n * p + sqrt(var) * rng_normal(g) + 0.5);
+        return x < 0 ? 0 : x > n ? n : x;
+    }
+    /* Inversion: P(0) = (1-p)^n, P(k+1) = P(k) (n-k)/(k+1) p/(1-p). */
+    double u = rng_unit(g), q = p / (1 - p), pk = pow(1 - p, n), cdf = pk, k = 0;
+    while (u > cdf && k < n) {
+        pk *= (n - k) / (k + 1) * q;
+        k += 1;
+        cdf += pk;
+        if (pk < 1e-300 && k > n * p)
+            break;
+    }
+    return k;
+}
+
+/* ------------------------------------------------------------ names */
+
+const char *mp_schedule_name(mp_schedule s)
+{
+    static const char *const n[] = {"gpipe", "1f1b", "interleaved", "zb-h1"};
+    return s <= MP_SCHED_ZB_H1 ? n[s] : "?";
+}
+bool mp_schedule_parse(const char *s, mp_schedule *out)
+{
+    for (int i = 0; i <= MP_SCHED_ZB_H1; i++)
+        if (!strcmp(s, mp_schedule_name((mp_schedule)i))) {
+            *out = (mp_schedule)i;
+            return true;
+        }
+    return false;
+}
+mp_schedule mp_schedule_default(const mp_layout *l) { return l->vpp > 1 ? MP_SCHED_INTERLEAVED : MP_SCHED_1F1B; }
+
+void mp_sim_options_defaults(mp_sim_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->schedule = MP_SCHED_1F1B;
+    o->steps = 1;
+    o->seed = 1;
+    o->lengths = MP_LEN_RANGE;
+    o->routing = MP_ROUTE_ZIPF;
+    o->zipf_s = 0;
+}
+
+void mp_sim_result_free(mp_sim_result *r)
+{
+    free(r->step_s);
+    free(r->busy_fraction);
+    free(r->peak_bytes);
+    free(r->explain_peak_bytes);
+    free(r->events);
+    memset(r, 0, sizeof *r);
+}
+
+/* ------------------------------------------------------------ costs, memoised */
+
+/* Room in the array *a (capacity *cap, n used) for one more element of
+ * `elem` bytes, doubling it when full. */
+static bool room(void **a, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return true;
+    size_t nc = *cap ? 2 * *cap : 64;
+    void *t = realloc(*a, nc * elem);
+    if (!t)
+        return false;
+    *a = t;
+    *cap = nc;
+    return true;
+}
+
+
+/* One micro-batch slot's cost inputs: the length it is priced at (its
+ * longest sequence, padding included) and, for packed documents, the mean
+ * keys per query of its attention. */
+typedef struct {
+    long seq_len;
+    double keys[2];
+} len_key;
+
+typedef struct {
+    len_key key;
+    mp_chunk_time *chunk;        /* [p * v], at the context's base expert load */
+    mp_layer_time base[MP_LAYER_CLASSES];
+} len_entry;
+
+typedef struct {
+    len_key key;
+    int cls;
+    long load_q;                 /* expert load in thousandths */
+    mp_layer_time t;
+} layer_entry;
+
+typedef struct {
+    mp_cost_ctx *cx;             /* a private copy: seq_len, keys and expert_load vary */
+    double base_load;
+    int p, v;
+    len_entry *len;
+    size_t n_len, cap_len;
+    layer_entry *lay;
+    size_t n_lay, cap_lay;
+    /* open-addressing indexes into len and lay */
+    size_t *len_ix, *lay_ix;
+    size_t len_ix_n, lay_ix_n;
+} cost_memo;
+
+static uint64_t hash_bytes(const void *p, size_t n, uint64_t h)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+static uint64_t hash_len(const len_key *k)
+{
+    return hash_bytes(k, sizeof *k, 0xcbf29ce484222325ULL);
+}
+static bool same_len(const len_key *a, const len_key *b)
+{
+    return a->seq_len == b->seq_len && a->keys[0] == b->keys[0] && a->keys[1] == b->keys[1];
+}
+
+static void set_len(cost_memo *m, const len_key *k, double load)
+{
+    m->cx->seq_len = k->seq_len;
+    m->cx->keys_per_query[0] = k->keys[0];
+    m->cx->keys_per_query[1] = k->keys[1];
+    m->cx->expert_load = load;
+}
+
+/* Rebuild an index of n_ix slots over `n` entries. */
+static bool reindex(size_t **ix, size_t *n_ix, size_t want, size_t n, uint64_t (*h)(const void *, size_t),
+                    const void *base, size_t stride)
+{
+    size_t sz = 64;
+    while (sz < 2 * want)
+        sz *= 2;
+    size_t *t = malloc(sz * sizeof *t);
+    if (!t)
+        return false;
+    for (size_t i = 0; i < sz; i++)
+        t[i] = (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        size_t s = (size_t)h((const char *)base + i * stride, i) & (sz - 1);
+        while (t[s] != (size_t)-1)
+            s = (s + 1) & (sz - 1);
+        t[s] = i;
+    }
+    free(*ix);
+    *ix = t;
+    *n_ix = sz;
+    return true;
+}
+static uint64_t h_len_entry(const void *e, size_t i)
+{
+    (void)i;
+    return hash_len(&((const len_entry *)e)->key);
+}
+static uint64_t h_lay_key(const len_key *k, int cls, long q)
+{
+    uint64_t h = hash_len(k);
+    h = hash_bytes(&cls, sizeof cls, h);
+    return hash_bytes(&q, sizeof q, h);
+}
+static uint64_t h_lay_entry(const void *e, size_t i)
+{
+    (void)i;
+    const layer_entry *x = e;
+    return h_lay_key(&x->key, x->cls, x->load_q);
+}
+
+/* Entry n-1 was appended: put it in the index, rebuilt twice as large
+ * when it would be more than half full. */
+static bool index_add(size_t **ix, size_t *n_ix, size_t n, size_t hash, uint64_t (*h)(const void *, size_t),
+                      const void *base, size_t stride)
+{
+    if (2 * n > *n_ix)
+        return reindex(ix, n_ix, n, n, h, base, stride);
+    size_t s = hash & (*n_ix - 1);
+    while ((*ix)[s] != (size_t)-1)
+        s = (s + 1) & (*n_ix - 1);
+    (*ix)[s] = n - 1;
+    return true;
+}
+
+static const len_entry *memo_len(cost_memo *m, const len_key *k)
+{
+    if (m->len_ix_n) {
+        size_t s = (size_t)hash_len(k) & (m->len_ix_n - 1);
+        for (; m->len_ix[s] != (size_t)-1; s = (s + 1) & (m->len_ix_n - 1))
+            if (same_len(&m->len[m->len_ix[s]].key, k))
+                return &m->len[m->len_ix[s]];
+    }
+    if (!room((void **)&m->len, &m->cap_len, m->n_len, sizeof *m->len))
+        return NULL;
+    len_entry *e = &m->len[m->n_len];
+    memset(e, 0, sizeof *e);
+    e->key = *k;
+    e->chunk = malloc((size_t)m->p * m->v * sizeof *e->chunk);
+    if (!e->chunk)
+        return NULL;
+    set_len(m, k, m->base_load);
+    mp_cost_blocks blocks;
+    mp_cost_blocks_compute(m->cx, &blocks);
+    for (int r = 0; r < m->p; r++)
+        for (int q = 0; q < m->v; q++)
+            mp_cost_chunk_time(m->cx, &blocks, r, q, &e->chunk[r * m->v + q]);
+    for (int q = 0; q < MP_LAYER_CLASSES; q++)
+        e->base[q] = blocks.layer[m->cx->lay.recompute][q];
+    m->n_len++;
+    if (!index_add(&m->len_ix, &m->len_ix_n, m->n_len, (size_t)hash_len(k), h_len_entry, m->len, sizeof *m->len))
+        return NULL;
+    return e;
+}
+
+/* One MoE layer of class cls at expert load `load`, the cost model asked at
+ * the load rounded to a thousandth. */
+static const mp_layer_time *memo_layer(cost_memo *m, const len_key *k, int cls, double load)
+{
+    long q = lround(load * 1000.0);
+    if (m->lay_ix_n) {
+        size_t s = (size_t)h_lay_key(k, cls, q) & (m->lay_ix_n - 1);
+        for (; m->lay_ix[s] != (size_t)-1; s = (s + 1) & (m->lay_ix_n - 1)) {
+            const layer_entry *e = &m->lay[m->lay_ix[s]];
+            if (e->cls == cls && e->load_q == q && same_len(&e->key, k))
+                return &e->t;
+        }
+    }
+    if (!room((void **)&m->lay, &m->cap_lay, m->n_lay, sizeof *m->lay))
+        return NULL;
+    layer_entry *e = &m->lay[m->n_lay++];
+    e->key = *k;
+    e->cls = cls;
+    e->load_q = q;
+    set_len(m, k, (double)q / 1000.0);
+    mp_cost_layer_time(m->cx, (mp_layer_class)cls, &e->t);
+    if (!index_add(&m->lay_ix, &m->lay_ix_n, m->n_lay, (size_t)h_lay_key(k, cls, q), h_lay_entry, m->lay,
+                   sizeof *m->lay))
+        return NULL;
+    return &e->t;
+}
+
+static void memo_free(cost_memo *m)
+{
+    for (size_t i = 0; i < m->n_len; i++)
+        free(m->len[i].chunk);
+    free(m->len);
+    free(m->lay);
+    free(m->len_ix);
+    free(m->lay_ix);
+    free(m->cx);
+}
+
+/* ------------------------------------------------------------ schedules */
+
+typedef enum { OP_F, OP_B, OP_W } op_kind;
+typedef struct {
+    unsigned char kind;
+    int chunk, mb;
+} sched_op;
+
+/* The forward and backward passes of rank r in the schedule's order
+ * (W passes of ZB-H1 are placed as the rank runs).  Returns the count. */
+static int build_order(mp_schedule s, int p, int v, int m, int r, sched_op *ops)
+{
+    int n = 0;
+    switch (s) {
+    case MP_SCHED_GPIPE:
+        for (int j = 0; j < m; j++)
+            ops[n++] = (sched_op){OP_F, 0, j};
+        for (int j = 0; j < m; j++)
+            ops[n++] = (sched_op){OP_B, 0, j};
+        break;
+    case MP_SCHED_1F1B:
+    case MP_SCHED_ZB_H1: {
+        int warm = p - r - 1 < m ? p - r - 1 : m;
+        for (int j = 0; j < warm; j++)
+            ops[n++] = (sched_op){OP_F, 0, j};
+        for (int i = 0; i < m - warm; i++) {
+            ops[n++] = (sched_op){OP_F, 0, warm + i};
+            ops[n++] = (sched_op){OP_B, 0, i};
+        }
+        for (int i = m - warm; i < m; i++)
+            ops[n++] = (sched_op){OP_B, 0, i};
+        break;
+    }
+    case MP_SCHED_INTERLEAVED: {
+        /* Virtual micro-batch j: micro-batch groups of p (Megatron's
+         * microbatch_group_size_per_vp_stage = p). */
+        int total = m * v, pv = p * v;
+        int warm = (p - r - 1) * 2 + (v - 1) * p;
+        if (warm > total)
+            warm = total;
+#define VF(j) ((sched_op){OP_F, ((j) % pv) / p, ((j) / pv) * p + (j) % p})
+#define VB(j) ((sched_op){OP_B, v - 1 - ((j) % pv) / p, ((j) / pv) * p + (j) % p})
+        for (int j = 0; j < warm; j++)
+            ops[n++] = VF(j);
+        for (int i = 0; i < total - warm; i++) {
+            ops[n++] = VF(warm + i);
+            ops[n++] = VB(i);
+        }
+        for (int i = total - warm; i < total; i++)
+            ops[n++] = VB(i);
+#undef VF
+#undef VB
+        break;
+    }
+    }
+    return n;
+}
+
+/* One group's pipeline: the durations of each pass, per rank r, chunk k
+ * and micro-batch j at index (r * v + k) * m + j. */
+typedef struct {
+    int p, v, m;
+    mp_schedule sched;
+    const double *f, *b, *w;     /* w: the W part of b (zero-bubble), else unused */
+    const double *saved, *wsaved;
+    const double *tokens;        /* [m] */
+    double p2p_s, send_s;        /* blocking send inside each pass (1F1B), asynchronous send (interleaved) */
+    const double *cap_bytes;     /* [p] ZB-H1: the rank's 1F1B activation peak */
+} pipe_in;
+
+typedef struct {
+    double span_s;
+    double *busy_s;              /* [p] */
+    double *peak_bytes;          /* [p] activations */
+    mp_sim_event *ev;            /* optional */
+    size_t n_ev, cap_ev;
+    bool want_ev;
+} pipe_out;
+
+static bool add_event(pipe_out *o, mp_event_kind k, int r, int chunk, int mb, double s, double e, double tokens)
+{
+    if (!o->want_ev)
+        return true;
+    if (!room((void **)&o->ev, &o->cap_ev, o->n_ev, sizeof *o->ev))
+        return false;
+    o->ev[o->n_ev++] = (mp_sim_event){k, r, chunk, mb, s, e, tokens};
+    return true;
+}
+
+#define IX(r, k, j) (((size_t)(r) * pi->v + (k)) * pi->m + (j))
+
+/* When pass (kind, r, k, j)'s input is ready, or -1 while the pass it
+ * depends on has not run. */
+static double ready_at(const pipe_in *pi, const double *endF, const double *endB, op_kind kind, int r, int k, int j)
+{
+    int p = pi->p, v = pi->v;
+    double link = v > 1 ? pi->send_s : 0; /* 1F1B: the send is inside the sender's pass */
+    if (kind == OP_F) {
+        if (r > 0)
+            return endF[IX(r - 1, k, j)] < 0 ? -1 : endF[IX(r - 1, k, j)] + link;
+        if (k > 0)
+            return endF[IX(p - 1, k - 1, j)] < 0 ? -1 : endF[IX(p - 1, k - 1, j)] + link;
+        return 0;
+    }
+    if (kind == OP_B) {
+        if (r < p - 1)
+            return endB[IX(r + 1, k, j)] < 0 ? -1 : endB[IX(r + 1, k, j)] + link;
+        if (k < v - 1)
+            return endB[IX(0, k + 1, j)] < 0 ? -1 : endB[IX(0, k + 1, j)] + link;
+        return endF[IX(r, k, j)]; /* the last chunk: its own forward */
+    }
+    return endB[IX(r, k, j)];
+}
+
+static bool run_pipe(const pipe_in *pi, pipe_out *po)
+{
+    int p = pi->p, v = pi->v, m = pi->m;
+    size_t n = (size_t)p * v * m, per = (size_t)2 * v * m;
+    bool zb = pi->sched == MP_SCHED_ZB_H1;
+    double *endF = malloc(n * sizeof *endF), *endB = malloc(n * sizeof *endB);
+    double *fr = calloc((size_t)p, sizeof *fr), *act = calloc((size_t)p, sizeof *act);
+    int *pos = calloc((size_t)p, sizeof *pos), *cnt = calloc((size_t)p, sizeof *cnt);
+    sched_op *ops = malloc((size_t)p * per * sizeof *ops);
+    /* ZB-H1's deferred W passes of each rank: a FIFO of (chunk, mb). */
+    int *wq = malloc((size_t)p * v * m * sizeof *wq), *wh = calloc((size_t)p, sizeof *wh),
+        *wt = calloc((size_t)p, sizeof *wt);
+    bool ok = endF && endB && fr && act && pos && cnt && ops && wq && wh && wt;
+    if (!ok)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        endF[i] = endB[i] = -1;
+    for (int r = 0; r < p; r++) {
+        cnt[r] = build_order(pi->sched, p, v, m, r, ops + (size_t)r * per);
+        po->busy_s[r] = 0;
+        po->peak_bytes[r] = 0;
+    }
+    double span = 0;
+    for (;;) {
+        /* The rank free soonest that can decide moves first: its next
+         * pass if its input is ready, else (ZB-H1) a deferred W into the
+         * wait; a rank whose input has not been produced waits. */
+        int best = -1;
+        bool all_done = true;
+        for (int r = 0; r < p; r++) {
+            bool has_w = wh[r] != wt[r];
+            if (pos[r] == cnt[r] && !has_w)
+                continue;
+            all_done = false;
+            bool can = has_w;
+            if (pos[r] < cnt[r]) {
+                const sched_op *o = &ops[(size_t)r * per + pos[r]];
+                can = can || ready_at(pi, endF, endB, (op_kind)o->kind, r, o->chunk, o->mb) >= 0;
+            }
+            if (can && (best < 0 || fr[r] < fr[best]))
+                best = r;
+        }
+        if (all_done)
+            break;
+        if (best < 0) {
+            ok = false; /* no rank can move: a schedule bug */
+            break;
+        }
+        int r = best;
+        bool has_w = wh[r] != wt[r];
+        const sched_op *o = pos[r] < cnt[r] ? &ops[(size_t)r * per + pos[r]] : NULL;
+        double rd = o ? ready_at(pi, endF, endB, (op_kind)o->kind, r, o->chunk, o->mb) : -1;
+        bool run_w = false;
+        if (has_w) {
+            if (!o || rd < 0 || rd > fr[r])
+                run_w = true; /* the rank would wait: fill it */
+            else if (o->kind == OP_F &&
+                     act[r] + pi->saved[IX(r, o->chunk, o->mb)] > pi->cap_bytes[r] * (1 + 1e-9))
+                run_w = true; /* the next forward needs the memory a W frees */
+        }
+        if (run_w) {
+            int code = wq[(size_t)r * v * m + (size_t)(wh[r]++ % (v * m))];
+            int k = code / m, j = code % m;
+            double d = pi->w[IX(r, k, j)], s = fr[r];
+            fr[r] = s + d;
+            po->busy_s[r] += d;
+            act[r] -= pi->wsaved[IX(r, k, j)];
+            if (!add_event(po, MP_EV_WGRAD, r, k, j, s, fr[r], pi->tokens[j]))
+                ok = false;
+            if (fr[r] > span)
+                span = fr[r];
+            continue;
+        }
+        int k = o->chunk, j = o->mb;
+        double s = fmax(fr[r], rd);
+        size_t ix = IX(r, k, j);
+        double d;
+        if (o->kind == OP_F) {
+            d = pi->f[ix];
+            act[r] += pi->saved[ix];
+            if (act[r] > po->peak_bytes[r])
+                po->peak_bytes[r] = act[r];
+            endF[ix] = s + d;
+        } else {
+            d = zb ? pi->b[ix] - pi->w[ix] : pi->b[ix];
+            endB[ix] = s + d;
+            if (zb) {
+                act[r] -= pi->saved[ix] - pi->wsaved[ix];
+                wq[(size_t)r * v * m + (size_t)(wt[r]++ % (v * m))] = k * m + j;
+            } else {
+                act[r] -= pi->saved[ix];
+            }
+        }
+        fr[r] = s + d;
+        po->busy_s[r] += d;
+        if (!add_event(po, o->kind == OP_F ? MP_EV_FWD : MP_EV_BWD, r, k, j, s, fr[r], pi->tokens[j]))
+            ok = false;
+        /* The send to the neighbour: inside the pass under 1F1B (blocking),
+         * after it on the link when interleaved. */
+        bool sends = o->kind == OP_F ? !(r == p - 1 && k == v - 1) : !(r == 0 && k == 0);
+        if (sends && p > 1) {
+            if (v == 1 && pi->p2p_s > 0)
+                ok = ok && add_event(po, MP_EV_SEND, r, k, j, fr[r] - pi->p2p_s, fr[r], pi->tokens[j]);
+            else if (v > 1)
+                ok = ok && add_event(po, MP_EV_SEND, r, k, j, fr[r], fr[r] + pi->send_s, pi->tokens[j]);
+        }
+        pos[r]++;
+        if (fr[r] > span)
+            span = fr[r];
+    }
+    po->span_s = span;
+out:
+    free(endF);
+    free(endB);
+    free(fr);
+    free(act);
+    free(pos);
+    free(cnt);
+    free(ops);
+    free(wq);
+    free(wh);
+    free(wt);
+    return ok;
+}
+#undef IX
+
+mp_status mp_sim_schedule(mp_schedule s, int p, int v, int m, double f_s, double b_s, double w_s, double w_saved,
+                          mp_sched_result *out, mp_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (p < 1 || v < 1 || m < 1 || (s == MP_SCHED_INTERLEAVED) != (v > 1) || (v > 1 && m % p))
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "schedule %s with p %d, v %d, m %d", mp_schedule_name(s), p,
+                            v, m);
+    size_t n = (size_t)p * v * m;
+    double *a = malloc(5 * n * sizeof *a), *tok = calloc((size_t)m, sizeof *tok), *cap = malloc((size_t)p * sizeof *cap);
+    double *busy = malloc((size_t)p * sizeof *busy), *peak = malloc((size_t)p * sizeof *peak);
+    mp_status st = MP_OK;
+    if (!a || !tok || !cap || !busy || !peak) {
+        st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        a[i] = f_s;
+        a[n + i] = b_s;
+        a[2 * n + i] = w_s;
+        a[3 * n + i] = 1;
+        a[4 * n + i] = w_saved;
+    }
+    mp_layout l;
+    memset(&l, 0, sizeof l);
+    l.pp = p;
+    l.vpp = v;
+    l.num_micro_batches = m;
+    double *inst = malloc((size_t)v * sizeof *inst);
+    if (!inst) {
+        st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+        goto out;
+    }
+    for (int r = 0; r < p; r++)
+        cap[r] = mp_cost_chunks_in_flight(&l, r, inst);
+    free(inst);
+    pipe_in pi = {p, v, m, s, a, a + n, a + 2 * n, a + 3 * n, a + 4 * n, tok, 0, 0, cap};
+    pipe_out po;
+    memset(&po, 0, sizeof po);
+    po.busy_s = busy;
+    po.peak_bytes = peak;
+    if (!run_pipe(&pi, &po)) {
+        st = mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "the %s schedule stalled", mp_schedule_name(s));
+        goto out;
+    }
+    out->span_s = po.span_s;
+    double busiest = 0;
+    for (int r = 0; r < p; r++) {
+        busiest = fmax(busiest, busy[r]);
+        out->peak_units[0] = fmax(out->peak_units[0], peak[r]);
+    }
+    out->peak_units[1] = peak[0];
+    out->bubble_fraction = po.span_s > 0 ? 1 - busiest / po.span_s : 0;
+out:
+    free(a);
+    free(tok);
+    free(cap);
+    free(busy);
+    free(peak);
+    return st;
+}
+
+/* ------------------------------------------------------------ the step */
+
+/* A sequence slot of the global batch: tokens and, packed, its documents'
+ * attention (sum over documents of length x mean keys, per class). */
+typedef struct {
+    long tokens;
+    double key_sum[2];
+    long docs;
+} slot;
+
+static long draw_length(rng *g, const mp_sim_options *o, const mp_workload *w, double wsum)
+{
+    switch (o->lengths) {
+    case MP_LEN_FIXED: return w->seq_max;
+    case MP_LEN_HISTOGRAM: {
+        double u = rng_unit(g) * wsum;
+        for (int i = 0; i < o->n_bins; i++) {
+            if (u < o->bins[i].weight || i == o->n_bins - 1)
+                return rng_int(g, o->bins[i].lo, o->bins[i].hi);
+            u -= o->bins[i].weight;
+        }
+        return w->seq_max;
+    }
+    default: return rng_int(g, w->seq_min, w->seq_max);
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The nearest-rank percentile of n sorted values. */
+static double percentile(const double *s, int n, double q)
+{
+    int i = (int)ceil(q * n) - 1;
+    return s[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_result *res, mp_error *err)
+{
+    memset(res, 0, sizeof *res);
+    const mp_layout *l = &c->lay;
+    const mp_model *md = c->model;
+    const mp_workload *w = c->wl;
+    int p = l->pp, v = l->vpp, m = l->num_micro_batches, mbs = l->micro_batch, dp = l->dp;
+    /* The schedule must suit the layout. */
+    if (o->schedule == MP_SCHED_INTERLEAVED && v <= 1)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "--schedule interleaved: the layout has vpp 1; give it vpp > 1 (virtual stages)");
+    if (o->schedule != MP_SCHED_INTERLEAVED && v > 1)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "--schedule %s: the layout has vpp %d, which only the interleaved schedule runs",
+                            mp_schedule_name(o->schedule), v);
+    if (o->steps < 1)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--steps: at least 1");
+    if (o->pack_tokens > 0 && !w->flash_attention)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "--pack: packed documents need a variable-length flash kernel (workload "
+                            "flash_attention: true)");
+    bool moe = c->moe_prefix[md->num_layers] > 0;
+    if (o->routing == MP_ROUTE_WEIGHTS && moe && o->n_expert_weights != md->num_experts)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "routing weights: %d given, the model has %lld experts", o->n_expert_weights,
+                            (long long)md->num_experts);
+
+    mp_status st = MP_OK;
+    cost_memo cm;
+    memset(&cm, 0, sizeof cm);
+    cm.cx = malloc(sizeof *cm.cx);
+    if (!cm.cx)
+        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+    *cm.cx = *c;
+    cm.cx->keys_per_query[0] = cm.cx->keys_per_query[1] = 0;
+    cm.base_load = c->expert_load;
+    cm.p = p;
+    cm.v = v;
+
+    /* Explain's step and memory at seq_max: the reference, the tail after
+     * the flush (the exposed DP reduction and the optimizer: mp_cost's
+     * t_dp_s less ZeRO-2/3's per-micro-batch part, plus t_optimizer_s),
+     * and each rank's memory with its activations taken out. */
+    mp_cost ref;
+    mp_cost_blocks rb;
+    mp_cost_blocks_compute(c, &rb);
+    mp_cost_assemble(c, &rb, &ref);
+    res->explain_step_s = ref.t_total_s;
+    res->tail_s = (ref.t_dp_s - m * ref.slow.dp_s) + ref.t_optimizer_s;
+    res->capacity_bytes = ref.mem.capacity_bytes;
+    res->steps = o->steps;
+    res->ranks = p;
+    res->schedule = o->schedule;
+    size_t n_pass = (size_t)p * v * m;
+    /* EP lockstep groups of data-parallel replicas [L25]. */
+    int g = 1;
+    if (moe && l->ep * l->etp > l->tp * l->cp)
+        g = (l->ep * l->etp + l->tp * l->cp - 1) / (l->tp * l->cp);
+    if (g > dp)
+        g = dp;
+    int groups = (dp + g - 1) / g;
+    res->groups = groups;
+    res->group_replicas = g;
+    double frac_tokens = moe ? fmin(1.0, (double)l->ep * l->etp / ((double)l->tp * l->cp)) : 1;
+
+    int E = (int)md->num_experts, ep = l->ep, k_top = (int)md->top_k;
+    int n_moe = c->moe_prefix[md->num_layers];
+    double *pe = NULL;           /* [n_moe][E] routing probabilities */
+    double *gf = NULL, *gb = NULL, *gw = NULL, *gs = NULL, *gws = NULL, *gtok = NULL;
+    double *slow_f = NULL, *slow_b = NULL, *slow_w = NULL, *slow_s = NULL, *slow_ws = NULL, *slow_tok = NULL;
+    double *cnt_e = NULL, *rank_load = NULL, *cap_bytes = NULL, *step_busy = NULL, *busy_acc = NULL;
+    slot *slots = NULL;
+    long *mb_len = NULL;
+    len_key *mb_key = NULL;
+    pipe_out po;
+    memset(&po, 0, sizeof po);
+    res->step_s = calloc((size_t)o->steps, sizeof *res->step_s);
+    res->busy_fraction = calloc((size_t)p, sizeof(double));
+    res->peak_bytes = calloc((size_t)p, sizeof(double));
+    res->explain_peak_bytes = calloc((size_t)p, sizeof(double));
+    pe = moe ? malloc((size_t)n_moe * E * sizeof *pe) : NULL;
+    gf = malloc(n_pass * sizeof *gf);
+    gb = malloc(n_pass * sizeof *gb);
+    gw = malloc(n_pass * sizeof *gw);
+    gs = malloc(n_pass * sizeof *gs);
+    gws = malloc(n_pass * sizeof *gws);
+    gtok = malloc((size_t)m * sizeof *gtok);
+    slow_f = malloc(n_pass * sizeof *slow_f);
+    slow_b = malloc(n_pass * sizeof *slow_b);
+    slow_w = malloc(n_pass * sizeof *slow_w);
+    slow_s = malloc(n_pass * sizeof *slow_s);
+    slow_ws = malloc(n_pass * sizeof *slow_ws);
+    slow_tok = malloc((size_t)m * sizeof *slow_tok);
+    cnt_e = moe ? malloc((size_t)E * sizeof *cnt_e) : NULL;
+    rank_load = moe ? malloc((size_t)ep * sizeof *rank_load) : NULL;
+    cap_bytes = malloc((size_t)p * sizeof *cap_bytes);
+    step_busy = malloc((size_t)p * sizeof *step_busy);
+    slots = malloc((size_t)w->global_batch * sizeof *slots);
+    mb_len = malloc((size_t)dp * m * sizeof *mb_len);
+    mb_key = malloc((size_t)dp * m * sizeof *mb_key);
+    po.busy_s = malloc((size_t)p * sizeof(double));
+    po.peak_bytes = malloc((size_t)p * sizeof(double));
+    if (!res->step_s || !res->busy_fraction || !res->peak_bytes || !res->explain_peak_bytes || (moe && !pe) ||
+        !gf || !gb || !gw || !gs || !gws || !gtok || !slow_f || !slow_b || !slow_w || !slow_s || !slow_ws ||
+        !slow_tok || (moe && (!cnt_e || !rank_load)) || !cap_bytes || !step_busy || !slots || !mb_len ||
+        !mb_key || !po.busy_s || !po.peak_bytes) {
+        st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+        goto done;
+    }
+
+    /* Explain's activations per rank at seq_max (the chunks in flight at
+     * its peak, mp_cost_chunks_in_flight, times their saved bytes), which
+     * the simulated peak replaces: peak = explain's total + (1 + the
+     * fragmentation allowance) x (simulated - explain's activations). */
+    double frag = c->hw->fragmentation;
+    {
+        len_key k0 = {c->seq_len, {0, 0}};
+        const len_entry *e0 = memo_len(&cm, &k0);
+        if (!e0) {
+            st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+            goto done;
+        }
+        double *inst = malloc((size_t)v * sizeof *inst);
+        if (!inst) {
+            st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+            goto done;
+        }
+        for (int r = 0; r < p; r++) {
+            mp_cost_chunks_in_flight(l, r, inst);
+            double a = 0;
+            for (int q = 0; q < v; q++)
+                a += inst[q] * e0->chunk[r * v + q].saved_bytes;
+            cap_bytes[r] = a;
+            mp_memory mem;
+            mp_cost_stage_memory(c, &rb, r, &mem);
+            res->explain_peak_bytes[r] = mem.total_bytes;
+        }
+        free(inst);
+    }
+
+    rng g_rng;
+    rng_seed(&g_rng, o->seed);
+    /* Expert popularity: per MoE layer, the Zipf ranks (or the weights)
+     * given to a random order of the experts, fixed for the run. */
+    if (moe) {
+        int *perm = malloc((size_t)E * sizeof *perm);
+        if (!perm) {
+            st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+            goto done;
+        }
+        for (int i = 0; i < n_moe; i++) {
+            for (int e = 0; e < E; e++)
+                perm[e] = e;
+            for (int e = E - 1; e > 0; e--) {
+                int j = (int)rng_int(&g_rng, 0, e), t = perm[e];
+                perm[e] = perm[j];
+                perm[j] = t;
+            }
+            double sum = 0;
+            for (int e = 0; e < E; e++) {
+                double x = o->routing == MP_ROUTE_WEIGHTS ? o->expert_weights[e] : pow(1.0 + e, -o->zipf_s);
+                pe[(size_t)i * E + perm[e]] = x;
+                sum += x;
+            }
+            for (int e = 0; e < E; e++)
+                pe[(size_t)i * E + e] /= sum;
+        }
+        free(perm);
+    }
+    double wsum = 0;
+    for (int i = 0; i < o->n_bins; i++)
+        wsum += o->bins[i].weight;
+
+    double tok_real = 0, tok_comp = 0, routed = 0, dropped = 0, load_sum = 0, load_n = 0, load_max = 0;
+    double pipe_sum = 0, bubble_sum = 0;
+    busy_acc = calloc((size_t)p, sizeof *busy_acc);
+    if (!busy_acc) {
+        st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+        goto done;
+    }
+    /* Leftover document carried into the next sequence when packing. */
+    long carry = 0;
+    for (int step = 0; step < o->steps; step++) {
+        /* The global batch: one document per sequence, or documents packed
+         * next-fit into sequences of pack_tokens. */
+        for (long i = 0; i < w->global_batch; i++) {
+            slot *s = &slots[i];
+            memset(s, 0, sizeof *s);
+            if (o->pack_tokens <= 0) {
+                s->tokens = draw_length(&g_rng, o, w, wsum);
+                s->docs = 1;
+                continue;
+            }
+            for (;;) {
+                long d = carry ? carry : draw_length(&g_rng, o, w, wsum);
+                carry = 0;
+                if (d > o->pack_tokens)
+                    d = o->pack_tokens; /* a document longer than a sequence is cut */
+                if (s->tokens + d > o->pack_tokens) {
+                    carry = d;
+                    break;
+                }
+                s->tokens += d;
+                s->docs++;
+                for (int q = 0; q < 2; q++)
+                    s->key_sum[q] += (double)d * mp_cost_mean_keys(md, q == 1, (double)d);
+                if (s->tokens == o->pack_tokens)
+                    break;
+            }
+        }
+        /* Micro-batch j of replica d: its mb sequences, priced at the
+         * longest (padding) and, packed, at the largest mean keys. */
+        for (int d = 0; d < dp; d++)
+            for (int j = 0; j < m; j++) {
+                long len = 0;
+                double keys[2] = {0, 0};
+                for (int s = 0; s < mbs; s++) {
+                    const slot *x = &slots[((long)d * m + j) * mbs + s];
+                    tok_real += (double)x->tokens;
+                    if (x->tokens > len)
+                        len = x->tokens;
+                    for (int q = 0; q < 2; q++)
+                        if (o->pack_tokens > 0 && x->tokens > 0 && x->key_sum[q] / x->tokens > keys[q])
+                            keys[q] = x->key_sum[q] / x->tokens;
+                }
+                if (len < 1)
+                    len = 1;
+                mb_len[d * m + j] = len;
+                mb_key[d * m + j] = (len_key){len, {keys[0], keys[1]}};
+                tok_comp += (double)len * mbs;
+            }
+        double step_span = -1;
+        for (int G = 0; G < groups; G++) {
+            int d0 = G * g, d1 = d0 + g > dp ? dp : d0 + g;
+            for (int j = 0; j < m; j++) {
+                /* The group's micro-batch j: its replicas' MoE layers wait
+                 * for each other, so the slot runs at the longest, with
+                 * the experts' work scaled to the replicas' mean tokens. */
+                len_key key = mb_key[d0 * m + j];
+                double tok_sum = 0;
+                for (int d = d0; d < d1; d++) {
+                    const len_key *x = &mb_key[d * m + j];
+                    tok_sum += (double)x->seq_len * mbs;
+                    if (x->seq_len > key.seq_len)
+                        key.seq_len = x->seq_len;
+                    for (int q = 0; q < 2; q++)
+                        if (x->keys[q] > key.keys[q])
+                            key.keys[q] = x->keys[q];
+                }
+                double scale = tok_sum / ((double)(d1 - d0) * mbs * key.seq_len);
+                const len_entry *e = memo_len(&cm, &key);
+                if (!e) {
+                    st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+                    goto done;
+                }
+                gtok[j] = (double)key.seq_len * mbs;
+                for (int r = 0; r < p; r++)
+                    for (int q = 0; q < v; q++) {
+                        const mp_chunk_time *ct = &e->chunk[r * v + q];
+                        size_t ix = ((size_t)r * v + q) * m + j;
+                        gf[ix] = ct->fwd_s;
+                        gb[ix] = ct->bwd_s;
+                        gw[ix] = ct->wgrad_s;
+                        gs[ix] = ct->saved_bytes;
+                        gws[ix] = ct->wgrad_saved_bytes;
+                    }
+                if (!moe)
+                    continue;
+                /* Each MoE layer's routing: each replica's token copies
+                 * drawn over the experts (multinomial, by conditional
+                 * binomials; top-k drawn with replacement, which the
+                 * counts of thousands of tokens do not tell apart), those
+                 * above each expert's capacity on that replica dropped
+                 * (capacity factor x its copies / E; Megatron drops per
+                 * source rank), summed per EP rank (experts E/ep apiece,
+                 * in order): the load is the busiest rank's routed tokens
+                 * over the mean. */
+                for (int L = 0, im = 0; L < md->num_layers; L++) {
+                    if (!md->is_moe[L])
+                        continue;
+                    double load;
+                    if (o->routing == MP_ROUTE_BALANCED) {
+                        load = c->expert_load;
+                    } else {
+                        for (int x = 0; x < ep; x++)
+                            rank_load[x] = 0;
+                        double all = 0;
+                        for (int d = d0; d < d1; d++) {
+                            double copies = floor((double)k_top * frac_tokens * mb_len[d * m + j] * mbs);
+                            double cap = w->capacity_factor > 0 ? ceil(w->capacity_factor * copies / E) : INFINITY;
+                            double rem = copies, prem = 1;
+                            for (int ex = 0; ex < E; ex++) {
+                                double pr = pe[(size_t)im * E + ex];
+                                double nx = ex == E - 1 ? rem : rng_binomial(&g_rng, rem, prem > 0 ? pr / prem : 0);
+                                rem -= nx;
+                                prem -= pr;
+                                dropped += nx - fmin(nx, cap);
+                                rank_load[ex / (E / ep)] += nx; /* routed, before any drop */
+                            }
+                            routed += copies;
+                            all += copies;
+                        }
+                        double mx = 0;
+                        for (int x = 0; x < ep; x++)
+                            if (rank_load[x] > mx)
+                                mx = rank_load[x];
+                        double lam = all > 0 ? mx / (all / ep) : 1;
+                        load_sum += lam;
+                        load_n += 1;
+                        if (lam > load_max)
+                            load_max = lam;
+                        /* Padded to capacity, the expert work is the
+                         * factor's whatever the routing (the tokens above
+                         * it dropped); dropless, the busiest rank's. */
+                        load = w->capacity_factor > 0 ? w->capacity_factor : lam;
+                    }
+                    load *= scale;
+                    int cls = (md->window_kind != MP_WINDOW_NONE && md->attn_local[L] ? 2 : 0) | 1;
+                    double dl = fabs(load - cm.base_load);
+                    if (dl > 5e-4) {
+                        const mp_layer_time *lt = memo_layer(&cm, &key, cls, load);
+                        if (!lt) {
+                            st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+                            goto done;
+                        }
+                        const mp_layer_time *b0 = &e->base[cls];
+                        /* The layer's pipeline rank and chunk. */
+                        for (int r = 0; r < p; r++)
+                            for (int q = 0; q < v; q++) {
+                                int first, count;
+                                mp_layout_chunk(l, md->num_layers, r, q, &first, &count);
+                                if (L < first || L >= first + count)
+                                    continue;
+                                size_t ix = ((size_t)r * v + q) * m + j;
+                                gf[ix] += lt->fwd_s - b0->fwd_s;
+                                gb[ix] += lt->bwd_s - b0->bwd_s;
+                                gw[ix] += lt->wgrad_s - b0->wgrad_s;
+                            }
+                    }
+                    im++;
+                }
+            }
+            const mp_chunk_time *c0 = &memo_len(&cm, &mb_key[d0 * m])->chunk[0];
+            pipe_in pi = {p, v, m, o->schedule, gf, gb, gw, gs, gws, gtok, c0->p2p_s, c0->send_s, cap_bytes};
+            if (!run_pipe(&pi, &po)) {
+                st = mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "simulate: the %s schedule stalled",
+                                  mp_schedule_name(o->schedule));
+                goto done;
+            }
+            for (int r = 0; r < p; r++)
+                if (po.peak_bytes[r] > 0) {
+                    double tot = res->explain_peak_bytes[r] + (1 + frag) * (po.peak_bytes[r] - cap_bytes[r]);
+                    if (tot > res->peak_bytes[r])
+                        res->peak_bytes[r] = tot;
+                }
+            if (po.span_s > step_span) {
+                step_span = po.span_s;
+                memcpy(step_busy, po.busy_s, (size_t)p * sizeof *step_busy);
+                if (step == 0 && o->keep_events) {
+                    memcpy(slow_f, gf, n_pass * sizeof *gf);
+                    memcpy(slow_b, gb, n_pass * sizeof *gb);
+                    memcpy(slow_w, gw, n_pass * sizeof *gw);
+                    memcpy(slow_s, gs, n_pass * sizeof *gs);
+                    memcpy(slow_ws, gws, n_pass * sizeof *gws);
+                    memcpy(slow_tok, gtok, (size_t)m * sizeof *gtok);
+                }
+            }
+        }
+        res->step_s[step] = step_span + res->tail_s;
+        pipe_sum += step_span;
+        double busiest = 0;
+        for (int r = 0; r < p; r++) {
+            busy_acc[r] += step_busy[r] / step_span;
+            if (step_busy[r] > busiest)
+                busiest = step_busy[r];
+        }
+        bubble_sum += 1 - busiest / step_span;
+    }
+    /* The timeline of the first step's slowest group, re-run with its
+     * events, then the tail: the DP reduction and the optimizer. */
+    if (o->keep_events) {
+        const mp_chunk_time *c0 = &memo_len(&cm, &mb_key[0])->chunk[0];
+        pipe_in pi = {p, v, m, o->schedule, slow_f, slow_b, slow_w, slow_s, slow_ws, slow_tok, c0->p2p_s,
+                      c0->send_s, cap_bytes};
+        po.want_ev = true;
+        if (!run_pipe(&pi, &po)) {
+            st = mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "simulate: the schedule stalled");
+            goto done;
+        }
+        double dp_s = ref.t_dp_s - m * ref.slow.dp_s;
+        for (int r = 0; r < p; r++) {
+            add_event(&po, MP_EV_DP, r, 0, -1, po.span_s, po.span_s + dp_s, 0);
+            add_event(&po, MP_EV_OPT, r, 0, -1, po.span_s + dp_s, po.span_s + res->tail_s, 0);
+        }
+        res->events = po.ev;
+        res->n_events = po.n_ev;
+        res->events_span_s = po.span_s + res->tail_s;
+        po.ev = NULL;
+    }
+    {
+        double *sorted = malloc((size_t)o->steps * sizeof *sorted);
+        if (!sorted) {
+            st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+            goto done;
+        }
+        memcpy(sorted, res->step_s, (size_t)o->steps * sizeof *sorted);
+        qsort(sorted, (size_t)o->steps, sizeof *sorted, cmp_double);
+        double sum = 0;
+        for (int i = 0; i < o->steps; i++)
+            sum += sorted[i];
+        res->step_mean_s = sum / o->steps;
+        res->step_min_s = sorted[0];
+        res->step_max_s = sorted[o->steps - 1];
+        res->step_p50_s = percentile(sorted, o->steps, 0.50);
+        res->step_p99_s = percentile(sorted, o->steps, 0.99);
+        free(sorted);
+    }
+    res->pipeline_mean_s = pipe_sum / o->steps;
+    res->bubble_fraction = bubble_sum / o->steps;
+    for (int r = 0; r < p; r++)
+        res->busy_fraction[r] = busy_acc[r] / o->steps;
+    res->tokens_mean = tok_real / o->steps;
+    res->padding_fraction = tok_comp > 0 ? 1 - tok_real / tok_comp : 0;
+    res->dropped_fraction = routed > 0 ? dropped / routed : 0;
+    /* Balanced routing draws nothing: the workload's imbalance throughout. */
+    double stated = moe ? fmax(1.0, w->routing_imbalance) : 0;
+    res->expert_load_mean = load_n > 0 ? load_sum / load_n : stated;
+    res->expert_load_max = load_n > 0 ? load_max : stated;
+    res->tokens_per_s = res->tokens_mean / res->step_mean_s;
+done:
+    free(busy_acc);
+    free(pe);
+    free(gf);
+    free(gb);
+    free(gw);
+    free(gs);
+    free(gws);
+    free(gtok);
+    free(slow_f);
+    free(slow_b);
+    free(slow_w);
+    free(slow_s);
+    free(slow_ws);
+    free(slow_tok);
+    free(cnt_e);
+    free(rank_load);
+    free(cap_bytes);
+    free(step_busy);
+    free(slots);
+    free(mb_len);
+    free(mb_key);
+    free(po.busy_s);
+    free(po.peak_bytes);
+    free(po.ev);
+    memo_free(&cm);
+    if (st)
+        mp_sim_result_free(res);
+    return st;
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# moeplan simulate: the report, its determinism, the JSON, the Chrome trace
+# (checked against the trace-event format) and the SVG; plan --simulate;
+# bad options and files exit 2 with nothing on stdout.
+. "${BASH_SOURCE%/*}/tap.sh" simulate
+
+run simulate --steps 3
+if [ "$rc" -eq 0 ] && grep -q '^step time' "$OUT" && grep -q 'schedule 1f1b' "$OUT" && grep -q '^explain' "$OUT"; then
+    ok "simulate: the seed's plan by default"
+else notok "simulate: the seed's plan by default" "exit $rc"; fi
+cp "$OUT" "$TMP/first"
+run simulate --steps 3
+if cmp -s "$OUT" "$TMP/first"; then ok "simulate: the same output twice"; else notok "simulate: the same output twice"; fi
+run simulate --steps 3 --seed 7
+if [ "$rc" -eq 0 ] && ! cmp -s "$OUT" "$TMP/first"; then ok "simulate: another seed, other steps"
+else notok "simulate: another seed, other steps" "exit $rc"; fi
+
+# Fixed lengths and explain's routing: the simulated step is explain's (to
+# 0.2%; tests/test_simulate.c holds the grid to 1%).
+run simulate --steps 1 --lengths fixed --routing balanced --format json
+if [ "$rc" -eq 0 ] && python3 - "$OUT" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert abs(d['step_p50_s'] / d['explain_step_s'] - 1) < 2e-3, d
+assert d['dropped_fraction'] == 0 and d['padding_fraction'] == 0
+assert len(d['ranks']) == d['layout']['pp'] == 2 and len(d['step_s']) == 1
+for r in d['ranks']:
+    assert 0 < r['busy_fraction'] <= 1 and abs(r['peak_bytes'] / r['explain_peak_bytes'] - 1) < 1e-9
+PY
+then ok "simulate --format json: fixed lengths equal explain"; else notok "simulate --format json: fixed lengths equal explain" "exit $rc"; fi
+
+# The layout on the command line, as explain takes it; the trace and SVG.
+F="--gpus 1024 --tp 4 --cp 2 --dp 64 --pp 2 --ep 32 --etp 1 --vpp 8 --micro-batch 1 --recompute none --sequence-parallel --zero 1"
+run simulate $F --steps 2 --trace "$TMP/t.json" --svg "$TMP/t.svg"
+if [ "$rc" -eq 0 ] && grep -q 'schedule interleaved' "$OUT" && python3 - "$TMP/t.json" "$TMP/t.svg" <<'PY'
+import json, sys, xml.etree.ElementTree as ET
+t = json.load(open(sys.argv[1]))
+assert isinstance(t['traceEvents'], list) and t['displayTimeUnit'] == 'ms'
+names = {}
+fwd = bwd = 0
+for e in t['traceEvents']:
+    assert e['ph'] in ('X', 'M'), e
+    assert isinstance(e['pid'], int) and isinstance(e['tid'], int) and isinstance(e['name'], str)
+    if e['ph'] == 'M':
+        names[(e['pid'], e['tid'], e['name'])] = e['args']
+        continue
+    assert isinstance(e['ts'], (int, float)) and e['ts'] >= 0 and e['dur'] >= 0, e
+    fwd += e['cat'] == 'forward'
+    bwd += e['cat'] == 'backward'
+# pp 2 ranks x vpp 8 chunks x 2 micro-batches, each pass once
+assert fwd == bwd == 2 * 8 * 2, (fwd, bwd)
+assert names[(0, 0, 'process_name')]['name'] == 'pipeline rank 0'
+assert names[(1, 1, 'thread_name')]['name'] == 'communication'
+root = ET.parse(sys.argv[2]).getroot()
+assert root.tag.endswith('svg')
+assert len(root.findall('.//{http://www.w3.org/2000/svg}rect')) > 64
+PY
+then ok "simulate --trace --svg: the seed's best layout, trace-event format"; else notok "simulate --trace --svg: the seed's best layout, trace-event format" "exit $rc"; fi
+
+run simulate --steps 2 --lengths tests/data/simulate/lengths-two-bins.yaml --routing tests/data/simulate/routing-one-hot.yaml --capacity-factor 1.2 --format json
+if [ "$rc" -eq 0 ] && python3 - "$OUT" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['lengths'] == 'histogram tests/data/simulate/lengths-two-bins.yaml (2 bins)', d['lengths']
+assert 'capacity factor 1.2' in d['routing'], d['routing']
+# Expert 0 gets 800 / (800 + 63 x 100) = 11.3% of the copies against 1.56%
+# for the others: its EP rank (4 experts of 64 at ep 16) is the busiest,
+# (800 + 300) / (7100 / 16) = 2.48x the mean, and above capacity 1.2 it drops.
+assert abs(d['expert_load_mean'] - 1100 / (7100 / 16)) < 0.03, d['expert_load_mean']
+assert d['dropped_fraction'] > 0.05, d['dropped_fraction']
+PY
+then ok "simulate: histogram files, the hot expert's load and drops at capacity 1.2"
+else notok "simulate: histogram files, the hot expert's load and drops at capacity 1.2" "exit $rc"; fi
+
+run simulate --steps 2 --schedule zb-h1 --pack 10240
+if [ "$rc" -eq 0 ] && grep -q 'schedule zb-h1' "$OUT" && grep -q 'packed into sequences of 10240' "$OUT"; then ok "simulate: zb-h1, packing"
+else notok "simulate: zb-h1, packing" "exit $rc"; fi
+
+run plan --gpus 64-128 --simulate 3
+if [ "$rc" -eq 0 ] && grep -q 'The best 3 re-ranked by simulated p50 step' "$OUT" && [ "$(grep -A4 're-ranked' "$OUT" | grep -c '^ *[123] ')" -eq 3 ]; then
+    ok "plan --simulate 3"
+else notok "plan --simulate 3" "exit $rc"; fi
+
+refused "simulate --schedule gipe: did you mean" "did you mean 'gpipe'" simulate --schedule gipe
+refused "simulate --schedule interleaved on vpp 1" "vpp 1" simulate --schedule interleaved
+refused "simulate --schedule 1f1b on vpp 8" "only the interleaved schedule" simulate $F --schedule 1f1b
+refused "simulate --steps 0" "--steps" simulate --steps 0
+refused "simulate --routing zipf:x" "skew" simulate --routing zipf:x
+refused "simulate --routing unifrom: did you mean" "did you mean 'uniform'" simulate --routing unifrom
+refused "simulate --lengths fixd: did you mean" "did you mean 'fixed'" simulate --lengths fixd
+refused "simulate --capacity-factor 0.5" "capacity-factor" simulate --capacity-factor 0.5
+refused "simulate --pack beyond the sequence" "longer than the workload" simulate --pack 20000
+refused "simulate --recompute ful: did you mean" "did you mean 'full'" simulate --recompute ful
+refused "simulate: a histogram's unknown key, file:line:col" "lengths-bad-key.yaml:2:[0-9]*: error:.*wieght" simulate --lengths tests/data/simulate/lengths-bad-key.yaml
+refused "simulate: a missing file" "no-such.yaml" simulate --lengths no-such.yaml
+refused "simulate: an unknown option" "unknown option" simulate --stpes 3
+refused "plan --simulate with csv" "csv" plan --gpus 64 --simulate 2 --format csv
+refused "plan --simulate 0" "--simulate" plan --simulate 0
+
+tap_done
