@@ -82,7 +82,7 @@ static const char *const sim_help[] = {
     "[=on|off]: Megatron sequence parallelism",
     ": sequence parallelism off",
     "0|1|2|3: ZeRO stage",
-    "gpipe|1f1b|interleaved|zb-h1: the pipeline schedule (default: interleaved with vpp > 1, else 1f1b)",
+    "gpipe|1f1b|interleaved|zb-h1|dualpipe: the pipeline schedule (default: interleaved with vpp > 1, else 1f1b)",
     "N: steps to simulate, each with new lengths and routing, 1-100000 (default 10)",
     "N: the random seed, 0 or more (default 1)",
     "range|fixed|FILE.yaml: sequence lengths: uniform over the workload's range, all its longest, or a histogram "
@@ -359,8 +359,8 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     so.keep_events = trace || svg;
     char len_desc[1200], route_desc[1200];
     if (sched_text && !mp_schedule_parse(sched_text, &so.schedule)) {
-        static const char *const names[] = {"gpipe", "1f1b", "interleaved", "zb-h1"};
-        st = not_one_of("schedule", sched_text, "gpipe, 1f1b, interleaved or zb-h1", names, 4, err);
+        static const char *const names[] = {"gpipe", "1f1b", "interleaved", "zb-h1", "dualpipe"};
+        st = not_one_of("schedule", sched_text, "gpipe, 1f1b, interleaved, zb-h1 or dualpipe", names, 5, err);
         goto done;
     }
     /* The capacity factor, into the workload the cost model reads. */

@@ -71,6 +71,7 @@ void mp_cost_chunk_time(const mp_cost_ctx *c, const mp_cost_blocks *b, int r, in
     double share = raw_f + raw_b > 0 ? (out->fwd_s + out->bwd_s) / (raw_f + raw_b) : 1.0 / l->vpp;
     out->fwd_s += (st.fwd_s - raw_f) * share;
     out->bwd_s += (st.bwd_s - raw_b) * share;
+    out->comm_fraction = st.fwd_s + st.bwd_s > 0 ? st.cat_s[MP_CAT_COMM] / (st.fwd_s + st.bwd_s) : 0;
     out->send_s = mp_cost_p2p_s(c);
     out->p2p_s = l->pp > 1 && l->vpp == 1 ? out->send_s : 0;
 }

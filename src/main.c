@@ -273,7 +273,7 @@ static void usage(FILE *f)
           "  --plan PLAN.yaml  --rank R  --layers K  --backend cpu|cuda  --repeats N  --hardware HW.yaml\n"
           "  --optimizer  --tolerance X%  --step (a 1F1B step over the PP ranks)  --format text|json\n"
           "simulate:\n"
-          "  --plan PLAN.yaml (or explain's layout options)  --schedule gpipe|1f1b|interleaved|zb-h1  --steps N\n"
+          "  --plan PLAN.yaml (or explain's layout options)  --schedule gpipe|1f1b|interleaved|zb-h1|dualpipe  --steps N\n"
           "  --seed N  --lengths range|fixed|FILE.yaml  --pack TOKENS  --routing balanced|uniform|zipf:S|FILE.yaml\n"
           "  --capacity-factor X|dropless  --trace FILE.json  --svg FILE.svg  --format text|json\n"
           "  -h, --help (after a command: the options of that command)   -V, --version\n"

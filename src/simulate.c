@@ -97,12 +97,12 @@ static double rng_binomial(rng *g, double n, double p)
 
 const char *mp_schedule_name(mp_schedule s)
 {
-    static const char *const n[] = {"gpipe", "1f1b", "interleaved", "zb-h1"};
-    return s <= MP_SCHED_ZB_H1 ? n[s] : "?";
+    static const char *const n[] = {"gpipe", "1f1b", "interleaved", "zb-h1", "dualpipe"};
+    return s <= MP_SCHED_DUALPIPE ? n[s] : "?";
 }
 bool mp_schedule_parse(const char *s, mp_schedule *out)
 {
-    for (int i = 0; i <= MP_SCHED_ZB_H1; i++)
+    for (int i = 0; i <= MP_SCHED_DUALPIPE; i++)
         if (!strcmp(s, mp_schedule_name((mp_schedule)i))) {
             *out = (mp_schedule)i;
             return true;
@@ -333,11 +333,80 @@ static void memo_free(cost_memo *m)
 
 /* ------------------------------------------------------------ schedules */
 
-typedef enum { OP_F, OP_B, OP_W } op_kind;
+typedef enum { OP_F, OP_B, OP_W, OP_FB } op_kind;
+/* A pass of a rank's order: forward, backward (zb: its weight gradient
+ * deferred), a deferred weight gradient (the oldest), or DualPipe's
+ * overlapped forward of (chunk, mb) and backward of (chunk2, mb2). */
 typedef struct {
-    unsigned char kind;
-    int chunk, mb;
+    unsigned char kind, zb;
+    int chunk, mb, chunk2, mb2;
 } sched_op;
+
+/* DualPipe (DeepSeek-V3 report section 3.2.1; deepseek-ai/DualPipe,
+ * dualpipe/dualpipe.py DualPipe.step at 3da1bbe): micro-batches enter
+ * from both ends, half each way; rank r holds stage r of the forward
+ * direction (chunk 0 here) and stage p-1-r of the reverse one (chunk 1).
+ * The eight steps of its order, with h = min(r, p-1-r); "phase" 0/1 is
+ * the direction for the first half of the ranks and the other for the
+ * second half.  `n` is the micro-batches per direction. */
+static int dualpipe_order(int p, int n, int r, sched_op *ops)
+{
+    int half = p / 2, h = r < p - 1 - r ? r : p - 1 - r, second = r >= half, k = 0;
+    int fc[2] = {0, 0}, bc[2] = {0, 0};
+    bool middle = h == half - 1;
+#define DF(ph) (ops[k++] = (sched_op){OP_F, 0, (ph) ^ second, fc[(ph) ^ second]++, 0, 0})
+#define DB(ph, z) (ops[k++] = (sched_op){OP_B, (z), (ph) ^ second, bc[(ph) ^ second]++, 0, 0})
+#define DW() (ops[k++] = (sched_op){OP_W, 0, 0, 0, 0, 0})
+#define DFB(f, b)                                                                                     \
+    do {                                                                                              \
+        int cf_ = (f) ^ second, cb_ = (b) ^ second;                                                   \
+        ops[k++] = (sched_op){OP_FB, 0, cf_, fc[cf_]++, cb_, bc[cb_]++};                              \
+    } while (0)
+    for (int i = 0; i < (half - h - 1) * 2; i++) /* 1: nF0 */
+        DF(0);
+    for (int i = 0; i < h + 1; i++) { /* 2: nF0F1 */
+        DF(0);
+        DF(1);
+    }
+    for (int i = 0; i < half - h - 1; i++) { /* 3: nB1W1F1, zero bubble */
+        DB(1, 1);
+        DW();
+        DF(1);
+    }
+    for (int i = 0; i < n - p + h + 1; i++) { /* 4: nF0B1F1B0 */
+        if (i == 0 && middle) { /* not overlapped, to shorten the bubble */
+            DF(0);
+            DB(1, 0);
+        } else {
+            DFB(0, 1);
+        }
+        DFB(1, 0);
+    }
+    for (int i = 0; i < half - h - 1; i++) { /* 5: nB1F1B0 */
+        DB(1, 0);
+        DFB(1, 0);
+    }
+    bool zb = false;
+    for (int i = 0; i < h + 1; i++) { /* 6: nB1B0, the second half zero-bubble */
+        if (i == (h + 1) / 2 && h % 2 == 1)
+            zb = true;
+        DB(1, zb);
+        if (i == (h + 1) / 2 && h % 2 == 0)
+            zb = true;
+        DB(0, zb);
+    }
+    for (int i = 0; i < half - h - 1; i++) { /* 7: nWB0 */
+        DW();
+        DB(0, 1);
+    }
+    for (int i = 0; i < h + 1; i++) /* 8: nW */
+        DW();
+#undef DF
+#undef DB
+#undef DW
+#undef DFB
+    return k;
+}
 
 /* The forward and backward passes of rank r in the schedule's order
  * (W passes of ZB-H1 are placed as the rank runs).  Returns the count. */
@@ -347,21 +416,21 @@ static int build_order(mp_schedule s, int p, int v, int m, int r, sched_op *ops)
     switch (s) {
     case MP_SCHED_GPIPE:
         for (int j = 0; j < m; j++)
-            ops[n++] = (sched_op){OP_F, 0, j};
+            ops[n++] = (sched_op){OP_F, 0, 0, j, 0, 0};
         for (int j = 0; j < m; j++)
-            ops[n++] = (sched_op){OP_B, 0, j};
+            ops[n++] = (sched_op){OP_B, 0, 0, j, 0, 0};
         break;
     case MP_SCHED_1F1B:
     case MP_SCHED_ZB_H1: {
         int warm = p - r - 1 < m ? p - r - 1 : m;
         for (int j = 0; j < warm; j++)
-            ops[n++] = (sched_op){OP_F, 0, j};
+            ops[n++] = (sched_op){OP_F, 0, 0, j, 0, 0};
         for (int i = 0; i < m - warm; i++) {
-            ops[n++] = (sched_op){OP_F, 0, warm + i};
-            ops[n++] = (sched_op){OP_B, 0, i};
+            ops[n++] = (sched_op){OP_F, 0, 0, warm + i, 0, 0};
+            ops[n++] = (sched_op){OP_B, 0, 0, i, 0, 0};
         }
         for (int i = m - warm; i < m; i++)
-            ops[n++] = (sched_op){OP_B, 0, i};
+            ops[n++] = (sched_op){OP_B, 0, 0, i, 0, 0};
         break;
     }
     case MP_SCHED_INTERLEAVED: {
@@ -371,8 +440,8 @@ static int build_order(mp_schedule s, int p, int v, int m, int r, sched_op *ops)
         int warm = (p - r - 1) * 2 + (v - 1) * p;
         if (warm > total)
             warm = total;
-#define VF(j) ((sched_op){OP_F, ((j) % pv) / p, ((j) / pv) * p + (j) % p})
-#define VB(j) ((sched_op){OP_B, v - 1 - ((j) % pv) / p, ((j) / pv) * p + (j) % p})
+#define VF(j) ((sched_op){OP_F, 0, ((j) % pv) / p, ((j) / pv) * p + (j) % p, 0, 0})
+#define VB(j) ((sched_op){OP_B, 0, v - 1 - ((j) % pv) / p, ((j) / pv) * p + (j) % p, 0, 0})
         for (int j = 0; j < warm; j++)
             ops[n++] = VF(j);
         for (int i = 0; i < total - warm; i++) {
@@ -385,19 +454,22 @@ static int build_order(mp_schedule s, int p, int v, int m, int r, sched_op *ops)
 #undef VB
         break;
     }
+    case MP_SCHED_DUALPIPE: n = dualpipe_order(p, m, r, ops); break;
     }
     return n;
 }
 
 /* One group's pipeline: the durations of each pass, per rank r, chunk k
- * and micro-batch j at index (r * v + k) * m + j. */
+ * and micro-batch j at index (r * v + k) * m + j (DualPipe: v = 2
+ * directions, m micro-batches each). */
 typedef struct {
     int p, v, m;
     mp_schedule sched;
     const double *f, *b, *w;     /* w: the W part of b (zero-bubble), else unused */
     const double *saved, *wsaved;
+    const double *fc, *bc;       /* DualPipe: the communication inside f and b, which an overlapped pair hides */
     const double *tokens;        /* [m] */
-    double p2p_s, send_s;        /* blocking send inside each pass (1F1B), asynchronous send (interleaved) */
+    double p2p_s, send_s;        /* blocking send inside each pass (1F1B), asynchronous send (interleaved, DualPipe) */
     const double *cap_bytes;     /* [p] ZB-H1: the rank's 1F1B activation peak */
 } pipe_in;
 
@@ -423,38 +495,68 @@ static bool add_event(pipe_out *o, mp_event_kind k, int r, int chunk, int mb, do
 #define IX(r, k, j) (((size_t)(r) * pi->v + (k)) * pi->m + (j))
 
 /* When pass (kind, r, k, j)'s input is ready, or -1 while the pass it
- * depends on has not run. */
+ * depends on has not run.  The forward of chunk k on rank r follows the
+ * same micro-batch's forward on the rank before it in its direction (or,
+ * interleaved, the previous chunk's on the last rank), the backward the
+ * next rank's; DualPipe's chunk 1 runs from the last rank to the first. */
 static double ready_at(const pipe_in *pi, const double *endF, const double *endB, op_kind kind, int r, int k, int j)
 {
     int p = pi->p, v = pi->v;
     double link = v > 1 ? pi->send_s : 0; /* 1F1B: the send is inside the sender's pass */
+    double t;
+    if (pi->sched == MP_SCHED_DUALPIPE) {
+        int up = k == 0 ? r - 1 : r + 1, down = k == 0 ? r + 1 : r - 1;
+        if (kind == OP_F) {
+            if (up < 0 || up >= p)
+                return 0;
+            t = endF[IX(up, k, j)];
+        } else if (down < 0 || down >= p) {
+            return endF[IX(r, k, j)]; /* its direction's last stage: its own forward */
+        } else {
+            t = endB[IX(down, k, j)];
+        }
+        return t < 0 ? -1 : t + link;
+    }
     if (kind == OP_F) {
         if (r > 0)
-            return endF[IX(r - 1, k, j)] < 0 ? -1 : endF[IX(r - 1, k, j)] + link;
-        if (k > 0)
-            return endF[IX(p - 1, k - 1, j)] < 0 ? -1 : endF[IX(p - 1, k - 1, j)] + link;
-        return 0;
+            t = endF[IX(r - 1, k, j)];
+        else if (k > 0)
+            t = endF[IX(p - 1, k - 1, j)];
+        else
+            return 0;
+        return t < 0 ? -1 : t + link;
     }
-    if (kind == OP_B) {
-        if (r < p - 1)
-            return endB[IX(r + 1, k, j)] < 0 ? -1 : endB[IX(r + 1, k, j)] + link;
-        if (k < v - 1)
-            return endB[IX(0, k + 1, j)] < 0 ? -1 : endB[IX(0, k + 1, j)] + link;
+    if (r < p - 1)
+        t = endB[IX(r + 1, k, j)];
+    else if (k < v - 1)
+        t = endB[IX(0, k + 1, j)];
+    else
         return endF[IX(r, k, j)]; /* the last chunk: its own forward */
-    }
-    return endB[IX(r, k, j)];
+    return t < 0 ? -1 : t + link;
+}
+
+/* When op o of rank r can start, -1 when not yet known. */
+static double op_ready(const pipe_in *pi, const double *endF, const double *endB, const sched_op *o, int r)
+{
+    if (o->kind == OP_W)
+        return 0;
+    double a = ready_at(pi, endF, endB, o->kind == OP_FB ? OP_F : (op_kind)o->kind, r, o->chunk, o->mb);
+    if (o->kind != OP_FB || a < 0)
+        return a;
+    double b = ready_at(pi, endF, endB, OP_B, r, o->chunk2, o->mb2);
+    return b < 0 ? -1 : fmax(a, b);
 }
 
 static bool run_pipe(const pipe_in *pi, pipe_out *po)
 {
     int p = pi->p, v = pi->v, m = pi->m;
-    size_t n = (size_t)p * v * m, per = (size_t)2 * v * m;
-    bool zb = pi->sched == MP_SCHED_ZB_H1;
+    size_t n = (size_t)p * v * m, per = (size_t)3 * v * m;
+    bool zb_h1 = pi->sched == MP_SCHED_ZB_H1;
     double *endF = malloc(n * sizeof *endF), *endB = malloc(n * sizeof *endB);
     double *fr = calloc((size_t)p, sizeof *fr), *act = calloc((size_t)p, sizeof *act);
     int *pos = calloc((size_t)p, sizeof *pos), *cnt = calloc((size_t)p, sizeof *cnt);
     sched_op *ops = malloc((size_t)p * per * sizeof *ops);
-    /* ZB-H1's deferred W passes of each rank: a FIFO of (chunk, mb). */
+    /* The deferred W passes of each rank: a FIFO of (chunk, mb). */
     int *wq = malloc((size_t)p * v * m * sizeof *wq), *wh = calloc((size_t)p, sizeof *wh),
         *wt = calloc((size_t)p, sizeof *wt);
     bool ok = endF && endB && fr && act && pos && cnt && ops && wq && wh && wt;
@@ -475,15 +577,13 @@ static bool run_pipe(const pipe_in *pi, pipe_out *po)
         int best = -1;
         bool all_done = true;
         for (int r = 0; r < p; r++) {
-            bool has_w = wh[r] != wt[r];
+            bool has_w = zb_h1 && wh[r] != wt[r];
             if (pos[r] == cnt[r] && !has_w)
                 continue;
             all_done = false;
             bool can = has_w;
-            if (pos[r] < cnt[r]) {
-                const sched_op *o = &ops[(size_t)r * per + pos[r]];
-                can = can || ready_at(pi, endF, endB, (op_kind)o->kind, r, o->chunk, o->mb) >= 0;
-            }
+            if (pos[r] < cnt[r])
+                can = can || op_ready(pi, endF, endB, &ops[(size_t)r * per + pos[r]], r) >= 0;
             if (can && (best < 0 || fr[r] < fr[best]))
                 best = r;
         }
@@ -494,9 +594,9 @@ static bool run_pipe(const pipe_in *pi, pipe_out *po)
             break;
         }
         int r = best;
-        bool has_w = wh[r] != wt[r];
+        bool has_w = zb_h1 && wh[r] != wt[r];
         const sched_op *o = pos[r] < cnt[r] ? &ops[(size_t)r * per + pos[r]] : NULL;
-        double rd = o ? ready_at(pi, endF, endB, (op_kind)o->kind, r, o->chunk, o->mb) : -1;
+        double rd = o ? op_ready(pi, endF, endB, o, r) : -1;
         bool run_w = false;
         if (has_w) {
             if (!o || rd < 0 || rd > fr[r])
@@ -505,7 +605,11 @@ static bool run_pipe(const pipe_in *pi, pipe_out *po)
                      act[r] + pi->saved[IX(r, o->chunk, o->mb)] > pi->cap_bytes[r] * (1 + 1e-9))
                 run_w = true; /* the next forward needs the memory a W frees */
         }
-        if (run_w) {
+        if (run_w || (o && o->kind == OP_W)) {
+            if (wh[r] == wt[r]) {
+                ok = false; /* a W with nothing deferred: a schedule bug */
+                break;
+            }
             int code = wq[(size_t)r * v * m + (size_t)(wh[r]++ % (v * m))];
             int k = code / m, j = code % m;
             double d = pi->w[IX(r, k, j)], s = fr[r];
@@ -516,39 +620,57 @@ static bool run_pipe(const pipe_in *pi, pipe_out *po)
                 ok = false;
             if (fr[r] > span)
                 span = fr[r];
+            if (!run_w)
+                pos[r]++;
             continue;
         }
         int k = o->chunk, j = o->mb;
         double s = fmax(fr[r], rd);
         size_t ix = IX(r, k, j);
         double d;
+        bool defer = zb_h1 || o->zb;
         if (o->kind == OP_F) {
             d = pi->f[ix];
             act[r] += pi->saved[ix];
             if (act[r] > po->peak_bytes[r])
                 po->peak_bytes[r] = act[r];
             endF[ix] = s + d;
-        } else {
-            d = zb ? pi->b[ix] - pi->w[ix] : pi->b[ix];
+        } else if (o->kind == OP_B) {
+            d = defer ? pi->b[ix] - pi->w[ix] : pi->b[ix];
             endB[ix] = s + d;
-            if (zb) {
+            if (defer) {
                 act[r] -= pi->saved[ix] - pi->wsaved[ix];
                 wq[(size_t)r * v * m + (size_t)(wt[r]++ % (v * m))] = k * m + j;
             } else {
                 act[r] -= pi->saved[ix];
             }
+        } else {
+            /* DualPipe's pair: one micro-batch's forward beside another's
+             * backward, each one's communication under the other's
+             * compute (the report's Figure 4): the longer of the two
+             * computations together and the two communications together. */
+            size_t ib = IX(r, o->chunk2, o->mb2);
+            d = fmax(pi->f[ix] - pi->fc[ix] + pi->b[ib] - pi->bc[ib], pi->fc[ix] + pi->bc[ib]);
+            act[r] += pi->saved[ix];
+            if (act[r] > po->peak_bytes[r])
+                po->peak_bytes[r] = act[r];
+            act[r] -= pi->saved[ib];
+            endF[ix] = endB[ib] = s + d;
         }
         fr[r] = s + d;
         po->busy_s[r] += d;
-        if (!add_event(po, o->kind == OP_F ? MP_EV_FWD : MP_EV_BWD, r, k, j, s, fr[r], pi->tokens[j]))
+        mp_event_kind ek = o->kind == OP_F ? MP_EV_FWD : o->kind == OP_B ? MP_EV_BWD : MP_EV_FWD_BWD;
+        if (!add_event(po, ek, r, k, j, s, fr[r], pi->tokens[j]))
             ok = false;
         /* The send to the neighbour: inside the pass under 1F1B (blocking),
-         * after it on the link when interleaved. */
-        bool sends = o->kind == OP_F ? !(r == p - 1 && k == v - 1) : !(r == 0 && k == 0);
+         * after it on the link when interleaved and in DualPipe. */
+        bool sends = pi->sched == MP_SCHED_DUALPIPE
+                         ? true
+                         : (o->kind == OP_F ? !(r == p - 1 && k == v - 1) : !(r == 0 && k == 0));
         if (sends && p > 1) {
             if (v == 1 && pi->p2p_s > 0)
                 ok = ok && add_event(po, MP_EV_SEND, r, k, j, fr[r] - pi->p2p_s, fr[r], pi->tokens[j]);
-            else if (v > 1)
+            else if (v > 1 && pi->send_s > 0)
                 ok = ok && add_event(po, MP_EV_SEND, r, k, j, fr[r], fr[r] + pi->send_s, pi->tokens[j]);
         }
         pos[r]++;
@@ -571,15 +693,61 @@ out:
 }
 #undef IX
 
+/* One group's passes (index (r v + k) m + j, the layout's chunks) through
+ * its schedule.  DualPipe first lays them out by direction: rank r's
+ * forward direction runs its own stage on micro-batches 0..m/2-1, its
+ * reverse direction stage p-1-r's on m/2..m-1; phi is each pass's
+ * communication share, which an overlapped pair hides (the report's
+ * premise, Figure 4: the all-to-alls and the pipeline sends of one
+ * micro-batch under the other's compute, taken as complete here). */
+static bool run_group(mp_schedule sched, int p, int v, int m, const double *f, const double *b, const double *w,
+                      const double *sv, const double *ws, const double *phi, const double *tok, double p2p_s,
+                      double send_s, const double *cap, pipe_out *po)
+{
+    if (sched != MP_SCHED_DUALPIPE) {
+        pipe_in pi = {p, v, m, sched, f, b, w, sv, ws, NULL, NULL, tok, p2p_s, send_s, cap};
+        return run_pipe(&pi, po);
+    }
+    int h = m / 2;
+    size_t n = (size_t)p * m;
+    double *a = malloc(7 * n * sizeof *a);
+    if (!a)
+        return false;
+    for (int r = 0; r < p; r++)
+        for (int k = 0; k < 2; k++)
+            for (int j = 0; j < h; j++) {
+                size_t to = ((size_t)r * 2 + k) * h + j, from = (size_t)(k ? p - 1 - r : r) * m + (k ? h + j : j);
+                /* The layout's passes carry 1F1B's blocking send
+                 * (p2p_s each); DualPipe's sends are asynchronous. */
+                a[to] = f[from] - p2p_s;
+                a[n + to] = b[from] - p2p_s;
+                a[2 * n + to] = w[from];
+                a[3 * n + to] = sv[from];
+                a[4 * n + to] = ws[from];
+                a[5 * n + to] = fmax(0, f[from] * phi[from] - p2p_s);
+                a[6 * n + to] = fmax(0, b[from] * phi[from] - p2p_s);
+            }
+    pipe_in pi = {p, 2, h, sched, a, a + n, a + 2 * n, a + 3 * n, a + 4 * n, a + 5 * n, a + 6 * n, tok, 0, send_s, cap};
+    bool ok = run_pipe(&pi, po);
+    free(a);
+    return ok;
+}
+
 mp_status mp_sim_schedule(mp_schedule s, int p, int v, int m, double f_s, double b_s, double w_s, double w_saved,
-                          mp_sched_result *out, mp_error *err)
+                          double fb_s, mp_sched_result *out, mp_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (p < 1 || v < 1 || m < 1 || (s == MP_SCHED_INTERLEAVED) != (v > 1) || (v > 1 && m % p))
+    bool dual = s == MP_SCHED_DUALPIPE;
+    if (p < 1 || v < 1 || m < 1 || (s == MP_SCHED_INTERLEAVED) != (v > 1) || (v > 1 && m % p) ||
+        (dual && (p % 2 || m % 2 || m < 2 * p)) || (fb_s > 0 && fb_s < (f_s + b_s) / 2))
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "schedule %s with p %d, v %d, m %d", mp_schedule_name(s), p,
                             v, m);
-    size_t n = (size_t)p * v * m;
-    double *a = malloc(5 * n * sizeof *a), *tok = calloc((size_t)m, sizeof *tok), *cap = malloc((size_t)p * sizeof *cap);
+    int vv = dual ? 2 : v, mm = dual ? m / 2 : m; /* DualPipe: two directions of m/2 */
+    size_t n = (size_t)p * vv * mm;
+    /* The overlapped pair's time fb_s = max(f + b - c, c) with each
+     * pass's communication c/2 (fb_s 0: no overlap, f + b). */
+    double comm = fb_s > 0 ? (f_s + b_s - fb_s) / 2 : 0;
+    double *a = malloc(7 * n * sizeof *a), *tok = calloc((size_t)mm, sizeof *tok), *cap = malloc((size_t)p * sizeof *cap);
     double *busy = malloc((size_t)p * sizeof *busy), *peak = malloc((size_t)p * sizeof *peak);
     mp_status st = MP_OK;
     if (!a || !tok || !cap || !busy || !peak) {
@@ -592,12 +760,14 @@ mp_status mp_sim_schedule(mp_schedule s, int p, int v, int m, double f_s, double
         a[2 * n + i] = w_s;
         a[3 * n + i] = 1;
         a[4 * n + i] = w_saved;
+        a[5 * n + i] = a[6 * n + i] = comm;
     }
     mp_layout l;
     memset(&l, 0, sizeof l);
     l.pp = p;
     l.vpp = v;
     l.num_micro_batches = m;
+    l.vpp = dual ? 1 : v;
     double *inst = malloc((size_t)v * sizeof *inst);
     if (!inst) {
         st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
@@ -606,7 +776,7 @@ mp_status mp_sim_schedule(mp_schedule s, int p, int v, int m, double f_s, double
     for (int r = 0; r < p; r++)
         cap[r] = mp_cost_chunks_in_flight(&l, r, inst);
     free(inst);
-    pipe_in pi = {p, v, m, s, a, a + n, a + 2 * n, a + 3 * n, a + 4 * n, tok, 0, 0, cap};
+    pipe_in pi = {p, vv, mm, s, a, a + n, a + 2 * n, a + 3 * n, a + 4 * n, a + 5 * n, a + 6 * n, tok, 0, 0, cap};
     pipe_out po;
     memset(&po, 0, sizeof po);
     po.busy_s = busy;
@@ -616,11 +786,14 @@ mp_status mp_sim_schedule(mp_schedule s, int p, int v, int m, double f_s, double
         goto out;
     }
     out->span_s = po.span_s;
-    double busiest = 0;
+    double busiest = 0, idlest = INFINITY;
     for (int r = 0; r < p; r++) {
         busiest = fmax(busiest, busy[r]);
+        idlest = fmin(idlest, busy[r]);
         out->peak_units[0] = fmax(out->peak_units[0], peak[r]);
     }
+    out->idle_s[0] = po.span_s - busiest;
+    out->idle_s[1] = po.span_s - idlest;
     out->peak_units[1] = peak[0];
     out->bubble_fraction = po.span_s > 0 ? 1 - busiest / po.span_s : 0;
 out:
@@ -689,6 +862,11 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                             mp_schedule_name(o->schedule), v);
     if (o->steps < 1)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--steps: at least 1");
+    if (o->schedule == MP_SCHED_DUALPIPE && (p % 2 || m % 2 || m < 2 * p))
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "--schedule dualpipe: needs an even pp (%d) and an even number of micro-batches at least "
+                            "2 pp (%d); DualPipe's step asserts both",
+                            p, m);
     if (o->pack_tokens > 0 && !w->flash_attention)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
                             "--pack: packed documents need a variable-length flash kernel (workload "
@@ -740,9 +918,10 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     int E = (int)md->num_experts, ep = l->ep, k_top = (int)md->top_k;
     int n_moe = c->moe_prefix[md->num_layers];
     double *pe = NULL;           /* [n_moe][E] routing probabilities */
-    double *gf = NULL, *gb = NULL, *gw = NULL, *gs = NULL, *gws = NULL, *gtok = NULL;
+    double *gf = NULL, *gb = NULL, *gw = NULL, *gs = NULL, *gws = NULL, *gtok = NULL, *gphi = NULL, *slow_phi = NULL;
     double *slow_f = NULL, *slow_b = NULL, *slow_w = NULL, *slow_s = NULL, *slow_ws = NULL, *slow_tok = NULL;
     double *cnt_e = NULL, *rank_load = NULL, *cap_bytes = NULL, *step_busy = NULL, *busy_acc = NULL;
+    double *extra_states = NULL;
     slot *slots = NULL;
     long *mb_len = NULL;
     len_key *mb_key = NULL;
@@ -754,6 +933,8 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     res->explain_peak_bytes = calloc((size_t)p, sizeof(double));
     pe = moe ? malloc((size_t)n_moe * E * sizeof *pe) : NULL;
     gf = malloc(n_pass * sizeof *gf);
+    gphi = malloc(n_pass * sizeof *gphi);
+    slow_phi = malloc(n_pass * sizeof *slow_phi);
     gb = malloc(n_pass * sizeof *gb);
     gw = malloc(n_pass * sizeof *gw);
     gs = malloc(n_pass * sizeof *gs);
@@ -768,6 +949,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     cnt_e = moe ? malloc((size_t)E * sizeof *cnt_e) : NULL;
     rank_load = moe ? malloc((size_t)ep * sizeof *rank_load) : NULL;
     cap_bytes = malloc((size_t)p * sizeof *cap_bytes);
+    extra_states = calloc((size_t)p, sizeof *extra_states);
     step_busy = malloc((size_t)p * sizeof *step_busy);
     slots = malloc((size_t)w->global_batch * sizeof *slots);
     mb_len = malloc((size_t)dp * m * sizeof *mb_len);
@@ -775,8 +957,8 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     po.busy_s = malloc((size_t)p * sizeof(double));
     po.peak_bytes = malloc((size_t)p * sizeof(double));
     if (!res->step_s || !res->busy_fraction || !res->peak_bytes || !res->explain_peak_bytes || (moe && !pe) ||
-        !gf || !gb || !gw || !gs || !gws || !gtok || !slow_f || !slow_b || !slow_w || !slow_s || !slow_ws ||
-        !slow_tok || (moe && (!cnt_e || !rank_load)) || !cap_bytes || !step_busy || !slots || !mb_len ||
+        !gf || !gphi || !slow_phi || !gb || !gw || !gs || !gws || !gtok || !slow_f || !slow_b || !slow_w || !slow_s || !slow_ws ||
+        !slow_tok || (moe && (!cnt_e || !rank_load)) || !cap_bytes || !extra_states || !step_busy || !slots || !mb_len ||
         !mb_key || !po.busy_s || !po.peak_bytes) {
         st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
         goto done;
@@ -808,6 +990,14 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
             mp_memory mem;
             mp_cost_stage_memory(c, &rb, r, &mem);
             res->explain_peak_bytes[r] = mem.total_bytes;
+            /* DualPipe holds a second stage, p-1-r's, with its weights,
+             * gradients and optimizer states (the report's Table 2: 2x). */
+            if (o->schedule == MP_SCHED_DUALPIPE) {
+                mp_memory other;
+                mp_cost_stage_memory(c, &rb, p - 1 - r, &other);
+                extra_states[r] = other.weights_bytes + other.gradients_bytes + other.optimizer_bytes +
+                                  other.shard_buffer_bytes;
+            }
         }
         free(inst);
     }
@@ -937,6 +1127,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                         gw[ix] = ct->wgrad_s;
                         gs[ix] = ct->saved_bytes;
                         gws[ix] = ct->wgrad_saved_bytes;
+                        gphi[ix] = ct->comm_fraction;
                     }
                 if (!moe)
                     continue;
@@ -1015,15 +1206,16 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                 }
             }
             const mp_chunk_time *c0 = &memo_len(&cm, &mb_key[d0 * m])->chunk[0];
-            pipe_in pi = {p, v, m, o->schedule, gf, gb, gw, gs, gws, gtok, c0->p2p_s, c0->send_s, cap_bytes};
-            if (!run_pipe(&pi, &po)) {
+            if (!run_group(o->schedule, p, v, m, gf, gb, gw, gs, gws, gphi, gtok, c0->p2p_s, c0->send_s, cap_bytes,
+                           &po)) {
                 st = mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "simulate: the %s schedule stalled",
                                   mp_schedule_name(o->schedule));
                 goto done;
             }
             for (int r = 0; r < p; r++)
                 if (po.peak_bytes[r] > 0) {
-                    double tot = res->explain_peak_bytes[r] + (1 + frag) * (po.peak_bytes[r] - cap_bytes[r]);
+                    double tot = res->explain_peak_bytes[r] +
+                                 (1 + frag) * (po.peak_bytes[r] - cap_bytes[r] + extra_states[r]);
                     if (tot > res->peak_bytes[r])
                         res->peak_bytes[r] = tot;
                 }
@@ -1032,6 +1224,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                 memcpy(step_busy, po.busy_s, (size_t)p * sizeof *step_busy);
                 if (step == 0 && o->keep_events) {
                     memcpy(slow_f, gf, n_pass * sizeof *gf);
+                    memcpy(slow_phi, gphi, n_pass * sizeof *gphi);
                     memcpy(slow_b, gb, n_pass * sizeof *gb);
                     memcpy(slow_w, gw, n_pass * sizeof *gw);
                     memcpy(slow_s, gs, n_pass * sizeof *gs);
@@ -1054,10 +1247,9 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
      * events, then the tail: the DP reduction and the optimizer. */
     if (o->keep_events) {
         const mp_chunk_time *c0 = &memo_len(&cm, &mb_key[0])->chunk[0];
-        pipe_in pi = {p, v, m, o->schedule, slow_f, slow_b, slow_w, slow_s, slow_ws, slow_tok, c0->p2p_s,
-                      c0->send_s, cap_bytes};
         po.want_ev = true;
-        if (!run_pipe(&pi, &po)) {
+        if (!run_group(o->schedule, p, v, m, slow_f, slow_b, slow_w, slow_s, slow_ws, slow_phi, slow_tok, c0->p2p_s,
+                       c0->send_s, cap_bytes, &po)) {
             st = mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "simulate: the schedule stalled");
             goto done;
         }
@@ -1105,6 +1297,8 @@ done:
     free(busy_acc);
     free(pe);
     free(gf);
+    free(gphi);
+    free(slow_phi);
     free(gb);
     free(gw);
     free(gs);
@@ -1119,6 +1313,7 @@ done:
     free(cnt_e);
     free(rank_load);
     free(cap_bytes);
+    free(extra_states);
     free(step_busy);
     free(slots);
     free(mb_len);

@@ -852,7 +852,8 @@ void mp_svg_timeline(FILE *f, const mp_sim_result *r, const char *title)
                           : e->kind == MP_EV_WGRAD ? "#e69f00"
                           : e->kind == MP_EV_SEND  ? "#d55e00"
                           : e->kind == MP_EV_DP    ? "#999999"
-                                                   : "#cc79a7";
+                          : e->kind == MP_EV_OPT   ? "#cc79a7"
+                                                   : "#56b4e9";
         double ya = e->kind == MP_EV_SEND ? y + row_h - 7 : y + 3, hh = e->kind == MP_EV_SEND ? 3 : row_h - 11;
         double wpx = xb - xa < 0.3 ? 0.3 : xb - xa;
         fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" stroke=\"#ffffff\" "
@@ -865,14 +866,15 @@ void mp_svg_timeline(FILE *f, const mp_sim_result *r, const char *title)
             fprintf(f, "rank %d: %s", e->rank, d);
         fputs("</title></rect>\n", f);
         if (e->kind != MP_EV_SEND && e->micro_batch >= 0 && wpx >= 16)
-            text(f, (xa + xb) / 2, ya + hh * 0.72, "font-size=\"10\" text-anchor=\"middle\" fill=\"#ffffff\"", "%c%d",
-                 e->kind == MP_EV_FWD ? 'F' : e->kind == MP_EV_BWD ? 'B' : 'W', e->micro_batch);
+            text(f, (xa + xb) / 2, ya + hh * 0.72, "font-size=\"10\" text-anchor=\"middle\" fill=\"#ffffff\"", "%s%d",
+                 e->kind == MP_EV_FWD ? "F" : e->kind == MP_EV_BWD ? "B" : e->kind == MP_EV_WGRAD ? "W" : "FB",
+                 e->micro_batch);
     }
-    static const char *const key_name[] = {"forward", "backward", "weight gradient", "pipeline send", "DP reduction",
-                                           "optimizer"};
-    static const char *const key_col[] = {"#0072b2", "#009e73", "#e69f00", "#d55e00", "#999999", "#cc79a7"};
+    static const char *const key_name[] = {"forward",      "backward",  "weight gradient",        "pipeline send",
+                                           "DP reduction", "optimizer", "forward+backward (DualPipe)"};
+    static const char *const key_col[] = {"#0072b2", "#009e73", "#e69f00", "#d55e00", "#999999", "#cc79a7", "#56b4e9"};
     double kx = x0, ky = top + rows * row_h + 40;
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 7; i++) {
         fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", kx, ky - 10, key_col[i]);
         text(f, kx + 16, ky, "font-size=\"11\" fill=\"" C_TEXT "\"", "%s", key_name[i]);
         kx += 30 + text_w(key_name[i], 11);

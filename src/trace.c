@@ -16,6 +16,7 @@ static const char *kind_name(mp_event_kind k)
     case MP_EV_SEND: return "pipeline-send";
     case MP_EV_DP: return "dp-reduce";
     case MP_EV_OPT: return "optimizer";
+    case MP_EV_FWD_BWD: return "forward+backward";
     }
     return "?";
 }
@@ -48,8 +49,8 @@ json_t *mp_sim_trace(const mp_sim_result *r, const char *title)
         char name[64];
         bool comm = e->kind == MP_EV_SEND || e->kind == MP_EV_DP;
         if (e->micro_batch >= 0 && e->kind != MP_EV_SEND)
-            snprintf(name, sizeof name, "%c%d%s", e->kind == MP_EV_FWD ? 'F' : e->kind == MP_EV_BWD ? 'B' : 'W',
-                     e->micro_batch, "");
+            snprintf(name, sizeof name, "%s%d", e->kind == MP_EV_FWD ? "F" : e->kind == MP_EV_BWD ? "B"
+                                                : e->kind == MP_EV_WGRAD ? "W" : "F&B", e->micro_batch);
         else if (e->kind == MP_EV_SEND)
             snprintf(name, sizeof name, "send mb %d", e->micro_batch);
         else

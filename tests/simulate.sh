@@ -76,6 +76,16 @@ run simulate --steps 2 --schedule zb-h1 --pack 10240
 if [ "$rc" -eq 0 ] && grep -q 'schedule zb-h1' "$OUT" && grep -q 'packed into sequences of 10240' "$OUT"; then ok "simulate: zb-h1, packing"
 else notok "simulate: zb-h1, packing" "exit $rc"; fi
 
+run simulate --steps 1 --schedule dualpipe --trace "$TMP/d.json"
+if [ "$rc" -eq 0 ] && grep -q 'schedule dualpipe' "$OUT" && python3 - "$TMP/d.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+cats = [e.get('cat') for e in t['traceEvents'] if e['ph'] == 'X']
+# pp 2, 8 micro-batches, 4 each way: overlapped pairs and deferred W passes
+assert cats.count('forward+backward') > 0 and cats.count('weight-gradient') > 0, set(cats)
+PY
+then ok "simulate --schedule dualpipe: overlapped pairs in the trace"; else notok "simulate --schedule dualpipe: overlapped pairs in the trace" "exit $rc"; fi
+
 run plan --gpus 64-128 --simulate 3
 if [ "$rc" -eq 0 ] && grep -q 'The best 3 re-ranked by simulated p50 step' "$OUT" && [ "$(grep -A4 're-ranked' "$OUT" | grep -c '^ *[123] ')" -eq 3 ]; then
     ok "plan --simulate 3"
@@ -85,6 +95,7 @@ refused "simulate --schedule gipe: did you mean" "did you mean 'gpipe'" simulate
 refused "simulate --schedule interleaved on vpp 1" "vpp 1" simulate --schedule interleaved
 refused "simulate --schedule 1f1b on vpp 8" "only the interleaved schedule" simulate $F --schedule 1f1b
 refused "simulate --steps 0" "--steps" simulate --steps 0
+refused "simulate --schedule dualpipe, odd micro-batches" "even number of micro-batches" simulate --schedule dualpipe --global-batch 48
 refused "simulate --routing zipf:x" "skew" simulate --routing zipf:x
 refused "simulate --routing unifrom: did you mean" "did you mean 'uniform'" simulate --routing unifrom
 refused "simulate --lengths fixd: did you mean" "did you mean 'fixed'" simulate --lengths fixd

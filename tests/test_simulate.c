@@ -40,12 +40,17 @@
 
 /* ------------------------------------------------------------ a. schedules */
 
-static mp_sched_result sched(mp_schedule s, int p, int v, int m, double f, double b, double w, double ws)
+static mp_sched_result sched_fb(mp_schedule s, int p, int v, int m, double f, double b, double w, double ws,
+                                double fb)
 {
     mp_sched_result r;
     mp_error e;
-    ck_assert_msg(mp_sim_schedule(s, p, v, m, f, b, w, ws, &r, &e) == MP_OK, "%s", e.msg);
+    ck_assert_msg(mp_sim_schedule(s, p, v, m, f, b, w, ws, fb, &r, &e) == MP_OK, "%s", e.msg);
     return r;
+}
+static mp_sched_result sched(mp_schedule s, int p, int v, int m, double f, double b, double w, double ws)
+{
+    return sched_fb(s, p, v, m, f, b, w, ws, 0);
 }
 
 static const int grid_p[] = {2, 4, 8};
@@ -104,13 +109,37 @@ START_TEST(test_zb_h1)
 }
 END_TEST
 
+START_TEST(test_dualpipe_table2)
+{
+    for (int a = 0; a < 3; a++) {
+        int p = grid_p[a] * 2; /* 4, 8, 16 */
+        for (int m = 2 * p; m <= 4 * p; m *= 2) {
+            /* F = 1, full B = 2 with W = 1; F&B = 3 (no overlap) and 2. */
+            for (int ov = 0; ov < 2; ov++) {
+                double fb = ov ? 2 : 3;
+                mp_sched_result r = sched_fb(MP_SCHED_DUALPIPE, p, 1, m, 1, 2, 1, 0, ov ? 2 : 0);
+                ck_assert_rel(r.idle_s[1], (p / 2 - 1) * (fb + 2 - 3), 1e-12);
+                ck_assert_rel(r.peak_units[0], p + 1, 1e-12);
+            }
+            mp_sched_result one = sched(MP_SCHED_1F1B, p, 1, m, 1, 2, 0, 0);
+            ck_assert_rel(one.idle_s[1], (p - 1) * 3.0, 1e-12);
+            ck_assert_rel(one.peak_units[0], p, 1e-12);
+        }
+    }
+    mp_sched_result r;
+    mp_error e;
+    ck_assert_int_eq(mp_sim_schedule(MP_SCHED_DUALPIPE, 3, 1, 8, 1, 2, 1, 0, 0, &r, &e), MP_ERR_INPUT); /* odd pp */
+    ck_assert_int_eq(mp_sim_schedule(MP_SCHED_DUALPIPE, 4, 1, 6, 1, 2, 1, 0, 0, &r, &e), MP_ERR_INPUT); /* m < 2p */
+}
+END_TEST
+
 START_TEST(test_schedule_refusals)
 {
     mp_sched_result r;
     mp_error e;
-    ck_assert_int_eq(mp_sim_schedule(MP_SCHED_INTERLEAVED, 4, 1, 8, 1, 2, 0, 0, &r, &e), MP_ERR_INPUT);
-    ck_assert_int_eq(mp_sim_schedule(MP_SCHED_1F1B, 4, 2, 8, 1, 2, 0, 0, &r, &e), MP_ERR_INPUT);
-    ck_assert_int_eq(mp_sim_schedule(MP_SCHED_INTERLEAVED, 4, 2, 6, 1, 2, 0, 0, &r, &e), MP_ERR_INPUT); /* m % p */
+    ck_assert_int_eq(mp_sim_schedule(MP_SCHED_INTERLEAVED, 4, 1, 8, 1, 2, 0, 0, 0, &r, &e), MP_ERR_INPUT);
+    ck_assert_int_eq(mp_sim_schedule(MP_SCHED_1F1B, 4, 2, 8, 1, 2, 0, 0, 0, &r, &e), MP_ERR_INPUT);
+    ck_assert_int_eq(mp_sim_schedule(MP_SCHED_INTERLEAVED, 4, 2, 6, 1, 2, 0, 0, 0, &r, &e), MP_ERR_INPUT); /* m % p */
 }
 END_TEST
 
@@ -338,6 +367,40 @@ START_TEST(test_lengths_and_packing)
 }
 END_TEST
 
+/* DualPipe on the seed's plan (pp 2, 8 micro-batches): each rank holds a
+ * second stage's weights, gradients and optimizer states, so its memory is
+ * above explain's (1F1B) by at least the other rank's model states; with
+ * pp 2 the bubble formula gives 0, and every rank is busy nearly all the
+ * pipeline time. */
+START_TEST(test_dualpipe_seed)
+{
+    world *x = seed_world();
+    set_up(x);
+    mp_sim_options o;
+    mp_sim_options_defaults(&o);
+    o.schedule = MP_SCHED_DUALPIPE;
+    o.lengths = MP_LEN_FIXED;
+    o.routing = MP_ROUTE_BALANCED;
+    mp_sim_result r = simulate(x, &o);
+    mp_cost_blocks b;
+    mp_cost_blocks_compute(&x->c, &b);
+    for (int q = 0; q < 2; q++) {
+        mp_memory other;
+        mp_cost_stage_memory(&x->c, &b, 1 - q, &other);
+        ck_assert(r.peak_bytes[q] >
+                  r.explain_peak_bytes[q] + other.weights_bytes + other.gradients_bytes + other.optimizer_bytes);
+        ck_assert(r.busy_fraction[q] > 0.95);
+    }
+    ck_assert(r.step_mean_s < r.explain_step_s);
+    mp_sim_result_free(&r);
+    x->w.global_batch = 48; /* 3 micro-batches of dp 16: odd */
+    set_up(x);
+    mp_error e;
+    ck_assert_int_eq(mp_simulate(&x->c, &o, &r, &e), MP_ERR_INPUT);
+    free(x);
+}
+END_TEST
+
 /* The trace: an object with traceEvents, each complete event ("X") with a
  * name, a phase, ts and dur in microseconds (dur >= 0), pid and tid; the
  * metadata ("M") naming each process; the forward and backward passes of
@@ -392,6 +455,7 @@ static Suite *simulate_suite(void)
     tcase_add_test(a, test_1f1b_gpipe_bubble);
     tcase_add_test(a, test_interleaved_bubble);
     tcase_add_test(a, test_zb_h1);
+    tcase_add_test(a, test_dualpipe_table2);
     tcase_add_test(a, test_schedule_refusals);
     suite_add_tcase(s, a);
     TCase *b = tcase_create("explain");
@@ -404,6 +468,7 @@ static Suite *simulate_suite(void)
     tcase_add_test(c, test_deterministic);
     tcase_add_test(c, test_lengths_and_packing);
     tcase_add_test(c, test_trace_format);
+    tcase_add_test(c, test_dualpipe_seed);
     suite_add_tcase(s, c);
     return s;
 }

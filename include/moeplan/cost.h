@@ -296,6 +296,7 @@ typedef struct {
     double send_s;               /* one pipeline send on the link (interleaved: asynchronous) */
     double saved_bytes;          /* activations kept from its forward to its backward */
     double wgrad_saved_bytes;    /* the part of them the weight gradients still read after the input gradient */
+    double comm_fraction;        /* the rank's communication share of its forward and backward time */
     double hw_flops;
 } mp_chunk_time;
 /* Chunk k (0..vpp-1) of pipeline rank r: its layers' share of the rank's

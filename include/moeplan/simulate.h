@@ -19,7 +19,7 @@
 #include "moeplan/cost.h"
 #include "moeplan/error.h"
 
-typedef enum { MP_SCHED_GPIPE, MP_SCHED_1F1B, MP_SCHED_INTERLEAVED, MP_SCHED_ZB_H1 } mp_schedule;
+typedef enum { MP_SCHED_GPIPE, MP_SCHED_1F1B, MP_SCHED_INTERLEAVED, MP_SCHED_ZB_H1, MP_SCHED_DUALPIPE } mp_schedule;
 /* balanced: every layer at the workload's routing_imbalance (explain's
  * assumption); zipf: each token's experts drawn with probabilities
  * proportional to 1/rank^s (s = 0: uniform), the ranks a random order of
@@ -56,7 +56,9 @@ typedef struct {
 
 void mp_sim_options_defaults(mp_sim_options *o);
 
-typedef enum { MP_EV_FWD, MP_EV_BWD, MP_EV_WGRAD, MP_EV_SEND, MP_EV_DP, MP_EV_OPT } mp_event_kind;
+/* FWD_BWD: DualPipe's overlapped forward of (chunk, micro_batch) and a
+ * backward of another micro-batch. */
+typedef enum { MP_EV_FWD, MP_EV_BWD, MP_EV_WGRAD, MP_EV_SEND, MP_EV_DP, MP_EV_OPT, MP_EV_FWD_BWD } mp_event_kind;
 typedef struct {
     mp_event_kind kind;
     int rank, chunk, micro_batch;
@@ -96,16 +98,20 @@ void mp_sim_result_free(mp_sim_result *r);
 /* A schedule alone, every pass of every rank alike: forward f_s, backward
  * b_s per model chunk (b_s includes w_s, the weight-gradient part that
  * ZB-H1 defers), each micro-batch's activations 1 unit per chunk of which
- * w_saved stay for its W pass; sends free.  For the published facts: the
- * 1F1B bubble (p-1)/(m+p-1), interleaving's division by v, ZB-H1's
- * (p-1)(F+B-W) and the activations in flight. */
+ * w_saved stay for its W pass; sends free; fb_s DualPipe's overlapped
+ * forward-and-backward pair (0: f_s + b_s, no overlap).  For the published
+ * facts: the 1F1B bubble (p-1)/(m+p-1), interleaving's division by v,
+ * ZB-H1's (p-1)(F+B-W), DualPipe's (p/2-1)(F&B+B-3W) and the activations
+ * in flight.  DualPipe takes v 1 (each rank's two chunks are its stage of
+ * each direction), p and m even, m >= 2p. */
 typedef struct {
     double span_s;               /* first forward to last pass */
     double bubble_fraction;      /* 1 - the busiest rank's work / span */
+    double idle_s[2];            /* span - work: of the busiest rank, and the most of any rank */
     double peak_units[2];        /* the largest activation peak of any rank; [1]: of rank 0 */
 } mp_sched_result;
 mp_status mp_sim_schedule(mp_schedule s, int p, int v, int m, double f_s, double b_s, double w_s, double w_saved,
-                          mp_sched_result *out, mp_error *err);
+                          double fb_s, mp_sched_result *out, mp_error *err);
 
 const char *mp_schedule_name(mp_schedule s);
 bool mp_schedule_parse(const char *s, mp_schedule *out);
