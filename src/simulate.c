@@ -488,7 +488,7 @@ static bool add_event(pipe_out *o, mp_event_kind k, int r, int chunk, int mb, do
         return true;
     if (!room((void **)&o->ev, &o->cap_ev, o->n_ev, sizeof *o->ev))
         return false;
-    o->ev[o->n_ev++] = (mp_sim_event){k, r, chunk, mb, s, e, tokens};
+    o->ev[o->n_ev++] = (mp_sim_event){k, r, chunk, mb, s, e, tokens, NULL, MP_BLOCK_EMBED, -1, false};
     return true;
 }
 
@@ -845,6 +845,104 @@ static double percentile(const double *s, int n, double q)
     return s[i < 0 ? 0 : i >= n ? n - 1 : i];
 }
 
+/* The blocks of chunk k of rank r in the order a forward runs them: the
+ * embedding on the model's first chunk, each layer's attention and MLP,
+ * the output layer on the last; layer -1 for the two ends. */
+typedef struct {
+    mp_block blk;
+    int layer;
+} block_ref;
+static int chunk_blocks(const mp_cost_ctx *c, int r, int k, block_ref *out, int max)
+{
+    const mp_layout *l = &c->lay;
+    const mp_model *md = c->model;
+    int first, count, n = 0;
+    mp_layout_chunk(l, md->num_layers, r, k, &first, &count);
+    if (r == 0 && k == 0 && n < max)
+        out[n++] = (block_ref){MP_BLOCK_EMBED, -1};
+    for (int L = first; L < first + count && n + 2 <= max; L++) {
+        bool local = md->window_kind != MP_WINDOW_NONE && md->attn_local[L];
+        out[n++] = (block_ref){local ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN, L};
+        out[n++] = (block_ref){md->is_moe[L] ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP, L};
+    }
+    if (r == l->pp - 1 && k == l->vpp - 1 && n < max)
+        out[n++] = (block_ref){MP_BLOCK_HEAD, -1};
+    return n;
+}
+
+/* Fill each forward and backward pass of the kept timeline with its ops,
+ * in order (a backward in reverse), each op's time from the cost model at
+ * the pass's micro-batch length (keys[micro-batch]), scaled so that they
+ * fill the pass (which also holds the exposed sends, ZeRO's collectives,
+ * recomputation and the expert load's deviation; under 1F1B the blocking
+ * send, p2p_s, ends it and is left to its own event): the op shares, not a
+ * second timing.  Not beyond `limit` ops. */
+static bool add_op_events(cost_memo *cm, const len_key *keys, double p2p_s, pipe_out *po, size_t limit, bool *added)
+{
+    const mp_cost_ctx *c = cm->cx;
+    size_t n0 = po->n_ev, want = 0;
+    enum { MAXB = 2 * MP_MAX_LAYERS + 2 };
+    block_ref *br = malloc(MAXB * sizeof *br);
+    mp_op *ops = malloc((size_t)MAXB * MP_MAX_OPS * sizeof *ops);
+    int *blk_of = malloc((size_t)MAXB * MP_MAX_OPS * sizeof *blk_of);
+    bool ok = br && ops && blk_of;
+    *added = false;
+    for (size_t i = 0; ok && i < n0; i++) {
+        const mp_sim_event *e = &po->ev[i];
+        if (e->kind == MP_EV_FWD || e->kind == MP_EV_BWD) {
+            int nb = chunk_blocks(c, e->rank, e->chunk, br, MAXB);
+            want += (size_t)nb * 24; /* about the ops of a block */
+        }
+    }
+    if (!ok || want > limit)
+        goto out;
+    for (size_t i = 0; i < n0; i++) {
+        mp_sim_event e = po->ev[i]; /* a copy: add_event may move the array */
+        if (e.kind != MP_EV_FWD && e.kind != MP_EV_BWD)
+            continue;
+        bool bwd = e.kind == MP_EV_BWD;
+        set_len(cm, &keys[e.micro_batch], cm->base_load);
+        int nb = chunk_blocks(c, e.rank, e.chunk, br, MAXB);
+        size_t n = 0;
+        double sum = 0;
+        for (int b = 0; b < nb; b++) {
+            size_t k = mp_cost_block_ops(c, br[b].blk, ops + n);
+            for (size_t q = 0; q < k; q++) {
+                blk_of[n + q] = b;
+                sum += bwd ? ops[n + q].bwd_s : ops[n + q].fwd_s;
+            }
+            n += k;
+        }
+        if (sum <= 0)
+            continue;
+        double scale = (e.end_s - e.start_s - p2p_s) / sum, t = e.start_s;
+        if (scale <= 0)
+            continue;
+        for (size_t q = 0; q < n; q++) {
+            size_t x = bwd ? n - 1 - q : q;
+            double d = (bwd ? ops[x].bwd_s : ops[x].fwd_s) * scale;
+            if (d <= 0)
+                continue;
+            if (!add_event(po, MP_EV_OP, e.rank, e.chunk, e.micro_batch, t, t + d, e.tokens)) {
+                ok = false;
+                goto out;
+            }
+            mp_sim_event *oe = &po->ev[po->n_ev - 1];
+            oe->name = ops[x].name;
+            oe->block = br[blk_of[x]].blk;
+            oe->layer = br[blk_of[x]].layer;
+            oe->comm = ops[x].kind == MP_OP_COMM;
+            t += d;
+        }
+    }
+    *added = true;
+out:
+    free(br);
+    free(ops);
+    free(blk_of);
+    return ok;
+}
+
 mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_result *res, mp_error *err)
 {
     memset(res, 0, sizeof *res);
@@ -919,6 +1017,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     int n_moe = c->moe_prefix[md->num_layers];
     double *pe = NULL;           /* [n_moe][E] routing probabilities */
     double *gf = NULL, *gb = NULL, *gw = NULL, *gs = NULL, *gws = NULL, *gtok = NULL, *gphi = NULL, *slow_phi = NULL;
+    len_key *gkey = NULL, *slow_key = NULL;
     double *slow_f = NULL, *slow_b = NULL, *slow_w = NULL, *slow_s = NULL, *slow_ws = NULL, *slow_tok = NULL;
     double *cnt_e = NULL, *rank_load = NULL, *cap_bytes = NULL, *step_busy = NULL, *busy_acc = NULL;
     double *extra_states = NULL;
@@ -934,6 +1033,8 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     pe = moe ? malloc((size_t)n_moe * E * sizeof *pe) : NULL;
     gf = malloc(n_pass * sizeof *gf);
     gphi = malloc(n_pass * sizeof *gphi);
+    gkey = malloc((size_t)m * sizeof *gkey);
+    slow_key = malloc((size_t)m * sizeof *slow_key);
     slow_phi = malloc(n_pass * sizeof *slow_phi);
     gb = malloc(n_pass * sizeof *gb);
     gw = malloc(n_pass * sizeof *gw);
@@ -957,7 +1058,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     po.busy_s = malloc((size_t)p * sizeof(double));
     po.peak_bytes = malloc((size_t)p * sizeof(double));
     if (!res->step_s || !res->busy_fraction || !res->peak_bytes || !res->explain_peak_bytes || (moe && !pe) ||
-        !gf || !gphi || !slow_phi || !gb || !gw || !gs || !gws || !gtok || !slow_f || !slow_b || !slow_w || !slow_s || !slow_ws ||
+        !gf || !gphi || !slow_phi || !gkey || !slow_key || !gb || !gw || !gs || !gws || !gtok || !slow_f || !slow_b || !slow_w || !slow_s || !slow_ws ||
         !slow_tok || (moe && (!cnt_e || !rank_load)) || !cap_bytes || !extra_states || !step_busy || !slots || !mb_len ||
         !mb_key || !po.busy_s || !po.peak_bytes) {
         st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
@@ -1118,6 +1219,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                     goto done;
                 }
                 gtok[j] = (double)key.seq_len * mbs;
+                gkey[j] = key;
                 for (int r = 0; r < p; r++)
                     for (int q = 0; q < v; q++) {
                         const mp_chunk_time *ct = &e->chunk[r * v + q];
@@ -1230,6 +1332,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                     memcpy(slow_s, gs, n_pass * sizeof *gs);
                     memcpy(slow_ws, gws, n_pass * sizeof *gws);
                     memcpy(slow_tok, gtok, (size_t)m * sizeof *gtok);
+                    memcpy(slow_key, gkey, (size_t)m * sizeof *gkey);
                 }
             }
         }
@@ -1251,6 +1354,10 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
         if (!run_group(o->schedule, p, v, m, slow_f, slow_b, slow_w, slow_s, slow_ws, slow_phi, slow_tok, c0->p2p_s,
                        c0->send_s, cap_bytes, &po)) {
             st = mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "simulate: the schedule stalled");
+            goto done;
+        }
+        if (o->schedule != MP_SCHED_DUALPIPE && !add_op_events(&cm, slow_key, c0->p2p_s, &po, 200000, &res->op_events)) {
+            st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
             goto done;
         }
         double dp_s = ref.t_dp_s - m * ref.slow.dp_s;
@@ -1299,6 +1406,8 @@ done:
     free(gf);
     free(gphi);
     free(slow_phi);
+    free(gkey);
+    free(slow_key);
     free(gb);
     free(gw);
     free(gs);

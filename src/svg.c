@@ -845,6 +845,8 @@ void mp_svg_timeline(FILE *f, const mp_sim_result *r, const char *title)
              "rank %d", p);
     for (size_t i = 0; i < r->n_events; i++) {
         const mp_sim_event *e = &r->events[i];
+        if (e->kind == MP_EV_OP)
+            continue; /* the passes only; the trace has their ops */
         double xa = px(x0 + (x1 - x0) * e->start_s / span), xb = px(x0 + (x1 - x0) * e->end_s / span);
         double y = top + e->rank * row_h;
         const char *col = e->kind == MP_EV_FWD     ? "#0072b2"

@@ -17,6 +17,7 @@ static const char *kind_name(mp_event_kind k)
     case MP_EV_DP: return "dp-reduce";
     case MP_EV_OPT: return "optimizer";
     case MP_EV_FWD_BWD: return "forward+backward";
+    case MP_EV_OP: return "op";
     }
     return "?";
 }
@@ -41,13 +42,27 @@ json_t *mp_sim_trace(const mp_sim_result *r, const char *title)
             add(evs, json_pack("{s:s,s:s,s:i,s:i,s:{s:s}}", "name", "thread_name", "ph", "M", "pid", p, "tid", 0,
                                "args", "name", "compute")) ||
             add(evs, json_pack("{s:s,s:s,s:i,s:i,s:{s:s}}", "name", "thread_name", "ph", "M", "pid", p, "tid", 1,
-                               "args", "name", "communication")))
+                               "args", "name", "communication")) ||
+            add(evs, json_pack("{s:s,s:s,s:i,s:i,s:{s:s}}", "name", "thread_name", "ph", "M", "pid", p, "tid", 2,
+                               "args", "name", "pipeline sends")))
             goto fail;
     }
     for (size_t i = 0; i < r->n_events; i++) {
         const mp_sim_event *e = &r->events[i];
         char name[64];
-        bool comm = e->kind == MP_EV_SEND || e->kind == MP_EV_DP;
+        /* Threads: 0 compute, 1 the collectives, 2 the pipeline sends
+         * (interleaved, they overlap the next pass's collectives). */
+        int tid = e->kind == MP_EV_SEND ? 2 : (e->kind == MP_EV_DP || (e->kind == MP_EV_OP && e->comm)) ? 1 : 0;
+        if (e->kind == MP_EV_OP) {
+            json_t *ev = json_pack("{s:s,s:s,s:s,s:f,s:f,s:i,s:i,s:{s:s,s:i,s:i,s:i}}", "name", e->name, "cat",
+                                   mp_block_name(e->block), "ph", "X", "ts", e->start_s * 1e6, "dur",
+                                   (e->end_s - e->start_s) * 1e6, "pid", e->rank, "tid", tid, "args",
+                                   "block", mp_block_name(e->block), "layer", e->layer, "micro_batch", e->micro_batch,
+                                   "chunk", e->chunk);
+            if (add(evs, ev))
+                goto fail;
+            continue;
+        }
         if (e->micro_batch >= 0 && e->kind != MP_EV_SEND)
             snprintf(name, sizeof name, "%s%d", e->kind == MP_EV_FWD ? "F" : e->kind == MP_EV_BWD ? "B"
                                                 : e->kind == MP_EV_WGRAD ? "W" : "F&B", e->micro_batch);
@@ -57,7 +72,7 @@ json_t *mp_sim_trace(const mp_sim_result *r, const char *title)
             snprintf(name, sizeof name, "%s", kind_name(e->kind));
         json_t *ev = json_pack("{s:s,s:s,s:s,s:f,s:f,s:i,s:i}", "name", name, "cat", kind_name(e->kind), "ph", "X",
                                "ts", e->start_s * 1e6, "dur", (e->end_s - e->start_s) * 1e6, "pid", e->rank, "tid",
-                               comm ? 1 : 0);
+                               tid);
         if (!ev)
             goto fail;
         if (e->micro_batch >= 0) {
@@ -73,8 +88,8 @@ json_t *mp_sim_trace(const mp_sim_result *r, const char *title)
     }
     if (json_object_set_new(root, "traceEvents", evs))
         goto fail_root;
-    json_t *other = json_pack("{s:s,s:s,s:f}", "title", title, "schedule", mp_schedule_name(r->schedule), "step_s",
-                              r->events_span_s);
+    json_t *other = json_pack("{s:s,s:s,s:f,s:b}", "title", title, "schedule", mp_schedule_name(r->schedule),
+                              "step_s", r->events_span_s, "ops", r->op_events);
     if (!other || json_object_set_new(root, "otherData", other) ||
         json_object_set_new(root, "displayTimeUnit", json_string("ms")))
         goto fail_root;

@@ -49,6 +49,23 @@ for e in t['traceEvents']:
     bwd += e['cat'] == 'backward'
 # pp 2 ranks x vpp 8 chunks x 2 micro-batches, each pass once
 assert fwd == bwd == 2 * 8 * 2, (fwd, bwd)
+# Each pass filled with its ops (the cost model's names), and on each track
+# the slices nest or are apart, as complete events must for Perfetto.
+assert t['otherData']['ops'] is True
+opnames = {e['name'] for e in t['traceEvents'] if e['ph'] == 'X' and e.get('cat') in ('attention', 'moe-mlp')}
+assert {'qkv-proj', 'attention-core', 'ep-dispatch', 'expert-fc1'} <= opnames, sorted(opnames)
+tracks = {}
+for e in t['traceEvents']:
+    if e['ph'] == 'X':
+        tracks.setdefault((e['pid'], e['tid']), []).append((e['ts'], e['ts'] + e['dur']))
+for sl in tracks.values():
+    sl.sort(key=lambda x: (x[0], -x[1]))
+    stack = []
+    for a, b in sl:
+        while stack and stack[-1] <= a + 1e-6:
+            stack.pop()
+        assert not stack or b <= stack[-1] + 1e-6, (a, b, stack[-1])
+        stack.append(b)
 assert names[(0, 0, 'process_name')]['name'] == 'pipeline rank 0'
 assert names[(1, 1, 'thread_name')]['name'] == 'communication'
 root = ET.parse(sys.argv[2]).getroot()

@@ -441,7 +441,7 @@ START_TEST(test_trace_format)
     int pm = x->l.pp * x->l.num_micro_batches;
     ck_assert_int_eq(fwd, pm);
     ck_assert_int_eq(bwd, pm);
-    ck_assert_int_eq(meta, 4 * x->l.pp);
+    ck_assert_int_eq(meta, 5 * x->l.pp); /* process name and order, three threads */
     json_decref(t);
     mp_sim_result_free(&r);
     free(x);

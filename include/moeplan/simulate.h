@@ -57,13 +57,20 @@ typedef struct {
 void mp_sim_options_defaults(mp_sim_options *o);
 
 /* FWD_BWD: DualPipe's overlapped forward of (chunk, micro_batch) and a
- * backward of another micro-batch. */
-typedef enum { MP_EV_FWD, MP_EV_BWD, MP_EV_WGRAD, MP_EV_SEND, MP_EV_DP, MP_EV_OPT, MP_EV_FWD_BWD } mp_event_kind;
+ * backward of another micro-batch.  OP: one op of a forward or backward
+ * pass (cost.h mp_op), inside it. */
+typedef enum {
+    MP_EV_FWD, MP_EV_BWD, MP_EV_WGRAD, MP_EV_SEND, MP_EV_DP, MP_EV_OPT, MP_EV_FWD_BWD, MP_EV_OP
+} mp_event_kind;
 typedef struct {
     mp_event_kind kind;
     int rank, chunk, micro_batch;
     double start_s, end_s;
     double tokens;               /* the micro-batch's tokens (padding included) */
+    const char *name;            /* MP_EV_OP: the op's name (a string of the cost model) */
+    mp_block block;              /* MP_EV_OP: its block */
+    int layer;                   /* MP_EV_OP: its layer, -1 for the embedding and output layer */
+    bool comm;                   /* MP_EV_OP: a collective (the communication track) */
 } mp_sim_event;
 
 typedef struct {
@@ -86,6 +93,7 @@ typedef struct {
     double tokens_per_s;         /* real tokens / mean step */
     mp_sim_event *events;        /* keep_events */
     size_t n_events;
+    bool op_events;              /* the passes are filled with their ops (not beyond 200,000 of them, nor DualPipe) */
     double events_span_s;
 } mp_sim_result;
 

@@ -1,6 +1,7 @@
 /* moeplan: the simulator's timeline as a Chrome trace (src/trace.c): the
  * trace-event format's complete events ("ph": "X", microseconds), one
- * process per pipeline rank, a compute and a communication thread each;
+ * process per pipeline rank, a compute, a collectives and a pipeline-send
+ * thread each;
  * it opens in Perfetto (ui.perfetto.dev) and chrome://tracing. */
 #ifndef MOEPLAN_TRACE_H
 #define MOEPLAN_TRACE_H
