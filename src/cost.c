@@ -149,13 +149,17 @@ void mp_cost_sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
 }
 
 /* Layers [first, first+count) counted by class. */
-void mp_cost_count_layers(const mp_cost_ctx *c, int first, int count, int n[MP_LAYER_CLASSES])
+static inline void count_layers(const mp_cost_ctx *c, int first, int count, int n[MP_LAYER_CLASSES])
 {
     int end = first + count;
     if (end > c->model->num_layers)
         end = c->model->num_layers;
     for (int k = 0; k < MP_LAYER_CLASSES; k++)
         n[k] = c->cls_prefix[k][end] - c->cls_prefix[k][first];
+}
+void mp_cost_count_layers(const mp_cost_ctx *c, int first, int count, int n[MP_LAYER_CLASSES])
+{
+    count_layers(c, first, count, n);
 }
 
 static int count_moe(const int n[MP_LAYER_CLASSES]) { return n[MP_LAYER_MOE] + n[MP_LAYER_LOCAL_MOE]; }
@@ -183,7 +187,7 @@ static void rank_layers(const mp_cost_ctx *c, int r, int n[MP_LAYER_CLASSES])
     for (int k = 0; k < l->vpp; k++) {
         int first, count, nk[MP_LAYER_CLASSES];
         mp_layout_chunk(l, L, r, k, &first, &count);
-        mp_cost_count_layers(c, first, count, nk);
+        count_layers(c, first, count, nk);
         for (int q = 0; q < MP_LAYER_CLASSES; q++)
             n[q] += nk[q];
     }
@@ -282,7 +286,7 @@ double mp_cost_chunks_in_flight(const mp_layout *l, int r, double *inst)
 
 /* Pipeline rank r's memory, the parts recomputation leaves alone
  * (mp_rank_frame; memory_of adds the activations of the recompute mode). */
-void mp_cost_rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_rank_frame *f)
+static void rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_rank_frame *f)
 {
     const mp_model *m = c->model;
     const mp_layout *l = &c->lay;
@@ -318,7 +322,7 @@ void mp_cost_rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_
             f->act_weight[c->single_class] += inst[k] * count;
             present[c->single_class] += count;
         } else {
-            mp_cost_count_layers(c, first, count, n);
+            count_layers(c, first, count, n);
             for (int q = 0; q < MP_LAYER_CLASSES; q++) {
                 f->act_weight[q] += inst[k] * n[q];
                 present[q] += n[q];
@@ -382,12 +386,16 @@ void mp_cost_rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_
     f->optimizer_bytes = ms.optimizer_bytes;
     f->shard_buffer_bytes = ms.shard_buffer_bytes;
 }
+void mp_cost_rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_rank_frame *f)
+{
+    rank_frame(c, r, bs, f);
+}
 
 /* Saved bytes of one layer of class q for one micro-batch under the
  * layout's recompute mode: full recompute keeps only each layer's input
  * ([K22] Table 2: 2sbh, /t with SP; the layer being recomputed is counted
  * apart, rank_frame's layer_full_bytes). */
-double mp_cost_layer_saved_bytes(const mp_cost_ctx *c, const mp_block_sum *bs, int q)
+static inline double layer_saved_bytes(const mp_cost_ctx *c, const mp_block_sum *bs, int q)
 {
     const mp_layout *l = &c->lay;
     const mp_block_sum *at = &bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN];
@@ -401,6 +409,10 @@ double mp_cost_layer_saved_bytes(const mp_cost_ctx *c, const mp_block_sum *bs, i
     case MP_RECOMPUTE_SELECTIVE: return at->saved_sel + ml->saved_sel;
     default: return at->saved + ml->saved;
     }
+}
+double mp_cost_layer_saved_bytes(const mp_cost_ctx *c, const mp_block_sum *bs, int q)
+{
+    return layer_saved_bytes(c, bs, q);
 }
 
 /* The memory of the rank of frame f under the layout's recompute mode. */
@@ -419,7 +431,7 @@ static void memory_of(const mp_cost_ctx *c, const mp_rank_frame *f, const mp_blo
     double acts = f->act_extra_bytes;
     for (int q = 0; q < MP_LAYER_CLASSES; q++)
         if (f->act_weight[q] != 0)
-            acts += f->act_weight[q] * mp_cost_layer_saved_bytes(c, bs, q);
+            acts += f->act_weight[q] * layer_saved_bytes(c, bs, q);
     mem->inflight_units = f->units;
     mem->activations_bytes = acts + (l->recompute == MP_RECOMPUTE_FULL ? f->layer_full_bytes : 0);
     mem->comm_buffer_bytes = f->transient_bytes;
@@ -437,7 +449,7 @@ static void memory_of(const mp_cost_ctx *c, const mp_rank_frame *f, const mp_blo
 static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_memory *mem)
 {
     mp_rank_frame f;
-    mp_cost_rank_frame(c, r, bs, &f);
+    rank_frame(c, r, bs, &f);
     memory_of(c, &f, bs, mem);
 }
 
@@ -469,182 +481,8 @@ static const mp_rank_frame *frame_rank(const mp_cost_ctx *c, mp_frame_memo *fm, 
         if (fm->rank[i].r == r)
             return &fm->rank[i];
     mp_rank_frame *f = fm->n < MP_FRAME_RANKS ? &fm->rank[fm->n++] : tmp;
-    mp_cost_rank_frame(c, r, bs, f);
+    rank_frame(c, r, bs, f);
     return f;
-}
-
-/* Once per optimizer step, on one GPU of a pipeline rank holding `dense`
- * and `expert` parameters: the gradient reduction [N21 section 3.2] (dense
- * gradients over the dp*cp replicas, expert gradients over expert-DP; with
- * the distributed optimizer a reduce-scatter of the fp32 gradients, then an
- * all-gather of the updated 16-bit weights; otherwise one all-reduce), the
- * gradient norm and clipping, the optimizer step and its tails.  The ops
- * are listed by explain (block "step", rank 0); `sc` gets the sums that
- * mp_cost_assemble prices (the overlap windows are applied there). */
-/* block_step's ops: listed when the buffer has room for them (explain), or
- * only timed (b->ops NULL: mp_cost_assemble's hot path, the same
- * formulas without building ops). */
-static double step_coll(opbuf *b, const char *name, mp_group g, int n, int stride, mp_coll coll, double bytes,
-                        bool ov)
-{
-    if (!b->ops) {
-        if (n <= 1)
-            return 0; /* mp_cost_collective_s's own answer, without the call */
-        return mp_cost_collective_s(b->c->hw, coll, n, mp_cost_members_per_node(b->c->hw, stride, n), bytes);
-    }
-    mp_op *x = mp_cost_comm(b, name, g, n, stride, coll, bytes, MP_COLL_NONE, 0);
-    x->overlapped = ov;
-    return x->fwd_s;
-}
-/* The time of one collective over n ranks `stride` apart (0 when n is 1). */
-static double step_coll_s(const mp_cost_ctx *c, mp_coll coll, int n, int stride, double bytes)
-{
-    return n <= 1 ? 0 : mp_cost_collective_s(c->hw, coll, n, mp_cost_members_per_node(c->hw, stride, n), bytes);
-}
-static double step_mem(opbuf *b, const char *name, double bytes)
-{
-    if (!b->ops) {
-        /* Timed in one call: the efficiency model's memory time is linear
-         * in bytes and kernels, (bytes + kernels b0) / bw + kernels x
-         * launch, so the sum of the kernels' times is that of their sum. */
-        b->mem_bytes += bytes;
-        b->mem_kernels++;
-        return 0;
-    }
-    return mp_cost_memop(b, name, bytes, 0, 0)->fwd_s;
-}
-
-void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_cost *sc)
-{
-    const mp_cost_ctx *c = b->c;
-    const mp_layout *l = &c->lay;
-    const mp_workload *w = c->wl;
-    int ndp = l->dp * l->cp;
-    int es = l->etp * l->ep;
-    int sd, se;
-    mp_cost_shard_degrees(l, &sd, &se);
-    int rd = ndp / sd, re = l->edp / se; /* replicas of each shard (HSDP) */
-    bool ov = w->overlap_grad_reduce;
-    memset(sc, 0, sizeof *sc);
-    /* Megatron-Core's default bucket: max(40,000,000, 1,000,000 x dp)
-     * parameters (distributed/distributed_data_parallel.py,
-     * DistributedDataParallel.__init__ at d98e8a64ddf3), for the dense and
-     * the expert buffer alike; only pipeline rank 0 buckets (pp_rank > 0
-     * sets bucket_size None: one bucket), and without overlap_grad_reduce
-     * there is one bucket too (so no bucket time is needed).  The last
-     * bucket of each buffer holds the first layers' gradients, ready when
-     * the backward ends.  ZeRO-2/3 reduce layer by layer (FSDP's units,
-     * cost_shard.c): their bucket is the rank's largest unit. */
-    double bucket = l->zero >= 2 ? unit : 1e6 * l->dp > 40e6 ? 1e6 * l->dp : 40e6;
-    double bd = bucket < dense ? bucket : dense, be = bucket < expert ? bucket : expert;
-    if (l->zero == 0) {
-        sc->rs += step_coll(b, "dp-grad-all-reduce", MP_GROUP_DP, ndp, l->tp, MP_COLL_ALLREDUCE,
-                            dense * w->grad_bytes, ov);
-        sc->rs += step_coll(b, "edp-grad-all-reduce", MP_GROUP_EDP, l->edp, es, MP_COLL_ALLREDUCE,
-                            expert * w->grad_bytes, ov);
-        if (ov)
-            sc->rs_bucket = step_coll_s(c, MP_COLL_ALLREDUCE, ndp, l->tp, bd * w->grad_bytes) +
-                            step_coll_s(c, MP_COLL_ALLREDUCE, l->edp, es, be * w->grad_bytes);
-    } else {
-        /* The gradients' reduce-scatter over the sharding group: here with
-         * ZeRO-1, and with ZeRO-2/3 under pipeline parallelism (gradients
-         * accumulated over the step); otherwise each micro-batch's, priced
-         * in its backward (mp_cost_shard_micro_batch).  Then, with HSDP,
-         * the all-reduce of each shard across its replicas (Megatron's
-         * --num-distributed-optimizer-instances, FSDP's replicate dim). */
-        bool step_rs = l->zero == 1 || l->pp > 1;
-        if (step_rs) {
-            sc->rs += step_coll(b, "dp-grad-reduce", MP_GROUP_DP, sd, l->tp, MP_COLL_REDUCESCATTER,
-                                dense * w->grad_bytes, ov);
-            sc->rs += step_coll(b, "edp-grad-reduce", MP_GROUP_EDP, se, es, MP_COLL_REDUCESCATTER,
-                                expert * w->grad_bytes, ov);
-        }
-        sc->rs += step_coll(b, "dp-replica-all-reduce", MP_GROUP_DP, rd, l->tp * sd, MP_COLL_ALLREDUCE,
-                            dense / sd * w->grad_bytes, ov);
-        sc->rs += step_coll(b, "edp-replica-all-reduce", MP_GROUP_EDP, re, es * se, MP_COLL_ALLREDUCE,
-                            expert / se * w->grad_bytes, ov);
-        /* The updated 16-bit weights gathered back after the optimizer:
-         * ZeRO-1 and 2 keep whole weights; ZeRO-3 keeps them sharded and
-         * gathers each layer before its forward -- every micro-batch, or,
-         * under pipeline parallelism (kept gathered), once per step, here. */
-        bool step_ag = l->zero <= 2 || l->pp > 1;
-        if (step_ag) {
-            sc->ag += step_coll(b, "dp-param-gather", MP_GROUP_DP, sd, l->tp, MP_COLL_ALLGATHER,
-                                dense * w->weight_bytes, ov);
-            sc->ag += step_coll(b, "edp-param-gather", MP_GROUP_EDP, se, es, MP_COLL_ALLGATHER,
-                                expert * w->weight_bytes, ov);
-        }
-        if (ov) {
-            if (step_rs)
-                sc->rs_bucket = step_coll_s(c, MP_COLL_REDUCESCATTER, sd, l->tp, bd * w->grad_bytes) +
-                                step_coll_s(c, MP_COLL_REDUCESCATTER, se, es, be * w->grad_bytes);
-            sc->rs_bucket += step_coll_s(c, MP_COLL_ALLREDUCE, rd, l->tp * sd, bd / sd * w->grad_bytes) +
-                             step_coll_s(c, MP_COLL_ALLREDUCE, re, es * se, be / se * w->grad_bytes);
-            if (step_ag)
-                sc->ag_bucket = step_coll_s(c, MP_COLL_ALLGATHER, sd, l->tp, bd * w->weight_bytes) +
-                                step_coll_s(c, MP_COLL_ALLGATHER, se, es, be * w->weight_bytes);
-        }
-    }
-    double updated = dense / sd + expert / se;
-    /* Gradient norm (optimizer/clip_grads.py, get_grad_norm_fp32:
-     * multi_tensor_l2norm reads the fp32 gradients of this GPU's shard once),
-     * then the squared norm is all-reduced over the grad-stats group: every
-     * GPU with the distributed optimizer, the model-parallel tp x pp group
-     * without it (optimizer.py, get_grad_stats_parallel_group; the dense and
-     * expert optimizers share it, ChainedOptimizer.get_grad_norm: one
-     * all-reduce).  The same on every rank. */
-    sc->opt += step_mem(b, "grad-norm", updated * w->grad_bytes);
-    if (b->ops || b->want_norm)
-        sc->norm_ar = step_coll(b, "grad-norm-all-reduce", MP_GROUP_WORLD,
-                                l->zero >= 1 ? l->gpus : l->tp * l->pp, 1, MP_COLL_ALLREDUCE, 4, false);
-    /* Clipping (clip_grad_by_total_norm_fp32, multi_tensor_scale: reads and
-     * writes the shard's gradients), priced as applied every step: --clip-grad
-     * defaults to 1.0 (megatron/training/arguments.py). */
-    sc->opt += step_mem(b, "grad-clip", 2 * updated * w->grad_bytes);
-    /* Adam, memory-bound: per parameter updated, read the fp32 gradient,
-     * master weight and states, write master and states back and the 16-bit
-     * weight. */
-    sc->opt += step_mem(b, "optimizer-step",
-                        updated * (w->grad_bytes + 2 * w->master_bytes + 2 * w->optim_state_bytes + w->weight_bytes));
-    /* The copy of the updated master weights into the 16-bit weights is a
-     * kernel of its own (optimizer.py, _copy_main_params_to_model_params /
-     * _copy_main_params_to_param_buffer): it reads the master weights again
-     * (the 16-bit write is counted above). */
-    sc->opt += step_mem(b, "master-to-16bit", updated * w->master_bytes);
-    /* zero_grad_buffer (distributed/param_and_grad_buffer.py): a memset of
-     * the GPU's whole fp32 gradient buffer, every parameter it holds; with
-     * ZeRO-2/3 the buffer is the shard. */
-    sc->opt += step_mem(b, "zero-grad", (l->zero >= 2 ? updated : dense + expert) * w->grad_bytes);
-}
-
-static void step_costs(const mp_cost_ctx *c, const mp_memory *mem, double unit, bool norm, step_cost *sc)
-{
-    const mp_layout *l = &c->lay;
-    double key[14] = {mem->params_dense, mem->params_expert, l->dp, l->cp, l->tp, l->ep, l->etp, l->edp, l->gpus,
-                      l->pp, l->zero, l->shard_group, unit, norm};
-    /* The memo lives in the context the caller owns (each search thread
-     * has its own copy); assembling writes it, as a cache, not a result. */
-    mp_step_memo *memo = (mp_step_memo *)&c->step_memo[norm ? 0 : 1];
-    if (memo->valid && !memcmp(memo->key, key, sizeof key)) {
-        sc->rs = memo->val[0];
-        sc->ag = memo->val[1];
-        sc->rs_bucket = memo->val[2];
-        sc->ag_bucket = memo->val[3];
-        sc->norm_ar = memo->val[4];
-        sc->opt = memo->val[5];
-        return;
-    }
-    opbuf b = {c, NULL, 0, 0, 0, norm};
-    mp_cost_step_ops(&b, mem->params_dense, mem->params_expert, unit, sc);
-    sc->opt = mp_eff_memory_s(c->hw, b.mem_bytes, b.mem_kernels);
-    memcpy(memo->key, key, sizeof key);
-    memo->val[0] = sc->rs;
-    memo->val[1] = sc->ag;
-    memo->val[2] = sc->rs_bucket;
-    memo->val[3] = sc->ag_bucket;
-    memo->val[4] = sc->norm_ar;
-    memo->val[5] = sc->opt;
-    memo->valid = true;
 }
 
 /* Model FLOPs per token, forward: matrix products of the active
@@ -744,8 +582,8 @@ double mp_cost_p2p_s(const mp_cost_ctx *c)
 
 /* Forward and backward of one micro-batch on the pipeline rank of frame fr,
  * with p2p the time of one pipeline send (mp_cost_p2p_s). */
-void mp_cost_rank_time_of(const mp_cost_ctx *c, const mp_cost_blocks *blocks, const mp_rank_frame *fr, double p2p,
-                          mp_stage_time *st, double *hw_flops)
+static inline void rank_time_of(const mp_cost_ctx *c, const mp_cost_blocks *blocks, const mp_rank_frame *fr,
+                                double p2p, mp_stage_time *st, double *hw_flops)
 {
     const mp_layout *l = &c->lay;
     int p = l->pp, v = l->vpp, r = fr->r;
@@ -792,6 +630,13 @@ void mp_cost_rank_time_of(const mp_cost_ctx *c, const mp_cost_blocks *blocks, co
         st->cat_s[MP_CAT_COMM] += st->dp_s;
     }
     *hw_flops = hwf;
+}
+
+/* The same for cost_chunk.c (the search's hot path keeps it inline). */
+void mp_cost_rank_time_of(const mp_cost_ctx *c, const mp_cost_blocks *blocks, const mp_rank_frame *fr, double p2p,
+                          mp_stage_time *st, double *hw_flops)
+{
+    rank_time_of(c, blocks, fr, p2p, st, hw_flops);
 }
 
 void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks)
@@ -866,10 +711,10 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     } else if ((n_moe != 0 && n_moe != m->num_layers) || c->local_layers != 0) {
         int per_chunk0 = m->num_layers / (l->pp * l->vpp);
         int n0[MP_LAYER_CLASSES];
-        mp_cost_count_layers(c, 0, per_chunk0, n0);
+        count_layers(c, 0, per_chunk0, n0);
         for (int k = 1; k < l->pp * l->vpp && uniform; k++) {
             int n[MP_LAYER_CLASSES];
-            mp_cost_count_layers(c, k * per_chunk0, per_chunk0, n);
+            count_layers(c, k * per_chunk0, per_chunk0, n);
             uniform = memcmp(n, n0, sizeof n) == 0;
         }
     }
@@ -932,7 +777,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
         mp_stage_time st;
         double hwf;
         mp_rank_frame tmp;
-        mp_cost_rank_time_of(c, blocks, frame_rank(c, fm, r, bs, &tmp), p2p, &st, &hwf);
+        rank_time_of(c, blocks, frame_rank(c, fm, r, bs, &tmp), p2p, &st, &hwf);
         hw_flops_mb_total += hwf * RANK_WEIGHT(r);
         double tot = st.fwd_s + st.bwd_s;
         sum_ranks += tot * RANK_WEIGHT(r);
@@ -1010,9 +855,9 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
         memcpy(&sl, fm->step[1], sizeof sl);
     } else {
         mp_rank_frame t0, tl;
-        step_costs(c, &out->mem_first, frame_rank(c, fm, 0, bs, &t0)->split.largest_unit, true, &s0);
+        mp_cost_step_costs(c, &out->mem_first, frame_rank(c, fm, 0, bs, &t0)->split.largest_unit, true, &s0);
         if (l->pp > 1)
-            step_costs(c, &out->mem_last, frame_rank(c, fm, l->pp - 1, bs, &tl)->split.largest_unit, false, &sl);
+            mp_cost_step_costs(c, &out->mem_last, frame_rank(c, fm, l->pp - 1, bs, &tl)->split.largest_unit, false, &sl);
         else
             sl = s0;
         memcpy(fm->step[0], &s0, sizeof s0);

@@ -1,0 +1,46 @@
+/* moeplan: what the simulator's two halves share (not installed):
+ * schedule.c plays one group's pipeline out, simulate.c prices its passes
+ * and draws the lengths and the routing. */
+#ifndef MOEPLAN_SIM_INTERNAL_H
+#define MOEPLAN_SIM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "moeplan/simulate.h"
+
+/* One group's pipeline: the durations of each pass, per rank r, chunk k
+ * and micro-batch j at index (r * v + k) * m + j (DualPipe: v = 2
+ * directions, m micro-batches each). */
+typedef struct {
+    int p, v, m;
+    mp_schedule sched;
+    const double *f, *b, *w;     /* w: the W part of b (zero-bubble), else unused */
+    const double *saved, *wsaved;
+    const double *fc, *bc;       /* DualPipe: the communication inside f and b, which an overlapped pair hides */
+    const double *tokens;        /* [m] */
+    double p2p_s, send_s;        /* blocking send inside each pass (1F1B), asynchronous send (interleaved, DualPipe) */
+    const double *cap_bytes;     /* [p] ZB-H1: the rank's 1F1B activation peak */
+} pipe_in;
+
+typedef struct {
+    double span_s;
+    double *busy_s;              /* [p] */
+    double *peak_bytes;          /* [p] activations */
+    mp_sim_event *ev;            /* optional */
+    size_t n_ev, cap_ev;
+    bool want_ev;
+} pipe_out;
+
+/* Room in *a (capacity *cap, n used) for one more element of `elem`
+ * bytes, doubling it when full. */
+bool mp_sim_room(void **a, size_t *cap, size_t n, size_t elem);
+/* An event into o (when it keeps them). */
+bool mp_sim_add_event(pipe_out *o, mp_event_kind k, int r, int chunk, int mb, double s, double e, double tokens);
+/* One group's passes (index (r v + k) m + j, the layout's chunks) through
+ * schedule `sched`; false when out of memory or when no rank can move. */
+bool mp_sim_run_group(mp_schedule sched, int p, int v, int m, const double *f, const double *b, const double *w,
+                      const double *sv, const double *ws, const double *phi, const double *tok, double p2p_s,
+                      double send_s, const double *cap, pipe_out *po);
+
+#endif
