@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "moeplan/measure.h"
 #include "moeplan/run.h"
+#include "moeplan/simulate.h"
 #include "moeplan/units.h"
 #include "moeplan/world.h"
 
@@ -42,7 +43,8 @@ static const char *const run_help[] = {
     "HW.yaml: predict with this hardware file (default: the plan's; cpu: the CPU, measured first)",
     ": also the optimizer step's ops (norm, clip, AdamW)",
     "X%: exit 1 when the measured total is off the prediction by more",
-    ": also a whole step's pipeline: the micro-batches under 1F1B across the PP ranks (needs one rank per GPU)",
+    ": also a whole step's pipeline: the micro-batches under 1F1B (interleaved with vpp > 1) across the PP ranks "
+    "(needs one rank per GPU)",
     "text|json: report format",
     ": this help (also -h)",
 };
@@ -326,7 +328,9 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         json_object_set_new(j, "high_water_bytes", json_integer((json_int_t)r.high_water_bytes));
         if (step)
             json_object_set_new(j, "step",
-                                json_pack("{s:i,s:f,s:f,s:f,s:f,s:f}", "micro_batches", sr.micro_batches,
+                                json_pack("{s:s,s:i,s:i,s:f,s:f,s:f,s:f,s:f}", "schedule",
+                                          mp_schedule_name(mp_schedule_default(&l)), "vpp", l.vpp, "micro_batches",
+                                          sr.micro_batches,
                                           "predicted_s", step_pred, "measured_s", step_meas, "predicted_bubble_s",
                                           bubble_pred, "measured_recv_wait_s", step_wait, "p2p_floats",
                                           sr.p2p_floats));
@@ -407,8 +411,9 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
             fmt_s(step_meas, m1, sizeof m1);
             fmt_s(bubble_pred, p2, sizeof p2);
             fmt_s(step_wait, m2, sizeof m2);
-            fprintf(out, "\nThe step's pipeline: %d micro-batches under 1F1B over %d stage(s), every op of every layer:\n",
-                    sr.micro_batches, l.pp);
+            fprintf(out, "\nThe step's pipeline: %d micro-batches under %s over %d stage(s)%s, every op of every layer:\n",
+                    sr.micro_batches, l.vpp > 1 ? "interleaved 1F1B" : "1F1B", l.pp,
+                    l.vpp > 1 ? " of several chunks each" : "");
             fprintf(out, "  %-16s predicted %10s  measured %10s  error %+6.1f%%  (the slowest rank; no DP reduction "
                          "or optimizer)\n", "step", p1, m1, 100 * rel_err(step_pred, step_meas));
             fprintf(out, "  %-16s predicted %10s  measured %10s  (blocked receiving: the bubble and exposed sends)\n",

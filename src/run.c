@@ -15,6 +15,7 @@
  * on one rank.  Recomputation is not run: the predictions compared are the
  * ops' own forward and backward. */
 #include "moeplan/run.h"
+#include "moeplan/simulate.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -652,88 +653,90 @@ mp_status mp_run_step(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o,
     const mp_model *m = c->model;
     int r = o->rank, p = l->pp, mbs = l->num_micro_batches;
     out->micro_batches = mbs;
-    if (l->vpp > 1)
-        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
-                            "--step plays the non-interleaved 1F1B schedule; the plan has vpp %d (the interleaved one "
-                            "is not played yet)", l->vpp);
+    int v = l->vpp;
     step_block blocks[MP_BLOCK_COUNT];
     memset(blocks, 0, sizeof blocks);
     int count[MP_BLOCK_COUNT];
     rank_blocks(c, r, 0, count);
     char why[512] = "";
     mp_status st = MP_OK;
+    float *buf = NULL;
+    int *seq = NULL, *seq_at = NULL;
+    mp_sched_pass *order = NULL;
     for (int blk = 0; blk < MP_BLOCK_STEP; blk++)
         if (count[blk] && step_block_make(c, b, (mp_block)blk, &blocks[blk])) {
             st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "%s backend, step block %s: %s", b->ops->name,
                               mp_block_name((mp_block)blk), b->err);
             goto out;
         }
-    /* The rank's layers in order, each its attention then its MLP block. */
-    int seq[2 * MP_MAX_LAYERS + 2], ns = 0;
-    if (r == 0)
-        seq[ns++] = MP_BLOCK_EMBED;
-    for (int k = 0; k < l->vpp; k++) {
+    /* Each model chunk's blocks in order, its layers' attention then MLP;
+     * the embedding before the model's first chunk, the output layer after
+     * its last: chunk k's are seq[seq_at[k]] to seq[seq_at[k+1]-1]. */
+    seq = malloc((2 * (size_t)m->num_layers + 2) * sizeof *seq);
+    seq_at = malloc(((size_t)v + 1) * sizeof *seq_at);
+    order = malloc((size_t)2 * v * mbs * sizeof *order);
+    if (!seq || !seq_at || !order) {
+        st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory for the step's order");
+        goto out;
+    }
+    int ns = 0;
+    for (int k = 0; k < v; k++) {
+        seq_at[k] = ns;
+        if (r == 0 && k == 0)
+            seq[ns++] = MP_BLOCK_EMBED;
         int first, n;
         mp_layout_chunk(l, m->num_layers, r, k, &first, &n);
         for (int i = first; i < first + n && i < m->num_layers; i++) {
             bool local = m->window_kind != MP_WINDOW_NONE && m->attn_local[i];
             seq[ns++] = local ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN;
-            /* (vpp > 1 is refused before: the interleaved schedule is not played) */
             seq[ns++] = m->is_moe[i] ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP;
         }
+        if (r == p - 1 && k == v - 1)
+            seq[ns++] = MP_BLOCK_HEAD;
     }
-    if (r == p - 1)
-        seq[ns++] = MP_BLOCK_HEAD;
+    seq_at[v] = ns;
+    /* The schedule the simulator plays (schedule.c): 1F1B, or Megatron's
+     * interleaved 1F1B with vpp > 1. */
+    int n_pass = mp_schedule_order(mp_schedule_default(l), p, v, mbs, r, order);
+    if (n_pass < 0) {
+        st = mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "no pass order for the %s schedule",
+                          mp_schedule_name(mp_schedule_default(l)));
+        goto out;
+    }
     /* The activation between stages: one micro-batch's tokens (a TP
      * rank's shard under sequence parallelism) x hidden. */
     size_t act = (size_t)tokens(c, true) * (size_t)m->hidden;
     out->p2p_floats = (double)act;
-    float *buf = p > 1 ? calloc(act ? act : 1, sizeof *buf) : NULL;
+    buf = p > 1 ? calloc(act ? act : 1, sizeof *buf) : NULL;
     if (p > 1 && !buf) {
         st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory for the %zu-float activation", act);
         goto out;
     }
-    int warm = p - r - 1 < mbs ? p - r - 1 : mbs, fwd_done = 0, bwd_done = 0;
     if (p2p && p2p->barrier)
         p2p->barrier(p2p->ctx);
     double t0 = b->ops->now_s(b), wait = 0;
-    int total = 2 * mbs;
-    for (int step = 0; step < total; step++) {
-        /* 1F1B order: warm-up forwards, then alternate, then backwards. */
-        bool fwd;
-        if (fwd_done < warm)
-            fwd = true;
-        else if (fwd_done == mbs)
-            fwd = false;
-        else
-            fwd = (fwd_done - warm) == bwd_done;
-        if (fwd) {
-            if (r > 0 && p2p) {
-                double w0 = b->ops->now_s(b);
-                if (p2p->recv(p2p->ctx, true, buf, act, why, sizeof why))
-                    goto fail;
-                wait += b->ops->now_s(b) - w0;
-            }
-            for (int i = 0; i < ns; i++)
-                if (step_pass(&blocks[seq[i]], o, false, why, sizeof why))
-                    goto fail;
-            if (r < p - 1 && p2p && p2p->send(p2p->ctx, true, buf, act, why, sizeof why))
+    for (int i = 0; i < n_pass; i++) {
+        /* A forward takes its input from the previous stage (the first
+         * rank's chunk k > 0 from the last rank's chunk k-1: the pipeline is
+         * a ring) and sends its output on; a backward the reverse.  The
+         * model's first chunk has no input to receive, its last no output
+         * to send. */
+        const mp_sched_pass *x = &order[i];
+        bool fwd = x->pass == 'F', first = r == 0 && x->chunk == 0, last = r == p - 1 && x->chunk == v - 1;
+        bool recv = p > 1 && p2p && (fwd ? !first : !last), send = p > 1 && p2p && (fwd ? !last : !first);
+        if (recv) {
+            double w0 = b->ops->now_s(b);
+            if (p2p->recv(p2p->ctx, fwd, buf, act, why, sizeof why))
                 goto fail;
-            fwd_done++;
-        } else {
-            if (r < p - 1 && p2p) {
-                double w0 = b->ops->now_s(b);
-                if (p2p->recv(p2p->ctx, false, buf, act, why, sizeof why))
-                    goto fail;
-                wait += b->ops->now_s(b) - w0;
-            }
-            for (int i = ns - 1; i >= 0; i--)
-                if (step_pass(&blocks[seq[i]], o, true, why, sizeof why))
-                    goto fail;
-            if (r > 0 && p2p && p2p->send(p2p->ctx, false, buf, act, why, sizeof why))
-                goto fail;
-            bwd_done++;
+            wait += b->ops->now_s(b) - w0;
         }
+        for (int q = 0; q < seq_at[x->chunk + 1] - seq_at[x->chunk]; q++) {
+            int at = fwd ? seq_at[x->chunk] + q : seq_at[x->chunk + 1] - 1 - q;
+            if (step_pass(&blocks[seq[at]], o, !fwd, why, sizeof why))
+                goto fail;
+        }
+        if (send && p2p->send(p2p->ctx, fwd, buf, act, why, sizeof why))
+            goto fail;
     }
     if (p2p && p2p->flush && p2p->flush(p2p->ctx, why, sizeof why))
         goto fail;
@@ -742,10 +745,14 @@ mp_status mp_run_step(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o,
     out->recv_wait_s = wait;
     goto done;
 fail:
-    st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "the 1F1B step on pipeline rank %d: %s", r, why);
+    st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "the %s step on pipeline rank %d: %s",
+                      mp_schedule_name(mp_schedule_default(l)), r, why);
 done:
-    free(buf);
 out:
+    free(buf);
+    free(seq);
+    free(seq_at);
+    free(order);
     for (int blk = 0; blk < MP_BLOCK_COUNT; blk++)
         step_block_free(&blocks[blk]);
     return st;

@@ -282,7 +282,12 @@ int mp_world_send(mp_world *w, bool to_next, const float *buf, size_t n, char *w
     }
     memcpy(copy, buf, n * sizeof *copy);
     gs->sbuf[gs->nreq] = copy;
-    MPI_Isend(copy, (int)n, MPI_FLOAT, to_next ? me + 1 : me - 1, to_next ? 0 : 1, gs->g[MP_GROUP_PP],
+    /* The pipeline is a ring: interleaved, the last stage's chunk k feeds
+     * the first stage's chunk k+1 (and the gradients come back). */
+    int np;
+    MPI_Comm_size(gs->g[MP_GROUP_PP], &np);
+    MPI_Isend(copy, (int)n, MPI_FLOAT, to_next ? (me + 1) % np : (me - 1 + np) % np, to_next ? 0 : 1,
+              gs->g[MP_GROUP_PP],
               &gs->req[gs->nreq++]);
     return 0;
 }
@@ -290,17 +295,18 @@ int mp_world_send(mp_world *w, bool to_next, const float *buf, size_t n, char *w
 int mp_world_recv(mp_world *w, bool from_prev, float *buf, size_t n, char *why, size_t why_len)
 {
     groups *gs = w->impl;
-    int me;
+    int me, np;
     MPI_Comm_rank(gs->g[MP_GROUP_PP], &me);
+    MPI_Comm_size(gs->g[MP_GROUP_PP], &np);
+    int peer = from_prev ? (me - 1 + np) % np : (me + 1) % np; /* a ring, as the sends */
     snprintf(watch_msg, sizeof watch_msg,
              "moeplan: error: rank %d: the pipeline receive from stage %d did not complete in 60 s: another rank "
-             "failed or runs a different plan\n", w->rank, from_prev ? me - 1 : me + 1);
+             "failed or runs a different plan\n", w->rank, peer);
     alarm(60);
-    int rc = MPI_Recv(buf, (int)n, MPI_FLOAT, from_prev ? me - 1 : me + 1, from_prev ? 0 : 1, gs->g[MP_GROUP_PP],
-                      MPI_STATUS_IGNORE);
+    int rc = MPI_Recv(buf, (int)n, MPI_FLOAT, peer, from_prev ? 0 : 1, gs->g[MP_GROUP_PP], MPI_STATUS_IGNORE);
     alarm(0);
     if (rc != MPI_SUCCESS) {
-        snprintf(why, why_len, "rank %d: MPI error %d receiving from stage %d", w->rank, rc, from_prev ? me - 1 : me + 1);
+        snprintf(why, why_len, "rank %d: MPI error %d receiving from stage %d", w->rank, rc, peer);
         return -1;
     }
     return 0;

@@ -402,6 +402,20 @@ out:
 }
 #undef IX
 
+int mp_schedule_order(mp_schedule s, int p, int v, int m, int r, mp_sched_pass *out)
+{
+    if (s != MP_SCHED_GPIPE && s != MP_SCHED_1F1B && s != MP_SCHED_INTERLEAVED)
+        return -1;
+    sched_op *ops = malloc((size_t)2 * v * m * sizeof *ops);
+    if (!ops)
+        return -1;
+    int n = build_order(s, p, v, m, r, ops);
+    for (int i = 0; i < n; i++)
+        out[i] = (mp_sched_pass){ops[i].kind == OP_F ? 'F' : 'B', ops[i].chunk, ops[i].mb};
+    free(ops);
+    return n;
+}
+
 /* One group's passes (index (r v + k) m + j, the layout's chunks) through
  * its schedule.  DualPipe first lays them out by direction: rank r's
  * forward direction runs its own stage on micro-batches 0..m/2-1, its

@@ -65,6 +65,17 @@ assert s['p2p_floats'] == 2 * 256 * 64  # micro-batch 2 x 256 tokens x hidden 64
     ok "mpirun -np 4 run --step: 1F1B over 2 stages, predicted and measured"
 else notok "mpirun -np 4 run --step" "exit $rc"; fi
 
+# Interleaved: 3 chunks of one layer per stage, Megatron's interleaved
+# 1F1B (the simulator's order, schedule.c), the last stage's chunk k
+# feeding the first stage's chunk k+1 around the ring.
+mrun 4 run --plan tests/data/run-pp2-vpp3-plan.yaml --format json --repeats 1 --step
+if [ "$rc" -eq 0 ] && python3 -c "
+import json; s = json.load(open('$OUT'))['step']
+assert s['schedule'] == 'interleaved' and s['vpp'] == 3 and s['micro_batches'] == 2, s
+assert s['measured_s'] > 0 and s['predicted_s'] > 0 and s['predicted_bubble_s'] > 0"; then
+    ok "mpirun -np 4 run --step: interleaved 1F1B, 3 chunks per stage, around the ring"
+else notok "mpirun -np 4 run --step, interleaved" "exit $rc"; fi
+
 # calibrate --measure across ranks: bus bandwidth by size for each
 # collective, written to the file; run predicts the collectives with it.
 mrun 4 calibrate --measure -o "$TMP/cpu4.yaml"

@@ -69,9 +69,12 @@ void mp_run_report_free(mp_run_report *r);
 /* A training step's pipeline: the stage's micro-batches under 1F1B
  * (Megatron-LM's non-interleaved schedule: min(p - r - 1, m) warm-up
  * forwards, then one forward and one backward each, then the remaining
- * backwards), each forward and backward every op of the rank's layers in
- * order with its collectives, the activation sent to the next stage and
- * the gradient to the previous one.  p2p moves them between ranks. */
+ * backwards) or, with vpp > 1, interleaved 1F1B (the order of
+ * mp_schedule_order, which the simulator plays), each forward and
+ * backward every op of the chunk's layers in order with its collectives,
+ * the activation sent to the next stage and the gradient to the previous
+ * one (a ring: the last stage's chunk k feeds the first's chunk k+1).
+ * p2p moves them between ranks. */
 typedef struct {
     int (*send)(void *ctx, bool to_next, const float *buf, size_t n, char *why, size_t why_len); /* may return early */
     int (*recv)(void *ctx, bool from_prev, float *buf, size_t n, char *why, size_t why_len);

@@ -121,6 +121,18 @@ typedef struct {
 mp_status mp_sim_schedule(mp_schedule s, int p, int v, int m, double f_s, double b_s, double w_s, double w_saved,
                           double fb_s, mp_sched_result *out, mp_error *err);
 
+/* One pass of a rank's order: a forward ('F') or backward ('B') of one
+ * micro-batch through one model chunk. */
+typedef struct {
+    char pass;
+    int chunk, micro_batch;
+} mp_sched_pass;
+/* Rank r's passes under GPipe, 1F1B or interleaved 1F1B (the orders the
+ * simulator plays, schedule.c), into out (room for 2 v m); returns the
+ * count, or -1 for a schedule with other passes (ZB-H1's deferred W,
+ * DualPipe's pairs). */
+int mp_schedule_order(mp_schedule s, int p, int v, int m, int r, mp_sched_pass *out);
+
 const char *mp_schedule_name(mp_schedule s);
 bool mp_schedule_parse(const char *s, mp_schedule *out);
 /* The schedule a layout runs by default: interleaved with vpp > 1, else 1F1B. */
