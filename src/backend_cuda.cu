@@ -14,12 +14,17 @@
  * causal softmax between two batched GEMMs: not a flash kernel, and slower
  * than cuDNN's fused attention.
  *
+ * Collectives across ranks through NCCL, one communicator per layout
+ * group (its id broadcast over MPI by run_mpi.c), timed with CUDA events
+ * on the stream; each rank takes the GPU of its node-local rank.
+ *
  * Not run on a GPU yet (no GPU was lent when it was written): compiled in
  * CI; the `gpu` test suite checks it against the CPU backend where a GPU
  * is present. */
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <nccl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +42,11 @@ struct cuda_state {
     cudaStream_t stream;
     __nv_bfloat16 *scratch;      /* bf16 copies of GEMM operands */
     size_t scratch_elems;
+    int device;
+    ncclComm_t comm[MP_BACKEND_GROUPS]; /* one per layout group, NCCL's */
+    float *cbuf[2];              /* a collective's send and receive buffers */
+    size_t cbuf_floats;
+    cudaEvent_t ev[2];           /* timing a collective on the stream */
 };
 
 cuda_state *st(mp_backend *b) { return static_cast<cuda_state *>(b->impl); }
@@ -723,6 +733,131 @@ int cu_adamw(mp_backend *b, size_t n, void *param, const void *grad, void *m, vo
     return check_launch(b, "adamw");
 }
 
+/* ------------------------------------------------------------ NCCL */
+
+int nccl_fail(mp_backend *b, const char *what, ncclResult_t r)
+{
+    snprintf(b->err, sizeof b->err, "%s: %s", what, ncclGetErrorString(r));
+    return -1;
+}
+
+int cu_comm_id(mp_backend *b, void *id, size_t len)
+{
+    static_assert(sizeof(ncclUniqueId) <= MP_BACKEND_COMM_ID_BYTES, "ncclUniqueId fits the world's buffer");
+    if (len < sizeof(ncclUniqueId)) {
+        snprintf(b->err, sizeof b->err, "a %zu-byte id buffer, NCCL needs %zu", len, sizeof(ncclUniqueId));
+        return -1;
+    }
+    ncclUniqueId u;
+    ncclResult_t r = ncclGetUniqueId(&u);
+    if (r != ncclSuccess)
+        return nccl_fail(b, "ncclGetUniqueId", r);
+    memcpy(id, &u, sizeof u);
+    return 0;
+}
+
+int cu_comm_init(mp_backend *b, int group, int nranks, int rank, const void *id)
+{
+    if (group < 0 || group >= MP_BACKEND_GROUPS) {
+        snprintf(b->err, sizeof b->err, "group index %d out of range", group);
+        return -1;
+    }
+    ncclUniqueId u;
+    memcpy(&u, id, sizeof u);
+    ncclResult_t r = ncclCommInitRank(&st(b)->comm[group], nranks, u, rank);
+    return r == ncclSuccess ? 0 : nccl_fail(b, "ncclCommInitRank", r);
+}
+
+/* The same buffers and counts as the MPI version (run_mpi.c): `bytes` of
+ * fp32 rounded up to whole shares of the group. */
+int cu_collective(mp_backend *b, int group, int coll, double bytes, int reps, double *seconds)
+{
+    cuda_state *s = st(b);
+    *seconds = 0;
+    ncclComm_t c = group >= 0 && group < MP_BACKEND_GROUPS ? s->comm[group] : NULL;
+    if (!c) {
+        snprintf(b->err, sizeof b->err, "no NCCL communicator for group %d", group);
+        return -1;
+    }
+    int n = 0, me = 0;
+    ncclCommCount(c, &n);
+    ncclCommUserRank(c, &me);
+    if (n <= 1 || bytes <= 0)
+        return 0;
+    size_t count = (size_t)ceil(bytes / sizeof(float));
+    count = (count + (size_t)n - 1) / (size_t)n * (size_t)n;
+    size_t share = count / (size_t)n;
+    if (count > s->cbuf_floats) {
+        cudaFree(s->cbuf[0]);
+        cudaFree(s->cbuf[1]);
+        s->cbuf[0] = s->cbuf[1] = NULL;
+        s->cbuf_floats = 0;
+        cudaError_t e = cudaMalloc(&s->cbuf[0], count * sizeof(float));
+        if (e == cudaSuccess)
+            e = cudaMalloc(&s->cbuf[1], count * sizeof(float));
+        if (e != cudaSuccess)
+            return cuda_fail(b, "cudaMalloc for a collective", e);
+        s->cbuf_floats = count;
+    }
+    if (!s->ev[0] && (cudaEventCreate(&s->ev[0]) != cudaSuccess || cudaEventCreate(&s->ev[1]) != cudaSuccess))
+        return cuda_fail(b, "cudaEventCreate", cudaGetLastError());
+    float *a = s->cbuf[0], *r = s->cbuf[1];
+    double t[64];
+    bool once = reps <= 0;
+    if (once)
+        reps = 1;
+    if (reps > 64)
+        reps = 64;
+    for (int i = once ? 0 : -1; i < reps; i++) {
+        cudaEventRecord(s->ev[0], s->stream);
+        ncclResult_t rc = ncclSuccess;
+        switch (coll) {
+        case 1: rc = ncclAllReduce(a, r, count, ncclFloat, ncclSum, c, s->stream); break;
+        case 2: rc = ncclAllGather(a, r, share, ncclFloat, c, s->stream); break;
+        case 3: rc = ncclReduceScatter(a, r, share, ncclFloat, ncclSum, c, s->stream); break;
+        case 4: /* all-to-all: a send and a receive of `share` per peer, grouped */
+            rc = ncclGroupStart();
+            for (int p = 0; p < n && rc == ncclSuccess; p++) {
+                rc = ncclSend(a + (size_t)p * share, share, ncclFloat, p, c, s->stream);
+                if (rc == ncclSuccess)
+                    rc = ncclRecv(r + (size_t)p * share, share, ncclFloat, p, c, s->stream);
+            }
+            if (rc == ncclSuccess)
+                rc = ncclGroupEnd();
+            break;
+        case 5: /* send to the next member, receive from the previous */
+            rc = ncclGroupStart();
+            if (rc == ncclSuccess)
+                rc = ncclSend(a, count, ncclFloat, (me + 1) % n, c, s->stream);
+            if (rc == ncclSuccess)
+                rc = ncclRecv(r, count, ncclFloat, (me + n - 1) % n, c, s->stream);
+            if (rc == ncclSuccess)
+                rc = ncclGroupEnd();
+            break;
+        default: snprintf(b->err, sizeof b->err, "collective %d: not one NCCL runs here", coll); return -1;
+        }
+        if (rc != ncclSuccess)
+            return nccl_fail(b, "NCCL collective", rc);
+        cudaEventRecord(s->ev[1], s->stream);
+        cudaError_t e = cudaEventSynchronize(s->ev[1]);
+        if (e != cudaSuccess)
+            return cuda_fail(b, "a collective", e);
+        float ms = 0;
+        cudaEventElapsedTime(&ms, s->ev[0], s->ev[1]);
+        if (i >= 0)
+            t[i] = ms * 1e-3;
+    }
+    /* The median, as mp_median does (insertion sort of at most 64). */
+    for (int i = 1; i < reps; i++)
+        for (int j = i; j > 0 && t[j - 1] > t[j]; j--) {
+            double x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    *seconds = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    return 0;
+}
+
 } // namespace
 
 extern "C" const mp_backend_ops mp_backend_cuda = {
@@ -758,6 +893,9 @@ extern "C" const mp_backend_ops mp_backend_cuda = {
     cu_attention_bwd,
     cu_xent,
     cu_adamw,
+    cu_comm_id,
+    cu_comm_init,
+    cu_collective,
 };
 
 extern "C" bool mp_backend_cuda_open(mp_backend *b, char *why, size_t why_len)
@@ -768,11 +906,24 @@ extern "C" bool mp_backend_cuda_open(mp_backend *b, char *why, size_t why_len)
         snprintf(why, why_len, "no GPU found (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
         return false;
     }
+    /* One GPU per rank: the launcher's node-local rank picks it. */
+    const char *const local_vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "LOCAL_RANK"};
+    int device = 0;
+    for (const char *v : local_vars)
+        if (getenv(v)) {
+            device = atoi(getenv(v)) % n;
+            break;
+        }
+    if ((e = cudaSetDevice(device)) != cudaSuccess) {
+        snprintf(why, why_len, "cudaSetDevice(%d): %s", device, cudaGetErrorString(e));
+        return false;
+    }
     cuda_state *s = static_cast<cuda_state *>(calloc(1, sizeof *s));
     if (!s) {
         snprintf(why, why_len, "out of host memory");
         return false;
     }
+    s->device = device;
     if ((e = cudaStreamCreate(&s->stream)) != cudaSuccess) {
         snprintf(why, why_len, "cudaStreamCreate: %s", cudaGetErrorString(e));
         free(s);
@@ -796,6 +947,15 @@ extern "C" void mp_backend_cuda_close(mp_backend *b)
     if (!s)
         return;
     cudaStreamSynchronize(s->stream);
+    for (int g = 0; g < MP_BACKEND_GROUPS; g++)
+        if (s->comm[g])
+            ncclCommDestroy(s->comm[g]);
+    cudaFree(s->cbuf[0]);
+    cudaFree(s->cbuf[1]);
+    if (s->ev[0]) {
+        cudaEventDestroy(s->ev[0]);
+        cudaEventDestroy(s->ev[1]);
+    }
     cudaFree(s->scratch);
     cublasDestroy(s->blas);
     cudaStreamDestroy(s->stream);

@@ -120,6 +120,12 @@ static mp_status measure_cmd(const char *backend, const char *plan_path, const c
         mp_world_finalize(&world);
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--backend %s: %s", backend, why);
     }
+    /* Across ranks the cuda backend measures NCCL's collectives. */
+    if (world.size > 1 && !mp_world_use_backend(&world, &b, why, sizeof why)) {
+        mp_backend_close(&b);
+        mp_world_finalize(&world);
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "%s", why);
+    }
     mp_hardware base;
     mp_status st = MP_OK;
     cli_inputs *in = NULL;

@@ -98,10 +98,11 @@ static int run_comm(void *ctx, const mp_op *o, bool bwd, double *seconds, char *
     mp_coll coll = bwd ? o->bwd_coll : o->coll;
     double bytes = bwd ? o->bwd_comm_bytes : o->fwd_comm_bytes;
     if (o->bwd_coll != MP_COLL_NONE && o->bwd_coll != o->coll)
-        snprintf(kernel, klen, "MPI %s/%s %s%d", mp_coll_name(o->coll), mp_coll_name(o->bwd_coll),
+        snprintf(kernel, klen, "%s %s/%s %s%d", mp_world_coll_lib(cc->w), mp_coll_name(o->coll), mp_coll_name(o->bwd_coll),
                  mp_group_name(o->group), o->group_size);
     else
-        snprintf(kernel, klen, "MPI %s %s%d", mp_coll_name(coll), mp_group_name(o->group), o->group_size);
+        snprintf(kernel, klen, "%s %s %s%d", mp_world_coll_lib(cc->w), mp_coll_name(coll), mp_group_name(o->group),
+                 o->group_size);
     return mp_world_collective(cc->w, o->name, o->group, o->group_size, coll, bytes, cc->reps, 60.0, seconds, why,
                                why_len);
 }
@@ -215,6 +216,11 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
             goto done;
         }
         if (!mp_world_groups(&world, &l, why, sizeof why)) {
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "%s", why);
+            goto done;
+        }
+        /* The cuda backend's collectives are NCCL's, the cpu backend's MPI's. */
+        if (!mp_world_use_backend(&world, &b, why, sizeof why)) {
             st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "%s", why);
             goto done;
         }
@@ -399,9 +405,10 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
                     "communication", p1);
         } else if (world.size > 1) {
             fmt_s(r.meas_comm_s, m1, sizeof m1);
-            fprintf(out, "  %-16s predicted %10s  measured %10s  error %+6.1f%%  (MPI on the cpu backend; the step's "
-                         "own collectives listed above, not summed)\n",
-                    "communication", p1, m1, 100 * rel_err(r.pred_comm_s, r.meas_comm_s));
+            fprintf(out, "  %-16s predicted %10s  measured %10s  error %+6.1f%%  (%s; the step's own collectives "
+                         "listed above, not summed)\n",
+                    "communication", p1, m1, 100 * rel_err(r.pred_comm_s, r.meas_comm_s),
+                    strcmp(mp_world_coll_lib(&world), "NCCL") ? "MPI on the cpu backend" : "NCCL on the GPUs");
         } else {
             fprintf(out, "  %-16s predicted %10s  not measured: one rank has no peers\n", "communication", p1);
         }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "moeplan/backend.h"
 #include "moeplan/runs.h"
 
 bool mp_world_launched(void)
@@ -29,6 +30,7 @@ typedef struct {
     MPI_Request *req;            /* pipeline sends in flight, and their buffers */
     float **sbuf;
     int nreq, capreq;
+    mp_backend *b;               /* collectives on the backend's library (NCCL), or NULL: MPI's */
 } groups;
 
 /* The watchdog: what is running, for the message if it never returns. */
@@ -154,6 +156,28 @@ int mp_world_collective(mp_world *w, const char *op, mp_group g, int size, mp_co
     }
     if (n <= 1 || bytes <= 0)
         return 0;
+    if (gs->b) {
+        /* On the GPUs (NCCL), timed on the backend's stream; the slowest
+         * member's median, under the same watchdog. */
+        snprintf(watch_msg, sizeof watch_msg,
+                 "moeplan: error: rank %d: op %s (NCCL %s over group %s of %d) did not complete in %.0f s: another "
+                 "rank failed or runs a different plan\n", w->rank, op, mp_coll_name(coll), mp_group_name(g), n,
+                 timeout_s);
+        alarm((unsigned)ceil(timeout_s) * (reps > 0 ? (unsigned)reps + 1 : 1u));
+        if (reps > 0)
+            MPI_Barrier(c);
+        int rc = gs->b->ops->collective(gs->b, (int)g, (int)coll, bytes, reps, seconds);
+        double mx = *seconds;
+        if (reps > 0)
+            MPI_Allreduce(seconds, &mx, 1, MPI_DOUBLE, MPI_MAX, c);
+        alarm(0);
+        if (rc) {
+            snprintf(why, why_len, "rank %d, op %s: %s", w->rank, op, gs->b->err);
+            return -1;
+        }
+        *seconds = mx;
+        return 0;
+    }
     size_t count = (size_t)ceil(bytes / sizeof(float));
     count = (count + (size_t)n - 1) / (size_t)n * (size_t)n; /* whole shares */
     float *a = calloc(count, sizeof *a), *b = calloc(count, sizeof *b);
@@ -206,6 +230,53 @@ int mp_world_collective(mp_world *w, const char *op, mp_group g, int size, mp_co
     }
     *seconds = mp_median(t, reps);
     return 0;
+}
+
+bool mp_world_use_backend(mp_world *w, mp_backend *b, char *why, size_t why_len)
+{
+    groups *gs = w->impl;
+    if (!gs || !b->ops->collective)
+        return true; /* MPI's collectives */
+    for (int g = MP_GROUP_TP; g <= MP_GROUP_WORLD; g++) {
+        MPI_Comm c = gs->g[g];
+        if (c == MPI_COMM_NULL)
+            continue;
+        int n, me;
+        MPI_Comm_size(c, &n);
+        MPI_Comm_rank(c, &me);
+        if (n <= 1)
+            continue;
+        /* The group's first member makes the id and says whether it could;
+         * every member then joins (ncclCommInitRank waits for them all). */
+        char id[MP_BACKEND_COMM_ID_BYTES + 1];
+        memset(id, 0, sizeof id);
+        if (me == 0)
+            id[MP_BACKEND_COMM_ID_BYTES] = b->ops->comm_id(b, id, MP_BACKEND_COMM_ID_BYTES) ? 1 : 0;
+        MPI_Bcast(id, (int)sizeof id, MPI_BYTE, 0, c);
+        if (id[MP_BACKEND_COMM_ID_BYTES]) {
+            snprintf(why, why_len, "rank %d, group %s: the first member could not make an NCCL id%s%s", w->rank,
+                     mp_group_name((mp_group)g), me == 0 ? ": " : "", me == 0 ? b->err : "");
+            return false;
+        }
+        snprintf(watch_msg, sizeof watch_msg,
+                 "moeplan: error: rank %d: NCCL's communicator for group %s did not form in 120 s\n", w->rank,
+                 mp_group_name((mp_group)g));
+        alarm(120);
+        int rc = b->ops->comm_init(b, g, n, me, id);
+        alarm(0);
+        if (rc) {
+            snprintf(why, why_len, "rank %d, group %s: %s", w->rank, mp_group_name((mp_group)g), b->err);
+            return false;
+        }
+    }
+    gs->b = b;
+    return true;
+}
+
+const char *mp_world_coll_lib(const mp_world *w)
+{
+    const groups *gs = w->impl;
+    return gs && gs->b ? "NCCL" : "MPI";
 }
 
 int mp_world_check_alltoall(mp_world *w, mp_group g, int per_peer, char *why, size_t why_len)
@@ -416,6 +487,18 @@ void mp_world_gather(mp_world *w, const double *v, int n, double *out)
 {
     (void)w;
     memcpy(out, v, (size_t)n * sizeof *v);
+}
+
+bool mp_world_use_backend(mp_world *w, mp_backend *b, char *why, size_t why_len)
+{
+    (void)w, (void)b, (void)why, (void)why_len;
+    return true;
+}
+
+const char *mp_world_coll_lib(const mp_world *w)
+{
+    (void)w;
+    return "MPI";
 }
 
 #endif

@@ -88,7 +88,24 @@ typedef struct {
     /* AdamW on n parameters (decoupled weight decay), step t >= 1. */
     int (*adamw)(mp_backend *b, size_t n, void *param, const void *grad, void *m, void *v, float lr, float beta1,
                  float beta2, float eps, float weight_decay, int t);
+    /* Collectives on the backend's own library (cuda: NCCL), NULL where it
+     * has none (cpu: the world's MPI ones, run_mpi.c).  The world (world.h
+     * mp_world_use_backend) gets an id from comm_id on each group's first
+     * member, broadcasts it over MPI, and every member calls comm_init
+     * with the group's index (0..MP_BACKEND_GROUPS-1), its size and its
+     * rank in it.  collective runs `coll` (cost.h mp_coll's values: 1
+     * all-reduce, 2 all-gather, 3 reduce-scatter, 4 all-to-all, 5
+     * send/recv around the group) of `bytes` (mp_world_collective's
+     * convention) on the backend's stream: after one warm-up, the median
+     * of `reps` timed runs (reps <= 0: one run, no warm-up), this rank's
+     * seconds. */
+    int (*comm_id)(mp_backend *b, void *id, size_t len);
+    int (*comm_init)(mp_backend *b, int group, int nranks, int rank, const void *id);
+    int (*collective)(mp_backend *b, int group, int coll, double bytes, int reps, double *seconds);
 } mp_backend_ops;
+
+#define MP_BACKEND_GROUPS 16
+#define MP_BACKEND_COMM_ID_BYTES 128 /* ncclUniqueId's size */
 
 struct mp_backend {
     const mp_backend_ops *ops;

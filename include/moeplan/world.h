@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "moeplan/backend.h"
 #include "moeplan/cost.h"
 #include "moeplan/layout.h"
 
@@ -39,6 +40,14 @@ bool mp_world_groups(mp_world *w, const mp_layout *l, char *why, size_t why_len)
  * the rank, the group and the op.  0, or -1 with the reason. */
 int mp_world_collective(mp_world *w, const char *op, mp_group g, int size, mp_coll coll, double bytes, int reps,
                         double timeout_s, double *seconds, char *why, size_t why_len);
+/* From now on run the collectives on backend b's library where it has
+ * one (the cuda backend: NCCL, one communicator per group with more than
+ * one member, its id broadcast over MPI); a no-op for the cpu backend,
+ * whose collectives stay MPI's.  False with the reason naming the rank and
+ * the group.  After mp_world_groups. */
+bool mp_world_use_backend(mp_world *w, mp_backend *b, char *why, size_t why_len);
+/* "NCCL" or "MPI": what mp_world_collective runs on. */
+const char *mp_world_coll_lib(const mp_world *w);
 /* An all-to-all over g of `per_peer` ints whose values name their sender,
  * receiver and index, checked exactly on arrival (the token-id payload). */
 int mp_world_check_alltoall(mp_world *w, mp_group g, int per_peer, char *why, size_t why_len);
