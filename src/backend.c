@@ -36,6 +36,24 @@ void mp_backend_close(mp_backend *b)
     memset(b, 0, sizeof *b);
 }
 
+void mp_backend_timer_begin(mp_backend *b, double *t0)
+{
+    if (b->ops->timer_begin) {
+        *t0 = b->ops->timer_begin(b) ? -1 : 0;
+        return;
+    }
+    *t0 = b->ops->now_s(b);
+}
+
+double mp_backend_timer_end(mp_backend *b, double t0)
+{
+    if (b->ops->timer_end)
+        return t0 < 0 ? -1 : b->ops->timer_end(b);
+    if (b->ops->sync(b))
+        return -1;
+    return b->ops->now_s(b) - t0;
+}
+
 const char *mp_backend_names(void)
 {
     return MP_HAVE_CUDA ? "cpu, cuda" : "cpu";

@@ -6,9 +6,10 @@
  * moeplan's own, in fp32 (so they move twice a bf16 framework's bytes:
  * run prices them at 4 bytes, run.c mp_run_backend_workload).
  *
- * Timing: now_s synchronises the stream and reads the host's monotonic
- * clock, so an op's time includes its launches; ops of tens of
- * microseconds and more are resolved to about a microsecond.
+ * Timing: an op's time is CUDA events recorded on the stream around it
+ * (timer_begin / timer_end, cudaEventElapsedTime: about half a microsecond
+ * of resolution); now_s, for longer spans, synchronises the stream and
+ * reads the host's monotonic clock.
  *
  * Attention materialises the scores (heads x seq x seq floats), an exact
  * causal softmax between two batched GEMMs: not a flash kernel, and slower
@@ -47,6 +48,7 @@ struct cuda_state {
     float *cbuf[2];              /* a collective's send and receive buffers */
     size_t cbuf_floats;
     cudaEvent_t ev[2];           /* timing a collective on the stream */
+    cudaEvent_t tev[2];          /* the op timer (timer_begin / timer_end) */
 };
 
 cuda_state *st(mp_backend *b) { return static_cast<cuda_state *>(b->impl); }
@@ -141,6 +143,34 @@ double cu_now(mp_backend *b)
 }
 
 size_t cu_high_water(mp_backend *b) { return b->high_water_bytes; }
+
+/* An op's time on the GPU: events on the stream around it, so the host's
+ * launch overhead counts only where it leaves the GPU idle. */
+int cu_timer_begin(mp_backend *b)
+{
+    cuda_state *s = st(b);
+    cudaError_t e;
+    if (!s->tev[0] && ((e = cudaEventCreate(&s->tev[0])) != cudaSuccess || (e = cudaEventCreate(&s->tev[1])) != cudaSuccess))
+        return cuda_fail(b, "cudaEventCreate", e);
+    e = cudaEventRecord(s->tev[0], s->stream);
+    return e == cudaSuccess ? 0 : cuda_fail(b, "cudaEventRecord", e);
+}
+
+double cu_timer_end(mp_backend *b)
+{
+    cuda_state *s = st(b);
+    cudaError_t e = cudaEventRecord(s->tev[1], s->stream);
+    if (e == cudaSuccess)
+        e = cudaEventSynchronize(s->tev[1]);
+    float ms = 0;
+    if (e == cudaSuccess)
+        e = cudaEventElapsedTime(&ms, s->tev[0], s->tev[1]);
+    if (e != cudaSuccess) {
+        cuda_fail(b, "timing an op", e);
+        return -1;
+    }
+    return ms * 1e-3;
+}
 
 __global__ void to_bf16(const float *x, __nv_bfloat16 *y, size_t n)
 {
@@ -871,6 +901,8 @@ extern "C" const mp_backend_ops mp_backend_cuda = {
     cu_download_int,
     cu_sync,
     cu_now,
+    cu_timer_begin,
+    cu_timer_end,
     cu_high_water,
     NULL, /* set_threads: the GPU's kernels use no host threads */
     cu_gemm,
@@ -952,9 +984,11 @@ extern "C" void mp_backend_cuda_close(mp_backend *b)
             ncclCommDestroy(s->comm[g]);
     cudaFree(s->cbuf[0]);
     cudaFree(s->cbuf[1]);
-    if (s->ev[0]) {
-        cudaEventDestroy(s->ev[0]);
-        cudaEventDestroy(s->ev[1]);
+    for (int i = 0; i < 2; i++) {
+        if (s->ev[i])
+            cudaEventDestroy(s->ev[i]);
+        if (s->tev[i])
+            cudaEventDestroy(s->tev[i]);
     }
     cudaFree(s->scratch);
     cublasDestroy(s->blas);

@@ -31,11 +31,12 @@ int mp_measure_gemm_rate(mp_backend *b, int m, int n, int k, int reps, double *f
     if (!A || !B || !C)
         goto out;
     for (int r = -1; r < reps; r++) {
-        double t0 = b->ops->now_s(b);
-        if (b->ops->gemm(b, false, false, m, n, k, A, B, C, 0) || b->ops->sync(b))
+        double t0, dt;
+        mp_backend_timer_begin(b, &t0);
+        if (b->ops->gemm(b, false, false, m, n, k, A, B, C, 0) || (dt = mp_backend_timer_end(b, t0)) < 0)
             goto out;
         if (r >= 0)
-            t[r] = b->ops->now_s(b) - t0;
+            t[r] = dt;
     }
     double med = mp_median(t, reps);
     *flops_per_s = med > 0 ? 2.0 * m * n * k / med : 0;
@@ -57,11 +58,12 @@ int mp_measure_copy_bw(mp_backend *b, size_t elems, int reps, double *bytes_per_
     if (!x || !y)
         goto out;
     for (int r = -1; r < reps; r++) {
-        double t0 = b->ops->now_s(b);
-        if (b->ops->copy(b, y, x, elems) || b->ops->sync(b))
+        double t0, dt;
+        mp_backend_timer_begin(b, &t0);
+        if (b->ops->copy(b, y, x, elems) || (dt = mp_backend_timer_end(b, t0)) < 0)
             goto out;
         if (r >= 0)
-            t[r] = b->ops->now_s(b) - t0;
+            t[r] = dt;
     }
     double med = mp_median(t, reps);
     *bytes_per_s = med > 0 ? 8.0 * (double)elems / med : 0;
@@ -175,10 +177,12 @@ mp_status mp_measure_hardware(mp_backend *b, const mp_hardware *base, const mp_c
                 double t[3];
                 int rc = q && k && v && o && lse ? 0 : -1;
                 for (int r = -1; r < 3 && !rc; r++) {
-                    double t0 = b->ops->now_s(b);
-                    rc = b->ops->attention_fwd(b, heads, seq, dim, q, k, v, o, lse) || b->ops->sync(b);
+                    double t0, dt = -1;
+                    mp_backend_timer_begin(b, &t0);
+                    rc = b->ops->attention_fwd(b, heads, seq, dim, q, k, v, o, lse) ||
+                         (dt = mp_backend_timer_end(b, t0)) < 0;
                     if (r >= 0)
-                        t[r] = b->ops->now_s(b) - t0;
+                        t[r] = dt;
                 }
                 void *all[5] = {q, k, v, o, lse};
                 for (int z = 0; z < 5; z++)

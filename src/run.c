@@ -407,10 +407,10 @@ static int timed(job *j, bool bwd, int reps, double *out)
     if (exec(j, bwd) || b->ops->sync(b))
         return -1;
     for (int r = 0; r < reps; r++) {
-        double t0 = b->ops->now_s(b);
-        if (exec(j, bwd) || b->ops->sync(b))
+        double t0;
+        mp_backend_timer_begin(b, &t0);
+        if (exec(j, bwd) || (t[r] = mp_backend_timer_end(b, t0)) < 0)
             return -1;
-        t[r] = b->ops->now_s(b) - t0;
     }
     *out = mp_median(t, reps);
     return 0;

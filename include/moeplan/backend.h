@@ -29,6 +29,12 @@ typedef struct {
     int (*download_int)(mp_backend *b, int *dst, const void *src, size_t n);
     int (*sync)(mp_backend *b);                           /* wait for queued work */
     double (*now_s)(mp_backend *b);                       /* a monotonic clock, after sync */
+    /* A timer on the device itself (cuda: events on the stream), NULL
+     * where the clock above is the timer (cpu): begin marks the stream,
+     * end marks it again, waits, and returns the seconds between, or < 0
+     * on an error (err says).  Use mp_backend_timer_begin/end. */
+    int (*timer_begin)(mp_backend *b);
+    double (*timer_end)(mp_backend *b);
     size_t (*high_water_bytes)(mp_backend *b);            /* the most allocated at once */
     /* Host threads the backend's kernels may use (NULL: not applicable). */
     void (*set_threads)(mp_backend *b, int threads);
@@ -118,6 +124,11 @@ struct mp_backend {
  * in why (no such backend, the build has no CUDA, no GPU). */
 bool mp_backend_open(const char *name, mp_backend *b, char *why, size_t why_len);
 void mp_backend_close(mp_backend *b);
+/* Time what the backend runs between the two calls: its device timer
+ * where it has one (CUDA events), else its clock after a sync; < 0 on an
+ * error. */
+void mp_backend_timer_begin(mp_backend *b, double *t0);
+double mp_backend_timer_end(mp_backend *b, double t0);
 /* The names this build has, comma-separated ("cpu" or "cpu, cuda"). */
 const char *mp_backend_names(void);
 

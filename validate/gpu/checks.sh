@@ -35,7 +35,8 @@ step() { # step NAME TIMEOUT_S FILE CMD...: run, keep stdout in FILE, record the
 step "gpu suite" 300 gpu-suite.txt meson test -C "$BUILD" --suite gpu --print-errorlogs
 step "calibrate --measure" 300 calibrate.txt "$M" calibrate --measure --backend cuda \
     --plan tests/data/run-small-plan.yaml -o "$OUT/hw-measured.yaml"
-for plan in tests/data/run-small-plan.yaml tests/data/run-mla-plan.yaml plans/seed-plan.yaml; do
+for plan in tests/data/run-small-plan.yaml tests/data/run-mla-plan.yaml plans/seed-plan.yaml \
+    tests/data/run-mixtral-plan.yaml; do
     n=$(basename "$plan" .yaml)
     step "run $n" 300 "run-$n.json" "$M" run --plan "$plan" --backend cuda --layers 2 --optimizer --format json
     [ -s "$OUT/hw-measured.yaml" ] && step "run $n, measured tables" 300 "run-$n-measured.json" \
