@@ -75,7 +75,7 @@ static mp_status plan_run_error(mp_backend *b, const cli_inputs *in, const mp_la
     mp_run_backend_workload(b, &wl);
     mp_cost_ctx c;
     mp_cost_ctx_init(&c, &in->model, hw, &wl, l, in->wl.seq_max);
-    mp_run_opts ro = {0, 0, 3, false, NULL, NULL};
+    mp_run_opts ro = {0, 0, 3, false, NULL, NULL, NULL, 0};
     mp_run_report r;
     mp_status st = mp_run_rank(&c, b, &ro, &r, err);
     if (st)

@@ -14,13 +14,17 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "moeplan/distribution.h"
 #include "moeplan/measure.h"
 #include "moeplan/run.h"
 #include "moeplan/simulate.h"
 #include "moeplan/units.h"
 #include "moeplan/world.h"
 
-enum { O_PLAN = 256, O_RANK, O_LAYERS, O_BACKEND, O_REPEATS, O_HARDWARE, O_OPTIMIZER, O_TOLERANCE, O_FORMAT, O_STEP };
+enum {
+    O_PLAN = 256, O_RANK, O_LAYERS, O_BACKEND, O_REPEATS, O_HARDWARE, O_OPTIMIZER, O_TOLERANCE, O_FORMAT, O_STEP,
+    O_ROUTING
+};
 static const struct option run_options[] = {
     {"plan", required_argument, 0, O_PLAN},
     {"rank", required_argument, 0, O_RANK},
@@ -31,6 +35,7 @@ static const struct option run_options[] = {
     {"optimizer", no_argument, 0, O_OPTIMIZER},
     {"tolerance", required_argument, 0, O_TOLERANCE},
     {"step", no_argument, 0, O_STEP},
+    {"routing", required_argument, 0, O_ROUTING},
     {"format", required_argument, 0, O_FORMAT},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
@@ -45,6 +50,8 @@ static const char *const run_help[] = {
     "X%: exit 1 when the measured total is off the prediction by more",
     ": also a whole step's pipeline: the micro-batches under 1F1B (interleaved with vpp > 1) across the PP ranks "
     "(needs one rank per GPU)",
+    "balanced|zipf:S|FILE.yaml: the experts' token counts: balanced, Zipf with skew S (expert 0 the most popular), "
+    "or a per-expert histogram file; the busiest EP rank's experts run (default balanced)",
     "text|json: report format",
     ": this help (also -h)",
 };
@@ -124,9 +131,11 @@ static void fmt_s(double s, char *b, size_t n)
 static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *failed)
 {
     const char *plan = NULL, *backend = "cpu", *hw_path = NULL;
-    mp_run_opts ro = {0, 0, 5, false, NULL, NULL};
+    mp_run_opts ro = {0, 0, 5, false, NULL, NULL, NULL, 0};
     double tolerance = -1;
     bool step = false;
+    const char *routing = "balanced";
+    double *expert_p = NULL;
     double *all = NULL; /* every rank's terms (rank 0) */
     out_format fmt = FMT_TEXT;
     opterr = 0;
@@ -141,6 +150,7 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         case O_HARDWARE: hw_path = optarg; break;
         case O_OPTIMIZER: ro.optimizer = true; break;
         case O_STEP: step = true; break;
+        case O_ROUTING: routing = optarg; break;
         case O_RANK:
         case O_LAYERS:
         case O_REPEATS:
@@ -246,6 +256,68 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
     if (host && !hw_path && (st = mp_measure_host(&b, &in->hw, &hw, err)))
         goto done;
     mp_cost_ctx_init(&c, &in->model, &hw, &wl, &l, in->wl.seq_max);
+    /* Routing: the experts' shares (Zipf as moeplan simulate draws them,
+     * here in expert order and at their expected counts, or a histogram),
+     * the EP rank whose experts get the most, and its load over the mean,
+     * which the cost model prices (dropless; padded at a capacity factor). */
+    double route_load = 1;
+    if (strcmp(routing, "balanced")) {
+        long E = in->model.num_experts;
+        if (E <= 0) {
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing %s: the model has no experts", routing);
+            goto done;
+        }
+        int n = 0;
+        if (!strncmp(routing, "zipf:", 5)) {
+            char *end;
+            double z = strtod(routing + 5, &end);
+            if (end == routing + 5 || *end || !(z >= 0 && z <= 10)) {
+                st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing zipf:S: expected a skew S from 0 to 10, got "
+                                  "'%s'", routing + 5);
+                goto done;
+            }
+            expert_p = malloc((size_t)E * sizeof *expert_p);
+            if (!expert_p) {
+                st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+                goto done;
+            }
+            for (long e = 0; e < E; e++)
+                expert_p[e] = pow(1.0 + (double)e, -z);
+            n = (int)E;
+        } else if (strlen(routing) > 5 && (!strcmp(routing + strlen(routing) - 5, ".yaml") ||
+                                           !strcmp(routing + strlen(routing) - 5, ".json"))) {
+            if ((st = mp_expert_weights_load(routing, E, &expert_p, &n, err)))
+                goto done;
+        } else {
+            static const char *const names[] = {"balanced"};
+            const char *near = mp_did_you_mean(routing, names, 1);
+            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing: '%s' is not balanced, zipf:S or a .yaml "
+                              "histogram file%s%s%s", routing, near ? " (did you mean '" : "", near ? near : "",
+                              near ? "'?)" : "");
+            goto done;
+        }
+        double sum = 0;
+        for (int e = 0; e < n; e++)
+            sum += expert_p[e];
+        for (int e = 0; e < n; e++)
+            expert_p[e] /= sum;
+        int per = (int)(E / l.ep), best = 0;
+        double top = -1;
+        for (int q = 0; q < l.ep; q++) {
+            double share = 0;
+            for (int e = q * per; e < (q + 1) * per; e++)
+                share += expert_p[e];
+            if (share > top + 1e-15) {
+                top = share;
+                best = q;
+            }
+        }
+        route_load = top * l.ep;
+        ro.expert_p = expert_p;
+        ro.ep_rank = best;
+        if (wl.capacity_factor <= 0)
+            c.expert_load = route_load;
+    }
     mp_run_report r;
     if ((st = mp_run_rank(&c, &b, &ro, &r, err)))
         goto done;
@@ -326,6 +398,8 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
                               "layers_rank", r.layers_rank, "layers_run", r.layers_run, "ops", ops);
         json_object_set_new(j, "hardware", json_pack("{s:s,s:f,s:f}", "name", hw.name, "peak_flops", hw.peak_flops,
                                                      "memory_bw_bytes_per_s", hw.memory_bw_bytes_per_s));
+        json_object_set_new(j, "routing", json_pack("{s:s,s:i,s:f,s:f}", "routing", routing, "ep_rank", ro.ep_rank,
+                                                    "load", route_load, "expert_load", c.expert_load));
         json_object_set_new(j, "totals",
                             json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "predicted_compute_s", r.pred_compute_s,
                                       "measured_compute_s", r.meas_compute_s, "predicted_memory_s", r.pred_memory_s,
@@ -362,6 +436,9 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
             fprintf(out, ", world rank 0 of %d (tp %d cp %d dp %d pp %d)", world.size, world.tp, world.cp, world.dp,
                     world.pp);
         fprintf(out, "\n");
+        if (ro.expert_p)
+            fprintf(out, "routing %s: EP rank %d's experts, the busiest, %.3fx the mean%s\n", routing, ro.ep_rank,
+                    route_load, wl.capacity_factor > 0 ? " (padded to capacity: priced at the capacity factor)" : "");
         mp_fmt_flops(hw.peak_flops, a, sizeof a);
         mp_fmt_bytes(hw.memory_bw_bytes_per_s, bb, sizeof bb);
         fprintf(out, "predicted with %s: %s/s matrix products, %s/s memory-bound%s\n\n", hw.name, a, bb,
@@ -441,6 +518,7 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
     mp_run_report_free(&r);
 done:
     free(all);
+    free(expert_p);
     free(in);
     mp_backend_close(&b);
     mp_world_finalize(&world);

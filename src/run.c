@@ -95,6 +95,7 @@ typedef struct {
     const mp_cost_ctx *c;
     const mp_op *o;
     mp_backend *b;
+    const mp_run_opts *ro;       /* the routing (expert_p), or NULL */
     bufs s;
     int kind;                    /* which kernel */
     long m, n, k, batch;         /* gemm; rows/cols for the others */
@@ -161,6 +162,24 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
                 s->oom = true;
             for (size_t g = 0; j->mg && g < B; g++)
                 j->mg[g] = (int)j->m;
+            /* Routed, dropless: the local experts' rows in their shares of
+             * the rank's total (expected counts; the cost model priced the
+             * total through expert_load).  At a capacity factor each is
+             * padded to capacity: equal rows, as above. */
+            const double *p = j->ro ? j->ro->expert_p : NULL;
+            if (p && j->mg && o->expert && w->capacity_factor <= 0 && B == (size_t)(m->num_experts / l->ep)) {
+                size_t e0 = (size_t)j->ro->ep_rank * B;
+                double sum = 0, total = (double)B * (double)j->m;
+                for (size_t g = 0; g < B; g++)
+                    sum += p[e0 + g];
+                long used = 0;
+                for (size_t g = 0; g + 1 < B && sum > 0; g++) {
+                    j->mg[g] = (int)floor(total * p[e0 + g] / sum + 0.5);
+                    used += j->mg[g];
+                }
+                if (sum > 0)
+                    j->mg[B - 1] = (int)((long)total - used > 0 ? (long)total - used : 0);
+            }
             snprintf(kernel, klen, "grouped gemm x%ld", j->batch);
         } else {
             j->kind = K_GEMM;
@@ -224,8 +243,23 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
         if (!host) {
             s->oom = true;
         } else {
-            for (size_t i = 0; i < rows; i++)
-                host[i] = (int)((i * 7919u) % (size_t)j->batch);
+            const double *p = j->ro ? j->ro->expert_p : NULL;
+            if (!p) {
+                for (size_t i = 0; i < rows; i++)
+                    host[i] = (int)((i * 7919u) % (size_t)j->batch);
+            } else {
+                /* In the routing's shares: copy i to the expert at quantile
+                 * frac((i + 1/2) phi) of their distribution (a
+                 * low-discrepancy sequence: the counts within one of the
+                 * expected ones, in no block order). */
+                for (size_t i = 0; i < rows; i++) {
+                    double u = fmod(((double)i + 0.5) * 0.6180339887498949, 1.0), acc = 0;
+                    int e = 0;
+                    while (e < j->batch - 1 && (acc += p[e]) <= u)
+                        e++;
+                    host[i] = e;
+                }
+            }
             j->ia = ibuf(s, rows, host);
             free(host);
         }
@@ -516,6 +550,7 @@ mp_status mp_run_rank(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o,
             j.c = c;
             j.o = op;
             j.b = b;
+            j.ro = o;
             j.s.b = b;
             bool ok = prepare(&j, ops, n, r->kernel, sizeof r->kernel);
             r->how = j.kind == K_STANDIN ? MP_RUN_STANDIN : MP_RUN_KERNEL;
@@ -589,7 +624,8 @@ static void step_block_free(step_block *s)
     s->n = 0;
 }
 
-static int step_block_make(const mp_cost_ctx *c, mp_backend *b, mp_block blk, step_block *out)
+static int step_block_make(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *ro, mp_block blk,
+                           step_block *out)
 {
     mp_op ops[MP_MAX_OPS];
     size_t n = mp_cost_block_ops(c, blk, ops);
@@ -612,6 +648,7 @@ static int step_block_make(const mp_cost_ctx *c, mp_backend *b, mp_block blk, st
         s->j.c = c;
         s->j.o = &s->op;
         s->j.b = b;
+        s->j.ro = ro;
         s->j.s.b = b;
         char kernel[40];
         out->n++;
@@ -664,7 +701,7 @@ mp_status mp_run_step(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o,
     int *seq = NULL, *seq_at = NULL;
     mp_sched_pass *order = NULL;
     for (int blk = 0; blk < MP_BLOCK_STEP; blk++)
-        if (count[blk] && step_block_make(c, b, (mp_block)blk, &blocks[blk])) {
+        if (count[blk] && step_block_make(c, b, o, (mp_block)blk, &blocks[blk])) {
             st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "%s backend, step block %s: %s", b->ops->name,
                               mp_block_name((mp_block)blk), b->err);
             goto out;

@@ -81,6 +81,25 @@ if [ "$rc" -eq 0 ] && grep -q "predicted with cpu backend (calibrate --measure)"
     ok "run --hardware: predicts with the measured file"
 else notok "run --hardware the measured file" "exit $rc"; fi
 
+# Routing: Zipf with skew 1 over run-small's 4 experts gives them
+# 12 : 6 : 4 : 3 (of 25); EP rank 0 holds experts 0 and 1, 18/25 = 0.72 of
+# the copies, 1.44x the mean of 2 ranks: the cost model is asked at expert
+# load 1.44, and the two local experts get 12 : 6 of the rank's rows.
+run run --plan $PLAN --format json --repeats 1 --routing zipf:1
+if [ "$rc" -eq 0 ] && python3 - "$OUT" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d['routing']
+assert r['ep_rank'] == 0 and abs(r['load'] - 1.44) < 1e-12 and abs(r['expert_load'] - 1.44) < 1e-12, r
+fc1 = [o for o in d['ops'] if o['name'] == 'expert-fc1'][0]
+assert fc1['shape'].startswith('737x'), fc1['shape']  # 512 rows per expert x 1.44
+assert fc1['measured_fwd_s'] > 0
+PY
+then ok "run --routing zipf:1: the busiest EP rank's experts at 1.44x, priced and run"
+else notok "run --routing zipf:1" "exit $rc"; fi
+refused "run --routing zpf:1" "is not balanced, zipf:S" run --plan $PLAN --routing zpf:1
+refused "run --routing on a dense model" "no experts" run --plan tests/data/run-mla-plan.yaml --routing zipf:1
+
 refused "run --backend cuda without a CUDA backend: exit 2, said why" "--backend cuda:" run --plan $PLAN --backend cuda
 refused "run --backend tpu: unknown" "unknown backend 'tpu'" run --plan $PLAN --backend tpu
 refused "run --rank 2 of pp 2" "pipeline ranks 0 to 1" run --plan $PLAN --rank 2

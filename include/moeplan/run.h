@@ -59,6 +59,12 @@ typedef struct {
     bool optimizer;              /* also the step's ops (norm, clip, AdamW) */
     mp_run_comm_fn comm;         /* NULL: collectives not measured (one rank) */
     void *comm_ctx;
+    /* Routing (run --routing): each expert's share of the routed token
+     * copies, NULL = balanced.  The local experts run are EP rank
+     * ep_rank's (the busiest), fed their expected counts; the permutation
+     * sends this GPU's copies to the experts in those shares. */
+    const double *expert_p;
+    int ep_rank;
 } mp_run_opts;
 
 /* Run rank opts->rank's work under context c on backend b.  The report's
