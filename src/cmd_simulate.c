@@ -83,7 +83,7 @@ static const char *const sim_help[] = {
     ": sequence parallelism off",
     "0|1|2|3: ZeRO stage",
     "gpipe|1f1b|interleaved|zb-h1|dualpipe: the pipeline schedule (default: interleaved with vpp > 1, else 1f1b)",
-    "N: steps to simulate, each with new lengths and routing, 1-100000 (default 10)",
+    "N: steps to simulate, each with new lengths and routing, 1-10000 (default 10)",
     "N: the random seed, 0 or more (default 1)",
     "range|fixed|FILE.yaml: sequence lengths: uniform over the workload's range, all its longest, or a histogram "
     "file (default range)",
@@ -307,7 +307,7 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
             break;
         case O_SCHEDULE: sched_text = optarg; break;
         case O_STEPS:
-            if ((st = whole("steps", optarg, 1, 100000, &steps, err)))
+            if ((st = whole("steps", optarg, 1, 10000, &steps, err)))
                 return st;
             break;
         case O_SEED:
@@ -469,7 +469,10 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     if (trace) {
         json_t *t = mp_sim_trace(&r, title);
         FILE *tf = t ? fopen(trace, "w") : NULL;
-        if (!t || !tf || json_dumpf(t, tf, JSON_COMPACT) || fclose(tf)) {
+        int bad = !t || !tf || json_dumpf(t, tf, JSON_COMPACT);
+        if (tf && fclose(tf))
+            bad = 1;
+        if (bad) {
             json_decref(t);
             st = mp_error_set(err, t ? MP_ERR_IO : MP_ERR_NOMEM, trace, 0, 0, "could not write the trace: %s",
                               t ? strerror(errno) : "out of memory");

@@ -197,7 +197,7 @@ bool mp_sim_add_event(pipe_out *o, mp_event_kind k, int r, int chunk, int mb, do
         return true;
     if (!mp_sim_room((void **)&o->ev, &o->cap_ev, o->n_ev, sizeof *o->ev))
         return false;
-    o->ev[o->n_ev++] = (mp_sim_event){k, r, chunk, mb, s, e, tokens, NULL, MP_BLOCK_EMBED, -1, false};
+    o->ev[o->n_ev++] = (mp_sim_event){k, r, chunk, mb, s, e, tokens, NULL, MP_BLOCK_EMBED, -1, false, 0, -1};
     return true;
 }
 
@@ -211,7 +211,8 @@ bool mp_sim_add_event(pipe_out *o, mp_event_kind k, int r, int chunk, int mb, do
 static double ready_at(const pipe_in *pi, const double *endF, const double *endB, op_kind kind, int r, int k, int j)
 {
     int p = pi->p, v = pi->v;
-    double link = v > 1 ? pi->send_s : 0; /* 1F1B: the send is inside the sender's pass */
+    /* 1F1B: the send is inside the sender's pass; else on the link after. */
+    double link = v > 1 ? pi->send_s[k * pi->mb_stride + j] : 0;
     double t;
     if (pi->sched == MP_SCHED_DUALPIPE) {
         int up = k == 0 ? r - 1 : r + 1, down = k == 0 ? r + 1 : r - 1;
@@ -325,7 +326,8 @@ static bool run_pipe(const pipe_in *pi, pipe_out *po)
             fr[r] = s + d;
             po->busy_s[r] += d;
             act[r] -= pi->wsaved[IX(r, k, j)];
-            if (!mp_sim_add_event(po, MP_EV_WGRAD, r, k, j, s, fr[r], pi->tokens[j]))
+            if (!mp_sim_add_event(po, MP_EV_WGRAD, r, k, k * pi->mb_stride + j, s, fr[r],
+                                  pi->tokens[k * pi->mb_stride + j]))
                 ok = false;
             if (fr[r] > span)
                 span = fr[r];
@@ -369,18 +371,23 @@ static bool run_pipe(const pipe_in *pi, pipe_out *po)
         fr[r] = s + d;
         po->busy_s[r] += d;
         mp_event_kind ek = o->kind == OP_F ? MP_EV_FWD : o->kind == OP_B ? MP_EV_BWD : MP_EV_FWD_BWD;
-        if (!mp_sim_add_event(po, ek, r, k, j, s, fr[r], pi->tokens[j]))
+        int mb = k * pi->mb_stride + j; /* the layout's micro-batch */
+        if (!mp_sim_add_event(po, ek, r, k, mb, s, fr[r], pi->tokens[mb]))
             ok = false;
+        else if (o->kind == OP_FB && po->want_ev) {
+            po->ev[po->n_ev - 1].chunk2 = o->chunk2;
+            po->ev[po->n_ev - 1].micro_batch2 = o->chunk2 * pi->mb_stride + o->mb2;
+        }
         /* The send to the neighbour: inside the pass under 1F1B (blocking),
          * after it on the link when interleaved and in DualPipe. */
         bool sends = pi->sched == MP_SCHED_DUALPIPE
                          ? true
                          : (o->kind == OP_F ? !(r == p - 1 && k == v - 1) : !(r == 0 && k == 0));
         if (sends && p > 1) {
-            if (v == 1 && pi->p2p_s > 0)
-                ok = ok && mp_sim_add_event(po, MP_EV_SEND, r, k, j, fr[r] - pi->p2p_s, fr[r], pi->tokens[j]);
-            else if (v > 1 && pi->send_s > 0)
-                ok = ok && mp_sim_add_event(po, MP_EV_SEND, r, k, j, fr[r], fr[r] + pi->send_s, pi->tokens[j]);
+            if (v == 1 && pi->p2p_s[mb] > 0)
+                ok = ok && mp_sim_add_event(po, MP_EV_SEND, r, k, mb, fr[r] - pi->p2p_s[mb], fr[r], pi->tokens[mb]);
+            else if (v > 1 && pi->send_s[mb] > 0)
+                ok = ok && mp_sim_add_event(po, MP_EV_SEND, r, k, mb, fr[r], fr[r] + pi->send_s[mb], pi->tokens[mb]);
         }
         pos[r]++;
         if (fr[r] > span)
@@ -424,11 +431,12 @@ int mp_schedule_order(mp_schedule s, int p, int v, int m, int r, mp_sched_pass *
  * premise, Figure 4: the all-to-alls and the pipeline sends of one
  * micro-batch under the other's compute, taken as complete here). */
 bool mp_sim_run_group(mp_schedule sched, int p, int v, int m, const double *f, const double *b, const double *w,
-                      const double *sv, const double *ws, const double *phi, const double *tok, double p2p_s,
-                      double send_s, const double *cap, pipe_out *po)
+                      const double *sv, const double *ws, const double *phi, const double *mbs, const double *cap,
+                      pipe_out *po)
 {
+    const double *tok = mbs, *p2p = mbs + m, *send = mbs + 2 * m;
     if (sched != MP_SCHED_DUALPIPE) {
-        pipe_in pi = {p, v, m, sched, f, b, w, sv, ws, NULL, NULL, tok, p2p_s, send_s, cap};
+        pipe_in pi = {p, v, m, sched, f, b, w, sv, ws, NULL, NULL, tok, p2p, send, 0, cap};
         return run_pipe(&pi, po);
     }
     int h = m / 2;
@@ -439,18 +447,20 @@ bool mp_sim_run_group(mp_schedule sched, int p, int v, int m, const double *f, c
     for (int r = 0; r < p; r++)
         for (int k = 0; k < 2; k++)
             for (int j = 0; j < h; j++) {
-                size_t to = ((size_t)r * 2 + k) * h + j, from = (size_t)(k ? p - 1 - r : r) * m + (k ? h + j : j);
+                int jj = k ? h + j : j; /* the layout's micro-batch */
+                size_t to = ((size_t)r * 2 + k) * h + j, from = (size_t)(k ? p - 1 - r : r) * m + jj;
                 /* The layout's passes carry 1F1B's blocking send
-                 * (p2p_s each); DualPipe's sends are asynchronous. */
-                a[to] = f[from] - p2p_s;
-                a[n + to] = b[from] - p2p_s;
+                 * (p2p each); DualPipe's sends are asynchronous. */
+                a[to] = f[from] - p2p[jj];
+                a[n + to] = b[from] - p2p[jj];
                 a[2 * n + to] = w[from];
                 a[3 * n + to] = sv[from];
                 a[4 * n + to] = ws[from];
-                a[5 * n + to] = fmax(0, f[from] * phi[from] - p2p_s);
-                a[6 * n + to] = fmax(0, b[from] * phi[from] - p2p_s);
+                a[5 * n + to] = fmax(0, f[from] * phi[from] - p2p[jj]);
+                a[6 * n + to] = fmax(0, b[from] * phi[from] - p2p[jj]);
             }
-    pipe_in pi = {p, 2, h, sched, a, a + n, a + 2 * n, a + 3 * n, a + 4 * n, a + 5 * n, a + 6 * n, tok, 0, send_s, cap};
+    pipe_in pi = {p, 2, h, sched, a, a + n, a + 2 * n, a + 3 * n, a + 4 * n, a + 5 * n, a + 6 * n, tok, p2p, send, h,
+                  cap};
     bool ok = run_pipe(&pi, po);
     free(a);
     return ok;
@@ -462,7 +472,8 @@ mp_status mp_sim_schedule(mp_schedule s, int p, int v, int m, double f_s, double
     memset(out, 0, sizeof *out);
     bool dual = s == MP_SCHED_DUALPIPE;
     if (p < 1 || v < 1 || m < 1 || (s == MP_SCHED_INTERLEAVED) != (v > 1) || (v > 1 && m % p) ||
-        (dual && (p % 2 || m % 2 || m < 2 * p)) || (fb_s > 0 && fb_s < (f_s + b_s) / 2))
+        (dual && (p % 2 || m % 2 || m < 2 * p)) || (fb_s > 0 && fb_s < (f_s + b_s) / 2) || w_s > b_s || f_s < 0 ||
+        w_s < 0)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "schedule %s with p %d, v %d, m %d", mp_schedule_name(s), p,
                             v, m);
     int vv = dual ? 2 : v, mm = dual ? m / 2 : m; /* DualPipe: two directions of m/2 */
@@ -470,7 +481,8 @@ mp_status mp_sim_schedule(mp_schedule s, int p, int v, int m, double f_s, double
     /* The overlapped pair's time fb_s = max(f + b - c, c) with each
      * pass's communication c/2 (fb_s 0: no overlap, f + b). */
     double comm = fb_s > 0 ? (f_s + b_s - fb_s) / 2 : 0;
-    double *a = malloc(7 * n * sizeof *a), *tok = calloc((size_t)mm, sizeof *tok), *cap = malloc((size_t)p * sizeof *cap);
+    double *a = malloc(7 * n * sizeof *a), *tok = calloc(3 * (size_t)m, sizeof *tok),
+           *cap = malloc((size_t)p * sizeof *cap); /* tokens, sends: none */
     double *busy = malloc((size_t)p * sizeof *busy), *peak = malloc((size_t)p * sizeof *peak);
     mp_status st = MP_OK;
     if (!a || !tok || !cap || !busy || !peak) {
@@ -499,7 +511,8 @@ mp_status mp_sim_schedule(mp_schedule s, int p, int v, int m, double f_s, double
     for (int r = 0; r < p; r++)
         cap[r] = mp_cost_chunks_in_flight(&l, r, inst);
     free(inst);
-    pipe_in pi = {p, vv, mm, s, a, a + n, a + 2 * n, a + 3 * n, a + 4 * n, a + 5 * n, a + 6 * n, tok, 0, 0, cap};
+    pipe_in pi = {p, vv, mm, s, a, a + n, a + 2 * n, a + 3 * n, a + 4 * n, a + 5 * n, a + 6 * n, tok, tok + m,
+                  tok + 2 * m, dual ? mm : 0, cap};
     pipe_out po;
     memset(&po, 0, sizeof po);
     po.busy_s = busy;

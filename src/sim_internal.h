@@ -18,8 +18,12 @@ typedef struct {
     const double *f, *b, *w;     /* w: the W part of b (zero-bubble), else unused */
     const double *saved, *wsaved;
     const double *fc, *bc;       /* DualPipe: the communication inside f and b, which an overlapped pair hides */
-    const double *tokens;        /* [m] */
-    double p2p_s, send_s;        /* blocking send inside each pass (1F1B), asynchronous send (interleaved, DualPipe) */
+    /* Per micro-batch, at index k * mb_stride + j (the layout's micro-batch:
+     * mb_stride 0, or DualPipe's m, the reverse direction's after the
+     * forward's): its tokens, the blocking send inside each of its passes
+     * (1F1B) and its asynchronous send (interleaved, DualPipe). */
+    const double *tokens, *p2p_s, *send_s;
+    int mb_stride;
     const double *cap_bytes;     /* [p] ZB-H1: the rank's 1F1B activation peak */
 } pipe_in;
 
@@ -38,9 +42,11 @@ bool mp_sim_room(void **a, size_t *cap, size_t n, size_t elem);
 /* An event into o (when it keeps them). */
 bool mp_sim_add_event(pipe_out *o, mp_event_kind k, int r, int chunk, int mb, double s, double e, double tokens);
 /* One group's passes (index (r v + k) m + j, the layout's chunks) through
- * schedule `sched`; false when out of memory or when no rank can move. */
+ * schedule `sched`; mbs[3 m]: each micro-batch's tokens, then its blocking
+ * and its asynchronous send.  False when out of memory or when no rank
+ * can move. */
 bool mp_sim_run_group(mp_schedule sched, int p, int v, int m, const double *f, const double *b, const double *w,
-                      const double *sv, const double *ws, const double *phi, const double *tok, double p2p_s,
-                      double send_s, const double *cap, pipe_out *po);
+                      const double *sv, const double *ws, const double *phi, const double *mbs, const double *cap,
+                      pipe_out *po);
 
 #endif

@@ -23,6 +23,8 @@
 
 typedef struct {
     uint64_t s[4];
+    double spare;                /* rng_normal's second draw */
+    bool have_spare;
 } rng;
 
 static uint64_t splitmix(uint64_t *x)
@@ -36,6 +38,7 @@ static void rng_seed(rng *g, uint64_t seed)
 {
     for (int i = 0; i < 4; i++)
         g->s[i] = splitmix(&seed);
+    g->have_spare = false;
 }
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 static uint64_t rng_next(rng *g)
@@ -55,10 +58,18 @@ static long rng_int(rng *g, long lo, long hi) /* inclusive */
 {
     return lo + (long)(rng_unit(g) * (double)(hi - lo + 1));
 }
+/* Box-Muller: two normal draws per two uniforms, the second kept for the
+ * next call. */
 static double rng_normal(rng *g)
 {
-    double u = rng_unit(g), v = rng_unit(g);
-    return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
+    if (g->have_spare) {
+        g->have_spare = false;
+        return g->spare;
+    }
+    double u = rng_unit(g), v = rng_unit(g), r = sqrt(-2.0 * log(1.0 - u));
+    g->spare = r * sin(2.0 * M_PI * v);
+    g->have_spare = true;
+    return r * cos(2.0 * M_PI * v);
 }
 /* Binomial(n, p): by inversion of the CDF when n p (1-p) is small, else the
  * normal approximation rounded and clamped (its error in a count of mean
@@ -69,6 +80,8 @@ static double rng_binomial(rng *g, double n, double p)
         return 0;
     if (p >= 1)
         return n;
+    if (p > 0.5) /* (1-p)^n would underflow: count the failures instead */
+        return n - rng_binomial(g, n, 1 - p);
     double var = n * p * (1 - p);
     if (var > 25) {
         double x = floor(n * p + sqrt(var) * rng_normal(g) + 0.5);
@@ -219,6 +232,17 @@ static bool index_add(size_t **ix, size_t *n_ix, size_t n, size_t hash, uint64_t
     return true;
 }
 
+/* Bounds on the memo: a run of many steps with continuous lengths (packed
+ * documents) would otherwise grow it every step; past them it starts
+ * afresh (the values are the cost model's, so the results do not change). */
+enum { MEMO_LEN_MAX = 4096, MEMO_LAYER_MAX = 65536 };
+
+static void memo_clear_index(size_t *ix, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ix[i] = (size_t)-1;
+}
+
 static const len_entry *memo_len(cost_memo *m, const len_key *k)
 {
     if (m->len_ix_n) {
@@ -226,6 +250,12 @@ static const len_entry *memo_len(cost_memo *m, const len_key *k)
         for (; m->len_ix[s] != (size_t)-1; s = (s + 1) & (m->len_ix_n - 1))
             if (same_len(&m->len[m->len_ix[s]].key, k))
                 return &m->len[m->len_ix[s]];
+    }
+    if (m->n_len >= MEMO_LEN_MAX) {
+        for (size_t i = 0; i < m->n_len; i++)
+            free(m->len[i].chunk);
+        m->n_len = 0;
+        memo_clear_index(m->len_ix, m->len_ix_n);
     }
     if (!mp_sim_room((void **)&m->len, &m->cap_len, m->n_len, sizeof *m->len))
         return NULL;
@@ -261,6 +291,10 @@ static const mp_layer_time *memo_layer(cost_memo *m, const len_key *k, int cls, 
             if (e->cls == cls && e->load_q == q && same_len(&e->key, k))
                 return &e->t;
         }
+    }
+    if (m->n_lay >= MEMO_LAYER_MAX) {
+        m->n_lay = 0;
+        memo_clear_index(m->lay_ix, m->lay_ix_n);
     }
     if (!mp_sim_room((void **)&m->lay, &m->cap_lay, m->n_lay, sizeof *m->lay))
         return NULL;
@@ -357,9 +391,10 @@ static int chunk_blocks(const mp_cost_ctx *c, int r, int k, block_ref *out, int 
  * the pass's micro-batch length (keys[micro-batch]), scaled so that they
  * fill the pass (which also holds the exposed sends, ZeRO's collectives,
  * recomputation and the expert load's deviation; under 1F1B the blocking
- * send, p2p_s, ends it and is left to its own event): the op shares, not a
+ * send, p2p_s[micro-batch], ends it and is left to its own event): the op shares, not a
  * second timing.  Not beyond `limit` ops. */
-static bool add_op_events(cost_memo *cm, const len_key *keys, double p2p_s, pipe_out *po, size_t limit, bool *added)
+static bool add_op_events(cost_memo *cm, const len_key *keys, const double *p2p_s, pipe_out *po, size_t limit,
+                          bool *added)
 {
     const mp_cost_ctx *c = cm->cx;
     size_t n0 = po->n_ev, want = 0;
@@ -397,7 +432,7 @@ static bool add_op_events(cost_memo *cm, const len_key *keys, double p2p_s, pipe
         }
         if (sum <= 0)
             continue;
-        double scale = (e.end_s - e.start_s - p2p_s) / sum, t = e.start_s;
+        double scale = (e.end_s - e.start_s - p2p_s[e.micro_batch]) / sum, t = e.start_s;
         if (scale <= 0)
             continue;
         for (size_t q = 0; q < n; q++) {
@@ -444,14 +479,20 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--steps: at least 1");
     if (o->schedule == MP_SCHED_DUALPIPE && (p % 2 || m % 2 || m < 2 * p))
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
-                            "--schedule dualpipe: needs an even pp (%d) and an even number of micro-batches at least "
-                            "2 pp (%d); DualPipe's step asserts both",
+                            "--schedule dualpipe: needs an even pp and an even number of micro-batches, at least 2 x "
+                            "pp; the layout has pp %d and %d micro-batches (DualPipe's step asserts both)",
                             p, m);
+    if (v > 1 && m % p)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "the interleaved schedule needs micro-batches (%d) in whole groups of pp (%d)", m, p);
     if (o->pack_tokens > 0 && !w->flash_attention)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
                             "--pack: packed documents need a variable-length flash kernel (workload "
                             "flash_attention: true)");
     bool moe = c->moe_prefix[md->num_layers] > 0;
+    if (moe && (l->ep < 1 || md->num_experts % l->ep))
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "ep %d does not divide the %lld experts", l->ep,
+                            (long long)md->num_experts);
     if (o->routing == MP_ROUTE_WEIGHTS && moe && o->n_expert_weights != md->num_experts)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
                             "routing weights: %d given, the model has %lld experts", o->n_expert_weights,
@@ -485,11 +526,21 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     res->schedule = o->schedule;
     size_t n_pass = (size_t)p * v * m;
     /* EP lockstep groups of data-parallel replicas [L25]. */
+    /* An EP group is ep x etp consecutive GPUs of a stage, a replica tp x
+     * cp of them: the groups chain replicas in runs of
+     * lcm(tp cp, ep etp) / (tp cp), all of whose members wait for each
+     * other (a group straddling two replicas ties them). */
     int g = 1;
-    if (moe && l->ep * l->etp > l->tp * l->cp)
-        g = (l->ep * l->etp + l->tp * l->cp - 1) / (l->tp * l->cp);
-    if (g > dp)
-        g = dp;
+    if (moe) {
+        long a = (long)l->tp * l->cp, bb = (long)l->ep * l->etp, x = a, y = bb;
+        while (y) {
+            long t = x % y;
+            x = y;
+            y = t;
+        }
+        long lcm = a / x * bb;
+        g = (int)(lcm / a > dp ? dp : lcm / a);
+    }
     int groups = (dp + g - 1) / g;
     res->groups = groups;
     res->group_replicas = g;
@@ -501,7 +552,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     double *gf = NULL, *gb = NULL, *gw = NULL, *gs = NULL, *gws = NULL, *gtok = NULL, *gphi = NULL, *slow_phi = NULL;
     len_key *gkey = NULL, *slow_key = NULL;
     double *slow_f = NULL, *slow_b = NULL, *slow_w = NULL, *slow_s = NULL, *slow_ws = NULL, *slow_tok = NULL;
-    double *cnt_e = NULL, *rank_load = NULL, *cap_bytes = NULL, *step_busy = NULL, *busy_acc = NULL;
+    double *rank_load = NULL, *cap_bytes = NULL, *step_busy = NULL, *busy_acc = NULL;
     double *extra_states = NULL;
     slot *slots = NULL;
     long *mb_len = NULL;
@@ -522,14 +573,13 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     gw = malloc(n_pass * sizeof *gw);
     gs = malloc(n_pass * sizeof *gs);
     gws = malloc(n_pass * sizeof *gws);
-    gtok = malloc((size_t)m * sizeof *gtok);
+    gtok = malloc(3 * (size_t)m * sizeof *gtok); /* tokens, blocking send, asynchronous send per micro-batch */
     slow_f = malloc(n_pass * sizeof *slow_f);
     slow_b = malloc(n_pass * sizeof *slow_b);
     slow_w = malloc(n_pass * sizeof *slow_w);
     slow_s = malloc(n_pass * sizeof *slow_s);
     slow_ws = malloc(n_pass * sizeof *slow_ws);
-    slow_tok = malloc((size_t)m * sizeof *slow_tok);
-    cnt_e = moe ? malloc((size_t)E * sizeof *cnt_e) : NULL;
+    slow_tok = malloc(3 * (size_t)m * sizeof *slow_tok);
     rank_load = moe ? malloc((size_t)ep * sizeof *rank_load) : NULL;
     cap_bytes = malloc((size_t)p * sizeof *cap_bytes);
     extra_states = calloc((size_t)p, sizeof *extra_states);
@@ -541,7 +591,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     po.peak_bytes = malloc((size_t)p * sizeof(double));
     if (!res->step_s || !res->busy_fraction || !res->peak_bytes || !res->explain_peak_bytes || (moe && !pe) ||
         !gf || !gphi || !slow_phi || !gkey || !slow_key || !gb || !gw || !gs || !gws || !gtok || !slow_f || !slow_b || !slow_w || !slow_s || !slow_ws ||
-        !slow_tok || (moe && (!cnt_e || !rank_load)) || !cap_bytes || !extra_states || !step_busy || !slots || !mb_len ||
+        !slow_tok || (moe && !rank_load) || !cap_bytes || !extra_states || !step_busy || !slots || !mb_len ||
         !mb_key || !po.busy_s || !po.peak_bytes) {
         st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
         goto done;
@@ -701,6 +751,8 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                     goto done;
                 }
                 gtok[j] = (double)key.seq_len * mbs;
+                gtok[m + j] = e->chunk[0].p2p_s; /* the sends at this micro-batch's length */
+                gtok[2 * m + j] = e->chunk[0].send_s;
                 gkey[j] = key;
                 for (int r = 0; r < p; r++)
                     for (int q = 0; q < v; q++) {
@@ -789,9 +841,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                     im++;
                 }
             }
-            const mp_chunk_time *c0 = &memo_len(&cm, &mb_key[d0 * m])->chunk[0];
-            if (!mp_sim_run_group(o->schedule, p, v, m, gf, gb, gw, gs, gws, gphi, gtok, c0->p2p_s, c0->send_s, cap_bytes,
-                           &po)) {
+            if (!mp_sim_run_group(o->schedule, p, v, m, gf, gb, gw, gs, gws, gphi, gtok, cap_bytes, &po)) {
                 st = mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "simulate: the %s schedule stalled",
                                   mp_schedule_name(o->schedule));
                 goto done;
@@ -813,7 +863,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                     memcpy(slow_w, gw, n_pass * sizeof *gw);
                     memcpy(slow_s, gs, n_pass * sizeof *gs);
                     memcpy(slow_ws, gws, n_pass * sizeof *gws);
-                    memcpy(slow_tok, gtok, (size_t)m * sizeof *gtok);
+                    memcpy(slow_tok, gtok, 3 * (size_t)m * sizeof *gtok);
                     memcpy(slow_key, gkey, (size_t)m * sizeof *gkey);
                 }
             }
@@ -831,22 +881,23 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     /* The timeline of the first step's slowest group, re-run with its
      * events, then the tail: the DP reduction and the optimizer. */
     if (o->keep_events) {
-        const mp_chunk_time *c0 = &memo_len(&cm, &mb_key[0])->chunk[0];
         po.want_ev = true;
-        if (!mp_sim_run_group(o->schedule, p, v, m, slow_f, slow_b, slow_w, slow_s, slow_ws, slow_phi, slow_tok, c0->p2p_s,
-                       c0->send_s, cap_bytes, &po)) {
+        if (!mp_sim_run_group(o->schedule, p, v, m, slow_f, slow_b, slow_w, slow_s, slow_ws, slow_phi, slow_tok,
+                              cap_bytes, &po)) {
             st = mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "simulate: the schedule stalled");
             goto done;
         }
-        if (o->schedule != MP_SCHED_DUALPIPE && !add_op_events(&cm, slow_key, c0->p2p_s, &po, 200000, &res->op_events)) {
+        if (o->schedule != MP_SCHED_DUALPIPE && !add_op_events(&cm, slow_key, slow_tok + m, &po, 200000, &res->op_events)) {
             st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
             goto done;
         }
         double dp_s = ref.t_dp_s - m * ref.slow.dp_s;
-        for (int r = 0; r < p; r++) {
-            mp_sim_add_event(&po, MP_EV_DP, r, 0, -1, po.span_s, po.span_s + dp_s, 0);
-            mp_sim_add_event(&po, MP_EV_OPT, r, 0, -1, po.span_s + dp_s, po.span_s + res->tail_s, 0);
-        }
+        for (int r = 0; r < p; r++)
+            if (!mp_sim_add_event(&po, MP_EV_DP, r, 0, -1, po.span_s, po.span_s + dp_s, 0) ||
+                !mp_sim_add_event(&po, MP_EV_OPT, r, 0, -1, po.span_s + dp_s, po.span_s + res->tail_s, 0)) {
+                st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+                goto done;
+            }
         res->events = po.ev;
         res->n_events = po.n_ev;
         res->events_span_s = po.span_s + res->tail_s;
@@ -901,7 +952,6 @@ done:
     free(slow_s);
     free(slow_ws);
     free(slow_tok);
-    free(cnt_e);
     free(rank_load);
     free(cap_bytes);
     free(extra_states);

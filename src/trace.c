@@ -63,9 +63,11 @@ json_t *mp_sim_trace(const mp_sim_result *r, const char *title)
                 goto fail;
             continue;
         }
-        if (e->micro_batch >= 0 && e->kind != MP_EV_SEND)
-            snprintf(name, sizeof name, "%s%d", e->kind == MP_EV_FWD ? "F" : e->kind == MP_EV_BWD ? "B"
-                                                : e->kind == MP_EV_WGRAD ? "W" : "F&B", e->micro_batch);
+        if (e->kind == MP_EV_FWD_BWD)
+            snprintf(name, sizeof name, "F%d&B%d", e->micro_batch, e->micro_batch2);
+        else if (e->micro_batch >= 0 && e->kind != MP_EV_SEND)
+            snprintf(name, sizeof name, "%s%d", e->kind == MP_EV_FWD ? "F" : e->kind == MP_EV_BWD ? "B" : "W",
+                     e->micro_batch);
         else if (e->kind == MP_EV_SEND)
             snprintf(name, sizeof name, "send mb %d", e->micro_batch);
         else

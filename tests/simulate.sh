@@ -31,8 +31,8 @@ then ok "simulate --format json: fixed lengths equal explain"; else notok "simul
 
 # The layout on the command line, as explain takes it; the trace and SVG.
 F="--gpus 1024 --tp 4 --cp 2 --dp 64 --pp 2 --ep 32 --etp 1 --vpp 8 --micro-batch 1 --recompute none --sequence-parallel --zero 1"
-run simulate $F --steps 2 --trace "$TMP/t.json" --svg "$TMP/t.svg"
-if [ "$rc" -eq 0 ] && grep -q 'schedule interleaved' "$OUT" && python3 - "$TMP/t.json" "$TMP/t.svg" <<'PY'
+run simulate $F --steps 2 --trace "$TMP/t.json" --svg "$TMP/t.svg" --format json
+if [ "$rc" -eq 0 ] && grep -q '"schedule": "interleaved"' "$OUT" && python3 - "$TMP/t.json" "$TMP/t.svg" "$OUT" <<'PY'
 import json, sys, xml.etree.ElementTree as ET
 t = json.load(open(sys.argv[1]))
 assert isinstance(t['traceEvents'], list) and t['displayTimeUnit'] == 'ms'
@@ -52,6 +52,9 @@ assert fwd == bwd == 2 * 8 * 2, (fwd, bwd)
 # Each pass filled with its ops (the cost model's names), and on each track
 # the slices nest or are apart, as complete events must for Perfetto.
 assert t['otherData']['ops'] is True
+# The timeline is the first step's (its slowest group), sends and all.
+d = json.load(open(sys.argv[3]))
+assert abs(t['otherData']['step_s'] - d['step_s'][0]) < 1e-9 * d['step_s'][0], (t['otherData']['step_s'], d['step_s'])
 opnames = {e['name'] for e in t['traceEvents'] if e['ph'] == 'X' and e.get('cat') in ('attention', 'moe-mlp')}
 assert {'qkv-proj', 'attention-core', 'ep-dispatch', 'expert-fc1'} <= opnames, sorted(opnames)
 tracks = {}

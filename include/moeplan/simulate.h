@@ -71,6 +71,7 @@ typedef struct {
     mp_block block;              /* MP_EV_OP: its block */
     int layer;                   /* MP_EV_OP: its layer, -1 for the embedding and output layer */
     bool comm;                   /* MP_EV_OP: a collective (the communication track) */
+    int chunk2, micro_batch2;    /* MP_EV_FWD_BWD: the backward's */
 } mp_sim_event;
 
 typedef struct {
