@@ -386,15 +386,28 @@ static int chunk_blocks(const mp_cost_ctx *c, int r, int k, block_ref *out, int 
     return n;
 }
 
-/* Fill each forward and backward pass of the kept timeline with its ops,
- * in order (a backward in reverse), each op's time from the cost model at
+/* Fill each forward, backward and weight-gradient pass of the kept
+ * timeline with its ops, in order (a backward in reverse), each op's time from the cost model at
  * the pass's micro-batch length (keys[micro-batch]), scaled so that they
  * fill the pass (which also holds the exposed sends, ZeRO's collectives,
  * recomputation and the expert load's deviation; under 1F1B the blocking
  * send, p2p_s[micro-batch], ends it and is left to its own event): the op shares, not a
  * second timing.  Not beyond `limit` ops. */
-static bool add_op_events(cost_memo *cm, const len_key *keys, const double *p2p_s, pipe_out *po, size_t limit,
-                          bool *added)
+/* An op's part of a pass: forward, the whole backward, or, split (ZB-H1),
+ * the backward less a matrix product's weight gradient (half its
+ * backward, as cost.c's wgrad_s) or that weight gradient alone. */
+static double op_part(const mp_op *o, mp_event_kind k, bool split)
+{
+    double w = o->kind == MP_OP_MATMUL ? 0.5 * o->bwd_s : 0;
+    if (k == MP_EV_FWD)
+        return o->fwd_s;
+    if (k == MP_EV_WGRAD)
+        return w;
+    return split ? o->bwd_s - w : o->bwd_s;
+}
+
+static bool add_op_events(cost_memo *cm, const len_key *keys, const double *p2p_s, bool split, pipe_out *po,
+                          size_t limit, bool *added)
 {
     const mp_cost_ctx *c = cm->cx;
     size_t n0 = po->n_ev, want = 0;
@@ -406,7 +419,7 @@ static bool add_op_events(cost_memo *cm, const len_key *keys, const double *p2p_
     *added = false;
     for (size_t i = 0; ok && i < n0; i++) {
         const mp_sim_event *e = &po->ev[i];
-        if (e->kind == MP_EV_FWD || e->kind == MP_EV_BWD) {
+        if (e->kind == MP_EV_FWD || e->kind == MP_EV_BWD || e->kind == MP_EV_WGRAD) {
             int nb = chunk_blocks(c, e->rank, e->chunk, br, MAXB);
             want += (size_t)nb * 24; /* about the ops of a block */
         }
@@ -415,9 +428,9 @@ static bool add_op_events(cost_memo *cm, const len_key *keys, const double *p2p_
         goto out;
     for (size_t i = 0; i < n0; i++) {
         mp_sim_event e = po->ev[i]; /* a copy: add_event may move the array */
-        if (e.kind != MP_EV_FWD && e.kind != MP_EV_BWD)
+        if (e.kind != MP_EV_FWD && e.kind != MP_EV_BWD && e.kind != MP_EV_WGRAD)
             continue;
-        bool bwd = e.kind == MP_EV_BWD;
+        bool bwd = e.kind != MP_EV_FWD;
         set_len(cm, &keys[e.micro_batch], cm->base_load);
         int nb = chunk_blocks(c, e.rank, e.chunk, br, MAXB);
         size_t n = 0;
@@ -426,18 +439,19 @@ static bool add_op_events(cost_memo *cm, const len_key *keys, const double *p2p_
             size_t k = mp_cost_block_ops(c, br[b].blk, ops + n);
             for (size_t q = 0; q < k; q++) {
                 blk_of[n + q] = b;
-                sum += bwd ? ops[n + q].bwd_s : ops[n + q].fwd_s;
+                sum += op_part(&ops[n + q], e.kind, split);
             }
             n += k;
         }
         if (sum <= 0)
             continue;
-        double scale = (e.end_s - e.start_s - p2p_s[e.micro_batch]) / sum, t = e.start_s;
+        double blocking = e.kind == MP_EV_WGRAD ? 0 : p2p_s[e.micro_batch]; /* a W pass sends nothing */
+        double scale = (e.end_s - e.start_s - blocking) / sum, t = e.start_s;
         if (scale <= 0)
             continue;
         for (size_t q = 0; q < n; q++) {
             size_t x = bwd ? n - 1 - q : q;
-            double d = (bwd ? ops[x].bwd_s : ops[x].fwd_s) * scale;
+            double d = op_part(&ops[x], e.kind, split) * scale;
             if (d <= 0)
                 continue;
             if (!mp_sim_add_event(po, MP_EV_OP, e.rank, e.chunk, e.micro_batch, t, t + d, e.tokens)) {
@@ -887,7 +901,8 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
             st = mp_error_set(err, MP_ERR_INTERNAL, "", 0, 0, "simulate: the schedule stalled");
             goto done;
         }
-        if (o->schedule != MP_SCHED_DUALPIPE && !add_op_events(&cm, slow_key, slow_tok + m, &po, 200000, &res->op_events)) {
+        if (o->schedule != MP_SCHED_DUALPIPE && !add_op_events(&cm, slow_key, slow_tok + m, o->schedule == MP_SCHED_ZB_H1, &po, 200000,
+                                                          &res->op_events)) {
             st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
             goto done;
         }
