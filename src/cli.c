@@ -303,10 +303,13 @@ void cli_command_help(FILE *f, const cli_command *c)
     fprintf(f, "usage: moeplan %.*s\n\n%s\n\noptions of '%s':\n", (int)(colon - c->usage), c->usage, colon + 2,
             c->name);
     for (size_t i = 0; c->options[i].name; i++) {
-        const char *h = c->option_help[i], *sep = strchr(h, ':');
+        /* "ARG: text", split at the first ": " (an argument may hold a
+         * colon: zipf:S). */
+        const char *h = c->option_help[i], *sep = strstr(h, ": ");
+        int arg_len = sep ? (int)(sep - h) : 0;
         char head[96];
-        snprintf(head, sizeof head, "--%s%s%.*s", c->options[i].name, sep != h ? " " : "", (int)(sep - h), h);
-        fprintf(f, "  %-44s %s\n", head, sep + 2);
+        snprintf(head, sizeof head, "--%s%s%.*s", c->options[i].name, arg_len ? " " : "", arg_len, h);
+        fprintf(f, "  %-44s %s\n", head, sep ? sep + 2 : h);
     }
     fputs("\nexit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"
           "See moeplan(1) and moeplan(5).\n",
