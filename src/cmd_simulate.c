@@ -27,7 +27,7 @@
 enum {
     O_PLAN = 256, O_SCHEDULE, O_STEPS, O_SEED, O_LENGTHS, O_PACK, O_ROUTING, O_CF, O_TRACE, O_SVG, O_FORMAT, O_MODEL,
     O_HARDWARE, O_WORKLOAD, O_GB, O_SEQ, O_RECOMPUTE, O_SP, O_NO_SP, O_ZERO,
-    O_GPUS, O_TP, O_PP, O_DP, O_CP, O_EP, O_ETP, O_VPP, O_MB /* the layout's sizes, in this order */
+    O_GPUS, O_TP, O_PP, O_DP, O_CP, O_EP, O_ETP, O_VPP, O_MB, O_PP_FIRST, O_PP_LAST /* the layout's sizes, in this order */
 };
 static const struct option sim_options[] = {
     {"plan", required_argument, 0, O_PLAN},
@@ -43,6 +43,8 @@ static const struct option sim_options[] = {
     {"etp", required_argument, 0, O_ETP},
     {"vpp", required_argument, 0, O_VPP},
     {"micro-batch", required_argument, 0, O_MB},
+    {"pp-first-layers", required_argument, 0, O_PP_FIRST},
+    {"pp-last-layers", required_argument, 0, O_PP_LAST},
     {"global-batch", required_argument, 0, O_GB},
     {"seq-len", required_argument, 0, O_SEQ},
     {"recompute", required_argument, 0, O_RECOMPUTE},
@@ -76,6 +78,8 @@ static const char *const sim_help[] = {
     "N: expert-tensor-parallel size",
     "N: virtual pipeline stages per rank",
     "N: sequences per micro-batch",
+    "N: layers on the first pipeline rank (an uneven pipeline, vpp 1)",
+    "N: layers on the last pipeline rank",
     "N: sequences per step",
     "N|A-B: tokens per sequence, or a range",
     "none|selective|full: activation recomputation (modules: in a plan file)",
@@ -253,15 +257,20 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
         case O_EP:
         case O_ETP:
         case O_VPP:
-        case O_MB: {
+        case O_MB:
+        case O_PP_FIRST:
+        case O_PP_LAST: {
             /* The layout's sizes, with explain's ranges. */
-            static const long max[] = {16777216, 65536, 65536, 16777216, 65536, 1000000, 65536, 1024, 1000000};
+            static const long max[] = {16777216, 65536, 65536, 16777216, 65536, 1000000, 65536, 1024, 1000000,
+                                       1024, 1024};
             if ((st = whole(sim_options[longi].name, optarg, 1, max[ch - O_GPUS], &v, err)))
                 return st;
             mp_layout *l = &o.layout;
             mp_layout_set *q = &o.set;
-            int *fields[] = {&l->gpus, &l->tp, &l->pp, &l->dp, &l->cp, &l->ep, &l->etp, &l->vpp, &l->micro_batch};
-            bool *set[] = {&q->gpus, &q->tp, &q->pp, &q->dp, &q->cp, &q->ep, &q->etp, &q->vpp, &q->micro_batch};
+            int *fields[] = {&l->gpus, &l->tp, &l->pp, &l->dp, &l->cp, &l->ep, &l->etp, &l->vpp, &l->micro_batch,
+                             &l->pp_first, &l->pp_last};
+            bool *set[] = {&q->gpus, &q->tp, &q->pp, &q->dp, &q->cp, &q->ep, &q->etp, &q->vpp, &q->micro_batch,
+                           &q->pp_first, &q->pp_last};
             *fields[ch - O_GPUS] = (int)v;
             *set[ch - O_GPUS] = true;
             if (ch == O_GPUS)

@@ -800,8 +800,18 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                         for (int x = 0; x < ep; x++)
                             rank_load[x] = 0;
                         double all = 0;
-                        for (int d = d0; d < d1; d++) {
-                            double copies = floor((double)k_top * frac_tokens * mb_len[d * m + j] * mbs);
+                        /* Dropless, only the group's totals matter: the sum
+                         * of the replicas' multinomials over the same
+                         * probabilities is one multinomial of their total,
+                         * drawn once (d1 - d0 times fewer draws). */
+                        bool pooled = w->capacity_factor <= 0;
+                        double pool = 0;
+                        if (pooled)
+                            for (int d = d0; d < d1; d++)
+                                pool += floor((double)k_top * frac_tokens * mb_len[d * m + j] * mbs);
+                        for (int d = d0; d < (pooled ? d0 + 1 : d1); d++) {
+                            double copies =
+                                pooled ? pool : floor((double)k_top * frac_tokens * mb_len[d * m + j] * mbs);
                             double cap = w->capacity_factor > 0 ? ceil(w->capacity_factor * copies / E) : INFINITY;
                             double rem = copies, prem = 1;
                             for (int ex = 0; ex < E; ex++) {

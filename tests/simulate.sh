@@ -106,6 +106,15 @@ assert cats.count('forward+backward') > 0 and cats.count('weight-gradient') > 0,
 PY
 then ok "simulate --schedule dualpipe: overlapped pairs in the trace"; else notok "simulate --schedule dualpipe: overlapped pairs in the trace" "exit $rc"; fi
 
+# An uneven pipeline (DeepSeek-V3's 61 layers on pp 16: 3 first, 2 last),
+# as explain takes it, under DualPipe with 120 micro-batches.
+run simulate --model tests/data/hf/deepseek-v3.json --gpus 2048 --tp 1 --pp 16 --dp 128 --ep 64 --etp 1 \
+    --pp-first-layers 3 --pp-last-layers 2 --seq-len 4096 --global-batch 15360 --recompute full --steps 1 \
+    --schedule dualpipe --lengths fixed
+if [ "$rc" -eq 0 ] && grep -q 'pp 16 | etp 1 ep 64 edp 2 | vpp 1 mb 1, 120 micro-batches), schedule dualpipe' "$OUT"; then
+    ok "simulate --pp-first-layers --pp-last-layers: DeepSeek-V3 on 2048 GPUs under DualPipe"
+else notok "simulate --pp-first-layers --pp-last-layers" "exit $rc" "$(head -1 "$OUT")"; fi
+
 run plan --gpus 64-128 --simulate 3
 if [ "$rc" -eq 0 ] && grep -q 'The best 3 re-ranked by simulated p50 step' "$OUT" && [ "$(grep -A4 're-ranked' "$OUT" | grep -c '^ *[123] ')" -eq 3 ]; then
     ok "plan --simulate 3"
