@@ -34,6 +34,7 @@
 
 extern "C" {
 #include "backend_internal.h"
+#include "moeplan/runs.h" /* mp_median */
 }
 
 namespace {
@@ -877,14 +878,7 @@ int cu_collective(mp_backend *b, int group, int coll, double bytes, int reps, do
         if (i >= 0)
             t[i] = ms * 1e-3;
     }
-    /* The median, as mp_median does (insertion sort of at most 64). */
-    for (int i = 1; i < reps; i++)
-        for (int j = i; j > 0 && t[j - 1] > t[j]; j--) {
-            double x = t[j];
-            t[j] = t[j - 1];
-            t[j - 1] = x;
-        }
-    *seconds = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    *seconds = mp_median(t, reps);
     return 0;
 }
 

@@ -1,5 +1,7 @@
 /* Input loading and layout assembly shared by the subcommands. */
 #include "cli.h"
+#include "moeplan/distribution.h"
+#include "moeplan/simulate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,4 +335,64 @@ mp_status cli_getopt_error(int ch, char *const *argv, const char *cmd, mp_error 
         return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "option '%s' needs a value", argv[optind - 1]);
     return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "unknown option '%s'; see moeplan %s --help",
                         argv[optind - 1], cmd);
+}
+
+bool cli_is_file(const char *word)
+{
+    static const char *const ext[] = {".yaml", ".yml", ".json"};
+    size_t n = strlen(word);
+    for (size_t i = 0; i < 3; i++) {
+        size_t e = strlen(ext[i]);
+        if (n >= e && !strcmp(word + n - e, ext[i]))
+            return true;
+    }
+    return false;
+}
+
+mp_status cli_not_one_of(const char *opt, const char *word, const char *expected, const char *const *names,
+                         size_t n, mp_error *err)
+{
+    const char *near = mp_did_you_mean(word, names, n);
+    return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--%s: '%s' is not %s%s%s%s", opt, word, expected,
+                        near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+}
+
+mp_status cli_routing_parse(const char *word, bool uniform_ok, long experts, cli_routing *out, mp_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!strcmp(word, "balanced"))
+        return MP_OK;
+    if (uniform_ok && !strcmp(word, "uniform")) {
+        out->kind = CLI_ROUTE_UNIFORM;
+        return MP_OK;
+    }
+    if (!strncmp(word, "zipf:", 5)) {
+        char *end;
+        double z = strtod(word + 5, &end);
+        if (end == word + 5 || *end || !(z >= 0 && z <= 10))
+            return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing zipf:S: expected a skew S from 0 to 10, got "
+                                "'%s'", word + 5);
+        out->kind = CLI_ROUTE_ZIPF;
+        out->skew = z;
+        if (experts <= 0)
+            return MP_OK;
+        out->weights = malloc((size_t)experts * sizeof *out->weights);
+        if (!out->weights)
+            return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+        for (long e = 0; e < experts; e++)
+            out->weights[e] = mp_sim_zipf_weight((int)e, z);
+        out->n = (int)experts;
+        return MP_OK;
+    }
+    if (cli_is_file(word)) {
+        if (experts <= 0)
+            return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing %s: the model has no experts", word);
+        out->kind = CLI_ROUTE_FILE;
+        return mp_expert_weights_load(word, experts, &out->weights, &out->n, err);
+    }
+    static const char *const names[] = {"balanced", "uniform"};
+    return cli_not_one_of("routing", word,
+                          uniform_ok ? "balanced, uniform, zipf:S or a .yaml histogram file"
+                                     : "balanced, zipf:S or a .yaml histogram file",
+                          names, uniform_ok ? 2 : 1, err);
 }

@@ -83,6 +83,25 @@ mp_status cli_format_text_json(const char *arg, out_format *out, mp_error *err);
 /* The error for what getopt_long returned that is no option of the
  * command: ':' (a value missing) or anything else (unknown). */
 mp_status cli_getopt_error(int ch, char *const *argv, const char *cmd, mp_error *err);
+/* Whether a word names a file: it ends in .yaml, .yml or .json (simulate's
+ * --lengths and --routing, run's --routing). */
+bool cli_is_file(const char *word);
+/* The error for a word of --opt that is none of `names` (nor a file):
+ * "'word' is not EXPECTED", with a "did you mean" among the names. */
+mp_status cli_not_one_of(const char *opt, const char *word, const char *expected, const char *const *names,
+                         size_t n, mp_error *err);
+/* --routing's word, for simulate (uniform_ok) and run: balanced, uniform,
+ * zipf:S (S from 0 to 10), or a histogram file of the model's `experts`
+ * weights.  Zipf and a file fill `weights` (allocated, caller frees) in
+ * expert order, the file's refused for a model without experts. */
+typedef enum { CLI_ROUTE_BALANCED, CLI_ROUTE_UNIFORM, CLI_ROUTE_ZIPF, CLI_ROUTE_FILE } cli_route_kind;
+typedef struct {
+    cli_route_kind kind;
+    double skew;                 /* zipf */
+    double *weights;             /* zipf (with experts > 0) and file: one per expert */
+    int n;
+} cli_routing;
+mp_status cli_routing_parse(const char *word, bool uniform_ok, long experts, cli_routing *out, mp_error *err);
 extern const cli_command cmd_validate_def, cmd_calibrate_def, cmd_run_def, cmd_simulate_def;
 
 #endif

@@ -261,39 +261,15 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
      * the EP rank whose experts get the most, and its load over the mean,
      * which the cost model prices (dropless; padded at a capacity factor). */
     double route_load = 1;
-    if (strcmp(routing, "balanced")) {
+    cli_routing rt;
+    if ((st = cli_routing_parse(routing, false, in->model.num_experts, &rt, err)))
+        goto done;
+    expert_p = rt.weights;
+    if (rt.kind != CLI_ROUTE_BALANCED) {
         long E = in->model.num_experts;
+        int n = rt.n;
         if (E <= 0) {
             st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing %s: the model has no experts", routing);
-            goto done;
-        }
-        int n = 0;
-        if (!strncmp(routing, "zipf:", 5)) {
-            char *end;
-            double z = strtod(routing + 5, &end);
-            if (end == routing + 5 || *end || !(z >= 0 && z <= 10)) {
-                st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing zipf:S: expected a skew S from 0 to 10, got "
-                                  "'%s'", routing + 5);
-                goto done;
-            }
-            expert_p = malloc((size_t)E * sizeof *expert_p);
-            if (!expert_p) {
-                st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
-                goto done;
-            }
-            for (long e = 0; e < E; e++)
-                expert_p[e] = pow(1.0 + (double)e, -z);
-            n = (int)E;
-        } else if (strlen(routing) > 5 && (!strcmp(routing + strlen(routing) - 5, ".yaml") ||
-                                           !strcmp(routing + strlen(routing) - 5, ".json"))) {
-            if ((st = mp_expert_weights_load(routing, E, &expert_p, &n, err)))
-                goto done;
-        } else {
-            static const char *const names[] = {"balanced"};
-            const char *near = mp_did_you_mean(routing, names, 1);
-            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing: '%s' is not balanced, zipf:S or a .yaml "
-                              "histogram file%s%s%s", routing, near ? " (did you mean '" : "", near ? near : "",
-                              near ? "'?)" : "");
             goto done;
         }
         double sum = 0;

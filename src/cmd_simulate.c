@@ -111,26 +111,6 @@ const cli_command cmd_simulate_def = {
     cmd_simulate,
 };
 
-static bool ends_with(const char *s, const char *suf)
-{
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
-/* --lengths and --routing take a file where the word ends in .yaml, .yml
- * or .json. */
-static bool is_file(const char *s)
-{
-    return ends_with(s, ".yaml") || ends_with(s, ".yml") || ends_with(s, ".json");
-}
-/* The error for a word that is none of `names` nor a file. */
-static mp_status not_one_of(const char *opt, const char *word, const char *expected, const char *const *names,
-                            size_t n, mp_error *err)
-{
-    const char *near = mp_did_you_mean(word, names, n);
-    return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--%s: '%s' is not %s%s%s%s", opt, word, expected,
-                        near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
-}
-
 static mp_status whole(const char *opt, const char *arg, long lo, long hi, long *out, mp_error *err)
 {
     char *end;
@@ -142,8 +122,6 @@ static mp_status whole(const char *opt, const char *arg, long lo, long hi, long 
     *out = v;
     return MP_OK;
 }
-
-static void fmt_s(double s, char *b, size_t n) { mp_fmt_seconds(s, b, n); }
 
 /* The plan file's name, or the model's without one. */
 static const char *label(const cli_inputs *in)
@@ -164,19 +142,19 @@ static void report_text(FILE *f, const cli_inputs *in, const mp_layout *l, const
             l->etp, l->ep, l->edp, l->vpp, l->micro_batch, l->num_micro_batches, mp_schedule_name(so->schedule));
     fprintf(f, "%d step%s, seed %llu; lengths: %s; routing: %s\n\n", r->steps, r->steps == 1 ? "" : "s",
             (unsigned long long)so->seed, len_desc, route_desc);
-    fmt_s(r->step_mean_s, a, sizeof a);
-    fmt_s(r->step_p50_s, b, sizeof b);
-    fmt_s(r->step_p99_s, c, sizeof c);
-    fmt_s(r->step_min_s, d, sizeof d);
-    fmt_s(r->step_max_s, e, sizeof e);
+    mp_fmt_seconds(r->step_mean_s, a, sizeof a);
+    mp_fmt_seconds(r->step_p50_s, b, sizeof b);
+    mp_fmt_seconds(r->step_p99_s, c, sizeof c);
+    mp_fmt_seconds(r->step_min_s, d, sizeof d);
+    mp_fmt_seconds(r->step_max_s, e, sizeof e);
     fprintf(f, "%-12s %12s %12s %12s %12s %12s\n", "", "mean", "p50", "p99", "min", "max");
     fprintf(f, "%-12s %12s %12s %12s %12s %12s\n", "step time", a, b, c, d, e);
-    fmt_s(r->explain_step_s, a, sizeof a);
+    mp_fmt_seconds(r->explain_step_s, a, sizeof a);
     fprintf(f, "explain      %12s   (every sequence %ld tokens, routing at the workload's imbalance); "
                "simulated p50 / explain = %.3f\n",
             a, in->wl.seq_max, r->explain_step_s > 0 ? r->step_p50_s / r->explain_step_s : 0);
-    fmt_s(r->pipeline_mean_s, a, sizeof a);
-    fmt_s(r->tail_s, b, sizeof b);
+    mp_fmt_seconds(r->pipeline_mean_s, a, sizeof a);
+    mp_fmt_seconds(r->tail_s, b, sizeof b);
     fprintf(f, "pipeline     %12s   mean, first forward to last backward; bubble %.1f%% of it on the busiest rank\n",
             a, 100 * r->bubble_fraction);
     fprintf(f, "after flush  %12s   exposed DP reduction, gradient norm and optimizer (explain's)\n", b);
@@ -295,7 +273,7 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
             while (i < 3 && strcmp(optarg, modes[i]))
                 i++;
             if (i == 3)
-                return not_one_of("recompute", optarg, "none, selective or full", modes, 3, err);
+                return cli_not_one_of("recompute", optarg, "none, selective or full", modes, 3, err);
             o.layout.recompute = (mp_recompute)i;
             o.set.recompute = true;
             break;
@@ -369,7 +347,7 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     char len_desc[1200], route_desc[1200];
     if (sched_text && !mp_schedule_parse(sched_text, &so.schedule)) {
         static const char *const names[] = {"gpipe", "1f1b", "interleaved", "zb-h1", "dualpipe"};
-        st = not_one_of("schedule", sched_text, "gpipe, 1f1b, interleaved, zb-h1 or dualpipe", names, 5, err);
+        st = cli_not_one_of("schedule", sched_text, "gpipe, 1f1b, interleaved, zb-h1 or dualpipe", names, 5, err);
         goto done;
     }
     /* The capacity factor, into the workload the cost model reads. */
@@ -394,7 +372,7 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     } else if (!strcmp(lengths, "fixed")) {
         so.lengths = MP_LEN_FIXED;
         snprintf(len_desc, sizeof len_desc, "every sequence %ld tokens", wl.seq_max);
-    } else if (is_file(lengths)) {
+    } else if (cli_is_file(lengths)) {
         int n;
         if ((st = mp_lengths_load(lengths, wl.seq_max, &bins, &n, err)))
             goto done;
@@ -404,7 +382,7 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
         snprintf(len_desc, sizeof len_desc, "histogram %s (%d bins)", lengths, n);
     } else {
         static const char *const names[] = {"range", "fixed"};
-        st = not_one_of("lengths", lengths, "range, fixed or a .yaml histogram file", names, 2, err);
+        st = cli_not_one_of("lengths", lengths, "range, fixed or a .yaml histogram file", names, 2, err);
         goto done;
     }
     if (pack > 0) {
@@ -418,41 +396,31 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
         }
     }
     /* Routing. */
-    if (!strcmp(routing, "balanced")) {
+    cli_routing rt;
+    if ((st = cli_routing_parse(routing, true, in->model.num_experts, &rt, err)))
+        goto done;
+    weights = rt.weights;
+    switch (rt.kind) {
+    case CLI_ROUTE_BALANCED:
         so.routing = MP_ROUTE_BALANCED;
         snprintf(route_desc, sizeof route_desc, "balanced (busiest EP rank at the workload's imbalance %.3gx)",
                  wl.routing_imbalance);
-    } else if (!strcmp(routing, "uniform") || !strncmp(routing, "zipf:", 5)) {
+        break;
+    case CLI_ROUTE_UNIFORM:
         so.routing = MP_ROUTE_ZIPF;
-        if (routing[0] == 'z') {
-            char *end;
-            double s = strtod(routing + 5, &end);
-            if (end == routing + 5 || *end || !(s >= 0 && s <= 10)) {
-                st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
-                                  "--routing zipf:S: expected a skew S from 0 to 10, got '%s'", routing + 5);
-                goto done;
-            }
-            so.zipf_s = s;
-            snprintf(route_desc, sizeof route_desc, "Zipf, skew %g", s);
-        } else {
-            snprintf(route_desc, sizeof route_desc, "uniform (each token's experts drawn at random)");
-        }
-    } else if (is_file(routing)) {
-        int n;
-        if (in->model.num_experts <= 0) {
-            st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing %s: the model has no experts", routing);
-            goto done;
-        }
-        if ((st = mp_expert_weights_load(routing, in->model.num_experts, &weights, &n, err)))
-            goto done;
+        snprintf(route_desc, sizeof route_desc, "uniform (each token's experts drawn at random)");
+        break;
+    case CLI_ROUTE_ZIPF: /* the simulator puts the ranks on a random order of the experts */
+        so.routing = MP_ROUTE_ZIPF;
+        so.zipf_s = rt.skew;
+        snprintf(route_desc, sizeof route_desc, "Zipf, skew %g", rt.skew);
+        break;
+    case CLI_ROUTE_FILE:
         so.routing = MP_ROUTE_WEIGHTS;
         so.expert_weights = weights;
-        so.n_expert_weights = n;
+        so.n_expert_weights = rt.n;
         snprintf(route_desc, sizeof route_desc, "per-expert histogram %s", routing);
-    } else {
-        static const char *const names[] = {"balanced", "uniform"};
-        st = not_one_of("routing", routing, "balanced, uniform, zipf:S or a .yaml histogram file", names, 2, err);
-        goto done;
+        break;
     }
     {
         size_t u = strlen(route_desc);

@@ -99,6 +99,8 @@ static double rng_binomial(rng *g, double n, double p)
     return k;
 }
 
+double mp_sim_zipf_weight(int rank, double s) { return pow(1.0 + rank, -s); }
+
 void mp_sim_options_defaults(mp_sim_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -669,7 +671,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
             }
             double sum = 0;
             for (int e = 0; e < E; e++) {
-                double x = o->routing == MP_ROUTE_WEIGHTS ? o->expert_weights[e] : pow(1.0 + e, -o->zipf_s);
+                double x = o->routing == MP_ROUTE_WEIGHTS ? o->expert_weights[e] : mp_sim_zipf_weight(e, o->zipf_s);
                 pe[(size_t)i * E + perm[e]] = x;
                 sum += x;
             }

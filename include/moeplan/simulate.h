@@ -55,6 +55,9 @@ typedef struct {
 } mp_sim_options;
 
 void mp_sim_options_defaults(mp_sim_options *o);
+/* The Zipf weight of the expert of popularity rank `rank` (0 the most
+ * popular): (rank + 1)^-s, s = 0 uniform. */
+double mp_sim_zipf_weight(int rank, double s);
 
 /* FWD_BWD: DualPipe's overlapped forward of (chunk, micro_batch) and a
  * backward of another micro-batch.  OP: one op of a forward or backward
