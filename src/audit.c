@@ -66,7 +66,7 @@ static bool has_nonzero_digit(const char *s)
 
 void mp_metric_format(mp_metric m, double v, char *buf, size_t len)
 {
-    char t[64];
+    char t[64] = ""; /* every unit class writes it; gcc -O2 cannot tell */
     unit_class u = metrics[m].unit;
     switch (u) {
     case U_BYTES: mp_fmt_bytes(v, t, sizeof t); break;

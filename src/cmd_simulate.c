@@ -220,7 +220,7 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     cli_opts o;
     memset(&o, 0, sizeof o);
     mp_layout_defaults(&o.layout);
-    long v;
+    long v = 0;
     while ((ch = getopt_long(argc, argv, ":h", sim_options, &longi)) != -1) {
         switch (ch) {
         case O_PLAN: plan = optarg; break;

@@ -284,22 +284,101 @@ double mp_cost_chunks_in_flight(const mp_layout *l, int r, double *inst)
     return (double)n;
 }
 
+/* Pipeline rank r's layers, parameters and model states (mp_rank_states):
+ * what its frame holds whatever the micro-batch, sequence parallelism and
+ * recomputation. */
+static void rank_states(const mp_cost_ctx *c, int r, mp_rank_states *st)
+{
+    const mp_workload *w = c->wl;
+    const mp_hardware *hw = c->hw;
+    memset(st, 0, sizeof *st);
+    st->r = r;
+    rank_layers(c, r, st->layers);
+    mp_param_split sp;
+    mp_cost_stage_params(c, r, &sp);
+    st->params_dense = sp.attention + sp.dense_mlp + sp.moe_common + sp.embedding + sp.head;
+    st->params_expert = sp.experts;
+    st->split = sp;
+    /* FP8: Transformer Engine keeps each linear layer's weight cast to FP8
+     * for the micro-batches of a step, rowwise for the forward and
+     * columnwise for the data gradient: 2 bytes per parameter of the
+     * attention, MLP and expert matrices (the embedding, output layer and
+     * router stay in 16 bits). */
+    if (w->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0)
+        st->fp8_weight_bytes = 2.0 * (sp.attention + sp.dense_mlp + sp.moe_common + sp.experts);
+    /* [R20]/Megatron: 16-bit weights, fp32 main gradients, fp32 master
+     * weights and Adam moments, sharded by ZeRO's stage over the
+     * data-parallel group (dp*cp ranks hold replicas of the dense weights)
+     * and, for experts, over expert-DP (cost_shard.c). */
+    mp_memory ms;
+    memset(&ms, 0, sizeof ms);
+    ms.params_dense = st->params_dense;
+    ms.params_expert = st->params_expert;
+    mp_cost_model_states(c, &sp, &ms);
+    st->weights_bytes = ms.weights_bytes;
+    st->gradients_bytes = ms.gradients_bytes;
+    st->optimizer_bytes = ms.optimizer_bytes;
+    st->shard_buffer_bytes = ms.shard_buffer_bytes;
+}
+
+/* The context's states entry for its layout, or NULL without a table.
+ * The key is every layout field rank_states and the per-step costs read
+ * (mp_cost_stage_params, mp_cost_model_states, mp_cost_step_costs): the
+ * layers' split, the groups, ZeRO's stage and shard group; not the
+ * micro-batch, sequence parallelism or recomputation. */
+static mp_states_entry *states_entry(const mp_cost_ctx *c)
+{
+    if (!c->states)
+        return NULL;
+    const mp_layout *l = &c->lay;
+    int key[13] = {l->gpus, l->tp, l->cp, l->dp, l->pp, l->ep, l->etp, l->edp, l->vpp, l->pp_first, l->pp_last,
+                   l->zero, l->shard_group};
+    unsigned h = 2166136261u; /* FNV-1a over the key's values */
+    for (int i = 0; i < 13; i++)
+        h = (h ^ (unsigned)key[i]) * 16777619u;
+    mp_states_entry *e = &c->states->e[h % MP_STATES_SLOTS];
+    if (!e->valid || memcmp(e->key, key, sizeof key)) {
+        memcpy(e->key, key, sizeof key);
+        e->valid = true;
+        e->have_step = false;
+        e->n = 0;
+    }
+    return e;
+}
+
+/* Rank r's states: from the table's entry e for the context's layout
+ * (states_entry), or computed into *tmp. */
+static const mp_rank_states *states_rank(const mp_cost_ctx *c, mp_states_entry *e, int r, mp_rank_states *tmp)
+{
+    if (e)
+        for (int i = 0; i < e->n; i++)
+            if (e->rank[i].r == r)
+                return &e->rank[i];
+    mp_rank_states *st = e && e->n < MP_FRAME_RANKS ? &e->rank[e->n++] : tmp;
+    rank_states(c, r, st);
+    return st;
+}
+
 /* Pipeline rank r's memory, the parts recomputation leaves alone
  * (mp_rank_frame; memory_of adds the activations of the recompute mode). */
-static void rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_rank_frame *f)
+static void rank_frame(const mp_cost_ctx *c, mp_states_entry *se, int r, const mp_block_sum *bs, mp_rank_frame *f)
 {
     const mp_model *m = c->model;
     const mp_layout *l = &c->lay;
     const mp_workload *w = c->wl;
-    const mp_hardware *hw = c->hw;
     memset(f, 0, sizeof *f);
+    mp_rank_states tmp;
+    const mp_rank_states *st = states_rank(c, se, r, &tmp);
     f->r = r;
-    rank_layers(c, r, f->layers);
-    mp_param_split sp;
-    mp_cost_stage_params(c, r, &sp);
-    f->params_dense = sp.attention + sp.dense_mlp + sp.moe_common + sp.embedding + sp.head;
-    f->params_expert = sp.experts;
-    f->split = sp;
+    memcpy(f->layers, st->layers, sizeof f->layers);
+    f->params_dense = st->params_dense;
+    f->params_expert = st->params_expert;
+    f->split = st->split;
+    f->fp8_weight_bytes = st->fp8_weight_bytes;
+    f->weights_bytes = st->weights_bytes;
+    f->gradients_bytes = st->gradients_bytes;
+    f->optimizer_bytes = st->optimizer_bytes;
+    f->shard_buffer_bytes = st->shard_buffer_bytes;
 
     /* Activations held at peak by this pipeline rank: the saved
      * activations of each of its model chunks times the micro-batches of
@@ -365,30 +444,10 @@ static void rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_r
         transient += 2 * Tsp * (double)m->hidden * w->act_bytes;
     }
     f->transient_bytes = transient;
-    /* FP8: Transformer Engine keeps each linear layer's weight cast to FP8
-     * for the micro-batches of a step, rowwise for the forward and
-     * columnwise for the data gradient: 2 bytes per parameter of the
-     * attention, MLP and expert matrices (the embedding, output layer and
-     * router stay in 16 bits). */
-    if (w->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0)
-        f->fp8_weight_bytes = 2.0 * (sp.attention + sp.dense_mlp + sp.moe_common + sp.experts);
-    /* [R20]/Megatron: 16-bit weights, fp32 main gradients, fp32 master
-     * weights and Adam moments, sharded by ZeRO's stage over the
-     * data-parallel group (dp*cp ranks hold replicas of the dense weights)
-     * and, for experts, over expert-DP (cost_shard.c). */
-    mp_memory ms;
-    memset(&ms, 0, sizeof ms);
-    ms.params_dense = f->params_dense;
-    ms.params_expert = f->params_expert;
-    mp_cost_model_states(c, &sp, &ms);
-    f->weights_bytes = ms.weights_bytes;
-    f->gradients_bytes = ms.gradients_bytes;
-    f->optimizer_bytes = ms.optimizer_bytes;
-    f->shard_buffer_bytes = ms.shard_buffer_bytes;
 }
 void mp_cost_rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_rank_frame *f)
 {
-    rank_frame(c, r, bs, f);
+    rank_frame(c, states_entry(c), r, bs, f);
 }
 
 /* Saved bytes of one layer of class q for one micro-batch under the
@@ -429,9 +488,12 @@ static void memory_of(const mp_cost_ctx *c, const mp_rank_frame *f, const mp_blo
     mem->optimizer_bytes = f->optimizer_bytes;
     mem->shard_buffer_bytes = f->shard_buffer_bytes;
     double acts = f->act_extra_bytes;
-    for (int q = 0; q < MP_LAYER_CLASSES; q++)
-        if (f->act_weight[q] != 0)
-            acts += f->act_weight[q] * layer_saved_bytes(c, bs, q);
+    if (c->single_class >= 0) /* the search's common case: one kind of layer */
+        acts += f->act_weight[c->single_class] * layer_saved_bytes(c, bs, c->single_class);
+    else
+        for (int q = 0; q < MP_LAYER_CLASSES; q++)
+            if (f->act_weight[q] != 0)
+                acts += f->act_weight[q] * layer_saved_bytes(c, bs, q);
     mem->inflight_units = f->units;
     mem->activations_bytes = acts + (l->recompute == MP_RECOMPUTE_FULL ? f->layer_full_bytes : 0);
     mem->comm_buffer_bytes = f->transient_bytes;
@@ -449,7 +511,7 @@ static void memory_of(const mp_cost_ctx *c, const mp_rank_frame *f, const mp_blo
 static void stage_memory(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_memory *mem)
 {
     mp_rank_frame f;
-    rank_frame(c, r, bs, &f);
+    rank_frame(c, states_entry(c), r, bs, &f);
     memory_of(c, &f, bs, mem);
 }
 
@@ -463,10 +525,14 @@ static mp_frame_memo *frame_memo(const mp_cost_ctx *c, const mp_block_sum *bs)
     mp_frame_memo *fm = (mp_frame_memo *)&c->frame; /* a cache in the caller's context */
     int key[16] = {l->gpus, l->tp, l->pp, l->dp, l->cp, l->ep, l->etp, l->edp, l->vpp, l->micro_batch,
                    l->num_micro_batches, l->pp_first, l->pp_last, l->sequence_parallel, l->zero, l->shard_group};
-    if (fm->valid && fm->blocks == (const void *)bs && !memcmp(fm->key, key, sizeof key))
+    if (fm->valid && fm->blocks == (const void *)bs && fm->table == c->states && !memcmp(fm->key, key, sizeof key))
         return fm;
     memcpy(fm->key, key, sizeof key);
     fm->blocks = bs;
+    /* Its states entry: no other layout is asked for until this memo is
+     * replaced, so the entry stays this layout's while the memo is valid. */
+    fm->table = c->states;
+    fm->states = states_entry(c);
     fm->valid = false; /* until mp_cost_assemble fills uniform and p2p */
     fm->have_step = false;
     fm->n = 0;
@@ -481,7 +547,7 @@ static const mp_rank_frame *frame_rank(const mp_cost_ctx *c, mp_frame_memo *fm, 
         if (fm->rank[i].r == r)
             return &fm->rank[i];
     mp_rank_frame *f = fm->n < MP_FRAME_RANKS ? &fm->rank[fm->n++] : tmp;
-    rank_frame(c, r, bs, f);
+    rank_frame(c, fm->states, r, bs, f);
     return f;
 }
 
@@ -595,8 +661,11 @@ static inline void rank_time_of(const mp_cost_ctx *c, const mp_cost_blocks *bloc
     const int *nr = fr->layers;
     st->layers_moe = count_moe(nr);
     st->layers_dense = count_all(nr) - st->layers_moe;
-    for (int q = 0; q < MP_LAYER_CLASSES; q++)
-        layer_add(st, &hwf, &lt[q], nr[q]);
+    if (c->single_class >= 0)
+        layer_add(st, &hwf, &lt[c->single_class], nr[c->single_class]);
+    else
+        for (int q = 0; q < MP_LAYER_CLASSES; q++)
+            layer_add(st, &hwf, &lt[q], nr[q]);
     if (r == 0)
         layer_add(st, &hwf, &blocks->embed, 1);
     if (r == p - 1)
@@ -639,15 +708,11 @@ void mp_cost_rank_time_of(const mp_cost_ctx *c, const mp_cost_blocks *blocks, co
     rank_time_of(c, blocks, fr, p2p, st, hw_flops);
 }
 
-void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks)
+/* The per-layer times of each recompute mode and layer class, and of the
+ * embedding and the output layer, from the block sums. */
+static void blocks_layers(const mp_cost_ctx *c, mp_cost_blocks *blocks)
 {
-    mp_block_sum *bs = blocks->b;
-    for (int i = 0; i < MP_BLOCK_COUNT; i++) {
-        if (i != MP_BLOCK_STEP && mp_cost_block_present(c, (mp_block)i))
-            mp_cost_sum_block(c, (mp_block)i, &bs[i]); /* the step's ops are priced by mp_cost_assemble */
-        else
-            memset(&bs[i], 0, sizeof bs[i]); /* no layer of the model uses it */
-    }
+    const mp_block_sum *bs = blocks->b;
     for (int rc = 0; rc < 3; rc++)
         for (int q = 0; q < MP_LAYER_CLASSES; q++) {
             if (c->cls_prefix[q][c->model->num_layers] == 0) {
@@ -659,6 +724,25 @@ void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks)
         }
     mp_cost_layer_time_of(&blocks->embed, &bs[MP_BLOCK_EMBED], NULL, MP_RECOMPUTE_NONE);
     mp_cost_layer_time_of(&blocks->head, &bs[MP_BLOCK_HEAD], NULL, MP_RECOMPUTE_NONE);
+}
+
+void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks)
+{
+    mp_block_sum *bs = blocks->b;
+    for (int i = 0; i < MP_BLOCK_COUNT; i++) {
+        if (i != MP_BLOCK_STEP && mp_cost_block_present(c, (mp_block)i))
+            mp_cost_sum_block(c, (mp_block)i, &bs[i]); /* the step's ops are priced by mp_cost_assemble */
+        else
+            memset(&bs[i], 0, sizeof bs[i]); /* no layer of the model uses it */
+    }
+    blocks_layers(c, blocks);
+}
+
+void mp_cost_blocks_recompute_experts(const mp_cost_ctx *c, mp_cost_blocks *blocks)
+{
+    if (mp_cost_block_present(c, MP_BLOCK_MOE_MLP))
+        mp_cost_sum_block(c, MP_BLOCK_MOE_MLP, &blocks->b[MP_BLOCK_MOE_MLP]);
+    blocks_layers(c, blocks);
 }
 
 void mp_cost_stage_memory(const mp_cost_ctx *c, const mp_cost_blocks *blocks, int r, mp_memory *mem)
@@ -679,7 +763,8 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     const mp_layout *l = &c->lay;
     const mp_workload *w = c->wl;
     const mp_block_sum *bs = blocks->b;
-    memset(out, 0, sizeof *out);
+    /* No memset: every field of *out is assigned below (the search's hot
+     * path; tests/test_cost.c, test_assemble_sets_every_field). */
     out->params = c->params;
     out->seq_len = c->seq_len;
     out->stages = l->pp;
@@ -722,23 +807,53 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
 #define NEXT_RANK(r) ((uniform && (r) == 1 && l->pp > 3) ? l->pp - 1 : (r) + 1)
 #define RANK_WEIGHT(r) ((uniform && (r) == 1 && l->pp > 3) ? (double)(l->pp - 2) : 1.0)
 
-    /* Memory: every stage, keep the most loaded. */
-    double worst = -1;
-    /* Memory: with uniform, even chunks, ranks 1..p-2 hold no more than
+    /* Per pipeline rank, in one pass: its memory (keep the most loaded)
+     * and its time per micro-batch.
+     * Memory: with uniform, even chunks, ranks 1..p-2 hold no more than
      * rank 0; with an uneven split rank 1 (the most in flight of the alike
      * middle ranks) stands for them. */
-    for (int r = 0; r < l->pp; r = (uniform && even && r == 0 && l->pp > 2) ? l->pp - 1 : NEXT_RANK(r)) {
-        mp_memory mem;
+    int p = l->pp, v = l->vpp;
+    if (fresh)
+        fm->p2p_s = mp_cost_p2p_s(c);
+    fm->valid = true;
+    double p2p = fm->p2p_s;
+    double worst = -1;
+    double hw_flops_mb_total = 0; /* summed over ranks, per micro-batch, one GPU each */
+    double slow_total = -1, sum_ranks = 0, sum_fwd = 0, sum_bwd = 0;
+    double first_fwd = 0, first_bwd = 0, last_fwd = 0, last_bwd = 0; /* ranks 0 and p-1 */
+    bool mem_middle = !(uniform && even && p > 2);
+    for (int r = 0; r < p; r = NEXT_RANK(r)) {
         mp_rank_frame tmp;
-        memory_of(c, frame_rank(c, fm, r, bs, &tmp), bs, &mem);
+        const mp_rank_frame *fr = frame_rank(c, fm, r, bs, &tmp);
+        if (mem_middle || r == 0 || r == p - 1) {
+            mp_memory mem;
+            memory_of(c, fr, bs, &mem);
+            if (r == 0)
+                out->mem_first = mem;
+            if (r == p - 1)
+                out->mem_last = mem;
+            if (mem.total_bytes > worst) {
+                worst = mem.total_bytes;
+                out->mem = mem;
+                out->worst_mem_stage = r;
+            }
+        }
+        mp_stage_time st;
+        double hwf;
+        rank_time_of(c, blocks, fr, p2p, &st, &hwf);
+        hw_flops_mb_total += hwf * RANK_WEIGHT(r);
+        double tot = st.fwd_s + st.bwd_s;
+        sum_ranks += tot * RANK_WEIGHT(r);
+        sum_fwd += st.fwd_s * RANK_WEIGHT(r);
+        sum_bwd += st.bwd_s * RANK_WEIGHT(r);
         if (r == 0)
-            out->mem_first = mem;
-        if (r == l->pp - 1)
-            out->mem_last = mem;
-        if (mem.total_bytes > worst) {
-            worst = mem.total_bytes;
-            out->mem = mem;
-            out->worst_mem_stage = r;
+            first_fwd = st.fwd_s, first_bwd = st.bwd_s;
+        if (r == p - 1)
+            last_fwd = st.fwd_s, last_bwd = st.bwd_s;
+        if (tot > slow_total) {
+            slow_total = tot;
+            out->slow = st;
+            out->slowest_stage = r;
         }
     }
     out->headroom_bytes = out->mem.capacity_bytes - out->mem.total_bytes;
@@ -760,38 +875,6 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     default:
         out->act_layer_dense_bytes = att->saved + bs[MP_BLOCK_DENSE_MLP].saved;
         out->act_layer_moe_bytes = att->saved + bs[MP_BLOCK_MOE_MLP].saved;
-    }
-
-    /* Time per micro-batch of each pipeline rank. */
-    int p = l->pp, v = l->vpp;
-    if (fresh)
-        fm->p2p_s = mp_cost_p2p_s(c);
-    fm->valid = true;
-    double p2p = fm->p2p_s;
-    double hw_flops_mb_total = 0; /* summed over ranks, per micro-batch, one GPU each */
-    double slow_total = -1, sum_ranks = 0, sum_fwd = 0, sum_bwd = 0;
-    mp_stage_time first_st, last_st;
-    memset(&first_st, 0, sizeof first_st);
-    memset(&last_st, 0, sizeof last_st);
-    for (int r = 0; r < p; r = NEXT_RANK(r)) {
-        mp_stage_time st;
-        double hwf;
-        mp_rank_frame tmp;
-        rank_time_of(c, blocks, frame_rank(c, fm, r, bs, &tmp), p2p, &st, &hwf);
-        hw_flops_mb_total += hwf * RANK_WEIGHT(r);
-        double tot = st.fwd_s + st.bwd_s;
-        sum_ranks += tot * RANK_WEIGHT(r);
-        sum_fwd += st.fwd_s * RANK_WEIGHT(r);
-        sum_bwd += st.bwd_s * RANK_WEIGHT(r);
-        if (r == 0)
-            first_st = st;
-        if (r == p - 1)
-            last_st = st;
-        if (tot > slow_total) {
-            slow_total = tot;
-            out->slow = st;
-            out->slowest_stage = r;
-        }
     }
 
     /* Step [N21 eq. (1)-(2)]: m micro-batches through the slowest rank plus
@@ -850,9 +933,16 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
      * Then the gradient norm's all-reduce over every GPU, and the optimizer
      * (the slower of the two ranks). */
     step_cost s0, sl;
+    mp_states_entry *se = fm->states;
     if (fm->have_step) { /* the same parameters and groups: the same step */
         memcpy(&s0, fm->step[0], sizeof s0);
         memcpy(&sl, fm->step[1], sizeof sl);
+    } else if (se && se->have_step) { /* the states' layout, whatever its micro-batch */
+        memcpy(&s0, se->step[0], sizeof s0);
+        memcpy(&sl, se->step[1], sizeof sl);
+        memcpy(fm->step[0], &s0, sizeof s0);
+        memcpy(fm->step[1], &sl, sizeof sl);
+        fm->have_step = true;
     } else {
         mp_rank_frame t0, tl;
         mp_cost_step_costs(c, &out->mem_first, frame_rank(c, fm, 0, bs, &t0)->split.largest_unit, true, &s0);
@@ -863,17 +953,22 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
         memcpy(fm->step[0], &s0, sizeof s0);
         memcpy(fm->step[1], &sl, sizeof sl);
         fm->have_step = true;
+        if (se) {
+            memcpy(se->step[0], &s0, sizeof s0);
+            memcpy(se->step[1], &sl, sizeof sl);
+            se->have_step = true;
+        }
     }
     double exp0, expl;
     if (!w->overlap_grad_reduce) {
         exp0 = s0.rs + s0.ag;
         expl = sl.rs + sl.ag;
     } else {
-        exp0 = fmax(s0.rs - first_st.bwd_s, s0.rs_bucket) +
-               (l->zero >= 1 ? fmax(s0.ag - first_st.fwd_s, s0.ag_bucket) : 0);
+        exp0 = fmax(s0.rs - first_bwd, s0.rs_bucket) +
+               (l->zero >= 1 ? fmax(s0.ag - first_fwd, s0.ag_bucket) : 0);
         expl = exp0;
         if (l->pp > 1) {
-            double drain = (sum_bwd - last_st.bwd_s) / v, fill = (sum_fwd - last_st.fwd_s) / v;
+            double drain = (sum_bwd - last_bwd) / v, fill = (sum_fwd - last_fwd) / v;
             expl = fmax(0, sl.rs - drain) + fmax(0, sl.ag - fill);
         }
     }

@@ -74,6 +74,7 @@ typedef struct blocks_entry {
 
 typedef struct blocks_table {
     int *slot;                   /* index into entry, -1 empty; cap slots, a power of two */
+    int *dslot;                  /* the same by dense_key: the first entry of each (cap slots) */
     size_t cap;
     blocks_entry *entry;
     size_t n, n_cap;
@@ -88,23 +89,58 @@ static unsigned blocks_hash(const int key[7])
     return h;
 }
 
+/* The key less ep and etp: the fields the blocks other than the MoE MLP
+ * read (mp_cost_blocks_recompute_experts). */
+static unsigned dense_hash(const int key[7])
+{
+    const int d[5] = {key[0], key[1], key[4], key[5], key[6]};
+    unsigned h = 2166136261u;
+    for (int i = 0; i < 5; i++)
+        h = (h ^ (unsigned)d[i]) * 16777619u;
+    return h;
+}
+static bool dense_eq(const int a[7], const int b[7])
+{
+    return a[0] == b[0] && a[1] == b[1] && a[4] == b[4] && a[5] == b[5] && a[6] == b[6];
+}
+
+/* The entry in t whose key equals key but for ep and etp, or -1; *at is
+ * set to the empty slot where such an entry would go. */
+static int dense_find(const blocks_table *t, const int key[7], size_t *at)
+{
+    size_t i = dense_hash(key) & (t->cap - 1);
+    for (; t->dslot[i] >= 0; i = (i + 1) & (t->cap - 1))
+        if (dense_eq(t->entry[t->dslot[i]].key, key))
+            return t->dslot[i];
+    *at = i;
+    return -1;
+}
+
 static bool blocks_grow(blocks_table *t)
 {
     size_t cap = t->cap ? 2 * t->cap : 4096;
-    int *slot = malloc(cap * sizeof *slot);
-    if (!slot)
+    int *slot = malloc(cap * sizeof *slot), *dslot = malloc(cap * sizeof *dslot);
+    if (!slot || !dslot) {
+        free(slot);
+        free(dslot);
         return false;
+    }
     for (size_t i = 0; i < cap; i++)
-        slot[i] = -1;
+        slot[i] = dslot[i] = -1;
+    free(t->slot);
+    free(t->dslot);
+    t->slot = slot;
+    t->dslot = dslot;
+    t->cap = cap;
     for (size_t k = 0; k < t->n; k++) {
         size_t i = blocks_hash(t->entry[k].key) & (cap - 1);
         while (slot[i] >= 0)
             i = (i + 1) & (cap - 1);
         slot[i] = (int)k;
+        size_t at;
+        if (dense_find(t, t->entry[k].key, &at) < 0)
+            dslot[at] = (int)k;
     }
-    free(t->slot);
-    t->slot = slot;
-    t->cap = cap;
     return true;
 }
 
@@ -125,6 +161,8 @@ static const mp_cost_blocks *blocks_for(search_t *s, const mp_layout *l)
         if (!memcmp(t->entry[t->slot[i]].key, key, sizeof key))
             return &t->entry[t->slot[i]].b;
     blocks_entry *e = &t->scratch;
+    size_t dat = 0;
+    int sib = dense_find(t, key, &dat);
     if (t->n < s->blocks_max) {
         if (t->n == t->n_cap) {
             size_t nc = t->n_cap ? 2 * t->n_cap : 256;
@@ -137,9 +175,19 @@ static const mp_cost_blocks *blocks_for(search_t *s, const mp_layout *l)
             t->n_cap = nc;
         }
         e = &t->entry[t->n];
+        if (sib < 0)
+            t->dslot[dat] = (int)t->n;
         t->slot[i] = (int)t->n++;
     }
-    mp_cost_blocks_compute(&s->ctx, &e->b);
+    /* A shape met before with other ep and etp: its blocks but the MoE
+     * MLP's are this shape's (cost.h). */
+    if (sib >= 0) {
+        if (e != &t->entry[sib])
+            e->b = t->entry[sib].b;
+        mp_cost_blocks_recompute_experts(&s->ctx, &e->b);
+    } else {
+        mp_cost_blocks_compute(&s->ctx, &e->b);
+    }
     memcpy(e->key, key, sizeof key);
     return &e->b;
 }
@@ -148,6 +196,7 @@ static void blocks_free(blocks_table *t)
 {
     if (t) {
         free(t->slot);
+        free(t->dslot);
         free(t->entry);
         free(t);
     }
@@ -171,14 +220,13 @@ static int divisors(long n, long *out, int cap)
     return k;
 }
 
-/* Record a pruned candidate; keep a sample with its reason when asked. */
-static void reject(search_t *s, mp_rule rule, const mp_layout *l, const char *fmt, ...) MP_PRINTF(4, 5);
+/* Keep a sample of a pruned candidate with its reason (up to the rule's
+ * share of why_not_samples; counted by the caller). */
+static void reject_sample(search_t *s, mp_rule rule, const mp_layout *l, const char *fmt, ...) MP_PRINTF(4, 5);
 #include <stdarg.h>
-static void reject(search_t *s, mp_rule rule, const mp_layout *l, const char *fmt, ...)
+static void reject_sample(search_t *s, mp_rule rule, const mp_layout *l, const char *fmt, ...)
 {
     mp_search_result *r = s->r;
-    r->considered++;
-    r->rejected[rule]++;
     if (s->samples_per_rule[rule] >= s->o->why_not_samples || s->oom)
         return;
     if (r->n_samples >= s->samples_cap) {
@@ -201,7 +249,22 @@ static void reject(search_t *s, mp_rule rule, const mp_layout *l, const char *fm
     s->samples_per_rule[rule]++;
 }
 
-static double sort_key(mp_sort sort, const mp_candidate *c)
+/* Count a pruned candidate; true while its rule still wants samples. */
+static inline bool reject_count(search_t *s, mp_rule rule)
+{
+    s->r->considered++;
+    s->r->rejected[rule]++;
+    return s->samples_per_rule[rule] < s->o->why_not_samples && !s->oom;
+}
+/* Record a pruned candidate: counted, and sampled with its reason while
+ * wanted (the reason is formatted only then: the search's hot path). */
+#define reject(s, rule, l, ...)                                                                                        \
+    do {                                                                                                               \
+        if (reject_count((s), (rule)))                                                                                 \
+            reject_sample((s), (rule), (l), __VA_ARGS__);                                                              \
+    } while (0)
+
+static inline double sort_key(mp_sort sort, const mp_candidate *c)
 {
     switch (sort) {
     case MP_SORT_STEP: return -c->step_s;
@@ -214,7 +277,7 @@ static double sort_key(mp_sort sort, const mp_candidate *c)
 
 /* Total order so that output is deterministic: key, then fewer GPUs, then
  * less memory, then the layout tuple. */
-static int better(mp_sort sort, const mp_candidate *a, const mp_candidate *b)
+static inline int better(mp_sort sort, const mp_candidate *a, const mp_candidate *b)
 {
     double ka = sort_key(sort, a), kb = sort_key(sort, b);
     if (ka != kb)
@@ -343,14 +406,12 @@ static void consider_scored(search_t *s, const mp_candidate *c)
             snprintf(a, sizeof a, "%.2f", c->mem_total_bytes / 1e9);
             snprintf(b, sizeof b, "%.2f", (c->mem_total_bytes + c->headroom_bytes) / 1e9);
             if (c->rejected_by == MP_RULE_MEMORY)
-                reject(s, MP_RULE_MEMORY, &c->lay,
+                reject_sample(s, MP_RULE_MEMORY, &c->lay,
                        "needs %s GB of %s GB (weights %.2f, grads %.2f, optimizer %.2f, activations %.2f, other %.2f GB)",
                        a, b, c->mem_weights_bytes / 1e9, c->mem_grads_bytes / 1e9, c->mem_optim_bytes / 1e9,
                        c->mem_act_bytes / 1e9, c->mem_other_bytes / 1e9);
             else
-                reject(s, MP_RULE_TARGET, &c->lay, "%.0f tokens/s, step %.3f s", c->tokens_per_s, c->step_s);
-            r->considered--;           /* reject() counted it again */
-            r->rejected[c->rejected_by]--;
+                reject_sample(s, MP_RULE_TARGET, &c->lay, "%.0f tokens/s, step %.3f s", c->tokens_per_s, c->step_s);
         }
         return;
     }
@@ -872,6 +933,9 @@ mp_status mp_search_run(const mp_model *m, const mp_hardware *hw, const mp_workl
             search_t *s = &ws[t];
             if (t > 0)
                 s->ctx = ws[0].ctx;
+            /* Each worker its own states table (a cache: cost.h). */
+            s->ctx.states = calloc(1, sizeof *s->ctx.states);
+            ok &= s->ctx.states != NULL;
             s->m = m;
             s->hw = hw;
             s->w = w;
@@ -932,6 +996,7 @@ mp_status mp_search_run(const mp_model *m, const mp_hardware *hw, const mp_workl
     ok = ok && merge_samples(ws, nw, o->why_not_samples, r);
     for (int t = 0; ws && t < nw; t++) {
         blocks_free(ws[t].blocks);
+        free(ws[t].ctx.states);
         free(ws[t].part.best);
         free(ws[t].part.per_gpu);
         free(ws[t].part.samples);

@@ -17,6 +17,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1373,6 +1374,135 @@ START_TEST(test_two_phase_equals_evaluate)
 }
 END_TEST
 
+/* Two results equal in every field: the struct compared byte by byte
+ * between its padding holes (after the three ints that follow the
+ * parameter counts, and after `fits`). */
+static void assert_cost_equal(const mp_cost *a, const mp_cost *b)
+{
+    const char *x = (const char *)a, *y = (const char *)b;
+    size_t ranges[3][2] = {
+        {0, offsetof(mp_cost, slowest_stage) + sizeof a->slowest_stage},
+        {offsetof(mp_cost, mem), offsetof(mp_cost, fits) + sizeof a->fits},
+        {offsetof(mp_cost, headroom_bytes), sizeof *a},
+    };
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg(!memcmp(x + ranges[i][0], y + ranges[i][0], ranges[i][1] - ranges[i][0]),
+                      "results differ in bytes %zu-%zu of mp_cost", ranges[i][0], ranges[i][1]);
+}
+
+/* mp_cost_assemble writes every field of its result without clearing it
+ * first (the search's hot path): into a result filled with 0x00 and one
+ * filled with 0xff it writes the same bytes. */
+START_TEST(test_assemble_sets_every_field)
+{
+    world *x = seed_world();
+    mp_cost_blocks blocks;
+    mp_cost_blocks_compute(&x->c, &blocks);
+    mp_cost *r0 = malloc(sizeof *r0), *r1 = malloc(sizeof *r1);
+    ck_assert_ptr_nonnull(r0);
+    ck_assert_ptr_nonnull(r1);
+    for (int pp = 1; pp <= 4; pp *= 2) { /* pp 1 (no sends) and pp 4 (middle ranks) visit other branches */
+        x->l.pp = pp;
+        x->l.dp = 32 / pp;
+        x->l.etp = 1; /* ep 16 x etp 1 folds into the tp*dp = 32 ranks of pp 4 */
+        x->l.edp = 0;
+        x->l.gpus = x->l.tp * x->l.dp * x->l.pp;
+        evaluate(x, x->w.seq_max);
+        mp_cost_blocks_compute(&x->c, &blocks);
+        memset(r0, 0x00, sizeof *r0);
+        memset(r1, 0xff, sizeof *r1);
+        mp_cost_assemble(&x->c, &blocks, r0);
+        mp_cost_assemble(&x->c, &blocks, r1);
+        assert_cost_equal(r0, r1);
+    }
+    free(r0);
+    free(r1);
+    free(x);
+}
+END_TEST
+
+/* cost.h: the blocks other than the MoE MLP do not read ep or etp, so
+ * the sums of one expert layout with the MoE block recomputed for another
+ * are that other's sums, to the byte. */
+START_TEST(test_blocks_recompute_experts)
+{
+    world *x = seed_world();
+    /* The seed's TP4 x PP2 x DP16 with EP16 x ETP4: its tp*cp*dp = 64
+     * ranks fold ep*etp of 8 x 2, 64 x 1 and 4 x 4 alike. */
+    const int ep_etp[][2] = {{16, 4}, {8, 2}, {64, 1}, {4, 4}};
+    mp_cost_blocks *base = malloc(sizeof *base), *got = malloc(sizeof *got), *want = malloc(sizeof *want);
+    ck_assert_ptr_nonnull(base);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_ptr_nonnull(want);
+    mp_cost_blocks_compute(&x->c, base);
+    for (size_t i = 1; i < sizeof ep_etp / sizeof ep_etp[0]; i++) {
+        x->l.ep = ep_etp[i][0];
+        x->l.etp = ep_etp[i][1];
+        x->l.edp = 0;
+        evaluate(x, x->w.seq_max);
+        mp_cost_blocks_compute(&x->c, want);
+        *got = *base;
+        mp_cost_blocks_recompute_experts(&x->c, got);
+        ck_assert_msg(!memcmp(got, want, sizeof *got), "ep %d etp %d: blocks differ", x->l.ep, x->l.etp);
+        /* Not vacuous: the MoE block itself differs between the layouts. */
+        ck_assert(memcmp(&base->b[MP_BLOCK_MOE_MLP], &want->b[MP_BLOCK_MOE_MLP], sizeof want->b[0]) != 0);
+    }
+    free(base);
+    free(got);
+    free(want);
+    free(x);
+}
+END_TEST
+
+/* The states table (cost.h, mp_states_memo) is a cache: layouts assembled
+ * in turn through one table, twice over (the second time from the table,
+ * their slots shared with others), give what each gives without it. */
+START_TEST(test_states_table_is_a_cache)
+{
+    world *x = seed_world();
+    mp_states_memo *table = calloc(1, sizeof *table);
+    mp_cost_blocks *blocks = malloc(sizeof *blocks);
+    mp_cost *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    ck_assert_ptr_nonnull(table);
+    ck_assert_ptr_nonnull(blocks);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    mp_cost_ctx *shared = malloc(sizeof *shared);
+    ck_assert_ptr_nonnull(shared);
+    int checked = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int pp = 1; pp <= 4; pp *= 2)
+            for (int vpp = 1; vpp <= 4; vpp *= 2)
+                for (int mb = 1; mb <= 2; mb++)
+                    for (int zero = 1; zero <= 3; zero++)
+                        for (int rc = 0; rc < 3; rc++) {
+                            set_layout(&x->l, 4, pp, 32 / pp, 1, 16, 1, vpp, mb, true, true, (mp_recompute)rc);
+                            x->l.zero = zero;
+                            char why[256];
+                            if (mp_layout_check(&x->l, &x->m, &x->w, why, sizeof why) != MP_RULE_OK ||
+                                mp_layout_check_zero(&x->l, why, sizeof why) != MP_RULE_OK)
+                                continue;
+                            mp_cost_ctx_init(&x->c, &x->m, &x->hw, &x->w, &x->l, x->w.seq_max);
+                            mp_cost_blocks_compute(&x->c, blocks);
+                            mp_cost_assemble(&x->c, blocks, a); /* no table */
+                            if (pass == 0 && checked == 0)
+                                *shared = x->c;
+                            shared->states = table;
+                            mp_cost_ctx_set_layout(shared, &x->l);
+                            mp_cost_assemble(shared, blocks, b);
+                            assert_cost_equal(a, b);
+                            checked++;
+                        }
+    ck_assert_int_ge(checked, 40);
+    free(shared);
+    free(table);
+    free(blocks);
+    free(a);
+    free(b);
+    free(x);
+}
+END_TEST
+
 
 /* ============================================ f. pipeline memory, logits, local attention */
 
@@ -1653,6 +1783,9 @@ static Suite *cost_suite(void)
     tcase_add_test(te, test_flops_independent_of_dp);
     tcase_add_test(te, test_mfu_identity);
     tcase_add_test(te, test_two_phase_equals_evaluate);
+    tcase_add_test(te, test_assemble_sets_every_field);
+    tcase_add_test(te, test_blocks_recompute_experts);
+    tcase_add_test(te, test_states_table_is_a_cache);
     suite_add_tcase(s, te);
     TCase *tf = tcase_create("pipeline-logits-local");
     tcase_add_test(tf, test_interleaved_llama31_8b);

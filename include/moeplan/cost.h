@@ -127,6 +127,36 @@ typedef struct {
 } mp_rank_frame;
 
 #define MP_FRAME_RANKS 4
+
+/* What of a pipeline rank's memory and per-step costs the micro-batch,
+ * sequence parallelism and recomputation leave alone: its layers, its
+ * parameters and the model states ZeRO's stage gives them (cost.c,
+ * rank_states).  The search meets each such layout once for every
+ * micro-batch size and both SP settings, so it keeps them in a table
+ * (mp_states_memo) that it hands the context; keyed by every layout field
+ * they read. */
+typedef struct {
+    int r;
+    int layers[MP_LAYER_CLASSES];
+    double params_dense, params_expert;
+    mp_param_split split;
+    double fp8_weight_bytes;
+    double weights_bytes, gradients_bytes, optimizer_bytes, shard_buffer_bytes;
+} mp_rank_states;
+
+#define MP_STATES_SLOTS 512
+typedef struct mp_states_entry {
+    int key[13];
+    bool valid, have_step;
+    int n;
+    mp_rank_states rank[MP_FRAME_RANKS];
+    double step[2][6];                   /* step_cost of the first and last rank */
+} mp_states_entry;
+/* A direct-mapped table of them (an entry another key needs is replaced:
+ * a cache, so that what it holds never changes a result). */
+typedef struct mp_states_memo {
+    mp_states_entry e[MP_STATES_SLOTS];
+} mp_states_memo;
 /* A memo of those parts for the ranks of one layout less its recompute
  * setting, and the per-step costs and the pipeline send of that layout;
  * written by mp_cost_assemble as a cache, keyed by every layout field and
@@ -139,6 +169,8 @@ typedef struct {
     mp_rank_frame rank[MP_FRAME_RANKS];
     double step[2][6];                   /* step_cost of the first and last rank */
     double p2p_s;
+    const struct mp_states_memo *table; /* the context's states table when written */
+    struct mp_states_entry *states;      /* its entry for this layout (NULL without a table) */
 } mp_frame_memo;
 
 /* Everything the cost model needs for one layout at one sequence length. */
@@ -161,6 +193,7 @@ typedef struct {
     double model_fwd_flops_per_token;  /* layout-independent, cached */
     mp_step_memo step_memo[2];         /* first and last pipeline rank (written by mp_cost_assemble) */
     mp_frame_memo frame;               /* written by mp_cost_assemble, as a cache */
+    mp_states_memo *states;            /* NULL, or the caller's table (the search's), written as a cache */
 } mp_cost_ctx;
 
 void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, const mp_workload *w,
@@ -279,6 +312,13 @@ typedef struct {
     mp_layer_time embed, head;
 } mp_cost_blocks;
 void mp_cost_blocks_compute(const mp_cost_ctx *c, mp_cost_blocks *blocks);
+/* Of those sums, only the MoE MLP's read ep and etp (cost_ops.c block_moe;
+ * the attention, dense MLP, embedding and output blocks read tp, cp, the
+ * micro-batch and sequence parallelism): given the sums of a layout that
+ * differs from the context's in ep and etp only, recompute the MoE block
+ * and the per-layer times.  The result equals mp_cost_blocks_compute's
+ * (tests/test_cost.c, test_blocks_recompute_experts). */
+void mp_cost_blocks_recompute_experts(const mp_cost_ctx *c, mp_cost_blocks *blocks);
 /* Memory of one GPU of pipeline rank r (0..pp-1), from the block sums. */
 void mp_cost_stage_memory(const mp_cost_ctx *c, const mp_cost_blocks *blocks, int r, mp_memory *mem);
 void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cost *out);
