@@ -439,9 +439,7 @@ static void rank_frame(const mp_cost_ctx *c, mp_states_entry *se, int r, const m
     }
     /* Pipeline send and receive buffers: one activation each way. */
     if (l->pp > 1) {
-        double T = (double)l->micro_batch * c->seq_len / l->cp;
-        double Tsp = l->sequence_parallel ? T / l->tp : T;
-        transient += 2 * Tsp * (double)m->hidden * w->act_bytes;
+        transient += 2 * mp_cost_tokens_sp(c) * (double)m->hidden * w->act_bytes;
     }
     f->transient_bytes = transient;
 }
@@ -460,11 +458,7 @@ static inline double layer_saved_bytes(const mp_cost_ctx *c, const mp_block_sum 
     const mp_block_sum *at = &bs[(q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN];
     const mp_block_sum *ml = &bs[(q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP];
     switch (l->recompute) {
-    case MP_RECOMPUTE_FULL: {
-        double T = (double)l->micro_batch * c->seq_len / l->cp;
-        double Tsp = l->sequence_parallel ? T / l->tp : T;
-        return Tsp * (double)c->model->hidden * c->wl->act_bytes;
-    }
+    case MP_RECOMPUTE_FULL: return mp_cost_tokens_sp(c) * (double)c->model->hidden * c->wl->act_bytes;
     case MP_RECOMPUTE_SELECTIVE: return at->saved_sel + ml->saved_sel;
     default: return at->saved + ml->saved;
     }
@@ -639,11 +633,9 @@ double mp_cost_p2p_s(const mp_cost_ctx *c)
     const mp_layout *l = &c->lay;
     if (l->pp <= 1)
         return 0;
-    double T = (double)l->micro_batch * c->seq_len / l->cp;
-    double Tsp = l->sequence_parallel ? T / l->tp : T;
     bool pp_inter = l->tp * l->cp * l->dp >= c->hw->gpus_per_node;
-    return mp_cost_collective_s(c->hw, MP_COLL_SENDRECV, 2, pp_inter ? 1 : 2, Tsp * (double)c->model->hidden *
-                                                                                     c->wl->act_bytes);
+    return mp_cost_collective_s(c->hw, MP_COLL_SENDRECV, 2, pp_inter ? 1 : 2,
+                                mp_cost_tokens_sp(c) * (double)c->model->hidden * c->wl->act_bytes);
 }
 
 /* Forward and backward of one micro-batch on the pipeline rank of frame fr,
@@ -864,9 +856,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     const mp_block_sum *att = &bs[mp_cost_block_present(c, MP_BLOCK_ATTN) ? MP_BLOCK_ATTN : MP_BLOCK_ATTN_LOCAL];
     switch (l->recompute) {
     case MP_RECOMPUTE_FULL:
-        out->act_layer_dense_bytes = out->act_layer_moe_bytes =
-            w->act_bytes * (double)m->hidden * l->micro_batch * c->seq_len / l->cp /
-            (l->sequence_parallel ? l->tp : 1);
+        out->act_layer_dense_bytes = out->act_layer_moe_bytes = layer_saved_bytes(c, bs, 0); /* each layer's input */
         break;
     case MP_RECOMPUTE_SELECTIVE:
         out->act_layer_dense_bytes = att->saved_sel + bs[MP_BLOCK_DENSE_MLP].saved_sel;

@@ -382,8 +382,7 @@ static void mlp(opbuf *b, const char *prefix_fc1, const char *act, const char *f
     const mp_cost_ctx *c = b->c;
     const mp_layout *l = &c->lay;
     double h = (double)c->model->hidden, A = c->wl->act_bytes, t = l->tp;
-    double T = (double)l->micro_batch * c->seq_len / l->cp;
-    double Tsp = l->sequence_parallel ? T / t : T;
+    double T = mp_cost_tokens(c), Tsp = mp_cost_tokens_sp(c);
     double g = c->model->gated_mlp ? 2.0 : 1.0;
     double fl = width / t;
     mp_op *enter = tp_enter(b, "tp-gather-mlp", T * h * A);
@@ -423,8 +422,7 @@ static void block_attention(opbuf *b, bool local)
     const mp_layout *l = &c->lay;
     double h = (double)m->hidden, A = c->wl->act_bytes, t = l->tp;
     double S = (double)c->seq_len;
-    double T = (double)l->micro_batch * S / l->cp;
-    double Tsp = l->sequence_parallel ? T / t : T;
+    double T = mp_cost_tokens(c), Tsp = mp_cost_tokens_sp(c);
     double a = (double)m->num_heads / t;           /* heads on this GPU */
     double dqk = (double)mp_model_qk_head_dim(m);
     double dv = m->attn == MP_ATTN_MLA ? (double)m->v_head_dim : (double)m->head_dim;
@@ -597,9 +595,8 @@ static void block_moe(opbuf *b)
     const mp_model *m = c->model;
     const mp_layout *l = &c->lay;
     const mp_workload *w = c->wl;
-    double h = (double)m->hidden, A = w->act_bytes, t = l->tp;
-    double T = (double)l->micro_batch * c->seq_len / l->cp;
-    double Tsp = l->sequence_parallel ? T / t : T;
+    double h = (double)m->hidden, A = w->act_bytes;
+    double Tsp = mp_cost_tokens_sp(c);
     double E = (double)m->num_experts, k = (double)m->top_k;
     double lam = c->expert_load;
     double g = m->gated_mlp ? 2.0 : 1.0;
@@ -780,10 +777,7 @@ static void block_moe(opbuf *b)
 
 static void block_dense(opbuf *b)
 {
-    const mp_layout *l = &b->c->lay;
-    double T = (double)l->micro_batch * b->c->seq_len / l->cp;
-    double Tsp = l->sequence_parallel ? T / l->tp : T;
-    norm(b, "pre-mlp-norm", Tsp);
+    norm(b, "pre-mlp-norm", mp_cost_tokens_sp(b->c));
     rc_tag(b, b->n - 1, MP_RC_LAYERNORM, 0);
     size_t from = b->n;
     mlp(b, "fc1", "activation", "fc2", (double)b->c->model->ffn_hidden, true);
@@ -795,7 +789,7 @@ static void block_dense(opbuf *b)
         fc1->rc_drop &= ~(unsigned)MP_RC_MLP;
         fc1->rc_drop |= MP_RC_LAYERNORM;
     }
-    residual(b, "mlp-residual", Tsp);
+    residual(b, "mlp-residual", mp_cost_tokens_sp(b->c));
 }
 
 static void block_embed(opbuf *b)
@@ -803,8 +797,7 @@ static void block_embed(opbuf *b)
     const mp_cost_ctx *c = b->c;
     const mp_layout *l = &c->lay;
     double h = (double)c->model->hidden, A = c->wl->act_bytes;
-    double T = (double)l->micro_batch * c->seq_len / l->cp;
-    double Tsp = l->sequence_parallel ? T / l->tp : T;
+    double T = mp_cost_tokens(c), Tsp = mp_cost_tokens_sp(c);
     /* Vocab-parallel lookup: each TP rank fills the rows it owns and the
      * partial results are summed (all-reduce, or reduce-scatter with SP).
      * Saved: the int64 token ids (Megatron's "8sbp" term) and, with
@@ -839,8 +832,7 @@ static void block_head(opbuf *b)
     const mp_cost_ctx *c = b->c;
     const mp_layout *l = &c->lay;
     double h = (double)c->model->hidden, A = c->wl->act_bytes;
-    double T = (double)l->micro_batch * c->seq_len / l->cp;
-    double Tsp = l->sequence_parallel ? T / l->tp : T;
+    double T = mp_cost_tokens(c), Tsp = mp_cost_tokens_sp(c);
     double V = (double)c->model->vocab / l->tp;
     norm(b, "final-norm", Tsp);
     mp_op *enter = tp_enter(b, "tp-gather-head", T * h * A);

@@ -123,9 +123,7 @@ static const char *act_input(const char *name)
 /* Tokens of one micro-batch on this GPU, and with sequence parallelism. */
 static double tokens(const mp_cost_ctx *c, bool sp_split)
 {
-    const mp_layout *l = &c->lay;
-    double T = (double)l->micro_batch * (double)c->seq_len / l->cp;
-    return sp_split && l->sequence_parallel ? T / l->tp : T;
+    return sp_split ? mp_cost_tokens_sp(c) : mp_cost_tokens(c);
 }
 
 static const mp_op *find(const mp_op *ops, size_t n, const char *name)

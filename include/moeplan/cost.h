@@ -199,6 +199,20 @@ typedef struct {
 void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, const mp_workload *w,
                       const mp_layout *l, long seq_len);
 
+/* Tokens of one micro-batch on one GPU, T = b*S/c (the conventions at the
+ * top), and T_sp = T/t, what each TP rank holds between the TP regions
+ * under sequence parallelism (T without it): the one place both are
+ * computed, for the cost model, the simulator and the runner. */
+static inline double mp_cost_tokens(const mp_cost_ctx *c)
+{
+    return (double)c->lay.micro_batch * (double)c->seq_len / c->lay.cp;
+}
+static inline double mp_cost_tokens_sp(const mp_cost_ctx *c)
+{
+    double T = mp_cost_tokens(c);
+    return c->lay.sequence_parallel ? T / c->lay.tp : T;
+}
+
 /* Change only the layout of an initialised context (the planner's fast path:
  * the model's parameter counts are not recomputed). */
 void mp_cost_ctx_set_layout(mp_cost_ctx *c, const mp_layout *l);
