@@ -3,6 +3,8 @@
 #include "moeplan/distribution.h"
 #include "moeplan/simulate.h"
 
+#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -395,4 +397,152 @@ mp_status cli_routing_parse(const char *word, bool uniform_ok, long experts, cli
                           uniform_ok ? "balanced, uniform, zipf:S or a .yaml histogram file"
                                      : "balanced, zipf:S or a .yaml histogram file",
                           names, uniform_ok ? 2 : 1, err);
+}
+
+bool cli_parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_onoff(const char *s, bool *out)
+{
+    if (!s || !strcmp(s, "on") || !strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "1")) {
+        *out = true;
+        return true;
+    }
+    if (!strcmp(s, "off") || !strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "0")) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+/* --recompute: none, selective, full, or Megatron-Core's
+ * --recompute-modules (selective recomputation of those). */
+static mp_status recompute_option(const char *arg, mp_layout *l, mp_error *err)
+{
+    l->recompute_modules = 0;
+    if (!strcmp(arg, "none")) {
+        l->recompute = MP_RECOMPUTE_NONE;
+        return MP_OK;
+    }
+    if (!strcmp(arg, "selective")) {
+        l->recompute = MP_RECOMPUTE_SELECTIVE;
+        return MP_OK;
+    }
+    if (!strcmp(arg, "full")) {
+        l->recompute = MP_RECOMPUTE_FULL;
+        return MP_OK;
+    }
+    char word[64];
+    if (mp_recompute_modules_parse(arg, &l->recompute_modules, word, sizeof word)) {
+        l->recompute = MP_RECOMPUTE_SELECTIVE;
+        return MP_OK;
+    }
+    /* a lone word may be a misspelt none/selective/full, a word in a list
+     * only a module */
+    bool lone = !strpbrk(arg, ", ");
+    if (!strcmp(word, "none") || !strcmp(word, "selective") || !strcmp(word, "full"))
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "--recompute: '%s' cannot be combined with modules (a list of modules is selective "
+                            "recomputation of those)", word);
+    const char *near = word[0] ? mp_recompute_suggest(word, lone) : NULL;
+    if (near && lone)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "--recompute: unknown '%s' (did you mean '%s'?); expected none, selective, full or "
+                            "modules from core_attn, moe_act, layernorm, mla_up_proj, mlp, moe, shared_experts",
+                            word, near);
+    if (near)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "--recompute: unknown module '%s' in '%.200s' (did you mean '%s'?); modules are "
+                            "core_attn, moe_act, layernorm, mla_up_proj, mlp, moe, shared_experts",
+                            word, arg, near);
+    return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                        "--recompute: expected none, selective, full or modules from core_attn, moe_act, layernorm, "
+                        "mla_up_proj, mlp, moe, shared_experts, got '%s'", arg);
+}
+
+mp_status cli_layout_option(const char *name, const char *arg, const char *cmd, bool zero_any_ok, cli_opts *o,
+                            bool *known, mp_error *err)
+{
+    static const struct {
+        const char *name;
+        size_t field; /* offsetof in mp_layout */
+        size_t set;   /* offsetof in mp_layout_set */
+        long max;
+    } ints[] = {
+        {"tp", offsetof(mp_layout, tp), offsetof(mp_layout_set, tp), 65536},
+        {"pp", offsetof(mp_layout, pp), offsetof(mp_layout_set, pp), 65536},
+        {"dp", offsetof(mp_layout, dp), offsetof(mp_layout_set, dp), 16777216},
+        {"cp", offsetof(mp_layout, cp), offsetof(mp_layout_set, cp), 65536},
+        {"ep", offsetof(mp_layout, ep), offsetof(mp_layout_set, ep), 1000000},
+        {"etp", offsetof(mp_layout, etp), offsetof(mp_layout_set, etp), 65536},
+        {"vpp", offsetof(mp_layout, vpp), offsetof(mp_layout_set, vpp), 1024},
+        {"micro-batch", offsetof(mp_layout, micro_batch), offsetof(mp_layout_set, micro_batch), 1000000},
+        {"pp-first-layers", offsetof(mp_layout, pp_first), offsetof(mp_layout_set, pp_first), 1024},
+        {"pp-last-layers", offsetof(mp_layout, pp_last), offsetof(mp_layout_set, pp_last), 1024},
+        {"shard-group", offsetof(mp_layout, shard_group), offsetof(mp_layout_set, shard_group), 16777216},
+    };
+    mp_layout *l = &o->layout;
+    *known = true;
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (strcmp(name, ints[i].name))
+            continue;
+        long v;
+        if (!cli_parse_long(arg, 1, ints[i].max, &v))
+            return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--%s: expected a whole number from 1 to %ld, got '%s'",
+                                name, ints[i].max, arg);
+        *(int *)((char *)l + ints[i].field) = (int)v;
+        *(bool *)((char *)&o->set + ints[i].set) = true;
+        return MP_OK;
+    }
+    if (!strcmp(name, "zero")) {
+        if (!strcmp(arg, "any")) {
+            if (!zero_any_ok)
+                return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                                    "--zero: 'any' searches the stages (plan, audit, bench); %s takes one: 0, 1, 2 "
+                                    "or 3", cmd);
+            o->zero_any = true;
+            return MP_OK;
+        }
+        long v;
+        if (!cli_parse_long(arg, 0, 3, &v))
+            return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                                "--zero: expected a ZeRO stage 0, 1, 2 or 3 (or any), got '%s'", arg);
+        l->zero = (int)v;
+        o->set.zero = true;
+        return MP_OK;
+    }
+    if (!strcmp(name, "fsdp")) {
+        l->zero = 3;
+        o->set.zero = true;
+        return MP_OK;
+    }
+    if (!strcmp(name, "recompute")) {
+        mp_status st = recompute_option(arg, l, err);
+        o->set.recompute = st == MP_OK;
+        return st;
+    }
+    bool sp = !strcmp(name, "sequence-parallel"), dopt = !strcmp(name, "distributed-optimizer");
+    if (sp || dopt || !strcmp(name, "no-sequence-parallel") || !strcmp(name, "no-distributed-optimizer")) {
+        bool on = false; /* the no- forms take no argument */
+        if ((sp || dopt) && !cli_parse_onoff(arg, &on))
+            return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--%s: expected on or off, got '%s'", name, arg);
+        if (sp || !strcmp(name, "no-sequence-parallel")) {
+            l->sequence_parallel = on;
+            o->set.sequence_parallel = true;
+        } else {
+            l->zero = on ? 1 : 0;
+            o->set.zero = true;
+        }
+        return MP_OK;
+    }
+    *known = false;
+    return MP_OK;
 }

@@ -55,6 +55,23 @@ mp_status cli_evaluate(const cli_opts *o, bool want_default_plan, cli_inputs **i
                        mp_cost *r, mp_error *err);
 mp_status cli_find_default(const char *name, char *out, size_t len, mp_error *err);
 
+/* A whole number in [min, max], all of s; on/off (also true/false,
+ * yes/no, 1/0; NULL, an option given without its optional argument, is
+ * on). */
+bool cli_parse_long(const char *s, long min, long max, long *out);
+bool cli_parse_onoff(const char *s, bool *out);
+/* One of explain's layout options into o: --NAME (without its dashes) with
+ * its argument arg (NULL when it has none): tp, pp, dp, cp, ep, etp, vpp,
+ * micro-batch, pp-first-layers, pp-last-layers, shard-group, zero
+ * ('any' only where zero_any_ok: plan, audit, bench), fsdp, recompute
+ * (none, selective, full or modules), [no-]sequence-parallel and
+ * [no-]distributed-optimizer.  Every command that takes a layout parses
+ * them here, with the same values and messages ("--NAME: expected ...";
+ * cmd names the command in them).  *known is false for any other NAME
+ * (nothing is done). */
+mp_status cli_layout_option(const char *name, const char *arg, const char *cmd, bool zero_any_ok, cli_opts *o,
+                            bool *known, mp_error *err);
+
 mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err);
 mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err);
 mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err);

@@ -26,8 +26,10 @@
 
 enum {
     O_PLAN = 256, O_SCHEDULE, O_STEPS, O_SEED, O_LENGTHS, O_PACK, O_ROUTING, O_CF, O_TRACE, O_SVG, O_FORMAT, O_MODEL,
-    O_HARDWARE, O_WORKLOAD, O_GB, O_SEQ, O_RECOMPUTE, O_SP, O_NO_SP, O_ZERO,
-    O_GPUS, O_TP, O_PP, O_DP, O_CP, O_EP, O_ETP, O_VPP, O_MB, O_PP_FIRST, O_PP_LAST /* the layout's sizes, in this order */
+    O_HARDWARE, O_WORKLOAD, O_GB, O_SEQ, O_GPUS,
+    /* the layout's options, parsed as explain's (cli_layout_option) */
+    O_RECOMPUTE, O_SP, O_NO_SP, O_ZERO, O_FSDP, O_SHARD, O_DOPT, O_NO_DOPT, O_TP, O_PP, O_DP, O_CP, O_EP, O_ETP, O_VPP,
+    O_MB, O_PP_FIRST, O_PP_LAST
 };
 static const struct option sim_options[] = {
     {"plan", required_argument, 0, O_PLAN},
@@ -51,6 +53,10 @@ static const struct option sim_options[] = {
     {"sequence-parallel", optional_argument, 0, O_SP},
     {"no-sequence-parallel", no_argument, 0, O_NO_SP},
     {"zero", required_argument, 0, O_ZERO},
+    {"fsdp", no_argument, 0, O_FSDP},
+    {"shard-group", required_argument, 0, O_SHARD},
+    {"distributed-optimizer", optional_argument, 0, O_DOPT},
+    {"no-distributed-optimizer", no_argument, 0, O_NO_DOPT},
     {"schedule", required_argument, 0, O_SCHEDULE},
     {"steps", required_argument, 0, O_STEPS},
     {"seed", required_argument, 0, O_SEED},
@@ -82,10 +88,15 @@ static const char *const sim_help[] = {
     "N: layers on the last pipeline rank",
     "N: sequences per step",
     "N|A-B: tokens per sequence, or a range",
-    "none|selective|full: activation recomputation (modules: in a plan file)",
+    "none|selective|full|MODULES: activation recomputation; MODULES: selective, of core_attn,moe_act,layernorm,"
+    "mla_up_proj,mlp,moe,shared_experts (as explain)",
     "[=on|off]: Megatron sequence parallelism",
     ": sequence parallelism off",
-    "0|1|2|3: ZeRO stage",
+    "0|1|2|3: ZeRO stage: 1 shards optimizer states, 2 also gradients, 3 also parameters",
+    ": fully sharded data parallel: --zero 3",
+    "N: HSDP: shard over groups of N data-parallel ranks",
+    "[=on|off]: shard optimizer state over dp (--zero 1, or 0 when off)",
+    ": distributed optimizer off",
     "gpipe|1f1b|interleaved|zb-h1|dualpipe: the pipeline schedule (default: interleaved with vpp > 1, else 1f1b)",
     "N: steps to simulate, each with new lengths and routing, 1-10000 (default 10)",
     "N: the random seed, 0 or more (default 1)",
@@ -228,33 +239,12 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
         case O_HARDWARE: o.hardware_path = optarg; break;
         case O_WORKLOAD: o.workload_path = optarg; break;
         case O_GPUS:
-        case O_TP:
-        case O_PP:
-        case O_DP:
-        case O_CP:
-        case O_EP:
-        case O_ETP:
-        case O_VPP:
-        case O_MB:
-        case O_PP_FIRST:
-        case O_PP_LAST: {
-            /* The layout's sizes, with explain's ranges. */
-            static const long max[] = {16777216, 65536, 65536, 16777216, 65536, 1000000, 65536, 1024, 1000000,
-                                       1024, 1024};
-            if ((st = whole(sim_options[longi].name, optarg, 1, max[ch - O_GPUS], &v, err)))
+            if ((st = whole("gpus", optarg, 1, 16777216, &v, err)))
                 return st;
-            mp_layout *l = &o.layout;
-            mp_layout_set *q = &o.set;
-            int *fields[] = {&l->gpus, &l->tp, &l->pp, &l->dp, &l->cp, &l->ep, &l->etp, &l->vpp, &l->micro_batch,
-                             &l->pp_first, &l->pp_last};
-            bool *set[] = {&q->gpus, &q->tp, &q->pp, &q->dp, &q->cp, &q->ep, &q->etp, &q->vpp, &q->micro_batch,
-                           &q->pp_first, &q->pp_last};
-            *fields[ch - O_GPUS] = (int)v;
-            *set[ch - O_GPUS] = true;
-            if (ch == O_GPUS)
-                o.gpus_text = optarg;
+            o.layout.gpus = (int)v;
+            o.set.gpus = true;
+            o.gpus_text = optarg;
             break;
-        }
         case O_GB:
             if ((st = whole("global-batch", optarg, 1, 100000000L, &o.global_batch, err)))
                 return st;
@@ -267,31 +257,29 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
             o.seq_text = optarg;
             break;
         }
-        case O_RECOMPUTE: {
-            static const char *const modes[] = {"none", "selective", "full"};
-            int i = 0;
-            while (i < 3 && strcmp(optarg, modes[i]))
-                i++;
-            if (i == 3)
-                return cli_not_one_of("recompute", optarg, "none, selective or full", modes, 3, err);
-            o.layout.recompute = (mp_recompute)i;
-            o.set.recompute = true;
-            break;
-        }
+        case O_RECOMPUTE:
         case O_SP:
         case O_NO_SP:
-            if (ch == O_SP && optarg && strcmp(optarg, "on") && strcmp(optarg, "off"))
-                return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--sequence-parallel: expected on or off, got '%s'",
-                                    optarg);
-            o.layout.sequence_parallel = ch == O_SP && (!optarg || !strcmp(optarg, "on"));
-            o.set.sequence_parallel = true;
-            break;
         case O_ZERO:
-            if ((st = whole("zero", optarg, 0, 3, &v, err)))
+        case O_FSDP:
+        case O_SHARD:
+        case O_DOPT:
+        case O_NO_DOPT:
+        case O_TP:
+        case O_PP:
+        case O_DP:
+        case O_CP:
+        case O_EP:
+        case O_ETP:
+        case O_VPP:
+        case O_MB:
+        case O_PP_FIRST:
+        case O_PP_LAST: {
+            bool known;
+            if ((st = cli_layout_option(sim_options[longi].name, optarg, "simulate", false, &o, &known, err)))
                 return st;
-            o.layout.zero = (int)v;
-            o.set.zero = true;
             break;
+        }
         case O_SCHEDULE: sched_text = optarg; break;
         case O_STEPS:
             if ((st = whole("steps", optarg, 1, 10000, &steps, err)))

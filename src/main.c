@@ -306,30 +306,6 @@ static int flag_error(const char *flag, const char *fmt, const char *arg)
     return EXIT_BAD_INPUT;
 }
 
-static bool parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_onoff(const char *s, bool *out)
-{
-    if (!s || !strcmp(s, "on") || !strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "1")) {
-        *out = true;
-        return true;
-    }
-    if (!strcmp(s, "off") || !strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "0")) {
-        *out = false;
-        return true;
-    }
-    return false;
-}
-
 /* Write a command's output only once it has succeeded: never partial
  * output on stdout. */
 static int finish(mp_status st, const mp_error *err, char *buf, size_t len, int failed)
@@ -427,7 +403,6 @@ int main(int argc, char **argv)
     opterr = 0;
     optind = argi;
     int ch;
-    long v;
     while ((ch = getopt_long(argc, argv, ":hVn:", long_opts, NULL)) != -1) {
         const char *name = NULL;
         for (size_t i = 0; i < N_SPECS; i++)
@@ -450,44 +425,36 @@ int main(int argc, char **argv)
         case OPT_WORKLOAD: o.workload_path = optarg; break;
         case OPT_PLAN: o.plan_path = optarg; break;
         case OPT_GPUS: o.gpus_text = optarg; o.set.gpus = true; break;
-#define LAYOUT_INT(OPT, field, max)                                                          \
-        case OPT:                                                                             \
-            if (!parse_long(optarg, 1, max, &v))                                              \
-                return flag_error(name, "expected a whole number from 1 to " #max ", got '%s'", optarg); \
-            o.layout.field = (int)v;                                                          \
-            o.set.field = true;                                                       \
-            break;
-        LAYOUT_INT(OPT_TP, tp, 65536)
-        LAYOUT_INT(OPT_PP, pp, 65536)
-        LAYOUT_INT(OPT_DP, dp, 16777216)
-        LAYOUT_INT(OPT_CP, cp, 65536)
-        LAYOUT_INT(OPT_EP, ep, 1000000)
-        LAYOUT_INT(OPT_ETP, etp, 65536)
-        LAYOUT_INT(OPT_VPP, vpp, 1024)
-        LAYOUT_INT(OPT_MB, micro_batch, 1000000)
-        LAYOUT_INT(OPT_PP_FIRST, pp_first, 1024)
-        LAYOUT_INT(OPT_PP_LAST, pp_last, 1024)
-        LAYOUT_INT(OPT_SHARD, shard_group, 16777216)
-#undef LAYOUT_INT
+        case OPT_TP:
+        case OPT_PP:
+        case OPT_DP:
+        case OPT_CP:
+        case OPT_EP:
+        case OPT_ETP:
+        case OPT_VPP:
+        case OPT_MB:
+        case OPT_PP_FIRST:
+        case OPT_PP_LAST:
+        case OPT_SHARD:
         case OPT_ZERO:
-            if (!strcmp(optarg, "any")) {
-                if (!(bit & (C_PLAN | C_AUDIT | C_BENCH)))
-                    return flag_error(name, "'any' searches the stages (plan, audit, bench); %s takes one: 0, 1, 2 or 3",
-                                      cmd);
-                o.zero_any = true;
-                break;
-            }
-            if (!parse_long(optarg, 0, 3, &v))
-                return flag_error(name, "expected a ZeRO stage 0, 1, 2 or 3 (or any), got '%s'", optarg);
-            o.layout.zero = (int)v;
-            o.set.zero = true;
-            break;
         case OPT_FSDP:
-            o.layout.zero = 3;
-            o.set.zero = true;
+        case OPT_RECOMPUTE:
+        case OPT_SP:
+        case OPT_NO_SP:
+        case OPT_DOPT:
+        case OPT_NO_DOPT: {
+            /* The layout's options: one parser for every command (cli.c). */
+            mp_error err;
+            memset(&err, 0, sizeof err);
+            bool known;
+            mp_status st = cli_layout_option(name, optarg, cmd, (bit & (C_PLAN | C_AUDIT | C_BENCH)) != 0, &o,
+                                             &known, &err);
+            if (st)
+                return fail(&err);
             break;
+        }
         case OPT_GB:
-            if (!parse_long(optarg, 1, 100000000L, &o.global_batch))
+            if (!cli_parse_long(optarg, 1, 100000000L, &o.global_batch))
                 return flag_error(name, "expected a whole number of sequences from 1 to 100000000, got '%s'", optarg);
             break;
         case OPT_SEQ: {
@@ -497,61 +464,6 @@ int main(int argc, char **argv)
             o.seq_text = optarg;
             break;
         }
-        case OPT_RECOMPUTE:
-            o.layout.recompute_modules = 0;
-            if (!strcmp(optarg, "none")) o.layout.recompute = MP_RECOMPUTE_NONE;
-            else if (!strcmp(optarg, "selective")) o.layout.recompute = MP_RECOMPUTE_SELECTIVE;
-            else if (!strcmp(optarg, "full")) o.layout.recompute = MP_RECOMPUTE_FULL;
-            else {
-                /* Megatron-Core's --recompute-modules: selective, of these. */
-                char word[64];
-                if (!mp_recompute_modules_parse(optarg, &o.layout.recompute_modules, word, sizeof word)) {
-                    /* a lone word may be a misspelt none/selective/full, a
-                     * word in a list only a module */
-                    bool lone = !strpbrk(optarg, ", ");
-                    if (!strcmp(word, "none") || !strcmp(word, "selective") || !strcmp(word, "full"))
-                        return flag_error(name, "'%s' cannot be combined with modules (a list of modules is "
-                                                "selective recomputation of those)", word);
-                    const char *near = word[0] ? mp_recompute_suggest(word, lone) : NULL;
-                    if (near) {
-                        char msg[640];
-                        if (lone)
-                            snprintf(msg, sizeof msg,
-                                     "unknown '%s' (did you mean '%s'?); expected none, selective, full or modules "
-                                     "from core_attn, moe_act, layernorm, mla_up_proj, mlp, moe, shared_experts",
-                                     word, near);
-                        else
-                            snprintf(msg, sizeof msg,
-                                     "unknown module '%s' in '%.200s' (did you mean '%s'?); modules are core_attn, "
-                                     "moe_act, layernorm, mla_up_proj, mlp, moe, shared_experts",
-                                     word, optarg, near);
-                        return flag_error(name, "%s", msg);
-                    }
-                    return flag_error(name, "expected none, selective, full or modules from core_attn, moe_act, "
-                                            "layernorm, mla_up_proj, mlp, moe, shared_experts, got '%s'", optarg);
-                }
-                o.layout.recompute = MP_RECOMPUTE_SELECTIVE;
-            }
-            o.set.recompute = true;
-            break;
-        case OPT_SP:
-        case OPT_NO_SP:
-            if (ch == OPT_NO_SP) o.layout.sequence_parallel = false;
-            else if (!parse_onoff(optarg, &o.layout.sequence_parallel))
-                return flag_error(name, "expected on or off, got '%s'", optarg);
-            o.set.sequence_parallel = true;
-            break;
-        case OPT_DOPT:
-        case OPT_NO_DOPT:
-        {
-            bool on = true;
-            if (ch == OPT_NO_DOPT) on = false;
-            else if (!parse_onoff(optarg, &on))
-                return flag_error(name, "expected on or off, got '%s'", optarg);
-            o.layout.zero = on ? 1 : 0;
-            o.set.zero = true;
-        }
-            break;
         case OPT_FORMAT:
             if (!strcmp(optarg, "text")) o.format = FMT_TEXT;
             else if (!strcmp(optarg, "json")) o.format = FMT_JSON;
@@ -570,7 +482,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "moeplan: error: -n is not an option of '%s'; see moeplan %s --help\n", cmd, cmd);
                 return EXIT_BAD_INPUT;
             }
-            if (!parse_long(optarg, 1, 1000000, &o.top_n))
+            if (!cli_parse_long(optarg, 1, 1000000, &o.top_n))
                 return flag_error("top", "expected a whole number from 1 to 1000000, got '%s'", optarg);
             break;
         case OPT_HEADROOM: {
@@ -615,15 +527,15 @@ int main(int argc, char **argv)
         }
         case OPT_PLOT: o.plot_path = optarg; break;
         case OPT_REPS:
-            if (!parse_long(optarg, 1, 1000, &o.bench_reps))
+            if (!cli_parse_long(optarg, 1, 1000, &o.bench_reps))
                 return flag_error(name, "expected a whole number from 1 to 1000, got '%s'", optarg);
             break;
         case OPT_SIMULATE:
-            if (!parse_long(optarg, 1, 100, &o.simulate_k))
+            if (!cli_parse_long(optarg, 1, 100, &o.simulate_k))
                 return flag_error(name, "expected a whole number of layouts from 1 to 100, got '%s'", optarg);
             break;
         case OPT_JOBS:
-            if (!parse_long(optarg, 1, 1024, &o.jobs))
+            if (!cli_parse_long(optarg, 1, 1024, &o.jobs))
                 return flag_error(name, "expected a whole number of threads from 1 to 1024, got '%s'", optarg);
             break;
         case ':': {

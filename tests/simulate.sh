@@ -137,4 +137,19 @@ refused "simulate: an unknown option" "unknown option" simulate --stpes 3
 refused "plan --simulate with csv" "csv" plan --gpus 64 --simulate 2 --format csv
 refused "plan --simulate 0" "--simulate" plan --simulate 0
 
+# explain's layout options, parsed by the same code (cli.c
+# cli_layout_option): the same values taken, the same messages.
+run simulate --steps 1 --recompute core_attn,moe_act --format json
+if [ "$rc" -eq 0 ] && grep -q '"step_p50_s"' "$OUT"; then ok "simulate --recompute MODULES, as explain"
+else notok "simulate --recompute MODULES, as explain" "exit $rc"; fi
+run simulate --steps 1 --fsdp --format json
+if [ "$rc" -eq 0 ] && grep -q '"step_p50_s"' "$OUT"; then ok "simulate --fsdp, as explain"
+else notok "simulate --fsdp, as explain" "exit $rc"; fi
+for args in "--zero any" "--zero 5" "--tp 0" "--recompute core_atn" "--sequence-parallel=maybe" \
+            "--distributed-optimizer=maybe"; do
+    a=$("$MOEPLAN" explain $args 2>&1 >/dev/null); b=$("$MOEPLAN" simulate $args 2>&1 >/dev/null)
+    if [ "${a/explain takes/simulate takes}" = "$b" ] && [ -n "$b" ]; then ok "simulate $args: explain's message"
+    else notok "simulate $args: explain's message" "explain: $a" "simulate: $b"; fi
+done
+
 tap_done
