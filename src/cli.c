@@ -513,8 +513,8 @@ mp_status cli_layout_option(const char *name, const char *arg, const char *cmd, 
         }
         long v;
         if (!cli_parse_long(arg, 0, 3, &v))
-            return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
-                                "--zero: expected a ZeRO stage 0, 1, 2 or 3 (or any), got '%s'", arg);
+            return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--zero: expected a ZeRO stage 0, 1, 2 or 3%s, got '%s'",
+                                zero_any_ok ? " (or any)" : "", arg);
         l->zero = (int)v;
         o->set.zero = true;
         return MP_OK;

@@ -339,6 +339,7 @@ static mp_states_entry *states_entry(const mp_cost_ctx *c)
     mp_states_entry *e = &c->states->e[h % MP_STATES_SLOTS];
     if (!e->valid || memcmp(e->key, key, sizeof key)) {
         memcpy(e->key, key, sizeof key);
+        e->gen++;
         e->valid = true;
         e->have_step = false;
         e->n = 0;
@@ -519,14 +520,21 @@ static mp_frame_memo *frame_memo(const mp_cost_ctx *c, const mp_block_sum *bs)
     mp_frame_memo *fm = (mp_frame_memo *)&c->frame; /* a cache in the caller's context */
     int key[16] = {l->gpus, l->tp, l->pp, l->dp, l->cp, l->ep, l->etp, l->edp, l->vpp, l->micro_batch,
                    l->num_micro_batches, l->pp_first, l->pp_last, l->sequence_parallel, l->zero, l->shard_group};
-    if (fm->valid && fm->blocks == (const void *)bs && fm->table == c->states && !memcmp(fm->key, key, sizeof key))
+    if (fm->valid && fm->blocks == (const void *)bs && fm->table == c->states && !memcmp(fm->key, key, sizeof key)) {
+        /* Its states entry, unless another layout has taken the slot since
+         * (mp_cost_rank_frame or mp_cost_stage_memory asked for one that
+         * shares it): then taken again, for this layout. */
+        if (fm->states && fm->states->gen != fm->states_gen) {
+            fm->states = states_entry(c);
+            fm->states_gen = fm->states->gen;
+        }
         return fm;
+    }
     memcpy(fm->key, key, sizeof key);
     fm->blocks = bs;
-    /* Its states entry: no other layout is asked for until this memo is
-     * replaced, so the entry stays this layout's while the memo is valid. */
     fm->table = c->states;
     fm->states = states_entry(c);
+    fm->states_gen = fm->states ? fm->states->gen : 0;
     fm->valid = false; /* until mp_cost_assemble fills uniform and p2p */
     fm->have_step = false;
     fm->n = 0;
@@ -824,7 +832,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
                 out->mem_first = mem;
             if (r == p - 1)
                 out->mem_last = mem;
-            if (mem.total_bytes > worst) {
+            if (r == 0 || mem.total_bytes > worst) { /* r == 0: assigned even were a total NaN */
                 worst = mem.total_bytes;
                 out->mem = mem;
                 out->worst_mem_stage = r;
@@ -842,7 +850,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
             first_fwd = st.fwd_s, first_bwd = st.bwd_s;
         if (r == p - 1)
             last_fwd = st.fwd_s, last_bwd = st.bwd_s;
-        if (tot > slow_total) {
+        if (r == 0 || tot > slow_total) {
             slow_total = tot;
             out->slow = st;
             out->slowest_stage = r;

@@ -1503,6 +1503,54 @@ START_TEST(test_states_table_is_a_cache)
 }
 END_TEST
 
+/* The frame memo keeps a pointer to its layout's states entry; another
+ * layout asked for through mp_cost_stage_memory may take that slot while
+ * the memo stays valid.  The memo then takes the slot back: assembling
+ * again gives the first result.  moe-small (6 layers, dense and MoE mixed)
+ * on pp 6: every rank differs, more than the memo's 4 frames, so the later
+ * ranks are read through the entry. */
+START_TEST(test_states_slot_taken_between)
+{
+    world *x = calloc(1, sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    load_seed(x);
+    load_model(&x->m, TEST_DATA "/model-moe-small.yaml");
+    set_layout(&x->l, 1, 6, 2, 1, 2, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
+    evaluate(x, 1024);
+    mp_states_memo *table = calloc(1, sizeof *table);
+    mp_cost_blocks *blocks = malloc(sizeof *blocks);
+    mp_cost *want = malloc(sizeof *want), *got = malloc(sizeof *got);
+    ck_assert_ptr_nonnull(table);
+    ck_assert_ptr_nonnull(blocks);
+    ck_assert_ptr_nonnull(want);
+    ck_assert_ptr_nonnull(got);
+    mp_cost_blocks_compute(&x->c, blocks);
+    mp_cost_assemble(&x->c, blocks, want); /* no table */
+    x->c.states = table;
+    mp_cost_assemble(&x->c, blocks, got);
+    assert_cost_equal(want, got);
+    /* Two thousand other layouts (shard groups) through the same table:
+     * some take the slot of the first. */
+    mp_layout X = x->c.lay, Y = X;
+    for (int g = 1; g <= 2000; g++) {
+        Y.shard_group = g;
+        Y.zero = 3;
+        mp_cost_ctx_set_layout(&x->c, &Y);
+        mp_memory mem;
+        for (int r = 4; r < 6; r++)
+            mp_cost_stage_memory(&x->c, blocks, r, &mem);
+        mp_cost_ctx_set_layout(&x->c, &X);
+        mp_cost_assemble(&x->c, blocks, got);
+        assert_cost_equal(want, got);
+    }
+    free(table);
+    free(blocks);
+    free(want);
+    free(got);
+    free(x);
+}
+END_TEST
+
 
 /* ============================================ f. pipeline memory, logits, local attention */
 
@@ -1786,6 +1834,7 @@ static Suite *cost_suite(void)
     tcase_add_test(te, test_assemble_sets_every_field);
     tcase_add_test(te, test_blocks_recompute_experts);
     tcase_add_test(te, test_states_table_is_a_cache);
+    tcase_add_test(te, test_states_slot_taken_between);
     suite_add_tcase(s, te);
     TCase *tf = tcase_create("pipeline-logits-local");
     tcase_add_test(tf, test_interleaved_llama31_8b);

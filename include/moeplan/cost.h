@@ -147,6 +147,7 @@ typedef struct {
 #define MP_STATES_SLOTS 512
 typedef struct mp_states_entry {
     int key[13];
+    unsigned gen;                        /* bumped each time the entry is given to another key */
     bool valid, have_step;
     int n;
     mp_rank_states rank[MP_FRAME_RANKS];
@@ -171,6 +172,7 @@ typedef struct {
     double p2p_s;
     const struct mp_states_memo *table; /* the context's states table when written */
     struct mp_states_entry *states;      /* its entry for this layout (NULL without a table) */
+    unsigned states_gen;                 /* the entry's gen when taken: another key since, and it is taken again */
 } mp_frame_memo;
 
 /* Everything the cost model needs for one layout at one sequence length. */
