@@ -143,6 +143,16 @@ static const char *label(const cli_inputs *in)
     return s ? s + 1 : in->plan.source;
 }
 
+/* The pipeline rank of the highest simulated peak (the first of equals). */
+static int worst_rank(const mp_sim_result *r)
+{
+    int w = 0;
+    for (int p = 1; p < r->ranks; p++)
+        if (r->peak_bytes[p] > r->peak_bytes[w])
+            w = p;
+    return w;
+}
+
 static void report_text(FILE *f, const cli_inputs *in, const mp_layout *l, const mp_sim_options *so,
                         const mp_sim_result *r, const char *len_desc, const char *route_desc)
 {
@@ -177,8 +187,18 @@ static void report_text(FILE *f, const cli_inputs *in, const mp_layout *l, const
         fprintf(f, "experts      %11.3fx   busiest EP rank / mean, mean over MoE layers and micro-batches (max %.3fx); "
                    "%.2f%% of routed tokens dropped\n",
                 r->expert_load_mean, r->expert_load_max, 100 * r->dropped_fraction);
-    fprintf(f, "EP lockstep  %12d   data-parallel replicas per expert-parallel group, %d group%s\n\n",
+    fprintf(f, "EP lockstep  %12d   data-parallel replicas per expert-parallel group, %d group%s\n",
             r->group_replicas, r->groups, r->groups == 1 ? "" : "s");
+    /* A layout that does not fit is still simulated (its time is asked
+     * for), but said so, as explain says it. */
+    int worst = worst_rank(r);
+    if (r->peak_bytes[worst] > r->capacity_bytes) {
+        mp_fmt_bytes(r->peak_bytes[worst], a, sizeof a);
+        mp_fmt_bytes(r->capacity_bytes, b, sizeof b);
+        fprintf(f, "memory       DOES NOT FIT: pipeline rank %d needs %s, %s available (moeplan explain: the "
+                   "breakdown)\n", worst, a, b);
+    }
+    fputc('\n', f);
     fprintf(f, "%4s %8s %14s %14s %10s\n", "rank", "busy", "peak memory", "explain", "capacity");
     mp_fmt_bytes(r->capacity_bytes, c, sizeof c);
     for (int p = 0; p < r->ranks; p++) {
@@ -196,13 +216,14 @@ static json_t *report_json(const cli_inputs *in, const mp_layout *l, const mp_si
 {
     json_t *ranks = json_array(), *steps = json_array();
     for (int p = 0; p < r->ranks; p++)
-        json_array_append_new(ranks, json_pack("{s:i,s:f,s:f,s:f}", "rank", p, "busy_fraction", r->busy_fraction[p],
-                                               "peak_bytes", r->peak_bytes[p], "explain_peak_bytes",
-                                               r->explain_peak_bytes[p]));
+        json_array_append_new(ranks, json_pack("{s:i,s:f,s:f,s:f,s:b}", "rank", p, "busy_fraction",
+                                               r->busy_fraction[p], "peak_bytes", r->peak_bytes[p],
+                                               "explain_peak_bytes", r->explain_peak_bytes[p], "fits",
+                                               r->peak_bytes[p] <= r->capacity_bytes));
     for (int i = 0; i < r->steps; i++)
         json_array_append_new(steps, json_real(r->step_s[i]));
     return json_pack("{s:s,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i},s:s,s:i,s:I,s:s,s:s,s:f,s:f,s:f,s:f,s:f,"
-                     "s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:i,s:f,s:o,s:o}",
+                     "s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:i,s:f,s:b,s:o,s:o}",
                      "plan", label(in), "layout", "gpus", l->gpus, "tp", l->tp, "cp", l->cp,
                      "dp", l->dp, "pp", l->pp, "etp", l->etp, "ep", l->ep, "edp", l->edp, "vpp", l->vpp,
                      "micro_batch", l->micro_batch, "micro_batches", l->num_micro_batches, "schedule",
@@ -214,7 +235,8 @@ static json_t *report_json(const cli_inputs *in, const mp_layout *l, const mp_si
                      r->tokens_per_s, "padding_fraction", r->padding_fraction, "dropped_fraction",
                      r->dropped_fraction, "expert_load_mean", r->expert_load_mean, "expert_load_max",
                      r->expert_load_max, "groups", r->groups, "group_replicas", r->group_replicas, "capacity_bytes",
-                     r->capacity_bytes, "ranks", ranks, "step_s", steps);
+                     r->capacity_bytes, "fits", r->peak_bytes[worst_rank(r)] <= r->capacity_bytes, "ranks", ranks,
+                     "step_s", steps);
 }
 
 static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, int *failed)

@@ -137,6 +137,22 @@ refused "simulate: an unknown option" "unknown option" simulate --stpes 3
 refused "plan --simulate with csv" "csv" plan --gpus 64 --simulate 2 --format csv
 refused "plan --simulate 0" "--simulate" plan --simulate 0
 
+# A layout that does not fit is simulated, and said not to fit (Mixtral on
+# 64 GPUs with ep 1: 46.7 B parameters, 93 GB of 16-bit weights alone on
+# each 64 GB GPU).
+run simulate --model tests/data/hf/mixtral-8x7b.json --gpus 64 --steps 1
+if [ "$rc" -eq 0 ] && grep -q '^memory       DOES NOT FIT: pipeline rank 0 needs' "$OUT"; then
+    ok "simulate: a layout that does not fit says so"
+else notok "simulate: a layout that does not fit says so" "exit $rc"; fi
+run simulate --model tests/data/hf/mixtral-8x7b.json --gpus 64 --steps 1 --format json
+if [ "$rc" -eq 0 ] && python3 -c "
+import json, sys; d = json.load(open(sys.argv[1]))
+assert d['fits'] is False and d['ranks'][0]['fits'] is False and d['ranks'][0]['peak_bytes'] > d['capacity_bytes']" "$OUT"
+then ok "simulate --format json: fits false"; else notok "simulate --format json: fits false" "exit $rc"; fi
+run simulate --steps 1
+if [ "$rc" -eq 0 ] && ! grep -q 'DOES NOT FIT' "$OUT"; then ok "simulate: the seed fits, no warning"
+else notok "simulate: the seed fits, no warning" "exit $rc"; fi
+
 # explain's layout options, parsed by the same code (cli.c
 # cli_layout_option): the same values taken, the same messages.
 run simulate --steps 1 --recompute core_attn,moe_act --format json
