@@ -1414,6 +1414,18 @@ START_TEST(test_assemble_sets_every_field)
         mp_cost_assemble(&x->c, &blocks, r0);
         mp_cost_assemble(&x->c, &blocks, r1);
         assert_cost_equal(r0, r1);
+        /* The search's candidate, likewise (mp_search_score, no memset). */
+        mp_search_opts so;
+        memset(&so, 0, sizeof so);
+        mp_candidate c0, c1;
+        memset(&c0, 0x00, sizeof c0);
+        memset(&c1, 0xff, sizeof c1);
+        mp_search_score(&x->c, r0, &so, &c0);
+        mp_search_score(&x->c, r0, &so, &c1);
+        size_t a = offsetof(mp_candidate, meets_targets) + sizeof c0.meets_targets;
+        size_t b = offsetof(mp_candidate, rejected_by);
+        ck_assert(!memcmp(&c0, &c1, a));
+        ck_assert(!memcmp((char *)&c0 + b, (char *)&c1 + b, sizeof c0.rejected_by));
     }
     free(r0);
     free(r1);
