@@ -143,12 +143,21 @@ static const char *label(const cli_inputs *in)
     return s ? s + 1 : in->plan.source;
 }
 
-/* The pipeline rank of the highest simulated peak (the first of equals). */
+/* A rank's memory for the fit: the larger of its simulated peak and
+ * explain's, which sizes memory at the workload's longest sequence (a
+ * step of shorter ones peaks lower, but the layout must hold the longest). */
+static double fit_bytes(const mp_sim_result *r, int p)
+{
+    return r->peak_bytes[p] > r->explain_peak_bytes[p] ? r->peak_bytes[p] : r->explain_peak_bytes[p];
+}
+static bool rank_fits(const mp_sim_result *r, int p) { return fit_bytes(r, p) <= r->capacity_bytes; }
+
+/* The pipeline rank that needs the most (the first of equals). */
 static int worst_rank(const mp_sim_result *r)
 {
     int w = 0;
     for (int p = 1; p < r->ranks; p++)
-        if (r->peak_bytes[p] > r->peak_bytes[w])
+        if (fit_bytes(r, p) > fit_bytes(r, w))
             w = p;
     return w;
 }
@@ -192,8 +201,8 @@ static void report_text(FILE *f, const cli_inputs *in, const mp_layout *l, const
     /* A layout that does not fit is still simulated (its time is asked
      * for), but said so, as explain says it. */
     int worst = worst_rank(r);
-    if (r->peak_bytes[worst] > r->capacity_bytes) {
-        mp_fmt_bytes(r->peak_bytes[worst], a, sizeof a);
+    if (!rank_fits(r, worst)) {
+        mp_fmt_bytes(fit_bytes(r, worst), a, sizeof a);
         mp_fmt_bytes(r->capacity_bytes, b, sizeof b);
         fprintf(f, "memory       DOES NOT FIT: pipeline rank %d needs %s, %s available (moeplan explain: the "
                    "breakdown)\n", worst, a, b);
@@ -219,7 +228,7 @@ static json_t *report_json(const cli_inputs *in, const mp_layout *l, const mp_si
         json_array_append_new(ranks, json_pack("{s:i,s:f,s:f,s:f,s:b}", "rank", p, "busy_fraction",
                                                r->busy_fraction[p], "peak_bytes", r->peak_bytes[p],
                                                "explain_peak_bytes", r->explain_peak_bytes[p], "fits",
-                                               r->peak_bytes[p] <= r->capacity_bytes));
+                                               rank_fits(r, p)));
     for (int i = 0; i < r->steps; i++)
         json_array_append_new(steps, json_real(r->step_s[i]));
     return json_pack("{s:s,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i},s:s,s:i,s:I,s:s,s:s,s:f,s:f,s:f,s:f,s:f,"
@@ -235,7 +244,7 @@ static json_t *report_json(const cli_inputs *in, const mp_layout *l, const mp_si
                      r->tokens_per_s, "padding_fraction", r->padding_fraction, "dropped_fraction",
                      r->dropped_fraction, "expert_load_mean", r->expert_load_mean, "expert_load_max",
                      r->expert_load_max, "groups", r->groups, "group_replicas", r->group_replicas, "capacity_bytes",
-                     r->capacity_bytes, "fits", r->peak_bytes[worst_rank(r)] <= r->capacity_bytes, "ranks", ranks,
+                     r->capacity_bytes, "fits", rank_fits(r, worst_rank(r)), "ranks", ranks,
                      "step_s", steps);
 }
 

@@ -149,6 +149,11 @@ if [ "$rc" -eq 0 ] && python3 -c "
 import json, sys; d = json.load(open(sys.argv[1]))
 assert d['fits'] is False and d['ranks'][0]['fits'] is False and d['ranks'][0]['peak_bytes'] > d['capacity_bytes']" "$OUT"
 then ok "simulate --format json: fits false"; else notok "simulate --format json: fits false" "exit $rc"; fi
+# explain's verdict holds though shorter sequences peak lower: 24
+# sequences per micro-batch at 9972 tokens need 64.01 GB of 64.00.
+run simulate --micro-batch 24 --global-batch 768 --seq-len 128-9972 --steps 1
+if [ "$rc" -eq 0 ] && grep -q 'DOES NOT FIT' "$OUT"; then ok "simulate: explain's does-not-fit stands at shorter lengths"
+else notok "simulate: explain's does-not-fit stands at shorter lengths" "exit $rc"; fi
 run simulate --steps 1
 if [ "$rc" -eq 0 ] && ! grep -q 'DOES NOT FIT' "$OUT"; then ok "simulate: the seed fits, no warning"
 else notok "simulate: the seed fits, no warning" "exit $rc"; fi
