@@ -58,8 +58,8 @@ void mp_cost_shard_exposed(const mp_shard_mb *s, double fwd_window_s, double bwd
 /* Pipeline rank r's dense and expert parameters (cost.c). */
 void mp_cost_stage_dense_expert(const mp_cost_ctx *c, int r, double *dense, double *expert);
 
-/* The per-step sums of a GPU of memory `mem` (cost_step.c), memoised in
- * the context (mp_step_memo) for the search. */
+/* The per-step sums of a GPU of memory `mem` (cost_step.c); mp_cost_assemble
+ * keeps them in its frame memo and the search's states table. */
 void mp_cost_step_costs(const mp_cost_ctx *c, const mp_memory *mem, double unit, bool norm, step_cost *sc);
 
 /* Shared by cost.c and cost_chunk.c (the cost model asked per chunk for

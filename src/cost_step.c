@@ -155,31 +155,10 @@ void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_c
 
 void mp_cost_step_costs(const mp_cost_ctx *c, const mp_memory *mem, double unit, bool norm, step_cost *sc)
 {
-    const mp_layout *l = &c->lay;
-    double key[14] = {mem->params_dense, mem->params_expert, l->dp, l->cp, l->tp, l->ep, l->etp, l->edp, l->gpus,
-                      l->pp, l->zero, l->shard_group, unit, norm};
-    /* The memo lives in the context the caller owns (each search thread
-     * has its own copy); assembling writes it, as a cache, not a result. */
-    mp_step_memo *memo = (mp_step_memo *)&c->step_memo[norm ? 0 : 1];
-    if (memo->valid && !memcmp(memo->key, key, sizeof key)) {
-        sc->rs = memo->val[0];
-        sc->ag = memo->val[1];
-        sc->rs_bucket = memo->val[2];
-        sc->ag_bucket = memo->val[3];
-        sc->norm_ar = memo->val[4];
-        sc->opt = memo->val[5];
-        return;
-    }
+    /* Cached by the caller (mp_cost_assemble: the frame memo and the
+     * search's states table), not here. */
     opbuf b = {c, NULL, 0, 0, 0, norm};
     mp_cost_step_ops(&b, mem->params_dense, mem->params_expert, unit, sc);
     sc->opt = mp_eff_memory_s(c->hw, b.mem_bytes, b.mem_kernels);
-    memcpy(memo->key, key, sizeof key);
-    memo->val[0] = sc->rs;
-    memo->val[1] = sc->ag;
-    memo->val[2] = sc->rs_bucket;
-    memo->val[3] = sc->ag_bucket;
-    memo->val[4] = sc->norm_ar;
-    memo->val[5] = sc->opt;
-    memo->valid = true;
 }
 

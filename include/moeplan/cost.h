@@ -82,16 +82,6 @@ typedef struct {
 
 #define MP_MAX_OPS 48
 
-/* A memo of the per-step costs of one pipeline rank (cost.c, step_costs):
- * the search visits many layouts that differ only in recompute, vpp or
- * micro-batch, which leave them unchanged.  Keyed by every input they read
- * that a context can change (its layout and the rank's parameters); the
- * model, hardware and workload are fixed for a context's life. */
-typedef struct {
-    double key[14];
-    double val[6];
-    bool valid;
-} mp_step_memo;
 
 /* Parameters held by one GPU of pipeline rank r, by component. */
 typedef struct {
@@ -193,7 +183,6 @@ typedef struct {
     int local_layers;                  /* layers with local attention */
     int single_class;                  /* the layer class of every layer, or -1 when they differ */
     double model_fwd_flops_per_token;  /* layout-independent, cached */
-    mp_step_memo step_memo[2];         /* first and last pipeline rank (written by mp_cost_assemble) */
     mp_frame_memo frame;               /* written by mp_cost_assemble, as a cache */
     mp_states_memo *states;            /* NULL, or the caller's table (the search's), written as a cache */
 } mp_cost_ctx;
