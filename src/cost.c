@@ -41,7 +41,6 @@ const char *mp_block_name(mp_block b)
     return b < MP_BLOCK_COUNT ? n[b] : "?";
 }
 
-static double model_fwd_flops_per_token(const mp_cost_ctx *c);
 
 void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, const mp_workload *w,
                       const mp_layout *l, long seq_len)
@@ -68,7 +67,7 @@ void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, 
     for (int k = 0; k < MP_LAYER_CLASSES; k++)
         if (c->cls_prefix[k][m->num_layers] == m->num_layers)
             c->single_class = k;
-    c->model_fwd_flops_per_token = model_fwd_flops_per_token(c);
+    c->model_fwd_flops_per_token = mp_cost_model_fwd_flops_per_token(m, &c->params, (double)seq_len, false);
     /* Busiest expert rank, relative to the mean.  With a capacity factor the
      * expert buffers are padded to capacity (Megatron's
      * --moe-pad-expert-input-to-capacity), so memory and time follow the
@@ -555,19 +554,24 @@ static const mp_rank_frame *frame_rank(const mp_cost_ctx *c, mp_frame_memo *fm, 
 
 /* Model FLOPs per token, forward: matrix products of the active
  * parameters, 2 FLOPs per multiply-add ([P22] appendix B), plus the
- * attention scores with causal masking, S/2 keys per query on average --
- * Megatron-LM's convention (num_floating_point_operations); PaLM counts
- * the full S x S, which would read about 1.4x higher MFU on the seed. */
-static double model_fwd_flops_per_token(const mp_cost_ctx *c)
+ * attention scores.  With all_keys false, causal masking: S/2 keys per query
+ * on average (mp_cost_mean_keys) -- Megatron-LM's num_floating_point_operations
+ * from core_r0.12.0 on (commit 8873b55, 2025-03-06: "Only half of the
+ * attention matrix is non-zero"), moeplan's own MFU.  With all_keys true,
+ * every query against all S keys in every layer: the same function through
+ * core_r0.11.0, and Narayanan et al. 2021 eq. (3) and Korthikanti et al. 2022
+ * eq. (7), whose s/6h term is 12 B s^2 h per layer over 72 B s h^2: the count
+ * of sources of that time (validate reads their MFU with it).  PaLM counts
+ * all keys too; on the seed that reads about 1.4x moeplan's MFU. */
+double mp_cost_model_fwd_flops_per_token(const mp_model *m, const mp_params *p, double S, bool all_keys)
 {
-    const mp_model *m = c->model;
-    const mp_params *p = &c->params;
-    double h = (double)m->hidden, S = (double)c->seq_len;
+    double h = (double)m->hidden;
     double nrm = (m->norm == MP_NORM_LAYER ? 2.0 : 1.0) * h;
     double dqk = (double)mp_model_qk_head_dim(m);
     double dv = m->attn == MP_ATTN_MLA ? (double)m->v_head_dim : (double)m->head_dim;
-    double core = 2.0 * (double)m->num_heads * (dqk + dv) * mp_cost_mean_keys(m, false, S);
-    double core_local = 2.0 * (double)m->num_heads * (dqk + dv) * mp_cost_mean_keys(m, true, S);
+    double per_key = 2.0 * (double)m->num_heads * (dqk + dv);
+    double core = per_key * (all_keys ? S : mp_cost_mean_keys(m, false, S));
+    double core_local = per_key * (all_keys ? S : mp_cost_mean_keys(m, true, S));
     double f = 0;
     for (int i = 0; i < m->num_layers; i++) {
         bool local = m->window_kind != MP_WINDOW_NONE && m->attn_local[i];

@@ -394,8 +394,8 @@ static void mlp(opbuf *b, const char *prefix_fc1, const char *act, const char *f
 
 /* Keys per query, averaged over the S queries of a packed causal sequence,
  * in the continuum convention that gives S/2 for full causal attention
- * (Megatron-LM's num_floating_point_operations counts S/2; PaLM's appendix B
- * would count S):
+ * (Megatron-LM's num_floating_point_operations counts S/2 from core_r0.12.0,
+ * S through core_r0.11.0; PaLM's appendix B counts S):
  *  - full:    (1/S) * sum_i i = S/2;
  *  - sliding window W (Mistral 7B, arXiv:2310.06825 section 2; gpt-oss):
  *             query i sees min(i, W) keys; for S > W,

@@ -629,6 +629,12 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         return;
     }
     r->measured_value = v;
+    if (r->basis == MP_MEASURED_MFU || r->basis == MP_MEASURED_TFLOPS) {
+        r->flops_all_keys = has(text(ms, "tflops_basis"), "all S keys");
+        assume(r, "%s read with model FLOPs %s", r->basis == MP_MEASURED_MFU ? "MFU" : "TFLOP/s",
+               r->flops_all_keys ? "counting attention over all S keys, as the source's formula did"
+                                 : "counting causal attention over S/2 keys");
+    }
     double mem = 0;
     if (num_in(ms, "memory_gb", 0, 1e5, &mem) && mem > 0) {
         r->measured_memory_bytes = mem * 1e9;

@@ -19,19 +19,26 @@ void mp_run_evaluate_with(const mp_run *run, const mp_hardware *hw, mp_run_resul
     mp_cost_ctx_init(&c, &run->model, hw, &run->wl, &run->lay, run->seq_len);
     mp_cost_evaluate(&c, &r);
     res->predicted_step_s = r.t_total_s;
-    /* An MFU or TFLOP/s figure is turned into a step time with moeplan's own
-     * model FLOPs per step (Megatron-LM's num_floating_point_operations
-     * convention: 3 x 2 FLOPs per multiply-add of the active weights, causal
-     * attention at S/2 keys), which is what those sources state they count;
-     * a source that counted otherwise shows up as an error of the ratio of
-     * the two counts. */
+    /* An MFU or TFLOP/s figure is turned into a step time with the model
+     * FLOPs per step the source divided by: 3 x 2 FLOPs per multiply-add of
+     * the active weights plus the attention scores, over S/2 keys (causal:
+     * moeplan's count and Megatron-LM's num_floating_point_operations from
+     * core_r0.12.0) or over all S keys where the record says its source
+     * counted so (the same function through core_r0.11.0; cost.c,
+     * mp_cost_model_fwd_flops_per_token).  A source that counted otherwise
+     * still shows up as an error of the ratio of the two counts. */
     double gpus = run->lay.gpus;
+    double flops = run->flops_all_keys ? 3.0 *
+                                             mp_cost_model_fwd_flops_per_token(&run->model, &c.params,
+                                                                               (double)run->seq_len, true) *
+                                             r.tokens_per_step
+                                       : r.model_flops_per_step;
     switch (run->basis) {
     case MP_MEASURED_MFU:
-        res->measured_step_s = r.model_flops_per_step / (run->measured_value * run->measured_peak_flops * gpus);
+        res->measured_step_s = flops / (run->measured_value * run->measured_peak_flops * gpus);
         break;
     case MP_MEASURED_TFLOPS:
-        res->measured_step_s = r.model_flops_per_step / (run->measured_value * 1e12 * gpus);
+        res->measured_step_s = flops / (run->measured_value * 1e12 * gpus);
         break;
     default:
         res->measured_step_s = run->measured_step_s;

@@ -747,11 +747,13 @@ sed -E 's/\(ms\): [0-9.]+/(ms): 0.0/' tests/data/megatron-small.log > "$TMP/mlog
 expect_bad "calibrate: a log whose iterations all took 0 ms" \
     "^moeplan: $TMP/mlog-zero.log: error: every 'elapsed time per iteration \\(ms\\):' is 0 \\(4 lines\\)" "" \
     -- calibrate --megatron-log "$TMP/mlog-zero.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
-# A parameter that starts on its bound and that the run does not depend on
-# (one node: no network) is not flagged as pulled there.
+# A parameter that starts on its bound (inter_node_efficiency 1.0, the upper
+# one) and that the run does not depend on (one node: no network) is not
+# flagged as pulled there.
 printf 'name: eight\nmodel: %s/plans/seed-model.yaml\nhardware: %s/plans/seed-hardware.yaml\nworkload: %s/plans/seed-workload.yaml\nlayout:\n  gpus: 8\n  ep: 8\n' "$PWD" "$PWD" "$PWD" >"$TMP/plan-8.yaml"
 sed 's/using world size: 128/using world size: 8/' tests/data/megatron-small.log > "$TMP/mlog-8.log"
-run calibrate --megatron-log "$TMP/mlog-8.log" --plan "$TMP/plan-8.yaml" --hardware plans/hardware/h100-sxm.yaml \
+sed 's/^inter_node_efficiency: .*/inter_node_efficiency: 1.0/' plans/hardware/h100-sxm.yaml > "$TMP/h100-inter1.yaml"
+run calibrate --megatron-log "$TMP/mlog-8.log" --plan "$TMP/plan-8.yaml" --hardware "$TMP/h100-inter1.yaml" \
     --fit inter_node_efficiency --format json
 json_check "calibrate: a value that starts on its bound and does not move is not flagged" \
     "d['parameters']['inter_node_efficiency'] == {'base': 1.0, 'fitted': 1.0, 'at_bound': False}"

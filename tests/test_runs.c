@@ -136,6 +136,39 @@ START_TEST(test_evaluate_mfu)
 }
 END_TEST
 
+/* An MFU whose source counted attention over all S keys (Megatron-LM
+ * through core_r0.11.0) is read with that count.  4 layers, 16 heads x 64,
+ * S = 2048: each query's scores and weighted values cost 2 x 16 x (64 + 64)
+ * = 4096 FLOPs per key; all keys instead of the causal mean S/2 = 1024 adds
+ * 4096 x 1024 x 4 layers = 16,777,216 forward FLOPs per token, 50,331,648
+ * with the backward (x 3) -- Megatron's own difference, 12 L h^2 (s/h) / 2
+ * = 6 x 4 x 1024 x 2048 = 50,331,648.  64 x 2048 tokens, MFU 0.4 of the
+ * H100 file's 989 TFLOP/s on 8 GPUs. */
+START_TEST(test_evaluate_mfu_all_keys)
+{
+    const mp_run *r = find("gpt-mfu-all-keys");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert(r->flops_all_keys);
+    ck_assert(assumed(r, "all S keys"));
+    ck_assert(!find("moe-mfu")->flops_all_keys);
+    mp_run_result res;
+    mp_run_evaluate(r, &res);
+    mp_cost_ctx c;
+    mp_cost k;
+    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
+    mp_cost_evaluate(&c, &k);
+    double tokens = 64.0 * 2048.0;
+    ck_assert_double_eq(k.tokens_per_step, tokens);
+    double want = (k.model_flops_per_step + 50331648.0 * tokens) / (0.4 * 989e12 * 8);
+    ck_assert_msg(fabs(res.measured_step_s - want) < 1e-9 * want, "measured %.9g s, by hand %.9g s", res.measured_step_s,
+                  want);
+    double causal = mp_cost_model_fwd_flops_per_token(&r->model, &c.params, 2048.0, false);
+    double all = mp_cost_model_fwd_flops_per_token(&r->model, &c.params, 2048.0, true);
+    ck_assert_double_eq(all - causal, 16777216.0);
+    ck_assert_double_eq(3.0 * causal * tokens, k.model_flops_per_step);
+}
+END_TEST
+
 /* Memory against torch's max allocated: weights, gradients, optimizer,
  * activations and buffers of the last rank, nothing reserved. */
 START_TEST(test_evaluate_memory)
@@ -245,6 +278,7 @@ static Suite *runs_suite(void)
     tcase_add_test(t, test_read_eq3);
     tcase_add_test(t, test_read_tokens);
     tcase_add_test(t, test_evaluate_mfu);
+    tcase_add_test(t, test_evaluate_mfu_all_keys);
     tcase_add_test(t, test_evaluate_memory);
     tcase_add_test(t, test_read_fp8);
     tcase_add_test(t, test_read_fsdp);

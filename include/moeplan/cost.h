@@ -216,6 +216,12 @@ size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block b, mp_op *ops);
  * no local-attention block without local layers). */
 bool mp_cost_block_present(const mp_cost_ctx *c, mp_block b);
 
+/* Model FLOPs per token of a sequence of S tokens, forward (3x for a
+ * training step): the active parameters' matrix products and the attention
+ * scores, causal (S/2 keys per query, moeplan's MFU) or, all_keys, over all
+ * S keys (the convention of Megatron-LM through core_r0.11.0; cost.c). */
+double mp_cost_model_fwd_flops_per_token(const mp_model *m, const mp_params *p, double S, bool all_keys);
+
 /* Keys each query attends to, averaged over a causal sequence of S tokens,
  * for a layer with global (local false) or the model's local attention. */
 double mp_cost_mean_keys(const mp_model *m, bool local, double S);

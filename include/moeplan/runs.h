@@ -50,6 +50,10 @@ typedef struct {
     double measured_step_s;
     double measured_value;            /* the published number the step was derived from */
     double measured_peak_flops;
+    /* The source's model FLOPs count attention over all S keys (Megatron-LM
+     * through core_r0.11.0; the record's tflops_basis says "all S keys"),
+     * not moeplan's causal S/2: an MFU or TFLOP/s figure is read with it. */
+    bool flops_all_keys;
     double measured_memory_bytes;     /* 0 = not measured */
     bool memory_last_rank;            /* measured on the last pipeline rank (Megatron's logging rank) */
     char skip[240];                   /* non-empty: not evaluated, and why */
@@ -64,8 +68,9 @@ mp_status mp_runs_load(const char *path, const char *hw_dir, mp_run **runs, size
 
 /* One evaluated run. */
 typedef struct {
-    double measured_step_s;           /* from the record; for an MFU or TFLOP/s record, moeplan's model
-                                         FLOPs per step over the measured rate */
+    double measured_step_s;           /* from the record; for an MFU or TFLOP/s record, the model FLOPs
+                                         per step (moeplan's, with the source's attention count) over
+                                         the measured rate */
     double predicted_step_s;
     double error;                     /* predicted / measured - 1 (negative: predicted too fast) */
     double predicted_memory_bytes;
