@@ -247,8 +247,6 @@ static void read_model(mp_run *r, const mp_node *md)
         m->qkv_bias = true;
     m->tied_embeddings = !gated;
     m->dropout = !gated;
-    assume(r, gated ? "Llama-style block: RMSNorm, no biases, untied embeddings, no dropout"
-                    : "GPT block as Megatron trains it: LayerNorm, biases, tied embeddings, dropout 0.1");
     if (r->moe) {
         if (!whole(md, "num_experts", &E) || !whole(md, "top_k", &k) || E < 1 || k < 1 || k > E) {
             skip(r, "an MoE record without num_experts and top_k");
@@ -291,8 +289,54 @@ static void read_model(mp_run *r, const mp_node *md)
     }
     mp_error e;
     memset(&e, 0, sizeof e);
-    if (mp_model_validate(m, &e))
+    if (mp_model_validate(m, &e)) {
         skip(r, "model: %s", e.msg);
+        return;
+    }
+    /* A stated parameter count decides tied against untied embeddings where
+     * it tells them apart: the vocabulary's V h parameters counted once or
+     * twice.  (Megatron-LM's README weak-scaling models, "1.7B" to "462B",
+     * are untied: 1.74 B untied against 1.48 B tied for the first.) */
+    double pb = 0;
+    if (num(md, "params_b", &pb) && pb > 0) {
+        mp_params pt, pu;
+        m->tied_embeddings = true;
+        mp_model_params(m, &pt);
+        m->tied_embeddings = false;
+        mp_model_params(m, &pu);
+        /* Decided only where the figure as written can tell them apart (the
+         * two differ by more than one unit of its last digit: "57" cannot
+         * part 56.9 B from 57.4 B, "1.7" can part 1.48 B from 1.74 B) and
+         * lies within 3% of the nearer; else the default stays. */
+        const char *pt_text = text(md, "params_b"), *dot = pt_text ? strchr(pt_text, '.') : NULL;
+        double unit = 1e9;
+        if (dot)
+            for (const char *q = dot + 1; isdigit((unsigned char)*q); q++)
+                unit /= 10;
+        double want = pb * 1e9, dt = fabs(pt.total - want), du = fabs(pu.total - want);
+        if (fabs(pt.total - pu.total) > unit && fmin(dt, du) < 0.03 * want)
+            m->tied_embeddings = dt < du;
+        else
+            m->tied_embeddings = !gated;
+    }
+    bool by_count = m->tied_embeddings == gated;
+    if (gated)
+        assume(r, "Llama-style block: RMSNorm, no biases, %s embeddings, no dropout",
+               m->tied_embeddings ? "tied" : "untied");
+    else
+        assume(r, "GPT block as Megatron trains it: LayerNorm, biases, %s embeddings, dropout 0.1",
+               m->tied_embeddings ? "tied" : "untied");
+    if (by_count) {
+        mp_params pt, pu;
+        bool tied = m->tied_embeddings;
+        m->tied_embeddings = true;
+        mp_model_params(m, &pt);
+        m->tied_embeddings = false;
+        mp_model_params(m, &pu);
+        m->tied_embeddings = tied;
+        assume(r, "%s embeddings: params_b %.4g B is %.4g B with them, %.4g B %s", tied ? "tied" : "untied", pb,
+               (tied ? pt : pu).total / 1e9, (tied ? pu : pt).total / 1e9, tied ? "untied" : "tied");
+    }
 }
 
 /* Every numeric and boolean field of the schema is type-checked up front,

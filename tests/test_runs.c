@@ -169,6 +169,30 @@ START_TEST(test_evaluate_mfu_all_keys)
 }
 END_TEST
 
+/* A stated parameter count picks tied or untied embeddings where the figure
+ * as written can tell: the two differ by the vocabulary's 32000 x 1024 =
+ * 32,768,000 parameters.  "0.116" (units of 1 M) is nearest untied (about
+ * 0.116 B; tied about 0.083 B); "0.1" (units of 100 M) cannot part them, so
+ * the GPT default, tied, stays. */
+START_TEST(test_read_params_b_ties)
+{
+    const mp_run *u = find("gpt-untied-by-count"), *t = find("gpt-count-too-coarse");
+    ck_assert_str_eq(u->skip, "");
+    ck_assert_str_eq(t->skip, "");
+    ck_assert(!u->model.tied_embeddings);
+    ck_assert(assumed(u, "untied embeddings: params_b 0.116 B"));
+    ck_assert(t->model.tied_embeddings);
+    ck_assert(!assumed(t, "params_b"));
+    mp_model m = u->model;
+    mp_params pu, pt;
+    mp_model_params(&m, &pu);
+    m.tied_embeddings = true;
+    mp_model_params(&m, &pt);
+    ck_assert_double_eq(pu.total - pt.total, 32768000.0);
+    ck_assert(fabs(pu.total - 0.116e9) < fabs(pt.total - 0.116e9));
+}
+END_TEST
+
 /* Memory against torch's max allocated: weights, gradients, optimizer,
  * activations and buffers of the last rank, nothing reserved. */
 START_TEST(test_evaluate_memory)
@@ -279,6 +303,7 @@ static Suite *runs_suite(void)
     tcase_add_test(t, test_read_tokens);
     tcase_add_test(t, test_evaluate_mfu);
     tcase_add_test(t, test_evaluate_mfu_all_keys);
+    tcase_add_test(t, test_read_params_b_ties);
     tcase_add_test(t, test_evaluate_memory);
     tcase_add_test(t, test_read_fp8);
     tcase_add_test(t, test_read_fsdp);
