@@ -663,6 +663,66 @@ mp_status mp_get_map(mp_getter *g, const char *key, bool required, const mp_node
     return MP_OK;
 }
 
+/* Whether key has `word` as one of its '_'-separated parts. */
+static bool has_part(const char *key, const char *word, size_t wl)
+{
+    for (const char *p = key; *p;) {
+        const char *e = strchr(p, '_');
+        size_t pl = e ? (size_t)(e - p) : strlen(p);
+        if (pl == wl && strncmp(p, word, wl) == 0)
+            return true;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
+/* An unknown key no spelling is near ("biases") may still name a part of
+ * known ones ("qkv_bias", "mlp_bias"): the known keys that have one of its
+ * '_'-separated words (4 letters or more, a plural -s or -es dropped) as a
+ * part, up to six, comma-separated into buf; false when none. */
+static bool keys_sharing_a_word(const char *unknown, const char *const *known, size_t n, char *word_out,
+                                size_t word_len, char *buf, size_t len)
+{
+    buf[0] = 0;
+    for (const char *p = unknown; *p;) {
+        const char *e = strchr(p, '_');
+        size_t wl = e ? (size_t)(e - p) : strlen(p);
+        char w[64];
+        if (wl >= 4 && wl < sizeof w) {
+            memcpy(w, p, wl);
+            w[wl] = 0;
+            size_t tries[3] = {wl, 0, 0};
+            int nt = 1;
+            if (wl > 4 && w[wl - 1] == 's')
+                tries[nt++] = wl - 1;
+            if (wl > 5 && w[wl - 1] == 's' && w[wl - 2] == 'e')
+                tries[nt++] = wl - 2;
+            for (int t = 0; t < nt; t++) {
+                size_t used = 0, shown = 0;
+                for (size_t j = 0; j < n && shown < 6; j++) {
+                    if (!has_part(known[j], w, tries[t]))
+                        continue;
+                    int k = snprintf(buf + used, len - used, "%s'%s'", shown ? ", " : "", known[j]);
+                    if (k < 0 || (size_t)k >= len - used)
+                        break;
+                    used += (size_t)k;
+                    shown++;
+                }
+                if (shown) {
+                    snprintf(word_out, word_len, "%.*s", (int)tries[t], w);
+                    return true;
+                }
+            }
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
 mp_status mp_doc_check_keys(const mp_doc *doc, const mp_node *map, const char *const *known, const char *what,
                             mp_error *err)
 {
@@ -679,6 +739,11 @@ mp_status mp_doc_check_keys(const mp_doc *doc, const mp_node *map, const char *c
         if (dym)
             return mp_error_set(err, MP_ERR_INPUT, doc->path, map->key_line[i], map->key_col[i],
                                 "unknown key '%s' in %s (did you mean '%s'?)", map->keys[i], what, dym);
+        char word[64], list[400];
+        if (keys_sharing_a_word(map->keys[i], known, n, word, sizeof word, list, sizeof list))
+            return mp_error_set(err, MP_ERR_INPUT, doc->path, map->key_line[i], map->key_col[i],
+                                "unknown key '%s' in %s; the keys with '%s' in them: %s (moeplan(5))",
+                                map->keys[i], what, word, list);
         return mp_error_set(err, MP_ERR_INPUT, doc->path, map->key_line[i], map->key_col[i],
                             "unknown key '%s' in %s; see moeplan(5) for the keys it takes", map->keys[i], what);
     }

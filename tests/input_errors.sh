@@ -31,6 +31,13 @@ refused "quoted number: says a number was expected, not a string" \
     "moeplan: $D/model-quoted-hidden.yaml:4:9: error: 'hidden' must be a whole number, got '1024' in quotes: a string, not a number (remove the quotes)" \
     -- explain --model "$D/model-quoted-hidden.yaml"
 
+# ------------------------------- an unknown key that names a known part
+# 'biases' is no edit away from any key, but its word ('bias', the plural
+# dropped) is a part of five: they are listed, in the reader's order.
+refused "unknown key 'biases': the keys with 'bias' in them" \
+    "moeplan: $D/model-word-key.yaml:9:1: error: unknown key 'biases' in a model file; the keys with 'bias' in them: 'qkv_bias', 'out_bias', 'mlp_bias', 'router_bias', 'lm_head_bias' (moeplan(5))" \
+    -- explain --model "$D/model-word-key.yaml"
+
 # --------------------------------------------- min_headroom: one range
 refused "min_headroom 2: one range, 0 to 0.99" \
     "moeplan: $D/plan-headroom-range.yaml:10:17: error: 'min_headroom' is 2; expected a fraction from 0 to 0.99 (0% to 99%)" \
