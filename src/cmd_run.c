@@ -217,6 +217,14 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         mp_world_finalize(&world);
         return st;
     }
+    /* The runner sends pipeline activations as Megatron-Core does, whole;
+     * the older scatter-gather is priced by explain, not run. */
+    if (in->wl.pp_scatter_gather && l.pp > 1 && l.tp > 1 && !l.sequence_parallel) {
+        st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                          "the workload's pp_scatter_gather (Megatron-LM's pipeline sends of 2021-2023) is priced by "
+                          "explain and plan but not run: run sends each activation whole, as Megatron-Core does");
+        goto done;
+    }
     /* Across ranks: one per GPU of the layout; each runs its own pipeline
      * rank's work, the collectives with its groups; rank 0 reports. */
     comm_ctx cc = {&world, ro.repeats};

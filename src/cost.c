@@ -638,16 +638,25 @@ static void layer_add(mp_stage_time *st, double *hwf, const mp_layer_time *t, do
 }
 
 /* Pipeline point-to-point: one activation forward, one gradient backward
- * per chunk boundary; with SP each TP rank sends its shard (Megatron's
- * scatter-gather optimisation [N21 4.1]). */
+ * per chunk boundary.  With SP each TP rank holds and sends its shard, T/t
+ * tokens; without it each sends the whole T x h activation (Megatron-Core),
+ * or, with the workload's pp_scatter_gather (Megatron-LM 2021-02 to
+ * 2023-03), its 1/t of it, the receiving TP group all-gathering the whole
+ * again over its own links ([N21] section 4.1: "the receiver ... performs
+ * an all-gather over NVLink"). */
 double mp_cost_p2p_s(const mp_cost_ctx *c)
 {
     const mp_layout *l = &c->lay;
     if (l->pp <= 1)
         return 0;
     bool pp_inter = l->tp * l->cp * l->dp >= c->hw->gpus_per_node;
-    return mp_cost_collective_s(c->hw, MP_COLL_SENDRECV, 2, pp_inter ? 1 : 2,
-                                mp_cost_tokens_sp(c) * (double)c->model->hidden * c->wl->act_bytes);
+    double bytes = mp_cost_tokens_sp(c) * (double)c->model->hidden * c->wl->act_bytes, gather_s = 0;
+    if (c->wl->pp_scatter_gather && !l->sequence_parallel && l->tp > 1) {
+        gather_s = mp_cost_collective_s(c->hw, MP_COLL_ALLGATHER, l->tp, mp_cost_members_per_node(c->hw, 1, l->tp),
+                                        bytes);
+        bytes /= l->tp;
+    }
+    return mp_cost_collective_s(c->hw, MP_COLL_SENDRECV, 2, pp_inter ? 1 : 2, bytes) + gather_s;
 }
 
 /* Forward and backward of one micro-batch on the pipeline rank of frame fr,

@@ -69,7 +69,6 @@ void mp_cost_layer_time_of(mp_layer_time *t, const mp_block_sum *a, const mp_blo
 void mp_cost_count_layers(const mp_cost_ctx *c, int first, int count, int n[MP_LAYER_CLASSES]);
 void mp_cost_rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_rank_frame *f);
 double mp_cost_layer_saved_bytes(const mp_cost_ctx *c, const mp_block_sum *bs, int q);
-double mp_cost_p2p_s(const mp_cost_ctx *c);
 void mp_cost_rank_time_of(const mp_cost_ctx *c, const mp_cost_blocks *blocks, const mp_rank_frame *fr, double p2p,
                           mp_stage_time *st, double *hw_flops);
 

@@ -468,6 +468,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     const char *other = text(par, "other");
     w->overlap_grad_reduce = has(other, "overlap-grad-reduce");
     w->tp_comm_overlap = has(other, "tp-comm-overlap");
+    w->pp_scatter_gather = has(other, "scatter/gather");
     w->fp8 = fp8;
 
     /* Layout. */

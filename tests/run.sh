@@ -104,6 +104,16 @@ refused "run --backend cuda without a CUDA backend: exit 2, said why" "--backend
 refused "run --backend tpu: unknown" "unknown backend 'tpu'" run --plan $PLAN --backend tpu
 refused "run --rank 2 of pp 2" "pipeline ranks 0 to 1" run --plan $PLAN --rank 2
 refused "run without --plan" "run needs --plan" run
+# A workload with Megatron-LM's old pipeline scatter-gather (2021-2023):
+# priced by explain, refused by run, which sends activations whole.
+D=$PWD/tests/data
+printf 'name: sg\nglobal_batch: 8\nseq_len: 256\nprecision: bf16\nflash_attention: true\npp_scatter_gather: true\n' >"$TMP/wl-sg.yaml"
+printf 'name: sg\nmodel: %s/model-mla-small.yaml\nhardware: %s/../../plans/seed-hardware.yaml\nworkload: %s\nlayout:\n  gpus: 4\n  tp: 2\n  pp: 2\n  sequence_parallel: false\n' \
+    "$D" "$D" "$TMP/wl-sg.yaml" >"$TMP/plan-sg.yaml"
+refused "run of a pp_scatter_gather workload: priced, not run" "pp_scatter_gather (Megatron-LM's pipeline sends of 2021-2023) is priced by explain and plan but not run" \
+    run --plan "$TMP/plan-sg.yaml"
+run explain --plan "$TMP/plan-sg.yaml"
+if [ "$rc" -eq 0 ]; then ok "explain of a pp_scatter_gather workload"; else notok "explain of a pp_scatter_gather workload" "exit $rc"; fi
 refused "run --step with pp 2 on one rank" "needs one rank per GPU" run --plan $PLAN --step
 refused "run --repeats 0" "--repeats: expected a whole number from 1 to 64" run --plan $PLAN --repeats 0
 refused "run --layers absurdly large" "--layers: expected a whole number from 1 to 100000, got '99999999999'" run \

@@ -119,6 +119,35 @@ static const mp_op *find_op(const mp_op *ops, size_t n, const char *name)
     return NULL;
 }
 
+/* Pipeline sends (mp_cost_p2p_s) on the seed hardware (flat: links at line
+ * rate; 10 us across nodes, 3 us within), tp 8 x dp 8 x pp 2, one sequence
+ * of 10240 tokens per micro-batch: the activation is 10240 x 1024 x 2 B =
+ * 20,971,520 B, and tp x dp = 64 GPUs put the two stages on different nodes.
+ *  - Megatron-Core, no SP: each TP rank sends it whole over its 50 GB/s NIC:
+ *    10 us + 20971520 / 50e9 = 429.4304 us.
+ *  - scatter-gather (Megatron-LM 2021-2023): 1/8 of it, 10 us + 2621440 /
+ *    50e9 = 62.4288 us, then an all-gather of the whole over the 8 TP ranks
+ *    on NVLink: 7 x 3 us + (7/8) x 20971520 / 400e9 = 66.8752 us; 129.304 us.
+ *  - with SP the shard is all each rank holds: 62.4288 us, either way. */
+START_TEST(test_p2p_scatter_gather)
+{
+    world *x = seed_world();
+    set_layout(&x->l, 8, 2, 8, 1, 16, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
+    mp_cost_ctx_init(&x->c, &x->m, &x->hw, &x->w, &x->l, 10240);
+    ck_assert(fabs(mp_cost_p2p_s(&x->c) - 429.4304e-6) < 1e-12);
+    x->w.pp_scatter_gather = true;
+    mp_cost_ctx_init(&x->c, &x->m, &x->hw, &x->w, &x->l, 10240);
+    ck_assert(fabs(mp_cost_p2p_s(&x->c) - (62.4288e-6 + 66.8752e-6)) < 1e-12);
+    x->l.sequence_parallel = true;
+    mp_cost_ctx_init(&x->c, &x->m, &x->hw, &x->w, &x->l, 10240);
+    ck_assert(fabs(mp_cost_p2p_s(&x->c) - 62.4288e-6) < 1e-12);
+    x->w.pp_scatter_gather = false;
+    mp_cost_ctx_init(&x->c, &x->m, &x->hw, &x->w, &x->l, 10240);
+    ck_assert(fabs(mp_cost_p2p_s(&x->c) - 62.4288e-6) < 1e-12);
+    free(x);
+}
+END_TEST
+
 /* ============================================ a. Megatron-LM weights+optimizer
  *
  * A line-by-line C port of compute_weight_and_optimizer_memory from
@@ -1861,6 +1890,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tf, test_mean_keys);
     tcase_add_test(tf, test_local_attention);
     tcase_add_test(tf, test_chunked_unfused_scores);
+    tcase_add_test(tf, test_p2p_scatter_gather);
     suite_add_tcase(s, tf);
     return s;
 }

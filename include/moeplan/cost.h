@@ -216,6 +216,11 @@ size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block b, mp_op *ops);
  * no local-attention block without local layers). */
 bool mp_cost_block_present(const mp_cost_ctx *c, mp_block b);
 
+/* Time of one pipeline send between adjacent stages (an activation forward,
+ * or its gradient backward) for one micro-batch; 0 without pipeline
+ * parallelism (cost.c says how the bytes go). */
+double mp_cost_p2p_s(const mp_cost_ctx *c);
+
 /* Model FLOPs per token of a sequence of S tokens, forward (3x for a
  * training step): the active parameters' matrix products and the attention
  * scores, causal (S/2 keys per query, moeplan's MFU) or, all_keys, over all

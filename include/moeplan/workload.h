@@ -31,6 +31,12 @@ typedef struct {
     double routing_imbalance;   /* tokens at the busiest expert rank / mean, >= 1 */
     bool overlap_grad_reduce;   /* DP gradient reduction hidden behind backward */
     bool tp_comm_overlap;       /* TP collectives pipelined with their GEMMs (TE userbuffers, --tp-comm-overlap) */
+    /* Pipeline sends without sequence parallelism split over the TP ranks
+     * and all-gathered after the receive: Megatron-LM's scatter-gather
+     * optimisation [N21 4.1], on by default from 2021-02-16 (commit
+     * 72e4230) until Megatron-Core's p2p replaced it on 2023-03-23
+     * (3c92fa9); today's Megatron-Core sends the whole activation. */
+    bool pp_scatter_gather;
     /* ZeRO-3: whether a layer's parameters are freed after its forward and
      * gathered again for its backward (FSDP2's reshard_after_forward;
      * "default" as TorchTitan: yes, but not under pipeline parallelism). */
