@@ -488,6 +488,16 @@ static int pp_splits(const search_t *s, int pp, int out[4][2])
 }
 #define PINNED_OUT(field, v) (PIN(field) && s->o->fixed.field != (v))
 
+/* The fields the innermost loops choose (recomputation, ZeRO stage), set
+ * to the first value they will try -- the pinned one, or none and ZeRO-1 --
+ * so that a layout rejected before them is reported without a stale value
+ * from the previous candidate. */
+static inline void reset_inner(const search_t *s, mp_layout *l)
+{
+    l->recompute = PIN(recompute) ? s->o->fixed.recompute : MP_RECOMPUTE_NONE;
+    l->zero = PIN(zero) ? s->o->fixed.zero : 1;
+}
+
 static void search_n(search_t *s, long N)
 {
     const mp_model *m = s->m;
@@ -527,8 +537,7 @@ static void search_n(search_t *s, long N)
         l.tp = (int)dv_tp[a];
         l.cp = l.pp = l.dp = l.ep = l.etp = l.edp = l.vpp = l.micro_batch = l.num_micro_batches = 0;
         l.sequence_parallel = false;
-        l.recompute = MP_RECOMPUTE_NONE;
-        l.zero = 1;
+        reset_inner(s, &l);
         if (PINNED_OUT(tp, l.tp))
             continue;
         if (m->num_heads % l.tp || (m->attn == MP_ATTN_GQA && m->num_kv_heads % l.tp)) {
@@ -546,8 +555,7 @@ static void search_n(search_t *s, long N)
             l.cp = (int)dv_cp[b];
             l.pp = l.dp = l.ep = l.etp = l.edp = l.vpp = l.micro_batch = l.num_micro_batches = 0;
             l.sequence_parallel = false;
-            l.recompute = MP_RECOMPUTE_NONE;
-            l.zero = 1;
+            reset_inner(s, &l);
             if (PINNED_OUT(cp, l.cp))
                 continue;
             if (l.cp > 1 && (!w->flash_attention || w->seq_max % (2L * l.cp))) {
@@ -560,8 +568,7 @@ static void search_n(search_t *s, long N)
                 l.ep = (int)dv_ep[e];
                 l.pp = l.dp = l.etp = l.edp = l.vpp = l.micro_batch = l.num_micro_batches = 0;
                 l.sequence_parallel = false;
-                l.recompute = MP_RECOMPUTE_NONE;
-                l.zero = 1;
+                reset_inner(s, &l);
                 if (PINNED_OUT(ep, l.ep))
                     continue;
                 if (s->any_moe ? m->num_experts % l.ep != 0 : l.ep != 1) {
@@ -573,8 +580,7 @@ static void search_n(search_t *s, long N)
                     l.etp = (int)dv_etp[f];
                     l.pp = l.dp = l.edp = l.vpp = l.micro_batch = l.num_micro_batches = 0;
                     l.sequence_parallel = false;
-                    l.recompute = MP_RECOMPUTE_NONE;
-                    l.zero = 1;
+                    reset_inner(s, &l);
                     if (PIN(etp) ? s->o->fixed.etp != l.etp : false)
                         continue;
                     if (!s->any_moe && l.etp != 1) {
@@ -630,8 +636,7 @@ static void search_n(search_t *s, long N)
                         }
                         for (int g = 0; g < nmb; g++) {
                             l.micro_batch = (int)dv_mb[g];
-                            l.recompute = MP_RECOMPUTE_NONE;
-                            l.zero = 1;
+                            reset_inner(s, &l);
                             if (s->o->max_micro_batch && l.micro_batch > s->o->max_micro_batch)
                                 break;
                             if (PINNED_OUT(micro_batch, l.micro_batch))
@@ -643,6 +648,7 @@ static void search_n(search_t *s, long N)
                                 l.dp = (int)(N / l.tp / l.cp / l.pp);
                                 l.vpp = 1;
                                 l.edp = (int)((long)l.tp * l.cp * l.dp / ((long)l.ep * l.etp));
+                                reset_inner(s, &l);
                                 if (w->global_batch % ((long)l.dp * l.micro_batch)) {
                                     reject(s, MP_RULE_BATCH, &l, "global batch %ld not divisible by dp %d * mb %d",
                                            w->global_batch, l.dp, l.micro_batch);
@@ -658,6 +664,7 @@ static void search_n(search_t *s, long N)
                                                                            : (dv_vpp[0] = 1, 1);
                                 for (int v = 0; v < nv; v++) {
                                     l.vpp = (int)dv_vpp[v];
+                                    reset_inner(s, &l);
                                     if (PINNED_OUT(vpp, l.vpp))
                                         continue;
                                     if (l.vpp > 1 && l.num_micro_batches % l.pp) {

@@ -337,6 +337,17 @@ all((lambda L, ks: (L['gpus'] == L['tp']*L['cp']*L['dp']*L['pp']) if all(L[k] fo
      else L['gpus'] % __import__('math').prod(L[k] for k in ks if L[k]) == 0)(w['layout'], ('tp','cp','dp','pp'))
     for w in d['why_not']) and len(d['why_not']) > 0"
 
+# Samples rejected before recomputation and the ZeRO stage are chosen show
+# the first values the search would try -- the pinned ones -- never a stale
+# value from the candidate before (once: 'rc:full zero2' under
+# --recompute none).
+run plan --gpus 64 --recompute full --zero 1 --format json --why-not
+json_check "why-not samples carry the pinned recomputation and ZeRO stage, not stale ones" "
+len(d['why_not']) > 0 and all(w['layout']['recompute'] == 'full' and w['layout']['zero'] == 1 for w in d['why_not'])"
+run plan --gpus 64 --recompute none --format json --why-not
+json_check "why-not samples under --recompute none say none" "
+len(d['why_not']) > 0 and all(w['layout']['recompute'] == 'none' for w in d['why_not'])"
+
 run plan --gpus 8-64 --format csv
 header="rank,gpus,tp,cp,dp,pp,etp,ep,edp,vpp,micro_batch,num_micro_batches,recompute,sequence_parallel,distributed_optimizer,tokens_per_s,tokens_per_s_per_gpu,step_time_s,mfu,memory_per_gpu_bytes,headroom_bytes,pareto,pp_first_layers,pp_last_layers,zero,shard_group"
 rows=$(tail -n +2 "$OUT" | wc -l)
