@@ -172,6 +172,13 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
             if (!mp_parse_quantity(optarg, MP_UNIT_FRACTION, &tolerance, why, sizeof why) || tolerance <= 0)
                 return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--tolerance: expected a fraction such as 10%% or "
                                     "0.1, got '%s'", optarg);
+            /* A bare number above 1 is a percentage with its sign left
+             * off ('5' for 5%): read as a fraction it is 500%, a gate that
+             * never fails, so it is refused, not guessed. */
+            if (tolerance > 1 && !strchr(optarg, '%'))
+                return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--tolerance: '%s' is %.0f%% as a fraction; write "
+                                    "'%s%%' for %s percent, or a fraction such as 0.05", optarg, tolerance * 100, optarg,
+                                    optarg);
             break;
         }
         case O_FORMAT: {

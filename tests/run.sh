@@ -104,6 +104,8 @@ refused "run --backend cuda without a CUDA backend: exit 2, said why" "--backend
 refused "run --backend tpu: unknown" "unknown backend 'tpu'" run --plan $PLAN --backend tpu
 refused "run --rank 2 of pp 2" "pipeline ranks 0 to 1" run --plan $PLAN --rank 2
 refused "run without --plan" "run needs --plan" run
+refused "run --tolerance 5: a bare number above 1 is refused, not read as 500%" \
+    "--tolerance: '5' is 500% as a fraction; write '5%' for 5 percent" run --plan $PLAN --tolerance 5
 # A workload with Megatron-LM's old pipeline scatter-gather (2021-2023):
 # priced by explain, refused by run, which sends activations whole.
 D=$PWD/tests/data
