@@ -185,9 +185,14 @@ bool mp_audit_arithmetic_why(const char *text, double *out, char *why, size_t wh
                  "got '%s'", text);
         return false;
     }
-    if (!isfinite(acc) || acc == 0) {
+    /* Every metric a claim can name (bytes, FLOPs, tokens, GPUs, seconds)
+     * is positive: a working that comes to 0 or below is refused like one
+     * that overflows, never set aside unremarked. */
+    if (!isfinite(acc) || acc <= 0) {
+        char v[40];
+        snprintf(v, sizeof v, "%g", acc);
         snprintf(why, why_len, "'arithmetic' '%s' comes to %s; expected a positive finite value", text,
-                 isfinite(acc) ? "0" : "more than a double holds");
+                 isfinite(acc) ? v : "more than a double holds");
         return false;
     }
     *out = acc;

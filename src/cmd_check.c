@@ -288,8 +288,15 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
             mp_report_layout_line(&fewest.fewest.lay, experts, line, sizeof line);
             char st_s[32];
             mp_fmt_seconds(fewest.fewest.step_s, st_s, sizeof st_s);
-            fprintf(out, "\nFewest GPUs that meet the proposal's own targets (>= %.0f tokens/s, step <= %g s, fits): %ld\n",
-                    tgt_tok, tgt_step, fewest.fewest_gpus);
+            /* Only the targets the proposal states (0: none stated). */
+            char tg[160] = "";
+            size_t at = 0;
+            if (tgt_tok > 0)
+                at += (size_t)snprintf(tg + at, sizeof tg - at, tgt_tok >= 1 ? ">= %.0f tokens/s, " : ">= %g tokens/s, ", tgt_tok);
+            if (tgt_step > 0)
+                at += (size_t)snprintf(tg + at, sizeof tg - at, "step <= %g s, ", tgt_step);
+            snprintf(tg + at, sizeof tg - at, "fits");
+            fprintf(out, "\nFewest GPUs that meet the proposal's own targets (%s): %ld\n", tg, fewest.fewest_gpus);
             fprintf(out, "  %-58s %11.0f tokens/s  step %9s  %6.2f GB/GPU\n", line, fewest.fewest.tokens_per_s, st_s,
                     fewest.fewest.mem_total_bytes / 1e9);
         } else {

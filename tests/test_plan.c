@@ -240,7 +240,8 @@ END_TEST
 /* A proposal's own working (mp_audit_arithmetic), left to right:
  *   "16 × 64 × 1024 × 8 ÷ 4 ÷ 2 × 2" = 16*64*1024*8/4/2*2 = 2,097,152
  *   "64 ÷ 16" = 4;  "1.8e12 x 0.8" = 1.44e12;  "10 / 4 * 2" = 5 (not 1.25)
- * and rejections: a trailing operator, a word, division by zero, empty. */
+ * and rejections: a trailing operator, a word, division by zero, empty, and
+ * workings that come to 0 or below (every metric is positive). */
 static const struct {
     const char *text;
     bool ok;
@@ -255,6 +256,8 @@ static const struct {
     {"16 x GPUs", false, 0},
     {"1 / 0", false, 0},
     {"", false, 0},
+    {"0 x 5", false, 0},
+    {"-64 x 2", false, 0},
 };
 
 START_TEST(test_arithmetic)
