@@ -468,6 +468,20 @@ static mp_status recompute_option(const char *arg, mp_layout *l, mp_error *err)
                         "mla_up_proj, mlp, moe, shared_experts, got '%s'", arg);
 }
 
+/* Set the ZeRO stage from option `what` (as the user wrote it); two options
+ * that set different stages (--fsdp and --zero 1, --zero 2 and
+ * --distributed-optimizer) are refused, not settled by their order. */
+static mp_status set_zero(cli_opts *o, mp_layout *l, int stage, const char *what, mp_error *err)
+{
+    if (o->set.zero && o->zero_option[0] && l->zero != stage)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "%s (ZeRO %d) conflicts with %s (ZeRO %d); give one", what,
+                            stage, o->zero_option, l->zero);
+    l->zero = stage;
+    o->set.zero = true;
+    snprintf(o->zero_option, sizeof o->zero_option, "%s", what);
+    return MP_OK;
+}
+
 mp_status cli_layout_option(const char *name, const char *arg, const char *cmd, bool zero_any_ok, cli_opts *o,
                             bool *known, mp_error *err)
 {
@@ -515,15 +529,12 @@ mp_status cli_layout_option(const char *name, const char *arg, const char *cmd, 
         if (!cli_parse_long(arg, 0, 3, &v))
             return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--zero: expected a ZeRO stage 0, 1, 2 or 3%s, got '%s'",
                                 zero_any_ok ? " (or any)" : "", arg);
-        l->zero = (int)v;
-        o->set.zero = true;
-        return MP_OK;
+        char what[48];
+        snprintf(what, sizeof what, "--zero %ld", v);
+        return set_zero(o, l, (int)v, what, err);
     }
-    if (!strcmp(name, "fsdp")) {
-        l->zero = 3;
-        o->set.zero = true;
-        return MP_OK;
-    }
+    if (!strcmp(name, "fsdp"))
+        return set_zero(o, l, 3, "--fsdp", err);
     if (!strcmp(name, "recompute")) {
         mp_status st = recompute_option(arg, l, err);
         o->set.recompute = st == MP_OK;
@@ -538,8 +549,7 @@ mp_status cli_layout_option(const char *name, const char *arg, const char *cmd, 
             l->sequence_parallel = on;
             o->set.sequence_parallel = true;
         } else {
-            l->zero = on ? 1 : 0;
-            o->set.zero = true;
+            return set_zero(o, l, on ? 1 : 0, on ? "--distributed-optimizer" : "--no-distributed-optimizer", err);
         }
         return MP_OK;
     }

@@ -29,6 +29,7 @@ typedef struct {
     bool has_headroom;
     double target_tokens_per_s, target_step_time_s;
     bool why_not, fewest, pareto, uneven_pipeline, zero_any;
+    char zero_option[48];        /* the option that set the ZeRO stage ("--fsdp"), for conflicts */
     const char *emit, *plot_path;
     mp_emit_kind emit_kind;       /* with emit */
     long bench_reps;

@@ -38,6 +38,14 @@ refused "unknown key 'biases': the keys with 'bias' in them" \
     "moeplan: $D/model-word-key.yaml:9:1: error: unknown key 'biases' in a model file; the keys with 'bias' in them: 'qkv_bias', 'out_bias', 'mlp_bias', 'router_bias', 'lm_head_bias' (moeplan(5))" \
     -- explain --model "$D/model-word-key.yaml"
 
+# ------------------------------------- two options, two ZeRO stages
+refused "--fsdp with --zero 1: refused, not settled by order" \
+    "moeplan: error: --zero 1 (ZeRO 1) conflicts with --fsdp (ZeRO 3); give one" \
+    -- explain --fsdp --zero 1
+refused "--zero 2 with --distributed-optimizer: refused" \
+    "moeplan: error: --distributed-optimizer (ZeRO 1) conflicts with --zero 2 (ZeRO 2); give one" \
+    -- explain --zero 2 --distributed-optimizer
+
 # --------------------------------------------- min_headroom: one range
 refused "min_headroom 2: one range, 0 to 0.99" \
     "moeplan: $D/plan-headroom-range.yaml:10:17: error: 'min_headroom' is 2; expected a fraction from 0 to 0.99 (0% to 99%)" \
