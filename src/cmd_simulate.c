@@ -490,12 +490,12 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     }
     if (fmt == FMT_JSON) {
         json_t *j = report_json(in, &l, &so, &r, len_desc, route_desc);
-        if (!j || json_dumpf(j, out, JSON_INDENT(2) | JSON_REAL_PRECISION(10))) {
-            json_decref(j);
+        if (!j) {
             st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
             goto done;
         }
-        fputc('\n', out);
+        /* Sorted keys and the shortest reals, as every JSON moeplan writes. */
+        mp_report_json_write(out, j);
         json_decref(j);
     } else {
         report_text(out, in, &l, &so, &r, len_desc, route_desc);

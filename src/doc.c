@@ -360,6 +360,8 @@ mp_status mp_doc_load_string(mp_doc *doc, const char *name, const char *text, si
 static mp_status load_file(mp_doc *doc, const char *path, bool list_ok, mp_error *err)
 {
     memset(doc, 0, sizeof *doc);
+    if (!path[0]) /* "--model ''": no name to put before the message */
+        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "an empty file name was given for an input file");
     FILE *f = fopen(path, "rb");
     if (!f)
         return mp_error_set(err, MP_ERR_IO, path, 0, 0, "cannot open: %s", strerror(errno));

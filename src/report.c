@@ -524,7 +524,9 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     char note[160];
     mp_fmt_count(mm->params, a, sizeof a);
     snprintf(note, sizeof note, "%s params x %g B", a, w->weight_bytes);
-    if (l->zero >= 3)
+    if (l->zero >= 3 && experts && se != sd)
+        snprintf(note + strlen(note), sizeof note - strlen(note), ", sharded over %d (dense) and %d (experts)", sd, se);
+    else if (l->zero >= 3)
         snprintf(note + strlen(note), sizeof note - strlen(note), ", sharded over %d", sd);
     row_bytes(f, "weights", mm->weights_bytes, note);
     snprintf(note, sizeof note, "x %g B (fp32 main gradients)%s", w->grad_bytes, l->zero >= 2 ? ", sharded" : "");
