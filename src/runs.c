@@ -296,7 +296,7 @@ static void read_model(mp_run *r, const mp_node *md)
     /* A stated parameter count decides tied against untied embeddings where
      * it tells them apart: the vocabulary's V h parameters counted once or
      * twice.  (Megatron-LM's README weak-scaling models, "1.7B" to "462B",
-     * are untied: 1.74 B untied against 1.48 B tied for the first.) */
+     * are untied: 1.75 B untied against 1.48 B tied for the first.) */
     double pb = 0;
     if (num(md, "params_b", &pb) && pb > 0) {
         mp_params pt, pu;
@@ -304,18 +304,21 @@ static void read_model(mp_run *r, const mp_node *md)
         mp_model_params(m, &pt);
         m->tied_embeddings = false;
         mp_model_params(m, &pu);
-        /* Decided only where the figure as written can tell them apart (the
-         * two differ by more than one unit of its last digit: "57" cannot
-         * part 56.9 B from 57.4 B, "1.7" can part 1.48 B from 1.74 B) and
-         * lies within 3% of the nearer; else the default stays. */
+        /* Decided only where the figure as written tells them apart:
+         * exactly one of the two counts rounds to it at its last digit
+         * ("16" is 16.11 B untied, not 15.30 B tied; "57" is both 56.9 B
+         * and 57.4 B, "32" neither 31.5 B nor 30.5 B: the default stays).
+         * A figure in exponent form is not read for its digits. */
         const char *pt_text = text(md, "params_b"), *dot = pt_text ? strchr(pt_text, '.') : NULL;
         double unit = 1e9;
         if (dot)
             for (const char *q = dot + 1; isdigit((unsigned char)*q); q++)
                 unit /= 10;
-        double want = pb * 1e9, dt = fabs(pt.total - want), du = fabs(pu.total - want);
-        if (fabs(pt.total - pu.total) > unit && fmin(dt, du) < 0.03 * want)
-            m->tied_embeddings = dt < du;
+        double want = pb * 1e9;
+        bool exp_form = pt_text && strpbrk(pt_text, "eE");
+        bool t_ok = fabs(pt.total - want) <= 0.5 * unit, u_ok = fabs(pu.total - want) <= 0.5 * unit;
+        if (!exp_form && t_ok != u_ok)
+            m->tied_embeddings = t_ok;
         else
             m->tied_embeddings = !gated;
     }

@@ -169,11 +169,11 @@ START_TEST(test_evaluate_mfu_all_keys)
 }
 END_TEST
 
-/* A stated parameter count picks tied or untied embeddings where the figure
- * as written can tell: the two differ by the vocabulary's 32000 x 1024 =
- * 32,768,000 parameters.  "0.116" (units of 1 M) is nearest untied (about
- * 0.116 B; tied about 0.083 B); "0.1" (units of 100 M) cannot part them, so
- * the GPT default, tied, stays. */
+/* A stated parameter count picks tied or untied embeddings where exactly
+ * one of the two rounds to the figure as written: they differ by the
+ * vocabulary's 32000 x 1024 = 32,768,000 parameters.  Untied is about
+ * 0.116 B and tied about 0.083 B: "0.116" (to 1 M) is untied's alone; "0.1"
+ * (to 100 M) is what both round to, so the GPT default, tied, stays. */
 START_TEST(test_read_params_b_ties)
 {
     const mp_run *u = find("gpt-untied-by-count"), *t = find("gpt-count-too-coarse");
