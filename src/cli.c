@@ -73,8 +73,21 @@ mp_status cli_load_inputs(const cli_opts *o, cli_inputs *in, bool want_default_p
         snprintf(in->wl_path, sizeof in->wl_path, "%s", wp);
     }
     if ((st = mp_model_load(&in->model, in->model_path, err)) || (st = mp_hardware_load(&in->hw, in->hw_path, err)) ||
-        (st = mp_workload_load(&in->wl, in->wl_path, err)))
+        (st = mp_workload_load(&in->wl, in->wl_path, err))) {
+        /* A file the plan names that cannot be opened: said at the plan's
+         * key, which is what the user has to fix. */
+        static const char *const keys[3] = {"model", "hardware", "workload"};
+        const char *paths[3] = {in->model_path, in->hw_path, in->wl_path};
+        const char *given[3] = {o->model_path, o->hardware_path, o->workload_path};
+        for (int i = 0; i < 3 && st == MP_ERR_IO && in->have_plan; i++)
+            if (!given[i] && in->plan.path_line[i] && !strcmp(err->file, paths[i]) && !err->line) {
+                char msg[sizeof err->msg];
+                snprintf(msg, sizeof msg, "%s", err->msg);
+                return mp_error_set(err, MP_ERR_IO, in->plan.source, in->plan.path_line[i], in->plan.path_col[i],
+                                    "'%s': %s: %s", keys[i], paths[i], msg);
+            }
         return st;
+    }
     if (o->global_batch > 0)
         in->wl.global_batch = o->global_batch;
     if (o->seq_text)

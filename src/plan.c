@@ -16,7 +16,8 @@ static const char *const req_keys[] = {"min_headroom", "max_step_time", "min_tok
                                        NULL};
 
 
-static mp_status get_path(mp_getter *g, const char *key, const char *base, char *out, size_t len)
+static mp_status get_path(mp_getter *g, const char *key, const char *base, char *out, size_t len, int *line,
+                          int *col)
 {
     char rel[480];
     bool found = false;
@@ -24,6 +25,9 @@ static mp_status get_path(mp_getter *g, const char *key, const char *base, char 
     if (st || !found)
         return st;
     mp_path_resolve(out, len, base, rel);
+    const mp_node *v = mp_node_get(g->map, key, NULL);
+    *line = v ? v->line : 0;
+    *col = v ? v->col : 0;
     return MP_OK;
 }
 
@@ -201,9 +205,9 @@ mp_status mp_plan_load(mp_plan *p, const char *path, mp_error *err)
     mp_getter g = {&d, d.root, err};
     const mp_node *lay = NULL, *req = NULL;
     TRY(mp_doc_check_keys(&d, d.root, plan_keys, "a plan file", err));
-    TRY(get_path(&g, "model", path, p->model_path, sizeof p->model_path));
-    TRY(get_path(&g, "hardware", path, p->hardware_path, sizeof p->hardware_path));
-    TRY(get_path(&g, "workload", path, p->workload_path, sizeof p->workload_path));
+    TRY(get_path(&g, "model", path, p->model_path, sizeof p->model_path, &p->path_line[0], &p->path_col[0]));
+    TRY(get_path(&g, "hardware", path, p->hardware_path, sizeof p->hardware_path, &p->path_line[1], &p->path_col[1]));
+    TRY(get_path(&g, "workload", path, p->workload_path, sizeof p->workload_path, &p->path_line[2], &p->path_col[2]));
     TRY(mp_get_map(&g, "layout", false, &lay));
     if (lay)
         TRY(mp_layout_read(&d, lay, &p->layout, &p->set, &p->pos, err));

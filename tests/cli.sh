@@ -165,9 +165,11 @@ run check "$D/plan-divisibility.yaml"
 check_error "plan file layout rule (tp 3) has a position" \
     "^moeplan: $(escape_re "$D/plan-divisibility.yaml"):(6|7|8|9|10):[0-9]+: error: " "heads"
 
-# A plan naming a model file that does not exist.
+# A plan naming a model file that does not exist: said at the plan's
+# 'model' key (line 2, the value at column 8), which is what to fix.
 run check "$D/plan-missing-model.yaml"
-check_error "plan naming a missing model file" "" "no-such-model.yaml"
+check_error "plan naming a missing model file, at the plan's key" \
+    "^moeplan: $(escape_re "$D/plan-missing-model.yaml"):2:8: error: 'model': " "no-such-model.yaml"
 
 # Paths that are not readable files.
 expect_bad "--model is a directory" "^moeplan: $(escape_re "$D"): error: " "" -- explain --model "$D"

@@ -36,6 +36,7 @@ typedef struct {
 typedef struct {
     char source[512];
     char model_path[1024], hardware_path[1024], workload_path[1024]; /* "" = default */
+    int path_line[3], path_col[3]; /* where model, hardware and workload are named (0: not given) */
     mp_layout layout;
     mp_layout_set set;
     mp_layout_pos pos;
