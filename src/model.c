@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "moeplan/doc.h"
 #include "model_internal.h"
 
@@ -352,6 +354,20 @@ mp_status mp_model_load(mp_model *m, const char *path, mp_error *err)
     mp_doc d;
     TRY(mp_doc_load_file(&d, path, err));
     bool hf = mp_node_get(d.root, "model_type", NULL) || mp_node_get(d.root, "architectures", NULL);
+    /* The YAML reader takes JSON as flow syntax, and more than JSON (a
+     * trailing comma, NaN): a .json file is also held to JSON itself,
+     * jansson's parser, as Hugging Face's loader (Python's json) would. */
+    size_t pl = strlen(path);
+    if (hf && pl > 5 && !strcmp(path + pl - 5, ".json")) {
+        json_error_t je;
+        json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+        if (!j) {
+            mp_doc_free(&d);
+            return mp_error_set(err, MP_ERR_INPUT, path, je.line > 0 ? je.line : 0, je.column > 0 ? je.column : 0,
+                                "not valid JSON: %s", je.text);
+        }
+        json_decref(j);
+    }
     mp_status st = hf ? mp_model_load_hf(m, &d, err) : load_native(m, &d, err);
     mp_doc_free(&d);
     if (st)

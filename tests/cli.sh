@@ -136,6 +136,8 @@ empty.yaml|1:1|empty
 hf-experts-list.json|10:24|num_local_experts
 hf-float-heads.json|5:26|num_attention_heads
 hf-missing-comma.json|4:15|
+hf-trailing-comma.json|9:1|not valid JSON
+hf-nan.json|8:21|not valid JSON: invalid token near 'NaN'
 hf-missing-layers.json|1:1|missing required key 'num_hidden_layers'
 plan-unknown-key.yaml|9:1|did you mean 'requirements'
 plan-bare-time.yaml|10:18|has no unit
