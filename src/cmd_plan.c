@@ -436,11 +436,14 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             char ex[48] = ",,";
             if (experts)
                 snprintf(ex, sizeof ex, "%d,%d,%d", l->etp, l->ep, l->edp);
-            fprintf(out, "%zu,%d,%d,%d,%d,%d,%s,%d,%d,%d,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.0f,%.0f,%d,%d,%d,%d,%d\n", i + 1,
+            /* Byte counts rounded as the JSON's are (mp_json_count: half
+             * away from zero; printf's %.0f rounds half to even, a byte
+             * apart on an exact .5). */
+            fprintf(out, "%zu,%d,%d,%d,%d,%d,%s,%d,%d,%d,%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%lld,%lld,%d,%d,%d,%d,%d\n", i + 1,
                     l->gpus, l->tp, l->cp, l->dp, l->pp, ex, l->vpp, l->micro_batch, l->num_micro_batches,
                     mp_recompute_name(l->recompute), l->sequence_parallel, l->zero >= 1, c->tokens_per_s,
-                    c->tokens_per_s / l->gpus, c->step_s, c->mfu, c->mem_total_bytes, c->headroom_bytes, on_front,
-                    l->pp_first, l->pp_last, l->zero, l->shard_group);
+                    c->tokens_per_s / l->gpus, c->step_s, c->mfu, (long long)llround(c->mem_total_bytes),
+                    (long long)llround(c->headroom_bytes), on_front, l->pp_first, l->pp_last, l->zero, l->shard_group);
         }
         goto done;
     }
