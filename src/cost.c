@@ -683,15 +683,23 @@ static inline void rank_time_of(const mp_cost_ctx *c, const mp_cost_blocks *bloc
         layer_add(st, &hwf, &blocks->embed, 1);
     if (r == p - 1)
         layer_add(st, &hwf, &blocks->head, 1);
-    if (p > 1 && v == 1) {
+    if (p > 1 && (v == 1 || c->wl->pp_blocking_sends)) {
         /* 1F1B: each micro-batch receives an activation and sends a
          * gradient on the critical path (Megatron-LM's non-interleaved
          * schedule waits on its batched send/recv).  The interleaved
          * schedule overlaps them with compute by default
-         * (overlap_p2p_comm), so none is exposed there. */
-        st->pp_s = 2.0 * p2p;
-        st->fwd_s += p2p;
-        st->bwd_s += p2p;
+         * (overlap_p2p_comm), so none is exposed there.  With the
+         * workload's pp_blocking_sends (Megatron-LM before 2023-05) the
+         * interleaved steady state waits on one batched exchange per
+         * forward-backward pair of chunks (schedules.py of 2022:
+         * send_forward_backward_recv_forward_backward, its activation and
+         * its gradient in flight together): v per micro-batch, against
+         * 1F1B's two (send_forward_recv_backward, then
+         * send_backward_recv_forward). */
+        double n = v == 1 ? 2.0 : (double)v;
+        st->pp_s = n * p2p;
+        st->fwd_s += 0.5 * n * p2p;
+        st->bwd_s += 0.5 * n * p2p;
         st->cat_s[MP_CAT_COMM] += st->pp_s;
     }
     if (l->zero >= 2) {
@@ -920,7 +928,8 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
          *    sends each way: 2 (p - 1 + p (v - 2)) sends. */
         double e_s = blocks->embed.fwd_s + blocks->embed.bwd_s, h_s = blocks->head.fwd_s + blocks->head.bwd_s;
         double ends = (out->slowest_stage != 0 ? e_s : 0) + (out->slowest_stage != p - 1 ? h_s : 0);
-        out->t_bubble_s += ends * (p - 1.0 / v) + 2.0 * (p - 1 + p * (v - 2.0)) * p2p;
+        /* (Blocking sends are inside each pass already: none added.) */
+        out->t_bubble_s += ends * (p - 1.0 / v) + (w->pp_blocking_sends ? 0 : 2.0 * (p - 1 + p * (v - 2.0)) * p2p);
     }
     out->t_compute_s = mbs * out->slow.cat_s[MP_CAT_COMPUTE];
     /* Gradient reduction and the optimizer step run on every rank after the

@@ -72,8 +72,11 @@ void mp_cost_chunk_time(const mp_cost_ctx *c, const mp_cost_blocks *b, int r, in
     out->fwd_s += (st.fwd_s - raw_f) * share;
     out->bwd_s += (st.bwd_s - raw_b) * share;
     out->comm_fraction = st.fwd_s + st.bwd_s > 0 ? st.cat_s[MP_CAT_COMM] / (st.fwd_s + st.bwd_s) : 0;
-    out->send_s = mp_cost_p2p_s(c);
-    out->p2p_s = l->pp > 1 && l->vpp == 1 ? out->send_s : 0;
+    /* A blocking send is inside the sender's pass (p2p_s, as in 1F1B); an
+     * overlapped one on the link after it (send_s), not both. */
+    bool blocking = l->pp > 1 && (l->vpp == 1 || c->wl->pp_blocking_sends);
+    out->send_s = blocking && l->vpp > 1 ? 0 : mp_cost_p2p_s(c);
+    out->p2p_s = blocking ? mp_cost_p2p_s(c) : 0;
 }
 
 void mp_cost_layer_time(const mp_cost_ctx *c, mp_layer_class q, mp_layer_time *out)

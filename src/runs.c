@@ -472,6 +472,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     w->overlap_grad_reduce = has(other, "overlap-grad-reduce");
     w->tp_comm_overlap = has(other, "tp-comm-overlap");
     w->pp_scatter_gather = has(other, "scatter/gather");
+    w->pp_blocking_sends = has(other, "blocking pipeline sends");
     w->fp8 = fp8;
 
     /* Layout. */

@@ -384,7 +384,7 @@ static bool run_pipe(const pipe_in *pi, pipe_out *po)
                          ? true
                          : (o->kind == OP_F ? !(r == p - 1 && k == v - 1) : !(r == 0 && k == 0));
         if (sends && p > 1) {
-            if (v == 1 && pi->p2p_s[mb] > 0)
+            if (pi->p2p_s[mb] > 0) /* blocking: inside the pass */
                 ok = ok && mp_sim_add_event(po, MP_EV_SEND, r, k, mb, fr[r] - pi->p2p_s[mb], fr[r], pi->tokens[mb]);
             else if (v > 1 && pi->send_s[mb] > 0)
                 ok = ok && mp_sim_add_event(po, MP_EV_SEND, r, k, mb, fr[r], fr[r] + pi->send_s[mb], pi->tokens[mb]);

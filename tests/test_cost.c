@@ -148,6 +148,33 @@ START_TEST(test_p2p_scatter_gather)
 }
 END_TEST
 
+/* Interleaved pipeline sends (pp 2, vpp 2, the seed's 16 layers): hidden
+ * in the steady state by default (overlap_p2p_comm), none on the slowest
+ * rank's per-micro-batch time; with pp_blocking_sends (Megatron-LM before
+ * 2023-05) one batched exchange per forward-backward pair of chunks, v = 2
+ * per micro-batch, each one send time (mp_cost_p2p_s); 1F1B (vpp 1) waits
+ * on two either way. */
+START_TEST(test_pp_blocking_sends)
+{
+    world *x = seed_world();
+    set_layout(&x->l, 4, 2, 16, 1, 16, 4, 2, 1, true, true, MP_RECOMPUTE_NONE);
+    evaluate(x, 10240);
+    double p2p = mp_cost_p2p_s(&x->c);
+    ck_assert(p2p > 0);
+    ck_assert_double_eq(x->r.slow.pp_s, 0);
+    x->w.pp_blocking_sends = true;
+    evaluate(x, 10240);
+    ck_assert(fabs(x->r.slow.pp_s - 2 * p2p) < 1e-15);
+    x->l.vpp = 1;
+    evaluate(x, 10240);
+    ck_assert(fabs(x->r.slow.pp_s - 2 * p2p) < 1e-15);
+    x->w.pp_blocking_sends = false;
+    evaluate(x, 10240);
+    ck_assert(fabs(x->r.slow.pp_s - 2 * p2p) < 1e-15);
+    free(x);
+}
+END_TEST
+
 /* ============================================ a. Megatron-LM weights+optimizer
  *
  * A line-by-line C port of compute_weight_and_optimizer_memory from
@@ -1891,6 +1918,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tf, test_local_attention);
     tcase_add_test(tf, test_chunked_unfused_scores);
     tcase_add_test(tf, test_p2p_scatter_gather);
+    tcase_add_test(tf, test_pp_blocking_sends);
     suite_add_tcase(s, tf);
     return s;
 }

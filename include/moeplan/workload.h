@@ -37,6 +37,11 @@ typedef struct {
      * 72e4230) until Megatron-Core's p2p replaced it on 2023-03-23
      * (3c92fa9); today's Megatron-Core sends the whole activation. */
     bool pp_scatter_gather;
+    /* Interleaved pipeline sends wait on the critical path (each chunk's
+     * batched send/recv, then a device sync), as in Megatron-LM before
+     * overlap_p2p_comm (f9283c5, 2023-05-31; the default from 4eeff55,
+     * 2023-10-12; today --no-overlap-p2p-communication).  Default: overlapped. */
+    bool pp_blocking_sends;
     /* ZeRO-3: whether a layer's parameters are freed after its forward and
      * gathered again for its backward (FSDP2's reshard_after_forward;
      * "default" as TorchTitan: yes, but not under pipeline parallelism). */
