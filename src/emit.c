@@ -300,6 +300,12 @@ void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_lay
         ADD("--untie-embeddings-and-output-weights \\\n");
     if (w->overlap_grad_reduce)
         ADD("--overlap-grad-reduce \\\n%s", l->zero >= 1 ? "--overlap-param-gather \\\n" : "");
+    /* The interleaved schedule's blocking sends (workload pp_blocking_sends):
+     * Megatron-LM's --no-overlap-p2p-communication (arguments.py, store_false
+     * of overlap_p2p_comm).  pp_scatter_gather has no flag today: Megatron-
+     * Core's pipeline code has no scatter-gather, so it is not emitted. */
+    if (w->pp_blocking_sends && l->pp > 1 && l->vpp > 1)
+        ADD("--no-overlap-p2p-communication \\\n");
     /* ModelParallelConfig.tp_comm_overlap (needs sequence parallelism). */
     if (w->tp_comm_overlap && l->tp > 1 && l->sequence_parallel)
         ADD("--tp-comm-overlap \\\n");

@@ -70,6 +70,18 @@ print(c['train_batch_size'], c['train_micro_batch_size_per_gpu'], c['gradient_ac
 if [ "$got" = "128 1 2 3 True" ]; then ok "deepspeed: batch = micro-batch x accumulation x dp, stage 3, fp16"
 else notok "deepspeed: batch = micro-batch x accumulation x dp, stage 3, fp16" "got '$got'"; fi
 
+# The workload's pp_blocking_sends, interleaved: --no-overlap-p2p-communication
+# (megatron/training/arguments.py, store_false of overlap_p2p_comm); not
+# emitted without interleaving, where the flag does nothing.
+printf 'name: w\nglobal_batch: 128\nseq_len: 4096\nprecision: bf16\nflash_attention: true\npp_blocking_sends: true\n' >"$TMP/wl-blocking.yaml"
+run explain --workload "$TMP/wl-blocking.yaml" --gpus 128 --tp 4 --pp 2 --ep 16 --vpp 2 --emit megatron
+if [ "$rc" -eq 0 ] && grep -q -- "^--no-overlap-p2p-communication" "$OUT"; then
+    ok "megatron: pp_blocking_sends with vpp 2 emits --no-overlap-p2p-communication"
+else notok "megatron: pp_blocking_sends with vpp 2" "exit $rc"; fi
+run explain --workload "$TMP/wl-blocking.yaml" --gpus 128 --tp 4 --pp 2 --ep 16 --vpp 1 --emit megatron
+if [ "$rc" -eq 0 ] && ! grep -q -- "overlap-p2p" "$OUT"; then ok "megatron: no p2p flag without interleaving"
+else notok "megatron: no p2p flag without interleaving" "exit $rc"; fi
+
 # Megatron-FSDP's flags for ZeRO-3 (megatron/training/arguments.py, d98e8a64).
 run explain --gpus 64 --zero 3 --tp 1 --ep 8 --emit megatron
 if [ "$rc" -eq 0 ] && grep -q -- "--use-megatron-fsdp" "$OUT" &&
