@@ -225,14 +225,15 @@ static json_t *report_json(const cli_inputs *in, const mp_layout *l, const mp_si
 {
     json_t *ranks = json_array(), *steps = json_array();
     for (int p = 0; p < r->ranks; p++)
-        json_array_append_new(ranks, json_pack("{s:i,s:f,s:f,s:f,s:b}", "rank", p, "busy_fraction",
-                                               r->busy_fraction[p], "peak_bytes", r->peak_bytes[p],
-                                               "explain_peak_bytes", r->explain_peak_bytes[p], "fits",
+        /* Byte counts are JSON integers, as in every other output. */
+        json_array_append_new(ranks, json_pack("{s:i,s:f,s:o,s:o,s:b}", "rank", p, "busy_fraction",
+                                               r->busy_fraction[p], "peak_bytes", mp_json_count(r->peak_bytes[p]),
+                                               "explain_peak_bytes", mp_json_count(r->explain_peak_bytes[p]), "fits",
                                                rank_fits(r, p)));
     for (int i = 0; i < r->steps; i++)
         json_array_append_new(steps, json_real(r->step_s[i]));
     return json_pack("{s:s,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i},s:s,s:i,s:I,s:s,s:s,s:f,s:f,s:f,s:f,s:f,"
-                     "s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:i,s:f,s:b,s:o,s:o}",
+                     "s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:i,s:o,s:b,s:o,s:o}",
                      "plan", label(in), "layout", "gpus", l->gpus, "tp", l->tp, "cp", l->cp,
                      "dp", l->dp, "pp", l->pp, "etp", l->etp, "ep", l->ep, "edp", l->edp, "vpp", l->vpp,
                      "micro_batch", l->micro_batch, "micro_batches", l->num_micro_batches, "schedule",
@@ -244,7 +245,7 @@ static json_t *report_json(const cli_inputs *in, const mp_layout *l, const mp_si
                      r->tokens_per_s, "padding_fraction", r->padding_fraction, "dropped_fraction",
                      r->dropped_fraction, "expert_load_mean", r->expert_load_mean, "expert_load_max",
                      r->expert_load_max, "groups", r->groups, "group_replicas", r->group_replicas, "capacity_bytes",
-                     r->capacity_bytes, "fits", rank_fits(r, worst_rank(r)), "ranks", ranks,
+                     mp_json_count(r->capacity_bytes), "fits", rank_fits(r, worst_rank(r)), "ranks", ranks,
                      "step_s", steps);
 }
 

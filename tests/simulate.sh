@@ -26,6 +26,8 @@ assert d['dropped_fraction'] == 0 and d['padding_fraction'] == 0
 assert len(d['ranks']) == d['layout']['pp'] == 2 and len(d['step_s']) == 1
 for r in d['ranks']:
     assert 0 < r['busy_fraction'] <= 1 and abs(r['peak_bytes'] / r['explain_peak_bytes'] - 1) < 1e-9
+    assert type(r['peak_bytes']) is int and type(r['explain_peak_bytes']) is int, r  # byte counts are integers
+assert type(d['capacity_bytes']) is int and list(d) == sorted(d), list(d)  # and the keys sorted
 PY
 then ok "simulate --format json: fixed lengths equal explain"; else notok "simulate --format json: fixed lengths equal explain" "exit $rc"; fi
 
