@@ -41,7 +41,6 @@ const char *mp_block_name(mp_block b)
     return b < MP_BLOCK_COUNT ? n[b] : "?";
 }
 
-
 void mp_cost_ctx_init(mp_cost_ctx *c, const mp_model *m, const mp_hardware *hw, const mp_workload *w,
                       const mp_layout *l, long seq_len)
 {
@@ -642,8 +641,9 @@ static void layer_add(mp_stage_time *st, double *hwf, const mp_layer_time *t, do
  * tokens; without it each sends the whole T x h activation (Megatron-Core),
  * or, with the workload's pp_scatter_gather (Megatron-LM 2021-02 to
  * 2023-03), its 1/t of it, the receiving TP group all-gathering the whole
- * again over its own links ([N21] section 4.1: "the receiver ... performs
- * an all-gather over NVLink"). */
+ * again over its own links (NVLink within a node: [N21] section 4.1;
+ * split_tensor_into_1d_equal_chunks and gather_split_1d_tensor in
+ * megatron/p2p_communication.py of that time). */
 double mp_cost_p2p_s(const mp_cost_ctx *c)
 {
     const mp_layout *l = &c->lay;

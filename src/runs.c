@@ -298,8 +298,8 @@ static void read_model(mp_run *r, const mp_node *md)
      * twice.  (Megatron-LM's README weak-scaling models, "1.7B" to "462B",
      * are untied: 1.75 B untied against 1.48 B tied for the first.) */
     double pb = 0;
+    mp_params pt = {0}, pu = {0}; /* the model's counts tied and untied */
     if (num(md, "params_b", &pb) && pb > 0) {
-        mp_params pt, pu;
         m->tied_embeddings = true;
         mp_model_params(m, &pt);
         m->tied_embeddings = false;
@@ -322,24 +322,15 @@ static void read_model(mp_run *r, const mp_node *md)
         else
             m->tied_embeddings = !gated;
     }
-    bool by_count = m->tied_embeddings == gated;
+    bool tied = m->tied_embeddings;
     if (gated)
-        assume(r, "Llama-style block: RMSNorm, no biases, %s embeddings, no dropout",
-               m->tied_embeddings ? "tied" : "untied");
+        assume(r, "Llama-style block: RMSNorm, no biases, %s embeddings, no dropout", tied ? "tied" : "untied");
     else
         assume(r, "GPT block as Megatron trains it: LayerNorm, biases, %s embeddings, dropout 0.1",
-               m->tied_embeddings ? "tied" : "untied");
-    if (by_count) {
-        mp_params pt, pu;
-        bool tied = m->tied_embeddings;
-        m->tied_embeddings = true;
-        mp_model_params(m, &pt);
-        m->tied_embeddings = false;
-        mp_model_params(m, &pu);
-        m->tied_embeddings = tied;
+               tied ? "tied" : "untied");
+    if (tied == gated) /* the count overrode the block's default */
         assume(r, "%s embeddings: params_b %.4g B is %.4g B with them, %.4g B %s", tied ? "tied" : "untied", pb,
                (tied ? pt : pu).total / 1e9, (tied ? pu : pt).total / 1e9, tied ? "untied" : "tied");
-    }
 }
 
 /* Every numeric and boolean field of the schema is type-checked up front,

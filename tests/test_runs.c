@@ -52,6 +52,15 @@ static bool assumed(const mp_run *r, const char *text)
     return false;
 }
 
+/* The run evaluated as validate does (res) and, for comparison, the cost
+ * model asked directly for the same inputs (c, k). */
+static void evaluate_both(const mp_run *r, mp_run_result *res, mp_cost_ctx *c, mp_cost *k)
+{
+    mp_run_evaluate(r, res);
+    mp_cost_ctx_init(c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
+    mp_cost_evaluate(c, k);
+}
+
 /* GPT small, unfused attention, iteration time given: Megatron's defaults
  * fill kv_heads = heads = 16 and ffn = 4h = 4096; the GPT block has
  * LayerNorm, biases, tied embeddings and dropout. */
@@ -124,11 +133,9 @@ START_TEST(test_evaluate_mfu)
     ck_assert_int_eq(r->basis, MP_MEASURED_MFU);
     ck_assert_int_eq(r->lay.edp, 1); /* 8 dp x 1 tp / (8 ep x 1 etp) */
     mp_run_result res;
-    mp_run_evaluate(r, &res);
     mp_cost_ctx c;
     mp_cost k;
-    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
-    mp_cost_evaluate(&c, &k);
+    evaluate_both(r, &res, &c, &k);
     ck_assert_double_eq(res.predicted_step_s, k.t_total_s);
     ck_assert(fabs(res.measured_step_s - k.model_flops_per_step / (0.25 * 989.5e12 * 16)) < 1e-12 * res.measured_step_s);
     ck_assert(fabs(res.error - (res.predicted_step_s / res.measured_step_s - 1)) < 1e-12);
@@ -152,11 +159,9 @@ START_TEST(test_evaluate_mfu_all_keys)
     ck_assert(assumed(r, "all S keys"));
     ck_assert(!find("moe-mfu")->flops_all_keys);
     mp_run_result res;
-    mp_run_evaluate(r, &res);
     mp_cost_ctx c;
     mp_cost k;
-    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
-    mp_cost_evaluate(&c, &k);
+    evaluate_both(r, &res, &c, &k);
     double tokens = 64.0 * 2048.0;
     ck_assert_double_eq(k.tokens_per_step, tokens);
     double want = (k.model_flops_per_step + 50331648.0 * tokens) / (0.4 * 989e12 * 8);
@@ -199,11 +204,9 @@ START_TEST(test_evaluate_memory)
 {
     const mp_run *r = find("llama-tokens");
     mp_run_result res;
-    mp_run_evaluate(r, &res);
     mp_cost_ctx c;
     mp_cost k;
-    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
-    mp_cost_evaluate(&c, &k);
+    evaluate_both(r, &res, &c, &k);
     const mp_memory *m = &k.mem_last;
     double want = m->weights_bytes + m->gradients_bytes + m->optimizer_bytes + m->activations_bytes +
                   m->comm_buffer_bytes;
