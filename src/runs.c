@@ -299,7 +299,9 @@ static void read_model(mp_run *r, const mp_node *md)
      * are untied: 1.75 B untied against 1.48 B tied for the first.) */
     double pb = 0;
     mp_params pt = {0}, pu = {0}; /* the model's counts tied and untied */
-    if (num(md, "params_b", &pb) && pb > 0) {
+    /* A count of billions: above 0, below 10^6 B (a thousand times any
+     * model trained). */
+    if (num_in(md, "params_b", 1e-9, 1e6, &pb)) {
         m->tied_embeddings = true;
         mp_model_params(m, &pt);
         m->tied_embeddings = false;

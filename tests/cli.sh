@@ -639,6 +639,12 @@ done
 # development set read whole (every record evaluated or skipped with a
 # reason; the JSON summary counts add up).
 expect_bad "validate without --runs" "^moeplan: error: validate needs --runs FILE.yaml" "" -- validate
+# params_b, which can decide tied against untied embeddings: a count of
+# parameters must be positive, and is refused at its position otherwise.
+sed 's/params_b: 0.116}/params_b: -1}/' tests/data/runs-small.yaml >"$TMP/runs-neg-params.yaml"
+expect_bad "validate: a negative params_b is refused at its position" \
+    "^moeplan: $(escape_re "$TMP/runs-neg-params.yaml"):[0-9]+:[0-9]+: error: 'params_b' is '-1'; expected a number from" "" \
+    -- validate --runs "$TMP/runs-neg-params.yaml"
 expect_bad "validate --runs of a missing file" "^moeplan: /nonexistent.yaml: error: cannot open" "" \
     -- validate --runs /nonexistent.yaml
 expect_bad "validate --runs of a model file (not a list)" \
