@@ -562,7 +562,9 @@ mp_status cli_layout_option(const char *name, const char *arg, const char *cmd, 
             l->sequence_parallel = on;
             o->set.sequence_parallel = true;
         } else {
-            return set_zero(o, l, on ? 1 : 0, on ? "--distributed-optimizer" : "--no-distributed-optimizer", err);
+            return set_zero(o, l, on ? 1 : 0,
+                            !dopt ? "--no-distributed-optimizer" : on ? "--distributed-optimizer" : "--distributed-optimizer=off",
+                            err);
         }
         return MP_OK;
     }
