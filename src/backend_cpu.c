@@ -301,7 +301,9 @@ static int cpu_router_topk(mp_backend *b, int tokens, int experts, int k, const 
             sum += p[e] = expf(l[e] - mx);
         for (int e = 0; e < experts; e++)
             p[e] = (float)(p[e] / sum);
-        /* Top k by selection: the largest, ties to the lower index. */
+        /* Top k by selection on the logits (the softmax is monotonic: the
+         * same experts as by probability, and ties exact on the input):
+         * the largest, ties to the lower index. */
         double kept = 0;
         for (int j = 0; j < k; j++) {
             int best = -1;
@@ -309,7 +311,7 @@ static int cpu_router_topk(mp_backend *b, int tokens, int experts, int k, const 
                 bool taken = false;
                 for (int q = 0; q < j; q++)
                     taken |= idx[(size_t)t * k + q] == e;
-                if (!taken && (best < 0 || p[e] > p[best]))
+                if (!taken && (best < 0 || l[e] > l[best]))
                     best = e;
             }
             idx[(size_t)t * k + j] = best;
@@ -491,7 +493,9 @@ static int cpu_adamw(mp_backend *b, size_t n, void *param, const void *grad, voi
 
 const mp_backend_ops mp_backend_cpu = {
     .name = "cpu",
+    .elem_bytes = 4,
     .alloc = cpu_alloc,
+    .alloc_f32 = cpu_alloc, /* every buffer is fp32 here */
     .release = cpu_release,
     .upload = cpu_upload,
     .download = cpu_download,

@@ -260,10 +260,10 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
             b.ops->set_threads(&b, per < 1 ? 1 : per);
         }
     }
-    /* What the prediction is of: on the CPU backend the kernels compute in
-     * fp32, so activations and weights are priced at 4 bytes, and, unless a
-     * hardware file is given, the hardware is the CPU itself, its GEMM rate
-     * and copy bandwidth measured first (mp_measure_host). */
+    /* What the prediction is of: activations and weights at the backend's
+     * element size (cpu: fp32, 4 bytes; cuda: bf16, 2), and on the CPU
+     * backend, unless a hardware file is given, the CPU itself, its GEMM
+     * rate and copy bandwidth measured first (mp_measure_host). */
     mp_hardware hw = in->hw;
     mp_workload wl = in->wl;
     bool host = !strcmp(b.ops->name, "cpu");
@@ -433,7 +433,8 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         mp_fmt_flops(hw.peak_flops, a, sizeof a);
         mp_fmt_bytes(hw.memory_bw_bytes_per_s, bb, sizeof bb);
         fprintf(out, "predicted with %s: %s/s matrix products, %s/s memory-bound%s\n\n", hw.name, a, bb,
-                host ? " (fp32: activations and weights at 4 bytes)" : "");
+                b.ops->elem_bytes == 4 ? " (fp32: activations and weights at 4 bytes)"
+                                       : " (bf16: activations and weights at 2 bytes)");
         fprintf(out, "%-22s %-11s %-22s %-20s %3s %10s %10s %10s %10s %7s\n", "op", "block", "kernel", "shape", "x",
                 "pred fwd", "meas fwd", "pred bwd", "meas bwd", "error");
         for (size_t i = 0; i < r.n; i++) {

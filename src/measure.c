@@ -7,8 +7,9 @@
  *    (the shapes MoE makes skinny: few tokens per expert, widths split by
  *    TP); a product of more than 2^36 FLOPs is left out on the cpu backend
  *    (minutes each) and said so in the count;
- *  - memory-bound: a device copy of 1 Ki to 16 Mi floats (x4 steps),
- *    bandwidth by bytes moved (read + write);
+ *  - memory-bound: a device copy of 4 KiB to 64 MiB (x4 steps; in the
+ *    backend's elements: fp32 on the cpu, bf16 on cuda), bandwidth by
+ *    bytes moved (read + write);
  *  - attention: the plan's forward, at its causal model FLOPs, as the flat
  *    model's attention_efficiency.
  * The result keeps the base file's capacity, network and the rest. */
@@ -66,7 +67,7 @@ int mp_measure_copy_bw(mp_backend *b, size_t elems, int reps, double *bytes_per_
             t[r] = dt;
     }
     double med = mp_median(t, reps);
-    *bytes_per_s = med > 0 ? 8.0 * (double)elems / med : 0;
+    *bytes_per_s = med > 0 ? 2.0 * b->ops->elem_bytes * (double)elems / med : 0; /* read + write */
     rc = *bytes_per_s > 0 ? 0 : -1;
 out:
     b->ops->release(b, x);
@@ -79,7 +80,7 @@ mp_status mp_measure_host(mp_backend *b, const mp_hardware *base, mp_hardware *o
     *out = *base;
     double g, bw;
     if (mp_measure_gemm_rate(b, 1024, 1024, 1024, 5, &g) ||
-        mp_measure_copy_bw(b, 16u << 20, 5, &bw)) /* 16 Mi floats: 64 MiB each way, beyond the caches */
+        mp_measure_copy_bw(b, (64u << 20) / (size_t)b->ops->elem_bytes, 5, &bw)) /* 64 MiB each way, beyond the caches */
         return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "%s backend, measuring the 1024^3 GEMM and a 64 MiB copy: %s",
                             b->ops->name, b->err[0] ? b->err : "the clock did not advance");
     snprintf(out->name, sizeof out->name, "%s backend (measured)", b->ops->name);
@@ -150,14 +151,15 @@ mp_status mp_measure_hardware(mp_backend *b, const mp_hardware *base, const mp_c
         }
         sum->gemm_from_plan = out->n_gemm_measured - sum->gemm_shapes;
     }
-    /* Memory-bound: copies of 1 Ki .. 16 Mi floats. */
-    for (size_t e = 1024; e <= (16u << 20) && out->n_memory_measured < MP_HW_TABLE; e *= 4) {
+    /* Memory-bound: copies of 4 KiB .. 64 MiB. */
+    for (size_t bytes = 4096; bytes <= (64u << 20) && out->n_memory_measured < MP_HW_TABLE; bytes *= 4) {
         double bw;
+        size_t e = bytes / (size_t)b->ops->elem_bytes;
         if (mp_measure_copy_bw(b, e, 5, &bw))
-            return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "%s backend, copy of %zu floats: %s", b->ops->name, e,
+            return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "%s backend, copy of %zu bytes: %s", b->ops->name, bytes,
                                 b->err);
         double *row = out->memory_measured[out->n_memory_measured++];
-        row[0] = 8.0 * (double)e;
+        row[0] = 2.0 * (double)bytes;
         row[1] = bw;
     }
     sum->memory_sizes = out->n_memory_measured;
@@ -173,7 +175,7 @@ mp_status mp_measure_hardware(mp_backend *b, const mp_hardware *base, const mp_c
                     dim = (int)m->head_dim;
                 size_t e = (size_t)heads * seq * dim;
                 void *q = b->ops->alloc(b, e), *k = b->ops->alloc(b, e), *v = b->ops->alloc(b, e),
-                     *o = b->ops->alloc(b, e), *lse = b->ops->alloc(b, (size_t)heads * seq);
+                     *o = b->ops->alloc(b, e), *lse = b->ops->alloc_f32(b, (size_t)heads * seq);
                 double t[3];
                 int rc = q && k && v && o && lse ? 0 : -1;
                 for (int r = -1; r < 3 && !rc; r++) {

@@ -44,11 +44,11 @@ typedef struct {
     bool oom;
 } bufs;
 
-static void *buf(bufs *s, size_t elems, unsigned seed)
+static void *buf_kind(bufs *s, size_t elems, unsigned seed, bool f32)
 {
     if (s->oom || s->n >= 12)
         return NULL;
-    void *p = s->b->ops->alloc(s->b, elems ? elems : 1);
+    void *p = (f32 ? s->b->ops->alloc_f32 : s->b->ops->alloc)(s->b, elems ? elems : 1);
     if (!p) {
         s->oom = true;
         return NULL;
@@ -66,6 +66,12 @@ static void *buf(bufs *s, size_t elems, unsigned seed)
     }
     return p;
 }
+
+/* A buffer of the backend's element type (activations, weights, their
+ * gradients), filled from seed (0: zeroed); buf32, an fp32 one (the
+ * kernels' [f32] arguments, backend.h). */
+static void *buf(bufs *s, size_t elems, unsigned seed) { return buf_kind(s, elems, seed, false); }
+static void *buf32(bufs *s, size_t elems, unsigned seed) { return buf_kind(s, elems, seed, true); }
 
 /* An int buffer of the backend's, filled from host (NULL: zeroed). */
 static int *ibuf(bufs *s, size_t n, const int *host)
@@ -196,7 +202,7 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
         for (int i = 0; i < 3; i++)
             j->x[i] = buf(s, e, 10 + i);
         j->x[3] = buf(s, e, 0);
-        j->x[4] = buf(s, (size_t)j->m * j->n, 0);
+        j->x[4] = buf32(s, (size_t)j->m * j->n, 0);
         j->x[5] = buf(s, e, 13);
         for (int i = 6; i < 9; i++)
             j->x[i] = buf(s, e, 0);
@@ -211,10 +217,10 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
         j->x[0] = buf(s, (size_t)Tn * h, 1);
         j->x[1] = buf(s, (size_t)h, 2);
         j->x[2] = buf(s, (size_t)Tn * h, 0);
-        j->x[3] = buf(s, (size_t)Tn, 0);
+        j->x[3] = buf32(s, (size_t)Tn, 0);
         j->x[4] = buf(s, (size_t)Tn * h, 3);
         j->x[5] = buf(s, (size_t)Tn * h, 0);
-        j->x[6] = buf(s, (size_t)h, 0);
+        j->x[6] = buf32(s, (size_t)h, 0);
         snprintf(kernel, klen, "rmsnorm");
     } else if (strstr(nm, "-residual")) {
         j->kind = K_ADD;
@@ -226,7 +232,7 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
         j->kind = K_ROUTER;
         j->m = Tn, j->n = (long)m->num_experts, j->k = (long)m->top_k;
         j->x[0] = buf(s, (size_t)Tn * j->n, 1);
-        j->x[1] = buf(s, (size_t)Tn * j->k, 0);
+        j->x[1] = buf32(s, (size_t)Tn * j->k, 0);
         j->ia = ibuf(s, (size_t)Tn * j->k, NULL);
         snprintf(kernel, klen, "router top-%ld", j->k);
     } else if ((!strcmp(nm, "permute") || !strcmp(nm, "unpermute")) && m->num_experts > 0) {
@@ -235,7 +241,7 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
         size_t rows = (size_t)Tn * j->k;
         j->x[0] = buf(s, (size_t)Tn * h, 1);
         j->x[1] = buf(s, rows * h, 0);
-        j->x[2] = buf(s, rows, 4); /* probabilities */
+        j->x[2] = buf32(s, rows, 4); /* probabilities */
         j->x[3] = buf(s, (size_t)Tn * h, 0);
         int *host = malloc(rows * sizeof *host); /* expert of each copy: spread evenly, balanced */
         if (!host) {
@@ -289,7 +295,7 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
         j->m = (long)tokens(c, false), j->n = h, j->k = (long)(m->vocab / l->tp);
         j->x[0] = buf(s, (size_t)j->k * h, 1);
         j->x[1] = buf(s, (size_t)j->m * h, 2);
-        j->x[2] = buf(s, (size_t)j->k * h, 0);
+        j->x[2] = buf32(s, (size_t)j->k * h, 0);
         j->x[3] = buf(s, (size_t)j->m * h, 0); /* the lookup's backward: the gradient passed on */
         int *host = malloc((size_t)j->m * sizeof *host);
         if (!host) {
@@ -317,7 +323,7 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
         j->kind = K_XENT;
         j->m = (long)tokens(c, false), j->n = (long)(m->vocab / l->tp);
         j->x[0] = buf(s, (size_t)j->m * j->n, 1);
-        j->x[1] = buf(s, (size_t)j->m, 0);
+        j->x[1] = buf32(s, (size_t)j->m, 0);
         j->x[2] = buf(s, (size_t)j->m * j->n, 0);
         int *host = malloc((size_t)j->m * sizeof *host);
         if (!host) {
@@ -336,13 +342,15 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
         j->kind = K_ADAMW;
         j->m = (long)(o->fwd_hbm_bytes / per);
         for (int i = 0; i < 4; i++)
-            j->x[i] = buf(s, (size_t)j->m, i < 2 ? 1 + i : 0);
+            j->x[i] = buf32(s, (size_t)j->m, i < 2 ? 1 + i : 0);
         snprintf(kernel, klen, "adamw");
     } else {
-        /* A copy of n floats reads and writes 8 n bytes: the op's bytes. */
+        /* A copy of n elements reads and writes 2 n elem_bytes: the op's
+         * bytes. */
+        double per_elem = 2.0 * j->b->ops->elem_bytes;
         j->kind = K_STANDIN;
-        j->elems_fwd = floor(o->fwd_hbm_bytes / 8);
-        j->elems_bwd = floor(o->bwd_hbm_bytes / 8);
+        j->elems_fwd = floor(o->fwd_hbm_bytes / per_elem);
+        j->elems_bwd = floor(o->bwd_hbm_bytes / per_elem);
         double e = fmax(j->elems_fwd, j->elems_bwd);
         j->x[0] = buf(s, (size_t)e, 1);
         j->x[1] = buf(s, (size_t)e, 0);
@@ -589,10 +597,10 @@ void mp_run_report_free(mp_run_report *r)
 
 void mp_run_backend_workload(const mp_backend *b, mp_workload *w)
 {
-    /* Both backends keep activations and weights in fp32 (the CUDA one
-     * casts GEMM operands to bf16 inside the product, backend_cuda.cu). */
-    (void)b;
-    w->act_bytes = w->weight_bytes = 4;
+    /* Activations and weights at the backend's element size (cpu: fp32,
+     * 4 bytes; cuda: bf16, 2, the plan's own for fp16 or bf16); no FP8
+     * kernels here. */
+    w->act_bytes = w->weight_bytes = b->ops->elem_bytes;
     w->fp8 = MP_FP8_NONE;
 }
 

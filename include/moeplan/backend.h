@@ -1,12 +1,19 @@
 /* moeplan: the kernels `moeplan run` executes, behind one table of function
  * pointers per backend.  Public headers carry no CUDA types: buffers are
- * opaque pointers into the backend's memory, holding its element type (the
- * CPU backend: fp32; CUDA: bf16, fp32 for statistics and optimizer state
- * as noted), filled and read back as floats; integer arrays (int *) are the
- * backend's int buffers (alloc_int).
+ * opaque pointers into the backend's memory, filled and read back as
+ * floats.  alloc's buffers hold the backend's element type, elem_bytes
+ * wide (the CPU backend: fp32, 4; CUDA: bf16, 2): activations, weights
+ * and their gradients.  alloc_f32's hold fp32 on every backend: the
+ * arguments marked [f32] below (statistics, router probabilities, losses,
+ * fp32 gradient accumulators, the optimizer's state).  Integer arrays
+ * (int *) are the backend's int buffers (alloc_int).
  *
  * Shapes are row-major.  Every kernel returns 0, or -1 with the reason in
- * the backend's `err` (the op and its sizes). */
+ * the backend's `err` (the op and its sizes).  A kernel that checks its
+ * integer inputs on the device (permute's expert indices, cross
+ * entropy's targets) may report a bad one at the next wait instead, so
+ * that it need not stop the stream: sync, download or timer_end then
+ * return the error (the CUDA backend does; the CPU's report it at once). */
 #ifndef MOEPLAN_BACKEND_H
 #define MOEPLAN_BACKEND_H
 
@@ -17,8 +24,10 @@ typedef struct mp_backend mp_backend;
 
 typedef struct {
     const char *name;            /* "cpu", "cuda" */
+    int elem_bytes;              /* bytes of one element of alloc's buffers */
     /* Memory. */
     void *(*alloc)(mp_backend *b, size_t elems);          /* zeroed; NULL when out of memory (err says) */
+    void *(*alloc_f32)(mp_backend *b, size_t elems);      /* the same, fp32 elements */
     void (*release)(mp_backend *b, void *p);
     int (*upload)(mp_backend *b, void *dst, const float *src, size_t elems);
     int (*download)(mp_backend *b, float *dst, const void *src, size_t elems);
@@ -49,9 +58,9 @@ typedef struct {
     int (*copy)(mp_backend *b, void *dst, const void *src, size_t elems);
     /* y = x + r (residual add), elementwise. */
     int (*add)(mp_backend *b, size_t elems, const void *x, const void *r, void *y);
-    /* RMSNorm over rows of `cols`: y = x / rms(x) * w, rstd[row] kept. */
+    /* RMSNorm over rows of `cols`: y = x / rms(x) * w, rstd[row] kept [f32]. */
     int (*rmsnorm_fwd)(mp_backend *b, int rows, int cols, const void *x, const void *w, void *y, void *rstd);
-    /* dx, and dw accumulated (+=) over the rows. */
+    /* dx, and dw [f32] accumulated (+=) over the rows. */
     int (*rmsnorm_bwd)(mp_backend *b, int rows, int cols, const void *x, const void *w, const void *rstd,
                        const void *dy, void *dx, void *dw);
     /* SwiGLU: in[rows x 2 cols] = [gate | up], out = silu(gate) * up. */
@@ -62,15 +71,16 @@ typedef struct {
     int (*gelu_fwd)(mp_backend *b, size_t n, const void *in, void *out);
     int (*gelu_bwd)(mp_backend *b, size_t n, const void *in, const void *dout, void *din);
     /* Embedding: out[t] = table[ids[t]] (rows of `hidden`); backward
-     * dtable[ids[t]] += dout[t]. */
+     * dtable[ids[t]] += dout[t], dtable [f32]. */
     int (*embed_fwd)(mp_backend *b, int tokens, int hidden, const int *ids, const void *table, void *out);
     int (*embed_bwd)(mp_backend *b, int tokens, int hidden, const int *ids, const void *dout, void *dtable);
     /* Rotary position embedding in place on x [rows x heads x dim], row t
      * at position t mod seq: pairs (i, i + dim/2) rotated by t theta^(-2i/dim),
      * theta 10000; backward rotates the gradient back (sign flips). */
     int (*rope)(mp_backend *b, int rows, int heads, int dim, int seq, void *x, bool backward);
-    /* Router: softmax over `experts` logits per token, the top k (ties:
-     * the lower expert index first), probabilities renormalised over them. */
+    /* Router: softmax over `experts` logits per token, the top k by logit
+     * (ties: the lower expert index first), their probabilities [f32]
+     * renormalised over them. */
     int (*router_topk)(mp_backend *b, int tokens, int experts, int k, const void *logits, void *probs, int *idx);
     /* Tokens to experts: row t's k copies go to their expert's rows in
      * expert order (stable in token order); with capacity > 0 an expert
@@ -78,20 +88,23 @@ typedef struct {
      * counts[e] = rows expert e received; slot[t*k+j] = the row, or -1. */
     int (*permute)(mp_backend *b, int tokens, int hidden, int k, int experts, int capacity, const int *idx,
                    const void *x, void *out, int *counts, int *slot);
-    /* Back: y[t] = sum over j of probs[t,j] * in[slot[t*k+j]] (dropped: 0). */
+    /* Back: y[t] = sum over j of probs[t,j] [f32] * in[slot[t*k+j]]
+     * (dropped: 0). */
     int (*unpermute)(mp_backend *b, int tokens, int hidden, int k, const int *slot, const void *probs, const void *in,
                      void *y);
     /* Causal attention per head: q, k, v, o [heads x seq x dim]; lse
-     * [heads x seq] kept for the backward. */
+     * [heads x seq] [f32] kept for the backward. */
     int (*attention_fwd)(mp_backend *b, int heads, int seq, int dim, const void *q, const void *k, const void *v,
                          void *o, void *lse);
     int (*attention_bwd)(mp_backend *b, int heads, int seq, int dim, const void *q, const void *k, const void *v,
                          const void *o, const void *lse, const void *dout, void *dq, void *dk, void *dv);
-    /* Cross entropy over rows of `vocab` logits: loss[row], and dlogits =
-     * softmax - onehot(target), each divided by rows (a mean loss). */
+    /* Cross entropy over rows of `vocab` logits: loss[row] [f32], and
+     * dlogits = softmax - onehot(target), each divided by rows (a mean
+     * loss). */
     int (*cross_entropy)(mp_backend *b, int rows, int vocab, const void *logits, const int *target, void *loss,
                          void *dlogits);
-    /* AdamW on n parameters (decoupled weight decay), step t >= 1. */
+    /* AdamW on n parameters (decoupled weight decay), step t >= 1: param
+     * (the master weights), grad, m and v all [f32]. */
     int (*adamw)(mp_backend *b, size_t n, void *param, const void *grad, void *m, void *v, float lr, float beta1,
                  float beta2, float eps, float weight_decay, int t);
     /* Collectives on the backend's own library (cuda: NCCL), NULL where it

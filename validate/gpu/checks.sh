@@ -5,6 +5,9 @@
 # validate/results/<gpu>/):
 #   env.txt          nvidia-smi, nvcc and NCCL versions
 #   gpu-suite.txt    meson test --suite gpu (the CUDA kernels against the CPU's)
+#   kernel-rates.txt tests/bench_kernels_gpu: each memory-bound kernel's GB/s
+#                    beside a device copy's (the >= 80% target), GEMM and
+#                    attention TFLOP/s
 #   hw-measured.yaml calibrate --measure --backend cuda (GEMM, copy, attention)
 #   run-*.json       run --backend cuda of each plan, predicted against measured
 #   nccl-*.json      with 2 or more GPUs: run across them under mpirun (NCCL)
@@ -33,6 +36,7 @@ step() { # step NAME TIMEOUT_S FILE CMD...: run, keep stdout in FILE, record the
 }
 { nvidia-smi; nvcc --version; ls /usr/local/cuda/lib64 | grep -i nccl; "$M" --version; } >"$OUT/env.txt" 2>&1
 step "gpu suite" 300 gpu-suite.txt meson test -C "$BUILD" --suite gpu --print-errorlogs
+step "kernel rates" 300 kernel-rates.txt "$BUILD/tests/bench_kernels_gpu"
 step "calibrate --measure" 300 calibrate.txt "$M" calibrate --measure --backend cuda \
     --plan tests/data/run-small-plan.yaml -o "$OUT/hw-measured.yaml"
 for plan in tests/data/run-small-plan.yaml tests/data/run-mla-plan.yaml plans/seed-plan.yaml \
