@@ -314,9 +314,12 @@ static int finish(mp_status st, const mp_error *err, char *buf, size_t len, int 
         free(buf);
         return fail(err);
     }
-    fwrite(buf, 1, len, stdout);
+    /* A write that fails past stdio's buffer (an output over its size goes
+     * straight to write(2)) shows in fwrite's count and ferror, not in
+     * fflush, which then has nothing left to flush. */
+    bool short_write = fwrite(buf, 1, len, stdout) != len;
     free(buf);
-    if (fflush(stdout) != 0) {
+    if (fflush(stdout) != 0 || short_write || ferror(stdout)) {
         fprintf(stderr, "moeplan: error: writing the output failed: %s\n", strerror(errno));
         return EXIT_INTERNAL;
     }

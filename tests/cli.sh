@@ -299,13 +299,19 @@ rc=$?
 json_check "MOEPLAN_PLANS is searched first for the default files" "d['memory_per_gpu_bytes']['capacity'] == 80e9"
 
 if [ -w /dev/full ]; then
-    "$MOEPLAN" explain >/dev/full 2>"$ERR"
-    rc=$?
-    if [ "$rc" -eq 3 ] && grep -q '^moeplan: .*error:' "$ERR"; then
-        ok "a failed write to stdout exits 3"
-    else
-        notok "a failed write to stdout exits 3" "exit $rc"
-    fi
+    # Small outputs (explain's text, within stdio's buffer) and large ones
+    # (plan's JSON, validate, audit: over 4 KiB, written past the buffer).
+    for args in "explain" "plan --gpus 8 --format json" "validate --runs $SRCDIR/validate/runs/dev-runs.yaml" \
+        "audit $SRCDIR/plans/proposals/seed-ep16-tp4-pp2.yaml"; do
+        # shellcheck disable=SC2086
+        "$MOEPLAN" $args >/dev/full 2>"$ERR"
+        rc=$?
+        if [ "$rc" -eq 3 ] && grep -q '^moeplan: .*error: writing the output failed' "$ERR"; then
+            ok "a failed write to stdout exits 3: $args"
+        else
+            notok "a failed write to stdout exits 3: $args" "exit $rc"
+        fi
+    done
 fi
 
 # ------------------------------------------------------------------ plan
