@@ -28,6 +28,24 @@ static void add_row(check_row *rows, int *n, const char *name, double cv, double
     r->pass = pass;
     snprintf(r->computed, sizeof r->computed, "%s", cfmt);
     snprintf(r->required, sizeof r->required, "%s", rfmt);
+    /* Two different values that print the same ("FAIL step time 346.43 ms
+     * <= 346.43 ms") get more decimals, in the unit shown, until they
+     * differ: the display scale is the power of ten between the printed
+     * number and the value (ms: 1e3, %: 100, GB: 1e-9), the suffix what
+     * follows the number. */
+    if (strcmp(r->computed, r->required) || cv == rv || !(cv > 0) || !(rv > 0))
+        return;
+    char *end;
+    double shown = strtod(cfmt, &end);
+    if (end == cfmt || !(shown > 0))
+        return;
+    double scale = pow(10, round(log10(shown / cv)));
+    const char *dot = strchr(cfmt, '.');
+    int dec = dot && dot < end ? (int)(end - dot - 1) : 0;
+    for (int d = dec + 1; d <= 9 && !strcmp(r->computed, r->required); d++) {
+        snprintf(r->computed, sizeof r->computed, "%.*f%s", d, cv * scale, end);
+        snprintf(r->required, sizeof r->required, "%.*f%s", d, rv * scale, end);
+    }
 }
 
 mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)

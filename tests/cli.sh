@@ -247,6 +247,23 @@ else
     notok "check plans/ci-example-failing.yaml exits 1 and prints FAIL" "exit $rc"
 fi
 
+# A step-time target just under the computed step, equal to it at two
+# decimals: the FAIL line shows more decimals, so the two values differ.
+"$MOEPLAN" explain --plan plans/seed-plan.yaml --format json >"$TMP/seed.json" 2>/dev/null
+target_ms=$(python3 -c "import json,math; t=json.load(open('$TMP/seed.json'))['time_per_step_s']['total']*1e3; print('%.2f' % (math.floor(t*100)/100))")
+mkdir -p "$TMP/tight"
+cp plans/seed-model.yaml plans/seed-workload.yaml plans/seed-hardware.yaml "$TMP/tight/"
+sed "s/^  max_step_time: .*/  max_step_time: $target_ms ms/" plans/seed-plan.yaml >"$TMP/tight/plan.yaml"
+run check "$TMP/tight/plan.yaml"
+fail_line=$(grep '^FAIL  step time' "$OUT")
+# shellcheck disable=SC2086
+set -- $fail_line
+if [ "$rc" -eq 1 ] && [ -n "$fail_line" ] && [ "$4 $5" != "$7 $8" ]; then
+    ok "check: a FAIL whose values round alike shows them apart ($fail_line)"
+else
+    notok "check: a FAIL whose values round alike shows them apart" "exit $rc: $fail_line"
+fi
+
 run check --format json plans/ci-example-failing.yaml
 if [ "$rc" -eq 1 ]; then ok "check --format json of a failing plan exits 1"; else notok "check --format json of a failing plan exits 1" "exit $rc"; fi
 json_check "check --format json: pass false, failed > 0, a verdict per requirement" \
