@@ -92,6 +92,15 @@ mp_status cli_load_inputs(const cli_opts *o, cli_inputs *in, bool want_default_p
         in->wl.global_batch = o->global_batch;
     if (o->seq_text)
         mp_parse_seq_range(o->seq_text, &in->wl.seq_min, &in->wl.seq_max);
+    /* A learned absolute position table holds one row per position: a
+     * longer sequence has no embedding for its later tokens (Megatron-LM's
+     * validate_args asserts max_position_embeddings >= seq_length). */
+    if (in->model.learned_positions > 0 && in->wl.seq_max > in->model.learned_positions)
+        return mp_error_set(err, MP_ERR_INPUT, o->seq_text ? "" : in->wl_path, 0, 0,
+                            "%s%ld tokens per sequence, and the model %s has a learned position table of %lld "
+                            "positions: it cannot embed the tokens past them (give a sequence length of at most "
+                            "%lld)", o->seq_text ? "--seq-len: " : "seq_len: ", in->wl.seq_max, in->model_path,
+                            (long long)in->model.learned_positions, (long long)in->model.learned_positions);
     /* FP8 on a GPU without an FP8 rate is refused, not priced in 16 bits. */
     if (in->wl.fp8 != MP_FP8_NONE && in->hw.peak_flops_fp8 <= 0)
         return mp_error_set(err, MP_ERR_INPUT, in->wl_path, 0, 0,

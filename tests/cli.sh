@@ -650,12 +650,22 @@ expect_bad "HF model_type empty refused" \
     -- explain --model "$TMP/hf-empty.json"
 expect_bad "HF model_type unknown refused by plan too" "^moeplan: .*hf-typo.json:2:17: error: " \
     "did you mean 'mixtral'" -- plan --model "$TMP/hf-typo.json" --gpus 8
-# Every published config in tests/data/hf loads and explains (one GPU).
+# Every published config in tests/data/hf loads and explains (one GPU);
+# GPT-2 at its 1024 positions (the seed workload's 10240 tokens are past
+# its learned position table, and refused: below).
 for f in tests/data/hf/*.json; do
-    run explain --model "$f" --gpus 1 --format json
+    seq=()
+    [ "$(basename "$f")" = gpt2.json ] && seq=(--seq-len 1024)
+    run explain --model "$f" --gpus 1 --format json "${seq[@]}"
     if [ "$rc" -eq 0 ] && [ -s "$OUT" ] && [ ! -s "$ERR" ]; then ok "HF config $(basename "$f") is read"
     else notok "HF config $(basename "$f") is read" "exit $rc"; fi
 done
+
+expect_bad "a sequence past a learned position table is refused (seed workload, GPT-2)" \
+    "^moeplan: .*seed-workload.yaml: error: seq_len: 10240 tokens per sequence, and the model tests/data/hf/gpt2.json has a learned position table of 1024 positions" \
+    "" -- explain --model tests/data/hf/gpt2.json --gpus 1
+expect_bad "the same from --seq-len, by plan" "^moeplan: error: --seq-len: 4096 tokens per sequence" "at most 1024" \
+    -- plan --model tests/data/hf/gpt2.json --gpus 1-8 --seq-len 4096
 
 # ---------------------------------------------------------------- validate
 # moeplan validate: its own options, the usual error contract, and the
