@@ -281,8 +281,9 @@ static mp_status load_log_run(mp_run *r, const char *log_path, const char *plan_
     int it = mp_megatron_log_parse(text ? text : "", len, &lg);
     free(text);
     if (lg.n_bad_times)
-        return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
-                            "%d 'elapsed time per iteration (ms):' value(s) are not finite numbers", lg.n_bad_times);
+        return mp_error_set(err, MP_ERR_INPUT, log_path, lg.first_bad_line, lg.first_bad_col,
+                            "'elapsed time per iteration (ms):' is '%s', not a finite number of 0 or more "
+                            "(%d such line%s)", lg.first_bad_text, lg.n_bad_times, lg.n_bad_times == 1 ? "" : "s");
     if (it == 0 && lg.n_zero_times)
         return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
                             "every 'elapsed time per iteration (ms):' is 0 (%d lines): no iteration was timed",
@@ -290,6 +291,10 @@ static mp_status load_log_run(mp_run *r, const char *log_path, const char *plan_
     if (it == 0)
         return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
                             "no 'elapsed time per iteration (ms):' line: not a Megatron-LM training log");
+    if (!lg.world_size)
+        return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
+                            "no 'using world size: N' line (Megatron-LM prints it at start-up): moeplan cannot tell "
+                            "that the log is of the plan's run; log from the start");
     if (it == 1)
         return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
                             "only one iteration line (%.3f s), the start-up interval: log at least two "

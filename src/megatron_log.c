@@ -10,8 +10,10 @@
 
 /* The number after `key` within [p, end); -1 when the key is absent or no
  * number follows, -2 when the number is not finite (1e999, or the nan and
- * inf that Python prints). */
-static double after(const char *p, const char *end, const char *key)
+ * inf that Python prints), negative, or not followed by a blank, '|', ','
+ * or the line's end ("31O.0", a letter in it); *at, where given, the text
+ * that follows the key. */
+static double after_at(const char *p, const char *end, const char *key, const char **at)
 {
     size_t kl = strlen(key);
     for (const char *q = p; q + kl <= end; q++) {
@@ -20,6 +22,8 @@ static double after(const char *p, const char *end, const char *key)
         q += kl;
         while (q < end && *q == ' ')
             q++;
+        if (at)
+            *at = q;
         const char *w = q < end && (*q == '-' || *q == '+') ? q + 1 : q;
         if (end - w >= 3 && (!strncasecmp(w, "nan", 3) || !strncasecmp(w, "inf", 3)))
             return -2;
@@ -32,12 +36,14 @@ static double after(const char *p, const char *end, const char *key)
         double v = strtod(buf, &e);
         if (!n || e == buf)
             return -1;
-        if (!isfinite(v))
+        if (*e || (q < end && !strchr(" \t|,\r", *q)) || !isfinite(v) || v < 0)
             return -2;
-        return v >= 0 ? v : -1;
+        return v;
     }
     return -1;
 }
+
+static double after(const char *p, const char *end, const char *key) { return after_at(p, end, key, NULL); }
 
 int mp_megatron_log_parse(const char *text, size_t len, mp_megatron_log *out)
 {
@@ -51,14 +57,24 @@ int mp_megatron_log_parse(const char *text, size_t len, mp_megatron_log *out)
         return 0;
     }
     const char *p = text, *end = text + len;
+    int line = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
-        double ms = after(p, le, "elapsed time per iteration (ms):");
+        const char *at = NULL;
+        line++;
+        double ms = after_at(p, le, "elapsed time per iteration (ms):", &at);
         if (ms == 0)
             out->n_zero_times++;
-        else if (ms == -2)
-            out->n_bad_times++;
+        else if (ms == -2 && !out->n_bad_times++) {
+            out->first_bad_line = line;
+            out->first_bad_col = (int)(at - p) + 1;
+            size_t k = 0;
+            while (at + k < le && k + 1 < sizeof out->first_bad_text && at[k] != ' ' && at[k] != '|')
+                k++;
+            memcpy(out->first_bad_text, at, k);
+            out->first_bad_text[k] = 0;
+        }
         double ws = after(p, le, "using world size:");
         if (ws >= 1 && ws < 1e9)
             out->world_size = (long)ws;

@@ -802,12 +802,26 @@ expect_bad "calibrate: a log with only the start-up iteration" \
     -- calibrate --megatron-log "$TMP/mlog-one.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
 sed 's/(ms): 300.0/(ms): 1e999/' tests/data/megatron-small.log > "$TMP/mlog-inf.log"
 expect_bad "calibrate: a log with a time that is not finite" \
-    "^moeplan: $TMP/mlog-inf.log: error: 1 'elapsed time per iteration \\(ms\\):' value\\(s\\) are not finite" "" \
+    "^moeplan: $TMP/mlog-inf.log:5:[0-9]+: error: 'elapsed time per iteration \\(ms\\):' is '1e999', not a finite number of 0 or more \\(1 such line\\)" "" \
     -- calibrate --megatron-log "$TMP/mlog-inf.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
 sed 's/(ms): 310.0/(ms): nan/' tests/data/megatron-small.log > "$TMP/mlog-nan.log"
 expect_bad "calibrate: a log with a nan time (as Python prints it)" \
-    "^moeplan: $TMP/mlog-nan.log: error: 1 'elapsed time per iteration \\(ms\\):' value\\(s\\) are not finite" "" \
+    "^moeplan: $TMP/mlog-nan.log:[0-9]+:[0-9]+: error: 'elapsed time per iteration \\(ms\\):' is 'nan'" "" \
     -- calibrate --megatron-log "$TMP/mlog-nan.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+# A letter in a time (310 with an O), a negative time: refused at the value,
+# not read as 31 ms or left out.
+sed 's/(ms): 310.0/(ms): 31O.0/' tests/data/megatron-small.log > "$TMP/mlog-o.log"
+expect_bad "calibrate: a time with a letter in it" \
+    "^moeplan: $TMP/mlog-o.log:[0-9]+:[0-9]+: error: 'elapsed time per iteration \\(ms\\):' is '31O.0'" "" \
+    -- calibrate --megatron-log "$TMP/mlog-o.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+sed 's/(ms): 310.0/(ms): -300.0/' tests/data/megatron-small.log > "$TMP/mlog-neg.log"
+expect_bad "calibrate: a negative time" \
+    "^moeplan: $TMP/mlog-neg.log:[0-9]+:[0-9]+: error: 'elapsed time per iteration \\(ms\\):' is '-300.0'" "" \
+    -- calibrate --megatron-log "$TMP/mlog-neg.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+grep -v 'using world size' tests/data/megatron-small.log > "$TMP/mlog-nows.log"
+expect_bad "calibrate: a log without its world size" \
+    "^moeplan: $TMP/mlog-nows.log: error: no 'using world size: N' line" "" \
+    -- calibrate --megatron-log "$TMP/mlog-nows.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
 sed -E 's/\(ms\): [0-9.]+/(ms): 0.0/' tests/data/megatron-small.log > "$TMP/mlog-zero.log"
 expect_bad "calibrate: a log whose iterations all took 0 ms" \
     "^moeplan: $TMP/mlog-zero.log: error: every 'elapsed time per iteration \\(ms\\):' is 0 \\(4 lines\\)" "" \

@@ -64,6 +64,19 @@ START_TEST(test_degenerate)
     ck_assert_int_eq(lg.n_zero_times, 1);
     ck_assert_int_eq(lg.global_batch_varies, 1);
     ck_assert_int_eq(lg.world_size, 0);
+    ck_assert_int_eq(lg.first_bad_line, 1);
+    ck_assert_str_eq(lg.first_bad_text, "1e999");
+    /* A letter in a time and a negative time are bad at their line and
+     * column (the value after "(ms): ", column 35 here), not read as 31 or
+     * left out. */
+    const char *typo = " elapsed time per iteration (ms): 300 |\n"
+                       " elapsed time per iteration (ms): 31O.0 |\n"
+                       " elapsed time per iteration (ms): -300.0 |\n";
+    ck_assert_int_eq(mp_megatron_log_parse(typo, strlen(typo), &lg), 1);
+    ck_assert_int_eq(lg.n_bad_times, 2);
+    ck_assert_int_eq(lg.first_bad_line, 2);
+    ck_assert_int_eq(lg.first_bad_col, 35);
+    ck_assert_str_eq(lg.first_bad_text, "31O.0");
 }
 END_TEST
 
