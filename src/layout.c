@@ -204,7 +204,11 @@ mp_rule mp_layout_check(mp_layout *l, const mp_model *m, const mp_workload *w, c
             FAIL(MP_RULE_LAYERS_PP,
                  "an uneven pipeline needs pp >= 2, vpp = 1 and at least one layer on the first and the last rank "
                  "(pp %d, vpp %d, first %d, last %d)", l->pp, l->vpp, f, z);
-        if (l->pp == 2 ? f + z != L : (L - f - z < l->pp - 2 || (L - f - z) % (l->pp - 2)))
+        if (l->pp == 2 && f + z != L)
+            FAIL(MP_RULE_LAYERS_PP,
+                 "uneven pipeline: with pp 2 there are no middle ranks, so first (%d) and last (%d) must make the %d "
+                 "layers (they make %d)", f, z, L, f + z);
+        if (l->pp > 2 && (L - f - z < l->pp - 2 || (L - f - z) % (l->pp - 2)))
             FAIL(MP_RULE_LAYERS_PP,
                  "uneven pipeline: layers (%d) minus first (%d) and last (%d) must split evenly over the %d middle "
                  "ranks, at least one each", L, f, z, l->pp - 2);
