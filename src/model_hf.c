@@ -338,13 +338,38 @@ static mp_status read_mixtral(hf_ctx *c)
     return read_window_all(c);
 }
 
+/* An explicit `layer_types` list (transformers' per-layer attention kinds):
+ * one "sliding_attention" or "full_attention" per layer, into attn_local. */
+static mp_status read_layer_types(hf_ctx *c, const mp_node *lt)
+{
+    mp_model *m = c->m;
+    if (lt->kind != MP_NODE_SEQ || (int)lt->n != m->num_layers)
+        return mp_doc_error(c->d, lt, c->err, "'layer_types' must be a list of %d entries (one per layer)",
+                            m->num_layers);
+    for (int i = 0; i < m->num_layers; i++) {
+        const mp_node *e = lt->vals[i];
+        if (e->kind == MP_NODE_SCALAR && strcmp(e->text, "sliding_attention") == 0)
+            m->attn_local[i] = true;
+        else if (e->kind == MP_NODE_SCALAR && strcmp(e->text, "full_attention") == 0)
+            m->attn_local[i] = false;
+        else
+            return mp_doc_error(c->d, e, c->err,
+                                "'layer_types' entries must be \"sliding_attention\" or \"full_attention\"");
+    }
+    return MP_OK;
+}
+
 /* ------------------------------------------------------------------- Qwen */
 
 /* Qwen2 sliding window (modeling_qwen2.py, Qwen2Attention):
  *   sliding_window = config.sliding_window if config.layer_types[i] ==
- *   "sliding_attention", and configuration_qwen2.py builds layer_types as
- *   "sliding_attention" if use_sliding_window and i >= max_window_layers.
- * Qwen2Config defaults: use_sliding_window False, max_window_layers 28. */
+ *   "sliding_attention"; configuration_qwen2.py sets config.sliding_window
+ *   to None unless use_sliding_window, and, when layer_types is None, builds
+ *   it as "sliding_attention" if sliding_window and i >= max_window_layers.
+ * So without use_sliding_window no layer has a window, whatever
+ * layer_types says (said in a note); with it an explicit layer_types list
+ * decides, else max_window_layers.  Qwen2Config defaults:
+ * use_sliding_window False, max_window_layers 28. */
 static mp_status read_qwen_window(hf_ctx *c, long max_window_default)
 {
     mp_model *m = c->m;
@@ -353,13 +378,23 @@ static mp_status read_qwen_window(hf_ctx *c, long max_window_default)
         mp_getter g = getter(c);
         TRY(mp_get_bool(&g, "use_sliding_window", true, &use, NULL));
     }
-    if (!use)
+    const mp_node *lt = val(c, "layer_types");
+    if (!use) {
+        if (lt) {
+            char t[200];
+            snprintf(t, sizeof t, "%slayer_types given but use_sliding_window is false: %s sets sliding_window to "
+                     "None, so every layer attends to all keys", c->where, c->fam->cls);
+            mp_model_add_note(m, t);
+        }
         return MP_OK;
+    }
     long w, first;
     TRY(req_int(c, "sliding_window", 1, 1L << 40, &w));
-    TRY(opt_int(c, "max_window_layers", max_window_default, 0, MP_MAX_LAYERS, &first));
     m->window_kind = MP_WINDOW_SLIDING;
     m->window = w;
+    if (lt)
+        return read_layer_types(c, lt);
+    TRY(opt_int(c, "max_window_layers", max_window_default, 0, MP_MAX_LAYERS, &first));
     for (int i = 0; i < m->num_layers; i++)
         m->attn_local[i] = i >= first;
     return MP_OK;
@@ -620,20 +655,7 @@ static mp_status read_gpt_oss(hf_ctx *c)
             m->attn_local[i] = (i + 1) % 2 != 0;
         return MP_OK;
     }
-    if (lt->kind != MP_NODE_SEQ || (int)lt->n != m->num_layers)
-        return mp_doc_error(c->d, lt, c->err, "'layer_types' must be a list of %d entries (one per layer)",
-                            m->num_layers);
-    for (int i = 0; i < m->num_layers; i++) {
-        const mp_node *e = lt->vals[i];
-        if (e->kind == MP_NODE_SCALAR && strcmp(e->text, "sliding_attention") == 0)
-            m->attn_local[i] = true;
-        else if (e->kind == MP_NODE_SCALAR && strcmp(e->text, "full_attention") == 0)
-            m->attn_local[i] = false;
-        else
-            return mp_doc_error(c->d, e, c->err,
-                                "'layer_types' entries must be \"sliding_attention\" or \"full_attention\"");
-    }
-    return MP_OK;
+    return read_layer_types(c, lt);
 }
 
 /* ----------------------------------------------------------------- Grok-1 */

@@ -778,6 +778,36 @@ START_TEST(test_hf_defaults)
 }
 END_TEST
 
+/* Qwen2/Qwen3 windows (configuration_qwen2.py): with use_sliding_window
+ * an explicit layer_types list decides which layers slide (here layers 0
+ * and 2 of 4), not max_window_layers; without it the list has no effect
+ * (sliding_window is set to None) and a note says so. */
+START_TEST(test_qwen_layer_types)
+{
+    mp_model m;
+    mp_error e;
+    char path[64];
+    const char *head = "{\"model_type\": \"qwen3\", \"hidden_size\": 64, \"num_hidden_layers\": 4, "
+                       "\"num_attention_heads\": 4, \"head_dim\": 16, \"vocab_size\": 50, \"intermediate_size\": 8, "
+                       "\"sliding_window\": 32, \"max_window_layers\": 3, \"layer_types\": [\"sliding_attention\", "
+                       "\"full_attention\", \"sliding_attention\", \"full_attention\"], ";
+    char text[1024];
+    snprintf(text, sizeof text, "%s\"use_sliding_window\": true}\n", head);
+    ck_assert_int_eq(load_text(&m, text, &e, path, sizeof path), MP_OK);
+    ck_assert_int_eq(m.window_kind, MP_WINDOW_SLIDING);
+    ck_assert_int_eq(m.window, 32);
+    ck_assert(m.attn_local[0] && !m.attn_local[1] && m.attn_local[2] && !m.attn_local[3]);
+    snprintf(text, sizeof text, "%s\"use_sliding_window\": false}\n", head);
+    ck_assert_int_eq(load_text(&m, text, &e, path, sizeof path), MP_OK);
+    ck_assert_int_eq(m.window_kind, MP_WINDOW_NONE);
+    bool noted = false;
+    for (int i = 0; i < m.num_notes; i++)
+        noted |= strstr(m.notes[i], "layer_types given but use_sliding_window is false") != NULL &&
+                 strlen(m.notes[i]) < 159;
+    ck_assert(noted);
+}
+END_TEST
+
 START_TEST(test_load_missing_file)
 {
     mp_model m;
@@ -847,6 +877,7 @@ static Suite *model_suite(void)
     tcase_add_loop_test(te, test_load_errors, 0, (int)(sizeof err_cases / sizeof err_cases[0]));
     tcase_add_loop_test(te, test_hf_refusals, 0, (int)(sizeof hf_refusals / sizeof hf_refusals[0]));
     tcase_add_test(te, test_hf_defaults);
+    tcase_add_test(te, test_qwen_layer_types);
     tcase_add_test(te, test_load_missing_file);
     tcase_add_test(te, test_validate);
     suite_add_tcase(s, te);
