@@ -44,8 +44,24 @@ const char *mp_emit_title(mp_emit_kind k)
 
 #define WHY(...) do { snprintf(why, why_len, __VA_ARGS__); return false; } while (0)
 
-static bool megatron_runs(const mp_workload *w, const mp_layout *l, char *why, size_t why_len)
+static bool megatron_runs(const mp_model *m, const mp_workload *w, const mp_layout *l, char *why, size_t why_len)
 {
+    /* The MLP activations Megatron-LM's arguments name (arguments.py at
+     * d98e8a64ddf3): GELU (the default), --swiglu (silu-gated),
+     * --squared-relu, --quick-geglu (gated x sigmoid(1.702 x)). */
+    switch (mp_model_activation(m)) {
+    case MP_ACT_RELU:
+        WHY("Megatron-LM has no flag for a ReLU MLP (GELU by default, --swiglu, --squared-relu, --quick-geglu)");
+    case MP_ACT_GEGLU:
+        WHY("Megatron-LM has no flag for a GELU-gated MLP (--swiglu gates with SiLU, --quick-geglu with quick GELU)");
+    case MP_ACT_OTHER:
+        WHY("the model's gated MLP activation (e.g. gpt-oss's clamped SwiGLU) has no Megatron-LM flag; moeplan "
+            "prices it as SwiGLU");
+    default:
+        break;
+    }
+    if (m->window_kind == MP_WINDOW_CHUNKED)
+        WHY("Megatron-LM has no chunked attention (Llama 4's); its --window-size is a sliding window");
     if (l->zero >= 2 && l->pp > 1)
         WHY("Megatron-FSDP has no test with pipeline parallelism (every functional test with --use-megatron-fsdp "
             "runs pp 1, at d98e8a64ddf3); --emit torchtitan runs FSDP with pp %d", l->pp);
@@ -57,6 +73,9 @@ static bool megatron_runs(const mp_workload *w, const mp_layout *l, char *why, s
 
 static bool torchtitan_runs(const mp_model *m, const mp_workload *w, const mp_layout *l, char *why, size_t why_len)
 {
+    /* [TT] components/optimizer.py builds "Adam" or "AdamW" only. */
+    if (!strcmp(w->optimizer, "sgd"))
+        WHY("TorchTitan's optimizers are Adam and AdamW; the workload's is sgd");
     if (l->zero == 1 || l->zero == 2)
         WHY("TorchTitan shards with FSDP2 (ZeRO-3) or replicates (DDP); it has no ZeRO-%d: choose --zero 3 or 0",
             l->zero);
@@ -165,7 +184,7 @@ bool mp_emit(mp_emit_kind k, const mp_model *m, const mp_workload *w, const mp_l
     why[0] = 0;
     switch (k) {
     case MP_EMIT_MEGATRON:
-        if (!megatron_runs(w, l, why, why_len))
+        if (!megatron_runs(m, w, l, why, why_len))
             return false;
         mp_emit_megatron_args(m, w, l, buf, len);
         return true;
@@ -215,6 +234,27 @@ void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_lay
     if (m->qk_norm)
         ADD("--qk-layernorm \\\n");
     ADD("--position-embedding-type %s \\\n", m->learned_positions > 0 ? "learned_absolute" : "rope");
+    /* A sliding window of W keys (the query and the W - 1 before it,
+     * moeplan's and transformers' sliding_window): TransformerConfig
+     * window_size (left, right) = (W - 1, 0), Transformer Engine's keys
+     * [i - left, i + right]; on the layers window_attn_skip_freq marks 1
+     * when not every layer slides (utils.py is_layer_window_attention). */
+    if (m->window_kind == MP_WINDOW_SLIDING) {
+        ADD("--window-size %lld,0 \\\n", (long long)m->window - 1);
+        bool all = true;
+        for (int i = 0; i < m->num_layers; i++)
+            all &= m->attn_local[i];
+        if (!all) {
+            ADD("--window-attn-skip-freq \"[");
+            for (int i = 0; i < m->num_layers; i++)
+                ADD("%s%d", i ? "," : "", m->attn_local[i] ? 1 : 0);
+            ADD("]\" \\\n");
+        }
+    }
+    /* TransformerConfig's hidden_dropout and attention_dropout default to
+     * 0.1: a model without dropout says so (moeplan prices no masks). */
+    if (!m->dropout)
+        ADD("--attention-dropout 0.0 \\\n--hidden-dropout 0.0 \\\n");
     /* Megatron-LM wants it set even with RoPE (at least the sequence). */
     ADD("--max-position-embeddings %lld \\\n",
         (long long)(m->learned_positions > 0 ? m->learned_positions : w->seq_max));
@@ -321,6 +361,10 @@ void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_lay
      * fp32). */
     if (strcmp(w->precision, "bf16") != 0 && w->grad_bytes >= 4)
         ADD("--accumulate-allreduce-grads-in-fp32 \\\n");
+    /* --optimizer defaults to adam (Adam with decoupled weight decay, the
+     * workload's adam and adamw). */
+    if (!strcmp(w->optimizer, "sgd"))
+        ADD("--optimizer sgd \\\n");
     ADD("--%s\n", strcmp(w->precision, "bf16") == 0 ? "bf16" : "fp16");
 #undef ADD
 }

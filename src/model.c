@@ -10,6 +10,13 @@
 #include "moeplan/doc.h"
 #include "model_internal.h"
 
+mp_ffn_act mp_model_activation(const mp_model *m)
+{
+    if (m->ffn_act != MP_ACT_UNSTATED)
+        return m->ffn_act;
+    return m->gated_mlp ? MP_ACT_SWIGLU : MP_ACT_GELU;
+}
+
 int64_t mp_model_qk_head_dim(const mp_model *m)
 {
     return m->attn == MP_ATTN_MLA ? m->qk_nope_head_dim + m->qk_rope_head_dim : m->head_dim;
@@ -267,6 +274,8 @@ static mp_status load_native(mp_model *m, const mp_doc *d, mp_error *err)
     int fk = 1;
     TRY(mp_get_enum(&g, "ffn", true, ffn_kinds, &fk, NULL));
     m->gated_mlp = fk == 1 || fk == 3;
+    static const mp_ffn_act acts[] = {MP_ACT_GELU, MP_ACT_SWIGLU, MP_ACT_RELU, MP_ACT_GEGLU};
+    m->ffn_act = acts[fk];
     TRY(mp_get_int(&g, "ffn_hidden", false, 1, BIG, &v, &found));
     m->ffn_hidden = found ? v : 0;
     TRY(mp_get_int(&g, "experts", false, 0, 1000000, &v, &found));

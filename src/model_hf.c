@@ -117,6 +117,26 @@ static mp_status opt_dropout(hf_ctx *c, const char *key, double dflt, bool *on)
     return MP_OK;
 }
 
+/* A gated MLP's activation from `key` (transformers' ACT2FN names):
+ * silu/swish is SwiGLU, the gelu variants GeGLU, anything else OTHER (the
+ * same cost; --emit megatron refuses what it cannot name).  Absent: the
+ * families' default, silu. */
+static mp_status read_gated_act(hf_ctx *c, const char *key)
+{
+    char act[48] = "silu";
+    if (val(c, key)) {
+        mp_getter g = getter(c);
+        TRY(mp_get_string(&g, key, true, act, sizeof act, NULL));
+    }
+    if (!strcmp(act, "silu") || !strcmp(act, "swish"))
+        c->m->ffn_act = MP_ACT_SWIGLU;
+    else if (!strncmp(act, "gelu", 4))
+        c->m->ffn_act = MP_ACT_GEGLU;
+    else
+        c->m->ffn_act = MP_ACT_OTHER;
+    return MP_OK;
+}
+
 /* ------------------------------------------------- the common decoder part */
 
 /* hidden_size, layers, heads, kv heads, head_dim, vocab, tying, attention
@@ -180,6 +200,7 @@ static mp_status read_common(hf_ctx *c)
     TRY(opt_dropout(c, "attention_dropout", 0.0, &m->dropout));
     m->norm = MP_NORM_RMS;
     m->gated_mlp = true; /* gate/up/down (LlamaMLP and its descendants), whatever hidden_act is */
+    TRY(read_gated_act(c, "hidden_act"));
     return MP_OK;
 }
 
@@ -290,6 +311,13 @@ static mp_status read_gpt2(hf_ctx *c)
     m->norm = MP_NORM_LAYER;
     m->qkv_bias = m->out_bias = m->mlp_bias = true;
     m->gated_mlp = false;
+    /* GPT2Config.activation_function, default "gelu_new" (a GELU). */
+    char act[48] = "gelu_new";
+    if (val(c, "activation_function")) {
+        mp_getter g = getter(c);
+        TRY(mp_get_string(&g, "activation_function", true, act, sizeof act, NULL));
+    }
+    m->ffn_act = !strncmp(act, "gelu", 4) ? MP_ACT_GELU : !strcmp(act, "relu") ? MP_ACT_RELU : MP_ACT_OTHER;
     TRY(opt_dropout(c, "resid_pdrop", 0.1, &m->dropout));
     TRY(opt_dropout(c, "attn_pdrop", 0.1, &m->dropout));
     return MP_OK;
@@ -642,6 +670,10 @@ static mp_status read_gpt_oss(hf_ctx *c)
     }
     m->mlp_bias = true;
     m->attn_sinks = true;
+    /* GptOssMLP: a clamped SwiGLU, (up + 1) * gate * sigmoid(1.702 gate)
+     * with gate and up clipped at swiglu_limit: priced as SwiGLU, but not
+     * the framework's --swiglu. */
+    m->ffn_act = MP_ACT_OTHER;
     m->router_bias = true;
     all_moe(m);
     long w;
@@ -674,6 +706,10 @@ static mp_status read_grok1(hf_ctx *c)
     TRY(read_common(c));
     TRY(read_experts(c, "num_experts", "num_experts_per_tok", 2, "intermediate_size"));
     m->post_norms = true;
+    /* MoeMLP: act_fn(linear(x)) * linear_v(x) with a GELU (xai-org/grok-1
+     * model.py: jax.nn.gelu on the first projection): gelu-gated; the
+     * config has no hidden_act to say so. */
+    m->ffn_act = MP_ACT_GEGLU;
     all_moe(m);
     return MP_OK;
 }

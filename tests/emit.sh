@@ -102,4 +102,46 @@ refused "ZeRO-2 with pp is no layout any framework runs" "ZeRO-2 with pipeline p
     --zero 2 --tp 1 --pp 2 --ep 8
 refused "--emit: did you mean" "did you mean 'deepspeed'" explain --emit deepspeeed
 
+# What the model is, said to Megatron-LM (TransformerConfig at d98e8a64):
+# Mistral's window of 4096 keys on every layer as window_size (4095, 0);
+# a model without dropout turns off the 0.1 defaults; the seed model has
+# dropout off too.
+run explain --model tests/data/hf/mistral-7b.json --gpus 8 --tp 8 --seq-len 32768 --global-batch 8 --emit megatron
+if [ "$rc" -eq 0 ] && grep -q -- "^--window-size 4095,0 " "$OUT" && ! grep -q -- "window-attn-skip-freq" "$OUT" &&
+   grep -q -- "^--attention-dropout 0.0 " "$OUT" && grep -q -- "^--hidden-dropout 0.0 " "$OUT"; then
+    ok "megatron: Mistral's sliding window (4095,0) on every layer, dropout off"
+else notok "megatron: Mistral's sliding window and dropout" "exit $rc"; fi
+# Every second layer sliding (a Qwen3 config with layer_types): the pattern.
+cat >"$TMP/qwen-lt.json" <<'J'
+{"model_type": "qwen3", "hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "head_dim": 64,
+ "vocab_size": 1000, "intermediate_size": 512, "use_sliding_window": true, "sliding_window": 128,
+ "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"]}
+J
+run explain --model "$TMP/qwen-lt.json" --gpus 1 --seq-len 1024 --global-batch 8 --emit megatron
+if [ "$rc" -eq 0 ] && grep -q -- '^--window-size 127,0 ' "$OUT" && grep -q -- '^--window-attn-skip-freq "\[1,0,1,0\]" ' "$OUT"
+then ok "megatron: a layer pattern of windows as --window-attn-skip-freq [1,0,1,0]"
+else notok "megatron: a layer pattern of windows" "exit $rc"; fi
+# GPT-2 keeps dropout (resid_pdrop 0.1): no dropout flags.
+run explain --model tests/data/hf/gpt2.json --gpus 1 --seq-len 1024 --global-batch 8 --emit megatron
+if [ "$rc" -eq 0 ] && ! grep -q -- "dropout" "$OUT"; then ok "megatron: GPT-2 keeps Megatron's dropout"
+else notok "megatron: GPT-2 keeps Megatron's dropout" "exit $rc"; fi
+# An SGD workload: --optimizer sgd (Megatron's default is adam); TorchTitan
+# has only Adam and AdamW.
+sed 's/^optimizer: .*/optimizer: sgd/' plans/seed-workload.yaml >"$TMP/wl-sgd.yaml"
+grep -q '^optimizer: sgd' "$TMP/wl-sgd.yaml" || echo "optimizer: sgd" >>"$TMP/wl-sgd.yaml"
+run explain --workload "$TMP/wl-sgd.yaml" --emit megatron
+if [ "$rc" -eq 0 ] && grep -q -- "^--optimizer sgd " "$OUT"; then ok "megatron: an SGD workload emits --optimizer sgd"
+else notok "megatron: an SGD workload emits --optimizer sgd" "exit $rc"; fi
+sed 's/^precision: .*/precision: bf16/' "$TMP/wl-sgd.yaml" >"$TMP/wl-sgd-bf16.yaml"
+refused "torchtitan refuses SGD" "Adam and AdamW" explain --workload "$TMP/wl-sgd-bf16.yaml" --gpus 64 --zero 3 \
+    --tp 1 --ep 8 --emit torchtitan
+# Activations Megatron-LM has no flag for are refused, not swapped.
+sed 's/^ffn: .*/ffn: relu/' plans/seed-model.yaml >"$TMP/model-relu.yaml"
+sed 's/^ffn: .*/ffn: geglu/' plans/seed-model.yaml >"$TMP/model-geglu.yaml"
+refused "megatron refuses a ReLU MLP" "no flag for a ReLU MLP" explain --model "$TMP/model-relu.yaml" --emit megatron
+refused "megatron refuses a GeGLU MLP" "no flag for a GELU-gated MLP" explain --model "$TMP/model-geglu.yaml" \
+    --emit megatron
+refused "megatron refuses gpt-oss's clamped SwiGLU" "clamped SwiGLU" explain --model tests/data/hf/gpt-oss-120b.json \
+    --gpus 64 --ep 8 --seq-len 4096 --global-batch 64 --emit megatron
+
 tap_done

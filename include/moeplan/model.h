@@ -25,6 +25,10 @@ typedef enum { MP_ATTN_GQA, MP_ATTN_MLA } mp_attn_kind; /* GQA covers MHA (kv_he
  * (Mistral, gpt-oss's alternating layers) or causal attention inside
  * consecutive chunks of W tokens (Llama 4's chunked layers). */
 typedef enum { MP_WINDOW_NONE, MP_WINDOW_SLIDING, MP_WINDOW_CHUNKED } mp_window_kind;
+/* The MLP's activation.  UNSTATED (0, a model built in memory): SwiGLU when
+ * gated_mlp, else GELU (mp_model_activation).  OTHER: a gated MLP with an
+ * activation moeplan prices like SwiGLU's but no framework flag names. */
+typedef enum { MP_ACT_UNSTATED, MP_ACT_GELU, MP_ACT_SWIGLU, MP_ACT_RELU, MP_ACT_GEGLU, MP_ACT_OTHER } mp_ffn_act;
 
 typedef struct {
     char name[128];
@@ -44,6 +48,7 @@ typedef struct {
     bool post_norms;            /* Grok-1: extra norms after attention and after the MLP */
     bool lm_head_bias;          /* Phi-3.5-MoE: the output projection has a bias (vocab params) */
     bool gated_mlp;             /* SwiGLU/GeGLU: 3 matrices; GELU MLP: 2 */
+    mp_ffn_act ffn_act;         /* which activation (the cost is the same; emit needs it) */
     int64_t ffn_hidden;         /* dense layers' MLP width */
     int64_t num_experts, top_k, expert_hidden;
     int64_t num_shared_experts, shared_expert_hidden; /* width of one shared expert */
@@ -92,6 +97,8 @@ int64_t mp_model_q_width(const mp_model *m);
 int64_t mp_model_k_width(const mp_model *m);
 int64_t mp_model_v_width(const mp_model *m);
 int64_t mp_model_qk_head_dim(const mp_model *m);
+/* The MLP's activation, UNSTATED resolved (SwiGLU when gated, else GELU). */
+mp_ffn_act mp_model_activation(const mp_model *m);
 
 /* Load a native YAML model or a Hugging Face config.json (chosen by content:
  * a file with `model_type` or `architectures` is read as a HF config).  A HF
