@@ -14,6 +14,13 @@
  *        saved); Dao, "FlashAttention-2", arXiv:2307.08691 (backward 2.5x).
  *  [L25] Liu et al., "MoE Parallel Folding", arXiv:2504.14960.
  *  [NC]  NVIDIA nccl-tests, doc/PERFORMANCE.md (bus-bandwidth factors).
+ *  [NT]  NVIDIA nccl, src/graph/tuning.cc (ncclTopoTuneModel, at 01afd20a):
+ *        a ring's latency (nsteps - nInterSteps) intraLat + nInterSteps
+ *        interLat, nInterSteps = 2(nNodes - 1) for all-reduce, nNodes - 1
+ *        for all-gather and reduce-scatter; the all-reduce tree's
+ *        2((nRanks/nNodes - 1) intraLat + log2i(nNodes) interLat), its bus
+ *        bandwidth x 0.9 and algorithm bandwidth half of it; each call the
+ *        algorithm of least time.
  *  [P22] Chowdhery et al., "PaLM", appendix B (model FLOPs utilization).
  */
 #include "moeplan/cost.h"

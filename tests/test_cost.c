@@ -1024,8 +1024,9 @@ END_TEST
  *    33,554,432 / 1 = 34,624,512 parameters; norm read 4 B each =
  *    138,498,048; clip read and write 276,996,096; master read 138,498,048;
  *    zero_grad over all 50,675,712 parameters 202,702,848; the norm's
- *    all-reduce of 4 B over the 128 GPUs: 2 * 127 * 1e-5 + 2 * (127/128) *
- *    4 / 400e9 s. */
+ *    all-reduce of 4 B over the 128 GPUs (16 nodes of 8) as NCCL's tree,
+ *    faster than the ring's 2 * 127 * 1e-5: 2 (7 * 3e-6 + log2(16) * 1e-5)
+ *    + 2 * 4 / (0.9 * 400e9) s. */
 START_TEST(test_review_small_kernels)
 {
     world *x = seed_world();
@@ -1048,7 +1049,7 @@ START_TEST(test_review_small_kernels)
     o = find_op(ops, n, "grad-norm-all-reduce");
     ck_assert_int_eq(o->group, MP_GROUP_WORLD);
     ck_assert_int_eq(o->group_size, 128);
-    ck_assert_rel(o->fwd_s, 2 * 127 * 1e-5 + 2 * (127.0 / 128) * 4 / 400e9, 1e-12);
+    ck_assert_rel(o->fwd_s, 2 * (7 * 3e-6 + 4 * 1e-5) + 8 / (0.9 * 400e9), 1e-12);
     x->m.learned_positions = 4096;
     n = mp_cost_block_ops(&x->c, MP_BLOCK_ATTN, ops);
     for (size_t i = 0; i < n; i++)
@@ -1117,12 +1118,12 @@ END_TEST
  * layer and final norm instead of the embedding): RS 7.920864e-4, AG
  * 4.710432e-4, exposed without overlap (the larger of the two ranks), hidden
  * by the drain (rank 0's backward, milliseconds) and the fill with it.
- * Both add the norm's all-reduce over 128 GPUs, 2 * 127 * 1e-5 +
- * 2 (127/128) 4 / 4e11. */
+ * Both add the norm's all-reduce over 128 GPUs, as NCCL's tree (16 nodes
+ * of 8): 2 (7 * 3e-6 + 4 * 1e-5) + 2 * 4 / (0.9 * 4e11). */
 START_TEST(test_review_dp_window_last_rank)
 {
     world *x = seed_world();
-    double norm = 2 * 127 * 1e-5 + 2 * (127.0 / 128) * 4 / 400e9;
+    double norm = 2 * (7 * 3e-6 + 4 * 1e-5) + 8 / (0.9 * 400e9);
     ck_assert_rel(x->r.t_dp_s, 7.920864e-4 + 4.710432e-4 + norm, 1e-12);
     x->w.overlap_grad_reduce = true;
     evaluate(x, x->w.seq_max);
@@ -1161,6 +1162,14 @@ static const coll_case coll_cases[] = {
     {MP_COLL_ALLREDUCE, 16, 2, 1e8, 9.525e-3,
      "B = min(1e11, 2*1e10) = 2e10: 1.5e-4 + 2*(15/16)*1e8/2e10 = 1.5e-4 + 9.375e-3"},
     {MP_COLL_ALLREDUCE, 16, 1, 1e8, 1.89e-2, "one member per node, B = 1e10: 1.5e-4 + 1.875e-2"},
+    /* Across nodes the faster of the ring and NCCL's tree, 2((mpn-1) a_intra
+     * + floor(log2 N) a_inter) + 2 s / (0.9 B): the three above stay rings
+     * (16 over 2 nodes: tree 2(7e-6 + 5e-6) + 2e8/7.2e10 = 2.80e-3 > 2.49e-3). */
+    {MP_COLL_ALLREDUCE, 1024, 8, 4, 8.4e-5 + 8 / 7.2e10,
+     "a 4-byte gradient norm over 128 nodes: tree 2(7*1e-6 + 7*5e-6) + 8/(0.9*8e10); the ring's 2*1023*5e-6 "
+     "would be 10.23 ms"},
+    {MP_COLL_ALLREDUCE, 64, 8, 1e6, 4.4e-5 + 2e6 / 7.2e10,
+     "1 MB over 8 nodes: tree 2(7e-6 + 3*5e-6) + 2e6/7.2e10 = 71.8 us, ring 630e-6 + 24.6e-6"},
     {MP_COLL_ALLGATHER, 4, 4, 1e8, 7.53e-4, "3*1e-6 + (3/4)*1e8/1e11 = 3e-6 + 7.5e-4"},
     {MP_COLL_REDUCESCATTER, 8, 8, 1e8, 8.82e-4, "7*1e-6 + (7/8)*1e-3 = 7e-6 + 8.75e-4"},
     {MP_COLL_ALLGATHER, 16, 8, 1e8, 1.246875e-3, "15*5e-6 + (15/16)*1e8/8e10 = 7.5e-5 + 1.171875e-3"},
