@@ -7,7 +7,8 @@
  * in fp32 (alloc_f32), as Megatron-LM's distributed optimizer keeps them.
  *
  * Every kernel reads its 16-bit inputs, computes in fp32 and rounds the
- * result once to bf16 (round to nearest even: within 2^-9 relative).
+ * result once to bf16 (round to nearest even, 8 significant bits: within
+ * 2^-8 relative).
  * Matrix products through cuBLAS, bf16 operands and result, fp32
  * accumulation (cublasGemmEx, CUBLAS_COMPUTE_32F); the grouped expert
  * product one cuBLAS call per non-empty group.  Memory-bound kernels

@@ -1,60 +1,105 @@
 #!/usr/bin/env bash
-# Every GPU check of moeplan in one run, for a machine with NVIDIA GPUs
-# (the device tool's: run it from the repository root with a build made
-# elsewhere carried in, or let it build).  Writes to $OUT (default
-# validate/results/<gpu>/):
-#   env.txt          nvidia-smi, nvcc and NCCL versions
-#   gpu-suite.txt    meson test --suite gpu (the CUDA kernels against the CPU's)
-#   kernel-rates.txt tests/bench_kernels_gpu: each memory-bound kernel's GB/s
-#                    beside a device copy's (the >= 80% target), GEMM and
-#                    attention TFLOP/s
-#   hw-measured.yaml calibrate --measure --backend cuda (GEMM, copy, attention)
-#   run-*.json       run --backend cuda of each plan, predicted against measured
-#   nccl-*.json      with 2 or more GPUs: run across them under mpirun (NCCL)
-#   summary.txt      one line per check: ok or the failure
+# Every GPU check of moeplan in one run, for the device tool's machine (one
+# NVIDIA GPU, the CUDA libraries, no package registry).  Build the programs
+# here first (validate/gpu/bundle.sh: build-gpu-bundle/), then on the device
+# tool: run `bash validate/gpu/checks.sh` with carry ["build-gpu-bundle"] and
+# a timeout_s above BUDGET_S.
 #
-#   BUILD=build-rel bash validate/gpu/checks.sh
-# Each step has a timeout; one failing does not stop the others.
+# What comes back ($OUT; the tool returns at most 8 files):
+#   summary.txt   one line per check: ok, FAIL (exit code), or skipped (the
+#                 time left); written as the checks go
+#   env.txt       nvidia-smi, the libraries found, the bundle's commit
+#   results.tgz   every check's output, packed again after each check (a
+#                 run cut off at its limit still returns the checks done):
+#                   gpu-kernels.txt   tests/test_kernels_gpu: each CUDA kernel
+#                                     against the CPU backend's
+#                   kernel-rates.txt  tests/bench_kernels_gpu: each memory-bound
+#                                     kernel's GB/s beside a device copy's
+#                   <plan>.json       run --backend cuda of each plan,
+#                                     predicted against measured, op by op
+#                   hw-measured.yaml  calibrate --measure --backend cuda
+#                   <plan>-measured.json  the runs again with those tables
+# Unpack it under validate/results/<gpu>/ and commit it.
+#
+# Environment: BUDGET_S (default 480): the whole script's deadline, each
+# check's timeout cut to what is left; BUNDLE (default build-gpu-bundle);
+# BACKEND (default cuda; cpu runs the same steps here, to check the script
+# itself on a machine without a GPU).
 set -u
-BUILD=${BUILD:-build-gpu}
-export PATH="$PATH:/usr/local/cuda/bin"
-if [ ! -x "$BUILD/src/moeplan" ]; then
-    meson setup "$BUILD" --buildtype=release -Dcuda=enabled >/dev/null && ninja -C "$BUILD" >/dev/null || {
-        echo "build failed" >&2; exit 1; }
-fi
-M="$BUILD/src/moeplan"
-gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr ' ' '-' | tr -cd 'A-Za-z0-9_-')
-ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
-OUT=${OUT:-validate/results/${gpu:-unknown-gpu}}
+cd "$(dirname "$0")/../.." || exit 1
+BUNDLE=${BUNDLE:-build-gpu-bundle}
+BACKEND=${BACKEND:-cuda}
+deadline=$((SECONDS + ${BUDGET_S:-480}))
+OUT=${OUT:-/tmp/moeplan-gpu-out}
+RES=$(mktemp -d /tmp/moeplan-gpu-res.XXXXXX)
 mkdir -p "$OUT"
 : >"$OUT/summary.txt"
-step() { # step NAME TIMEOUT_S FILE CMD...: run, keep stdout in FILE, record the outcome
-    local name=$1 t=$2 f=$3
-    shift 3
-    if timeout "$t" "$@" >"$OUT/$f" 2>"$OUT/$f.err"; then echo "ok   $name" >>"$OUT/summary.txt"
-    else echo "FAIL $name (exit $?; $OUT/$f.err)" >>"$OUT/summary.txt"; fi
-}
-{ nvidia-smi; nvcc --version; ls /usr/local/cuda/lib64 | grep -i nccl; "$M" --version; } >"$OUT/env.txt" 2>&1
-step "gpu suite" 300 gpu-suite.txt meson test -C "$BUILD" --suite gpu --print-errorlogs
-step "kernel rates" 300 kernel-rates.txt "$BUILD/tests/bench_kernels_gpu"
-step "calibrate --measure" 300 calibrate.txt "$M" calibrate --measure --backend cuda \
-    --plan tests/data/run-small-plan.yaml -o "$OUT/hw-measured.yaml"
-for plan in tests/data/run-small-plan.yaml tests/data/run-mla-plan.yaml plans/seed-plan.yaml \
-    tests/data/run-mixtral-plan.yaml; do
-    n=$(basename "$plan" .yaml)
-    step "run $n" 300 "run-$n.json" "$M" run --plan "$plan" --backend cuda --layers 2 --optimizer --format json
-    [ -s "$OUT/hw-measured.yaml" ] && step "run $n, measured tables" 300 "run-$n-measured.json" \
-        "$M" run --plan "$plan" --backend cuda --layers 2 --hardware "$OUT/hw-measured.yaml" --format json
+pack() { tar czf "$OUT/results.tgz" -C "$RES" . 2>/dev/null; }
+
+# The CUDA libraries the bundle links: wherever this machine has them (the
+# toolkit's lib64, or the pip wheels of the Python that holds PyTorch).
+libdirs="$PWD/$BUNDLE/lib"
+for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
+    found=$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l {print $NF; exit}')
+    [ -z "$found" ] && found=$(find /usr/local/cuda/lib64 /usr/local/cuda/targets /usr/lib /opt /usr/local/lib \
+        -name "$lib" 2>/dev/null | head -1)
+    [ -n "$found" ] && libdirs="$libdirs:$(dirname "$found")"
 done
-if [ "$ngpu" -ge 4 ] && command -v mpirun >/dev/null; then
-    R=(mpirun --allow-run-as-root --oversubscribe -np 4)
-    step "nccl tp2 x ep2" 300 nccl-tp2-ep2.json "${R[@]}" "$M" run --plan tests/data/run-tp2-ep2-plan.yaml \
-        --backend cuda --format json
-    step "nccl pp2 x dp2 step" 300 nccl-pp2-dp2.json "${R[@]}" "$M" run --plan tests/data/run-pp2-dp2-plan.yaml \
-        --backend cuda --step --optimizer --format json
-    step "nccl calibrate" 300 nccl-calibrate.txt "${R[@]}" "$M" calibrate --measure --backend cuda \
-        -o "$OUT/hw-measured-nccl.yaml"
-else
-    echo "skip nccl: $ngpu GPU(s)$(command -v mpirun >/dev/null || echo ', no mpirun')" >>"$OUT/summary.txt"
+export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export MOEPLAN_PLANS="$PWD/plans"
+M="$PWD/$BUNDLE/bin/moeplan"
+{
+    date -u
+    nvidia-smi 2>&1
+    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+    cat "$BUNDLE/commit.txt" 2>&1
+    for p in "$BUNDLE"/bin/*; do echo "== ldd $p"; ldd "$p" 2>&1; done
+    "$M" --version 2>&1
+} >"$OUT/env.txt" 2>&1
+if [ ! -x "$M" ]; then
+    echo "FAIL no bundle: $M is missing (run validate/gpu/bundle.sh and carry $BUNDLE)" >>"$OUT/summary.txt"
+    exit 1
 fi
+
+# step NAME TIMEOUT_S FILE CMD...: run CMD with its stdout in FILE (stderr
+# in FILE.err), within the deadline; record the outcome; pack.
+step() {
+    local name=$1 t=$2 f=$3 left rc
+    shift 3
+    left=$((deadline - SECONDS))
+    if [ "$left" -lt 10 ]; then
+        echo "skip $name (the budget is spent)" >>"$OUT/summary.txt"
+        return
+    fi
+    [ "$t" -gt "$left" ] && t=$left
+    local t0=$SECONDS
+    timeout "$t" "$@" >"$RES/$f" 2>"$RES/$f.err"
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        echo "ok   $name ($((SECONDS - t0)) s)" >>"$OUT/summary.txt"
+    else
+        # 77 is the GPU test's "no GPU": a failure on a GPU machine.
+        echo "FAIL $name (exit $rc$([ "$rc" -eq 77 ] && echo ': skipped, no GPU seen')$([ "$rc" -eq 124 ] && echo ': timed out'); $f.err)" >>"$OUT/summary.txt"
+    fi
+    pack
+}
+
+# In order of what each check is worth if the time runs out.
+step "gpu kernels against the CPU's" 120 gpu-kernels.txt "$BUNDLE/bin/test_kernels_gpu"
+[ "$BACKEND" = cuda ] && step "kernel rates" 120 kernel-rates.txt "$BUNDLE/bin/bench_kernels_gpu"
+for plan in tests/data/run-small-plan.yaml tests/data/run-mixtral-plan.yaml plans/seed-plan.yaml \
+    tests/data/run-mla-plan.yaml; do
+    n=$(basename "$plan" .yaml)
+    step "run $n" 120 "$n.json" "$M" run --plan "$plan" --backend "$BACKEND" --layers 2 --optimizer --format json
+done
+step "calibrate --measure" 180 calibrate.txt "$M" calibrate --measure --backend "$BACKEND" \
+    --plan tests/data/run-small-plan.yaml -o "$RES/hw-measured.yaml"
+if [ -s "$RES/hw-measured.yaml" ]; then
+    for plan in tests/data/run-small-plan.yaml plans/seed-plan.yaml; do
+        n=$(basename "$plan" .yaml)
+        step "run $n, measured tables" 120 "$n-measured.json" "$M" run --plan "$plan" --backend "$BACKEND" \
+            --layers 2 --hardware "$RES/hw-measured.yaml" --format json
+    done
+fi
+pack
 cat "$OUT/summary.txt"
