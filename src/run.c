@@ -178,7 +178,10 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
                     sum += p[e0 + g];
                 long used = 0;
                 for (size_t g = 0; g + 1 < B && sum > 0; g++) {
-                    j->mg[g] = (int)floor(total * p[e0 + g] / sum + 0.5);
+                    /* Rounded, and never past the rows allocated (B m):
+                     * rounding up B - 1 groups could overrun them. */
+                    long want = (long)floor(total * p[e0 + g] / sum + 0.5), room = (long)total - used;
+                    j->mg[g] = (int)(want < room ? want : room);
                     used += j->mg[g];
                 }
                 if (sum > 0)
@@ -376,16 +379,25 @@ static int exec(job *j, bool bwd)
     case K_GROUPED:
         if (!bwd)
             return k->gemm_grouped(b, (int)j->batch, j->mg, (int)j->n, (int)j->k, x[0], x[1], x[2]);
+    {
+        /* Each group's data and weight gradients over its own rows (the
+         * forward's mg), the buffers stepped in bytes: elements are the
+         * backend's (bf16 on cuda), not floats. */
+        size_t e = (size_t)k->elem_bytes, row = 0;
         for (long g = 0; g < j->batch; g++) {
-            const float *A = (const float *)x[0] + (size_t)g * j->m * j->k;
-            const float *W = (const float *)x[1] + (size_t)g * j->k * j->n;
-            const float *dC = (const float *)x[3] + (size_t)g * j->m * j->n;
-            float *dA = (float *)x[4] + (size_t)g * j->m * j->k, *dW = (float *)x[5] + (size_t)g * j->k * j->n;
-            if (k->gemm(b, false, true, (int)j->m, (int)j->k, (int)j->n, dC, W, dA, 0) ||
-                k->gemm(b, true, false, (int)j->k, (int)j->n, (int)j->m, A, dC, dW, 0))
-                return -1;
+            size_t mg = j->mg[g] > 0 ? (size_t)j->mg[g] : 0, kn = (size_t)g * j->k * j->n;
+            if (mg) {
+                const char *A = (const char *)x[0] + row * j->k * e, *W = (const char *)x[1] + kn * e;
+                const char *dC = (const char *)x[3] + row * j->n * e;
+                char *dA = (char *)x[4] + row * j->k * e, *dW = (char *)x[5] + kn * e;
+                if (k->gemm(b, false, true, (int)mg, (int)j->k, (int)j->n, dC, W, dA, 0) ||
+                    k->gemm(b, true, false, (int)j->k, (int)j->n, (int)mg, A, dC, dW, 0))
+                    return -1;
+            }
+            row += mg;
         }
         return 0;
+    }
     case K_ATTN:
         if (!bwd)
             return k->attention_fwd(b, (int)j->m, (int)j->n, (int)j->k, x[0], x[1], x[2], x[3], x[4]);
