@@ -55,8 +55,11 @@ static bool megatron_runs(const mp_model *m, const mp_workload *w, const mp_layo
     case MP_ACT_GEGLU:
         WHY("Megatron-LM has no flag for a GELU-gated MLP (--swiglu gates with SiLU, --quick-geglu with quick GELU)");
     case MP_ACT_OTHER:
-        WHY("the model's gated MLP activation (e.g. gpt-oss's clamped SwiGLU) has no Megatron-LM flag; moeplan "
-            "prices it as SwiGLU");
+        if (m->gated_mlp)
+            WHY("the model's gated MLP activation (e.g. gpt-oss's clamped SwiGLU) has no Megatron-LM flag; moeplan "
+                "prices it as SwiGLU");
+        WHY("the model's MLP activation has no Megatron-LM flag (GELU by default, --squared-relu); moeplan prices it "
+            "as GELU");
     default:
         break;
     }
@@ -239,12 +242,14 @@ void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_lay
      * window_size (left, right) = (W - 1, 0), Transformer Engine's keys
      * [i - left, i + right]; on the layers window_attn_skip_freq marks 1
      * when not every layer slides (utils.py is_layer_window_attention). */
-    if (m->window_kind == MP_WINDOW_SLIDING) {
+    bool any_local = false, all_local = true;
+    for (int i = 0; i < m->num_layers; i++) {
+        any_local |= m->attn_local[i];
+        all_local &= m->attn_local[i];
+    }
+    if (m->window_kind == MP_WINDOW_SLIDING && any_local) {
         ADD("--window-size %lld,0 \\\n", (long long)m->window - 1);
-        bool all = true;
-        for (int i = 0; i < m->num_layers; i++)
-            all &= m->attn_local[i];
-        if (!all) {
+        if (!all_local) {
             ADD("--window-attn-skip-freq \"[");
             for (int i = 0; i < m->num_layers; i++)
                 ADD("%s%d", i ? "," : "", m->attn_local[i] ? 1 : 0);

@@ -117,23 +117,58 @@ static mp_status opt_dropout(hf_ctx *c, const char *key, double dflt, bool *on)
     return MP_OK;
 }
 
-/* A gated MLP's activation from `key` (transformers' ACT2FN names):
- * silu/swish is SwiGLU, the gelu variants GeGLU, anything else OTHER (the
- * same cost; --emit megatron refuses what it cannot name).  Absent: the
- * families' default, silu. */
-static mp_status read_gated_act(hf_ctx *c, const char *key)
+/* An MLP activation named `key` (transformers' ACT2FN names, activations.py):
+ * one of the GELUs (tanh or erf forms, their fast variants), silu/swish,
+ * relu, or one of a few others priced alike but named by no framework flag
+ * (OTHER); any other name is refused at its value, not guessed.  *gelu
+ * (the GELU kind) true, *silu, *relu likewise; absent: dflt. */
+static const char *const act_gelu[] = {"gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "gelu_accurate",
+                                       "gelu_python", NULL};
+static const char *const act_other[] = {"quick_gelu", "relu2", "relu6", "leaky_relu", "mish", "tanh", "sigmoid",
+                                        "linear", NULL};
+
+static bool in_list(const char *s, const char *const *list)
 {
-    char act[48] = "silu";
-    if (val(c, key)) {
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(s, list[i]))
+            return true;
+    return false;
+}
+
+/* The activation's kind: 'g' a GELU, 's' SiLU, 'r' ReLU, 'o' other. */
+static mp_status read_act(hf_ctx *c, const char *key, const char *dflt, char *kind)
+{
+    char act[48];
+    snprintf(act, sizeof act, "%s", dflt);
+    const mp_node *v = val(c, key);
+    if (v) {
         mp_getter g = getter(c);
         TRY(mp_get_string(&g, key, true, act, sizeof act, NULL));
     }
-    if (!strcmp(act, "silu") || !strcmp(act, "swish"))
-        c->m->ffn_act = MP_ACT_SWIGLU;
-    else if (!strncmp(act, "gelu", 4))
-        c->m->ffn_act = MP_ACT_GEGLU;
+    if (in_list(act, act_gelu))
+        *kind = 'g';
+    else if (!strcmp(act, "silu") || !strcmp(act, "swish"))
+        *kind = 's';
+    else if (!strcmp(act, "relu"))
+        *kind = 'r';
+    else if (in_list(act, act_other))
+        *kind = 'o';
     else
-        c->m->ffn_act = MP_ACT_OTHER;
+        return mp_doc_error(c->d, v, c->err,
+                            "'%s': unknown activation '%s'; moeplan reads transformers' gelu, gelu_new, gelu_fast, "
+                            "gelu_pytorch_tanh, gelu_accurate, gelu_python, silu, swish, relu, quick_gelu, relu2, "
+                            "relu6, leaky_relu, mish, tanh, sigmoid, linear", key, act);
+    return MP_OK;
+}
+
+/* A gated MLP's activation from `key`: SiLU-gated is SwiGLU, GELU-gated
+ * GeGLU, anything else OTHER (the same cost; --emit megatron refuses what
+ * it cannot name).  Absent: the families' default, silu. */
+static mp_status read_gated_act(hf_ctx *c, const char *key)
+{
+    char kind;
+    TRY(read_act(c, key, "silu", &kind));
+    c->m->ffn_act = kind == 's' ? MP_ACT_SWIGLU : kind == 'g' ? MP_ACT_GEGLU : MP_ACT_OTHER;
     return MP_OK;
 }
 
@@ -312,12 +347,9 @@ static mp_status read_gpt2(hf_ctx *c)
     m->qkv_bias = m->out_bias = m->mlp_bias = true;
     m->gated_mlp = false;
     /* GPT2Config.activation_function, default "gelu_new" (a GELU). */
-    char act[48] = "gelu_new";
-    if (val(c, "activation_function")) {
-        mp_getter g = getter(c);
-        TRY(mp_get_string(&g, "activation_function", true, act, sizeof act, NULL));
-    }
-    m->ffn_act = !strncmp(act, "gelu", 4) ? MP_ACT_GELU : !strcmp(act, "relu") ? MP_ACT_RELU : MP_ACT_OTHER;
+    char kind;
+    TRY(read_act(c, "activation_function", "gelu_new", &kind));
+    m->ffn_act = kind == 'g' ? MP_ACT_GELU : kind == 'r' ? MP_ACT_RELU : MP_ACT_OTHER;
     TRY(opt_dropout(c, "resid_pdrop", 0.1, &m->dropout));
     TRY(opt_dropout(c, "attn_pdrop", 0.1, &m->dropout));
     return MP_OK;

@@ -724,6 +724,12 @@ static const hf_refusal hf_refusals[] = {
      "'router_bias' is given but 'experts' is 0 or absent"},
     {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nqk_norm: half\n", 7, 10,
      "'qk_norm' must be true, false or full"},
+    /* An activation name transformers does not define is refused at it,
+     * not read by its prefix. */
+    {"{\n  \"model_type\": \"llama\",\n  \"hidden_size\": 64,\n  \"num_hidden_layers\": 2,\n"
+     "  \"num_attention_heads\": 4,\n  \"vocab_size\": 10,\n  \"intermediate_size\": 8,\n"
+     "  \"hidden_act\": \"gelu_typo\"\n}\n",
+     8, 17, "'hidden_act': unknown activation 'gelu_typo'"},
     /* DeepSeek without experts is not read as dense. */
     {"{\"model_type\": \"deepseek_v3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
      "\"num_attention_heads\": 4, \"vocab_size\": 10, \"intermediate_size\": 8}\n",
