@@ -308,6 +308,17 @@ static int flag_error(const char *flag, const char *fmt, const char *arg)
 
 /* Write a command's output only once it has succeeded: never partial
  * output on stdout. */
+/* After text printed straight to stdout (help, version): exit 3 when it
+ * could not be written, as for every other output. */
+static int stdout_done(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "moeplan: error: writing the output failed: %s\n", strerror(errno));
+        return EXIT_INTERNAL;
+    }
+    return EXIT_OK;
+}
+
 static int finish(mp_status st, const mp_error *err, char *buf, size_t len, int failed)
 {
     if (st) {
@@ -417,12 +428,12 @@ int main(int argc, char **argv)
                 command_help(stdout, ci);
             else
                 usage(stdout);
-            return EXIT_OK;
+            return stdout_done();
         case 'V':
             printf("moeplan %s (%s)\n", MP_VERSION,
                    MP_HAVE_CUDA ? "CUDA toolkit found at build time: nvcc, cuBLAS, NCCL"
                                 : "built without CUDA: running plans on GPUs needs nvcc, cuBLAS and NCCL at build time");
-            return EXIT_OK;
+            return stdout_done();
         case OPT_MODEL: o.model_path = optarg; break;
         case OPT_HARDWARE: o.hardware_path = optarg; break;
         case OPT_WORKLOAD: o.workload_path = optarg; break;

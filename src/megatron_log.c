@@ -43,7 +43,25 @@ static double after_at(const char *p, const char *end, const char *key, const ch
     return -1;
 }
 
-static double after(const char *p, const char *end, const char *key) { return after_at(p, end, key, NULL); }
+/* The number after `key` on the line [p, end) (line number `line`), as
+ * after_at; a malformed one (-2) counted, the first one kept with its key,
+ * position and text. */
+static double value(mp_megatron_log *out, const char *p, const char *end, int line, const char *key)
+{
+    const char *at = NULL;
+    double v = after_at(p, end, key, &at);
+    if (v == -2 && !out->n_bad_values++) {
+        snprintf(out->first_bad_key, sizeof out->first_bad_key, "%s", key);
+        out->first_bad_line = line;
+        out->first_bad_col = (int)(at - p) + 1;
+        size_t k = 0;
+        while (at + k < end && k + 1 < sizeof out->first_bad_text && at[k] != ' ' && at[k] != '|' && at[k] != ',')
+            k++;
+        memcpy(out->first_bad_text, at, k);
+        out->first_bad_text[k] = 0;
+    }
+    return v;
+}
 
 int mp_megatron_log_parse(const char *text, size_t len, mp_megatron_log *out)
 {
@@ -61,25 +79,15 @@ int mp_megatron_log_parse(const char *text, size_t len, mp_megatron_log *out)
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
-        const char *at = NULL;
         line++;
-        double ms = after_at(p, le, "elapsed time per iteration (ms):", &at);
+        double ms = value(out, p, le, line, "elapsed time per iteration (ms):");
         if (ms == 0)
             out->n_zero_times++;
-        else if (ms == -2 && !out->n_bad_times++) {
-            out->first_bad_line = line;
-            out->first_bad_col = (int)(at - p) + 1;
-            size_t k = 0;
-            while (at + k < le && k + 1 < sizeof out->first_bad_text && at[k] != ' ' && at[k] != '|')
-                k++;
-            memcpy(out->first_bad_text, at, k);
-            out->first_bad_text[k] = 0;
-        }
-        double ws = after(p, le, "using world size:");
+        double ws = value(out, p, le, line, "using world size:");
         if (ws >= 1 && ws < 1e9)
             out->world_size = (long)ws;
         if (ms > 0) {
-            double gb = after(p, le, "global batch size:");
+            double gb = value(out, p, le, line, "global batch size:");
             if (gb >= 1 && gb < 1e12) {
                 if (out->global_batch && (long)gb != out->global_batch)
                     out->global_batch_varies = 1;
@@ -97,12 +105,12 @@ int mp_megatron_log_parse(const char *text, size_t len, mp_megatron_log *out)
                 f = f2;
             }
             t[n] = ms / 1000.0;
-            double tf = after(p, le, "throughput per GPU (TFLOP/s/GPU):");
+            double tf = value(out, p, le, line, "throughput per GPU (TFLOP/s/GPU):");
             if (tf > 0)
                 f[nt++] = tf;
             n++;
         }
-        double mib = after(p, le, "max allocated:");
+        double mib = value(out, p, le, line, "max allocated:");
         if (mib > 0) {
             out->n_memory_lines++;
             if (mib * 1048576.0 > out->max_allocated_bytes)

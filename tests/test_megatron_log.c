@@ -39,7 +39,7 @@ START_TEST(test_small_log)
     ck_assert_int_eq(lg.world_size, 128);
     ck_assert_int_eq(lg.global_batch, 128);
     ck_assert_int_eq(lg.global_batch_varies, 0);
-    ck_assert_int_eq(lg.n_zero_times + lg.n_bad_times, 0);
+    ck_assert_int_eq(lg.n_zero_times + lg.n_bad_values, 0);
 }
 END_TEST
 
@@ -60,7 +60,7 @@ START_TEST(test_degenerate)
                       " elapsed time per iteration (ms): 500 | global batch size: 8 |\n"
                       " elapsed time per iteration (ms): 400 | global batch size: 16 |\n";
     ck_assert_int_eq(mp_megatron_log_parse(odd, strlen(odd), &lg), 2);
-    ck_assert_int_eq(lg.n_bad_times, 1);
+    ck_assert_int_eq(lg.n_bad_values, 1);
     ck_assert_int_eq(lg.n_zero_times, 1);
     ck_assert_int_eq(lg.global_batch_varies, 1);
     ck_assert_int_eq(lg.world_size, 0);
@@ -73,10 +73,21 @@ START_TEST(test_degenerate)
                        " elapsed time per iteration (ms): 31O.0 |\n"
                        " elapsed time per iteration (ms): -300.0 |\n";
     ck_assert_int_eq(mp_megatron_log_parse(typo, strlen(typo), &lg), 1);
-    ck_assert_int_eq(lg.n_bad_times, 2);
+    ck_assert_int_eq(lg.n_bad_values, 2);
     ck_assert_int_eq(lg.first_bad_line, 2);
     ck_assert_int_eq(lg.first_bad_col, 35);
     ck_assert_str_eq(lg.first_bad_text, "31O.0");
+    ck_assert_str_eq(lg.first_bad_key, "elapsed time per iteration (ms):");
+    /* The other values read are held to the same: a letter in a memory
+     * figure is not read as 35 MB, a world size of "128x" not dropped. */
+    const char *mem = " elapsed time per iteration (ms): 300 |\n"
+                      "[Rank 7] memory (MB) | allocated: 1.0 | max allocated: 35OO.75 | reserved: 4.0\n"
+                      "using world size: 128x, data-parallel size: 16\n";
+    ck_assert_int_eq(mp_megatron_log_parse(mem, strlen(mem), &lg), 1);
+    ck_assert_int_eq(lg.n_bad_values, 2);
+    ck_assert_str_eq(lg.first_bad_key, "max allocated:");
+    ck_assert_str_eq(lg.first_bad_text, "35OO.75");
+    ck_assert_int_eq(lg.first_bad_line, 2);
 }
 END_TEST
 
