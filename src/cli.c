@@ -96,7 +96,8 @@ mp_status cli_load_inputs(const cli_opts *o, cli_inputs *in, bool want_default_p
      * longer sequence has no embedding for its later tokens (Megatron-LM's
      * validate_args asserts max_position_embeddings >= seq_length). */
     if (in->model.learned_positions > 0 && in->wl.seq_max > in->model.learned_positions)
-        return mp_error_set(err, MP_ERR_INPUT, o->seq_text ? "" : in->wl_path, 0, 0,
+        return mp_error_set(err, MP_ERR_INPUT, o->seq_text ? "" : in->wl_path, o->seq_text ? 0 : in->wl.seq_line,
+                            o->seq_text ? 0 : in->wl.seq_col,
                             "%s%ld tokens per sequence, and the model %s has a learned position table of %lld "
                             "positions: it cannot embed the tokens past them (give a sequence length of at most "
                             "%lld)", o->seq_text ? "--seq-len: " : "seq_len: ", in->wl.seq_max, in->model_path,

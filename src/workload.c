@@ -137,6 +137,8 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
         st = mp_doc_error(&d, d.root, err, "missing required key 'seq_len' (tokens, e.g. 4096 or 128-10240)");
         goto out;
     }
+    w->seq_line = seq->line;
+    w->seq_col = seq->col;
     if (seq->kind != MP_NODE_SCALAR || !mp_parse_seq_range(seq->text, &w->seq_min, &w->seq_max)) {
         st = mp_doc_error(&d, seq, err,
                           "'seq_len' must be a token count such as 4096 or a range such as 128-10240 "

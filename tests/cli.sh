@@ -663,7 +663,7 @@ for f in tests/data/hf/*.json; do
 done
 
 expect_bad "a sequence past a learned position table is refused (seed workload, GPT-2)" \
-    "^moeplan: .*seed-workload.yaml: error: seq_len: 10240 tokens per sequence, and the model tests/data/hf/gpt2.json has a learned position table of 1024 positions" \
+    "^moeplan: .*seed-workload.yaml:[0-9]+:[0-9]+: error: seq_len: 10240 tokens per sequence, and the model tests/data/hf/gpt2.json has a learned position table of 1024 positions" \
     "" -- explain --model tests/data/hf/gpt2.json --gpus 1
 expect_bad "the same from --seq-len, by plan" "^moeplan: error: --seq-len: 4096 tokens per sequence" "at most 1024" \
     -- plan --model tests/data/hf/gpt2.json --gpus 1-8 --seq-len 4096
