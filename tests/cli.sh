@@ -784,49 +784,44 @@ expect_bad "calibrate --megatron-log without --plan" "^moeplan: error: --megatro
 expect_bad "calibrate --megatron-log of a file that is not a log" \
     "^moeplan: plans/seed-model.yaml: error: no 'elapsed time per iteration \\(ms\\):' line" "" \
     -- calibrate --megatron-log plans/seed-model.yaml --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+# bad_log NAME LOG RE: calibrate --megatron-log LOG with the seed plan is
+# refused, stderr matching "^moeplan: LOG" followed by RE.
+bad_log() {
+    expect_bad "$1" "^moeplan: $2$3" "" -- calibrate --megatron-log "$2" --plan plans/seed-plan.yaml \
+        --hardware plans/hardware/h100-sxm.yaml
+}
 # A log that is not of the plan's run, or not of a run at all, is refused.
 sed 's/using world size: 128/using world size: 64/' tests/data/megatron-small.log > "$TMP/mlog-ws.log"
-expect_bad "calibrate: a log whose world size is not the plan's GPUs" \
-    "^moeplan: $TMP/mlog-ws.log: error: the log's 'using world size: 64' is not the plan's 128 GPUs" "" \
-    -- calibrate --megatron-log "$TMP/mlog-ws.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+bad_log "calibrate: a log whose world size is not the plan's GPUs" "$TMP/mlog-ws.log" \
+    ": error: the log's 'using world size: 64' is not the plan's 128 GPUs"
 sed 's/global batch size:   128/global batch size:   256/' tests/data/megatron-small.log > "$TMP/mlog-gb.log"
-expect_bad "calibrate: a log whose global batch is not the plan's" \
-    "^moeplan: $TMP/mlog-gb.log: error: the log's 'global batch size: 256' is not the plan workload's global_batch 128" "" \
-    -- calibrate --megatron-log "$TMP/mlog-gb.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+bad_log "calibrate: a log whose global batch is not the plan's" "$TMP/mlog-gb.log" \
+    ": error: the log's 'global batch size: 256' is not the plan workload's global_batch 128"
 sed '0,/global batch size:   128/s//global batch size:    64/' tests/data/megatron-small.log > "$TMP/mlog-ramp.log"
-expect_bad "calibrate: a log with a batch-size ramp-up" \
-    "^moeplan: $TMP/mlog-ramp.log: error: the 'global batch size:' changes between iteration lines" "" \
-    -- calibrate --megatron-log "$TMP/mlog-ramp.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+bad_log "calibrate: a log with a batch-size ramp-up" "$TMP/mlog-ramp.log" \
+    ": error: the 'global batch size:' changes between iteration lines"
 grep -v 'iteration       [123]0/' tests/data/megatron-small.log > "$TMP/mlog-one.log"
-expect_bad "calibrate: a log with only the start-up iteration" \
-    "^moeplan: $TMP/mlog-one.log: error: only one iteration line \\(9.000 s\\), the start-up interval" "" \
-    -- calibrate --megatron-log "$TMP/mlog-one.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+bad_log "calibrate: a log with only the start-up iteration" "$TMP/mlog-one.log" \
+    ": error: only one iteration line \\(9.000 s\\), the start-up interval"
 sed 's/(ms): 300.0/(ms): 1e999/' tests/data/megatron-small.log > "$TMP/mlog-inf.log"
-expect_bad "calibrate: a log with a time that is not finite" \
-    "^moeplan: $TMP/mlog-inf.log:5:[0-9]+: error: 'elapsed time per iteration \\(ms\\):' is '1e999', not a finite number of 0 or more \\(1 such value\\)" "" \
-    -- calibrate --megatron-log "$TMP/mlog-inf.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+bad_log "calibrate: a log with a time that is not finite" "$TMP/mlog-inf.log" \
+    ":5:[0-9]+: error: 'elapsed time per iteration \\(ms\\):' is '1e999', not a finite number of 0 or more \\(1 such value\\)"
 sed 's/(ms): 310.0/(ms): nan/' tests/data/megatron-small.log > "$TMP/mlog-nan.log"
-expect_bad "calibrate: a log with a nan time (as Python prints it)" \
-    "^moeplan: $TMP/mlog-nan.log:[0-9]+:[0-9]+: error: 'elapsed time per iteration \\(ms\\):' is 'nan'" "" \
-    -- calibrate --megatron-log "$TMP/mlog-nan.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+bad_log "calibrate: a log with a nan time (as Python prints it)" "$TMP/mlog-nan.log" \
+    ":[0-9]+:[0-9]+: error: 'elapsed time per iteration \\(ms\\):' is 'nan'"
 # A letter in a time (310 with an O), a negative time: refused at the value,
 # not read as 31 ms or left out.
 sed 's/(ms): 310.0/(ms): 31O.0/' tests/data/megatron-small.log > "$TMP/mlog-o.log"
-expect_bad "calibrate: a time with a letter in it" \
-    "^moeplan: $TMP/mlog-o.log:[0-9]+:[0-9]+: error: 'elapsed time per iteration \\(ms\\):' is '31O.0'" "" \
-    -- calibrate --megatron-log "$TMP/mlog-o.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+bad_log "calibrate: a time with a letter in it" "$TMP/mlog-o.log" \
+    ":[0-9]+:[0-9]+: error: 'elapsed time per iteration \\(ms\\):' is '31O.0'"
 sed 's/(ms): 310.0/(ms): -300.0/' tests/data/megatron-small.log > "$TMP/mlog-neg.log"
-expect_bad "calibrate: a negative time" \
-    "^moeplan: $TMP/mlog-neg.log:[0-9]+:[0-9]+: error: 'elapsed time per iteration \\(ms\\):' is '-300.0'" "" \
-    -- calibrate --megatron-log "$TMP/mlog-neg.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+bad_log "calibrate: a negative time" "$TMP/mlog-neg.log" \
+    ":[0-9]+:[0-9]+: error: 'elapsed time per iteration \\(ms\\):' is '-300.0'"
 grep -v 'using world size' tests/data/megatron-small.log > "$TMP/mlog-nows.log"
-expect_bad "calibrate: a log without its world size" \
-    "^moeplan: $TMP/mlog-nows.log: error: no 'using world size: N' line" "" \
-    -- calibrate --megatron-log "$TMP/mlog-nows.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+bad_log "calibrate: a log without its world size" "$TMP/mlog-nows.log" ": error: no 'using world size: N' line"
 sed -E 's/\(ms\): [0-9.]+/(ms): 0.0/' tests/data/megatron-small.log > "$TMP/mlog-zero.log"
-expect_bad "calibrate: a log whose iterations all took 0 ms" \
-    "^moeplan: $TMP/mlog-zero.log: error: every 'elapsed time per iteration \\(ms\\):' is 0 \\(4 lines\\)" "" \
-    -- calibrate --megatron-log "$TMP/mlog-zero.log" --plan plans/seed-plan.yaml --hardware plans/hardware/h100-sxm.yaml
+bad_log "calibrate: a log whose iterations all took 0 ms" "$TMP/mlog-zero.log" \
+    ": error: every 'elapsed time per iteration \\(ms\\):' is 0 \\(4 lines\\)"
 # A parameter that starts on its bound (inter_node_efficiency 1.0, the upper
 # one) and that the run does not depend on (one node: no network) is not
 # flagged as pulled there.
