@@ -21,7 +21,10 @@
 #                   <plan>-measured.json  the runs again with those tables
 # Unpack it under validate/results/<gpu>/ and commit it.
 #
-# Environment: BUDGET_S (default 480): the whole script's deadline, each
+# Exit status: 0 when every check ran and passed, 1 otherwise, 2 for a bad
+# BUDGET_S or BACKEND.
+#
+# Environment: BUDGET_S (default 480, 30-3600): the whole script's deadline, each
 # check's timeout cut to what is left; BUNDLE (default build-gpu-bundle);
 # BACKEND (default cuda; cpu runs the same steps here, to check the script
 # itself on a machine without a GPU).
@@ -29,9 +32,16 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUNDLE=${BUNDLE:-build-gpu-bundle}
 BACKEND=${BACKEND:-cuda}
-deadline=$((SECONDS + ${BUDGET_S:-480}))
+BUDGET_S=${BUDGET_S:-480}
+case "$BACKEND" in cuda | cpu) ;; *) echo "checks.sh: BACKEND is cuda or cpu, not '$BACKEND'" >&2; exit 2 ;; esac
+if ! [[ "$BUDGET_S" =~ ^[0-9]+$ ]] || [ "$BUDGET_S" -lt 30 ] || [ "$BUDGET_S" -gt 3600 ]; then
+    echo "checks.sh: BUDGET_S is whole seconds from 30 to 3600, not '$BUDGET_S'" >&2
+    exit 2
+fi
+deadline=$((SECONDS + BUDGET_S))
 OUT=${OUT:-/tmp/moeplan-gpu-out}
-RES=$(mktemp -d /tmp/moeplan-gpu-res.XXXXXX)
+RES=$(mktemp -d /tmp/moeplan-gpu-res.XXXXXX) || exit 1
+trap 'rm -rf "$RES"' EXIT # what it held is in $OUT/results.tgz
 mkdir -p "$OUT"
 : >"$OUT/summary.txt"
 pack() { tar czf "$OUT/results.tgz" -C "$RES" . 2>/dev/null; }
@@ -107,3 +117,5 @@ if [ -s "$RES/hw-measured.yaml" ]; then
 fi
 pack
 cat "$OUT/summary.txt"
+# 0 when every check ran and passed, 1 when one failed or was skipped for time.
+! grep -q -E '^(FAIL|skip run|skip calibrate)' "$OUT/summary.txt"
