@@ -282,8 +282,8 @@ static mp_status load_log_run(mp_run *r, const char *log_path, const char *plan_
     free(text);
     if (lg.n_bad_values)
         return mp_error_set(err, MP_ERR_INPUT, log_path, lg.first_bad_line, lg.first_bad_col,
-                            "'%s' is '%s', not a finite number of 0 or more (%d such value%s)", lg.first_bad_key,
-                            lg.first_bad_text, lg.n_bad_values, lg.n_bad_values == 1 ? "" : "s");
+                            "'%s' is '%s', not a number from 0 to %g (%d such value%s)", lg.first_bad_key,
+                            lg.first_bad_text, lg.first_bad_max, lg.n_bad_values, lg.n_bad_values == 1 ? "" : "s");
     if (it == 0 && lg.n_zero_times)
         return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
                             "every 'elapsed time per iteration (ms):' is 0 (%d lines): no iteration was timed",

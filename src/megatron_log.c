@@ -44,13 +44,17 @@ static double after_at(const char *p, const char *end, const char *key, const ch
 }
 
 /* The number after `key` on the line [p, end) (line number `line`), as
- * after_at; a malformed one (-2) counted, the first one kept with its key,
- * position and text. */
-static double value(mp_megatron_log *out, const char *p, const char *end, int line, const char *key)
+ * after_at; a malformed one, or one above `max` (no run logs it: 1e9 ms is
+ * 11.6 days an iteration, 1e8 MB 100 TB a GPU), is -2, counted, the first
+ * one kept with its key, bound, position and text. */
+static double value(mp_megatron_log *out, const char *p, const char *end, int line, const char *key, double max)
 {
     const char *at = NULL;
     double v = after_at(p, end, key, &at);
+    if (v > max)
+        v = -2;
     if (v == -2 && !out->n_bad_values++) {
+        out->first_bad_max = max;
         snprintf(out->first_bad_key, sizeof out->first_bad_key, "%s", key);
         out->first_bad_line = line;
         out->first_bad_col = (int)(at - p) + 1;
@@ -80,14 +84,14 @@ int mp_megatron_log_parse(const char *text, size_t len, mp_megatron_log *out)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
         line++;
-        double ms = value(out, p, le, line, "elapsed time per iteration (ms):");
+        double ms = value(out, p, le, line, "elapsed time per iteration (ms):", 1e9);
         if (ms == 0)
             out->n_zero_times++;
-        double ws = value(out, p, le, line, "using world size:");
+        double ws = value(out, p, le, line, "using world size:", 1e8);
         if (ws >= 1 && ws < 1e9)
             out->world_size = (long)ws;
         if (ms > 0) {
-            double gb = value(out, p, le, line, "global batch size:");
+            double gb = value(out, p, le, line, "global batch size:", 1e12);
             if (gb >= 1 && gb < 1e12) {
                 if (out->global_batch && (long)gb != out->global_batch)
                     out->global_batch_varies = 1;
@@ -105,12 +109,12 @@ int mp_megatron_log_parse(const char *text, size_t len, mp_megatron_log *out)
                 f = f2;
             }
             t[n] = ms / 1000.0;
-            double tf = value(out, p, le, line, "throughput per GPU (TFLOP/s/GPU):");
+            double tf = value(out, p, le, line, "throughput per GPU (TFLOP/s/GPU):", 1e6);
             if (tf > 0)
                 f[nt++] = tf;
             n++;
         }
-        double mib = value(out, p, le, line, "max allocated:");
+        double mib = value(out, p, le, line, "max allocated:", 1e8);
         if (mib > 0) {
             out->n_memory_lines++;
             if (mib * 1048576.0 > out->max_allocated_bytes)

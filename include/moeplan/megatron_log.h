@@ -25,8 +25,9 @@ typedef struct {
     int n_memory_lines;
     int n_zero_times;        /* iteration lines whose time is 0 (a skipped or failed iteration) */
     int n_bad_values;        /* values read (time, world size, batch, TFLOP/s, max allocated) that are
-                              * not a clean, finite, non-negative number */
-    int first_bad_line, first_bad_col; /* the first of them (1-based), its key and its text */
+                              * not a clean number from 0 to their bound */
+    int first_bad_line, first_bad_col; /* the first of them (1-based), its bound, key and text */
+    double first_bad_max;
     char first_bad_key[48], first_bad_text[32];
     long world_size;         /* "using world size: N" (arguments.py validate_args); 0 when not logged */
     long global_batch;       /* "global batch size: N" of the iteration lines; 0 when not logged */
