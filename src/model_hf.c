@@ -119,45 +119,24 @@ static mp_status opt_dropout(hf_ctx *c, const char *key, double dflt, bool *on)
 
 /* An MLP activation named `key` (transformers' ACT2FN names, activations.py):
  * one of the GELUs (tanh or erf forms, their fast variants), silu/swish,
- * relu, or one of a few others priced alike but named by no framework flag
- * (OTHER); any other name is refused at its value, not guessed.  *gelu
- * (the GELU kind) true, *silu, *relu likewise; absent: dflt. */
-static const char *const act_gelu[] = {"gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "gelu_accurate",
-                                       "gelu_python", NULL};
-static const char *const act_other[] = {"quick_gelu", "relu2", "relu6", "leaky_relu", "mish", "tanh", "sigmoid",
-                                        "linear", NULL};
-
-static bool in_list(const char *s, const char *const *list)
-{
-    for (int i = 0; list[i]; i++)
-        if (!strcmp(s, list[i]))
-            return true;
-    return false;
-}
-
-/* The activation's kind: 'g' a GELU, 's' SiLU, 'r' ReLU, 'o' other. */
+ * relu, or one of a few others priced alike but named by no framework flag;
+ * any other name is refused at its value with the list (and "did you
+ * mean"), not guessed.  *kind: 'g' a GELU, 's' SiLU, 'r' ReLU, 'o' other;
+ * absent: dflt's. */
 static mp_status read_act(hf_ctx *c, const char *key, const char *dflt, char *kind)
 {
-    char act[48];
-    snprintf(act, sizeof act, "%s", dflt);
-    const mp_node *v = val(c, key);
-    if (v) {
+    static const char *const names[] = {"gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "gelu_accurate",
+                                        "gelu_python", "silu", "swish", "relu", "quick_gelu", "relu2", "relu6",
+                                        "leaky_relu", "mish", "tanh", "sigmoid", "linear", NULL};
+    static const char kinds[] = "ggggggssroooooooo"; /* one per name */
+    int i = 0;
+    while (names[i] && strcmp(names[i], dflt))
+        i++;
+    if (val(c, key)) {
         mp_getter g = getter(c);
-        TRY(mp_get_string(&g, key, true, act, sizeof act, NULL));
+        TRY(mp_get_enum(&g, key, true, names, &i, NULL));
     }
-    if (in_list(act, act_gelu))
-        *kind = 'g';
-    else if (!strcmp(act, "silu") || !strcmp(act, "swish"))
-        *kind = 's';
-    else if (!strcmp(act, "relu"))
-        *kind = 'r';
-    else if (in_list(act, act_other))
-        *kind = 'o';
-    else
-        return mp_doc_error(c->d, v, c->err,
-                            "'%s': unknown activation '%s'; moeplan reads transformers' gelu, gelu_new, gelu_fast, "
-                            "gelu_pytorch_tanh, gelu_accurate, gelu_python, silu, swish, relu, quick_gelu, relu2, "
-                            "relu6, leaky_relu, mish, tanh, sigmoid, linear", key, act);
+    *kind = kinds[i];
     return MP_OK;
 }
 

@@ -729,7 +729,7 @@ static const hf_refusal hf_refusals[] = {
     {"{\n  \"model_type\": \"llama\",\n  \"hidden_size\": 64,\n  \"num_hidden_layers\": 2,\n"
      "  \"num_attention_heads\": 4,\n  \"vocab_size\": 10,\n  \"intermediate_size\": 8,\n"
      "  \"hidden_act\": \"gelu_typo\"\n}\n",
-     8, 17, "'hidden_act': unknown activation 'gelu_typo'"},
+     8, 17, "'hidden_act' is 'gelu_typo'; expected one of gelu, gelu_new, gelu_fast"},
     /* DeepSeek without experts is not read as dense. */
     {"{\"model_type\": \"deepseek_v3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
      "\"num_attention_heads\": 4, \"vocab_size\": 10, \"intermediate_size\": 8}\n",
