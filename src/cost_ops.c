@@ -86,7 +86,6 @@ double mp_cost_collective_s(const mp_hardware *hw, mp_coll coll, int n, int mpn,
      * all-reduce's) and NVLink's on the rest; tried (2026-12-02), that made
      * the H100 development runs' held-out error worse (median 7.4% to
      * 9.1%), so the ring stays as it was until a measurement decides. */
-    double nodes = ceil((double)n / mpn);
     switch (coll) {
     case MP_COLL_ALLREDUCE: {
         /* Ring: reduce-scatter then all-gather, 2(n-1) steps, each GPU sends
@@ -100,6 +99,7 @@ double mp_cost_collective_s(const mp_hardware *hw, mp_coll coll, int n, int mpn,
          * floor(log2 N) a_inter), the chain inside each node and the tree's
          * depth across them; every byte goes up and down, at 0.9 of the
          * ring's bus bandwidth (busBw * .9, algorithm bandwidth half of it). */
+        double nodes = ceil((double)n / mpn);
         double tree = 2.0 * ((mpn - 1) * hw->intra_latency_s + floor(log2(nodes)) * hw->inter_latency_s) +
                       2.0 * bytes / (0.9 * bw);
         return tree < ring ? tree : ring;
