@@ -16,12 +16,16 @@
  * the buffers are 16-byte aligned and the width a multiple of 8, else one
  * element per thread.
  *
- * Attention materialises the scores: S = Q K^T / sqrt(d) in fp32 (bf16
- * operands), an exact causal softmax to P in bf16, O = P V; the backward
- * recomputes S and forms dS = P (dP - rowsum(dO o O)) the same way.  Not a
- * flash kernel: it moves heads x seq^2 x 6 bytes forward (12 backward) and
- * is slower than cuDNN's fused attention; `run` reports its time as
- * measured, and the cost model prices flash attention.
+ * Attention at head dims 64 and 128 is flash attention, moeplan's own
+ * kernels (backend_cuda_flash.cu, src/flash_attn.cuh): FlashAttention-2's
+ * forward and backward on bf16 tensor cores (mma.sync), the scores kept
+ * on the chip, dQ accumulated in fp32.  Other head dims materialise the
+ * scores: S = Q K^T / sqrt(d) in fp32 (bf16 operands), an exact causal
+ * softmax to P in bf16, O = P V; the backward recomputes S and forms
+ * dS = P (dP - rowsum(dO o O)) the same way, heads x seq^2 x 6 bytes of
+ * scratch forward (12 backward).  cuDNN's fused attention is not used:
+ * its libraries are 490 MB (cuDNN 9.19), over the 64 MiB the GPU bundle
+ * may carry (validate/gpu/bundle.sh), and a GPU machine may not have them.
  *
  * Timing: an op's time is CUDA events recorded on the stream around it
  * (timer_begin / timer_end, cudaEventElapsedTime: about half a microsecond

@@ -107,6 +107,14 @@ int cu_attention_fwd(mp_backend *b, int heads, int seq, int dim, const void *q, 
             void *o, void *lse);
 int cu_attention_bwd(mp_backend *b, int heads, int seq, int dim, const void *q, const void *k, const void *v,
             const void *o, const void *lse, const void *dout, void *dq, void *dk, void *dv);
+/* backend_cuda_flash.cu: flash attention (src/flash_attn.cuh), taken by
+ * cu_attention_* where cu_flash_fits (head dim 64 or 128, the buffers
+ * 16-byte aligned, fewer than 65536 tiles of 64 rows). */
+bool cu_flash_fits(int dim, int seq, const void *a, const void *b2, const void *c, const void *d);
+int cu_flash_fwd(mp_backend *b, int heads, int seq, int dim, const void *q, const void *k, const void *v, void *o,
+            void *lse);
+int cu_flash_bwd(mp_backend *b, int heads, int seq, int dim, const void *q, const void *k, const void *v,
+            const void *o, const void *lse, const void *dout, void *dq, void *dk, void *dv);
 int cu_xent(mp_backend *b, int rows, int vocab, const void *logits, const int *target, void *loss, void *dlogits);
 int cu_adamw(mp_backend *b, size_t n, void *param, const void *grad, void *m, void *v, float lr, float beta1,
             float beta2, float eps, float wd, int t);

@@ -564,6 +564,10 @@ int cu_unpermute(mp_backend *b, int tokens, int hidden, int k, const int *slot, 
 
 /* ------------------------------------------------------------ attention */
 
+/* Head dims 64 and 128 take flash attention (backend_cuda_flash.cu);
+ * others these materialised scores: S = Q K^T / sqrt(d) in fp32, P in
+ * bf16, O = P V, heads x seq^2 x 6 bytes of scratch forward (12 back). */
+
 /* Row `row` (head row / seq, query row % seq) of the fp32 scores to P in
  * bf16: an exact causal softmax, keys 0..i; the log-sum-exp kept. */
 __global__ void k_causal_softmax(int seq, const float *s, elem *p, float *lse)
@@ -590,6 +594,8 @@ int cu_attention_fwd(mp_backend *b, int heads, int seq, int dim, const void *q, 
 {
     if (heads == 0 || seq == 0)
         return 0;
+    if (cu_flash_fits(dim, seq, q, k, v, o))
+        return cu_flash_fwd(b, heads, seq, dim, q, k, v, o, lse);
     size_t n = (size_t)heads * seq * seq, off = up256(n * sizeof(float));
     char *base = static_cast<char *>(scratch(b, off + n * sizeof(elem)));
     if (!base) {
@@ -634,6 +640,8 @@ int cu_attention_bwd(mp_backend *b, int heads, int seq, int dim, const void *q, 
 {
     if (heads == 0 || seq == 0)
         return 0;
+    if (cu_flash_fits(dim, seq, q, k, v, o) && aligned16(dout, dq, dk, dv))
+        return cu_flash_bwd(b, heads, seq, dim, q, k, v, o, lse, dout, dq, dk, dv);
     size_t n = (size_t)heads * seq * seq, f = up256(n * sizeof(float)), h = up256(n * sizeof(elem));
     char *base = static_cast<char *>(scratch(b, 2 * f + 2 * h));
     if (!base) {

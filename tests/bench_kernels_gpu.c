@@ -165,19 +165,33 @@ int main(void)
     snprintf(shape, sizeof shape, "%zu fp32 parameters", na);
     TIME(s, k->adamw(&G, na, p, g, m, v, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1));
     line_bw("adamw", shape, s, 7 * 4.0 * (double)na, true);
-    /* Compute-bound, for reference: a 4096^3 product and causal attention
-     * (materialised scores; the model FLOPs 4 S^2 D heads / 2). */
+    /* Compute-bound, for reference: a 4096^3 product, and causal
+     * attention at 16 heads x 4096 tokens, head dims 128 and 64 (flash
+     * attention, backend_cuda_flash.cu) and 80 (materialised scores).
+     * FLOPs counted as executed, half the square masked: forward 2 S^2 D
+     * a head (Q K^T and P V), backward 5 S^2 D (S recomputed, dP, dV,
+     * dK, dQ). */
     int M = 4096;
     void *A = bufe((size_t)M * M, 9, false), *B = bufe((size_t)M * M, 10, false), *Cm = bufe((size_t)M * M, 0, false);
     TIME(s, k->gemm(&G, false, false, M, M, M, A, B, Cm, 0));
     line_flops("gemm bf16", "4096 x 4096 x 4096", s, 2.0 * M * M * (double)M);
-    int AH = 16, S = 4096, D = 128;
-    size_t an = (size_t)AH * S * D;
+    int AH = 16, S = 4096, dims[3] = {128, 64, 80};
+    size_t an = (size_t)AH * S * 128;
     void *q = bufe(an, 11, false), *kk = bufe(an, 12, false), *vv = bufe(an, 13, false), *o = bufe(an, 0, false),
+         *go = bufe(an, 14, false), *dq = bufe(an, 0, false), *dk = bufe(an, 0, false), *dv = bufe(an, 0, false),
          *lse = bufe((size_t)AH * S, 0, true);
-    snprintf(shape, sizeof shape, "%d heads x %d x %d", AH, S, D);
-    TIME(s, k->attention_fwd(&G, AH, S, D, q, kk, vv, o, lse));
-    line_flops("attention forward", shape, s, 2.0 * AH * (double)S * S * D);
+    for (int i = 0; i < 3; i++) {
+        int D = dims[i];
+        const char *how = D == 80 ? "materialised" : "flash";
+        char what[64];
+        snprintf(shape, sizeof shape, "%d heads x %d x %d", AH, S, D);
+        snprintf(what, sizeof what, "attention forward, %s", how);
+        TIME(s, k->attention_fwd(&G, AH, S, D, q, kk, vv, o, lse));
+        line_flops(what, shape, s, 2.0 * AH * (double)S * S * D);
+        snprintf(what, sizeof what, "attention backward, %s", how);
+        TIME(s, k->attention_bwd(&G, AH, S, D, q, kk, vv, o, lse, go, dq, dk, dv));
+        line_flops(what, shape, s, 5.0 * AH * (double)S * S * D);
+    }
     free(idx);
     free(ids);
     free(tg);

@@ -1,0 +1,181 @@
+/* The CUDA backend's flash attention: the GPU primitives that
+ * src/flash_attn.cuh's kernels are written against (tensor cores through
+ * PTX mma.sync, warp shuffles, shared memory), the kernels, and their
+ * launches.  cu_attention_fwd / _bwd (backend_cuda_kernels.cu) take this
+ * path for head dims 64 and 128 with 16-byte aligned buffers, and the
+ * materialised one otherwise.  tests/test_flash_emul.cpp runs the same
+ * kernel source on the host against an emulation of these primitives;
+ * the `gpu` suite runs it here. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "backend_cuda.h"
+
+/* ------------------------------------------------------------ primitives */
+
+#define FA_DEV __device__ __forceinline__
+typedef __nv_bfloat16 fa_elem;
+
+__device__ __forceinline__ float fa_tof(fa_elem e) { return __bfloat162float(e); }
+__device__ __forceinline__ fa_elem fa_toe(float x) { return __float2bfloat16(x); } /* nearest, ties to even */
+__device__ __forceinline__ uint32_t fa_pair(fa_elem lo, fa_elem hi)
+{
+    return (uint32_t)__bfloat16_as_ushort(lo) | ((uint32_t)__bfloat16_as_ushort(hi) << 16);
+}
+__device__ __forceinline__ uint32_t fa_pack(float lo, float hi)
+{
+    return fa_pair(__float2bfloat16(lo), __float2bfloat16(hi));
+}
+__device__ __forceinline__ uint32_t fa_ld32(const fa_elem *p) { return *reinterpret_cast<const uint32_t *>(p); }
+__device__ __forceinline__ void fa_st32(fa_elem *p, uint32_t u) { *reinterpret_cast<uint32_t *>(p) = u; }
+__device__ __forceinline__ void fa_copy16(void *d, const void *s)
+{
+    *reinterpret_cast<uint4 *>(d) = *reinterpret_cast<const uint4 *>(s);
+}
+__device__ __forceinline__ void fa_zero16(void *d) { *reinterpret_cast<uint4 *>(d) = make_uint4(0, 0, 0, 0); }
+__device__ __forceinline__ float fa_shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+__device__ __forceinline__ void fa_sync(void) { __syncthreads(); }
+__device__ __forceinline__ void fa_atomic_add(float *p, float v) { atomicAdd(p, v); }
+__device__ __forceinline__ float fa_exp2(float x) { return exp2f(x); }
+__device__ __forceinline__ float fa_log2(float x) { return log2f(x); }
+
+/* c += A B on the tensor cores: A 16x16, B 16x8 bf16, c fp32 (sm_80 and
+ * later; the build's targets are sm_80 and sm_90, src/meson.build). */
+__device__ __forceinline__ void fa_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#error "flash attention needs sm_80 or later (mma.sync.m16n8k16 with bf16)"
+#else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+#include "flash_attn.cuh"
+
+namespace mpcuda {
+
+/* ------------------------------------------------------------ kernels */
+
+template <int D>
+__global__ void __launch_bounds__(fa::FA_THREADS)
+    k_flash_fwd(int seq, float scale_log2, const elem *q, const elem *k, const elem *v, elem *o, float *lse)
+{
+    extern __shared__ __align__(16) unsigned char fa_smem[];
+    fa::fwd_block<D>(seq, scale_log2, q, k, v, o, lse, fa_smem, threadIdx.x, blockIdx.x, blockIdx.y);
+}
+
+template <int D>
+__global__ void __launch_bounds__(fa::FA_THREADS)
+    k_flash_bwd(int seq, float scale, float scale_log2, const elem *q, const elem *k, const elem *v, const elem *dout,
+                const float *lse, const float *dot, float *dq, elem *dk, elem *dv)
+{
+    extern __shared__ __align__(16) unsigned char fa_smem[];
+    fa::bwd_block<D>(seq, scale, scale_log2, q, k, v, dout, lse, dot, dq, dk, dv, fa_smem, threadIdx.x, blockIdx.x,
+                     blockIdx.y);
+}
+
+/* Four rows a block, a warp each. */
+__global__ void k_flash_dot(int rows, int dim, const elem *dout, const elem *o, float *dot)
+{
+    fa::row_dot(rows, dim, dout, o, dot, blockIdx.x * 4 + (threadIdx.x >> 5), threadIdx.x & 31);
+}
+
+__global__ void k_f32_to_elem(size_t n, const float *x, elem *y)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i < n)
+        y[i] = toe(x[i]);
+}
+
+/* ------------------------------------------------------------ launches */
+
+bool cu_flash_fits(int dim, int seq, const void *a, const void *b2, const void *c, const void *d)
+{
+    /* grid.y holds the query (or key) blocks: at most 65535 of 64 rows */
+    return (dim == 64 || dim == 128) && aligned16(a, b2, c, d) && (seq + fa::BR - 1) / fa::BR <= 65535;
+}
+
+/* Shared memory above the default 48 KB is asked for once per kernel. */
+template <class K> static int smem_attr(mp_backend *b, K kernel, unsigned bytes, bool *done, const char *what)
+{
+    if (*done || bytes <= 48 * 1024)
+        return 0;
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    if (e != cudaSuccess) {
+        snprintf(b->err, sizeof b->err, "%s: %u bytes of shared memory a block: %s", what, bytes,
+                 cudaGetErrorString(e));
+        return -1;
+    }
+    *done = true;
+    return 0;
+}
+
+template <int D>
+static int flash_fwd(mp_backend *b, int heads, int seq, const void *q, const void *k, const void *v, void *o,
+                     void *lse)
+{
+    static bool attr;
+    unsigned sm = fa::shape<D>::fwd_smem;
+    if (smem_attr(b, k_flash_fwd<D>, sm, &attr, "flash attention forward"))
+        return -1;
+    dim3 grid((unsigned)heads, (unsigned)((seq + fa::BR - 1) / fa::BR));
+    k_flash_fwd<D><<<grid, fa::FA_THREADS, sm, st(b)->stream>>>(
+        seq, fa::LOG2E / sqrtf((float)D), static_cast<const elem *>(q), static_cast<const elem *>(k),
+        static_cast<const elem *>(v), static_cast<elem *>(o), static_cast<float *>(lse));
+    return check_launch(b, "flash attention forward");
+}
+
+template <int D>
+static int flash_bwd(mp_backend *b, int heads, int seq, const void *q, const void *k, const void *v, const void *o,
+                     const void *lse, const void *dout, void *dq, void *dk, void *dv)
+{
+    static bool attr;
+    size_t n = (size_t)heads * seq * D, rows = (size_t)heads * seq, fq = up256(n * sizeof(float));
+    char *base = static_cast<char *>(scratch(b, fq + up256(rows * sizeof(float))));
+    if (!base) {
+        snprintf(b->err, sizeof b->err,
+                 "flash attention backward: out of GPU memory for %d x %d x %d fp32 dQ and %d x %d row dots", heads,
+                 seq, D, heads, seq);
+        return -1;
+    }
+    float *dqa = reinterpret_cast<float *>(base), *dot = reinterpret_cast<float *>(base + fq);
+    cudaError_t e = cudaMemsetAsync(dqa, 0, n * sizeof(float), st(b)->stream);
+    if (e != cudaSuccess)
+        return cuda_fail(b, "flash attention backward: clearing dQ", e);
+    k_flash_dot<<<blocks(rows, 4), 128, 0, st(b)->stream>>>((int)rows, D, static_cast<const elem *>(dout),
+                                                             static_cast<const elem *>(o), dot);
+    if (check_launch(b, "flash attention backward, row dots"))
+        return -1;
+    unsigned sm = fa::shape<D>::bwd_smem;
+    if (smem_attr(b, k_flash_bwd<D>, sm, &attr, "flash attention backward"))
+        return -1;
+    float scale = 1.0f / sqrtf((float)D);
+    dim3 grid((unsigned)heads, (unsigned)((seq + fa::BC - 1) / fa::BC));
+    k_flash_bwd<D><<<grid, fa::FA_THREADS, sm, st(b)->stream>>>(
+        seq, scale, scale * fa::LOG2E, static_cast<const elem *>(q), static_cast<const elem *>(k),
+        static_cast<const elem *>(v), static_cast<const elem *>(dout), static_cast<const float *>(lse), dot, dqa,
+        static_cast<elem *>(dk), static_cast<elem *>(dv));
+    if (check_launch(b, "flash attention backward"))
+        return -1;
+    k_f32_to_elem<<<blocks(n, 256), 256, 0, st(b)->stream>>>(n, dqa, static_cast<elem *>(dq));
+    return check_launch(b, "flash attention backward, dQ to bf16");
+}
+
+int cu_flash_fwd(mp_backend *b, int heads, int seq, int dim, const void *q, const void *k, const void *v, void *o,
+                 void *lse)
+{
+    return dim == 64 ? flash_fwd<64>(b, heads, seq, q, k, v, o, lse) : flash_fwd<128>(b, heads, seq, q, k, v, o, lse);
+}
+
+int cu_flash_bwd(mp_backend *b, int heads, int seq, int dim, const void *q, const void *k, const void *v,
+                 const void *o, const void *lse, const void *dout, void *dq, void *dk, void *dv)
+{
+    return dim == 64 ? flash_bwd<64>(b, heads, seq, q, k, v, o, lse, dout, dq, dk, dv)
+                     : flash_bwd<128>(b, heads, seq, q, k, v, o, lse, dout, dq, dk, dv);
+}
+
+} // namespace mpcuda
