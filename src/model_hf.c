@@ -516,23 +516,33 @@ static mp_status read_deepseek(hf_ctx *c)
     TRY(read_common(c));
     TRY(read_ffn(c, "intermediate_size"));
     long v;
-    if (val(c, "kv_lora_rank")) {
-        m->attn = MP_ATTN_MLA;
+    /* Attention is always MLA (modeling_deepseek.py has no other); the
+     * class defaults (DeepseekV2Config and DeepseekV3Config alike):
+     * kv_lora_rank 512, q_lora_rank 1536 (null: Q projected directly),
+     * qk_nope_head_dim 128, qk_rope_head_dim 64, v_head_dim 128. */
+    const mp_node *kvr = mp_node_get(c->map, "kv_lora_rank", NULL);
+    if (kvr && mp_node_is_null(kvr))
+        return mp_doc_error(c->d, kvr, c->err,
+                            "'%skv_lora_rank' is null: %s attention is always multi-head latent attention, so it "
+                            "needs the latent rank (an integer; the class default is 512)",
+                            c->where, c->fam->type);
+    m->attn = MP_ATTN_MLA;
+    const mp_node *qr = mp_node_get(c->map, "q_lora_rank", NULL);
+    if (qr && mp_node_is_null(qr))
         m->q_lora_rank = 0;
-        if (val(c, "q_lora_rank")) {
-            TRY(req_int(c, "q_lora_rank", 1, BIG, &v));
-            m->q_lora_rank = v;
-        }
-        TRY(req_int(c, "kv_lora_rank", 1, BIG, &v));
-        m->kv_lora_rank = v;
-        TRY(req_int(c, "qk_nope_head_dim", 1, 65536, &v));
-        m->qk_nope_head_dim = v;
-        TRY(req_int(c, "qk_rope_head_dim", 0, 65536, &v));
-        m->qk_rope_head_dim = v;
-        TRY(req_int(c, "v_head_dim", 1, 65536, &v));
-        m->v_head_dim = v;
-        m->num_kv_heads = m->num_heads;
+    else {
+        TRY(opt_int(c, "q_lora_rank", 1536, 1, BIG, &v));
+        m->q_lora_rank = v;
     }
+    TRY(opt_int(c, "kv_lora_rank", 512, 1, BIG, &v));
+    m->kv_lora_rank = v;
+    TRY(opt_int(c, "qk_nope_head_dim", 128, 1, 65536, &v));
+    m->qk_nope_head_dim = v;
+    TRY(opt_int(c, "qk_rope_head_dim", 64, 0, 65536, &v));
+    m->qk_rope_head_dim = v;
+    TRY(opt_int(c, "v_head_dim", 128, 1, 65536, &v));
+    m->v_head_dim = v;
+    m->num_kv_heads = m->num_heads;
     if (!val(c, "n_routed_experts"))
         return mp_doc_error(c->d, c->map, c->err, "missing required key '%sn_routed_experts' (a %s config is MoE)",
                             c->where, c->fam->type);

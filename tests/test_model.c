@@ -730,6 +730,14 @@ static const hf_refusal hf_refusals[] = {
      "  \"num_attention_heads\": 4,\n  \"vocab_size\": 10,\n  \"intermediate_size\": 8,\n"
      "  \"hidden_act\": \"gelu_typo\"\n}\n",
      8, 17, "'hidden_act' is 'gelu_typo'; expected one of gelu, gelu_new, gelu_fast"},
+    /* DeepSeek's attention is always MLA: a null latent rank is refused
+     * at its value (`{"model_type": "deepseek_v3", ` is 30 characters,
+     * `"kv_lora_rank": ` 16 more: null at column 47), not read as
+     * grouped-query attention. */
+    {"{\"model_type\": \"deepseek_v3\", \"kv_lora_rank\": null, \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+     "\"num_attention_heads\": 4, \"vocab_size\": 10, \"intermediate_size\": 8, \"n_routed_experts\": 4, "
+     "\"num_experts_per_tok\": 2, \"moe_intermediate_size\": 8}\n",
+     1, 47, "is always multi-head latent attention"},
     /* DeepSeek without experts is not read as dense. */
     {"{\"model_type\": \"deepseek_v3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
      "\"num_attention_heads\": 4, \"vocab_size\": 10, \"intermediate_size\": 8}\n",
@@ -781,6 +789,32 @@ START_TEST(test_hf_defaults)
     ck_assert_int_le(m.num_notes, 16);
     for (int i = 0; i < m.num_notes; i++)
         ck_assert_int_lt(strlen(m.notes[i]), 160);
+    /* DeepSeek without any MLA key: MLA with the class's sizes
+     * (DeepseekV3Config: q_lora_rank 1536, kv_lora_rank 512, qk_nope 128,
+     * qk_rope 64, v 128), each noted; an explicit null q_lora_rank (as
+     * DeepSeek-V2-Lite has it) projects Q directly, without a note. */
+    const char *ds = "{\"model_type\": \"deepseek_v3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+                     "\"num_attention_heads\": 4, \"vocab_size\": 10, \"intermediate_size\": 8, "
+                     "\"n_routed_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 8%s}\n";
+    char text[512];
+    snprintf(text, sizeof text, ds, "");
+    ck_assert_int_eq(load_text(&m, text, &e, path, sizeof path), MP_OK);
+    ck_assert_int_eq(m.attn, MP_ATTN_MLA);
+    ck_assert_int_eq(m.q_lora_rank, 1536);
+    ck_assert_int_eq(m.kv_lora_rank, 512);
+    ck_assert_int_eq(m.qk_nope_head_dim, 128);
+    ck_assert_int_eq(m.qk_rope_head_dim, 64);
+    ck_assert_int_eq(m.v_head_dim, 128);
+    int noted = 0;
+    for (int i = 0; i < m.num_notes; i++)
+        noted += strcmp(m.notes[i], "kv_lora_rank absent: DeepseekV3Config default 512") == 0 ||
+                 strcmp(m.notes[i], "q_lora_rank absent: DeepseekV3Config default 1536") == 0;
+    ck_assert_int_eq(noted, 2);
+    snprintf(text, sizeof text, ds, ", \"q_lora_rank\": null");
+    ck_assert_int_eq(load_text(&m, text, &e, path, sizeof path), MP_OK);
+    ck_assert_int_eq(m.q_lora_rank, 0);
+    for (int i = 0; i < m.num_notes; i++)
+        ck_assert_ptr_null(strstr(m.notes[i], "q_lora_rank"));
 }
 END_TEST
 
