@@ -316,6 +316,14 @@ mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err)
                               why[0] ? why : "expected a positive value");
             goto out;
         }
+        if (metrics[mi].unit == U_FRACTION && cl->value > 1) {
+            /* 55 is not 55%: a utilization is at most 1 (100%). */
+            st = mp_doc_error(&d, vn, err,
+                              "value of metric '%s' is %s, which as a fraction is %g%%; a utilization is at most 1: "
+                              "write 0.55 or 55%% for 55%%",
+                              mname, vn->text, 100 * cl->value);
+            goto out;
+        }
         p->num_claims++;
     }
 out:

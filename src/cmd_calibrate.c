@@ -323,6 +323,20 @@ static mp_status load_log_run(mp_run *r, const char *log_path, const char *plan_
         free(in);
         return st;
     }
+    const long logged[4] = {lg.tp, lg.pp, lg.cp, lg.dp};
+    const int planned[4] = {l.tp, l.pp, l.cp, l.dp};
+    static const char *names[4] = {"tensor-model-parallel", "pipeline-model-parallel", "context-parallel",
+                                   "data-parallel"},
+                      *opts[4] = {"tp", "pp", "cp", "dp"};
+    for (int i = 0; i < 4; i++)
+        if (logged[i] && logged[i] != planned[i]) {
+            st = mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
+                              "the log's '%s size: %ld' is not the plan's %s %d (%s): the log must be of the plan's "
+                              "run",
+                              names[i], logged[i], opts[i], planned[i], plan_path);
+            free(in);
+            return st;
+        }
     if (lg.global_batch && lg.global_batch != in->wl.global_batch) {
         st = mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
                           "the log's 'global batch size: %ld' is not the plan workload's global_batch %ld (%s)",

@@ -15,6 +15,7 @@ typedef struct {
     double computed_v, required_v;
     const char *op;
     bool pass;
+    bool count; /* bytes or GPUs: JSON integers (moeplan(1) OUTPUT) */
 } check_row;
 
 static void add_row(check_row *rows, int *n, const char *name, double cv, double rv, const char *op, bool pass,
@@ -26,6 +27,7 @@ static void add_row(check_row *rows, int *n, const char *name, double cv, double
     r->required_v = rv;
     r->op = op;
     r->pass = pass;
+    r->count = false;
     snprintf(r->computed, sizeof r->computed, "%s", cfmt);
     snprintf(r->required, sizeof r->required, "%s", rfmt);
     /* Two different values that print the same ("FAIL step time 346.43 ms
@@ -74,6 +76,7 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
     mp_fmt_bytes(r.mem.total_bytes, a, sizeof a);
     mp_fmt_bytes(r.mem.capacity_bytes, b, sizeof b);
     add_row(rows, &n, "memory per GPU", r.mem.total_bytes, r.mem.capacity_bytes, "<=", r.fits, a, b);
+    rows[n - 1].count = true;
     if (q->has_headroom) {
         /* "free", so that 92% is not read as 92% used. */
         snprintf(a, sizeof a, "%.1f%% free", 100 * free_frac);
@@ -95,6 +98,7 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
         snprintf(a, sizeof a, "%d", l.gpus);
         snprintf(b, sizeof b, "%ld", q->max_gpus);
         add_row(rows, &n, "GPUs", l.gpus, (double)q->max_gpus, "<=", l.gpus <= q->max_gpus, a, b);
+        rows[n - 1].count = true;
     }
     if (q->has_mfu) {
         snprintf(a, sizeof a, "%.1f%%", 100 * r.mfu);
@@ -111,9 +115,12 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
         json_object_set_new(j, "layout", mp_report_layout_json(&l, experts));
         json_t *arr = json_array();
         for (int i = 0; i < n; i++)
-            json_array_append_new(arr, json_pack("{s:s,s:f,s:f,s:s,s:b}", "requirement", rows[i].name, "computed",
-                                                 rows[i].computed_v, "required", rows[i].required_v, "op", rows[i].op,
-                                                 "pass", rows[i].pass));
+            json_array_append_new(
+                arr, json_pack("{s:s,s:o,s:o,s:s,s:b}", "requirement", rows[i].name, "computed",
+                               rows[i].count ? mp_json_count(rows[i].computed_v) : json_real(rows[i].computed_v),
+                               "required",
+                               rows[i].count ? mp_json_count(rows[i].required_v) : json_real(rows[i].required_v), "op",
+                               rows[i].op, "pass", rows[i].pass));
         json_object_set_new(j, "checks", arr);
         json_object_set_new(j, "pass", json_boolean(nfail == 0));
         json_object_set_new(j, "failed", json_integer(nfail));

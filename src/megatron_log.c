@@ -88,8 +88,16 @@ int mp_megatron_log_parse(const char *text, size_t len, mp_megatron_log *out)
         if (ms == 0)
             out->n_zero_times++;
         double ws = value(out, p, le, line, "using world size:", 1e8);
-        if (ws >= 1 && ws < 1e9)
+        if (ws >= 1 && ws < 1e9) {
             out->world_size = (long)ws;
+            static const char *keys[4] = {"data-parallel size:", "context-parallel size:",
+                                          "tensor-model-parallel size:", "pipeline-model-parallel size:"};
+            long *dst[4] = {&out->dp, &out->cp, &out->tp, &out->pp};
+            for (int i = 0; i < 4; i++) {
+                double x = value(out, p, le, line, keys[i], 1e8);
+                *dst[i] = x >= 1 && x < 1e9 ? (long)x : 0;
+            }
+        }
         if (ms > 0) {
             double gb = value(out, p, le, line, "global batch size:", 1e12);
             if (gb >= 1 && gb < 1e12) {

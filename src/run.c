@@ -499,7 +499,19 @@ mp_status mp_run_rank(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o,
     if (o->rank < 0 || o->rank >= l->pp)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--rank %d: the plan has pipeline ranks 0 to %d", o->rank,
                             l->pp - 1);
-    int count[MP_BLOCK_COUNT];
+    int count[MP_BLOCK_COUNT], most = 0;
+    /* --layers K beyond every rank's layers is refused (the same answer on
+     * every rank of an MPI run); a rank of an uneven pipeline with fewer
+     * than K runs all its own. */
+    for (int q = 0; q < l->pp; q++) {
+        rank_blocks(c, q, 0, count);
+        int nq = count[MP_BLOCK_ATTN] + count[MP_BLOCK_ATTN_LOCAL];
+        most = nq > most ? nq : most;
+    }
+    if (o->layers > most)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "--layers %d: the plan's pipeline ranks have at most %d layers (%d layers over pp %d)",
+                            o->layers, most, c->model->num_layers, l->pp);
     rank_blocks(c, o->rank, 0, count);
     int layers = count[MP_BLOCK_ATTN] + count[MP_BLOCK_ATTN_LOCAL];
     out->rank = o->rank;

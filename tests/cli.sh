@@ -272,6 +272,10 @@ json_check "check --format json: pass false, failed > 0, a verdict per requireme
 
 run check --format json plans/seed-plan.yaml
 json_check "check --format json of the seed plan passes" "d['pass'] is True and d['failed'] == 0 and d['layout']['gpus'] == 128"
+# Bytes and GPU counts are JSON integers (moeplan(1) OUTPUT), the same
+# figure as explain's memory total.
+json_check "check --format json: memory per GPU in whole bytes" \
+    "[c for c in d['checks'] if c['requirement'] == 'memory per GPU'][0]['computed'] == 5517379789 and all(isinstance(c['computed'], int) and isinstance(c['required'], int) for c in d['checks'] if c['requirement'] in ('memory per GPU', 'GPUs'))"
 
 # ------------------------------------------------------------------ explain
 
@@ -794,6 +798,14 @@ bad_log() {
 sed 's/using world size: 128/using world size: 64/' tests/data/megatron-small.log > "$TMP/mlog-ws.log"
 bad_log "calibrate: a log whose world size is not the plan's GPUs" "$TMP/mlog-ws.log" \
     ": error: the log's 'using world size: 64' is not the plan's 128 GPUs"
+# Same world size, another layout (the plan is tp 4 x pp 2 x dp 16).
+sed 's/tensor-model-parallel size: 4, pipeline-model-parallel size: 2/tensor-model-parallel size: 8, pipeline-model-parallel size: 1/' \
+    tests/data/megatron-small.log > "$TMP/mlog-tp.log"
+bad_log "calibrate: a log of another layout on the same GPUs" "$TMP/mlog-tp.log" \
+    ": error: the log's 'tensor-model-parallel size: 8' is not the plan's tp 4 .*: the log must be of the plan's run"
+sed 's/data-parallel size: 16/data-parallel size: 8/' tests/data/megatron-small.log > "$TMP/mlog-dp.log"
+bad_log "calibrate: a log of another data-parallel size" "$TMP/mlog-dp.log" \
+    ": error: the log's 'data-parallel size: 8' is not the plan's dp 16"
 sed 's/global batch size:   128/global batch size:   256/' tests/data/megatron-small.log > "$TMP/mlog-gb.log"
 bad_log "calibrate: a log whose global batch is not the plan's" "$TMP/mlog-gb.log" \
     ": error: the log's 'global batch size: 256' is not the plan workload's global_batch 128"
@@ -829,7 +841,8 @@ bad_log "calibrate: a log whose iterations all took 0 ms" "$TMP/mlog-zero.log" \
 # one) and that the run does not depend on (one node: no network) is not
 # flagged as pulled there.
 printf 'name: eight\nmodel: %s/plans/seed-model.yaml\nhardware: %s/plans/seed-hardware.yaml\nworkload: %s/plans/seed-workload.yaml\nlayout:\n  gpus: 8\n  ep: 8\n' "$PWD" "$PWD" "$PWD" >"$TMP/plan-8.yaml"
-sed 's/using world size: 128/using world size: 8/' tests/data/megatron-small.log > "$TMP/mlog-8.log"
+sed 's/using world size: 128, data-parallel size: 16/using world size: 8, data-parallel size: 8/; s/tensor-model-parallel size: 4, pipeline-model-parallel size: 2/tensor-model-parallel size: 1, pipeline-model-parallel size: 1/' \
+    tests/data/megatron-small.log > "$TMP/mlog-8.log"
 sed 's/^inter_node_efficiency: .*/inter_node_efficiency: 1.0/' plans/hardware/h100-sxm.yaml > "$TMP/h100-inter1.yaml"
 run calibrate --megatron-log "$TMP/mlog-8.log" --plan "$TMP/plan-8.yaml" --hardware "$TMP/h100-inter1.yaml" \
     --fit inter_node_efficiency --format json
@@ -883,6 +896,13 @@ jobs_same "seed model, 1-96 GPUs" --gpus 1-96
 jobs_same "seed model, 1-96 GPUs, --sort step, 40 rows, --pareto" --gpus 1-96 --sort step -n 40 --pareto
 jobs_same "seed model, 1-64 GPUs, targets and headroom (rejections sampled)" --gpus 1-64 --headroom 0.5 \
     --target-tokens-per-s 2e5
+# The H200 and H800 files take the H100's fitted values (no run of theirs
+# in the development set): a refit of h100-sxm.yaml must reach them too.
+effs() { grep -E "^($2)_efficiency:" "plans/hardware/$1.yaml" | awk '{print $1, $2}'; }
+if [ "$(effs h100-sxm 'gemm|intra_node|inter_node')" = "$(effs h200-sxm 'gemm|intra_node|inter_node')" ] &&
+   [ "$(effs h100-sxm 'gemm|inter_node')" = "$(effs h800-sxm 'gemm|inter_node')" ]; then
+    ok "hardware: h200 and h800 carry the H100's fitted efficiencies"
+else notok "hardware: h200 or h800 efficiencies are not the H100's: $(effs h100-sxm 'gemm|intra_node|inter_node' | tr '\n' ' ')"; fi
 cp plans/hardware/h200-sxm.yaml "$TMP/jobs-h200.yaml" # one copy for every run
 jobs_same "deepseek-v3 on H200, 120-132 GPUs, uneven pipelines" --model tests/data/hf/deepseek-v3.json \
     --hardware "$TMP/jobs-h200.yaml" --seq-len 4096 --global-batch 240 --gpus 120-132 --uneven-pipeline

@@ -112,6 +112,9 @@ refused "nan GB refused: not finite" \
 refused "a claim value in hexadecimal" \
     "moeplan: $D/proposal-hex-value.yaml:12:12: error: value of metric 'gpus': '0x80' is hexadecimal; expected a decimal number such as 7B, 500K or 60" \
     -- audit "$D/proposal-hex-value.yaml"
+refused "an MFU claim of 55 (a fraction over 1)" \
+    "moeplan: $D/proposal-mfu-over-one.yaml:12:12: error: value of metric 'mfu' is 55, which as a fraction is 5500%; a utilization is at most 1: write 0.55 or 55% for 55%" \
+    -- audit "$D/proposal-mfu-over-one.yaml"
 refused "--target-tokens-per-s 0x10 refused" \
     "moeplan: error: --target-tokens-per-s: expected a positive decimal number of tokens per second, got '0x10'" \
     -- plan --target-tokens-per-s 0x10
@@ -159,7 +162,7 @@ for r in rows:
 assert rows[0][53:65] == "      1e+308", repr(rows[0][53:65])       # count 1e308
 assert rows[1][53:65] == "    1e-291 B", repr(rows[1][53:65])       # 1e-300 GB
 assert rows[2][53:65] == "    1e+300 s", repr(rows[2][53:65])
-assert rows[3][53:65] == "      1e+298", repr(rows[3][53:65])       # 1e300% as a fraction
+assert rows[3][53:65] == "      1e-302", repr(rows[3][53:65])       # 1e-300% as a fraction (over 1 is refused)
 assert rows[4][53:65] == "  1e+302 B/s", repr(rows[4][53:65])       # 1e290 TB/s
 EOF
 then

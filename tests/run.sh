@@ -120,6 +120,9 @@ refused "run --step with pp 2 on one rank" "needs one rank per GPU" run --plan $
 refused "run --repeats 0" "--repeats: expected a whole number from 1 to 64" run --plan $PLAN --repeats 0
 refused "run --layers absurdly large" "--layers: expected a whole number from 1 to 100000, got '99999999999'" run \
     --plan $PLAN --layers 99999999999
+# run-small: 6 layers over pp 2, 3 a rank.
+refused "run --layers above every rank's layers" "--layers 4: the plan's pipeline ranks have at most 3 layers (6 layers over pp 2)" \
+    run --plan $PLAN --layers 4
 refused "run --tolerance negative" "--tolerance: expected a fraction" run --plan $PLAN --tolerance -5%
 refused "calibrate --measure --backend cuda without it" "--backend cuda:" calibrate --measure --backend cuda
 refused "calibrate --backend without --measure" "--backend goes with --measure" calibrate --backend cpu

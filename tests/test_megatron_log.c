@@ -37,6 +37,11 @@ START_TEST(test_small_log)
     ck_assert_double_eq(lg.max_allocated_bytes, 3500.75 * 1048576.0);
     ck_assert_int_eq(lg.n_memory_lines, 2);
     ck_assert_int_eq(lg.world_size, 128);
+    /* its first line: data-parallel 16, context-parallel 1, tensor 4, pipeline 2 */
+    ck_assert_int_eq(lg.dp, 16);
+    ck_assert_int_eq(lg.cp, 1);
+    ck_assert_int_eq(lg.tp, 4);
+    ck_assert_int_eq(lg.pp, 2);
     ck_assert_int_eq(lg.global_batch, 128);
     ck_assert_int_eq(lg.global_batch_varies, 0);
     ck_assert_int_eq(lg.n_zero_times + lg.n_bad_values, 0);
@@ -64,6 +69,7 @@ START_TEST(test_degenerate)
     ck_assert_int_eq(lg.n_zero_times, 1);
     ck_assert_int_eq(lg.global_batch_varies, 1);
     ck_assert_int_eq(lg.world_size, 0);
+    ck_assert_int_eq(lg.tp + lg.pp + lg.cp + lg.dp, 0);
     ck_assert_int_eq(lg.first_bad_line, 1);
     ck_assert_str_eq(lg.first_bad_text, "1e999");
     /* A letter in a time and a negative time are bad at their line and

@@ -30,6 +30,11 @@ typedef struct {
     double first_bad_max;
     char first_bad_key[48], first_bad_text[32];
     long world_size;         /* "using world size: N" (arguments.py validate_args); 0 when not logged */
+    /* The sizes on the same line (arguments.py: "using world size: N,
+     * data-parallel size: N, context-parallel size: N, ...,
+     * tensor-model-parallel size: N, pipeline-model-parallel size: N");
+     * 0 each when not logged. */
+    long dp, cp, tp, pp;
     long global_batch;       /* "global batch size: N" of the iteration lines; 0 when not logged */
     int global_batch_varies; /* the iteration lines disagree (batch-size ramp-up) */
 } mp_megatron_log;
