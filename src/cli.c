@@ -3,6 +3,7 @@
 #include "moeplan/distribution.h"
 #include "moeplan/simulate.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -134,9 +135,8 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
             l->recompute_modules = p->recompute_modules;
     }
     if (o->set.gpus) {
-        char *end;
-        long g = strtol(o->gpus_text, &end, 10);
-        if (end == o->gpus_text || *end || g < 1 || g > 16777216)
+        long g;
+        if (!cli_parse_long(o->gpus_text, 1, 16777216, &g))
             return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
                                 "--gpus: this command takes one GPU count from 1 to 16777216, got '%s'",
                                 o->gpus_text);
@@ -424,6 +424,11 @@ mp_status cli_routing_parse(const char *word, bool uniform_ok, long experts, cli
 
 bool cli_parse_long(const char *s, long min, long max, long *out)
 {
+    /* Digits only, with an optional minus: strtol alone also takes
+     * leading blanks and a plus sign (' 4', '+4'). */
+    const char *d = s[0] == '-' ? s + 1 : s;
+    if (!isdigit((unsigned char)d[0]))
+        return false;
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);

@@ -56,7 +56,8 @@ mp_status cli_evaluate(const cli_opts *o, bool want_default_plan, cli_inputs **i
                        mp_cost *r, mp_error *err);
 mp_status cli_find_default(const char *name, char *out, size_t len, mp_error *err);
 
-/* A whole number in [min, max], all of s; on/off (also true/false,
+/* A whole number in [min, max], all of s (digits, an optional leading
+ * minus; no blanks or plus sign); on/off (also true/false,
  * yes/no, 1/0; NULL, an option given without its optional argument, is
  * on). */
 bool cli_parse_long(const char *s, long min, long max, long *out);

@@ -431,9 +431,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
             break;
         }
         case O_FOLDS: {
-            char *end;
-            folds = strtol(optarg, &end, 10);
-            if (end == optarg || *end || folds < 2 || folds > 20)
+            if (!cli_parse_long(optarg, 2, 20, &folds))
                 return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--folds: expected a whole number from 2 to 20, got '%s'",
                                     optarg);
             break;

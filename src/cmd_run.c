@@ -142,7 +142,6 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
     optind = 1;
     int ch, longi;
     while ((ch = getopt_long(argc, argv, ":h", run_options, &longi)) != -1) {
-        char *end;
         long v;
         switch (ch) {
         case O_PLAN: plan = optarg; break;
@@ -154,8 +153,7 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         case O_RANK:
         case O_LAYERS:
         case O_REPEATS:
-            v = strtol(optarg, &end, 10);
-            if (end == optarg || *end || v < (ch == O_RANK ? 0 : 1) || v > (ch == O_REPEATS ? 64 : 100000))
+            if (!cli_parse_long(optarg, ch == O_RANK ? 0 : 1, ch == O_REPEATS ? 64 : 100000, &v))
                 return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--%s: expected a whole number %s, got '%s'",
                                     run_options[longi].name,
                                     ch == O_RANK ? "from 0 to 100000" : ch == O_REPEATS ? "from 1 to 64" : "from 1 to 100000",

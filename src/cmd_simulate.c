@@ -124,10 +124,8 @@ const cli_command cmd_simulate_def = {
 
 static mp_status whole(const char *opt, const char *arg, long lo, long hi, long *out, mp_error *err)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(arg, &end, 10);
-    if (end == arg || *end || errno || v < lo || v > hi)
+    long v;
+    if (!cli_parse_long(arg, lo, hi, &v))
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--%s: expected a whole number from %ld to %ld, got '%s'",
                             opt, lo, hi, arg);
     *out = v;

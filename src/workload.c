@@ -1,5 +1,6 @@
 #include "moeplan/workload.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +32,10 @@ void mp_workload_defaults(mp_workload *w)
 
 bool mp_parse_seq_range(const char *text, long *min, long *max)
 {
+    /* Each bound starts with a digit: strtol alone would also take a
+     * leading blank or sign (' 8', '+8', '8--16'). */
+    if (!isdigit((unsigned char)text[0]))
+        return false;
     char *end;
     errno = 0;
     long a = strtol(text, &end, 10);
@@ -43,6 +48,8 @@ bool mp_parse_seq_range(const char *text, long *min, long *max)
         const char *s = end + 1;
         while (*s == ' ')
             s++;
+        if (!isdigit((unsigned char)*s))
+            return false;
         b = strtol(s, &end, 10);
         if (end == s || errno)
             return false;

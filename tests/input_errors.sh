@@ -177,4 +177,17 @@ refused "an abbreviated option without its value is named in full" \
 refused "-n is plan's only" "moeplan: error: -n is not an option of 'explain'; see moeplan explain --help" -- explain -n 3
 refused "a flag given a value" "moeplan: error: --ops takes no value, got '--ops=1'" -- explain --ops=1
 
+# ------------------------------------------------ whole numbers: digits only
+# strtol alone takes a leading blank and a plus sign; moeplan(1) gives
+# whole numbers as digits.
+refused "a plus sign is not a whole number" \
+    "moeplan: error: --tp: expected a whole number from 1 to 65536, got '+4'" -- explain --tp +4
+refused "a leading blank is not a whole number" \
+    "moeplan: error: --repeats: expected a whole number from 1 to 64, got ' 2'" -- run --repeats " 2"
+refused "a GPU range bound with a sign" \
+    "moeplan: error: --gpus: expected a GPU count such as 128 or a range such as 8-1024 (at most 1048576), got '8-+16'" \
+    -- plan --gpus 8-+16
+refused "simulate's numbers too" \
+    "moeplan: error: --steps: expected a whole number from 1 to 10000, got '+2'" -- simulate --steps +2
+
 tap_done
