@@ -27,13 +27,7 @@ __device__ __forceinline__ uint32_t fa_pack(float lo, float hi)
 {
     return fa_pair(__float2bfloat16(lo), __float2bfloat16(hi));
 }
-__device__ __forceinline__ uint32_t fa_ld32(const fa_elem *p) { return *reinterpret_cast<const uint32_t *>(p); }
 __device__ __forceinline__ void fa_st32(fa_elem *p, uint32_t u) { *reinterpret_cast<uint32_t *>(p) = u; }
-__device__ __forceinline__ void fa_copy16(void *d, const void *s)
-{
-    *reinterpret_cast<uint4 *>(d) = *reinterpret_cast<const uint4 *>(s);
-}
-__device__ __forceinline__ void fa_zero16(void *d) { *reinterpret_cast<uint4 *>(d) = make_uint4(0, 0, 0, 0); }
 __device__ __forceinline__ float fa_shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
 __device__ __forceinline__ void fa_sync(void) { __syncthreads(); }
 __device__ __forceinline__ void fa_atomic_add(float *p, float v) { atomicAdd(p, v); }
@@ -54,22 +48,63 @@ __device__ __forceinline__ void fa_mma(float c[4], const uint32_t a[4], uint32_t
 #endif
 }
 
+/* The shared-memory address of a generic pointer into shared memory. */
+__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+/* Four 8x8 b16 matrices from shared memory, as flash_attn.cuh says
+ * (PTX ISA, ldmatrix; sm_75 and later). */
+__device__ __forceinline__ void fa_ldsm4(uint32_t r[4], const fa_elem *row)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_u32(row)));
+}
+__device__ __forceinline__ void fa_ldsm4_t(uint32_t r[4], const fa_elem *row)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_u32(row)));
+}
+
+/* 16 bytes global to shared without passing through registers (sm_80
+ * and later), bypassing L1 (.cg); a source size of 0 writes zeros (PTX
+ * ISA, cp.async: "the remaining bytes ... are filled with zeros"). */
+__device__ __forceinline__ void fa_cp_async16(void *dst, const void *src, bool fill)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
+                 "r"(fill ? 16 : 0));
+}
+__device__ __forceinline__ void fa_cp_wait_all(void) { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+
 #include "flash_attn.cuh"
 
 namespace mpcuda {
 
 /* ------------------------------------------------------------ kernels */
 
+/* Blocks an SM keeps resident (a launch bound caps registers at 65536 /
+ * (blocks x 128) a thread): the backward 3 at D 64 (ptxas takes 166
+ * registers; without the bound 191 on sm_90, and 2 blocks) and 2 at 128.
+ * The forward is left to ptxas: 127 registers at D 64 (4 blocks), 169-172
+ * at 128 (2 blocks; a bound of 3 spills 60-144 bytes).  nvcc 13,
+ * sm_80 and sm_90, -Xptxas -v: no spills, no stack. */
+template <int D> struct fa_occupancy {
+    static constexpr int bwd = D <= 64 ? 3 : 2;
+};
+
 template <int D>
 __global__ void __launch_bounds__(fa::FA_THREADS)
     k_flash_fwd(int seq, float scale_log2, const elem *q, const elem *k, const elem *v, elem *o, float *lse)
 {
     extern __shared__ __align__(16) unsigned char fa_smem[];
-    fa::fwd_block<D>(seq, scale_log2, q, k, v, o, lse, fa_smem, threadIdx.x, blockIdx.x, blockIdx.y);
+    /* The longest blocks first: query block qb reads qb + 1 key tiles, so
+     * blocks are taken last to first (scheduled in blockIdx order, the
+     * short ones then fill the tail of the grid). */
+    fa::fwd_block<D>(seq, scale_log2, q, k, v, o, lse, fa_smem, threadIdx.x, blockIdx.x, gridDim.y - 1 - blockIdx.y);
 }
 
 template <int D>
-__global__ void __launch_bounds__(fa::FA_THREADS)
+__global__ void __launch_bounds__(fa::FA_THREADS, fa_occupancy<D>::bwd)
     k_flash_bwd(int seq, float scale, float scale_log2, const elem *q, const elem *k, const elem *v, const elem *dout,
                 const float *lse, const float *dot, float *dq, elem *dk, elem *dv)
 {
@@ -99,18 +134,28 @@ bool cu_flash_fits(int dim, int seq, const void *a, const void *b2, const void *
     return (dim == 64 || dim == 128) && aligned16(a, b2, c, d) && (seq + fa::BR - 1) / fa::BR <= 65535;
 }
 
-/* Shared memory above the default 48 KB is asked for once per kernel. */
-template <class K> static int smem_attr(mp_backend *b, K kernel, unsigned bytes, bool *done, const char *what)
+/* Shared memory above the default 48 KB is asked for once per kernel and
+ * device (the attribute is the device's: another device in the process
+ * needs its own call). */
+enum { FA_MAX_DEVICES = 64 };
+template <class K>
+static int smem_attr(mp_backend *b, K kernel, unsigned bytes, bool done[FA_MAX_DEVICES], const char *what)
 {
-    if (*done || bytes <= 48 * 1024)
+    if (bytes <= 48 * 1024)
         return 0;
-    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess && dev >= 0 && dev < FA_MAX_DEVICES && done[dev])
+        return 0;
+    if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
     if (e != cudaSuccess) {
         snprintf(b->err, sizeof b->err, "%s: %u bytes of shared memory a block: %s", what, bytes,
                  cudaGetErrorString(e));
         return -1;
     }
-    *done = true;
+    if (dev >= 0 && dev < FA_MAX_DEVICES)
+        done[dev] = true;
     return 0;
 }
 
@@ -118,9 +163,9 @@ template <int D>
 static int flash_fwd(mp_backend *b, int heads, int seq, const void *q, const void *k, const void *v, void *o,
                      void *lse)
 {
-    static bool attr;
+    static bool attr[FA_MAX_DEVICES];
     unsigned sm = fa::shape<D>::fwd_smem;
-    if (smem_attr(b, k_flash_fwd<D>, sm, &attr, "flash attention forward"))
+    if (smem_attr(b, k_flash_fwd<D>, sm, attr, "flash attention forward"))
         return -1;
     dim3 grid((unsigned)heads, (unsigned)((seq + fa::BR - 1) / fa::BR));
     k_flash_fwd<D><<<grid, fa::FA_THREADS, sm, st(b)->stream>>>(
@@ -133,7 +178,7 @@ template <int D>
 static int flash_bwd(mp_backend *b, int heads, int seq, const void *q, const void *k, const void *v, const void *o,
                      const void *lse, const void *dout, void *dq, void *dk, void *dv)
 {
-    static bool attr;
+    static bool attr[FA_MAX_DEVICES];
     size_t n = (size_t)heads * seq * D, rows = (size_t)heads * seq, fq = up256(n * sizeof(float));
     char *base = static_cast<char *>(scratch(b, fq + up256(rows * sizeof(float))));
     if (!base) {
@@ -151,7 +196,7 @@ static int flash_bwd(mp_backend *b, int heads, int seq, const void *q, const voi
     if (check_launch(b, "flash attention backward, row dots"))
         return -1;
     unsigned sm = fa::shape<D>::bwd_smem;
-    if (smem_attr(b, k_flash_bwd<D>, sm, &attr, "flash attention backward"))
+    if (smem_attr(b, k_flash_bwd<D>, sm, attr, "flash attention backward"))
         return -1;
     float scale = 1.0f / sqrtf((float)D);
     dim3 grid((unsigned)heads, (unsigned)((seq + fa::BC - 1) / fa::BC));

@@ -19,9 +19,25 @@
  *   float fa_tof(fa_elem)       fa_elem fa_toe(float)  (round to nearest even)
  *   uint32_t fa_pack(float lo, float hi)   two floats to a bf16 pair, lo in
  *                               the low 16 bits
- *   uint32_t fa_pair(fa_elem lo, fa_elem hi)
- *   uint32_t fa_ld32(const fa_elem *p)     void fa_st32(fa_elem *p, uint32_t)
- *   void fa_copy16(void *dst, const void *src)   void fa_zero16(void *dst)
+ *   void fa_st32(fa_elem *p, uint32_t)  a 4-byte aligned store
+ *   void fa_ldsm4(uint32_t r[4], const fa_elem *row)
+ *   void fa_ldsm4_t(uint32_t r[4], const fa_elem *row)
+ *                               ldmatrix.sync.aligned.m8n8.x4[.trans]
+ *                               .shared.b16 (the whole warp calls it):
+ *                               lane l gives the 16-byte aligned address
+ *                               of row l % 8 of 8x8 matrix l / 8; r[i] is
+ *                               matrix i's row l/4, elements 2(l%4) and
+ *                               2(l%4)+1 (lo, hi), or with _t its column
+ *                               l/4, rows 2(l%4) and 2(l%4)+1 (PTX ISA,
+ *                               "Warp-level matrix load instruction:
+ *                               ldmatrix")
+ *   void fa_cp_async16(void *smem, const void *src, bool fill)
+ *                               cp.async.cg.shared.global of 16 bytes,
+ *                               zeros when !fill (src-size 0; src must
+ *                               still be a valid address)
+ *   void fa_cp_wait_all(void)   cp.async.wait_all: this thread's copies
+ *                               have landed (a fa_sync then makes them
+ *                               every thread's)
  *   void fa_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
  *                               c += A B, A 16x16 and B 16x8 bf16
  *   float fa_shfl_xor(float v, int lane_mask)   (the whole warp calls it)
@@ -71,44 +87,45 @@ template <int D> struct shape {
 };
 
 /* rows x D of src from row row0 into shared memory at stride D + 8, rows
- * at or past seq as zeros; 16 bytes a thread a step. */
+ * at or past seq as zeros: 16 bytes a thread a step, asynchronously
+ * (cp.async; the caller waits with fa_cp_wait_all and fa_sync).  A row
+ * past seq reads nothing but names the head's first row, a valid address. */
 template <int D> FA_DEV void load_tile(fa_elem *dst, const fa_elem *src, int row0, int rows, int seq, int tid)
 {
     constexpr int S = D + 8, C = D / 8;
     for (int i = tid; i < rows * C; i += FA_THREADS) {
         int r = i / C, c = i - r * C;
-        fa_elem *d = dst + r * S + c * 8;
-        if (row0 + r < seq)
-            fa_copy16(d, src + (size_t)(row0 + r) * D + c * 8);
-        else
-            fa_zero16(d);
+        bool in = row0 + r < seq;
+        fa_cp_async16(dst + r * S + c * 8, src + (in ? (size_t)(row0 + r) * D : 0) + c * 8, in);
     }
 }
 
-/* The A fragment of the 16x16 block of row-major m at (r0, c0). */
-FA_DEV void ld_a(uint32_t a[4], const fa_elem *m, int stride, int r0, int c0, int g, int t)
+/* The A fragment of the 16x16 block of row-major m at (r0, c0): one
+ * ldmatrix.x4, lanes 0-15 naming rows r0.. at column c0 (a0, a1), lanes
+ * 16-31 the same rows at c0 + 8 (a2, a3). */
+FA_DEV void ld_a(uint32_t a[4], const fa_elem *m, int stride, int r0, int c0, int lane)
 {
-    a[0] = fa_ld32(m + (r0 + g) * stride + c0 + 2 * t);
-    a[1] = fa_ld32(m + (r0 + g + 8) * stride + c0 + 2 * t);
-    a[2] = fa_ld32(m + (r0 + g) * stride + c0 + 8 + 2 * t);
-    a[3] = fa_ld32(m + (r0 + g + 8) * stride + c0 + 8 + 2 * t);
+    fa_ldsm4(a, m + (r0 + (lane & 15)) * stride + c0 + (lane >> 4) * 8);
 }
 
-/* The B fragment of B[k][n] = m[n0 + n][k0 + k]: m's rows are B's
- * columns (K for Q K^T), so each register is two adjacent elements. */
-FA_DEV void ld_bt(uint32_t &b0, uint32_t &b1, const fa_elem *m, int stride, int n0, int k0, int g, int t)
+/* The B fragments of two n-tiles, B[k][n] = m[n0 + n][k0 + k] for n in
+ * n0..n0+15: m's rows are B's columns (K for Q K^T), so each 8x8 block is
+ * loaded as it lies.  Lanes 0-7 name rows n0.. at k0 (b0 of tile n0),
+ * 8-15 the same rows at k0 + 8 (its b1), 16-31 rows n0 + 8.. (tile
+ * n0 + 8): b[0], b[1] are tile n0's b0, b1 and b[2], b[3] tile n0 + 8's. */
+FA_DEV void ld_bt2(uint32_t b[4], const fa_elem *m, int stride, int n0, int k0, int lane)
 {
-    b0 = fa_ld32(m + (n0 + g) * stride + k0 + 2 * t);
-    b1 = fa_ld32(m + (n0 + g) * stride + k0 + 8 + 2 * t);
+    fa_ldsm4(b, m + (n0 + (lane & 7) + (lane >> 4) * 8) * stride + k0 + ((lane >> 3) & 1) * 8);
 }
 
-/* The B fragment of B[k][n] = m[k0 + k][n0 + n] (V for P V): each
- * register two elements of one column, a row apart. */
-FA_DEV void ld_b(uint32_t &b0, uint32_t &b1, const fa_elem *m, int stride, int k0, int n0, int g, int t)
+/* The B fragments of two n-tiles, B[k][n] = m[k0 + k][n0 + n] for n in
+ * n0..n0+15 (V for P V): each register two elements of one column, a row
+ * apart, so the 8x8 blocks are loaded transposed.  Lanes 0-15 name rows
+ * k0..k0+15 at column n0 (b0, b1 of tile n0), 16-31 the same rows at
+ * n0 + 8; b[] as ld_bt2's. */
+FA_DEV void ld_b2(uint32_t b[4], const fa_elem *m, int stride, int k0, int n0, int lane)
 {
-    const fa_elem *p = m + (k0 + 2 * t) * stride + n0 + g;
-    b0 = fa_pair(p[0], p[stride]);
-    b1 = fa_pair(p[8 * stride], p[9 * stride]);
+    fa_ldsm4_t(b, m + (k0 + (lane & 15)) * stride + n0 + (lane >> 4) * 8);
 }
 
 /* Two C tiles (columns 0-7, 8-15) as one 16x16 A fragment, rounded to
@@ -128,7 +145,11 @@ FA_DEV void c_to_a(uint32_t a[4], const float c0[4], const float c1[4])
  * past seq: -inf), the running max m and sum l updated (FlashAttention-2,
  * Algorithm 1, lines 8-10), the output rescaled by 2^(m_old - m_new) and
  * P V added.  At the end O = acc / l and lse = (m + log2 l) ln 2, the
- * natural log-sum-exp of the scaled scores, kept for the backward. */
+ * natural log-sum-exp of the scaled scores, kept for the backward.
+ *
+ * The loads overlap the products, as in FlashAttention-2's kernel: V's
+ * tile is copied (cp.async) while Q K^T and the softmax run, the next K
+ * tile while P V runs; one K and one V buffer, two waits a tile. */
 template <int D>
 FA_DEV void fwd_block(int seq, float scale_log2, const fa_elem *q, const fa_elem *k, const fa_elem *v, fa_elem *o,
                       float *lse, unsigned char *smem, int tid, int h, int qb)
@@ -139,10 +160,12 @@ FA_DEV void fwd_block(int seq, float scale_log2, const fa_elem *q, const fa_elem
     int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
     int q0 = qb * BR, wr = warp * 16;
     load_tile<D>(qs, q + hoff, q0, BR, seq, tid);
+    load_tile<D>(ks, k + hoff, 0, BC, seq, tid);
+    fa_cp_wait_all();
     fa_sync();
     uint32_t qa[KS][4];
     for (int kk = 0; kk < KS; kk++)
-        ld_a(qa[kk], qs, S, wr, kk * 16, g, t);
+        ld_a(qa[kk], qs, S, wr, kk * 16, lane);
     float acc[DT][4];
     for (int dt = 0; dt < DT; dt++)
         acc[dt][0] = acc[dt][1] = acc[dt][2] = acc[dt][3] = 0.0f;
@@ -150,24 +173,29 @@ FA_DEV void fwd_block(int seq, float scale_log2, const fa_elem *q, const fa_elem
     const int row[2] = {q0 + wr + g, q0 + wr + g + 8};
     int keys = seq < q0 + BR ? seq : q0 + BR; /* causal: none past the block's last row */
     for (int k0 = 0; k0 < keys; k0 += BC) {
-        fa_sync(); /* every warp is done with the previous tile */
-        load_tile<D>(ks, k + hoff, k0, BC, seq, tid);
+        if (k0 > 0) {
+            fa_cp_wait_all(); /* K's tile has landed */
+            fa_sync();        /* ... for every thread, and every warp is past the last P V */
+        }
         load_tile<D>(vs, v + hoff, k0, BC, seq, tid);
-        fa_sync();
         float s[NT][4];
         for (int nt = 0; nt < NT; nt++)
             s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
         for (int kk = 0; kk < KS; kk++)
-            for (int nt = 0; nt < NT; nt++) {
-                uint32_t b0, b1;
-                ld_bt(b0, b1, ks, S, nt * 8, kk * 16, g, t);
-                fa_mma(s[nt], qa[kk], b0, b1);
+            for (int nt = 0; nt < NT; nt += 2) {
+                uint32_t b[4];
+                ld_bt2(b, ks, S, nt * 8, kk * 16, lane);
+                fa_mma(s[nt], qa[kk], b[0], b[1]);
+                fa_mma(s[nt + 1], qa[kk], b[2], b[3]);
             }
+        /* Only a tile that reaches past the warp's first row or past seq
+         * needs the mask (the same for the whole warp). */
+        bool whole = k0 + BC - 1 <= q0 + wr && k0 + BC <= seq;
         float mx[2] = {-INFINITY, -INFINITY};
         for (int nt = 0; nt < NT; nt++)
             for (int e = 0; e < 4; e++) {
                 int r = e >> 1, key = k0 + nt * 8 + 2 * t + (e & 1);
-                float x = key <= row[r] && key < seq ? s[nt][e] * scale_log2 : -INFINITY;
+                float x = whole || (key <= row[r] && key < seq) ? s[nt][e] * scale_log2 : -INFINITY;
                 s[nt][e] = x;
                 mx[r] = fmaxf(mx[r], x);
             }
@@ -194,13 +222,18 @@ FA_DEV void fwd_block(int seq, float scale_log2, const fa_elem *q, const fa_elem
             acc[dt][2] *= alpha[1];
             acc[dt][3] *= alpha[1];
         }
+        fa_cp_wait_all(); /* V's tile has landed */
+        fa_sync();        /* ... for every thread, and every warp is done with K's */
+        if (k0 + BC < keys)
+            load_tile<D>(ks, k + hoff, k0 + BC, BC, seq, tid);
         for (int kk = 0; kk < BC / 16; kk++) {
             uint32_t pa[4];
             c_to_a(pa, s[2 * kk], s[2 * kk + 1]);
-            for (int dt = 0; dt < DT; dt++) {
-                uint32_t b0, b1;
-                ld_b(b0, b1, vs, S, kk * 16, dt * 8, g, t);
-                fa_mma(acc[dt], pa, b0, b1);
+            for (int dt = 0; dt < DT; dt += 2) {
+                uint32_t b[4];
+                ld_b2(b, vs, S, kk * 16, dt * 8, lane);
+                fa_mma(acc[dt], pa, b[0], b[1]);
+                fa_mma(acc[dt + 1], pa, b[2], b[3]);
             }
         }
     }
@@ -235,6 +268,23 @@ FA_DEV void row_dot(int rows, int dim, const fa_elem *a, const fa_elem *b, float
         out[row] = s;
 }
 
+/* The backward's query tile from row q0: Q and dO (asynchronously, as
+ * load_tile), and each row's lse (in log2 units) and D (plain loads;
+ * rows past seq 0). */
+template <int D>
+FA_DEV void load_rows(fa_elem *qs, fa_elem *gs, float *ls, float *dots, const fa_elem *q, const fa_elem *dout,
+                      const float *lse, const float *dot, int q0, int seq, int tid)
+{
+    constexpr int BQ = shape<D>::BQ;
+    load_tile<D>(qs, q, q0, BQ, seq, tid);
+    load_tile<D>(gs, dout, q0, BQ, seq, tid);
+    for (int i = tid; i < BQ; i += FA_THREADS) {
+        bool in = q0 + i < seq;
+        ls[i] = in ? lse[q0 + i] * LOG2E : 0.0f;
+        dots[i] = in ? dot[q0 + i] : 0.0f;
+    }
+}
+
 /* Backward of key block kb (keys kb*BC ..) of head h (FlashAttention-2,
  * Algorithm 2): the block keeps its K and V tiles; warp w owns keys
  * 16w..16w+15, and for each query tile from the block's first key on
@@ -246,7 +296,9 @@ FA_DEV void row_dot(int rows, int dim, const fa_elem *a, const fa_elem *b, float
  *   dK += dS^T Q
  * then writes dS to shared memory, and each warp adds its share of
  * dQ += scale dS K to dq (fp32, atomically: other key blocks add to the
- * same rows).  At the end dK = scale dK, dV, rounded once. */
+ * same rows).  At the end dK = scale dK, dV, rounded once.  The next
+ * query tile's Q and dO are copied (cp.async) while dQ's product and its
+ * atomics run: they read only dS and K. */
 template <int D>
 FA_DEV void bwd_block(int seq, float scale, float scale_log2, const fa_elem *q, const fa_elem *k, const fa_elem *v,
                       const fa_elem *dout, const float *lse, const float *dot, float *dq, fa_elem *dk, fa_elem *dv,
@@ -265,34 +317,30 @@ FA_DEV void bwd_block(int seq, float scale, float scale_log2, const fa_elem *q, 
     const int key[2] = {k0 + wk + g, k0 + wk + g + 8};
     load_tile<D>(ks, k + hoff, k0, BC, seq, tid);
     load_tile<D>(vs, v + hoff, k0, BC, seq, tid);
+    load_rows<D>(qs, gs, ls, dots, q + hoff, dout + hoff, lse + roff, dot + roff, k0, seq, tid);
     float dka[DT][4], dva[DT][4];
     for (int dt = 0; dt < DT; dt++)
         for (int e = 0; e < 4; e++)
             dka[dt][e] = dva[dt][e] = 0.0f;
     for (int q0 = k0; q0 < seq; q0 += BQ) {
-        fa_sync(); /* every warp is done with the previous query tile and dS */
-        load_tile<D>(qs, q + hoff, q0, BQ, seq, tid);
-        load_tile<D>(gs, dout + hoff, q0, BQ, seq, tid);
-        for (int i = tid; i < BQ; i += FA_THREADS) {
-            bool in = q0 + i < seq;
-            ls[i] = in ? lse[roff + q0 + i] * LOG2E : 0.0f;
-            dots[i] = in ? dot[roff + q0 + i] : 0.0f;
-        }
-        fa_sync();
+        fa_cp_wait_all(); /* this query tile's Q and dO have landed */
+        fa_sync();        /* ... for every thread, and every warp is done with the last dS */
         float s[NT][4], dp[NT][4];
         for (int nt = 0; nt < NT; nt++)
             for (int e = 0; e < 4; e++)
                 s[nt][e] = dp[nt][e] = 0.0f;
         for (int kk = 0; kk < KS; kk++) {
             uint32_t ka[4], va[4];
-            ld_a(ka, ks, S, wk, kk * 16, g, t);
-            ld_a(va, vs, S, wk, kk * 16, g, t);
-            for (int nt = 0; nt < NT; nt++) {
-                uint32_t b0, b1;
-                ld_bt(b0, b1, qs, S, nt * 8, kk * 16, g, t);
-                fa_mma(s[nt], ka, b0, b1); /* S^T = K Q^T */
-                ld_bt(b0, b1, gs, S, nt * 8, kk * 16, g, t);
-                fa_mma(dp[nt], va, b0, b1); /* dP^T = V dO^T */
+            ld_a(ka, ks, S, wk, kk * 16, lane);
+            ld_a(va, vs, S, wk, kk * 16, lane);
+            for (int nt = 0; nt < NT; nt += 2) {
+                uint32_t b[4];
+                ld_bt2(b, qs, S, nt * 8, kk * 16, lane);
+                fa_mma(s[nt], ka, b[0], b[1]); /* S^T = K Q^T */
+                fa_mma(s[nt + 1], ka, b[2], b[3]);
+                ld_bt2(b, gs, S, nt * 8, kk * 16, lane);
+                fa_mma(dp[nt], va, b[0], b[1]); /* dP^T = V dO^T */
+                fa_mma(dp[nt + 1], va, b[2], b[3]);
             }
         }
         for (int nt = 0; nt < NT; nt++)
@@ -306,28 +354,33 @@ FA_DEV void bwd_block(int seq, float scale, float scale_log2, const fa_elem *q, 
             uint32_t pa[4], da[4];
             c_to_a(pa, s[2 * kk], s[2 * kk + 1]);
             c_to_a(da, dp[2 * kk], dp[2 * kk + 1]);
-            for (int dt = 0; dt < DT; dt++) {
-                uint32_t b0, b1;
-                ld_b(b0, b1, gs, S, kk * 16, dt * 8, g, t);
-                fa_mma(dva[dt], pa, b0, b1); /* dV += P^T dO */
-                ld_b(b0, b1, qs, S, kk * 16, dt * 8, g, t);
-                fa_mma(dka[dt], da, b0, b1); /* dK += dS^T Q */
+            for (int dt = 0; dt < DT; dt += 2) {
+                uint32_t b[4];
+                ld_b2(b, gs, S, kk * 16, dt * 8, lane);
+                fa_mma(dva[dt], pa, b[0], b[1]); /* dV += P^T dO */
+                fa_mma(dva[dt + 1], pa, b[2], b[3]);
+                ld_b2(b, qs, S, kk * 16, dt * 8, lane);
+                fa_mma(dka[dt], da, b[0], b[1]); /* dK += dS^T Q */
+                fa_mma(dka[dt + 1], da, b[2], b[3]);
             }
         }
         for (int nt = 0; nt < NT; nt++)
             for (int e = 0; e < 4; e++)
                 dss[(nt * 8 + 2 * t + (e & 1)) * SS + wk + g + 8 * (e >> 1)] = fa_toe(dp[nt][e]);
-        fa_sync();
+        fa_sync(); /* dS is whole, and every warp is done with Q, dO and the row values */
+        if (q0 + BQ < seq)
+            load_rows<D>(qs, gs, ls, dots, q + hoff, dout + hoff, lse + roff, dot + roff, q0 + BQ, seq, tid);
         float qacc[DQN][4];
         for (int j = 0; j < DQN; j++)
             qacc[j][0] = qacc[j][1] = qacc[j][2] = qacc[j][3] = 0.0f;
         for (int kk = 0; kk < BC / 16; kk++) {
             uint32_t a[4];
-            ld_a(a, dss, SS, mt * 16, kk * 16, g, t);
-            for (int j = 0; j < DQN; j++) {
-                uint32_t b0, b1;
-                ld_b(b0, b1, ks, S, kk * 16, (np * DQN + j) * 8, g, t);
-                fa_mma(qacc[j], a, b0, b1); /* dS K */
+            ld_a(a, dss, SS, mt * 16, kk * 16, lane);
+            for (int j = 0; j < DQN; j += 2) {
+                uint32_t b[4];
+                ld_b2(b, ks, S, kk * 16, (np * DQN + j) * 8, lane);
+                fa_mma(qacc[j], a, b[0], b[1]); /* dS K */
+                fa_mma(qacc[j + 1], a, b[2], b[3]);
             }
         }
         for (int j = 0; j < DQN; j++)

@@ -16,9 +16,22 @@
  * The emulation: each of a block's 128 threads is a host thread; warps
  * meet at a barrier of 32 in fa_mma (each lane posts its registers, every
  * lane rebuilds A and B from all 32 and computes its own four outputs in
- * fp32, k in order) and fa_shfl_xor; fa_sync is a barrier of 128.  Shared
- * memory and every output start as NaN (bf16 and fp32 all-ones), so a read
- * of a tile slot never loaded, or an output never written, fails. */
+ * fp32, k in order), fa_ldsm4 (each lane posts its row address and takes
+ * its elements from the rows the others named) and fa_shfl_xor; fa_sync
+ * is a barrier of 128.  cp.async is played at its two extremes: the
+ * destination turns NaN when the copy is issued and the data lands only
+ * at the issuing thread's wait, so a tile read before its wait and
+ * barrier, or overwritten while another warp still reads it, shows.
+ * Shared memory and every output start as NaN (bf16 and fp32 all-ones),
+ * so a read of a tile slot never loaded, or an output never written,
+ * fails; an address the GPU would not take (ldmatrix rows and cp.async at
+ * 16 bytes, 4-byte stores) stops the test.
+ *
+ * Mutations it was seen to catch (each alone, then undone): ldmatrix
+ * without .trans for V; lane-to-row maps of ld_a, ld_bt2 and ld_b2 off by
+ * a matrix; the wait before P V dropped; the barrier after it dropped;
+ * the next K tile issued before that barrier; the backward's next Q and dO
+ * issued before dS's barrier; the causal mask skipped on a diagonal tile. */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -64,15 +77,20 @@ static inline fa_elem fa_toe(float x)
 
 static inline uint32_t fa_pair(fa_elem lo, fa_elem hi) { return (uint32_t)lo.bits | ((uint32_t)hi.bits << 16); }
 static inline uint32_t fa_pack(float lo, float hi) { return fa_pair(fa_toe(lo), fa_toe(hi)); }
-static inline uint32_t fa_ld32(const fa_elem *p)
+/* An address the GPU would fault on (or, for ldmatrix and cp.async,
+ * whose result is undefined) stops the test. */
+static void need_aligned(const void *p, uintptr_t to, const char *what)
 {
-    uint32_t u;
-    memcpy(&u, p, sizeof u);
-    return u;
+    if ((uintptr_t)p % to) {
+        printf("Bail out! %s at %p: not %u-byte aligned\n", what, p, (unsigned)to);
+        exit(1);
+    }
 }
-static inline void fa_st32(fa_elem *p, uint32_t u) { memcpy(p, &u, sizeof u); }
-static inline void fa_copy16(void *dst, const void *src) { memcpy(dst, src, 16); }
-static inline void fa_zero16(void *dst) { memset(dst, 0, 16); }
+static inline void fa_st32(fa_elem *p, uint32_t u)
+{
+    need_aligned(p, 4, "fa_st32");
+    memcpy(p, &u, sizeof u);
+}
 static inline float fa_exp2(float x) { return exp2f(x); }
 static inline float fa_log2(float x) { return log2f(x); }
 
@@ -80,6 +98,7 @@ struct warp_state {
     pthread_barrier_t bar;
     uint32_t a[32][4], b[32][2];
     float f[32];
+    const fa_elem *row[32];
 };
 
 struct block_state {
@@ -104,6 +123,64 @@ static inline float fa_shfl_xor(float v, int mask)
     float r = w.f[lane ^ mask];
     warp_wait(); /* every lane has read before the next write */
     return r;
+}
+
+/* ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16: lane L names row
+ * L % 8 of matrix L / 8 (16 bytes); lane l receives in r[i] matrix i's
+ * elements (l/4, 2(l%4)) and (l/4, 2(l%4)+1), or transposed (2(l%4), l/4)
+ * and (2(l%4)+1, l/4), the first in the low half (PTX ISA, ldmatrix:
+ * "each thread in a warp receives two elements of a row"; with .trans,
+ * of a column). */
+static inline void ldsm4(uint32_t r[4], const fa_elem *row, bool trans)
+{
+    warp_state &w = tl_block->warp[tl_tid >> 5];
+    int lane = tl_tid & 31;
+    need_aligned(row, 16, "ldmatrix row");
+    w.row[lane] = row;
+    warp_wait();
+    int g = lane >> 2, t = lane & 3;
+    for (int i = 0; i < 4; i++) {
+        fa_elem x0, x1;
+        if (trans) {
+            x0 = w.row[8 * i + 2 * t][g];
+            x1 = w.row[8 * i + 2 * t + 1][g];
+        } else {
+            x0 = w.row[8 * i + g][2 * t];
+            x1 = w.row[8 * i + g][2 * t + 1];
+        }
+        r[i] = fa_pair(x0, x1);
+    }
+    warp_wait(); /* every lane has read before the next call posts */
+}
+static inline void fa_ldsm4(uint32_t r[4], const fa_elem *row) { ldsm4(r, row, false); }
+static inline void fa_ldsm4_t(uint32_t r[4], const fa_elem *row) { ldsm4(r, row, true); }
+
+/* cp.async, at its two extremes: at the issue the destination becomes NaN
+ * (a warp still reading the buffer it overwrites reads garbage), and the
+ * data lands only at this thread's fa_cp_wait_all (a read before the wait
+ * and the barrier after it reads NaN). */
+struct pending_copy {
+    void *dst;
+    const void *src;
+    bool fill;
+};
+static thread_local std::vector<pending_copy> tl_copies;
+
+static inline void fa_cp_async16(void *dst, const void *src, bool fill)
+{
+    need_aligned(dst, 16, "cp.async destination");
+    need_aligned(src, 16, "cp.async source");
+    memset(dst, 0xff, 16);
+    tl_copies.push_back({dst, src, fill});
+}
+static inline void fa_cp_wait_all(void)
+{
+    for (const pending_copy &c : tl_copies)
+        if (c.fill)
+            memcpy(c.dst, c.src, 16);
+        else
+            memset(c.dst, 0, 16);
+    tl_copies.clear();
 }
 
 static inline float lo(uint32_t u) { return fa_tof(fa_elem{(uint16_t)(u & 0xffffu)}); }
@@ -164,6 +241,10 @@ template <class F> static void run_block(unsigned smem_bytes, F body)
             tl_block = &blk;
             tl_tid = tid;
             body(tid, s);
+            if (!tl_copies.empty()) {
+                printf("Bail out! thread %d ended with %zu copies not waited for\n", tid, tl_copies.size());
+                exit(1);
+            }
         });
     for (auto &x : th)
         x.join();
@@ -272,8 +353,10 @@ int main(void)
     one_case<64>(2, 77);
     one_case<64>(1, 64);
     one_case<64>(1, 130);
+    one_case<64>(3, 65);
     one_case<128>(2, 45);
     one_case<128>(1, 100);
+    one_case<128>(2, 129);
     printf("1..%d\n", checked);
     if (failed)
         printf("# %d of %d checks failed\n", failed, checked);
