@@ -401,7 +401,13 @@ void mp_audit_claim(const mp_cost_ctx *c, const mp_cost *r, const mp_claim *cl, 
                      "weights claim); counting it again double-counts");
         }
         break;
-    case MP_MET_EXPERT_WEIGHTS: o->computed = sp.experts * wb; break;
+    case MP_MET_EXPERT_WEIGHTS:
+        o->computed = sp.experts * wb;
+        if (c->model->num_experts == 0) {
+            o->verifiable = false;
+            snprintf(o->why, sizeof o->why, "the model has no experts");
+        }
+        break;
     case MP_MET_ACTIVATIONS: o->computed = r->mem.activations_bytes; break;
     case MP_MET_MEMORY_TOTAL: o->computed = r->mem.total_bytes; break;
     case MP_MET_FWD_MB: o->computed = r->slow.fwd_s; break;

@@ -501,6 +501,13 @@ json_check "seed audit verdicts (params, attention, MLP, experts)" "
 and abs(d['claims'][4]['computed'] - 8*(4*1024**2/4 + 1024)*2) < 1 and d['claims'][5]['verdict'] == 'unverifiable'
 and abs(d['claims'][6]['computed'] - 8*4*2*1024*2048/4*2) < 1 and d['claims'][6]['verdict'] == 'WRONG'"
 
+# A dense model has no experts: a claim of expert weights is unverifiable
+# (it was judged WRONG, "wrong by infx", against 0 B), as experts per GPU is.
+run audit tests/data/proposal-dense-expert-claim.yaml --format json
+json_check "audit: expert claims on a dense model are unverifiable" "
+[c['verdict'] for c in d['claims']] == ['unverifiable', 'unverifiable']
+and all(c['why'] == 'the model has no experts' for c in d['claims'])"
+
 # The proposal's own working, evaluated: attention 16*64*1024*8/4/2*2 =
 # 2,097,152 bytes against a claimed 2 GB, a slip of 2e9/2097152 = 954x.
 json_check "seed audit evaluates the proposal's own working" "
