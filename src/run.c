@@ -495,6 +495,9 @@ static void rank_blocks(const mp_cost_ctx *c, int r, int limit, int count[MP_BLO
 mp_status mp_run_rank(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o, mp_run_report *out, mp_error *err)
 {
     memset(out, 0, sizeof *out);
+    /* The high-water mark counts from here: what was allocated before (the
+     * host probe's 64 MiB copy buffers, mp_measure_host) is not the plan's. */
+    b->high_water_bytes = b->allocated_bytes;
     const mp_layout *l = &c->lay;
     if (o->rank < 0 || o->rank >= l->pp)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--rank %d: the plan has pipeline ranks 0 to %d", o->rank,

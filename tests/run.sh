@@ -38,7 +38,10 @@ assert by[('step', 'optimizer-step')] == 'adamw'
 t = d['totals']
 s = t['measured_compute_s'] + t['measured_memory_s']
 assert abs(s - t['measured_s']) <= 1e-12 * max(1, s)
-assert d['high_water_bytes'] > 0
+# The peak is the plan's ops', not the host probe's two 64 MiB copy
+# buffers (this run measures the host: no --hardware): 134.22 MB was
+# printed before the mark was reset at the run's start.
+assert 0 < d['high_water_bytes'] < 2 * 64 * 1048576, d['high_water_bytes']
 PY
 then ok "run --backend cpu: every op run or said not measured, kernels by name, totals add up"
 else notok "run --backend cpu: ops and totals" "exit $rc"; fi
