@@ -651,8 +651,14 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
         free(inst);
     }
 
-    rng g_rng;
-    rng_seed(&g_rng, o->seed);
+    /* Two streams from the one seed: sequence lengths, and routing (the
+     * experts' order and the tokens' draws).  Runs that differ only in
+     * routing or capacity then see the same lengths at the same seed, so a
+     * comparison of them is paired; with one stream each routing draw
+     * shifted every later length. */
+    rng len_rng, route_rng;
+    rng_seed(&len_rng, o->seed);
+    rng_seed(&route_rng, o->seed ^ 0x5851f42d4c957f2dull); /* any constant: a second, unrelated state */
     /* Expert popularity: per MoE layer, the Zipf ranks (or the weights)
      * given to a random order of the experts, fixed for the run. */
     if (moe) {
@@ -665,7 +671,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
             for (int e = 0; e < E; e++)
                 perm[e] = e;
             for (int e = E - 1; e > 0; e--) {
-                int j = (int)rng_int(&g_rng, 0, e), t = perm[e];
+                int j = (int)rng_int(&route_rng, 0, e), t = perm[e];
                 perm[e] = perm[j];
                 perm[j] = t;
             }
@@ -700,12 +706,12 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
             slot *s = &slots[i];
             memset(s, 0, sizeof *s);
             if (o->pack_tokens <= 0) {
-                s->tokens = draw_length(&g_rng, o, w, wsum);
+                s->tokens = draw_length(&len_rng, o, w, wsum);
                 s->docs = 1;
                 continue;
             }
             for (;;) {
-                long d = carry ? carry : draw_length(&g_rng, o, w, wsum);
+                long d = carry ? carry : draw_length(&len_rng, o, w, wsum);
                 carry = 0;
                 if (d > o->pack_tokens)
                     d = o->pack_tokens; /* a document longer than a sequence is cut */
@@ -818,7 +824,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                             double rem = copies, prem = 1;
                             for (int ex = 0; ex < E; ex++) {
                                 double pr = pe[(size_t)im * E + ex];
-                                double nx = ex == E - 1 ? rem : rng_binomial(&g_rng, rem, prem > 0 ? pr / prem : 0);
+                                double nx = ex == E - 1 ? rem : rng_binomial(&route_rng, rem, prem > 0 ? pr / prem : 0);
                                 rem -= nx;
                                 prem -= pr;
                                 dropped += nx - fmin(nx, cap);

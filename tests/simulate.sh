@@ -15,6 +15,19 @@ run simulate --steps 3 --seed 7
 if [ "$rc" -eq 0 ] && ! cmp -s "$OUT" "$TMP/first"; then ok "simulate: another seed, other steps"
 else notok "simulate: another seed, other steps" "exit $rc"; fi
 
+# Lengths and routing draw from streams of their own: at one seed every
+# routing and capacity factor sees the same sequences (the tokens a step
+# carries), so comparisons between them are paired.
+same=1; first=""
+for args in "--routing balanced" "--routing uniform" "--routing zipf:1.2" "--capacity-factor 1" "--capacity-factor 1.2"; do
+    run simulate --steps 2 $args --format json
+    t=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tokens_per_step'])" "$OUT")
+    [ -n "$first" ] || first=$t
+    [ "$rc" -eq 0 ] && [ "$t" = "$first" ] || same=0
+done
+if [ "$same" -eq 1 ]; then ok "simulate: routing and capacity leave the sequence lengths as they are ($first tokens a step)"
+else notok "simulate: lengths paired across routing" "tokens per step differ"; fi
+
 # Fixed lengths and explain's routing: the simulated step is explain's (to
 # 0.2%; tests/test_simulate.c holds the grid to 1%).
 run simulate --steps 1 --lengths fixed --routing balanced --format json
