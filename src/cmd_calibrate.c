@@ -109,8 +109,9 @@ static mp_status measure_collectives(mp_world *w, mp_hardware *hw, mp_error *err
 }
 
 static mp_status measure_cmd(const char *backend, const char *plan_path, const char *hw_path, const char *out_path,
-                             FILE *out, mp_error *err)
+                             bool json, FILE *out, mp_error *err)
 {
+    json_t *j = NULL; /* the JSON report, built as it goes */
     mp_backend b;
     char why[512];
     mp_world world;
@@ -162,27 +163,55 @@ static mp_status measure_cmd(const char *backend, const char *plan_path, const c
     char a[32], bb[32];
     mp_fmt_flops(sum.peak_flops, a, sizeof a);
     mp_fmt_bytes(sum.copy_bw_bytes_per_s, bb, sizeof bb);
-    char comment[1024];
+    char comment[1024], from_plan[600] = "";
+    if (plan_path)
+        snprintf(from_plan, sizeof from_plan, " (%d from %s)", sum.gemm_from_plan, plan_path);
     snprintf(comment, sizeof comment,
-             "Measured by moeplan calibrate --measure on the %s backend: %d GEMM shapes (%d from %s), %d copy sizes; "
+             "Measured by moeplan calibrate --measure on the %s backend: %d GEMM shapes%s, %d copy sizes; "
              "a 1024^3 GEMM at %s/s, a 64 MiB copy at %s/s. The measured_gemm and measured_memory tables take "
              "precedence over the efficiency model; the capacity, network and the rest are the base file's (%s).",
-             b.ops->name, hw.n_gemm_measured, sum.gemm_from_plan, plan_path ? plan_path : "no plan",
-             hw.n_memory_measured, a, bb, plan_path ? "the plan's hardware" : hw_path ? hw_path : "defaults");
-    fprintf(out, "moeplan calibrate --measure: %s backend\n", b.ops->name);
-    fprintf(out, "  matrix products  %d shapes (%d of them the plan's), 1024^3 at %s/s\n", hw.n_gemm_measured,
-            sum.gemm_from_plan, a);
-    fprintf(out, "  memory-bound     %d copy sizes, 64 MiB at %s/s\n", hw.n_memory_measured, bb);
-    if (hw.n_coll_measured) {
-        mp_fmt_bytes(hw.coll_measured[7][3], a, sizeof a);
-        fprintf(out, "  collectives      %d (4 collectives x 8 sizes over %d ranks, %s); all-reduce of 16 MiB at %s/s bus "
-                     "bandwidth\n", hw.n_coll_measured, world.size, hw.coll_measured[0][1] ? "across nodes" : "one node",
-                a);
-    }
-    if (sum.attention_rate > 0) {
-        mp_fmt_flops(sum.attention_rate, a, sizeof a);
-        fprintf(out, "  attention        the plan's forward at %s/s (causal model FLOPs): efficiency %.3f\n", a,
-                hw.attention_efficiency);
+             b.ops->name, hw.n_gemm_measured, from_plan, hw.n_memory_measured, a, bb,
+             plan_path ? "the plan's hardware" : hw_path ? hw_path : "defaults");
+    /* The report: text as it goes, or one JSON object at the end (the run
+     * errors, when a plan is given, come last). */
+    j = json ? json_object() : NULL;
+    if (j) {
+        json_object_set_new(j, "backend", json_string(b.ops->name));
+        json_object_set_new(j, "plan", plan_path ? json_string(plan_path) : json_null());
+        json_object_set_new(j, "gemm_shapes", json_integer(hw.n_gemm_measured));
+        json_object_set_new(j, "gemm_shapes_from_plan", json_integer(sum.gemm_from_plan));
+        json_object_set_new(j, "gemm_1024_flops_per_s", json_real(sum.peak_flops));
+        json_object_set_new(j, "copy_sizes", json_integer(hw.n_memory_measured));
+        json_object_set_new(j, "copy_64mib_bytes_per_s", json_real(sum.copy_bw_bytes_per_s));
+        json_object_set_new(j, "collectives", json_integer(hw.n_coll_measured));
+        json_object_set_new(j, "ranks", json_integer(world.size));
+        json_object_set_new(j, "allreduce_16mib_bus_bytes_per_s",
+                            hw.n_coll_measured ? json_real(hw.coll_measured[7][3]) : json_null());
+        json_object_set_new(j, "attention_flops_per_s",
+                            sum.attention_rate > 0 ? json_real(sum.attention_rate) : json_null());
+        json_object_set_new(j, "attention_efficiency",
+                            sum.attention_rate > 0 ? json_real(hw.attention_efficiency) : json_null());
+        json_object_set_new(j, "wrote", out_path ? json_string(out_path) : json_null());
+    } else {
+        fprintf(out, "moeplan calibrate --measure: %s backend\n", b.ops->name);
+        if (plan_path)
+            fprintf(out, "  matrix products  %d shapes (%d of them the plan's), 1024^3 at %s/s\n", hw.n_gemm_measured,
+                    sum.gemm_from_plan, a);
+        else
+            fprintf(out, "  matrix products  %d shapes, 1024^3 at %s/s\n", hw.n_gemm_measured, a);
+        fprintf(out, "  memory-bound     %d copy sizes, 64 MiB at %s/s\n", hw.n_memory_measured, bb);
+        if (hw.n_coll_measured) {
+            mp_fmt_bytes(hw.coll_measured[7][3], a, sizeof a);
+            fprintf(out,
+                    "  collectives      %d (4 collectives x 8 sizes over %d ranks, %s); all-reduce of 16 MiB at %s/s "
+                    "bus bandwidth\n",
+                    hw.n_coll_measured, world.size, hw.coll_measured[0][1] ? "across nodes" : "one node", a);
+        }
+        if (sum.attention_rate > 0) {
+            mp_fmt_flops(sum.attention_rate, a, sizeof a);
+            fprintf(out, "  attention        the plan's forward at %s/s (causal model FLOPs): efficiency %.3f\n", a,
+                    hw.attention_efficiency);
+        }
     }
     if (out_path) {
         FILE *f = fopen(out_path, "w");
@@ -195,7 +224,8 @@ static mp_status measure_cmd(const char *backend, const char *plan_path, const c
             st = mp_error_set(err, MP_ERR_IO, out_path, 0, 0, "writing failed: %s", strerror(errno));
             goto done;
         }
-        fprintf(out, "wrote %s\n", out_path);
+        if (!j)
+            fprintf(out, "wrote %s\n", out_path);
     }
     if (plan_path && world.size == 1) {
         mp_hardware flat;
@@ -204,10 +234,28 @@ static mp_status measure_cmd(const char *backend, const char *plan_path, const c
             (st = plan_run_error(&b, in, &l, &flat, &before, err)) ||
             (st = plan_run_error(&b, in, &l, &hw, &after, err)))
             goto done;
-        fprintf(out, "run on %s, rank 0: total error %+.1f%% with the 1024^3 rate and 64 MiB bandwidth alone, "
-                     "%+.1f%% with the measured tables\n", plan_path, 100 * before, 100 * after);
+        if (j) {
+            json_object_set_new(j, "run_error_before", json_real(before));
+            json_object_set_new(j, "run_error_after", json_real(after));
+        } else
+            fprintf(out, "run on %s, rank 0: total error %+.1f%% with the 1024^3 rate and 64 MiB bandwidth alone, "
+                         "%+.1f%% with the measured tables\n", plan_path, 100 * before, 100 * after);
+    } else if (j) {
+        json_object_set_new(j, "run_error_before", json_null());
+        json_object_set_new(j, "run_error_after", json_null());
+    }
+    if (j) {
+        char *txt = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+        if (!txt) {
+            st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+            goto done;
+        }
+        fprintf(out, "%s\n", txt);
+        free(txt);
     }
 done:
+    if (j)
+        json_decref(j);
     free(in);
     mp_backend_close(&b);
     mp_world_finalize(&world);
@@ -458,9 +506,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
         if (runs_path || log_path)
             return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0,
                                 "--measure measures a backend; --runs and --megatron-log fit to runs: one at a time");
-        if (fmt == FMT_JSON)
-            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--measure writes text (and the file with -o)");
-        return measure_cmd(backend ? backend : "cpu", plan_path, hw_path, out_path, out, err);
+        return measure_cmd(backend ? backend : "cpu", plan_path, hw_path, out_path, fmt == FMT_JSON, out, err);
     }
     if ((!runs_path && !log_path) || !hw_path)
         return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0,

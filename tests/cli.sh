@@ -79,19 +79,6 @@ escape_re() {
     printf '%s' "$1" | sed 's/[][\.*^$+?(){}|/]/\\&/g'
 }
 
-json_check() { # json_check NAME PYTHON-EXPR-ON-d  (reads $OUT)
-    local name=$1 expr=$2
-    if python3 -c "
-import json, sys
-d = json.load(open(sys.argv[1]))
-sys.exit(0 if ($expr) else 1)
-" "$OUT" 2>"$TMP/pyerr"; then
-        ok "$name"
-    else
-        notok "$name" "python check failed: $expr" "$(head -c 300 "$TMP/pyerr" | tr '\n' '|')"
-    fi
-}
-
 # ------------------------------------------------------------ bad input files
 
 D=tests/data/bad
@@ -489,6 +476,13 @@ for hw in plans/hardware/*.yaml; do
     json_check "shipped hardware $hw: Mixtral EP8 TP2 PP4 fits" "d['fits'] and d['layout']['edp'] == 1"
 done
 
+# A dense model has no experts: a claim of expert weights is unverifiable
+# (it was judged WRONG, "wrong by infx", against 0 B), as experts per GPU is.
+run audit tests/data/proposal-dense-expert-claim.yaml --format json
+json_check "audit: expert claims on a dense model are unverifiable" "
+[c['verdict'] for c in d['claims']] == ['unverifiable', 'unverifiable']
+and all(c['why'] == 'the model has no experts' for c in d['claims'])"
+
 # Each claim of the seed proposal gets the verdict worked out by hand:
 # params 4.43e9 vs ~7e9 -> 0.63, outside [0.8, 1.25]: WRONG;
 # attention weights 8 layers * (4 * 1024^2 / tp 4 + 1024 replicated norm)
@@ -500,13 +494,6 @@ json_check "seed audit verdicts (params, attention, MLP, experts)" "
 [c['verdict'] for c in d['claims'][:1]] == ['WRONG'] and d['claims'][4]['verdict'] == 'WRONG'
 and abs(d['claims'][4]['computed'] - 8*(4*1024**2/4 + 1024)*2) < 1 and d['claims'][5]['verdict'] == 'unverifiable'
 and abs(d['claims'][6]['computed'] - 8*4*2*1024*2048/4*2) < 1 and d['claims'][6]['verdict'] == 'WRONG'"
-
-# A dense model has no experts: a claim of expert weights is unverifiable
-# (it was judged WRONG, "wrong by infx", against 0 B), as experts per GPU is.
-run audit tests/data/proposal-dense-expert-claim.yaml --format json
-json_check "audit: expert claims on a dense model are unverifiable" "
-[c['verdict'] for c in d['claims']] == ['unverifiable', 'unverifiable']
-and all(c['why'] == 'the model has no experts' for c in d['claims'])"
 
 # The proposal's own working, evaluated: attention 16*64*1024*8/4/2*2 =
 # 2,097,152 bytes against a claimed 2 GB, a slip of 2e9/2097152 = 954x.

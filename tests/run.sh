@@ -79,6 +79,14 @@ if [ "$rc" -eq 0 ] && grep -q "^measured_gemm:" "$TMP/cpu.yaml" && grep -q "^mea
    grep -Eq "total error [-+][0-9.]+% with the 1024\^3 rate .*, [-+][0-9.]+% with the measured tables" "$OUT"; then
     ok "calibrate --measure --backend cpu: tables written, run's error before and after"
 else notok "calibrate --measure" "exit $rc"; fi
+# The same as JSON (moeplan(1), calibrate --format json): counts as
+# integers, the rates positive, the two run errors given.
+run calibrate --measure --plan $PLAN -o "$TMP/cpu-j.yaml" --format json
+json_check "calibrate --measure --format json: the report's figures" "
+d['backend'] == 'cpu' and d['plan'] == '$PLAN' and d['gemm_shapes'] >= 27 and d['gemm_shapes_from_plan'] >= 1
+and d['copy_sizes'] == 8 and d['gemm_1024_flops_per_s'] > 0 and d['copy_64mib_bytes_per_s'] > 0
+and d['wrote'] == '$TMP/cpu-j.yaml' and d['collectives'] == 0 and d['allreduce_16mib_bus_bytes_per_s'] is None
+and isinstance(d['run_error_before'], float) and isinstance(d['run_error_after'], float)"
 run run --plan $PLAN --hardware "$TMP/cpu.yaml" --repeats 1
 if [ "$rc" -eq 0 ] && grep -q "predicted with cpu backend (calibrate --measure)" "$OUT"; then
     ok "run --hardware: predicts with the measured file"

@@ -56,6 +56,19 @@ refused() {
     else notok "$name" "exit $rc, stdout $(wc -c <"$OUT") bytes, want '$want'"; fi
 }
 
+json_check() { # json_check NAME PYTHON-EXPR-ON-d  (reads $OUT)
+    local name=$1 expr=$2
+    if python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if ($expr) else 1)
+" "$OUT" 2>"$TMP/pyerr"; then
+        ok "$name"
+    else
+        notok "$name" "python check failed: $expr" "$(head -c 300 "$TMP/pyerr" | tr '\n' '|')"
+    fi
+}
+
 tap_done() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
