@@ -71,8 +71,8 @@ __device__ __forceinline__ void fa_ldsm4_t(uint32_t r[4], const fa_elem *row)
  * ISA, cp.async: "the remaining bytes ... are filled with zeros"). */
 __device__ __forceinline__ void fa_cp_async16(void *dst, const void *src, bool fill)
 {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
-                 "r"(fill ? 16 : 0));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)),
+                 "l"(__cvta_generic_to_global(src)), "r"(fill ? 16 : 0));
 }
 __device__ __forceinline__ void fa_cp_wait_all(void) { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
 
@@ -85,9 +85,9 @@ namespace mpcuda {
 /* Blocks an SM keeps resident (a launch bound caps registers at 65536 /
  * (blocks x 128) a thread): the backward 3 at D 64 (ptxas takes 166
  * registers; without the bound 191 on sm_90, and 2 blocks) and 2 at 128.
- * The forward is left to ptxas: 127 registers at D 64 (4 blocks), 169-172
- * at 128 (2 blocks; a bound of 3 spills 60-144 bytes).  nvcc 13,
- * sm_80 and sm_90, -Xptxas -v: no spills, no stack. */
+ * The forward is left to ptxas: 121-125 registers at D 64 (4 blocks),
+ * 165-167 at 128 (3 blocks).  nvcc 13, sm_80 and sm_90, -Xptxas -v: no
+ * spills, no stack. */
 template <int D> struct fa_occupancy {
     static constexpr int bwd = D <= 64 ? 3 : 2;
 };

@@ -188,9 +188,13 @@ FA_DEV void fwd_block(int seq, float scale_log2, const fa_elem *q, const fa_elem
                 fa_mma(s[nt], qa[kk], b[0], b[1]);
                 fa_mma(s[nt + 1], qa[kk], b[2], b[3]);
             }
-        /* Only a tile that reaches past the warp's first row or past seq
-         * needs the mask (the same for the whole warp). */
-        bool whole = k0 + BC - 1 <= q0 + wr && k0 + BC <= seq;
+        /* A tile that ends at or before the block's first row (q0 < seq)
+         * needs no mask: every key is at most every row and inside seq.
+         * The same for the whole block; with BR = BC every other tile is
+         * the diagonal one, which needs it on every warp.  (A per-warp
+         * test, k0 + BC - 1 <= q0 + 16 w, skips nothing more and costs the
+         * D 128 kernel 4 registers: 2 blocks an SM instead of 3.) */
+        bool whole = k0 + BC <= q0;
         float mx[2] = {-INFINITY, -INFINITY};
         for (int nt = 0; nt < NT; nt++)
             for (int e = 0; e < 4; e++) {
