@@ -529,7 +529,10 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     else if (l->zero >= 3)
         snprintf(note + strlen(note), sizeof note - strlen(note), ", sharded over %d", sd);
     row_bytes(f, "weights", mm->weights_bytes, note);
-    snprintf(note, sizeof note, "x %g B (fp32 main gradients)%s", w->grad_bytes, l->zero >= 2 ? ", sharded" : "");
+    /* What the workload's gradient bytes mean: Megatron's fp32 main
+     * gradients (4, the default), 16-bit gradients (2), or just the figure. */
+    const char *gkind = w->grad_bytes == 4 ? " (fp32 main gradients)" : w->grad_bytes == 2 ? " (16-bit gradients)" : "";
+    snprintf(note, sizeof note, "x %g B%s%s", w->grad_bytes, gkind, l->zero >= 2 ? ", sharded" : "");
     row_bytes(f, "gradients", mm->gradients_bytes, note);
     if (l->zero >= 1 && experts)
         snprintf(note, sizeof note, "%g B/param, sharded over %d (dense) and %d (experts)",

@@ -483,6 +483,14 @@ json_check "audit: expert claims on a dense model are unverifiable" "
 [c['verdict'] for c in d['claims']] == ['unverifiable', 'unverifiable']
 and all(c['why'] == 'the model has no experts' for c in d['claims'])"
 
+# The gradients row names what its bytes are: 4 is Megatron's fp32 main
+# gradients, 2 are 16-bit gradients (it said fp32 for any figure).
+sed 's/^  gradient: 4 .*/  gradient: 2/' plans/seed-workload.yaml >"$TMP/grad16.yaml"
+run explain --workload "$TMP/grad16.yaml"
+if [ "$rc" -eq 0 ] && grep -Eq '^  gradients .* x 2 B \(16-bit gradients\)$' "$OUT"; then
+    ok "explain: 2-byte gradients are called 16-bit"
+else notok "explain: 2-byte gradients are called 16-bit" "exit $rc" "$(grep gradients "$OUT")"; fi
+
 # Each claim of the seed proposal gets the verdict worked out by hand:
 # params 4.43e9 vs ~7e9 -> 0.63, outside [0.8, 1.25]: WRONG;
 # attention weights 8 layers * (4 * 1024^2 / tp 4 + 1024 replicated norm)
