@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "moeplan/distribution.h"
@@ -121,6 +123,64 @@ const cli_command cmd_simulate_def = {
     "mean, p50 and p99, the bubble, each rank's busy time and peak memory, and the tokens dropped",
     cmd_simulate,
 };
+
+/* The trace and the image appear whole or not at all: each is written to
+ * a temporary file beside it (PATH.XXXXXX, in the same directory so that
+ * rename is atomic) and renamed over PATH only once both are written; a
+ * failed command leaves no file behind and an existing PATH as it was. */
+typedef struct {
+    char tmp[4096];
+    FILE *f;
+} out_file;
+
+static mp_status out_open(out_file *o, const char *path, const char *what, mp_error *err)
+{
+    o->f = NULL;
+    o->tmp[0] = 0;
+    if (snprintf(o->tmp, sizeof o->tmp, "%s.XXXXXX", path) >= (int)sizeof o->tmp) {
+        o->tmp[0] = 0;
+        return mp_error_set(err, MP_ERR_IO, path, 0, 0, "could not write the %s: the path is too long", what);
+    }
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        o->tmp[0] = 0;
+        return mp_error_set(err, MP_ERR_IO, path, 0, 0, "could not write the %s: %s", what, strerror(errno));
+    }
+    mode_t mask = umask(0); /* mkstemp makes it 0600; a new file is 0666 less the umask */
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0 || !(o->f = fdopen(fd, "w"))) {
+        int e = errno;
+        close(fd);
+        unlink(o->tmp);
+        o->tmp[0] = 0;
+        return mp_error_set(err, MP_ERR_IO, path, 0, 0, "could not write the %s: %s", what, strerror(e));
+    }
+    return MP_OK;
+}
+
+/* Close (checking the write) and keep, or remove. */
+static mp_status out_close(out_file *o, const char *path, const char *what, mp_error *err)
+{
+    int bad = o->f && fclose(o->f);
+    o->f = NULL;
+    if (bad) {
+        int e = errno;
+        unlink(o->tmp);
+        o->tmp[0] = 0;
+        return mp_error_set(err, MP_ERR_IO, path, 0, 0, "could not write the %s: %s", what, strerror(e));
+    }
+    return MP_OK;
+}
+
+static void out_discard(out_file *o)
+{
+    if (o->f)
+        fclose(o->f);
+    o->f = NULL;
+    if (o->tmp[0])
+        unlink(o->tmp);
+    o->tmp[0] = 0;
+}
 
 static mp_status whole(const char *opt, const char *arg, long lo, long hi, long *out, mp_error *err)
 {
@@ -250,6 +310,7 @@ static json_t *report_json(const cli_inputs *in, const mp_layout *l, const mp_si
 static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, int *failed)
 {
     (void)failed;
+    out_file trace_out = {"", NULL}, svg_out = {"", NULL};
     const char *plan = NULL, *lengths = "range", *routing = "uniform", *trace = NULL, *svg = NULL, *cf_text = NULL;
     const char *sched_text = NULL;
     long steps = 10, seed = 1, pack = 0;
@@ -463,30 +524,34 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
              mp_schedule_name(so.schedule));
     if (trace) {
         json_t *t = mp_sim_trace(&r, title);
-        FILE *tf = t ? fopen(trace, "w") : NULL;
-        int bad = !t || !tf || json_dumpf(t, tf, JSON_COMPACT);
-        if (tf && fclose(tf))
-            bad = 1;
-        if (bad) {
-            json_decref(t);
-            st = mp_error_set(err, t ? MP_ERR_IO : MP_ERR_NOMEM, trace, 0, 0, "could not write the trace: %s",
-                              t ? strerror(errno) : "out of memory");
+        if (!t) {
+            st = mp_error_set(err, MP_ERR_NOMEM, trace, 0, 0, "could not write the trace: out of memory");
             goto done;
         }
+        if (!(st = out_open(&trace_out, trace, "trace", err)) && json_dumpf(t, trace_out.f, JSON_COMPACT))
+            st = mp_error_set(err, MP_ERR_IO, trace, 0, 0, "could not write the trace: %s", strerror(errno));
         json_decref(t);
+        if (st || (st = out_close(&trace_out, trace, "trace", err)))
+            goto done;
     }
     if (svg) {
-        FILE *sf = fopen(svg, "w");
-        if (!sf) {
-            st = mp_error_set(err, MP_ERR_IO, svg, 0, 0, "could not write the image: %s", strerror(errno));
+        if ((st = out_open(&svg_out, svg, "image", err)))
             goto done;
-        }
-        mp_svg_timeline(sf, &r, title);
-        if (fclose(sf)) {
-            st = mp_error_set(err, MP_ERR_IO, svg, 0, 0, "could not write the image: %s", strerror(errno));
+        mp_svg_timeline(svg_out.f, &r, title);
+        if ((st = out_close(&svg_out, svg, "image", err)))
             goto done;
-        }
     }
+    /* Both written: into place. */
+    if (trace && rename(trace_out.tmp, trace)) {
+        st = mp_error_set(err, MP_ERR_IO, trace, 0, 0, "could not write the trace: %s", strerror(errno));
+        goto done;
+    }
+    trace_out.tmp[0] = 0;
+    if (svg && rename(svg_out.tmp, svg)) {
+        st = mp_error_set(err, MP_ERR_IO, svg, 0, 0, "could not write the image: %s", strerror(errno));
+        goto done;
+    }
+    svg_out.tmp[0] = 0;
     if (fmt == FMT_JSON) {
         json_t *j = report_json(in, &l, &so, &r, len_desc, route_desc);
         if (!j) {
@@ -503,6 +568,8 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
      * stdout stays deterministic). */
     fprintf(stderr, "moeplan: simulated %d step%s in %.3f s\n", r.steps, r.steps == 1 ? "" : "s", secs);
 done:
+    out_discard(&trace_out);
+    out_discard(&svg_out);
     mp_sim_result_free(&r);
     free(bins);
     free(weights);

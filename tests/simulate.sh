@@ -188,4 +188,14 @@ for args in "--zero any" "--zero 5" "--tp 0" "--recompute core_atn" "--sequence-
     else notok "simulate $args: explain's message" "explain: $a" "simulate: $b"; fi
 done
 
+# A failed command writes no file: the trace is kept back until the image
+# is written too (it was left behind, 1.3 MB, when the image's folder did
+# not exist), and a file already there stays as it was.
+echo old >"$TMP/keep.json"
+run simulate --steps 1 --trace "$TMP/keep.json" --svg "$TMP/no-such-dir/x.svg"
+if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && [ "$(cat "$TMP/keep.json")" = old ] && grep -q "could not write the image" "$ERR" &&
+   [ -z "$(ls "$TMP" | grep 'keep.json.')" ]; then
+    ok "simulate: a failed image leaves the trace file as it was, no temporary behind"
+else notok "simulate: a failed image leaves the trace file as it was" "exit $rc" "$(ls "$TMP")"; fi
+
 tap_done
