@@ -200,6 +200,9 @@ static mp_status read_common(hf_ctx *c)
                                 "explicitly",
                                 (long long)m->num_heads, (long long)m->hidden);
         m->head_dim = m->hidden / m->num_heads;
+        char s[64];
+        snprintf(s, sizeof s, "hidden_size / num_attention_heads = %lld", (long long)m->head_dim);
+        note_default(c, "head_dim", s);
     }
     TRY(req_int(c, "vocab_size", 1, BIG, &v));
     m->vocab = v;
