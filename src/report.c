@@ -345,6 +345,22 @@ json_t *mp_report_explain_json(const mp_cost_ctx *c, const mp_cost *r, bool ops)
     return j;
 }
 
+/* v at `decimals` decimals, or, where that would print 0 for a value that
+ * is not (0.11 TFLOP/s, 0.497 tokens/s), at 3 significant digits: every
+ * printed figure stays derivable.  Into one of 8 rotating buffers, so a
+ * printf may take several. */
+static const char *fixed(double v, int decimals)
+{
+    static char bufs[8][48];
+    static int k;
+    char *b = bufs[k++ & 7];
+    if (v != 0 && fabs(v) < 0.5 * pow(10, -decimals))
+        snprintf(b, 48, "%.3g", v);
+    else
+        snprintf(b, 48, "%.*f", decimals, v);
+    return b;
+}
+
 int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char lines[][320])
 {
     const mp_model *m = c->model;
@@ -354,22 +370,23 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
 #define LINE(...) do { if (n < MP_MAX_ASSUMPTIONS) snprintf(lines[n++], 320, __VA_ARGS__); } while (0)
     if (hw->sm_count > 0) /* the efficiency model (efficiency.h): mfu is not used */
     {
-        LINE("hardware %s: %.0f TFLOP/s, matrix products at up to %.3f of it by tile and wave (%d SMs), "
-             "attention %.2f / %.2f (fwd / bwd); HBM %.2f TB/s x %.2f by size",
-             hw->name, hw->peak_flops / 1e12, hw->gemm_efficiency, hw->sm_count, hw->attention_fwd_efficiency,
-             hw->attention_bwd_efficiency, hw->memory_bw_bytes_per_s / 1e12, hw->bw_utilization);
-        LINE("%d GPUs/node; collectives at up to %.3f of %.0f GB/s intra, %.3f of %.0f GB/s inter per GPU",
-             hw->gpus_per_node, hw->intra_efficiency, hw->intra_bw_bytes_per_s / 1e9, hw->inter_efficiency,
-             hw->inter_bw_bytes_per_s / 1e9);
+        LINE("hardware %s: %s TFLOP/s, matrix products at up to %.3f of it by tile and wave (%d SMs), "
+             "attention %.2f / %.2f (fwd / bwd); HBM %s TB/s x %.2f by size",
+             hw->name, fixed(hw->peak_flops / 1e12, 0), hw->gemm_efficiency, hw->sm_count, hw->attention_fwd_efficiency,
+             hw->attention_bwd_efficiency, fixed(hw->memory_bw_bytes_per_s / 1e12, 2), hw->bw_utilization);
+        LINE("%d GPUs/node; collectives at up to %.3f of %s GB/s intra, %.3f of %s GB/s inter per GPU",
+             hw->gpus_per_node, hw->intra_efficiency, fixed(hw->intra_bw_bytes_per_s / 1e9, 0), hw->inter_efficiency,
+             fixed(hw->inter_bw_bytes_per_s / 1e9, 0));
         if (w->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0)
             LINE("FP8 matrix products at up to %.3f of %.0f TFLOP/s (the FP8 peak)", hw->gemm_efficiency_fp8,
                  hw->peak_flops_fp8 / 1e12);
     }
     else
-        LINE("hardware %s: %.0f TFLOP/s x mfu %.2f; HBM %.2f TB/s x %.2f; %d GPUs/node; %.0f GB/s intra, %.0f GB/s "
+        LINE("hardware %s: %s TFLOP/s x mfu %.2f; HBM %s TB/s x %.2f; %d GPUs/node; %s GB/s intra, %s GB/s "
              "inter per GPU",
-             hw->name, hw->peak_flops / 1e12, hw->mfu, hw->memory_bw_bytes_per_s / 1e12, hw->bw_utilization,
-             hw->gpus_per_node, hw->intra_bw_bytes_per_s / 1e9, hw->inter_bw_bytes_per_s / 1e9);
+             hw->name, fixed(hw->peak_flops / 1e12, 0), hw->mfu, fixed(hw->memory_bw_bytes_per_s / 1e12, 2),
+             hw->bw_utilization, hw->gpus_per_node, fixed(hw->intra_bw_bytes_per_s / 1e9, 0),
+             fixed(hw->inter_bw_bytes_per_s / 1e9, 0));
     /* A dense model has no expert groups and no all-to-all to speak of. */
     bool experts = c->params.moe_layers > 0;
     LINE("rank order tp < cp < dp < pp%s (Megatron-LM); a ring spanning nodes moves min(NVLink, members per node x "
@@ -609,8 +626,8 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
 
     mp_fmt_flops(r->model_flops_per_step, a, sizeof a);
     mp_fmt_flops(r->hw_flops_per_step, b, sizeof b);
-    fprintf(f, "\nThroughput  %.0f tokens/s, %.3f sequences/s, %.0f tokens/s per GPU\n", r->tokens_per_s,
-            r->sequences_per_s, r->tokens_per_s / l->gpus);
+    fprintf(f, "\nThroughput  %s tokens/s, %s sequences/s, %s tokens/s per GPU\n", fixed(r->tokens_per_s, 0),
+            fixed(r->sequences_per_s, 3), fixed(r->tokens_per_s / l->gpus, 0));
     fprintf(f, "FLOPs       %s model, %s hardware per step; MFU %.1f%% (model FLOPs / (step time x GPUs x peak))\n", a,
             b, 100 * r->mfu);
     if (ops)

@@ -259,8 +259,10 @@ static const fmt_case fmt_cases[] = {
     {mp_fmt_count, 1e15, "1e+15"},
     {mp_fmt_count, 1e308, "1e+308"},
     {mp_fmt_seconds, 12.5e-3, "12.50 ms"},
-    {mp_fmt_seconds, 5e-9, "5 ns"},
-    {mp_fmt_seconds, 2e-10, "2e-10 s"},       /* was "0 ns" */
+    {mp_fmt_seconds, 5e-9, "5.00 ns"},
+    {mp_fmt_seconds, 6.14e-10, "0.61 ns"},    /* was "1 ns" */
+    {mp_fmt_seconds, 2e-10, "0.20 ns"},
+    {mp_fmt_seconds, 2e-12, "2e-12 s"},       /* was "0 ns" at 2e-10 */
     {mp_fmt_seconds, 999999, "999999.000 s"},
     {mp_fmt_seconds, 1e300, "1e+300 s"},
     {mp_fmt_flops, 3.21e15, "3.210 PFLOP"},
