@@ -196,7 +196,15 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
                 col = in->plan.pos.col[MP_LK_LAYOUT];
             }
         }
-        return mp_error_set(err, MP_ERR_INPUT, where, line, col, "layout breaks rule '%s': %s", mp_rule_name(r), why);
+        /* A rule about the sequence or the batch that the command line set
+         * says so: the plan's line alone would not show the cause. */
+        char cause[96] = "";
+        if ((r == MP_RULE_SEQ_TP || r == MP_RULE_SEQ_CP) && o->seq_text)
+            snprintf(cause, sizeof cause, " (the sequence length from --seq-len %s)", o->seq_text);
+        else if ((r == MP_RULE_BATCH || r == MP_RULE_INTERLEAVE) && o->global_batch > 0)
+            snprintf(cause, sizeof cause, " (the global batch from --global-batch %ld)", o->global_batch);
+        return mp_error_set(err, MP_ERR_INPUT, where, line, col, "layout breaks rule '%s': %s%s", mp_rule_name(r), why,
+                            cause);
     }
     return MP_OK;
 }

@@ -190,4 +190,10 @@ refused "a GPU range bound with a sign" \
 refused "simulate's numbers too" \
     "moeplan: error: --steps: expected a whole number from 1 to 10000, got '+2'" -- simulate --steps +2
 
+# A layout rule broken by a value the command line set says which option:
+# the plan's line (sequence_parallel) alone hid that --seq-len was the cause.
+refused "a rule broken by --seq-len names it" \
+    "moeplan: plans/seed-plan.yaml:19:22: error: layout breaks rule 'seq%tp': sequence parallel: sequence per CP rank (6) not divisible by tp (4) (the sequence length from --seq-len 6)" \
+    -- explain --plan plans/seed-plan.yaml --seq-len 6
+
 tap_done
