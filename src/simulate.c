@@ -744,6 +744,13 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                 }
                 if (len < 1)
                     len = 1;
+                /* Padded to what the layout can split (mp_layout_check's
+                 * seq%cp and seq%tp rules): with context parallelism 2 cp
+                 * chunks, with sequence parallelism tp slices of each
+                 * (Megatron-Core pads variable-length batches to a multiple
+                 * of tp x cp x 2).  The padding is computed, not real. */
+                long unit = (l->cp > 1 ? 2L * l->cp : 1) * (l->sequence_parallel ? l->tp : 1);
+                len = (len + unit - 1) / unit * unit;
                 mb_len[d * m + j] = len;
                 mb_key[d * m + j] = (len_key){len, {keys[0], keys[1]}};
                 tok_comp += (double)len * mbs;

@@ -198,4 +198,16 @@ if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && [ "$(cat "$TMP/keep.json")" = old ] && 
     ok "simulate: a failed image leaves the trace file as it was, no temporary behind"
 else notok "simulate: a failed image leaves the trace file as it was" "exit $rc" "$(ls "$TMP")"; fi
 
+# Lengths the layout cannot split are padded: the seed plan's tp 4 with
+# sequence parallelism takes multiples of 4, so sequences of 1-3 tokens
+# are computed as 4 each: padding = 1 - real / (128 x 4).
+printf 'bins:\n  - {lo: 1, hi: 3, weight: 1}\n' >"$TMP/short.yaml"
+run simulate --steps 1 --lengths "$TMP/short.yaml" --format json
+if [ "$rc" -eq 0 ] && python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if abs(d['padding_fraction'] - (1 - d['tokens_per_step'] / (128 * 4))) < 1e-12 else 1)" "$OUT"; then
+    ok "simulate: sequences padded to a multiple of tp under sequence parallelism"
+else notok "simulate: sequences padded to a multiple of tp" "exit $rc"; fi
+
 tap_done
