@@ -403,12 +403,14 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             json_t *w = json_array();
             for (size_t i = 0; i < r.n_samples; i++)
             {
-                /* Sizes not chosen when the layout was rejected are null. */
+                /* Sizes not chosen when the layout was rejected are null
+                 * (the ZeRO stage and the sharding group are never unset:
+                 * their 0 is a value, as in every other layout object). */
                 json_t *lj = mp_report_layout_json(&r.samples[i].lay, experts);
                 const char *k;
                 json_t *v;
                 json_object_foreach(lj, k, v) {
-                    if (json_is_integer(v) && json_integer_value(v) == 0)
+                    if (json_is_integer(v) && json_integer_value(v) == 0 && strcmp(k, "zero") && strcmp(k, "shard_group"))
                         json_object_set_new(lj, k, json_null());
                 }
                 json_array_append_new(w, json_pack("{s:s,s:o,s:s}", "rule", mp_rule_name(r.samples[i].rule), "layout",

@@ -290,11 +290,10 @@ static json_t *report_json(const cli_inputs *in, const mp_layout *l, const mp_si
                                                rank_fits(r, p)));
     for (int i = 0; i < r->steps; i++)
         json_array_append_new(steps, json_real(r->step_s[i]));
-    return json_pack("{s:s,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i},s:s,s:i,s:I,s:s,s:s,s:f,s:f,s:f,s:f,s:f,"
+    /* The layout object of every JSON output (mp_report_layout_json). */
+    return json_pack("{s:s,s:o,s:s,s:i,s:I,s:s,s:s,s:f,s:f,s:f,s:f,s:f,"
                      "s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:i,s:o,s:b,s:o,s:o}",
-                     "plan", label(in), "layout", "gpus", l->gpus, "tp", l->tp, "cp", l->cp,
-                     "dp", l->dp, "pp", l->pp, "etp", l->etp, "ep", l->ep, "edp", l->edp, "vpp", l->vpp,
-                     "micro_batch", l->micro_batch, "micro_batches", l->num_micro_batches, "schedule",
+                     "plan", label(in), "layout", mp_report_layout_json(l, in->model.num_experts > 0), "schedule",
                      mp_schedule_name(so->schedule), "steps", r->steps, "seed", (json_int_t)so->seed, "lengths",
                      len_desc, "routing", route_desc, "step_mean_s", r->step_mean_s, "step_p50_s", r->step_p50_s,
                      "step_p99_s", r->step_p99_s, "step_min_s", r->step_min_s, "step_max_s", r->step_max_s,

@@ -210,4 +210,16 @@ sys.exit(0 if abs(d['padding_fraction'] - (1 - d['tokens_per_step'] / (128 * 4))
     ok "simulate: sequences padded to a multiple of tp under sequence parallelism"
 else notok "simulate: sequences padded to a multiple of tp" "exit $rc"; fi
 
+# The layout object is the one every JSON output has (moeplan(1)): the
+# same keys and values as explain's for the same plan.
+run explain --format json
+cp "$OUT" "$TMP/explain.json"
+run simulate --steps 1 --format json
+if [ "$rc" -eq 0 ] && python3 -c "
+import json, sys
+a = json.load(open(sys.argv[1]))['layout']; b = json.load(open(sys.argv[2]))['layout']
+sys.exit(0 if a == b else 1)" "$TMP/explain.json" "$OUT"; then
+    ok "simulate --format json: explain's layout object"
+else notok "simulate --format json: explain's layout object" "exit $rc"; fi
+
 tap_done
