@@ -30,6 +30,13 @@ bool mp_emit_parse(const char *name, mp_emit_kind *out)
     return false;
 }
 
+double mp_emit_aux_loss_coeff(const mp_model *m, bool *from_model)
+{
+    if (from_model)
+        *from_model = m->router_aux_given;
+    return m->router_aux_given ? m->router_aux_coef : 1e-2;
+}
+
 const char *mp_emit_name(mp_emit_kind k)
 {
     return k == MP_EMIT_TORCHTITAN ? "torchtitan" : k == MP_EMIT_DEEPSPEED ? "deepspeed" : "megatron";
@@ -237,6 +244,8 @@ void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_lay
     if (m->qk_norm)
         ADD("--qk-layernorm \\\n");
     ADD("--position-embedding-type %s \\\n", m->learned_positions > 0 ? "learned_absolute" : "rope");
+    if (m->learned_positions <= 0 && m->rope_theta > 0) /* Megatron's default base is 10000 */
+        ADD("--rotary-base %.17g \\\n", m->rope_theta); /* an int to Megatron: 1000000, not 1e+06 */
     /* A sliding window of W keys (the query and the W - 1 before it,
      * moeplan's and transformers' sliding_window): TransformerConfig
      * window_size (left, right) = (W - 1, 0), Transformer Engine's keys
@@ -273,15 +282,33 @@ void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_lay
         /* The kernels moeplan prices (cost.c, block_moe): the fused permute
          * and router (TransformerConfig moe_permute_fusion,
          * moe_router_fusion, off by default; the CLI flags come from the
-         * config at NVIDIA/Megatron-LM d98e8a64ddf3), and the aux-loss load
-         * balancing whose cost block_moe adds (the coefficient defaults to
-         * 0, which trains with no balancing at all; 1e-2 is the help text's
-         * recommended start).  --cross-entropy-loss-fusion is not emitted:
-         * the unfused cross entropy is what is priced, and the fused
-         * backward casts the gradient to bfloat16 (fusions/
+         * config at NVIDIA/Megatron-LM d98e8a64ddf3), and the load-balancing
+         * loss whose cost block_moe adds, at the model's coefficient
+         * (mp_emit_aux_loss_coeff; 0: no balancing loss), per sequence
+         * for DeepSeek's seq_aux.  --cross-entropy-loss-fusion is not
+         * emitted: the unfused cross entropy is what is priced, and the
+         * fused backward casts the gradient to bfloat16 (fusions/
          * fused_cross_entropy.py, calculate_gradients), wrong for fp16. */
-        ADD("--moe-permute-fusion \\\n--moe-router-fusion \\\n"
-            "--moe-router-load-balancing-type aux_loss \\\n--moe-aux-loss-coeff 1e-2 \\\n");
+        ADD("--moe-permute-fusion \\\n--moe-router-fusion \\\n");
+        double coef = mp_emit_aux_loss_coeff(m, NULL);
+        ADD("--moe-router-load-balancing-type %s \\\n",
+            coef == 0 ? "none" : m->router_seq_aux ? "seq_aux_loss" : "aux_loss");
+        if (coef > 0)
+            ADD("--moe-aux-loss-coeff %g \\\n", coef);
+        /* The router as the config has it (model_hf_router.c): sigmoid
+         * scores, the aux-loss-free bias, group-limited top-k, the
+         * routed scaling factor; the top k of an unrenormalised softmax. */
+        if (m->router_sigmoid)
+            ADD("--moe-router-score-function sigmoid \\\n");
+        if (m->router_expert_bias)
+            ADD("--moe-router-enable-expert-bias \\\n");
+        if (m->router_groups > 1)
+            ADD("--moe-router-num-groups %lld \\\n--moe-router-group-topk %lld \\\n", (long long)m->router_groups,
+                (long long)m->router_group_topk);
+        if (m->router_topk_scale > 0 && m->router_topk_scale != 1)
+            ADD("--moe-router-topk-scaling-factor %g \\\n", m->router_topk_scale);
+        if (m->router_pre_softmax && !m->router_sigmoid)
+            ADD("--moe-router-pre-softmax \\\n");
         bool all = true;
         for (int i = 0; i < m->num_layers; i++)
             all &= m->is_moe[i];

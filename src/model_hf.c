@@ -951,5 +951,5 @@ mp_status mp_model_load_hf(mp_model *m, const mp_doc *d, mp_error *err)
         snprintf(m->name, sizeof m->name, "%s", nm->text);
     hf_ctx c = {m, d, map, where, fam, err};
     TRY(fam->read(&c));
-    return MP_OK;
+    return mp_hf_read_router(m, d, map, where, fam->type, err);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moeplan/emit.h"
 #include "moeplan/units.h"
 
 /* ------------------------------------------------------------ escaping */
@@ -408,11 +409,15 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
              m->window_kind == MP_WINDOW_CHUNKED ? "chunks keep C scores per query" : "scores stay S per query");
     if (m->num_experts > 0 && w->capacity_factor > 0)
         LINE("expert load at the busiest rank: %.2f x mean (capacity factor, padded to capacity)", c->expert_load);
-    else if (m->num_experts > 0)
+    else if (m->num_experts > 0) {
+        bool given;
+        double coef = mp_emit_aux_loss_coeff(m, &given);
         LINE("expert load at the busiest rank: %.2f x mean (dropless: the workload's routing_imbalance, an "
-             "assumption, not a measurement%s; the aux loss at 1e-2 is emitted, and every dropless layer waits for "
+             "assumption, not a measurement%s; the aux loss emitted at %g, %s; every dropless layer waits for "
              "its busiest expert rank)", c->expert_load,
-             c->expert_load <= 1.0 ? " -- 1.00 is perfect balance, a lower bound on the step" : "");
+             c->expert_load <= 1.0 ? " -- 1.00 is perfect balance, a lower bound on the step" : "", coef,
+             given ? "the model's" : "not in the model: Megatron's suggested start");
+    }
     LINE("memory allowance: %.2f GiB reserved (CUDA context, NCCL, framework) + %.0f%% fragmentation",
          hw->reserved_bytes / 1073741824.0, 100 * hw->fragmentation);
     for (int i = 0; i < m->num_notes; i++)

@@ -144,4 +144,32 @@ refused "megatron refuses a GeGLU MLP" "no flag for a GELU-gated MLP" explain --
 refused "megatron refuses gpt-oss's clamped SwiGLU" "clamped SwiGLU" explain --model tests/data/hf/gpt-oss-120b.json \
     --gpus 64 --ep 8 --seq-len 4096 --global-batch 64 --emit megatron
 
+# The router as the config states it (model_hf_router.c): Mixtral's
+# router_aux_loss_coef 0.02 and rope_theta 1e6 (Megatron's --rotary-base is
+# an int); DeepSeek-V3's aux-loss-free router (scoring_func sigmoid,
+# topk_method noaux_tc, n_group 8, topk_group 4, routed_scaling_factor 2.5,
+# seq_aux, aux_loss_alpha 0.001); DeepSeek-V2-Lite's unrenormalised top k
+# (norm_topk_prob false: --moe-router-pre-softmax).  A native model gives
+# no coefficient: 1e-2, said so in the assumptions.
+run explain --model tests/data/hf/mixtral-8x7b.json --gpus 64 --tp 2 --ep 8 --pp 4 --recompute full --emit megatron
+if [ "$rc" -eq 0 ] && grep -qx -- "--moe-aux-loss-coeff 0.02 \\\\" "$OUT" && grep -qx -- "--rotary-base 1000000 \\\\" "$OUT" &&
+   grep -qx -- "--moe-router-load-balancing-type aux_loss \\\\" "$OUT" && ! grep -q -- "score-function" "$OUT" &&
+   grep -q "the aux loss emitted at 0.02, the model's" "$OUT"; then
+    ok "megatron: Mixtral's own aux-loss coefficient and RoPE base"
+else notok "megatron: Mixtral's aux-loss coefficient and RoPE base" "exit $rc" "$(grep -E 'aux|rotary' "$OUT")"; fi
+run explain --model tests/data/hf/deepseek-v3.json --gpus 256 --seq-len 4096 --global-batch 512 --recompute full --emit megatron
+want="--moe-router-load-balancing-type seq_aux_loss|--moe-aux-loss-coeff 0.001|--moe-router-score-function sigmoid|--moe-router-enable-expert-bias|--moe-router-num-groups 8|--moe-router-group-topk 4|--moe-router-topk-scaling-factor 2.5"
+got=$(grep -E -- "--moe-(router-(load|score|enable|num|group|topk-scaling)|aux)" "$OUT" | sed 's/ \\$//' | paste -sd'|')
+if [ "$rc" -eq 0 ] && [ "$got" = "$want" ]; then ok "megatron: DeepSeek-V3's aux-loss-free, group-limited sigmoid router"
+else notok "megatron: DeepSeek-V3's router" "exit $rc" "got:  $got" "want: $want"; fi
+run explain --model tests/data/hf/deepseek-v2-lite.json --gpus 16 --seq-len 4096 --global-batch 64 --emit megatron
+if [ "$rc" -eq 0 ] && grep -qx -- "--moe-router-pre-softmax \\\\" "$OUT" && ! grep -q -- "--moe-router-num-groups" "$OUT"; then
+    ok "megatron: DeepSeek-V2-Lite's unrenormalised top k (norm_topk_prob false)"
+else notok "megatron: DeepSeek-V2-Lite's pre-softmax" "exit $rc"; fi
+run explain --gpus 128 --tp 4 --pp 2 --ep 16 --emit megatron
+if [ "$rc" -eq 0 ] && grep -qx -- "--moe-aux-loss-coeff 0.01 \\\\" "$OUT" &&
+   grep -q "the aux loss emitted at 0.01, not in the model: Megatron's suggested start" "$OUT"; then
+    ok "megatron: a model without a coefficient gets 1e-2, said in the assumptions"
+else notok "megatron: the default aux-loss coefficient" "exit $rc"; fi
+
 tap_done

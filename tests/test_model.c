@@ -472,6 +472,39 @@ START_TEST(test_deepseek_pattern)
     ck_assert_int_eq(mp_model_q_width(&m), 24576);
     ck_assert_int_eq(mp_model_k_width(&m), 24576);
     ck_assert_int_eq(mp_model_v_width(&m), 16384);
+    /* The router as config.json states it (aux_loss_alpha 0.001, seq_aux
+     * true, scoring_func sigmoid, topk_method noaux_tc, n_group 8,
+     * topk_group 4, routed_scaling_factor 2.5, rope_theta 10000). */
+    ck_assert(m.router_aux_given);
+    ck_assert(m.router_aux_coef == 0.001);
+    ck_assert(m.router_seq_aux && m.router_sigmoid && m.router_expert_bias && !m.router_pre_softmax);
+    ck_assert_int_eq(m.router_groups, 8);
+    ck_assert_int_eq(m.router_group_topk, 4);
+    ck_assert(m.router_topk_scale == 2.5);
+    ck_assert(m.rope_theta == 10000);
+}
+END_TEST
+
+/* A router key moeplan reads is checked like any other: a scoring
+ * function it does not know is refused at its value. */
+START_TEST(test_router_bad_scoring)
+{
+    mp_model m;
+    mp_error e;
+    char path[] = "/tmp/moeplan-router-XXXXXX.json";
+    int fd = mkstemps(path, 5);
+    ck_assert_int_ge(fd, 0);
+    const char *text = "{\"model_type\": \"deepseek_v3\", \"hidden_size\": 64, \"num_hidden_layers\": 2,\n"
+                       " \"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 100,\n"
+                       " \"n_routed_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 32,\n"
+                       " \"scoring_func\": \"tanh\"}\n";
+    ck_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    mp_status st = mp_model_load(&m, path, &e);
+    unlink(path);
+    ck_assert_int_eq(st, MP_ERR_INPUT);
+    ck_assert_int_eq(e.line, 4);
+    ck_assert_msg(strstr(e.msg, "scoring_func") && strstr(e.msg, "sigmoid"), "%s", e.msg);
 }
 END_TEST
 
@@ -918,6 +951,7 @@ static Suite *model_suite(void)
     tcase_add_loop_test(te, test_hf_refusals, 0, (int)(sizeof hf_refusals / sizeof hf_refusals[0]));
     tcase_add_test(te, test_hf_defaults);
     tcase_add_test(te, test_qwen_layer_types);
+    tcase_add_test(te, test_router_bad_scoring);
     tcase_add_test(te, test_load_missing_file);
     tcase_add_test(te, test_validate);
     suite_add_tcase(s, te);

@@ -66,6 +66,18 @@ typedef struct {
     bool attn_local[MP_MAX_LAYERS];
     bool attn_sinks;            /* gpt-oss: one learned sink logit per head and layer */
     bool router_bias;           /* gpt-oss: the router Linear(h, E) has a bias */
+    /* The router as a Hugging Face config states it, for --emit only (the
+     * cost model prices every router alike); each is unset unless its key
+     * was in the config (model_hf_router.c). */
+    bool router_aux_given;      /* router_aux_loss_coef (or DeepSeek's aux_loss_alpha) given */
+    double router_aux_coef;     /* the load-balancing loss coefficient */
+    bool router_seq_aux;        /* DeepSeek seq_aux: the loss per sequence */
+    bool router_pre_softmax;    /* norm_topk_prob false: top-k of all experts' softmax, not renormalised */
+    bool router_sigmoid;        /* sigmoid scores (DeepSeek-V3 scoring_func, GLM-4.5) */
+    bool router_expert_bias;    /* aux-loss-free balancing bias (DeepSeek-V3 noaux_tc, GLM-4.5) */
+    int64_t router_groups, router_group_topk; /* group-limited routing (n_group, topk_group); 0: none */
+    double router_topk_scale;   /* routed_scaling_factor; 0: not given */
+    double rope_theta;          /* the RoPE base (rope_theta); 0: not given */
     /* Notes on choices made where the source was silent (defaults of the
      * Hugging Face config class, families' conventions), printed by explain. */
     char notes[16][160];
