@@ -159,6 +159,17 @@ mp_status mp_model_validate(const mp_model *m, mp_error *err)
                             "the model has dense layers but no dense MLP width (ffn_hidden / intermediate_size)");
     if (any_moe && (m->expert_hidden <= 0 || m->top_k <= 0))
         return mp_error_set(err, MP_ERR_INPUT, f, 1, 1, "the model has MoE layers but no expert width or top-k");
+    /* Every count moeplan prints is exact up to 2^53 (a double's integers):
+     * a model of more parameters than that (9.0e15, 13,000 times
+     * DeepSeek-V3; each size within its key's range can still multiply to
+     * 3e25) is refused rather than printed in rounded, overflowing columns. */
+    mp_params p;
+    mp_model_params(m, &p);
+    if (!(p.total <= 9007199254740992.0))
+        return mp_error_set(err, MP_ERR_INPUT, f, 1, 1,
+                            "the model has %.4g parameters; moeplan plans models of up to 2^53 (about 9.007e15), "
+                            "where every count it prints is exact",
+                            p.total);
     return MP_OK;
 }
 

@@ -196,4 +196,11 @@ refused "a rule broken by --seq-len names it" \
     "moeplan: plans/seed-plan.yaml:19:22: error: layout breaks rule 'seq%tp': sequence parallel: sequence per CP rank (6) not divisible by tp (4) (the sequence length from --seq-len 6)" \
     -- explain --plan plans/seed-plan.yaml --seq-len 6
 
+# A model whose sizes, each within range, multiply past 2^53 parameters is
+# refused: its counts would no longer be exact (JSON printed 3.07e+25 as a
+# real, text columns overflowed).
+refused "a model of more than 2^53 parameters" \
+    "moeplan: tests/data/bad/model-too-many-params.yaml:1:1: error: the model has 3.072e+25 parameters; moeplan plans models of up to 2^53 (about 9.007e15), where every count it prints is exact" \
+    -- explain --model tests/data/bad/model-too-many-params.yaml --seq-len 1
+
 tap_done
