@@ -278,8 +278,9 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
         fprintf(out, "moeplan audit: %s\n  %s on %d x %s, %s, capacity factor %g\n",
                 mp_report_escape(p->name, pname, sizeof pname), mp_report_escape(in->model.name, mname, sizeof mname),
                 l.gpus, mp_report_escape(in->hw.name, hname, sizeof hname), line, in->wl.capacity_factor);
-        fprintf(out, "  memory at %ld tokens, time for %ld sequences of %ld tokens\n\n", in->wl.seq_max,
-                in->wl.global_batch, in->wl.seq_max);
+        fprintf(out, "  memory at %ld token%s, time for %ld sequence%s of %ld token%s\n\n", in->wl.seq_max,
+                mp_plural(in->wl.seq_max), in->wl.global_batch, mp_plural(in->wl.global_batch), in->wl.seq_max,
+                mp_plural(in->wl.seq_max));
         fprintf(out, "%-3s %-45s %-2s %12s %12s %9s  %s\n", "#", "claim (as written)", "", "claimed", "computed", "ratio",
                 "verdict");
         for (int i = 0; i < p->num_claims; i++) {
@@ -300,7 +301,7 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
                     mp_relation_symbol(p->claims[i].rel), cl, cp, ratio, verdict_word(res[i].verdict), res[i].why);
         }
         fprintf(out, "\n%d claims: %d hold, %d wrong, %d unverifiable\n", p->num_claims, nh, nw, nu);
-        fprintf(out, "\nBetter layouts on the same %d GPUs (by tokens/s):\n", l.gpus);
+        fprintf(out, "\nBetter layouts on the same %d GPU%s (by tokens/s):\n", l.gpus, mp_plural(l.gpus));
         for (size_t i = 0; i < same.n_best; i++) {
             mp_report_layout_line(&same.best[i].lay, experts, line, sizeof line);
             char st_s[32];
@@ -325,7 +326,7 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
             fprintf(out, "  %-58s %11.0f tokens/s  step %9s  %6.2f GB/GPU\n", line, fewest.fewest.tokens_per_s, st_s,
                     fewest.fewest.mem_total_bytes / 1e9);
         } else {
-            fprintf(out, "\nNo layout on at most %d GPUs meets the proposal's own targets.\n", l.gpus);
+            fprintf(out, "\nNo layout on at most %d GPU%s meets the proposal's own targets.\n", l.gpus, mp_plural(l.gpus));
         }
     }
     mp_search_free(&same);

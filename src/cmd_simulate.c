@@ -224,10 +224,10 @@ static void report_text(FILE *f, const cli_inputs *in, const mp_layout *l, const
                         const mp_sim_result *r, const char *len_desc, const char *route_desc)
 {
     char a[32], b[32], c[32], d[32], e[32];
-    fprintf(f, "moeplan simulate: %s, %d GPUs (tp %d cp %d dp %d pp %d | etp %d ep %d edp %d | vpp %d mb %d, %d "
-               "micro-batches), schedule %s\n",
-            label(in), l->gpus, l->tp, l->cp, l->dp, l->pp,
-            l->etp, l->ep, l->edp, l->vpp, l->micro_batch, l->num_micro_batches, mp_schedule_name(so->schedule));
+    fprintf(f, "moeplan simulate: %s, %d GPU%s (tp %d cp %d dp %d pp %d | etp %d ep %d edp %d | vpp %d mb %d, %d "
+               "micro-batch%s), schedule %s\n",
+            label(in), l->gpus, mp_plural(l->gpus), l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp, l->vpp,
+            l->micro_batch, l->num_micro_batches, l->num_micro_batches == 1 ? "" : "es", mp_schedule_name(so->schedule));
     fprintf(f, "%d step%s, seed %llu; lengths: %s; routing: %s\n\n", r->steps, r->steps == 1 ? "" : "s",
             (unsigned long long)so->seed, len_desc, route_desc);
     mp_fmt_seconds(r->step_mean_s, a, sizeof a);
@@ -457,7 +457,7 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
         so.lengths = MP_LEN_HISTOGRAM;
         so.bins = bins;
         so.n_bins = n;
-        snprintf(len_desc, sizeof len_desc, "histogram %s (%d bins)", lengths, n);
+        snprintf(len_desc, sizeof len_desc, "histogram %s (%d bin%s)", lengths, n, mp_plural(n));
     } else {
         static const char *const names[] = {"range", "fixed"};
         st = cli_not_one_of("lengths", lengths, "range, fixed or a .yaml histogram file", names, 2, err);
@@ -465,7 +465,7 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     }
     if (pack > 0) {
         size_t u = strlen(len_desc);
-        snprintf(len_desc + u, sizeof len_desc - u, ", packed into sequences of %ld tokens", pack);
+        snprintf(len_desc + u, sizeof len_desc - u, ", packed into sequences of %ld token%s", pack, mp_plural(pack));
         if (pack > wl.seq_max) {
             st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
                               "--pack: %ld tokens is longer than the workload's sequences (%ld), which size memory",

@@ -513,11 +513,11 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     /* A dense model has no expert layout to show (ep 1, edp = tp*cp*dp
      * would read as if it had experts). */
     if (experts)
-        fprintf(f, "layout    %d GPUs = tp %d x cp %d x dp %d x pp %d; experts: etp %d x ep %d x edp %d per stage\n",
-                l->gpus, l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp);
+        fprintf(f, "layout    %d GPU%s = tp %d x cp %d x dp %d x pp %d; experts: etp %d x ep %d x edp %d per stage\n",
+                l->gpus, mp_plural(l->gpus), l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp);
     else
-        fprintf(f, "layout    %d GPUs = tp %d x cp %d x dp %d x pp %d; no experts\n", l->gpus, l->tp, l->cp, l->dp,
-                l->pp);
+        fprintf(f, "layout    %d GPU%s = tp %d x cp %d x dp %d x pp %d; no experts\n", l->gpus, mp_plural(l->gpus), l->tp,
+                l->cp, l->dp, l->pp);
     if (mp_layout_uneven(l))
         fprintf(f, "          uneven pipeline: %d layers on the first rank, %d on the last, %d on each other\n",
                 l->pp_first, l->pp_last,
@@ -527,8 +527,8 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     static const char *const zname[] = {"off (replicated)", "1 (optimizer states sharded: the distributed optimizer)",
                                         "2 (optimizer states and gradients sharded)",
                                         "3 (optimizer states, gradients and parameters sharded: FSDP)"};
-    fprintf(f, "          vpp %d, micro-batch %d -> %d micro-batches, recompute %s, sequence parallel %s\n", l->vpp,
-            l->micro_batch, l->num_micro_batches, rcd, l->sequence_parallel ? "on" : "off");
+    fprintf(f, "          vpp %d, micro-batch %d -> %d micro-batch%s, recompute %s, sequence parallel %s\n", l->vpp,
+            l->micro_batch, l->num_micro_batches, l->num_micro_batches == 1 ? "" : "es", rcd, l->sequence_parallel ? "on" : "off");
     int sd, se;
     mp_cost_shard_degrees(l, &sd, &se);
     fprintf(f, "          ZeRO %s", zname[l->zero < 0 || l->zero > 3 ? 0 : l->zero]);
@@ -604,7 +604,8 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
         fprintf(f, "  (activations per layer per micro-batch: %s)\n", r->params.moe_layers ? a : b);
 
     double tot = r->t_total_s;
-    fprintf(f, "\nTime per step: slowest pipeline rank %d, %d micro-batches\n", r->slowest_stage, l->num_micro_batches);
+    fprintf(f, "\nTime per step: slowest pipeline rank %d, %d micro-batch%s\n", r->slowest_stage, l->num_micro_batches,
+            l->num_micro_batches == 1 ? "" : "es");
     row_time(f, "compute", r->t_compute_s, tot,
              c->hw->sm_count > 0 ? "matmuls and attention by the efficiency model (tiles, waves, kernel gaps)"
                                  : "matmuls and attention at peak x mfu (roofline)");

@@ -200,6 +200,8 @@ void mp_fmt_count(double n, char *buf, size_t len)
     else snprintf(buf, len, "%.0f", n);
 }
 
+const char *mp_plural(long long n) { return n == 1 ? "" : "s"; }
+
 void mp_fmt_seconds(double s, char *buf, size_t len)
 {
     double a = fabs(s);

@@ -491,6 +491,12 @@ if [ "$rc" -eq 0 ] && grep -Eq '^  gradients .* x 2 B \(16-bit gradients\)$' "$O
     ok "explain: 2-byte gradients are called 16-bit"
 else notok "explain: 2-byte gradients are called 16-bit" "exit $rc" "$(grep gradients "$OUT")"; fi
 
+# Counts of one are singular: "1 GPU", "1 micro-batch".
+run explain --gpus 1 --tp 1 --pp 1 --ep 1 --global-batch 1 --seq-len 16
+if [ "$rc" -eq 0 ] && grep -q '^layout    1 GPU = tp 1' "$OUT" && grep -q -- '-> 1 micro-batch, ' "$OUT" &&
+   grep -q '^Time per step: slowest pipeline rank 0, 1 micro-batch$' "$OUT"; then ok "explain: singular counts"
+else notok "explain: singular counts" "exit $rc"; fi
+
 # Each claim of the seed proposal gets the verdict worked out by hand:
 # params 4.43e9 vs ~7e9 -> 0.63, outside [0.8, 1.25]: WRONG;
 # attention weights 8 layers * (4 * 1024^2 / tp 4 + 1024 replicated norm)

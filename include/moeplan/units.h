@@ -41,6 +41,8 @@ const char *mp_unit_examples(mp_unit_kind kind);
 void mp_fmt_bytes(double bytes, char *buf, size_t len);     /* "27.31 GB" (SI) */
 void mp_fmt_gib(double bytes, char *buf, size_t len);       /* "25.43 GiB" */
 void mp_fmt_count(double n, char *buf, size_t len);         /* "46.70 B", "124.4 M" */
+/* "s" for a count other than 1, "" for 1: "1 GPU", "2 GPUs". */
+const char *mp_plural(long long n);
 void mp_fmt_seconds(double s, char *buf, size_t len);       /* "1.234 s", "12.3 ms" */
 void mp_fmt_flops(double f, char *buf, size_t len);         /* "3.21 PFLOP" */
 
