@@ -433,7 +433,7 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         fprintf(out, "predicted with %s: %s/s matrix products, %s/s memory-bound%s\n\n", hw.name, a, bb,
                 b.ops->elem_bytes == 4 ? " (fp32: activations and weights at 4 bytes)"
                                        : " (bf16: activations and weights at 2 bytes)");
-        fprintf(out, "%-22s %-11s %-22s %-20s %3s %10s %10s %10s %10s %7s\n", "op", "block", "kernel", "shape", "x",
+        fprintf(out, "%-22s %-11s %-23s %-20s %3s %10s %10s %10s %10s %7s\n", "op", "block", "kernel", "shape", "x",
                 "pred fwd", "meas fwd", "pred bwd", "meas bwd", "error");
         for (size_t i = 0; i < r.n; i++) {
             const mp_run_op *x = &r.ops[i];
@@ -450,7 +450,7 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
                 snprintf(e, sizeof e, "%+.0f%%",
                          100 * rel_err(x->pred_fwd_s + x->pred_bwd_s, x->meas_fwd_s + x->meas_bwd_s));
             }
-            fprintf(out, "%-22s %-11s %-22s %-20s %3d %10s %10s %10s %10s %7s\n", x->name, mp_block_name(x->block),
+            fprintf(out, "%-22s %-11s %-23s %-20s %3d %10s %10s %10s %10s %7s\n", x->name, mp_block_name(x->block),
                     x->kernel, x->shape[0] ? x->shape : "-", x->per_micro_batch, pf, mf, pb, mb, e);
         }
         char p1[24], m1[24];
