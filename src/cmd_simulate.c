@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,21 +125,56 @@ const cli_command cmd_simulate_def = {
     cmd_simulate,
 };
 
-/* The trace and the image appear whole or not at all: each is written to
- * a temporary file beside it (PATH.XXXXXX, in the same directory so that
- * rename is atomic) and renamed over PATH only once both are written; a
- * failed command leaves no file behind and an existing PATH as it was. */
+/* The trace and the image appear whole or not at all.  Both are opened
+ * before either is written, so a path that cannot be written (a missing
+ * folder, a directory) fails the command before anything changes.  A
+ * regular file (or an absent path) is written to a temporary beside it
+ * (PATH.XXXXXX, the same directory, so rename is atomic) that takes the old
+ * file's mode (a new one: 0666 less the umask) and is renamed over it only
+ * once both outputs are written; a symbolic link is followed, its target
+ * replaced so the link stays; anything else (/dev/stdout, a pipe) is
+ * written in place, as fopen would. */
 typedef struct {
-    char tmp[4096];
+    char tmp[4096];             /* the temporary; "" when none (or written in place) */
+    char dest[4096];            /* what the temporary is renamed to */
     FILE *f;
 } out_file;
 
 static mp_status out_open(out_file *o, const char *path, const char *what, mp_error *err)
 {
     o->f = NULL;
-    o->tmp[0] = 0;
-    if (snprintf(o->tmp, sizeof o->tmp, "%s.XXXXXX", path) >= (int)sizeof o->tmp) {
-        o->tmp[0] = 0;
+    o->tmp[0] = o->dest[0] = 0;
+    struct stat sb;
+    const char *dest = path;
+    char real[4096];
+    mode_t mode;
+    bool have = lstat(path, &sb) == 0;
+    if (have && S_ISLNK(sb.st_mode)) {
+        /* The link's target, when it resolves (a dangling link: in place). */
+        if (realpath(path, real) && stat(real, &sb) == 0) {
+            dest = real;
+        } else {
+            have = true;
+            sb.st_mode = S_IFCHR; /* written in place, below */
+        }
+    }
+    if (have && S_ISDIR(sb.st_mode))
+        return mp_error_set(err, MP_ERR_IO, path, 0, 0, "could not write the %s: %s", what, strerror(EISDIR));
+    if (have && !S_ISREG(sb.st_mode)) {
+        if (!(o->f = fopen(path, "w")))
+            return mp_error_set(err, MP_ERR_IO, path, 0, 0, "could not write the %s: %s", what, strerror(errno));
+        return MP_OK;
+    }
+    if (have) {
+        mode = sb.st_mode & 07777;
+    } else {
+        mode_t mask = umask(0); /* mkstemp makes it 0600; a new file is 0666 less the umask */
+        umask(mask);
+        mode = 0666 & ~mask;
+    }
+    if (snprintf(o->dest, sizeof o->dest, "%s", dest) >= (int)sizeof o->dest ||
+        snprintf(o->tmp, sizeof o->tmp, "%s.XXXXXX", dest) >= (int)sizeof o->tmp) {
+        o->tmp[0] = o->dest[0] = 0;
         return mp_error_set(err, MP_ERR_IO, path, 0, 0, "could not write the %s: the path is too long", what);
     }
     int fd = mkstemp(o->tmp);
@@ -146,9 +182,7 @@ static mp_status out_open(out_file *o, const char *path, const char *what, mp_er
         o->tmp[0] = 0;
         return mp_error_set(err, MP_ERR_IO, path, 0, 0, "could not write the %s: %s", what, strerror(errno));
     }
-    mode_t mask = umask(0); /* mkstemp makes it 0600; a new file is 0666 less the umask */
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0 || !(o->f = fdopen(fd, "w"))) {
+    if (fchmod(fd, mode) != 0 || !(o->f = fdopen(fd, "w"))) {
         int e = errno;
         close(fd);
         unlink(o->tmp);
@@ -158,17 +192,22 @@ static mp_status out_open(out_file *o, const char *path, const char *what, mp_er
     return MP_OK;
 }
 
-/* Close (checking the write) and keep, or remove. */
+/* Close, checking the write (the temporary, if any, stays for out_commit). */
 static mp_status out_close(out_file *o, const char *path, const char *what, mp_error *err)
 {
     int bad = o->f && fclose(o->f);
     o->f = NULL;
-    if (bad) {
-        int e = errno;
-        unlink(o->tmp);
-        o->tmp[0] = 0;
-        return mp_error_set(err, MP_ERR_IO, path, 0, 0, "could not write the %s: %s", what, strerror(e));
-    }
+    if (bad)
+        return mp_error_set(err, MP_ERR_IO, path, 0, 0, "could not write the %s: %s", what, strerror(errno));
+    return MP_OK;
+}
+
+/* The temporary into place. */
+static mp_status out_commit(out_file *o, const char *path, const char *what, mp_error *err)
+{
+    if (o->tmp[0] && rename(o->tmp, o->dest))
+        return mp_error_set(err, MP_ERR_IO, path, 0, 0, "could not write the %s: %s", what, strerror(errno));
+    o->tmp[0] = 0;
     return MP_OK;
 }
 
@@ -309,7 +348,7 @@ static json_t *report_json(const cli_inputs *in, const mp_layout *l, const mp_si
 static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, int *failed)
 {
     (void)failed;
-    out_file trace_out = {"", NULL}, svg_out = {"", NULL};
+    out_file trace_out = {"", "", NULL}, svg_out = {"", "", NULL};
     const char *plan = NULL, *lengths = "range", *routing = "uniform", *trace = NULL, *svg = NULL, *cf_text = NULL;
     const char *sched_text = NULL;
     long steps = 10, seed = 1, pack = 0;
@@ -521,36 +560,32 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     snprintf(title, sizeof title, "moeplan simulate: %s, %d GPUs, %s",
              label(in), l.gpus,
              mp_schedule_name(so.schedule));
+    /* Both opened first: a path that cannot be written fails the command
+     * before either file changes. */
+    if ((trace && (st = out_open(&trace_out, trace, "trace", err))) ||
+        (svg && (st = out_open(&svg_out, svg, "image", err))))
+        goto done;
     if (trace) {
         json_t *t = mp_sim_trace(&r, title);
         if (!t) {
             st = mp_error_set(err, MP_ERR_NOMEM, trace, 0, 0, "could not write the trace: out of memory");
             goto done;
         }
-        if (!(st = out_open(&trace_out, trace, "trace", err)) && json_dumpf(t, trace_out.f, JSON_COMPACT))
+        if (json_dumpf(t, trace_out.f, JSON_COMPACT))
             st = mp_error_set(err, MP_ERR_IO, trace, 0, 0, "could not write the trace: %s", strerror(errno));
         json_decref(t);
         if (st || (st = out_close(&trace_out, trace, "trace", err)))
             goto done;
     }
     if (svg) {
-        if ((st = out_open(&svg_out, svg, "image", err)))
-            goto done;
         mp_svg_timeline(svg_out.f, &r, title);
         if ((st = out_close(&svg_out, svg, "image", err)))
             goto done;
     }
-    /* Both written: into place. */
-    if (trace && rename(trace_out.tmp, trace)) {
-        st = mp_error_set(err, MP_ERR_IO, trace, 0, 0, "could not write the trace: %s", strerror(errno));
+    /* Both written: into place, one rename after the other. */
+    if ((trace && (st = out_commit(&trace_out, trace, "trace", err))) ||
+        (svg && (st = out_commit(&svg_out, svg, "image", err))))
         goto done;
-    }
-    trace_out.tmp[0] = 0;
-    if (svg && rename(svg_out.tmp, svg)) {
-        st = mp_error_set(err, MP_ERR_IO, svg, 0, 0, "could not write the image: %s", strerror(errno));
-        goto done;
-    }
-    svg_out.tmp[0] = 0;
     if (fmt == FMT_JSON) {
         json_t *j = report_json(in, &l, &so, &r, len_desc, route_desc);
         if (!j) {

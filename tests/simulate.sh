@@ -222,4 +222,23 @@ sys.exit(0 if a == b else 1)" "$TMP/explain.json" "$OUT"; then
     ok "simulate --format json: explain's layout object"
 else notok "simulate --format json: explain's layout object" "exit $rc"; fi
 
+# Both outputs are opened before either is written: an image path that is
+# a directory leaves the trace as it was (it used to be renamed into place
+# first); a symbolic link stays a link, its target replaced; a file keeps
+# its mode.
+mkdir -p "$TMP/adir" "$TMP/real"
+echo old >"$TMP/tr.json"
+run simulate --steps 1 --trace "$TMP/tr.json" --svg "$TMP/adir"
+if [ "$rc" -eq 2 ] && [ "$(cat "$TMP/tr.json")" = old ] && grep -q "Is a directory" "$ERR"; then
+    ok "simulate: an image path that is a folder changes no file"
+else notok "simulate: an image path that is a folder changes no file" "exit $rc"; fi
+echo old >"$TMP/real/t.json"
+ln -sf "$TMP/real/t.json" "$TMP/link.json"
+echo x >"$TMP/priv.svg"; chmod 600 "$TMP/priv.svg"
+run simulate --steps 1 --trace "$TMP/link.json" --svg "$TMP/priv.svg"
+if [ "$rc" -eq 0 ] && [ -L "$TMP/link.json" ] && head -c 15 "$TMP/real/t.json" | grep -q traceEvents &&
+   [ "$(stat -c %a "$TMP/priv.svg")" = 600 ] && grep -q '<svg' "$TMP/priv.svg"; then
+    ok "simulate: a linked trace keeps its link, an image its mode"
+else notok "simulate: links and modes kept" "exit $rc" "$(ls -la "$TMP")"; fi
+
 tap_done
