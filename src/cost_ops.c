@@ -638,7 +638,8 @@ static void block_moe(opbuf *b)
     router->rc_drop |= MP_RC_LAYERNORM;
     mp_cost_memop(b, "router-softmax-topk", Tsp * E * 8, Tsp * E * 12, Tsp * E * 4 + Tsp * k * 12);
     /* The load-balancing loss moeplan emits (--moe-router-load-balancing-type
-     * aux_loss --moe-aux-loss-coeff 1e-2; router.py, TopKRouter.routing and
+     * aux_loss or seq_aux_loss at mp_model_aux_loss_coeff; none at 0, and
+     * then neither op below; router.py, TopKRouter.routing and
      * _apply_aux_loss at d98e8a64ddf3): compute_routing_scores_for_aux_loss
      * takes a second softmax of the logits in fp32 (read A, write the scores
      * 4 and the top-k routing map 1 per element), the Switch loss
@@ -648,13 +649,15 @@ static void block_moe(opbuf *b)
      * it and the scores and writes the logits' gradient (4 + 4 + A), and
      * autograd adds that to the gate's own logits gradient (2A read, A
      * written): Tsp E (12 + 4A). */
-    mp_cost_memop(b, "router-aux-loss", Tsp * E * (A + 9), Tsp * E * (12 + 4 * A), Tsp * E * 4);
+    bool aux = mp_model_aux_loss_coeff(b->c->model, NULL) > 0;
+    if (aux)
+        mp_cost_memop(b, "router-aux-loss", Tsp * E * (A + 9), Tsp * E * (12 + 4 * A), Tsp * E * 4);
     /* The loss needs the global tokens per expert: an all-reduce of the E
      * int64 counts over the tp x cp group
      * (moe_utils.py, get_tokens_per_expert_and_token_count:
      * reduce_from_tensor_model_parallel_region(..., tp_cp_group)), forward
      * only (integers, no gradient).  TP x CP ranks are adjacent (tp < cp). */
-    if (l->tp * l->cp > 1)
+    if (aux && l->tp * l->cp > 1)
         mp_cost_comm(b, "tp-cp-aux-counts", MP_GROUP_TP_CP, l->tp * l->cp, 1, MP_COLL_ALLREDUCE, E * 8, MP_COLL_NONE, 0);
     /* Dispatch [L25]: each token is copied top_k times, sent over EP, then
      * gathered over ETP; the busiest GPU holds lam * Tsp * k * etp copies

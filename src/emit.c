@@ -30,13 +30,6 @@ bool mp_emit_parse(const char *name, mp_emit_kind *out)
     return false;
 }
 
-double mp_emit_aux_loss_coeff(const mp_model *m, bool *from_model)
-{
-    if (from_model)
-        *from_model = m->router_aux_given;
-    return m->router_aux_given ? m->router_aux_coef : 1e-2;
-}
-
 const char *mp_emit_name(mp_emit_kind k)
 {
     return k == MP_EMIT_TORCHTITAN ? "torchtitan" : k == MP_EMIT_DEEPSPEED ? "deepspeed" : "megatron";
@@ -72,6 +65,22 @@ static bool megatron_runs(const mp_model *m, const mp_workload *w, const mp_layo
     }
     if (m->window_kind == MP_WINDOW_CHUNKED)
         WHY("Megatron-LM has no chunked attention (Llama 4's); its --window-size is a sliding window");
+    /* Routers Megatron-LM cannot be told (megatron/core/transformer/
+     * transformer_config.py's checks and moe/moe_utils.py's
+     * topk_routing_with_score_function, at d98e8a64ddf3). */
+    if (m->num_experts > 0) {
+        if (m->router_expert_bias && !m->router_sigmoid)
+            WHY("the router's expert bias (topk_method noaux_tc) with softmax scores: Megatron-LM takes "
+                "--moe-router-enable-expert-bias only with --moe-router-score-function sigmoid");
+        if (m->router_sigmoid && m->router_pre_softmax)
+            WHY("sigmoid scores without renormalisation (norm_topk_prob false): Megatron-LM always renormalises "
+                "sigmoid top-k scores");
+        if (m->top_k == 1 && !m->router_sigmoid && !m->router_pre_softmax)
+            WHY("a renormalised top-1 router (its expert weighted 1): Megatron-LM needs --moe-router-pre-softmax at "
+                "top-1, which weights the expert by its softmax probability");
+    }
+    if (m->learned_positions <= 0 && m->rope_theta > 0 && m->rope_theta != (double)(long long)m->rope_theta)
+        WHY("rope_theta %g is not a whole number: Megatron-LM's --rotary-base is an int", m->rope_theta);
     if (l->zero >= 2 && l->pp > 1)
         WHY("Megatron-FSDP has no test with pipeline parallelism (every functional test with --use-megatron-fsdp "
             "runs pp 1, at d98e8a64ddf3); --emit torchtitan runs FSDP with pp %d", l->pp);
@@ -294,7 +303,7 @@ void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_lay
         ADD("--moe-router-load-balancing-type %s \\\n",
             coef == 0 ? "none" : m->router_seq_aux ? "seq_aux_loss" : "aux_loss");
         if (coef > 0)
-            ADD("--moe-aux-loss-coeff %g \\\n", coef);
+            ADD("--moe-aux-loss-coeff %.10g \\\n", coef);
         /* The router as the config has it (model_hf_router.c): sigmoid
          * scores, the aux-loss-free bias, group-limited top-k, the
          * routed scaling factor; the top k of an unrenormalised softmax. */
@@ -306,7 +315,7 @@ void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_lay
             ADD("--moe-router-num-groups %lld \\\n--moe-router-group-topk %lld \\\n", (long long)m->router_groups,
                 (long long)m->router_group_topk);
         if (m->router_topk_scale > 0 && m->router_topk_scale != 1)
-            ADD("--moe-router-topk-scaling-factor %g \\\n", m->router_topk_scale);
+            ADD("--moe-router-topk-scaling-factor %.10g \\\n", m->router_topk_scale);
         if (m->router_pre_softmax && !m->router_sigmoid)
             ADD("--moe-router-pre-softmax \\\n");
         bool all = true;

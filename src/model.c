@@ -137,6 +137,13 @@ void mp_model_add_note(mp_model *m, const char *text)
 
 /* Whole-model checks after loading; the loaders have already checked what
  * sits at one key, so these are about the file as a whole (line 1). */
+double mp_model_aux_loss_coeff(const mp_model *m, bool *from_model)
+{
+    if (from_model)
+        *from_model = m->router_aux_given;
+    return m->router_aux_given ? m->router_aux_coef : 1e-2;
+}
+
 mp_status mp_model_validate(const mp_model *m, mp_error *err)
 {
     const char *f = m->source;

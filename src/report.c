@@ -322,7 +322,7 @@ json_t *mp_report_explain_json(const mp_cost_ctx *c, const mp_cost *r, bool ops)
     json_object_set_new(j, "sequences_per_s", json_real(r->sequences_per_s));
     json_object_set_new(j, "mfu", json_real(r->mfu));
     {
-        char lines[MP_MAX_ASSUMPTIONS][320];
+        char lines[MP_MAX_ASSUMPTIONS][MP_ASSUMPTION_LEN];
         int n = mp_report_assumptions(c, NULL, lines);
         json_t *a = json_array();
         for (int i = 0; i < n; i++)
@@ -353,7 +353,7 @@ json_t *mp_report_explain_json(const mp_cost_ctx *c, const mp_cost *r, bool ops)
 static const char *fixed(double v, int decimals)
 {
     static char bufs[8][48];
-    static int k;
+    static unsigned k; /* wraps, never overflows */
     char *b = bufs[k++ & 7];
     if (v != 0 && fabs(v) < 0.5 * pow(10, -decimals))
         snprintf(b, 48, "%.3g", v);
@@ -362,13 +362,13 @@ static const char *fixed(double v, int decimals)
     return b;
 }
 
-int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char lines[][320])
+int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char lines[][MP_ASSUMPTION_LEN])
 {
     const mp_model *m = c->model;
     const mp_workload *w = c->wl;
     const mp_hardware *hw = c->hw;
     int n = 0;
-#define LINE(...) do { if (n < MP_MAX_ASSUMPTIONS) snprintf(lines[n++], 320, __VA_ARGS__); } while (0)
+#define LINE(...) do { if (n < MP_MAX_ASSUMPTIONS) snprintf(lines[n++], MP_ASSUMPTION_LEN, __VA_ARGS__); } while (0)
     if (hw->sm_count > 0) /* the efficiency model (efficiency.h): mfu is not used */
     {
         LINE("hardware %s: %s TFLOP/s, matrix products at up to %.3f of it by tile and wave (%d SMs), "
@@ -412,11 +412,16 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
     else if (m->num_experts > 0) {
         bool given;
         double coef = mp_emit_aux_loss_coeff(m, &given);
+        char auxd[96];
+        if (coef == 0)
+            snprintf(auxd, sizeof auxd, "no aux loss (the model's coefficient is 0)");
+        else
+            snprintf(auxd, sizeof auxd, "the aux loss emitted at %g, %s", coef,
+                     given ? "the model's" : "not in the model: Megatron's suggested start");
         LINE("expert load at the busiest rank: %.2f x mean (dropless: the workload's routing_imbalance, an "
-             "assumption, not a measurement%s; the aux loss emitted at %g, %s; every dropless layer waits for "
-             "its busiest expert rank)", c->expert_load,
-             c->expert_load <= 1.0 ? " -- 1.00 is perfect balance, a lower bound on the step" : "", coef,
-             given ? "the model's" : "not in the model: Megatron's suggested start");
+             "assumption, not a measurement%s; %s; every dropless layer waits for its busiest expert rank)",
+             c->expert_load, c->expert_load <= 1.0 ? " -- 1.00 is perfect balance, a lower bound on the step" : "",
+             auxd);
     }
     LINE("memory allowance: %.2f GiB reserved (CUDA context, NCCL, framework) + %.0f%% fragmentation",
          hw->reserved_bytes / 1073741824.0, 100 * hw->fragmentation);
@@ -639,7 +644,7 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     if (ops)
         print_ops(f, c);
 
-    char lines[MP_MAX_ASSUMPTIONS][320];
+    char lines[MP_MAX_ASSUMPTIONS][MP_ASSUMPTION_LEN];
     int n = mp_report_assumptions(c, src, lines);
     fprintf(f, "\nAssumptions\n");
     /* The lines quote names, notes and paths from the input files. */

@@ -154,6 +154,7 @@ refused "megatron refuses gpt-oss's clamped SwiGLU" "clamped SwiGLU" explain --m
 run explain --model tests/data/hf/mixtral-8x7b.json --gpus 64 --tp 2 --ep 8 --pp 4 --recompute full --emit megatron
 if [ "$rc" -eq 0 ] && grep -qx -- "--moe-aux-loss-coeff 0.02 \\\\" "$OUT" && grep -qx -- "--rotary-base 1000000 \\\\" "$OUT" &&
    grep -qx -- "--moe-router-load-balancing-type aux_loss \\\\" "$OUT" && ! grep -q -- "score-function" "$OUT" &&
+   ! grep -q -- "topk-scaling-factor" "$OUT" && ! grep -q -- "pre-softmax" "$OUT" &&
    grep -q "the aux loss emitted at 0.02, the model's" "$OUT"; then
     ok "megatron: Mixtral's own aux-loss coefficient and RoPE base"
 else notok "megatron: Mixtral's aux-loss coefficient and RoPE base" "exit $rc" "$(grep -E 'aux|rotary' "$OUT")"; fi
@@ -171,5 +172,49 @@ if [ "$rc" -eq 0 ] && grep -qx -- "--moe-aux-loss-coeff 0.01 \\\\" "$OUT" &&
    grep -q "the aux loss emitted at 0.01, not in the model: Megatron's suggested start" "$OUT"; then
     ok "megatron: a model without a coefficient gets 1e-2, said in the assumptions"
 else notok "megatron: the default aux-loss coefficient" "exit $rc"; fi
+
+# Routers Megatron-LM cannot be told are refused, each with its reason;
+# configs that cannot be read are refused at their key.
+V3=tests/data/hf/deepseek-v3.json
+v3_with() { python3 -c "
+import json, sys
+d = json.load(open('$V3')); d.update(json.loads(sys.argv[1])); json.dump(d, open(sys.argv[2], 'w'), indent=1)" "$1" "$2"; }
+V3ARGS="--gpus 256 --seq-len 4096 --global-batch 512 --recompute full --emit megatron"
+v3_with '{"scoring_func": "softmax"}' "$TMP/v3-soft.json"
+refused "megatron refuses an expert bias on softmax scores" "only with --moe-router-score-function sigmoid" \
+    explain --model "$TMP/v3-soft.json" $V3ARGS
+v3_with '{"norm_topk_prob": false}' "$TMP/v3-nonorm.json"
+refused "megatron refuses sigmoid scores without renormalisation" "always renormalises sigmoid top-k" \
+    explain --model "$TMP/v3-nonorm.json" $V3ARGS
+v3_with '{"rope_theta": 10000.5}' "$TMP/v3-rope.json"
+refused "megatron refuses a fractional RoPE base" "rope_theta 10000.5 is not a whole number" \
+    explain --model "$TMP/v3-rope.json" $V3ARGS
+v3_with '{"n_group": 7}' "$TMP/v3-g7.json"
+refused "n_group that does not divide the experts" "'n_group' (7) must divide the 256 routed experts" \
+    explain --model "$TMP/v3-g7.json" --gpus 256 --seq-len 4096 --global-batch 512 --recompute full
+v3_with '{"routed_scaling_factor": 0}' "$TMP/v3-s0.json"
+refused "routed_scaling_factor 0" "'routed_scaling_factor' must be above 0" \
+    explain --model "$TMP/v3-s0.json" --gpus 256 --seq-len 4096 --global-batch 512 --recompute full
+# greedy top-k ignores n_group (modeling_deepseek.py): no groups emitted.
+v3_with '{"topk_method": "greedy", "scoring_func": "softmax"}' "$TMP/v3-greedy.json"
+run explain --model "$TMP/v3-greedy.json" $V3ARGS
+if [ "$rc" -eq 0 ] && ! grep -q -- "--moe-router-num-groups" "$OUT" && ! grep -q -- "expert-bias" "$OUT"; then
+    ok "megatron: greedy top-k emits no groups"
+else notok "megatron: greedy top-k emits no groups" "exit $rc"; fi
+# Phi-3.5-MoE's router_aux_loss_coef is 0: no balancing loss emitted, and
+# none priced (the aux-loss op is gone from the op list).
+run explain --model tests/data/hf/phi-3.5-moe.json --gpus 64 --seq-len 4096 --global-batch 64 --recompute full --emit megatron
+if [ "$rc" -eq 0 ] && grep -qx -- "--moe-router-load-balancing-type none \\\\" "$OUT" && ! grep -q -- "--moe-aux-loss-coeff" "$OUT" &&
+   grep -q "no aux loss (the model's coefficient is 0)" "$OUT"; then
+    ok "megatron: a coefficient of 0 is no balancing loss"
+else notok "megatron: a coefficient of 0" "exit $rc"; fi
+run explain --model tests/data/hf/phi-3.5-moe.json --gpus 64 --seq-len 4096 --global-batch 64 --recompute full --ops --format json
+if [ "$rc" -eq 0 ] && python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = [o['name'] for ops in d['ops_per_micro_batch'].values() for o in ops]
+sys.exit(0 if 'router' in names and 'router-aux-loss' not in names and 'tp-cp-aux-counts' not in names else 1)" "$OUT"; then
+    ok "cost: no aux-loss ops priced at a coefficient of 0"
+else notok "cost: no aux-loss ops at coefficient 0" "exit $rc"; fi
 
 tap_done

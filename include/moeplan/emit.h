@@ -26,12 +26,11 @@ const char *mp_emit_title(mp_emit_kind k);
 bool mp_emit(mp_emit_kind k, const mp_model *m, const mp_workload *w, const mp_layout *l, char *buf, size_t len,
              char *why, size_t why_len);
 
+/* The load-balancing loss coefficient --emit megatron writes (and the cost
+ * model prices: none at 0): mp_model_aux_loss_coeff. */
+#define mp_emit_aux_loss_coeff mp_model_aux_loss_coeff
 /* Megatron-LM arguments for a layout, one per line (what mp_emit writes for
  * MP_EMIT_MEGATRON when the layout is one Megatron-LM runs). */
-/* The load-balancing loss coefficient --emit megatron writes: the model's
- * (router_aux_loss_coef, DeepSeek's aux_loss_alpha) when its config gives
- * one, else 1e-2, Megatron-LM's suggested start (*from_model false). */
-double mp_emit_aux_loss_coeff(const mp_model *m, bool *from_model);
 void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_layout *l, char *buf, size_t len);
 
 #endif

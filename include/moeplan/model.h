@@ -104,6 +104,13 @@ typedef struct {
 
 void mp_model_params(const mp_model *m, mp_params *p);
 
+/* The load-balancing loss coefficient trained with: the model's
+ * (router_aux_loss_coef, DeepSeek's aux_loss_alpha) when its config gives
+ * one, else 1e-2, Megatron-LM's suggested start (*from_model false;
+ * from_model may be NULL).  0: no balancing loss (none emitted, none
+ * priced). */
+double mp_model_aux_loss_coeff(const mp_model *m, bool *from_model);
+
 /* Per-token width of Q, K, V outputs (elements) for the attention kind. */
 int64_t mp_model_q_width(const mp_model *m);
 int64_t mp_model_k_width(const mp_model *m);

@@ -48,8 +48,9 @@ const char *mp_report_escape(const char *s, char *buf, size_t len);
  * count. */
 const char *mp_report_escape_cols(const char *s, size_t max_chars, char *buf, size_t len, size_t *chars);
 #define MP_MAX_ASSUMPTIONS 24
+#define MP_ASSUMPTION_LEN 400 /* bytes of one assumption line, with its NUL */
 /* The assumptions behind a figure, one sentence each; returns the count. */
-int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char lines[][320]);
+int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char lines[][MP_ASSUMPTION_LEN]);
 /* Emit JSON with sorted keys and 2-space indent, then a newline. */
 void mp_report_json_write(FILE *f, json_t *j);
 
