@@ -199,7 +199,7 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
         /* A rule about the sequence or the batch that the command line set
          * says so: the plan's line alone would not show the cause. */
         char cause[96] = "";
-        if ((r == MP_RULE_SEQ_TP || r == MP_RULE_SEQ_CP) && o->seq_text)
+        if ((r == MP_RULE_SEQ_TP || (r == MP_RULE_SEQ_CP && !strstr(why, "flash"))) && o->seq_text)
             snprintf(cause, sizeof cause, " (the sequence length from --seq-len %s)", o->seq_text);
         else if ((r == MP_RULE_BATCH || r == MP_RULE_INTERLEAVE) && o->global_batch > 0)
             snprintf(cause, sizeof cause, " (the global batch from --global-batch %ld)", o->global_batch);

@@ -157,6 +157,8 @@ static mp_status read_gated_act(hf_ctx *c, const char *key)
  * bias and dropout under the Llama-style names, which every family below
  * but GPT-2 and DBRX uses.  RMSNorm and a gated MLP unless the family says
  * otherwise. */
+static mp_status read_deepseek(hf_ctx *c);
+
 static mp_status read_common(hf_ctx *c)
 {
     mp_model *m = c->m;
@@ -200,9 +202,13 @@ static mp_status read_common(hf_ctx *c)
                                 "explicitly",
                                 (long long)m->num_heads, (long long)m->hidden);
         m->head_dim = m->hidden / m->num_heads;
+        /* Noted, except for DeepSeek's configs: their attention is MLA,
+         * sized by the qk/v head dims, and head_dim is unused. */
+        bool mla = c->fam->read == read_deepseek;
         char s[64];
         snprintf(s, sizeof s, "hidden_size / num_attention_heads = %lld", (long long)m->head_dim);
-        note_default(c, "head_dim", s);
+        if (!mla)
+            note_default(c, "head_dim", s);
     }
     TRY(req_int(c, "vocab_size", 1, BIG, &v));
     m->vocab = v;

@@ -42,9 +42,11 @@ bool mp_parse_seq_range(const char *text, long *min, long *max)
     if (end == text || errno)
         return false;
     long b = a;
-    while (*end == ' ')
-        end++;
-    if (*end == '-') {
+    const char *dash = end; /* blanks only around the dash: "128 - 10240", not "4096 " */
+    while (*dash == ' ')
+        dash++;
+    if (*dash == '-') {
+        end = (char *)dash;
         const char *s = end + 1;
         while (*s == ' ')
             s++;
@@ -53,8 +55,6 @@ bool mp_parse_seq_range(const char *text, long *min, long *max)
         b = strtol(s, &end, 10);
         if (end == s || errno)
             return false;
-        while (*end == ' ')
-            end++;
     }
     if (*end || a < 1 || b < a || b > MP_MAX_SEQ)
         return false;

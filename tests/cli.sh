@@ -497,6 +497,28 @@ if [ "$rc" -eq 0 ] && grep -q '^layout    1 GPU = tp 1' "$OUT" && grep -q -- '->
    grep -q '^Time per step: slowest pipeline rank 0, 1 micro-batch$' "$OUT"; then ok "explain: singular counts"
 else notok "explain: singular counts" "exit $rc"; fi
 
+# A rate that rounds to 0 keeps 3 digits: Mixtral at one 1-token sequence
+# a step on one GPU runs 0.497 tokens/s (1 token / 2.012 s), not "0".
+run explain --model tests/data/hf/mixtral-8x7b.json --seq-len 1 --gpus 1 --global-batch 1
+if [ "$rc" -eq 0 ] && grep -Eq '^Throughput  0\.[0-9]{3} tokens/s, 0\.[0-9]{3} sequences/s, 0\.[0-9]{3} tokens/s per GPU$' "$OUT"; then
+    ok "explain: a rate under 1 keeps its digits"
+else notok "explain: a rate under 1 keeps its digits" "exit $rc" "$(grep Throughput "$OUT")"; fi
+
+# head_dim taken as hidden / heads is noted (Mixtral: 4096 / 32 = 128),
+# but not for DeepSeek's MLA, where it is unused.
+run explain --model tests/data/hf/mixtral-8x7b.json --gpus 64 --tp 2 --ep 8 --pp 4 --recompute full
+if [ "$rc" -eq 0 ] && grep -q "head_dim absent: MixtralConfig default hidden_size / num_attention_heads = 128" "$OUT"; then
+    ok "explain: a head_dim from hidden / heads is noted"
+else notok "explain: head_dim note" "exit $rc"; fi
+run explain --model tests/data/hf/deepseek-v3.json --gpus 256 --seq-len 4096 --global-batch 512 --recompute full
+if [ "$rc" -eq 0 ] && ! grep -q "head_dim absent" "$OUT"; then ok "explain: no head_dim note for MLA"
+else notok "explain: no head_dim note for MLA" "exit $rc"; fi
+
+# why_not keeps a ZeRO stage of 0 as 0 (a value, not an unchosen size).
+run plan --gpus 8-16 --no-distributed-optimizer --format json --why-not
+json_check "plan --why-not: ZeRO 0 and sharding group 0 stay 0" "
+len(d['why_not']) > 0 and all(w['layout']['zero'] == 0 and w['layout']['shard_group'] == 0 for w in d['why_not'])"
+
 # Each claim of the seed proposal gets the verdict worked out by hand:
 # params 4.43e9 vs ~7e9 -> 0.63, outside [0.8, 1.25]: WRONG;
 # attention weights 8 layers * (4 * 1024^2 / tp 4 + 1024 replicated norm)

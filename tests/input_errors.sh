@@ -203,4 +203,8 @@ refused "a model of more than 2^53 parameters" \
     "moeplan: tests/data/bad/model-too-many-params.yaml:1:1: error: the model has 3.072e+25 parameters; moeplan plans models of up to 2^53 (about 9.007e15), where every count it prints is exact" \
     -- explain --model tests/data/bad/model-too-many-params.yaml --seq-len 1
 
+refused "a rule broken by --global-batch names it" \
+    "moeplan: plans/seed-plan.yaml:17:16: error: layout breaks rule 'batch%(dp*mb)': global batch (100) not divisible by dp (16) * micro-batch (1) = 16 (the global batch from --global-batch 100)" \
+    -- explain --plan plans/seed-plan.yaml --global-batch 100
+
 tap_done

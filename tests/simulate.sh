@@ -241,4 +241,14 @@ if [ "$rc" -eq 0 ] && [ -L "$TMP/link.json" ] && head -c 15 "$TMP/real/t.json" |
     ok "simulate: a linked trace keeps its link, an image its mode"
 else notok "simulate: links and modes kept" "exit $rc" "$(ls -la "$TMP")"; fi
 
+# With context parallelism too, a micro-batch is padded to 2 cp x tp =
+# 2 x 2 x 4 = 16 tokens: padding = 1 - real / (128 x 16).
+run simulate --steps 1 --gpus 128 --tp 4 --cp 2 --pp 2 --ep 16 --lengths "$TMP/short.yaml" --format json
+if [ "$rc" -eq 0 ] && python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if abs(d['padding_fraction'] - (1 - d['tokens_per_step'] / (128 * 16))) < 1e-12 else 1)" "$OUT"; then
+    ok "simulate: sequences padded to a multiple of 2 cp tp with context parallelism"
+else notok "simulate: padding with context parallelism" "exit $rc"; fi
+
 tap_done
