@@ -30,7 +30,16 @@ __device__ __forceinline__ uint32_t fa_pack(float lo, float hi)
 __device__ __forceinline__ void fa_st32(fa_elem *p, uint32_t u) { *reinterpret_cast<uint32_t *>(p) = u; }
 __device__ __forceinline__ float fa_shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
 __device__ __forceinline__ void fa_sync(void) { __syncthreads(); }
-__device__ __forceinline__ void fa_atomic_add(float *p, float v) { atomicAdd(p, v); }
+/* float2 atomicAdd on global memory exists from sm_90 (crt/sm_90_rt.h). */
+__device__ __forceinline__ void fa_atomic_add2(float *p, float a, float b)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    atomicAdd(reinterpret_cast<float2 *>(p), make_float2(a, b));
+#else
+    atomicAdd(p, a);
+    atomicAdd(p + 1, b);
+#endif
+}
 __device__ __forceinline__ float fa_exp2(float x) { return exp2f(x); }
 __device__ __forceinline__ float fa_log2(float x) { return log2f(x); }
 

@@ -42,7 +42,10 @@
  *                               c += A B, A 16x16 and B 16x8 bf16
  *   float fa_shfl_xor(float v, int lane_mask)   (the whole warp calls it)
  *   void fa_sync(void)          every thread of the block
- *   void fa_atomic_add(float *p, float v)
+ *   void fa_atomic_add2(float *p, float a, float b)
+ *                               p[0] += a, p[1] += b atomically, p 8-byte
+ *                               aligned (one float2 atomic where the GPU
+ *                               has it, sm_90; two otherwise)
  *   float fa_exp2(float)        float fa_log2(float)
  *
  * Fragment layouts of mma.m16n8k16 (PTX ISA 9.7.14.5.8), lane = 4g + t
@@ -387,11 +390,14 @@ FA_DEV void bwd_block(int seq, float scale, float scale_log2, const fa_elem *q, 
                 fa_mma(qacc[j + 1], a, b[2], b[3]);
             }
         }
+        /* Each lane's two adjacent columns (2t, 2t + 1) of rows g and g + 8
+         * as one pair: half the atomics (D even, so 8-byte aligned). */
         for (int j = 0; j < DQN; j++)
-            for (int e = 0; e < 4; e++) {
-                int qr = q0 + mt * 16 + g + 8 * (e >> 1), col = (np * DQN + j) * 8 + 2 * t + (e & 1);
+            for (int r = 0; r < 2; r++) {
+                int qr = q0 + mt * 16 + g + 8 * r, col = (np * DQN + j) * 8 + 2 * t;
                 if (qr < seq)
-                    fa_atomic_add(dq + hoff + (size_t)qr * D + col, qacc[j][e] * scale);
+                    fa_atomic_add2(dq + hoff + (size_t)qr * D + col, qacc[j][2 * r] * scale,
+                                   qacc[j][2 * r + 1] * scale);
             }
     }
     for (int r = 0; r < 2; r++) {

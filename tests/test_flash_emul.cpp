@@ -216,10 +216,12 @@ static inline void fa_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t
     }
 }
 
-static inline void fa_atomic_add(float *p, float v)
+static inline void fa_atomic_add2(float *p, float a, float b)
 {
+    need_aligned(p, 8, "float2 atomic");
     std::lock_guard<std::mutex> lock(atomic_mu);
-    *p += v;
+    p[0] += a;
+    p[1] += b;
 }
 
 #include "../src/flash_attn.cuh"
