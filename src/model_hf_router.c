@@ -153,6 +153,14 @@ mp_status mp_hf_read_router(mp_model *m, const mp_doc *d, const mp_node *map, co
                                 "'%srouted_scaling_factor' must be above 0 (it multiplies the routed experts' "
                                 "weights), got %g", where, x);
         m->router_topk_scale = x;
+        /* DeepSeek-V2's MoEGate scales the weights only when it does not
+         * renormalise them (top_k > 1 and norm_topk_prob: normalised,
+         * unscaled); V3's always scales. */
+        if (!strcmp(type, "deepseek_v2") && m->top_k > 1 && !m->router_pre_softmax && x != 1) {
+            m->router_topk_scale = 0;
+            mp_model_add_note(m, "router: routed_scaling_factor is not applied (DeepSeek-V2 scales only weights it "
+                                 "does not renormalise)");
+        }
     }
     if (m->router_groups > 1 && deepseek && !m->router_expert_bias)
         mp_model_add_note(m, "router: group_limited_greedy ranks groups by their best expert; Megatron-LM's "

@@ -217,4 +217,16 @@ sys.exit(0 if 'router' in names and 'router-aux-loss' not in names and 'tp-cp-au
     ok "cost: no aux-loss ops priced at a coefficient of 0"
 else notok "cost: no aux-loss ops at coefficient 0" "exit $rc"; fi
 
+# DeepSeek-V2 scales only the weights it does not renormalise
+# (modeling_deepseek.py, MoEGate): with norm_topk_prob true no scaling
+# factor is emitted, and a note says so.
+python3 -c "
+import json, sys
+d = json.load(open('tests/data/hf/deepseek-v2-lite.json')); d['norm_topk_prob'] = True; d['routed_scaling_factor'] = 16.0
+json.dump(d, open(sys.argv[1], 'w'))" "$TMP/v2-norm.json"
+run explain --model "$TMP/v2-norm.json" --gpus 16 --seq-len 4096 --global-batch 64 --emit megatron
+if [ "$rc" -eq 0 ] && ! grep -q -- "--moe-router-topk-scaling-factor" "$OUT" && grep -q "routed_scaling_factor is not applied" "$OUT"; then
+    ok "megatron: DeepSeek-V2's scaling factor only where it applies"
+else notok "megatron: DeepSeek-V2's scaling factor" "exit $rc"; fi
+
 tap_done
