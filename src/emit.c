@@ -79,6 +79,27 @@ static bool megatron_runs(const mp_model *m, const mp_workload *w, const mp_layo
             WHY("a renormalised top-1 router (its expert weighted 1): Megatron-LM needs --moe-router-pre-softmax at "
                 "top-1, which weights the expert by its softmax probability");
     }
+    /* The model's parts Megatron-LM's flags cannot name: biases come all
+     * (the default), none (--disable-bias-linear) or on Q, K and V only
+     * (--add-qkv-bias); its LayerNorm has a bias; --qk-layernorm is per
+     * head. */
+    bool all_bias = m->qkv_bias && m->out_bias && m->mlp_bias, no_bias = !m->qkv_bias && !m->out_bias && !m->mlp_bias;
+    if (!all_bias && !no_bias && !(m->qkv_bias && !m->out_bias && !m->mlp_bias))
+        WHY("biases on %s%s%s%s%s only: Megatron-LM puts them on every linear layer, none (--disable-bias-linear) "
+            "or on Q, K and V alone (--add-qkv-bias)",
+            m->qkv_bias ? "Q, K and V" : "", m->qkv_bias && m->out_bias ? " and " : "",
+            m->out_bias ? "the output projection" : "", (m->qkv_bias || m->out_bias) && m->mlp_bias ? " and " : "",
+            m->mlp_bias ? "the MLP" : "");
+    if (m->norm == MP_NORM_LAYER && m->norm_no_bias)
+        WHY("LayerNorm without a bias (DBRX's): Megatron-LM's LayerNorm has one");
+    if (m->qk_norm && m->qk_norm_full)
+        WHY("a Q/K norm over the whole projection (OLMoE's): Megatron-LM's --qk-layernorm normalises each head");
+    if (m->lm_head_bias)
+        WHY("a bias on the output layer (Phi-3.5-MoE's): Megatron-LM has no flag for it");
+    if (m->post_norms)
+        WHY("norms after attention and after the MLP (Grok-1's): Megatron-LM has no flag for them");
+    if (m->attn_sinks)
+        WHY("attention sinks (gpt-oss's): moeplan's pinned Megatron-LM has no flag for them");
     if (m->learned_positions <= 0 && m->rope_theta > 0 && m->rope_theta != (double)(long long)m->rope_theta)
         WHY("rope_theta %g is not a whole number: Megatron-LM's --rotary-base is an int", m->rope_theta);
     if (l->zero >= 2 && l->pp > 1)
@@ -106,17 +127,36 @@ static bool torchtitan_runs(const mp_model *m, const mp_workload *w, const mp_la
     int sd = l->shard_group ? l->shard_group : l->dp * l->cp;
     if (l->zero == 3 && sd % l->cp)
         WHY("TorchTitan shards over dp_shard x cp: the sharding group (%d) must be a multiple of cp (%d)", sd, l->cp);
-    /* ParallelDims._validate: "if ep > 1: assert etp == tp or etp == 1". */
+    /* ParallelDims._validate: "if ep > 1: assert etp == tp or etp == 1",
+     * and ep borrows its ranks from dp_shard x cp (etp == tp) or from
+     * dp_shard x cp x tp (etp == 1), so it must be a multiple of those
+     * it borrows across. */
     if (m->num_experts > 0 && l->ep > 1 && l->etp != l->tp && l->etp != 1)
         WHY("TorchTitan needs etp equal to tp (%d) or 1 with expert parallelism, not %d", l->tp, l->etp);
+    if (m->num_experts > 0 && l->ep > 1 && l->etp == l->tp && l->ep % l->cp)
+        WHY("TorchTitan needs ep (%d) a multiple of cp (%d) when etp is tp", l->ep, l->cp);
+    if (m->num_experts > 0 && l->ep > 1 && l->etp == 1 && l->tp > 1 && l->ep % (l->cp * l->tp))
+        WHY("TorchTitan needs ep (%d) a multiple of cp x tp (%d) when etp is 1", l->ep, l->cp * l->tp);
+    if (w->fp8 != MP_FP8_NONE)
+        WHY("moeplan writes no TorchTitan float8 converter: the FP8 workload would run in bf16");
+    if (l->tp > 1 && !l->sequence_parallel)
+        WHY("TorchTitan's tensor parallelism always shards the norms' sequence (sequence parallelism); the layout "
+            "has it off");
+    if (l->recompute == MP_RECOMPUTE_SELECTIVE && l->recompute_modules && l->recompute_modules != MP_RC_CORE_ATTN)
+        WHY("TorchTitan's selective checkpointing is per op or per layer, not Megatron's module list");
+    if (l->pp > 1 && l->vpp > 2)
+        WHY("moeplan writes TorchTitan's default interleaved split, two stages a rank, not vpp %d", l->vpp);
     if (l->zero == 0 && (l->tp > 1 || l->cp > 1 || l->pp > 1 || l->ep > 1))
         WHY("TorchTitan's DDP runs alone (\"DDP has not supported > 1D parallelism\"): use --zero 3 with model "
             "parallelism");
     return true;
 }
 
-static bool deepspeed_runs(const mp_layout *l, char *why, size_t why_len)
+static bool deepspeed_runs(const mp_workload *w, const mp_layout *l, char *why, size_t why_len)
 {
+    if (w->fp8 != MP_FP8_NONE)
+        WHY("moeplan writes DeepSpeed's bf16 or fp16 config only: the FP8 workload would run without FP8");
+
     if (l->zero >= 2 && l->pp > 1)
         WHY("DeepSpeed's PipelineEngine asserts \"ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism\"");
     if (l->cp > 1)
@@ -124,6 +164,9 @@ static bool deepspeed_runs(const mp_layout *l, char *why, size_t why_len)
             "parallelism moeplan prices for cp %d", l->cp);
     if (l->shard_group && l->zero != 3)
         WHY("DeepSpeed shards within groups (MiCS, mics_shard_size) only at ZeRO stage 3, not %d", l->zero);
+    if (l->zero == 3 && w->fsdp_reshard == MP_RESHARD_NEVER)
+        WHY("fsdp_reshard_after_forward: never has no DeepSpeed ZeRO-3 setting moeplan writes (stage 3 gathers "
+            "each layer again for the backward)");
     return true;
 }
 
@@ -213,7 +256,7 @@ bool mp_emit(mp_emit_kind k, const mp_model *m, const mp_workload *w, const mp_l
         torchtitan_toml(m, w, l, buf, len);
         return true;
     case MP_EMIT_DEEPSPEED:
-        if (!deepspeed_runs(l, why, why_len))
+        if (!deepspeed_runs(w, l, why, why_len))
             return false;
         deepspeed_json(w, l, buf, len);
         return true;
@@ -252,8 +295,9 @@ void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_lay
         ADD("--disable-bias-linear \\\n--add-qkv-bias \\\n");
     if (m->qk_norm)
         ADD("--qk-layernorm \\\n");
-    ADD("--position-embedding-type %s \\\n", m->learned_positions > 0 ? "learned_absolute" : "rope");
-    if (m->learned_positions <= 0 && m->rope_theta > 0) /* Megatron's default base is 10000 */
+    ADD("--position-embedding-type %s \\\n",
+        m->learned_positions > 0 ? "learned_absolute" : m->no_positions ? "none" : "rope");
+    if (m->learned_positions <= 0 && !m->no_positions && m->rope_theta > 0) /* Megatron's default base is 10000 */
         ADD("--rotary-base %.17g \\\n", m->rope_theta); /* an int to Megatron: 1000000, not 1e+06 */
     /* A sliding window of W keys (the query and the W - 1 before it,
      * moeplan's and transformers' sliding_window): TransformerConfig
@@ -287,6 +331,8 @@ void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_lay
         if (m->num_shared_experts > 0)
             ADD("--moe-shared-expert-intermediate-size %lld \\\n",
                 (long long)(m->num_shared_experts * m->shared_expert_hidden));
+        if (m->num_shared_experts > 0 && m->shared_expert_gate) /* Qwen-MoE's sigmoid gate */
+            ADD("--moe-shared-expert-gate \\\n");
         ADD("--moe-token-dispatcher-type alltoall \\\n--moe-grouped-gemm \\\n");
         /* The kernels moeplan prices (cost.c, block_moe): the fused permute
          * and router (TransformerConfig moe_permute_fusion,

@@ -361,6 +361,7 @@ static mp_status load_native(mp_model *m, const mp_doc *d, mp_error *err)
         TRY(mp_get_int(&g, "max_positions", true, 1, BIG, &v, NULL));
         m->learned_positions = v;
     }
+    m->no_positions = pk == 2;
     const mp_node *notes = mp_node_get(d->root, "notes", NULL);
     if (notes) {
         if (notes->kind != MP_NODE_SEQ)

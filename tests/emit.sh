@@ -201,14 +201,19 @@ run explain --model "$TMP/v3-greedy.json" $V3ARGS
 if [ "$rc" -eq 0 ] && ! grep -q -- "--moe-router-num-groups" "$OUT" && ! grep -q -- "expert-bias" "$OUT"; then
     ok "megatron: greedy top-k emits no groups"
 else notok "megatron: greedy top-k emits no groups" "exit $rc"; fi
-# Phi-3.5-MoE's router_aux_loss_coef is 0: no balancing loss emitted, and
-# none priced (the aux-loss op is gone from the op list).
-run explain --model tests/data/hf/phi-3.5-moe.json --gpus 64 --seq-len 4096 --global-batch 64 --recompute full --emit megatron
+# A router_aux_loss_coef of 0 (Phi-3.5-MoE's; here on Mixtral, whose
+# other parts Megatron-LM can name): no balancing loss emitted, and none
+# priced (the aux-loss op is gone from the op list).
+python3 -c "
+import json, sys
+d = json.load(open('tests/data/hf/mixtral-8x7b.json')); d['router_aux_loss_coef'] = 0.0
+json.dump(d, open(sys.argv[1], 'w'))" "$TMP/mixtral-aux0.json"
+run explain --model "$TMP/mixtral-aux0.json" --gpus 64 --tp 2 --ep 8 --pp 4 --recompute full --emit megatron
 if [ "$rc" -eq 0 ] && grep -qx -- "--moe-router-load-balancing-type none \\\\" "$OUT" && ! grep -q -- "--moe-aux-loss-coeff" "$OUT" &&
    grep -q "no aux loss (the model's coefficient is 0)" "$OUT"; then
     ok "megatron: a coefficient of 0 is no balancing loss"
 else notok "megatron: a coefficient of 0" "exit $rc"; fi
-run explain --model tests/data/hf/phi-3.5-moe.json --gpus 64 --seq-len 4096 --global-batch 64 --recompute full --ops --format json
+run explain --model "$TMP/mixtral-aux0.json" --gpus 64 --tp 2 --ep 8 --pp 4 --recompute full --ops --format json
 if [ "$rc" -eq 0 ] && python3 -c "
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -228,5 +233,39 @@ run explain --model "$TMP/v2-norm.json" --gpus 16 --seq-len 4096 --global-batch 
 if [ "$rc" -eq 0 ] && ! grep -q -- "--moe-router-topk-scaling-factor" "$OUT" && grep -q "routed_scaling_factor is not applied" "$OUT"; then
     ok "megatron: DeepSeek-V2's scaling factor only where it applies"
 else notok "megatron: DeepSeek-V2's scaling factor" "exit $rc"; fi
+
+# The model's parts Megatron-LM cannot name are refused, not dropped:
+# Phi-3.5-MoE's biases on attention only, DBRX's bias-free LayerNorm,
+# OLMoE's whole-projection Q/K norm; a native NoPE model is emitted as
+# --position-embedding-type none; Qwen1.5-MoE's shared-expert gate as
+# --moe-shared-expert-gate.
+refused "megatron refuses biases on attention only" "biases on Q, K and V and the output projection only" \
+    explain --model tests/data/hf/phi-3.5-moe.json --gpus 64 --seq-len 4096 --global-batch 64 --recompute full --emit megatron
+refused "megatron refuses a LayerNorm without bias" "LayerNorm without a bias" \
+    explain --model tests/data/hf/dbrx-base.json --gpus 128 --ep 16 --seq-len 4096 --global-batch 128 --recompute full --emit megatron
+refused "megatron refuses OLMoE's Q/K norm" "normalises each head" \
+    explain --model tests/data/hf/olmoe-1b-7b-0924.json --gpus 8 --ep 8 --seq-len 4096 --global-batch 64 --emit megatron
+printf 'name: nope\nlayers: 4\nhidden: 1024\nheads: 16\nffn: swiglu\nffn_hidden: 2816\nvocab: 32000\nposition_embedding: none\n' >"$TMP/nope.yaml"
+run explain --model "$TMP/nope.yaml" --gpus 8 --seq-len 4096 --global-batch 64 --emit megatron
+if [ "$rc" -eq 0 ] && grep -qx -- "--position-embedding-type none \\\\" "$OUT" && ! grep -q -- "--rotary-base" "$OUT"; then
+    ok "megatron: NoPE as --position-embedding-type none"
+else notok "megatron: NoPE" "exit $rc"; fi
+run explain --model tests/data/hf/qwen1.5-moe-a2.7b.json --gpus 8 --ep 4 --seq-len 4096 --global-batch 64 --emit megatron
+if [ "$rc" -eq 0 ] && grep -qx -- "--moe-shared-expert-gate \\\\" "$OUT"; then ok "megatron: Qwen-MoE's shared-expert gate"
+else notok "megatron: Qwen-MoE's shared-expert gate" "exit $rc"; fi
+# TorchTitan refuses what its ParallelDims or its configs cannot run.
+refused "torchtitan: ep a multiple of cp x tp with etp 1" "ep (2) a multiple of cp x tp (4)" \
+    explain --workload $BF16 --gpus 64 --tp 4 --etp 1 --ep 2 --fsdp --emit torchtitan
+refused "torchtitan: ep a multiple of cp with etp tp" "ep (2) a multiple of cp (4)" \
+    explain --workload $BF16 --gpus 64 --tp 2 --cp 4 --ep 2 --fsdp --emit torchtitan
+refused "torchtitan: no tensor parallelism without sequence parallelism" "always shards the norms" \
+    explain --model tests/data/llama-3.1-8b.yaml --workload $BF16 --gpus 16 --zero 3 --tp 2 --no-sequence-parallel --emit torchtitan
+refused "torchtitan: vpp 4" "two stages a rank, not vpp 4" \
+    explain --workload $BF16 --gpus 16 --pp 2 --vpp 4 --ep 8 --fsdp --emit torchtitan
+sed 's/^precision: .*/precision: bf16\nfp8: delayed/' $BF16 >"$TMP/fp8.yaml"
+refused "torchtitan: an FP8 workload" "no TorchTitan float8 converter" \
+    explain --hardware plans/hardware/h100-sxm.yaml --workload "$TMP/fp8.yaml" --gpus 8 --ep 8 --fsdp --emit torchtitan
+refused "deepspeed: an FP8 workload" "FP8 workload would run without FP8" \
+    explain --hardware plans/hardware/h100-sxm.yaml --workload "$TMP/fp8.yaml" --gpus 8 --ep 8 --fsdp --emit deepspeed
 
 tap_done

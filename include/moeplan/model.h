@@ -56,6 +56,7 @@ typedef struct {
     int64_t vocab;
     bool tied_embeddings;
     int64_t learned_positions;  /* rows of a learned position table (GPT-2); 0 = RoPE/none */
+    bool no_positions;          /* position_embedding: none (NoPE), not RoPE */
     bool dropout;               /* dropout layers present (they store 1-byte masks) */
     bool is_moe[MP_MAX_LAYERS]; /* layer i uses experts */
     /* Local attention: layer i attends within `window` tokens when
