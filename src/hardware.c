@@ -88,10 +88,24 @@ static mp_status load_table(const mp_doc *d, const mp_node *root, const char *ke
                 !(x > 0 || (zero_ok && x == 0)) || !isfinite(x))
                 return mp_doc_error(d, v, err, "'%s' row %zu: expected a positive number, got '%s'", key, i + 1,
                                     v->kind == MP_NODE_SCALAR ? v->text : "a list or map");
+            /* Every column but the rate is a count: m, n, k; bytes; the
+             * collective, the tier and the bytes. */
+            if (c < cols - 1 && x != floor(x))
+                return mp_doc_error(d, v, err, "'%s' row %zu: column %d is a whole number (a size), got '%s'", key,
+                                    i + 1, c + 1, v->text);
             if (rows)
                 rows[i][c] = x;
             else
                 rows2[i][c] = x;
+        }
+        /* The same size twice, with two rates: which one the lookup took
+         * would depend on the order. */
+        for (size_t j = 0; j < i; j++) {
+            bool same = true;
+            for (int c = 0; c < cols - 1; c++)
+                same &= rows ? rows[j][c] == rows[i][c] : rows2[j][c] == rows2[i][c];
+            if (same)
+                return mp_doc_error(d, r, err, "'%s' row %zu measures the same size as row %zu", key, i + 1, j + 1);
         }
     }
     *n = (int)t->n;
@@ -201,6 +215,12 @@ mp_status mp_hardware_load(mp_hardware *hw, const char *path, mp_error *err)
     st = load_efficiency(&g, hw);
     if (!st)
         st = mp_get_quantity(&g, "peak_flops_fp8", false, MP_UNIT_FLOP_RATE, 1e9, 1e19, &hw->peak_flops_fp8, NULL);
+    /* Like the other efficiency keys: without sm_count the flat model
+     * prices FP8 products at mfu, and a figure here would be used unsaid. */
+    const mp_node *ge8 = mp_node_get(d.root, "gemm_efficiency_fp8", NULL);
+    if (!st && ge8 && hw->sm_count <= 0)
+        st = mp_doc_error(&d, ge8, err, "'gemm_efficiency_fp8' needs 'sm_count' (the efficiency model is off without "
+                                        "it; the flat model prices FP8 products at mfu)");
     hw->gemm_efficiency_fp8 = hw->sm_count > 0 ? hw->gemm_efficiency : hw->mfu;
     if (!st)
         st = mp_get_quantity(&g, "gemm_efficiency_fp8", false, MP_UNIT_FRACTION, 0.01, 1.0, &hw->gemm_efficiency_fp8,

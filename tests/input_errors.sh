@@ -207,4 +207,17 @@ refused "a rule broken by --global-batch names it" \
     "moeplan: plans/seed-plan.yaml:17:16: error: layout breaks rule 'batch%(dp*mb)': global batch (100) not divisible by dp (16) * micro-batch (1) = 16 (the global batch from --global-batch 100)" \
     -- explain --plan plans/seed-plan.yaml --global-batch 100
 
+# Measured tables: the same size twice (the first row won, silently: a
+# 17.24 s or a 9.45 s step by the rows' order), a fractional size, and
+# gemm_efficiency_fp8 without the efficiency model.
+refused "a measured table's size given twice" \
+    "moeplan: tests/data/bad/hw-measured-duplicate.yaml:8:32: error: 'measured_memory' row 2 measures the same size as row 1" \
+    -- explain --hardware tests/data/bad/hw-measured-duplicate.yaml --gpus 8 --ep 8
+refused "a measured GEMM of 1024.5 rows" \
+    "moeplan: tests/data/bad/hw-measured-fraction.yaml:8:18: error: 'measured_gemm' row 1: column 1 is a whole number (a size), got '1024.5'" \
+    -- explain --hardware tests/data/bad/hw-measured-fraction.yaml --gpus 8 --ep 8
+refused "gemm_efficiency_fp8 without sm_count" \
+    "moeplan: tests/data/bad/hw-fp8-eff-flat.yaml:8:22: error: 'gemm_efficiency_fp8' needs 'sm_count' (the efficiency model is off without it; the flat model prices FP8 products at mfu)" \
+    -- explain --hardware tests/data/bad/hw-fp8-eff-flat.yaml --gpus 8 --ep 8
+
 tap_done
