@@ -393,9 +393,26 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
     LINE("rank order tp < cp < dp < pp%s (Megatron-LM); a ring spanning nodes moves min(NVLink, members per node x "
          "NIC) per GPU%s",
          experts ? " and etp < ep < edp" : "", experts ? "; all-to-all traffic off the node goes through each GPU's NIC" : "");
-    LINE("Megatron-LM defaults for overlap: TP backward collectives hidden behind the GEMMs they feed (only the "
-         "excess counts); TP forward, %s1F1B pipeline transfers exposed; interleaved pipeline transfers and "
-         "the CP K/V ring overlapped", experts ? "EP and " : "");
+    const mp_layout *lay = &c->lay;
+    bool tpo = w->tp_comm_overlap && lay->sequence_parallel && lay->tp > 1; /* cost_ops.c's condition */
+    if (tpo)
+        LINE("overlap: tp_comm_overlap hides TP collectives forward and backward behind the GEMMs they feed (only "
+             "the excess counts); %s1F1B pipeline transfers exposed; interleaved pipeline transfers and the CP K/V "
+             "ring overlapped", experts ? "EP and " : "");
+    else
+        LINE("Megatron-LM defaults for overlap: TP backward collectives hidden behind the GEMMs they feed (only the "
+             "excess counts); TP forward, %s1F1B pipeline transfers exposed; interleaved pipeline transfers and "
+             "the CP K/V ring overlapped", experts ? "EP and " : "");
+    /* Workload keys that do nothing for this layout are said, not dropped. */
+    if (w->tp_comm_overlap && !tpo)
+        LINE("tp_comm_overlap has no effect here: it needs tensor parallelism with sequence parallelism (tp %d, "
+             "sequence parallel %s)", lay->tp, lay->sequence_parallel ? "on" : "off");
+    if (m->num_experts > 0 && w->capacity_factor > 0 && w->routing_imbalance > 1)
+        LINE("routing_imbalance %.2f has no effect: with a capacity factor the experts' buffers are padded to "
+             "capacity (%.2f)", w->routing_imbalance, w->capacity_factor);
+    if (w->fsdp_reshard != MP_RESHARD_DEFAULT && lay->zero < 3)
+        LINE("fsdp_reshard_after_forward has no effect: it applies to ZeRO-3 / FSDP (the layout is ZeRO %d)",
+             lay->zero);
     if (hw->sm_count <= 0 && hw->attention_efficiency != hw->mfu)
         LINE("attention kernels at %.2f of peak, other matrix products at %.2f", hw->attention_efficiency, hw->mfu);
     LINE("sequences packed to %ld tokens; causal attention (each query sees S/2 keys on average)%s", c->seq_len,

@@ -519,6 +519,19 @@ run plan --gpus 8-16 --no-distributed-optimizer --format json --why-not
 json_check "plan --why-not: ZeRO 0 and sharding group 0 stay 0" "
 len(d['why_not']) > 0 and all(w['layout']['zero'] == 0 and w['layout']['shard_group'] == 0 for w in d['why_not'])"
 
+# Workload keys are said when they act and when they cannot: tp_comm_overlap
+# with sequence parallelism changes the overlap assumption; without it, it
+# does nothing and explain says so.
+(cat tests/data/workload-bf16.yaml; echo "tp_comm_overlap: true") >"$TMP/wl-tpo.yaml"
+run explain --model tests/data/llama-3.1-8b.yaml --workload "$TMP/wl-tpo.yaml" --gpus 16 --tp 2 --no-sequence-parallel
+if [ "$rc" -eq 0 ] && grep -q "tp_comm_overlap has no effect here" "$OUT" && grep -q "Megatron-LM defaults for overlap" "$OUT"; then
+    ok "explain: tp_comm_overlap without sequence parallelism is said to do nothing"
+else notok "explain: tp_comm_overlap without SP" "exit $rc"; fi
+run explain --model tests/data/llama-3.1-8b.yaml --workload "$TMP/wl-tpo.yaml" --gpus 16 --tp 2
+if [ "$rc" -eq 0 ] && grep -q "overlap: tp_comm_overlap hides TP collectives forward and backward" "$OUT" &&
+   ! grep -q "has no effect" "$OUT"; then ok "explain: tp_comm_overlap's overlap in the assumptions"
+else notok "explain: tp_comm_overlap assumption" "exit $rc"; fi
+
 # Each claim of the seed proposal gets the verdict worked out by hand:
 # params 4.43e9 vs ~7e9 -> 0.63, outside [0.8, 1.25]: WRONG;
 # attention weights 8 layers * (4 * 1024^2 / tp 4 + 1024 replicated norm)
