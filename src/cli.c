@@ -105,11 +105,11 @@ mp_status cli_load_inputs(const cli_opts *o, cli_inputs *in, bool want_default_p
                             (long long)in->model.learned_positions, (long long)in->model.learned_positions);
     /* FP8 on a GPU without an FP8 rate is refused, not priced in 16 bits. */
     if (in->wl.fp8 != MP_FP8_NONE && in->hw.peak_flops_fp8 <= 0)
-        return mp_error_set(err, MP_ERR_INPUT, in->wl_path, 0, 0,
+        return mp_error_set(err, MP_ERR_INPUT, in->wl_path, in->wl.fp8_line, in->wl.fp8_col,
                             "the workload asks for FP8 linear layers, and the hardware file %s gives no FP8 rate "
                             "(peak_flops_fp8)", in->hw_path);
     if (in->wl.fp8 == MP_FP8_MXFP8 && !in->hw.mxfp8)
-        return mp_error_set(err, MP_ERR_INPUT, in->wl_path, 0, 0,
+        return mp_error_set(err, MP_ERR_INPUT, in->wl_path, in->wl.fp8_line, in->wl.fp8_col,
                             "the workload asks for MXFP8, and the hardware file %s has no MX block scaling (mxfp8: true)",
                             in->hw_path);
     return MP_OK;

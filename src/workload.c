@@ -139,6 +139,11 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
     if (ok == 2) { /* SGD with momentum: one fp32 state */
         w->optim_state_bytes = 4;
     }
+    const mp_node *f8n = mp_node_get(d.root, "fp8", NULL);
+    if (f8n) {
+        w->fp8_line = f8n->line;
+        w->fp8_col = f8n->col;
+    }
     seq = mp_node_get(d.root, "seq_len", NULL);
     if (!seq) {
         st = mp_doc_error(&d, d.root, err, "missing required key 'seq_len' (tokens, e.g. 4096 or 128-10240)");

@@ -798,7 +798,7 @@ expect_bad "plan file recompute list with a module that is nothing like one" \
 # --------------------------------------------------------------------- fp8
 printf 'name: fp8\nglobal_batch: 64\nseq_len: 4096\nprecision: bf16\nfp8: delayed\n' >"$TMP/wl-fp8.yaml"
 expect_bad "FP8 workload on a GPU without an FP8 rate" \
-    "error: the workload asks for FP8 linear layers, and the hardware file plans/hardware/a100-sxm-80gb.yaml gives no FP8 rate" "" \
+    "^moeplan: $(escape_re "$TMP/wl-fp8.yaml"):5:6: error: the workload asks for FP8 linear layers, and the hardware file plans/hardware/a100-sxm-80gb.yaml gives no FP8 rate" "" \
     -- explain --hardware plans/hardware/a100-sxm-80gb.yaml --workload "$TMP/wl-fp8.yaml" --gpus 8
 printf 'name: fp8\nglobal_batch: 64\nseq_len: 4096\nprecision: fp16\nfp8: delayed\n' >"$TMP/wl-fp8-fp16.yaml"
 expect_bad "FP8 needs bf16" "^moeplan: $(escape_re "$TMP/wl-fp8-fp16.yaml"):5:6: error: 'fp8' needs 'precision: bf16'" "" \

@@ -20,6 +20,7 @@ typedef struct {
     long global_batch;          /* sequences per optimizer step */
     long seq_min, seq_max;      /* tokens; memory is sized at seq_max */
     int seq_line, seq_col;      /* where seq_len's value is in `source` (0: not from a file) */
+    int fp8_line, fp8_col;      /* where fp8's value is (0: not given) */
     char precision[16];         /* fp16 | bf16 */
     double act_bytes;           /* bytes per activation element (2 for 16-bit) */
     /* Bytes per parameter, Megatron-LM mixed-precision convention (Adam):
