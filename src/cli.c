@@ -156,7 +156,11 @@ mp_status cli_layout(const cli_opts *o, cli_inputs *in, mp_layout *l, mp_error *
         l->etp = any_moe ? l->tp : 1; /* Megatron-LM: --expert-tensor-parallel-size defaults to tp */
     if (!set.sequence_parallel)
         l->sequence_parallel = l->tp > 1;
-    if (set.gpus && !set.dp) {
+    /* dp follows the GPU count unless --dp is given: also when the plan
+     * has a dp but the command line changed the GPUs, tp, cp or pp (the
+     * plan's dp was for its own sizes; moeplan(1), --gpus). */
+    bool cli_sized = o->set.gpus || o->set.tp || o->set.cp || o->set.pp;
+    if (set.gpus && (!set.dp || (cli_sized && !o->set.dp))) {
         long rest = (long)l->tp * l->cp * l->pp;
         if (l->gpus % rest)
             return mp_error_set(err, MP_ERR_INPUT, where, from_plan ? in->plan.pos.line[MP_LK_GPUS] : 0,

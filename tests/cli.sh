@@ -532,6 +532,12 @@ if [ "$rc" -eq 0 ] && grep -q "overlap: tp_comm_overlap hides TP collectives for
    ! grep -q "has no effect" "$OUT"; then ok "explain: tp_comm_overlap's overlap in the assumptions"
 else notok "explain: tp_comm_overlap assumption" "exit $rc"; fi
 
+# A plan's dp was for its own sizes: --gpus 256 on the seed plan (tp 4,
+# pp 2) gives dp 256 / (4 x 2) = 32, as moeplan(1) says for --gpus (it was
+# refused as 256 != 4 x 1 x 16 x 2); --dp given on the command line stays.
+run explain --plan plans/seed-plan.yaml --gpus 256 --format json
+json_check "explain --plan --gpus: dp follows the GPU count" "d['layout']['dp'] == 32 and d['layout']['gpus'] == 256"
+
 # Each claim of the seed proposal gets the verdict worked out by hand:
 # params 4.43e9 vs ~7e9 -> 0.63, outside [0.8, 1.25]: WRONG;
 # attention weights 8 layers * (4 * 1024^2 / tp 4 + 1024 replicated norm)
