@@ -244,15 +244,8 @@ static mp_status measure_cmd(const char *backend, const char *plan_path, const c
         json_object_set_new(j, "run_error_before", json_null());
         json_object_set_new(j, "run_error_after", json_null());
     }
-    if (j) {
-        char *txt = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
-        if (!txt) {
-            st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
-            goto done;
-        }
-        fprintf(out, "%s\n", txt);
-        free(txt);
-    }
+    if (j) /* sorted keys and the shortest reals, as every JSON moeplan writes */
+        mp_report_json_write(out, j);
 done:
     if (j)
         json_decref(j);
@@ -754,14 +747,8 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
         json_object_set_new(j, "in_sample", stats_json(ef, m));
         json_object_set_new(j, "cross_validated", folds > 1 ? stats_json(ec, m) : json_null());
         json_object_set_new(j, "folds", json_integer(folds));
-        char *txt = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+        mp_report_json_write(out, j); /* sorted keys, the shortest reals, as every JSON moeplan writes */
         json_decref(j);
-        if (!txt) {
-            st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
-            goto done;
-        }
-        fprintf(out, "%s\n", txt);
-        free(txt);
     } else {
         char foldtxt[32];
         if (folds > 1)

@@ -129,8 +129,9 @@ const cli_command cmd_simulate_def = {
  * before either is written, so a path that cannot be written (a missing
  * folder, a directory) fails the command before anything changes.  A
  * regular file (or an absent path) is written to a temporary beside it
- * (PATH.XXXXXX, the same directory, so rename is atomic) that takes the old
- * file's mode (a new one: 0666 less the umask) and is renamed over it only
+ * (PATH and mkstemp's random suffix, in the same directory so that rename
+ * is atomic) that takes the old file's mode (a new one: 0666 less the
+ * umask) and is renamed over it only
  * once both outputs are written; a symbolic link is followed, its target
  * replaced so the link stays; anything else (/dev/stdout, a pipe) is
  * written in place, as fopen would. */

@@ -453,6 +453,12 @@ bool mp_node_is_null(const mp_node *v)
            (strcmp(v->text, "null") == 0 || strcmp(v->text, "~") == 0 || v->text[0] == 0);
 }
 
+const mp_node *mp_node_given(const mp_node *m, const char *key)
+{
+    const mp_node *v = mp_node_get(m, key, NULL);
+    return v && !mp_node_is_null(v) ? v : NULL;
+}
+
 static const char *kind_name(const mp_node *v)
 {
     switch (v->kind) {

@@ -50,11 +50,7 @@ typedef struct hf_family {
 
 /* ------------------------------------------------------------------ helpers */
 
-static const mp_node *val(const hf_ctx *c, const char *key)
-{
-    const mp_node *v = mp_node_get(c->map, key, NULL);
-    return v && !mp_node_is_null(v) ? v : NULL;
-}
+static const mp_node *val(const hf_ctx *c, const char *key) { return mp_node_given(c->map, key); }
 
 static void note_default(hf_ctx *c, const char *key, const char *value)
 {

@@ -23,13 +23,6 @@
 
 #include "model_internal.h"
 
-/* The key's node when present and not null. */
-static const mp_node *given(const mp_node *map, const char *key)
-{
-    const mp_node *v = mp_node_get(map, key, NULL);
-    return v && !mp_node_is_null(v) ? v : NULL;
-}
-
 /* A key the config does not give, and what is done instead (explain's
  * notes: nothing here is a guessed class default). */
 static void note_absent(mp_model *m, const char *where, const char *key, const char *what)
@@ -49,12 +42,12 @@ mp_status mp_hf_read_router(mp_model *m, const mp_doc *d, const mp_node *map, co
      * DBRX's attn_config. */
     const mp_node *rmap = map;
     static const char *const nests[] = {"rope_parameters", "attn_config"};
-    for (int i = 0; i < 2 && !given(rmap, "rope_theta"); i++) {
+    for (int i = 0; i < 2 && !mp_node_given(rmap, "rope_theta"); i++) {
         const mp_node *n = mp_node_get(map, nests[i], NULL);
-        if (n && n->kind == MP_NODE_MAP && given(n, "rope_theta"))
+        if (n && n->kind == MP_NODE_MAP && mp_node_given(n, "rope_theta"))
             rmap = n;
     }
-    if (given(rmap, "rope_theta")) {
+    if (mp_node_given(rmap, "rope_theta")) {
         mp_getter rg = {d, rmap, err};
         if ((st = mp_get_double(&rg, "rope_theta", true, 1, 1e12, &x, NULL)))
             return st;
@@ -79,7 +72,7 @@ mp_status mp_hf_read_router(mp_model *m, const mp_doc *d, const mp_node *map, co
     bool deepseek = !strcmp(type, "deepseek_v2") || !strcmp(type, "deepseek_v3") || !strcmp(type, "kimi_k2");
     bool glm = !strcmp(type, "glm4_moe");
     const char *aux = deepseek ? "aux_loss_alpha" : "router_aux_loss_coef";
-    if (given(map, aux)) {
+    if (mp_node_given(map, aux)) {
         if ((st = mp_get_double(&g, aux, true, 0, 1e3, &x, NULL)))
             return st;
         m->router_aux_coef = x;
@@ -92,7 +85,7 @@ mp_status mp_hf_read_router(mp_model *m, const mp_doc *d, const mp_node *map, co
      * renormalise, or, like Mixtral's, have no such choice). */
     bool has_norm = deepseek || glm || !strcmp(type, "qwen2_moe") || !strcmp(type, "qwen3_moe") ||
                     !strcmp(type, "olmoe");
-    if (given(map, "norm_topk_prob")) {
+    if (mp_node_given(map, "norm_topk_prob")) {
         bool b;
         if ((st = mp_get_bool(&g, "norm_topk_prob", true, &b, NULL)))
             return st;
@@ -102,21 +95,21 @@ mp_status mp_hf_read_router(mp_model *m, const mp_doc *d, const mp_node *map, co
     }
     if (!deepseek && !glm)
         return MP_OK;
-    if (deepseek && !given(map, "scoring_func"))
+    if (deepseek && !mp_node_given(map, "scoring_func"))
         note_absent(m, where, "scoring_func", "read as softmax");
-    if (deepseek && !given(map, "topk_method"))
+    if (deepseek && !mp_node_given(map, "topk_method"))
         note_absent(m, where, "topk_method", "read as greedy (no expert bias, no groups)");
     bool limited = false; /* topk_method group_limited_greedy */
-    if (deepseek && given(map, "seq_aux") && (st = mp_get_bool(&g, "seq_aux", true, &m->router_seq_aux, NULL)))
+    if (deepseek && mp_node_given(map, "seq_aux") && (st = mp_get_bool(&g, "seq_aux", true, &m->router_seq_aux, NULL)))
         return st;
-    if (deepseek && given(map, "scoring_func")) {
+    if (deepseek && mp_node_given(map, "scoring_func")) {
         static const char *const scoring[] = {"softmax", "sigmoid", NULL};
         int i;
         if ((st = mp_get_enum(&g, "scoring_func", true, scoring, &i, NULL)))
             return st;
         m->router_sigmoid = i == 1;
     }
-    if (deepseek && given(map, "topk_method")) {
+    if (deepseek && mp_node_given(map, "topk_method")) {
         static const char *const methods[] = {"greedy", "group_limited_greedy", "noaux_tc", NULL};
         int i;
         if ((st = mp_get_enum(&g, "topk_method", true, methods, &i, NULL)))
@@ -129,13 +122,13 @@ mp_status mp_hf_read_router(mp_model *m, const mp_doc *d, const mp_node *map, co
         m->router_expert_bias = true;
     }
     long n = 0, k = 0;
-    if (given(map, "n_group") && (st = mp_get_int(&g, "n_group", true, 1, m->num_experts, &n, NULL)))
+    if (mp_node_given(map, "n_group") && (st = mp_get_int(&g, "n_group", true, 1, m->num_experts, &n, NULL)))
         return st;
     if (n > 1 && m->num_experts % n)
-        return mp_doc_error(d, given(map, "n_group"), err,
+        return mp_doc_error(d, mp_node_given(map, "n_group"), err,
                             "'%sn_group' (%ld) must divide the %lld routed experts into equal groups", where, n,
                             (long long)m->num_experts);
-    if (given(map, "topk_group") && (st = mp_get_int(&g, "topk_group", true, 1, n > 0 ? n : 1, &k, NULL)))
+    if (mp_node_given(map, "topk_group") && (st = mp_get_int(&g, "topk_group", true, 1, n > 0 ? n : 1, &k, NULL)))
         return st;
     /* Groups route only where topk_method limits by group (DeepSeek-V2's
      * group_limited_greedy, V3's noaux_tc, GLM's router); greedy ignores
@@ -145,11 +138,11 @@ mp_status mp_hf_read_router(mp_model *m, const mp_doc *d, const mp_node *map, co
         m->router_groups = n;
         m->router_group_topk = k > 0 ? k : n;
     }
-    if (given(map, "routed_scaling_factor")) {
+    if (mp_node_given(map, "routed_scaling_factor")) {
         if ((st = mp_get_double(&g, "routed_scaling_factor", true, 0, 1e6, &x, NULL)))
             return st;
         if (!(x > 0))
-            return mp_doc_error(d, given(map, "routed_scaling_factor"), err,
+            return mp_doc_error(d, mp_node_given(map, "routed_scaling_factor"), err,
                                 "'%srouted_scaling_factor' must be above 0 (it multiplies the routed experts' "
                                 "weights), got %g", where, x);
         m->router_topk_scale = x;

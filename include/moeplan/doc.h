@@ -46,6 +46,8 @@ void mp_doc_free(mp_doc *doc);
 /* The value of `key` in map `m`, or NULL; *idx receives the pair's index. */
 const mp_node *mp_node_get(const mp_node *m, const char *key, size_t *idx);
 bool mp_node_is_null(const mp_node *v);
+/* The value of `key` in map m when present and not null, else NULL. */
+const mp_node *mp_node_given(const mp_node *m, const char *key);
 
 /* Each getter: key absent -> returns MP_OK leaving *out untouched, and sets
  * *found=false (found may be NULL); required && absent -> error at the map. */
