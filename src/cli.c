@@ -481,10 +481,14 @@ static mp_status recompute_option(const char *arg, mp_layout *l, mp_error *err)
         return MP_OK;
     }
     char word[64];
-    if (mp_recompute_modules_parse(arg, &l->recompute_modules, word, sizeof word)) {
+    bool dup;
+    if (mp_recompute_modules_parse(arg, &l->recompute_modules, word, sizeof word, &dup)) {
         l->recompute = MP_RECOMPUTE_SELECTIVE;
         return MP_OK;
     }
+    if (dup)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--recompute: module '%s' is given twice in '%.200s'", word,
+                            arg);
     /* a lone word may be a misspelt none/selective/full, a word in a list
      * only a module */
     bool lone = !strpbrk(arg, ", ");

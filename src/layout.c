@@ -45,9 +45,11 @@ const char *mp_recompute_suggest(const char *word, bool modes)
     return modes ? mp_did_you_mean(word, rc_words, 10) : mp_did_you_mean(word, rc_module_names, 7);
 }
 
-bool mp_recompute_modules_parse(const char *text, unsigned *out, char *bad, size_t bad_len)
+bool mp_recompute_modules_parse(const char *text, unsigned *out, char *bad, size_t bad_len, bool *dup)
 {
     *out = 0;
+    if (dup)
+        *dup = false;
     const char *p = text;
     while (*p) {
         while (*p == ',' || *p == ' ')
@@ -59,8 +61,10 @@ bool mp_recompute_modules_parse(const char *text, unsigned *out, char *bad, size
         for (unsigned i = 0; i < 7; i++)
             if (strlen(rc_module_names[i]) == n && !strncmp(p, rc_module_names[i], n))
                 bit = 1u << i;
-        if (!bit) {
+        if (!bit || (*out & bit)) {
             snprintf(bad, bad_len, "%.*s", (int)(n < 60 ? n : 60), p);
+            if (bit && dup)
+                *dup = true;
             return false;
         }
         *out |= bit;

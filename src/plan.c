@@ -105,7 +105,7 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
                 return mp_doc_error(d, x, err,
                                     "'recompute' list item '%s' holds more than one word; write one module per "
                                     "item ([moe_act, layernorm]) or one string (moe_act,layernorm)", x->text);
-            if (x->kind != MP_NODE_SCALAR || !mp_recompute_modules_parse(x->text, &bit, bad, sizeof bad)) {
+            if (x->kind != MP_NODE_SCALAR || !mp_recompute_modules_parse(x->text, &bit, bad, sizeof bad, NULL)) {
                 const char *near = x->kind == MP_NODE_SCALAR ? mp_recompute_suggest(x->text, false) : NULL;
                 if (near)
                     return mp_doc_error(d, x, err, "unknown 'recompute' module '%s' (did you mean '%s'?)", x->text,
@@ -114,6 +114,8 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
                                     "'recompute' modules are core_attn, moe_act, layernorm, mla_up_proj, mlp, moe, "
                                     "shared_experts; got '%s'", x->kind == MP_NODE_SCALAR ? x->text : "a list or map");
             }
+            if (mods & bit)
+                return mp_doc_error(d, x, err, "'recompute' module '%s' is given twice", x->text);
             mods |= bit;
         }
         if (!mods)
@@ -123,7 +125,7 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
         set->recompute = true;
     } else if (rcn && rcn->kind == MP_NODE_SCALAR && !rcn->quoted && strcmp(rcn->text, "none") &&
                strcmp(rcn->text, "selective") && strcmp(rcn->text, "full") &&
-               mp_recompute_modules_parse(rcn->text, &l->recompute_modules, (char[64]){0}, 64)) {
+               mp_recompute_modules_parse(rcn->text, &l->recompute_modules, (char[64]){0}, 64, NULL)) {
         /* One module, or "moe_act,layernorm": the command line's form. */
         l->recompute = MP_RECOMPUTE_SELECTIVE;
         set->recompute = true;
@@ -143,7 +145,10 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
         /* A list in one string with a word that is no module. */
         char bad[64] = "";
         unsigned mods;
-        mp_recompute_modules_parse(rcn->text, &mods, bad, sizeof bad);
+        bool dup;
+        mp_recompute_modules_parse(rcn->text, &mods, bad, sizeof bad, &dup);
+        if (dup)
+            return mp_doc_error(d, rcn, err, "'recompute': module '%s' is given twice in '%s'", bad, rcn->text);
         const char *near = bad[0] ? mp_recompute_suggest(bad, false) : NULL;
         if (near)
             return mp_doc_error(d, rcn, err, "'recompute': unknown module '%s' in '%s' (did you mean '%s'?)", bad,

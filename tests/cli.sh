@@ -788,6 +788,17 @@ expect_bad "--recompute with an unknown module" "^moeplan: error: --recompute: e
     "got 'xyz'" -- explain --recompute xyz
 expect_bad "--recompute mixing a mode with modules" \
     "^moeplan: error: --recompute: 'full' cannot be combined with modules" "" -- explain --recompute core_attn,full
+expect_bad "--recompute with a module given twice" \
+    "^moeplan: error: --recompute: module 'core_attn' is given twice in 'core_attn,moe_act,core_attn'" "" \
+    -- explain --recompute core_attn,moe_act,core_attn
+printf 'layout:\n  recompute: [moe_act, moe_act]\n' >"$TMP/plan-dupmod.yaml"
+expect_bad "plan file recompute list with a module given twice" \
+    "^moeplan: $(escape_re "$TMP/plan-dupmod.yaml"):2:24: error: 'recompute' module 'moe_act' is given twice" "" \
+    -- explain --plan "$TMP/plan-dupmod.yaml"
+printf 'layout:\n  recompute: moe_act,moe_act\n' >"$TMP/plan-dupmod2.yaml"
+expect_bad "plan file recompute string with a module given twice" \
+    "^moeplan: $(escape_re "$TMP/plan-dupmod2.yaml"):2:14: error: 'recompute': module 'moe_act' is given twice" "" \
+    -- explain --plan "$TMP/plan-dupmod2.yaml"
 printf 'layout:\n  recompute: ["core_attn,moe"]\n' >"$TMP/plan-badmod3.yaml"
 expect_bad "plan file recompute list item with two words" \
     "^moeplan: $(escape_re "$TMP/plan-badmod3.yaml"):2:15: error: 'recompute' list item 'core_attn,moe' holds more than one word" "" \

@@ -113,11 +113,17 @@ START_TEST(test_names)
 {
     unsigned m;
     char bad[64];
-    ck_assert(mp_recompute_modules_parse("core_attn,moe_act layernorm", &m, bad, sizeof bad));
+    bool dup;
+    ck_assert(mp_recompute_modules_parse("core_attn,moe_act layernorm", &m, bad, sizeof bad, &dup));
     ck_assert_uint_eq(m, MP_RC_CORE_ATTN | MP_RC_MOE_ACT | MP_RC_LAYERNORM);
-    ck_assert(!mp_recompute_modules_parse("moe_act,moe_actt", &m, bad, sizeof bad));
+    ck_assert(!mp_recompute_modules_parse("moe_act,moe_actt", &m, bad, sizeof bad, &dup));
     ck_assert_str_eq(bad, "moe_actt");
-    ck_assert(!mp_recompute_modules_parse(", ,", &m, bad, sizeof bad));
+    ck_assert(!dup);
+    ck_assert(!mp_recompute_modules_parse(", ,", &m, bad, sizeof bad, NULL));
+    /* a module given twice is refused, named, as a duplicate */
+    ck_assert(!mp_recompute_modules_parse("moe_act,layernorm moe_act", &m, bad, sizeof bad, &dup));
+    ck_assert_str_eq(bad, "moe_act");
+    ck_assert(dup);
     mp_layout l;
     mp_layout_defaults(&l);
     l.recompute = MP_RECOMPUTE_SELECTIVE;

@@ -32,8 +32,9 @@ enum {
 /* The module's Megatron-Core name ("core_attn", ...) for one bit. */
 const char *mp_recompute_module_name(unsigned bit);
 /* "core_attn,moe_act" (commas or spaces) -> bits; false with the first
- * unknown word in `bad`. */
-bool mp_recompute_modules_parse(const char *text, unsigned *out, char *bad, size_t bad_len);
+ * unknown word in `bad`, or the first word given twice (then *dup is true;
+ * dup may be NULL). */
+bool mp_recompute_modules_parse(const char *text, unsigned *out, char *bad, size_t bad_len, bool *dup);
 /* The module (or, with `modes`, also none/selective/full) nearest to a
  * misspelt `word`, or NULL (mp_did_you_mean's rule). */
 const char *mp_recompute_suggest(const char *word, bool modes);
