@@ -502,8 +502,8 @@ int main(int argc, char **argv)
         case OPT_HEADROOM: {
             char why[256];
             if (!mp_parse_quantity(optarg, MP_UNIT_FRACTION, &o.headroom, why, sizeof why) || o.headroom < 0 ||
-                o.headroom >= 1)
-                return flag_error(name, "expected a fraction of capacity in [0, 1) such as 0.1 or 10%%, got '%s'",
+                o.headroom > 0.99) /* the range of a plan file's min_headroom */
+                return flag_error(name, "expected a fraction of capacity from 0 to 0.99 such as 0.1 or 10%%, got '%s'",
                                   optarg);
             o.has_headroom = true;
             break;

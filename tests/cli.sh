@@ -188,6 +188,9 @@ expect_bad "explain --format csv" "^moeplan: error: " "csv" -- explain --format 
 expect_bad "--recompute sometimes" "^moeplan: error: " "--recompute" -- --recompute sometimes
 expect_bad "--sequence-parallel=maybe" "^moeplan: error: " "--sequence-parallel" -- explain --sequence-parallel=maybe
 expect_bad "--headroom 1.5" "^moeplan: error: " "--headroom" -- plan --headroom 1.5
+# --headroom takes what a plan file's min_headroom takes, 0 to 0.99
+expect_bad "--headroom 0.995, above min_headroom's 0.99" "^moeplan: error: --headroom: expected a fraction of capacity from 0 to 0.99" "" \
+    -- plan --headroom 0.995
 expect_bad "--target-step-time 5 (no unit)" "^moeplan: error: " "--target-step-time" -- plan --target-step-time 5
 expect_bad "--target-tokens-per-s -1" "^moeplan: error: " "--target-tokens-per-s" -- plan --target-tokens-per-s -1
 expect_bad "--emit nemo" "^moeplan: error: " "--emit" -- plan --emit nemo
