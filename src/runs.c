@@ -193,6 +193,10 @@ static void read_model(mp_run *r, const mp_node *md)
         bad_value(at(md, "type"), "type", "dense or moe");
         return;
     }
+    if (!r->moe && whole(md, "num_experts", &E) && E > 1) {
+        skip(r, "type %s but num_experts %ld: the record contradicts itself", type ? type : "not given (dense)", E);
+        return;
+    }
     if (L > MP_MAX_LAYERS || h > 100000000L || a > 65536 || V > 100000000L) {
         skip(r, "layers, hidden, heads or vocab beyond what moeplan models");
         return;
@@ -454,7 +458,18 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     r->seq_len = seq;
     w->global_batch = gb;
     w->seq_min = w->seq_max = seq;
+    /* 16-bit or FP8 training is what moeplan prices; a 32-bit run (fp32,
+     * tf32) is not, and a precision it cannot read is said, not guessed. */
+    if (has(prec, "fp32") || has(prec, "tf32") || has(prec, "32-bit")) {
+        skip(r, "precision '%.60s': moeplan prices 16-bit and FP8 training only", prec);
+        return;
+    }
     snprintf(w->precision, sizeof w->precision, "%s", has(prec, "fp16") ? "fp16" : "bf16");
+    if (!prec)
+        assume(r, "precision not given: bf16");
+    else if (!has(prec, "fp16") && !has(prec, "bf16") && !has(prec, "16-bit") && !has(prec, "mixed precision") &&
+             fp8 == MP_FP8_NONE)
+        assume(r, "precision '%.60s' read as bf16", prec);
     const char *attn = text(md, "attention");
     w->flash_attention = !has(attn, "unfused");
     if (w->flash_attention)
@@ -641,27 +656,50 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
                    names[l->recompute], r->hw.memory_bytes / 1e9);
     }
 
-    /* What was measured, in order of directness. */
+    /* What was measured, in order of directness.  The measures that give a
+     * step time without the cost model (a time, a token rate, Narayanan's
+     * eq. (3) TFLOP/s) are all read, the first is the basis, and a record
+     * whose measures disagree by more than 5% contradicts itself: it is
+     * skipped, not priced on whichever came first.  (The dev set's records
+     * with two such measures agree to 0.3%: mtnlg530b_*, 60.1 s against
+     * 126 TFLOP/s by eq. (3), 59.97 s.) */
     double v = 0;
     double tokens = (double)gb * seq;
-    if (num_in(ms, "iteration_time_s", 1e-6, 1e7, &v)) {
-        r->basis = MP_MEASURED_TIME;
-        r->measured_step_s = v;
-    } else if (num(ms, "tokens_per_s", &v) && v > 0) {
-        r->basis = MP_MEASURED_TOKENS;
-        r->measured_step_s = tokens / v;
-    } else if (num(ms, "tokens_per_s_per_gpu", &v) && v > 0) {
-        r->basis = MP_MEASURED_TOKENS;
-        r->measured_step_s = tokens / (v * count);
-    } else if (num(ms, "tflops_per_gpu", &v) && v > 0 && has(text(ms, "tflops_basis"), "Eq.(3)")) {
+    struct { const char *key; double value, step_s; } direct[4];
+    int n_direct = 0;
+    if (num_in(ms, "iteration_time_s", 1e-6, 1e7, &v))
+        direct[n_direct].key = "iteration_time_s", direct[n_direct].value = v, direct[n_direct++].step_s = v;
+    if (num(ms, "tokens_per_s", &v) && v > 0)
+        direct[n_direct].key = "tokens_per_s", direct[n_direct].value = v, direct[n_direct++].step_s = tokens / v;
+    if (num(ms, "tokens_per_s_per_gpu", &v) && v > 0)
+        direct[n_direct].key = "tokens_per_s_per_gpu", direct[n_direct].value = v,
+        direct[n_direct++].step_s = tokens / (v * count);
+    if (num(ms, "tflops_per_gpu", &v) && v > 0 && has(text(ms, "tflops_basis"), "Eq.(3)")) {
         /* Narayanan et al. SC21, eq. (3): the FLOPs per step they divide by,
          * with full recompute counted, F = 96 B s l h^2 (1 + s/6h + V/16lh).
          * The source's own formula, so the step time it implies is exact. */
         double B = (double)gb, s = (double)seq, ll = (double)r->model.num_layers, h = (double)r->model.hidden;
         double Vv = (double)r->model.vocab;
         double F = 96.0 * B * s * ll * h * h * (1.0 + s / (6.0 * h) + Vv / (16.0 * ll * h));
-        r->basis = MP_MEASURED_TFLOPS_EQ;
-        r->measured_step_s = F / (v * 1e12 * count);
+        direct[n_direct].key = "tflops_per_gpu", direct[n_direct].value = v,
+        direct[n_direct++].step_s = F / (v * 1e12 * count);
+    }
+    for (int i = 1; i < n_direct; i++) {
+        double gap = direct[i].step_s / direct[0].step_s - 1;
+        if (fabs(gap) > 0.05) {
+            skip(r, "%s %.6g (a %.4g s step) and %s %.6g (a %.4g s step) disagree by %.0f%%: the record "
+                    "contradicts itself",
+                 direct[0].key, direct[0].value, direct[0].step_s, direct[i].key, direct[i].value, direct[i].step_s,
+                 100 * fabs(gap));
+            return;
+        }
+    }
+    if (n_direct > 0) {
+        v = direct[0].value;
+        r->basis = !strcmp(direct[0].key, "iteration_time_s") ? MP_MEASURED_TIME
+                   : !strcmp(direct[0].key, "tflops_per_gpu") ? MP_MEASURED_TFLOPS_EQ
+                                                              : MP_MEASURED_TOKENS;
+        r->measured_step_s = direct[0].step_s;
     } else if (num_in(ms, "mfu", 1e-6, 1.0, &v)) {
         r->basis = MP_MEASURED_MFU;
     } else if (num(ms, "tflops_per_gpu", &v) && v > 0 && has(text(ms, "tflops_basis"), "model")) {
@@ -679,9 +717,31 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     }
     double mem = 0;
     if (num_in(ms, "memory_gb", 0, 1e5, &mem) && mem > 0) {
+        if (mem * 1e9 > r->hw.memory_bytes) {
+            skip(r, "memory_gb %.4g is more than the GPU's %.4g GB (%s): the record contradicts its GPU", mem,
+                 r->hw.memory_bytes / 1e9, file);
+            return;
+        }
         r->measured_memory_bytes = mem * 1e9;
         r->memory_last_rank = has(text(ms, "memory_basis"), "last rank");
     }
+    /* A measure implying more model FLOPs a second than the GPUs' peak (the
+     * hardware file's; its FP8 peak for an FP8 run) is not a run that could
+     * have happened: MFU above 1.  The record, or moeplan's reading of its
+     * model, is wrong, and the comparison would mean nothing. */
+    mp_cost_ctx c;
+    mp_cost k;
+    mp_cost_ctx_init(&c, &r->model, &r->hw, w, l, seq);
+    mp_cost_evaluate(&c, &k);
+    double peak = w->fp8 != MP_FP8_NONE ? r->hw.peak_flops_fp8 : r->hw.peak_flops;
+    double rate = r->basis == MP_MEASURED_MFU      ? v * r->measured_peak_flops
+                  : r->basis == MP_MEASURED_TFLOPS ? v * 1e12
+                                                   : k.model_flops_per_step / (r->measured_step_s * (double)count);
+    if (rate > peak)
+        skip(r, "the measured %s implies %.4g TFLOP/s of model FLOPs per GPU, above the GPU's peak %.4g (%s): "
+                "the record, or its model as read, is wrong",
+             r->basis == MP_MEASURED_MFU ? "MFU" : r->basis == MP_MEASURED_TFLOPS ? "TFLOP/s" : "step", rate / 1e12,
+             peak / 1e12, file);
 }
 
 /* -------------------------------------------------------------- the file */

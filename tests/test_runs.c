@@ -223,12 +223,47 @@ static const struct {
     {"skip-zero", "zero_stage 5 is not a ZeRO stage (0-3)"},
     {"skip-layer", "a training_layer_microbench record: no step time to compare"},
     {"skip-vocab", "the record does not give the vocabulary size"},
+    /* 64 x 4096 = 262144 tokens at 200000 tokens/s: a 1.311 s step, 31%
+     * away from the 1 s iteration time */
+    {"skip-contradict", "iteration_time_s 1 (a 1 s step) and tokens_per_s 200000 (a 1.311 s step) disagree by "
+                        "31%: the record contradicts itself"},
+    {"skip-dense-experts", "type dense but num_experts 8: the record contradicts itself"},
+    {"skip-fp32", "precision 'FP32': moeplan prices 16-bit and FP8 training only"},
+    /* MFU 0.9 of the source's 2000 TFLOP/s is 1800, above the H100's 989 */
+    {"skip-mfu-above-peak", "the measured MFU implies 1800 TFLOP/s of model FLOPs per GPU, above the GPU's peak 989 "
+                            "(h100-sxm.yaml): the record, or its model as read, is wrong"},
+    /* 81559 MiB = 85.52 GB */
+    {"skip-memory", "memory_gb 90 is more than the GPU's 85.52 GB (h100-sxm.yaml): the record contradicts its GPU"},
 };
 
 START_TEST(test_skip_reasons)
 {
     const mp_run *r = find(skips[_i].id);
     ck_assert_str_eq(r->skip, skips[_i].reason);
+}
+END_TEST
+
+/* A 1 ms step of a 4-layer, h 1024 model over 262144 tokens: its model
+ * FLOPs per step are at least 6 x 4 x 12 h^2 x 262144 = 7.9e13 (the layers'
+ * weights alone), 7.9e13 / (0.001 s x 8) = 9.9e15 FLOP/s per GPU, ten times
+ * the H100's 989 TFLOP/s peak. */
+START_TEST(test_skip_step_above_peak)
+{
+    const mp_run *r = find("skip-step-above-peak");
+    ck_assert_msg(!strncmp(r->skip, "the measured step implies ", 26), "%s", r->skip);
+    ck_assert_msg(strstr(r->skip, "above the GPU's peak 989 (h100-sxm.yaml)"), "%s", r->skip);
+    double tf = atof(r->skip + 26);
+    ck_assert_msg(tf > 9.9e3 && tf < 2e4, "%g", tf);
+}
+END_TEST
+
+/* No precision in the record: bf16, said. */
+START_TEST(test_precision_unstated)
+{
+    const mp_run *r = find("precision-unstated");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert_str_eq(r->wl.precision, "bf16");
+    ck_assert(assumed(r, "precision not given: bf16"));
 }
 END_TEST
 
@@ -312,6 +347,8 @@ static Suite *runs_suite(void)
     tcase_add_test(t, test_read_fsdp);
     tcase_add_test(t, test_read_modules);
     tcase_add_loop_test(t, test_skip_reasons, 0, (int)(sizeof skips / sizeof skips[0]));
+    tcase_add_test(t, test_skip_step_above_peak);
+    tcase_add_test(t, test_precision_unstated);
     suite_add_tcase(s, t);
     TCase *u = tcase_create("stats");
     tcase_add_test(u, test_error_stats);
