@@ -608,7 +608,8 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
     }
     if (used < n_keys) {
         st = mp_error_set(err, MP_ERR_INPUT, runs_path, 0, 0,
-                          "%d run(s) on '%s' cannot fix %d parameters; fit fewer (--fit)", used, base.name, n_keys);
+                          "%d run%s on '%s' cannot fix %d parameters; fit fewer (--fit)", used, mp_plural(used),
+                          base.name, n_keys);
         goto done;
     }
     /* Fewer runs than folds: one fold per run (leave-one-out); one run:

@@ -485,8 +485,9 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
             fmt_s(step_meas, m1, sizeof m1);
             fmt_s(bubble_pred, p2, sizeof p2);
             fmt_s(step_wait, m2, sizeof m2);
-            fprintf(out, "\nThe step's pipeline: %d micro-batches under %s over %d stage(s)%s, every op of every layer:\n",
-                    sr.micro_batches, l.vpp > 1 ? "interleaved 1F1B" : "1F1B", l.pp,
+            fprintf(out, "\nThe step's pipeline: %d micro-batch%s under %s over %d stage%s%s, every op of every layer:\n",
+                    sr.micro_batches, sr.micro_batches == 1 ? "" : "es", l.vpp > 1 ? "interleaved 1F1B" : "1F1B", l.pp,
+                    mp_plural(l.pp),
                     l.vpp > 1 ? " of several chunks each" : "");
             fprintf(out, "  %-16s predicted %10s  measured %10s  error %+6.1f%%  (the slowest rank; no DP reduction "
                          "or optimizer)\n", "step", p1, m1, 100 * rel_err(step_pred, step_meas));

@@ -586,8 +586,8 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     else
         snprintf(note, sizeof note, "%g B/param, not sharded", w->master_bytes + w->optim_state_bytes);
     row_bytes(f, "optimizer", mm->optimizer_bytes, note);
-    snprintf(note, sizeof note, "%g micro-batch chunk(s) in flight%s", mm->inflight_units,
-             l->recompute == MP_RECOMPUTE_FULL ? " + one layer recomputed" : "");
+    snprintf(note, sizeof note, "%g micro-batch chunk%s in flight%s", mm->inflight_units,
+             mm->inflight_units == 1 ? "" : "s", l->recompute == MP_RECOMPUTE_FULL ? " + one layer recomputed" : "");
     row_bytes(f, "activations", mm->activations_bytes, note);
     row_bytes(f, "comm buffers", mm->comm_buffer_bytes,
               experts ? "largest collective / permutation buffer" : "largest collective buffer");
