@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,6 +142,59 @@ typedef struct {
     FILE *f;
 } out_file;
 
+/* The temporaries an interrupt would leave behind: removed by the handler
+ * (unlink is async-signal-safe), which then restores the signal's default
+ * and raises it again.  A handler, not a blocked mask: the process has
+ * other threads (OpenBLAS's), and a signal blocked in this one would be
+ * delivered to them.  Between a rename and clearing tmp the handler may
+ * unlink a name already gone, which does nothing. */
+static out_file *volatile temps[2];
+static struct sigaction temps_before[4];
+static const int temps_signals[4] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+static volatile sig_atomic_t temps_on;
+
+static void temps_handler(int sig)
+{
+    for (int i = 0; i < 2; i++) {
+        out_file *o = temps[i];
+        if (o && o->tmp[0])
+            unlink(o->tmp);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void temps_guard(bool on)
+{
+    if (on == (bool)temps_on)
+        return;
+    if (on) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = temps_handler;
+        sigemptyset(&sa.sa_mask);
+        for (int i = 0; i < 4; i++)
+            sigaddset(&sa.sa_mask, temps_signals[i]);
+        for (int i = 0; i < 4; i++)
+            sigaction(temps_signals[i], &sa, &temps_before[i]);
+        temps_on = 1;
+    } else {
+        for (int i = 0; i < 4; i++)
+            sigaction(temps_signals[i], &temps_before[i], NULL);
+        temps[0] = temps[1] = NULL;
+        temps_on = 0;
+    }
+}
+
+static void temps_add(out_file *o)
+{
+    for (int i = 0; i < 2; i++)
+        if (!temps[i] || temps[i] == o) {
+            temps[i] = o;
+            return;
+        }
+}
+
 static mp_status out_open(out_file *o, const char *path, const char *what, mp_error *err)
 {
     o->f = NULL;
@@ -178,6 +232,7 @@ static mp_status out_open(out_file *o, const char *path, const char *what, mp_er
         o->tmp[0] = o->dest[0] = 0;
         return mp_error_set(err, MP_ERR_IO, path, 0, 0, "could not write the %s: the path is too long", what);
     }
+    temps_add(o);
     int fd = mkstemp(o->tmp);
     if (fd < 0) {
         o->tmp[0] = 0;
@@ -562,7 +617,11 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
              label(in), l.gpus,
              mp_schedule_name(so.schedule));
     /* Both opened first: a path that cannot be written fails the command
-     * before either file changes. */
+     * before either file changes.  While a temporary exists, an interrupt,
+     * termination or hang-up removes it before the signal takes its
+     * course, so the outputs are left as they were and nothing beside them. */
+    if (trace || svg)
+        temps_guard(true);
     if ((trace && (st = out_open(&trace_out, trace, "trace", err))) ||
         (svg && (st = out_open(&svg_out, svg, "image", err))))
         goto done;
@@ -587,6 +646,7 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     if ((trace && (st = out_commit(&trace_out, trace, "trace", err))) ||
         (svg && (st = out_commit(&svg_out, svg, "image", err))))
         goto done;
+    temps_guard(false);
     if (fmt == FMT_JSON) {
         json_t *j = report_json(in, &l, &so, &r, len_desc, route_desc);
         if (!j) {
@@ -605,6 +665,7 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
 done:
     out_discard(&trace_out);
     out_discard(&svg_out);
+    temps_guard(false);
     mp_sim_result_free(&r);
     free(bins);
     free(weights);

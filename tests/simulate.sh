@@ -241,6 +241,26 @@ if [ "$rc" -eq 0 ] && [ -L "$TMP/link.json" ] && head -c 15 "$TMP/real/t.json" |
     ok "simulate: a linked trace keeps its link, an image its mode"
 else notok "simulate: links and modes kept" "exit $rc" "$(ls -la "$TMP")"; fi
 
+# Interrupted while its temporaries exist, simulate removes them and dies
+# of the signal; the old trace stays.  The image is a FIFO with no reader,
+# so simulate waits in its open, after the trace's temporary was made.
+mkfifo "$TMP/wait.svg"
+echo old >"$TMP/int.json"
+"$MOEPLAN" simulate --steps 1 --trace "$TMP/int.json" --svg "$TMP/wait.svg" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+    ls "$TMP"/int.json.?????? >/dev/null 2>&1 && break
+    sleep 0.1
+done
+had_tmp=0; ls "$TMP"/int.json.?????? >/dev/null 2>&1 && had_tmp=1
+kill -TERM "$pid"
+wait "$pid"; rc=$?
+if [ "$had_tmp" -eq 1 ] && [ "$rc" -eq 143 ] && [ "$(cat "$TMP/int.json")" = old ] &&
+   ! ls "$TMP"/int.json.?????? >/dev/null 2>&1; then
+    ok "simulate: a SIGTERM while writing leaves the old trace and no temporary"
+else notok "simulate: interrupted while writing" "temporary seen $had_tmp, exit $rc" "$(ls -la "$TMP")"; fi
+rm -f "$TMP/wait.svg"
+
 # With context parallelism too, a micro-batch is padded to 2 cp x tp =
 # 2 x 2 x 4 = 16 tokens: padding = 1 - real / (128 x 16).
 run simulate --steps 1 --gpus 128 --tp 4 --cp 2 --pp 2 --ep 16 --lengths "$TMP/short.yaml" --format json
