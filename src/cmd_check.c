@@ -219,6 +219,7 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
     so.keep = 5;
     so.sort = MP_SORT_TOKENS;
     so.jobs = (int)o->jobs;
+    so.zero_any = o->zero_any; /* --zero any: ZeRO-2 and 3 (and HSDP) searched too, as plan does */
     mp_search_result same, fewest;
     if ((st = mp_search_run(&in->model, &in->hw, &in->wl, &so, NULL, NULL, &same, err)))
         goto done;

@@ -553,6 +553,15 @@ json_check "seed audit verdicts (params, attention, MLP, experts)" "
 and abs(d['claims'][4]['computed'] - 8*(4*1024**2/4 + 1024)*2) < 1 and d['claims'][5]['verdict'] == 'unverifiable'
 and abs(d['claims'][6]['computed'] - 8*4*2*1024*2048/4*2) < 1 and d['claims'][6]['verdict'] == 'WRONG'"
 
+# audit --zero any searches ZeRO-2 and 3 for its better layouts, as plan
+# does (it was accepted and ignored: ZeRO-1 only).
+run audit plans/proposals/seed-ep16-tp4-pp2.yaml --format json
+json_check "audit: better layouts at ZeRO-1 without --zero any" "
+all(b['layout']['zero'] == 1 for b in d['better_layouts_same_gpus'])"
+run audit plans/proposals/seed-ep16-tp4-pp2.yaml --zero any --format json
+json_check "audit --zero any: better layouts include ZeRO-3" "
+any(b['layout']['zero'] == 3 for b in d['better_layouts_same_gpus'])"
+
 # The proposal's own working, evaluated: attention 16*64*1024*8/4/2*2 =
 # 2,097,152 bytes against a claimed 2 GB, a slip of 2e9/2097152 = 954x.
 json_check "seed audit evaluates the proposal's own working" "
