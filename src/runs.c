@@ -152,8 +152,39 @@ static void skip(mp_run *r, const char *fmt, ...)
 /* The shipped hardware file for a GPU as records name it ("A100-SXM4-80GB
  * (Selene)", "H100 80GB (Eos ...)").  Only GPUs with a file are evaluated;
  * the order matters ("GB200" before "B200", "H800" apart from "H100"). */
-static const char *hardware_file_for(const char *gpu)
+/* `word` in `hay` (case-insensitive) with no letter or digit either side. */
+static bool has_word(const char *hay, const char *word)
 {
+    if (!hay)
+        return false;
+    size_t n = strlen(word);
+    for (const char *p = hay; *p; p++)
+        if (strncasecmp(p, word, n) == 0 && (p == hay || !isalnum((unsigned char)p[-1])) &&
+            !isalnum((unsigned char)p[n]))
+            return true;
+    return false;
+}
+
+static const char *hardware_file_for(const char *gpu, mp_run *r)
+{
+    /* Parts a shipped file's name would match but that are other GPUs:
+     * PCIe and NVL cards (lower clocks and power, no NVSwitch), the 40 GB
+     * A100, Grace Hopper.  Skipped, not priced on the SXM file. */
+    static const struct { const char *word, *why; } other[] = {
+        {"PCIe", "a PCIe card; the shipped files are SXM parts"},
+        {"GH200", "Grace Hopper, not the H200 SXM of h200-sxm.yaml"},
+        {"40GB", "a 40 GB part; a100-sxm-80gb.yaml is the 80 GB SXM"},
+        {"40 GB", "a 40 GB part; a100-sxm-80gb.yaml is the 80 GB SXM"},
+    };
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+        if (has(gpu, other[i].word)) {
+            skip(r, "GPU '%.80s' is %s", gpu, other[i].why);
+            return NULL;
+        }
+    if (has_word(gpu, "NVL")) { /* the card, not NVLink or a rack's NVL72 */
+        skip(r, "GPU '%.80s' is an NVL card (PCIe, NVLink bridge); the shipped files are SXM parts", gpu);
+        return NULL;
+    }
     static const struct { const char *match, *file; } table[] = {
         {"GB200", "gb200-nvl72.yaml"}, {"B200", "b200.yaml"}, {"H800", "h800-sxm.yaml"}, {"H200", "h200-sxm.yaml"},
         {"H100", "h100-sxm.yaml"}, {"A100", "a100-sxm-80gb.yaml"},
@@ -186,6 +217,15 @@ static void read_model(mp_run *r, const mp_node *md)
     const char *attn = text(md, "attention"), *mlp = text(md, "mlp"), *type = text(md, "type");
     if (has(attn, "MLA")) {
         skip(r, "MLA attention: the schema has no field for its ranks");
+        return;
+    }
+    /* Softmax attention over every earlier token, with kv_heads groups:
+     * what the record's words must say (or nothing: Megatron's default).
+     * Another kind is refused, not priced as full attention. */
+    if (attn && ((strncasecmp(attn, "MHA", 3) && strncasecmp(attn, "GQA", 3) && strncasecmp(attn, "MQA", 3)) ||
+                 has(attn, "linear") || has(attn, "sliding") || has(attn, "window") || has(attn, "local") ||
+                 has(attn, "sparse") || has(attn, "chunk"))) {
+        skip(r, "attention '%.60s' not understood (MHA, GQA or MQA over every earlier token)", attn);
         return;
     }
     r->moe = type && !strcmp(type, "moe");
@@ -252,8 +292,12 @@ static void read_model(mp_run *r, const mp_node *md)
     m->tied_embeddings = !gated;
     m->dropout = !gated;
     if (r->moe) {
-        if (!whole(md, "num_experts", &E) || !whole(md, "top_k", &k) || E < 1 || k < 1 || k > E) {
+        if (!whole(md, "num_experts", &E) || !whole(md, "top_k", &k) || E < 1 || k < 1) {
             skip(r, "an MoE record without num_experts and top_k");
+            return;
+        }
+        if (k > E) {
+            skip(r, "top_k %ld is more than num_experts %ld: the record contradicts itself", k, E);
             return;
         }
         if (!whole(md, "moe_ffn_hidden", &fe)) {
@@ -400,9 +444,9 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         return;
 
     /* Hardware. */
-    const char *file = hardware_file_for(gpu);
+    const char *file = hardware_file_for(gpu, r);
     if (!file) {
-        skip(r, "no shipped hardware file for GPU '%s'", gpu ? gpu : "(none)");
+        skip(r, "no shipped hardware file for GPU '%s'", gpu ? gpu : "(none)"); /* unless said above */
         return;
     }
     snprintf(r->hardware_file, sizeof r->hardware_file, "%s/%s", hw_dir, file);

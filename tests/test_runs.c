@@ -232,6 +232,14 @@ static const struct {
     /* MFU 0.9 of the source's 2000 TFLOP/s is 1800, above the H100's 989 */
     {"skip-mfu-above-peak", "the measured MFU implies 1800 TFLOP/s of model FLOPs per GPU, above the GPU's peak 989 "
                             "(h100-sxm.yaml): the record, or its model as read, is wrong"},
+    {"skip-pcie", "GPU 'H100 PCIe' is a PCIe card; the shipped files are SXM parts"},
+    {"skip-nvl", "GPU 'H100 NVL 94GB' is an NVL card (PCIe, NVLink bridge); the shipped files are SXM parts"},
+    {"skip-a100-40gb", "GPU 'A100-SXM4-40GB' is a 40 GB part; a100-sxm-80gb.yaml is the 80 GB SXM"},
+    {"skip-gh200", "GPU 'GH200' is Grace Hopper, not the H200 SXM of h200-sxm.yaml"},
+    {"skip-linear-attention", "attention 'Linear' not understood (MHA, GQA or MQA over every earlier token)"},
+    {"skip-gqa-window",
+     "attention 'GQA with a sliding window' not understood (MHA, GQA or MQA over every earlier token)"},
+    {"skip-topk", "top_k 9 is more than num_experts 8: the record contradicts itself"},
     /* 81559 MiB = 85.52 GB */
     {"skip-memory", "memory_gb 90 is more than the GPU's 85.52 GB (h100-sxm.yaml): the record contradicts its GPU"},
 };
@@ -254,6 +262,15 @@ START_TEST(test_skip_step_above_peak)
     ck_assert_msg(strstr(r->skip, "above the GPU's peak 989 (h100-sxm.yaml)"), "%s", r->skip);
     double tf = atof(r->skip + 26);
     ck_assert_msg(tf > 9.9e3 && tf < 2e4, "%g", tf);
+}
+END_TEST
+
+/* "NVLink4" in an SXM H100's description is not an NVL card. */
+START_TEST(test_nvlink_is_sxm)
+{
+    const mp_run *r = find("nvlink-is-sxm");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert(strstr(r->hardware_file, "/h100-sxm.yaml"));
 }
 END_TEST
 
@@ -349,6 +366,7 @@ static Suite *runs_suite(void)
     tcase_add_loop_test(t, test_skip_reasons, 0, (int)(sizeof skips / sizeof skips[0]));
     tcase_add_test(t, test_skip_step_above_peak);
     tcase_add_test(t, test_precision_unstated);
+    tcase_add_test(t, test_nvlink_is_sxm);
     suite_add_tcase(s, t);
     TCase *u = tcase_create("stats");
     tcase_add_test(u, test_error_stats);
