@@ -156,12 +156,25 @@ void mp_cost_shard_micro_batch(const mp_cost_ctx *c, const mp_param_split *sp, c
         units[q][0] = sp->layer_attention + (moe ? sp->layer_moe_common : sp->layer_dense_mlp);
         units[q][1] = moe ? sp->layer_experts : 0;
     }
+    /* DeepSpeed 0.3-0.4 (workload zero3_blocking_fetch): one collective
+     * per tensor, not per layer: the layer's matrices gathered (smaller
+     * tensors persist), every tensor's gradient reduce-scattered; each
+     * extra collective adds its ring's latency. */
+    double extra_ag = 0, extra_rs = 0;
+    if (w->zero3_blocking_fetch && gather) {
+        const mp_model *m = c->model;
+        int mats = 4; /* QKV, output projection, FC1 (gate and up fused), FC2 */
+        int small = (m->qkv_bias ? 1 : 0) + (m->out_bias ? 1 : 0) + (m->mlp_bias ? 2 : 0) +
+                    2 * (m->norm == MP_NORM_LAYER ? 2 : 1);
+        extra_ag = (mats - 1) * unit_s(c, MP_COLL_ALLGATHER, 1, 0, w->weight_bytes);
+        extra_rs = (mats + small - 1) * unit_s(c, MP_COLL_REDUCESCATTER, 1, 0, w->grad_bytes);
+    }
     double first_ag = 0, last_rs = 0;
     for (int q = 0; q < MP_LAYER_CLASSES; q++) {
         if (!nr[q])
             continue;
-        double ag = unit_s(c, MP_COLL_ALLGATHER, units[q][0], units[q][1], w->weight_bytes);
-        double rs = unit_s(c, MP_COLL_REDUCESCATTER, units[q][0], units[q][1], w->grad_bytes);
+        double ag = unit_s(c, MP_COLL_ALLGATHER, units[q][0], units[q][1], w->weight_bytes) + extra_ag;
+        double rs = unit_s(c, MP_COLL_REDUCESCATTER, units[q][0], units[q][1], w->grad_bytes) + extra_rs;
         if (per_mb_ag) {
             out->fwd_ag_s += nr[q] * ag;
             first_ag = fmax(first_ag, ag);

@@ -49,6 +49,9 @@ static bool megatron_runs(const mp_model *m, const mp_workload *w, const mp_layo
     /* The MLP activations Megatron-LM's arguments name (arguments.py at
      * d98e8a64ddf3): GELU (the default), --swiglu (silu-gated),
      * --squared-relu, --quick-geglu (gated x sigmoid(1.702 x)). */
+    if (w->zero3_blocking_fetch && l->zero >= 3)
+        WHY("zero3_blocking_fetch prices DeepSpeed 0.3-0.4's unprefetched ZeRO-3; Megatron-LM's sharded data "
+            "parallelism prefetches (--emit deepspeed writes it without prefetch)");
     switch (mp_model_activation(m)) {
     case MP_ACT_RELU:
         WHY("Megatron-LM has no flag for a ReLU MLP (GELU by default, --swiglu, --squared-relu, --quick-geglu)");
@@ -139,6 +142,8 @@ static bool torchtitan_runs(const mp_model *m, const mp_workload *w, const mp_la
         WHY("TorchTitan needs ep (%d) a multiple of cp x tp (%d) when etp is 1", l->ep, l->cp * l->tp);
     if (w->fp8 != MP_FP8_NONE)
         WHY("moeplan writes no TorchTitan float8 converter: the FP8 workload would run in bf16");
+    if (w->zero3_blocking_fetch && l->zero >= 3)
+        WHY("zero3_blocking_fetch prices DeepSpeed 0.3-0.4's unprefetched ZeRO-3; TorchTitan's FSDP2 prefetches");
     if (l->tp > 1 && !l->sequence_parallel)
         WHY("TorchTitan's tensor parallelism always shards the norms' sequence (sequence parallelism); the layout "
             "has it off");
@@ -232,7 +237,11 @@ static void deepspeed_json(const mp_workload *w, const mp_layout *l, char *buf, 
     ADD("  \"zero_optimization\": {\n    \"stage\": %d", l->zero);
     if (l->zero >= 1)
         ADD(",\n    \"overlap_comm\": %s,\n    \"contiguous_gradients\": true,\n    \"reduce_scatter\": true",
-            w->overlap_grad_reduce || l->zero == 3 ? "true" : "false");
+            (w->overlap_grad_reduce || l->zero == 3) && !(w->zero3_blocking_fetch && l->zero >= 3) ? "true"
+                                                                                                   : "false");
+    /* zero3_blocking_fetch: nothing fetched ahead or overlapped, as priced. */
+    if (l->zero == 3 && w->zero3_blocking_fetch)
+        ADD(",\n    \"stage3_prefetch_bucket_size\": 0");
     if (l->zero == 3 && l->shard_group)
         ADD(",\n    \"mics_shard_size\": %d", l->shard_group);
     ADD("\n  }\n}\n");

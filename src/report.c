@@ -413,6 +413,11 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
     if (w->fsdp_reshard != MP_RESHARD_DEFAULT && lay->zero < 3)
         LINE("fsdp_reshard_after_forward has no effect: it applies to ZeRO-3 / FSDP (the layout is ZeRO %d)",
              lay->zero);
+    if (w->zero3_blocking_fetch && lay->zero >= 3)
+        LINE("zero3_blocking_fetch: ZeRO-3 as DeepSpeed 0.3-0.4 ran it, one gather and reduce-scatter per tensor "
+             "(4 matrices a layer gathered, smaller tensors kept), all on the critical path (none prefetched)");
+    else if (w->zero3_blocking_fetch)
+        LINE("zero3_blocking_fetch has no effect: it applies to ZeRO-3 (the layout is ZeRO %d)", lay->zero);
     if (hw->sm_count <= 0 && hw->attention_efficiency != hw->mfu)
         LINE("attention kernels at %.2f of peak, other matrix products at %.2f", hw->attention_efficiency, hw->mfu);
     LINE("sequences packed to %ld tokens; causal attention (each query sees S/2 keys on average)%s", c->seq_len,

@@ -525,6 +525,9 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     w->tp_comm_overlap = has(other, "tp-comm-overlap");
     w->pp_scatter_gather = has(other, "scatter/gather");
     w->pp_blocking_sends = has(other, "blocking pipeline sends");
+    /* DeepSpeed's ZeRO-3 of 2021 (Narayanan et al. SC21 Table 2 used the
+     * DeepSpeed library of early 2021: 0.3.x). */
+    w->zero3_blocking_fetch = has(other, "ZeRO-3 via DeepSpeed");
     w->fp8 = fp8;
 
     /* Layout. */

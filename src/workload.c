@@ -86,7 +86,7 @@ mp_status mp_get_capacity_factor(mp_getter *g, double *out, bool *found)
 static const char *const wl_keys[] = {
     "name", "global_batch", "seq_len", "precision", "optimizer", "bytes_per_param", "flash_attention",
     "capacity_factor", "routing_imbalance", "overlap_grad_reduce", "tp_comm_overlap", "pp_scatter_gather",
-    "pp_blocking_sends", "fp8", "fsdp_reshard_after_forward", NULL};
+    "pp_blocking_sends", "zero3_blocking_fetch", "fp8", "fsdp_reshard_after_forward", NULL};
 static const char *const bpp_keys[] = {"weight", "gradient", "master", "optimizer_states", NULL};
 
 mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
@@ -122,6 +122,7 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
         (st = mp_get_bool(&g, "tp_comm_overlap", false, &w->tp_comm_overlap, NULL)) ||
         (st = mp_get_bool(&g, "pp_scatter_gather", false, &w->pp_scatter_gather, NULL)) ||
         (st = mp_get_bool(&g, "pp_blocking_sends", false, &w->pp_blocking_sends, NULL)) ||
+        (st = mp_get_bool(&g, "zero3_blocking_fetch", false, &w->zero3_blocking_fetch, NULL)) ||
         (st = mp_get_enum(&g, "fp8", false, fp8_recipes, &f8, NULL)) ||
         (st = mp_get_enum(&g, "fsdp_reshard_after_forward", false, reshard, &rs, NULL)) ||
         (st = mp_get_map(&g, "bytes_per_param", false, &bpp)))

@@ -82,6 +82,28 @@ run explain --workload "$TMP/wl-blocking.yaml" --gpus 128 --tp 4 --pp 2 --ep 16 
 if [ "$rc" -eq 0 ] && ! grep -q -- "overlap-p2p" "$OUT"; then ok "megatron: no p2p flag without interleaving"
 else notok "megatron: no p2p flag without interleaving" "exit $rc"; fi
 
+# The workload's zero3_blocking_fetch (DeepSpeed 0.3-0.4's ZeRO-3, nothing
+# prefetched): DeepSpeed's config without overlap or prefetch; Megatron-LM
+# and TorchTitan, which prefetch, refused; explain says what it priced.
+printf 'name: w\nglobal_batch: 64\nseq_len: 2048\nprecision: bf16\nzero3_blocking_fetch: true\n' >"$TMP/wl-z3.yaml"
+run explain --model "$SRCDIR/tests/data/hf/llama-2-7b.json" --workload "$TMP/wl-z3.yaml" --gpus 64 --zero 3 --emit deepspeed
+if [ "$rc" -eq 0 ] && grep -q '"overlap_comm": false' "$OUT" && grep -q '"stage3_prefetch_bucket_size": 0' "$OUT" &&
+   grep -q 'zero3_blocking_fetch: ZeRO-3 as DeepSpeed 0.3-0.4 ran it' "$OUT"; then
+    ok "deepspeed: zero3_blocking_fetch writes no overlap and no prefetch"
+else notok "deepspeed: zero3_blocking_fetch" "exit $rc"; fi
+expect_bad_emit() {
+    run "$@"
+    if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && grep -q "zero3_blocking_fetch prices DeepSpeed 0.3-0.4" "$ERR"; then
+        ok "$1 $2: zero3_blocking_fetch refused for ${*: -1}"
+    else notok "zero3_blocking_fetch refused for ${*: -1}" "exit $rc"; fi
+}
+expect_bad_emit explain --model "$SRCDIR/tests/data/hf/llama-2-7b.json" --workload "$TMP/wl-z3.yaml" --gpus 64 --zero 3 --emit megatron
+expect_bad_emit explain --model "$SRCDIR/tests/data/hf/llama-2-7b.json" --workload "$TMP/wl-z3.yaml" --gpus 64 --zero 3 --emit torchtitan
+run explain --model "$SRCDIR/tests/data/hf/llama-2-7b.json" --workload "$TMP/wl-z3.yaml" --gpus 64
+if [ "$rc" -eq 0 ] && grep -q 'zero3_blocking_fetch has no effect: it applies to ZeRO-3 (the layout is ZeRO 1)' "$OUT"; then
+    ok "explain: zero3_blocking_fetch below ZeRO-3 said to have no effect"
+else notok "explain: zero3_blocking_fetch below ZeRO-3" "exit $rc"; fi
+
 # Megatron-FSDP's flags for ZeRO-3 (megatron/training/arguments.py, d98e8a64).
 run explain --gpus 64 --zero 3 --tp 1 --ep 8 --emit megatron
 if [ "$rc" -eq 0 ] && grep -q -- "--use-megatron-fsdp" "$OUT" &&

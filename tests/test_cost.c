@@ -1382,6 +1382,47 @@ START_TEST(test_zero3_comm)
 }
 END_TEST
 
+/* ZeRO-3 as DeepSpeed 0.3-0.4 ran it (workload zero3_blocking_fetch):
+ * every gather and reduce-scatter on the critical path, and one collective
+ * per tensor.  Llama-2-7B (32 layers) on 64 GPUs, 8 a node, ZeRO-3, one
+ * micro-batch.
+ * - Nothing is hidden: the exposed DP time does not depend on how fast the
+ *   GPU computes (the same at 1/4 of the peak); prefetched, it does.
+ * - One more tensor a layer (a QKV bias) is one more reduce-scatter a layer
+ *   (biases stay gathered: under 100k elements), each its ring's latency:
+ *   63 steps at the network's 10 us (the ring spans nodes; cost_ops.c's
+ *   alpha-beta ring) = 630 us, so 32 x 630 us = 20.16 ms more, plus the
+ *   bias's own bytes (12288 a layer, gathered twice and reduced: under
+ *   0.05 ms at the default's bandwidths). */
+START_TEST(test_zero3_blocking_fetch)
+{
+    double dp[2][2][2]; /* [blocking][peak / 4][qkv bias] */
+    for (int blk = 0; blk < 2; blk++)
+        for (int slow = 0; slow < 2; slow++)
+            for (int bias = 0; bias < 2; bias++) {
+                world *x = calloc(1, sizeof *x);
+                load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
+                x->m.qkv_bias = bias;
+                mp_hardware_defaults(&x->hw);
+                if (slow)
+                    x->hw.peak_flops /= 4;
+                mp_workload_defaults(&x->w);
+                x->w.global_batch = 64;
+                x->w.zero3_blocking_fetch = blk;
+                set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
+                x->l.zero = 3;
+                evaluate(x, 4096);
+                dp[blk][slow][bias] = x->r.slow.dp_s;
+                free(x);
+            }
+    ck_assert_rel(dp[1][1][0], dp[1][0][0], 1e-12);
+    ck_assert(dp[0][1][0] <= dp[0][0][0]); /* prefetched: slower compute hides as much or more */
+    ck_assert(dp[1][0][0] > dp[0][0][0]);
+    double extra = dp[1][0][1] - dp[1][0][0];
+    ck_assert_msg(extra > 32 * 630e-6 && extra < 32 * 630e-6 + 0.05e-3, "%g", extra);
+}
+END_TEST
+
 /* Model FLOPs per step depend on the model and the tokens, not on how
  * many GPUs share them: dp 16 -> 32 (256 GPUs) at the same global batch. */
 START_TEST(test_flops_independent_of_dp)
@@ -1930,6 +1971,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tf, test_chunked_unfused_scores);
     tcase_add_test(tf, test_p2p_scatter_gather);
     tcase_add_test(tf, test_pp_blocking_sends);
+    tcase_add_test(tf, test_zero3_blocking_fetch);
     suite_add_tcase(s, tf);
     return s;
 }

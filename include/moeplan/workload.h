@@ -44,6 +44,14 @@ typedef struct {
      * overlap_p2p_comm (f9283c5, 2023-05-31; the default from 4eeff55,
      * 2023-10-12; today --no-overlap-p2p-communication).  Default: overlapped. */
     bool pp_blocking_sends;
+    /* ZeRO-3 as DeepSpeed 0.3.12-0.4.x ran it (2021): every parameter its
+     * own all-gather and reduce-scatter (partition_parameters.py
+     * _all_gather/_allgather_param, _reduce_scatter_gradients), each fetch
+     * preceded by torch.cuda.synchronize() and waited for before the module
+     * runs (stage3.py fetch_sub_module, _synchronize_communication): no
+     * overlap with compute.  Parameters under 100k elements stay gathered
+     * (stage3_param_persistence_threshold). */
+    bool zero3_blocking_fetch;
     /* ZeRO-3: whether a layer's parameters are freed after its forward and
      * gathered again for its backward (FSDP2's reshard_after_forward;
      * "default" as TorchTitan: yes, but not under pipeline parallelism). */
