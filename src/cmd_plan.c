@@ -349,6 +349,11 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--simulate: with --format text or json, not csv");
         goto done;
     }
+    if (o->emit && o->format == FMT_CSV) { /* csv has no place for it: refused, not dropped */
+        st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--emit %s: with --format text or json, not csv",
+                          mp_emit_name(o->emit_kind));
+        goto done;
+    }
     if (n_sim) {
         sim = calloc(n_sim, sizeof *sim);
         if (!sim) {

@@ -390,6 +390,8 @@ if [ "$rc" -eq 0 ] && [ "$(head -n 1 "$OUT")" = "$header" ] && [ "$rows" -eq 10 
 else
     notok "plan --format csv: header and 10 rows of 26 fields" "exit $rc, rows $rows, malformed $badrows"
 fi
+expect_bad "plan --emit with --format csv is refused, not dropped" \
+    "^moeplan: error: --emit megatron: with --format text or json, not csv" "" -- plan --gpus 8-64 --emit megatron --format csv
 
 run plan --gpus 8-64 --emit megatron
 missing=""
