@@ -177,7 +177,7 @@ mp_status mp_layout_read(const mp_doc *d, const mp_node *lay, mp_layout *l, mp_l
         return st;
     if ((st = mp_get_bool(&gl, "distributed_optimizer", false, &dopt, &dset)))
         return st;
-    if (zset && dset && (z >= 1) != dopt)
+    if (zset && dset && (dopt ? 1 : 0) != z) /* as --zero with --[no-]distributed-optimizer */
         return mp_doc_error(d, mp_node_get(lay, "distributed_optimizer", NULL), err,
                             "'distributed_optimizer': %s contradicts 'zero: %ld' (the distributed optimizer is "
                             "ZeRO stage 1; stages 2 and 3 shard more); give one of the two",

@@ -813,6 +813,15 @@ printf 'layout:\n  recompute: moe_act,moe_act\n' >"$TMP/plan-dupmod2.yaml"
 expect_bad "plan file recompute string with a module given twice" \
     "^moeplan: $(escape_re "$TMP/plan-dupmod2.yaml"):2:14: error: 'recompute': module 'moe_act' is given twice" "" \
     -- explain --plan "$TMP/plan-dupmod2.yaml"
+# A plan file's zero and distributed_optimizer agree as the options do:
+# true is stage 1, false stage 0.
+for zd in "2 true" "3 true" "1 false" "0 true"; do
+    set -- $zd
+    printf 'layout:\n  zero: %s\n  distributed_optimizer: %s\n' "$1" "$2" >"$TMP/plan-zd.yaml"
+    expect_bad "plan file zero $1 with distributed_optimizer $2" \
+        "^moeplan: $(escape_re "$TMP/plan-zd.yaml"):3:26: error: 'distributed_optimizer': $2 contradicts 'zero: $1'" "" \
+        -- check "$TMP/plan-zd.yaml"
+done
 printf 'layout:\n  recompute: ["core_attn,moe"]\n' >"$TMP/plan-badmod3.yaml"
 expect_bad "plan file recompute list item with two words" \
     "^moeplan: $(escape_re "$TMP/plan-badmod3.yaml"):2:15: error: 'recompute' list item 'core_attn,moe' holds more than one word" "" \
