@@ -218,8 +218,10 @@ mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err)
     char rel[512];
     bool found;
     const mp_node *claims;
+    char where_from[512]; /* 'source': where the proposal's text came from; a string, not read further */
     if ((st = mp_doc_check_keys(&d, d.root, prop_keys, "a proposal file", err)) ||
-        (st = mp_get_string(&g, "name", false, p->name, sizeof p->name, NULL)))
+        (st = mp_get_string(&g, "name", false, p->name, sizeof p->name, NULL)) ||
+        (st = mp_get_string(&g, "source", false, where_from, sizeof where_from, NULL)))
         goto out;
     {
         const char *keys[3] = {"model", "hardware", "workload"};
@@ -245,6 +247,12 @@ mp_status mp_proposal_load(mp_proposal *p, const char *path, mp_error *err)
     claims = mp_node_get(d.root, "claims", NULL);
     if (!claims || claims->kind != MP_NODE_SEQ) {
         st = mp_doc_error(&d, claims ? claims : d.root, err, "'claims' must be a list of claims");
+        goto out;
+    }
+    if (claims->n == 0) {
+        st = mp_doc_error(&d, claims, err,
+                          "'claims' is empty: a proposal states at least one claim (moeplan check tests a plan "
+                          "without claims against its requirements)");
         goto out;
     }
     if (claims->n > MP_MAX_CLAIMS) {

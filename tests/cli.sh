@@ -129,6 +129,8 @@ hf-missing-layers.json|1:1|missing required key 'num_hidden_layers'
 plan-unknown-key.yaml|9:1|did you mean 'requirements'
 plan-bare-time.yaml|10:18|has no unit
 proposal-bad-metric.yaml|11:13|did you mean 'tokens_per_s'
+proposal-empty-claims.yaml|9:9|'claims' is empty: a proposal states at least one claim
+proposal-source-map.yaml|3:9|'source' must be a string, not a mapping
 proposal-bad-relation.yaml|12:15|relation
 proposal-bad-value.yaml|13:12|unknown unit 'GBs'
 EOF
