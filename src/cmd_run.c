@@ -290,6 +290,11 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
             sum += expert_p[e];
         for (int e = 0; e < n; e++)
             expert_p[e] /= sum;
+        /* A token's top-k experts are distinct: the copies' shares. */
+        if (!mp_sim_topk_shares(expert_p, n, (int)in->model.top_k)) {
+            st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
+            goto done;
+        }
         int per = (int)(E / l.ep), best = 0;
         double top = -1;
         for (int q = 0; q < l.ep; q++) {

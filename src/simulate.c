@@ -101,6 +101,84 @@ static double rng_binomial(rng *g, double n, double p)
 
 double mp_sim_zipf_weight(int rank, double s) { return pow(1.0 + rank, -s); }
 
+/* A token's k experts are distinct: drawn one after another in proportion
+ * to the preferences p (summing to 1), each from those not yet drawn.  The
+ * copies routed to expert e are then a share pi_e / k of all copies, pi_e
+ * the probability that e is among a token's k (at most 1: no expert takes
+ * more than 1/k of the copies).  Drawing so is an exponential race (each
+ * expert's time X_e ~ Exp(p_e), the k first win), so
+ *     pi_i = integral over x of p_i exp(-p_i x) P(fewer than k others < x),
+ * the others' count a Poisson binomial of q_j = 1 - exp(-p_j x), taken for
+ * every i at once from prefix and suffix tables of the count (k entries
+ * each), integrated by the trapezoid rule in log x (1000 points over
+ * 10^-8 / max p to 50 / min p; an integrand of this kind decays doubly
+ * exponentially there, so the rule converges fast).  Checked in
+ * tests/simulate.sh against the closed form for k = 2, pi_i = p_i + sum
+ * over j != i of p_j p_i / (1 - p_j).  Experts of preference 0 are floored
+ * at 1e-12: a token whose preferred experts are exhausted picks among them
+ * alike, as a router does among equal scores.  k = 1: pi = p exactly.
+ * In place: p becomes the copies' shares (summing to 1).  false: out of
+ * memory. */
+bool mp_sim_topk_shares(double *p, int E, int k)
+{
+    if (k <= 1)
+        return true;
+    if (k >= E) {
+        for (int e = 0; e < E; e++)
+            p[e] = 1.0 / E;
+        return true;
+    }
+    size_t K = (size_t)k;
+    double *q = malloc((size_t)E * sizeof *q), *pi = calloc((size_t)E, sizeof *pi);
+    double *pre = malloc((size_t)(E + 1) * K * sizeof *pre), *suf = malloc((size_t)(E + 1) * K * sizeof *suf);
+    if (!q || !pi || !pre || !suf) {
+        free(q), free(pi), free(pre), free(suf);
+        return false;
+    }
+    double pmin = 1, pmax = 0;
+    for (int e = 0; e < E; e++) {
+        double r = fmax(p[e], 1e-12);
+        pmin = fmin(pmin, r);
+        pmax = fmax(pmax, r);
+    }
+    double y0 = log(1e-8 / pmax), y1 = log(50 / pmin);
+    const int n = 1000;
+    double h = (y1 - y0) / (n - 1);
+    for (int s = 0; s < n; s++) {
+        double x = exp(y0 + h * s), wt = (s == 0 || s == n - 1 ? 0.5 : 1.0) * h * x;
+        for (int e = 0; e < E; e++)
+            q[e] = -expm1(-fmax(p[e], 1e-12) * x);
+        /* pre[e][a]: P(a of experts 0..e-1 are before x), a < k; suf[e][b]
+         * the same of experts e..E-1. */
+        for (size_t a = 0; a < K; a++)
+            pre[a] = suf[(size_t)E * K + a] = a == 0;
+        for (int e = 0; e < E; e++)
+            for (size_t a = 0; a < K; a++)
+                pre[(e + 1) * K + a] = pre[e * K + a] * (1 - q[e]) + (a ? pre[e * K + a - 1] * q[e] : 0);
+        for (int e = E - 1; e >= 0; e--)
+            for (size_t a = 0; a < K; a++)
+                suf[e * K + a] = suf[(e + 1) * K + a] * (1 - q[e]) + (a ? suf[(e + 1) * K + a - 1] * q[e] : 0);
+        for (int i = 0; i < E; i++) {
+            /* P(fewer than k of the others before x) */
+            double f = 0, cum = 0;
+            const double *sb = suf + (size_t)(i + 1) * K, *pa = pre + (size_t)i * K;
+            for (size_t b = 0; b < K; b++) {
+                cum += sb[b]; /* P(at most b of experts i+1.. before x) */
+                f += pa[K - 1 - b] * cum;
+            }
+            double r = fmax(p[i], 1e-12);
+            pi[i] += wt * r * exp(-r * x) * f;
+        }
+    }
+    double sum = 0;
+    for (int e = 0; e < E; e++)
+        sum += pi[e];
+    for (int e = 0; e < E; e++)
+        p[e] = pi[e] / sum; /* sum is k to the rule's precision */
+    free(q), free(pi), free(pre), free(suf);
+    return true;
+}
+
 void mp_sim_options_defaults(mp_sim_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -660,10 +738,22 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     rng_seed(&len_rng, o->seed);
     rng_seed(&route_rng, o->seed ^ 0x5851f42d4c957f2dull); /* any constant: a second, unrelated state */
     /* Expert popularity: per MoE layer, the Zipf ranks (or the weights)
-     * given to a random order of the experts, fixed for the run. */
+     * given to a random order of the experts, fixed for the run; as the
+     * copies' shares of distinct top-k experts (mp_sim_topk_shares: once, the
+     * layers' being permutations of one vector). */
     if (moe) {
         int *perm = malloc((size_t)E * sizeof *perm);
-        if (!perm) {
+        double *base = malloc((size_t)E * sizeof *base);
+        double sum = 0;
+        for (int e = 0; base && e < E; e++) {
+            base[e] = o->routing == MP_ROUTE_WEIGHTS ? o->expert_weights[e] : mp_sim_zipf_weight(e, o->zipf_s);
+            sum += base[e];
+        }
+        for (int e = 0; base && e < E; e++)
+            base[e] /= sum;
+        if (!perm || !base || !mp_sim_topk_shares(base, E, k_top)) {
+            free(perm);
+            free(base);
             st = mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
             goto done;
         }
@@ -675,16 +765,11 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                 perm[e] = perm[j];
                 perm[j] = t;
             }
-            double sum = 0;
-            for (int e = 0; e < E; e++) {
-                double x = o->routing == MP_ROUTE_WEIGHTS ? o->expert_weights[e] : mp_sim_zipf_weight(e, o->zipf_s);
-                pe[(size_t)i * E + perm[e]] = x;
-                sum += x;
-            }
             for (int e = 0; e < E; e++)
-                pe[(size_t)i * E + e] /= sum;
+                pe[(size_t)i * E + perm[e]] = base[e];
         }
         free(perm);
+        free(base);
     }
     double wsum = 0;
     for (int i = 0; i < o->n_bins; i++)
@@ -798,8 +883,8 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                     continue;
                 /* Each MoE layer's routing: each replica's token copies
                  * drawn over the experts (multinomial, by conditional
-                 * binomials; top-k drawn with replacement, which the
-                 * counts of thousands of tokens do not tell apart), those
+                 * binomials, over the copies' shares of distinct top-k
+                 * experts, mp_sim_topk_shares), those
                  * above each expert's capacity on that replica dropped
                  * (capacity factor x its copies / E; Megatron drops per
                  * source rank), summed per EP rank (experts E/ep apiece,

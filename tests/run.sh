@@ -92,21 +92,28 @@ if [ "$rc" -eq 0 ] && grep -q "predicted with cpu backend (calibrate --measure)"
     ok "run --hardware: predicts with the measured file"
 else notok "run --hardware the measured file" "exit $rc"; fi
 
-# Routing: Zipf with skew 1 over run-small's 4 experts gives them
-# 12 : 6 : 4 : 3 (of 25); EP rank 0 holds experts 0 and 1, 18/25 = 0.72 of
-# the copies, 1.44x the mean of 2 ranks: the cost model is asked at expert
-# load 1.44, and the two local experts get 12 : 6 of the rank's rows.
+# Routing: Zipf with skew 1 over run-small's 4 experts prefers them
+# 12 : 6 : 4 : 3 (p = .48, .24, .16, .12).  A token's 2 experts are
+# distinct, so expert i is among them with pi_i = p_i + sum_j p_j p_i /
+# (1 - p_j): .7885 and .5400 for experts 0 and 1, which EP rank 0 holds:
+# (.7885 + .5400) / 2 = 0.6642 of the copies, 1.3284x the mean of 2 ranks
+# (1.44x drawn with replacement).  The cost model is asked at that load,
+# and the rank's experts run 512 x 1.3284 = 680 rows.
 run run --plan $PLAN --format json --repeats 1 --routing zipf:1
 if [ "$rc" -eq 0 ] && python3 - "$OUT" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 r = d['routing']
-assert r['ep_rank'] == 0 and abs(r['load'] - 1.44) < 1e-12 and abs(r['expert_load'] - 1.44) < 1e-12, r
+p = [12 / 25, 6 / 25, 4 / 25, 3 / 25]
+pi = [p[i] + sum(p[j] * p[i] / (1 - p[j]) for j in range(4) if j != i) for i in range(4)]
+want = (pi[0] + pi[1]) / 2 * 2
+assert abs(want - 1.3284) < 1e-4, want
+assert r['ep_rank'] == 0 and abs(r['load'] - want) < 1e-5 and abs(r['expert_load'] - want) < 1e-5, r
 fc1 = [o for o in d['ops'] if o['name'] == 'expert-fc1'][0]
-assert fc1['shape'].startswith('737x'), fc1['shape']  # 512 rows per expert x 1.44
+assert fc1['shape'].startswith('680x'), fc1['shape']  # 512 rows per expert x 1.3284
 assert fc1['measured_fwd_s'] > 0
 PY
-then ok "run --routing zipf:1: the busiest EP rank's experts at 1.44x, priced and run"
+then ok "run --routing zipf:1: the busiest EP rank's experts at 1.33x, priced and run"
 else notok "run --routing zipf:1" "exit $rc"; fi
 refused "run --routing zpf:1" "is not balanced, zipf:S" run --plan $PLAN --routing zpf:1
 refused "run --routing on a dense model" "no experts" run --plan tests/data/run-mla-plan.yaml --routing zipf:1

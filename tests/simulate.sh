@@ -98,10 +98,18 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert d['lengths'] == 'histogram tests/data/simulate/lengths-two-bins.yaml (2 bins)', d['lengths']
 assert 'capacity factor 1.2' in d['routing'], d['routing']
-# Expert 0 gets 800 / (800 + 63 x 100) = 11.3% of the copies against 1.56%
-# for the others: its EP rank (4 experts of 64 at ep 16) is the busiest,
-# (800 + 300) / (7100 / 16) = 2.48x the mean, and above capacity 1.2 it drops.
-assert abs(d['expert_load_mean'] - 1100 / (7100 / 16)) < 0.03, d['expert_load_mean']
+# Expert 0's preference is p0 = 800 / (800 + 63 x 100) = 0.1127, the others'
+# 0.0141.  A token's two experts are distinct, so expert 0 is among them
+# with pi0 = p0 + sum_j p_j p0 / (1 - p_j) = 0.1127 + 63 x 0.0141 x 0.1143
+# = 0.2141, each other with (2 - pi0) / 63 = 0.02835; the copies' shares
+# are half of those.  Its EP rank (4 experts of 64 at ep 16) is the busiest,
+# 16 x (0.2141 + 3 x 0.02835) / 2 = 2.393x the mean, and above capacity 1.2
+# it drops.
+p0, pj = 800 / 7100, 100 / 7100
+pi0 = p0 + 63 * pj * p0 / (1 - pj)
+want = 16 * (pi0 + 3 * (2 - pi0) / 63) / 2
+assert abs(want - 2.393) < 1e-3, want
+assert abs(d['expert_load_mean'] - want) < 0.03, d['expert_load_mean']
 assert d['dropped_fraction'] > 0.05, d['dropped_fraction']
 PY
 then ok "simulate: histogram files, the hot expert's load and drops at capacity 1.2"
@@ -240,6 +248,20 @@ if [ "$rc" -eq 0 ] && [ -L "$TMP/link.json" ] && head -c 15 "$TMP/real/t.json" |
    [ "$(stat -c %a "$TMP/priv.svg")" = 600 ] && grep -q '<svg' "$TMP/priv.svg"; then
     ok "simulate: a linked trace keeps its link, an image its mode"
 else notok "simulate: links and modes kept" "exit $rc" "$(ls -la "$TMP")"; fi
+
+# A token's top-k experts are distinct: with every preference on expert 0
+# (a one-hot histogram) and top-2, expert 0 takes one copy of each token
+# (half of the copies) and the other 63 share the other half, so the EP
+# rank of 4 experts holding it has 0.5 + 3 x 0.5/63 = 0.5238 of the copies
+# against a mean of 1/16: 8.381x (drawn with replacement it was 16x).
+python3 -c "print('tokens_per_expert: [' + ', '.join(['1000'] + ['0'] * 63) + ']')" >"$TMP/onehot.yaml"
+run simulate --steps 1 --routing "$TMP/onehot.yaml" --format json
+if [ "$rc" -eq 0 ] && python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if abs(d['expert_load_mean'] / (16 * (0.5 + 3 * 0.5 / 63)) - 1) < 0.01 else 1)" "$OUT"; then
+    ok "simulate: top-2 experts are distinct (one-hot preferences: 8.38x, not 16x)"
+else notok "simulate: top-k without replacement" "exit $rc"; fi
 
 # Interrupted while its temporaries exist, simulate removes them and dies
 # of the signal; the old trace stays.  The image is a FIFO with no reader,

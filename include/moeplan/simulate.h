@@ -58,6 +58,11 @@ void mp_sim_options_defaults(mp_sim_options *o);
 /* The Zipf weight of the expert of popularity rank `rank` (0 the most
  * popular): (rank + 1)^-s, s = 0 uniform. */
 double mp_sim_zipf_weight(int rank, double s);
+/* Per-token expert preferences p[0..E) (summing to 1) turned, in place,
+ * into the shares of the routed copies when a token's k experts are
+ * distinct (drawn one after another from those not yet drawn): simulate's
+ * and run's one rule (simulate.c).  false: out of memory. */
+bool mp_sim_topk_shares(double *p, int E, int k);
 
 /* FWD_BWD: DualPipe's overlapped forward of (chunk, micro_batch) and a
  * backward of another micro-batch.  OP: one op of a forward or backward
