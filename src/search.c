@@ -558,9 +558,12 @@ static void search_n(search_t *s, long N)
             reset_inner(s, &l);
             if (PINNED_OUT(cp, l.cp))
                 continue;
-            if (l.cp > 1 && (!w->flash_attention || w->seq_max % (2L * l.cp))) {
-                reject(s, MP_RULE_SEQ_CP, &l, "cp %d: sequence %ld not divisible by %d or flash attention off", l.cp,
-                       w->seq_max, 2 * l.cp);
+            if (l.cp > 1 && !w->flash_attention) { /* the cause said as explain says it (layout.c) */
+                reject(s, MP_RULE_SEQ_CP, &l, "cp (%d) > 1 needs flash attention (flash_attention: true)", l.cp);
+                continue;
+            }
+            if (l.cp > 1 && w->seq_max % (2L * l.cp)) {
+                reject(s, MP_RULE_SEQ_CP, &l, "cp %d: sequence %ld not divisible by %d", l.cp, w->seq_max, 2 * l.cp);
                 continue;
             }
             int npp = divisors(N / l.tp / l.cp, dv_pp, 256);

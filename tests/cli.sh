@@ -392,6 +392,12 @@ if [ "$rc" -eq 0 ] && [ "$(head -n 1 "$OUT")" = "$header" ] && [ "$rows" -eq 10 
 else
     notok "plan --format csv: header and 10 rows of 26 fields" "exit $rc, rows $rows, malformed $badrows"
 fi
+# cp without flash attention: plan names that cause, as explain does, not a
+# divisibility of the sequence it does not break.
+printf 'name: w\nglobal_batch: 64\nseq_len: 4096\nprecision: bf16\nflash_attention: false\n' >"$TMP/wl-noflash.yaml"
+expect_bad "plan --cp 2 without flash attention names the cause" \
+    "^moeplan: error: no layout on 8-8 GPUs passes the rules; first broken: 'seq%\\(2\\*cp\\)': cp \\(2\\) > 1 needs flash attention" "" \
+    -- plan --gpus 8 --cp 2 --workload "$TMP/wl-noflash.yaml"
 expect_bad "plan --emit with --format csv is refused, not dropped" \
     "^moeplan: error: --emit megatron: with --format text or json, not csv" "" -- plan --gpus 8-64 --emit megatron --format csv
 
