@@ -528,6 +528,9 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     /* DeepSpeed's ZeRO-3 of 2021 (Narayanan et al. SC21 Table 2 used the
      * DeepSpeed library of early 2021: 0.3.x). */
     w->zero3_blocking_fetch = has(other, "ZeRO-3 via DeepSpeed");
+    if (w->zero3_blocking_fetch)
+        assume(r, "'ZeRO-3 via DeepSpeed' of its time: zero3_blocking_fetch (one collective per tensor, none "
+                  "overlapped)");
     w->fp8 = fp8;
 
     /* Layout. */
