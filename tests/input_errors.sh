@@ -119,7 +119,7 @@ refused "--target-tokens-per-s 0x10 refused" \
     "moeplan: error: --target-tokens-per-s: expected a positive decimal number of tokens per second, got '0x10'" \
     -- plan --target-tokens-per-s 0x10
 refused "--headroom 0x0 refused" \
-    "moeplan: error: --headroom: expected a fraction of capacity in [0, 1) such as 0.1 or 10%, got '0x0'" \
+    "moeplan: error: --headroom: expected a fraction of capacity from 0 to 0.99 such as 0.1 or 10%, got '0x0'" \
     -- plan --headroom 0x0
 
 # ------------------------------------------------------------ YAML tags
