@@ -46,12 +46,12 @@ const char *mp_emit_title(mp_emit_kind k)
 
 static bool megatron_runs(const mp_model *m, const mp_workload *w, const mp_layout *l, char *why, size_t why_len)
 {
-    /* The MLP activations Megatron-LM's arguments name (arguments.py at
-     * d98e8a64ddf3): GELU (the default), --swiglu (silu-gated),
-     * --squared-relu, --quick-geglu (gated x sigmoid(1.702 x)). */
     if (w->zero3_blocking_fetch && l->zero >= 3)
         WHY("zero3_blocking_fetch prices DeepSpeed 0.3-0.4's unprefetched ZeRO-3; Megatron-LM's sharded data "
             "parallelism prefetches (--emit deepspeed writes it without prefetch)");
+    /* The MLP activations Megatron-LM's arguments name (arguments.py at
+     * d98e8a64ddf3): GELU (the default), --swiglu (silu-gated),
+     * --squared-relu, --quick-geglu (gated x sigmoid(1.702 x)). */
     switch (mp_model_activation(m)) {
     case MP_ACT_RELU:
         WHY("Megatron-LM has no flag for a ReLU MLP (GELU by default, --swiglu, --squared-relu, --quick-geglu)");
@@ -235,12 +235,13 @@ static void deepspeed_json(const mp_workload *w, const mp_layout *l, char *buf, 
         w->global_batch, l->micro_batch, l->num_micro_batches);
     ADD("  \"%s\": {\"enabled\": true},\n  \"gradient_clipping\": 1.0,\n", strcmp(w->precision, "bf16") ? "fp16" : "bf16");
     ADD("  \"zero_optimization\": {\n    \"stage\": %d", l->zero);
+    /* zero3_blocking_fetch: nothing fetched ahead or overlapped, as priced. */
+    bool blocking = l->zero == 3 && w->zero3_blocking_fetch;
+    bool overlap = (w->overlap_grad_reduce || l->zero == 3) && !blocking;
     if (l->zero >= 1)
         ADD(",\n    \"overlap_comm\": %s,\n    \"contiguous_gradients\": true,\n    \"reduce_scatter\": true",
-            (w->overlap_grad_reduce || l->zero == 3) && !(w->zero3_blocking_fetch && l->zero >= 3) ? "true"
-                                                                                                   : "false");
-    /* zero3_blocking_fetch: nothing fetched ahead or overlapped, as priced. */
-    if (l->zero == 3 && w->zero3_blocking_fetch)
+            overlap ? "true" : "false");
+    if (blocking)
         ADD(",\n    \"stage3_prefetch_bucket_size\": 0");
     if (l->zero == 3 && l->shard_group)
         ADD(",\n    \"mics_shard_size\": %d", l->shard_group);

@@ -149,9 +149,6 @@ static void skip(mp_run *r, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- hardware */
 
-/* The shipped hardware file for a GPU as records name it ("A100-SXM4-80GB
- * (Selene)", "H100 80GB (Eos ...)").  Only GPUs with a file are evaluated;
- * the order matters ("GB200" before "B200", "H800" apart from "H100"). */
 /* `word` in `hay` (case-insensitive) with no letter or digit either side. */
 static bool has_word(const char *hay, const char *word)
 {
@@ -165,6 +162,9 @@ static bool has_word(const char *hay, const char *word)
     return false;
 }
 
+/* The shipped hardware file for a GPU as records name it ("A100-SXM4-80GB
+ * (Selene)", "H100 80GB (Eos ...)").  Only GPUs with a file are evaluated;
+ * the order matters ("GB200" before "B200", "H800" apart from "H100"). */
 static const char *hardware_file_for(const char *gpu, mp_run *r)
 {
     /* Parts a shipped file's name would match but that are other GPUs:
