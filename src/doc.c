@@ -501,34 +501,72 @@ static mp_status quoted_number(mp_getter *g, const char *key, const mp_node *v, 
                         key, expected, v->text, what);
 }
 
+/* Whether t spells a number as 0x..., with a leading zero (0400) or with _
+ * (1_000): YAML 1.1 and C read those otherwise, so they are refused. */
+static bool loose_whole(const char *t)
+{
+    if (t[0] == '-' || t[0] == '+')
+        t++;
+    return t[0] >= '0' && t[0] <= '9' &&
+           (strchr(t, '_') || (t[0] == '0' && (t[1] == 'x' || t[1] == 'X' || (t[1] >= '0' && t[1] <= '9'))));
+}
+
+mp_status mp_node_int(const mp_doc *doc, const mp_node *v, const char *what, long min, long max, long *out,
+                      mp_error *err)
+{
+    if (v->kind != MP_NODE_SCALAR)
+        return mp_doc_error(doc, v, err, "%s must be a whole number, not %s", what, kind_name(v));
+    errno = 0;
+    char *end;
+    if (loose_whole(v->text))
+        return mp_doc_error(doc, v, err, "%s must be a plain decimal whole number (no 0x, leading zeros or _), got '%s'",
+                            what, v->text);
+    if (v->quoted)
+        return mp_doc_error(doc, v, err,
+                            "%s must be a whole number, got '%s' in quotes: a string, not a number (remove the quotes)",
+                            what, v->text);
+    long x = strtol(v->text, &end, 10);
+    if (end == v->text || *end || errno == ERANGE) {
+        /* Accept integral floats such as 1e5 written by some config writers. */
+        double d = strtod(v->text, &end);
+        if (end == v->text || *end || d != floor(d) || fabs(d) > 9e15)
+            return mp_doc_error(doc, v, err, "%s must be a whole number, got '%s'", what, v->text);
+        x = (long)d;
+    }
+    if (x < min || x > max)
+        return mp_doc_error(doc, v, err, "%s is %ld; expected a whole number from %ld to %ld", what, x, min, max);
+    *out = x;
+    return MP_OK;
+}
+
+mp_status mp_node_whole_spelling(const mp_doc *doc, const mp_node *v, const char *what, const char *expected,
+                                 mp_error *err)
+{
+    if (v->kind != MP_NODE_SCALAR)
+        return MP_OK;
+    if (v->quoted)
+        return mp_doc_error(doc, v, err, "%s must be %s, got '%s' in quotes: a string, not a number (remove the quotes)",
+                            what, expected, v->text);
+    /* Each number in the text: a run of digits not preceded by one. */
+    for (const char *t = v->text; *t; t++) {
+        if (*t >= '0' && *t <= '9' && (t == v->text || !(t[-1] >= '0' && t[-1] <= '9')) && loose_whole(t))
+            return mp_doc_error(doc, v, err, "%s must be %s in plain decimal (no 0x, leading zeros or _), got '%s'",
+                                what, expected, v->text);
+    }
+    return MP_OK;
+}
+
 mp_status mp_get_int(mp_getter *g, const char *key, bool required, long min, long max, long *out, bool *found)
 {
     const mp_node *v;
     mp_status st;
     if (!locate(g, key, required, &v, found, &st))
         return st;
-    if ((st = need_scalar(g, key, v, "a whole number")))
+    char what[160];
+    snprintf(what, sizeof what, "'%s'", key);
+    long x;
+    if ((st = mp_node_int(g->doc, v, what, min, max, &x, g->err)))
         return st;
-    errno = 0;
-    char *end;
-    const char *t = v->text + (v->text[0] == '-' || v->text[0] == '+');
-    if (t[0] >= '0' && t[0] <= '9' &&
-        (strchr(v->text, '_') || (t[0] == '0' && (t[1] == 'x' || t[1] == 'X' || (t[1] >= '0' && t[1] <= '9')))))
-        return mp_doc_error(g->doc, v, g->err,
-                            "'%s' must be a plain decimal whole number (no 0x, leading zeros or _), got '%s'", key,
-                            v->text);
-    if (v->quoted)
-        return quoted_number(g, key, v, "a whole number", "number");
-    long x = strtol(v->text, &end, 10);
-    if (end == v->text || *end || errno == ERANGE) {
-        /* Accept integral floats such as 1e5 written by some config writers. */
-        double d = strtod(v->text, &end);
-        if (end == v->text || *end || d != floor(d) || fabs(d) > 9e15)
-            return mp_doc_error(g->doc, v, g->err, "'%s' must be a whole number, got '%s'", key, v->text);
-        x = (long)d;
-    }
-    if (x < min || x > max)
-        return mp_doc_error(g->doc, v, g->err, "'%s' is %ld; expected a whole number from %ld to %ld", key, x, min, max);
     *out = x;
     if (found)
         *found = true;

@@ -1,5 +1,6 @@
 #include "moeplan/model.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,13 +222,11 @@ static mp_status load_window(mp_model *m, const mp_doc *d, const mp_node *win, m
             return mp_doc_error(d, layers, err, "'layers' in 'window' must be a non-empty list of layer indices");
         for (size_t i = 0; i < layers->n; i++) {
             const mp_node *x = layers->vals[i];
-            char *end;
             long li = -1;
-            if (x->kind == MP_NODE_SCALAR && !x->quoted) {
-                li = strtol(x->text, &end, 10);
-                if (end == x->text || *end)
-                    li = -1;
-            }
+            /* A whole number like any other (01 and "1" are refused, as
+             * for every key), then a layer's index. */
+            if (x->kind == MP_NODE_SCALAR)
+                TRY(mp_node_int(d, x, "a 'layers' entry of 'window'", LONG_MIN, LONG_MAX, &li, err));
             if (li < 0 || li >= m->num_layers)
                 return mp_doc_error(d, x, err, "'layers' entries must be layer indices from 0 to %d",
                                     m->num_layers - 1);

@@ -152,6 +152,11 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
     }
     w->seq_line = seq->line;
     w->seq_col = seq->col;
+    /* The rules of every whole number in a file: unquoted, plain decimal
+     * (0400 is octal in YAML 1.1; strtol read it as 400). */
+    if ((st = mp_node_whole_spelling(&d, seq, "'seq_len'", "a token count such as 4096 or a range such as 128-10240",
+                                     err)))
+        goto out;
     if (seq->kind != MP_NODE_SCALAR || !mp_parse_seq_range(seq->text, &w->seq_min, &w->seq_max)) {
         st = mp_doc_error(&d, seq, err,
                           "'seq_len' must be a token count such as 4096 or a range such as 128-10240 "

@@ -220,4 +220,29 @@ refused "gemm_efficiency_fp8 without sm_count" \
     "moeplan: tests/data/bad/hw-fp8-eff-flat.yaml:8:22: error: 'gemm_efficiency_fp8' needs 'sm_count' (the efficiency model is off without it; the flat model prices FP8 products at mfu)" \
     -- explain --hardware tests/data/bad/hw-fp8-eff-flat.yaml --gpus 8 --ep 8
 
+# ------------------------- seq_len and window layers: whole numbers
+# seq_len was read with strtol: 0400 (octal in YAML 1.1) read 400, a range
+# 0400-010240 read 400-10240 and a quoted "4096" was taken.  They follow
+# the rules of every whole number in a file now, as window.layers does.
+printf 'global_batch: 128\nseq_len: %s\n' 0400 >"$TMP/wl-zero.yaml"
+printf 'global_batch: 128\nseq_len: %s\n' 0400-010240 >"$TMP/wl-zero-range.yaml"
+printf 'global_batch: 128\nseq_len: %s\n' '"4096"' >"$TMP/wl-quoted.yaml"
+refused "seq_len 0400: a leading zero is refused" \
+    "moeplan: $TMP/wl-zero.yaml:2:10: error: 'seq_len' must be a token count such as 4096 or a range such as 128-10240 in plain decimal (no 0x, leading zeros or _), got '0400'" \
+    -- explain --workload "$TMP/wl-zero.yaml"
+refused "seq_len 0400-010240: leading zeros in a range are refused" \
+    "moeplan: $TMP/wl-zero-range.yaml:2:10: error: 'seq_len' must be a token count such as 4096 or a range such as 128-10240 in plain decimal (no 0x, leading zeros or _), got '0400-010240'" \
+    -- explain --workload "$TMP/wl-zero-range.yaml"
+refused "seq_len \"4096\": a quoted number is refused" \
+    "moeplan: $TMP/wl-quoted.yaml:2:10: error: 'seq_len' must be a token count such as 4096 or a range such as 128-10240, got '4096' in quotes: a string, not a number (remove the quotes)" \
+    -- explain --workload "$TMP/wl-quoted.yaml"
+sed 's/^window:.*/window: {kind: sliding, size: 64, layers: [01, 2]}/' tests/data/model-local-small.yaml >"$TMP/win-zero.yaml"
+sed 's/^window:.*/window: {kind: sliding, size: 64, layers: [1, "2"]}/' tests/data/model-local-small.yaml >"$TMP/win-quoted.yaml"
+refused "window layers [01, 2]: a leading zero is refused" \
+    "moeplan: $TMP/win-zero.yaml:22:44: error: a 'layers' entry of 'window' must be a plain decimal whole number (no 0x, leading zeros or _), got '01'" \
+    -- explain --model "$TMP/win-zero.yaml" --gpus 8
+refused "window layers [1, \"2\"]: a quoted index is refused" \
+    "moeplan: $TMP/win-quoted.yaml:22:47: error: a 'layers' entry of 'window' must be a whole number, got '2' in quotes: a string, not a number (remove the quotes)" \
+    -- explain --model "$TMP/win-quoted.yaml" --gpus 8
+
 tap_done

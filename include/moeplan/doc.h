@@ -58,6 +58,18 @@ typedef struct {
 } mp_getter;
 
 mp_status mp_get_int(mp_getter *g, const char *key, bool required, long min, long max, long *out, bool *found);
+/* A scalar node as a whole number in [min, max] under mp_get_int's rules
+ * (unquoted decimal, optionally signed, no 0x, leading zero or _; an
+ * integral 1e5 taken); `what` names it in the messages ("'size'", "a
+ * 'layers' entry of 'window'"). */
+mp_status mp_node_int(const mp_doc *doc, const mp_node *v, const char *what, long min, long max, long *out,
+                      mp_error *err);
+/* For a value of whole numbers in a form of its own (seq_len's 128-10240):
+ * refuse, as mp_get_int does, a quoted value and a number in it spelled
+ * with 0x, a leading zero or _.  `what` names the value, `expected` says
+ * what it must be ("a token count or range"). */
+mp_status mp_node_whole_spelling(const mp_doc *doc, const mp_node *v, const char *what, const char *expected,
+                                 mp_error *err);
 mp_status mp_get_double(mp_getter *g, const char *key, bool required, double min, double max, double *out, bool *found);
 mp_status mp_get_quantity(mp_getter *g, const char *key, bool required, mp_unit_kind kind, double min, double max,
                           double *out, bool *found);
