@@ -404,9 +404,8 @@ mp_status cli_routing_parse(const char *word, bool uniform_ok, long experts, cli
         return MP_OK;
     }
     if (!strncmp(word, "zipf:", 5)) {
-        char *end;
-        double z = strtod(word + 5, &end);
-        if (end == word + 5 || *end || !(z >= 0 && z <= 10))
+        double z = 0;
+        if (!cli_parse_decimal(word + 5, &z) || !(z >= 0 && z <= 10))
             return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing zipf:S: expected a skew S from 0 to 10, got "
                                 "'%s'", word + 5);
         out->kind = CLI_ROUTE_ZIPF;
@@ -447,6 +446,18 @@ bool cli_parse_long(const char *s, long min, long max, long *out)
     if (end == s || *end || errno || v < min || v > max)
         return false;
     *out = v;
+    return true;
+}
+
+bool cli_parse_decimal(const char *s, double *out)
+{
+    /* mp_parse_decimal's grammar, as in the files: strtod alone also takes
+     * 0x2, inf, nan, a leading blank and 02. */
+    double x;
+    size_t n = mp_parse_decimal(s, &x, NULL);
+    if (!n || s[n])
+        return false;
+    *out = x;
     return true;
 }
 

@@ -62,6 +62,9 @@ mp_status cli_find_default(const char *name, char *out, size_t len, mp_error *er
  * on). */
 bool cli_parse_long(const char *s, long min, long max, long *out);
 bool cli_parse_onoff(const char *s, bool *out);
+/* A decimal number, all of s, under mp_parse_decimal's rules (the files'):
+ * no hexadecimal, leading zero, inf, nan or blank. */
+bool cli_parse_decimal(const char *s, double *out);
 /* One of explain's layout options into o: --NAME (without its dashes) with
  * its argument arg (NULL when it has none): tp, pp, dp, cp, ep, etp, vpp,
  * micro-batch, pp-first-layers, pp-last-layers, shard-group, zero

@@ -526,11 +526,10 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     /* The capacity factor, into the workload the cost model reads. */
     mp_workload wl = in->wl;
     if (cf_text) {
-        char *end;
-        double x = strtod(cf_text, &end);
+        double x = 0;
         if (!strcmp(cf_text, "dropless"))
             wl.capacity_factor = 0;
-        else if (end == cf_text || *end || !(x >= 1 && x <= 64)) {
+        else if (!cli_parse_decimal(cf_text, &x) || !(x >= 1 && x <= 64)) {
             st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
                               "--capacity-factor: expected a factor from 1 to 64 or 'dropless', got '%s'", cf_text);
             goto done;

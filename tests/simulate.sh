@@ -293,4 +293,33 @@ sys.exit(0 if abs(d['padding_fraction'] - (1 - d['tokens_per_step'] / (128 * 16)
     ok "simulate: sequences padded to a multiple of 2 cp tp with context parallelism"
 else notok "simulate: padding with context parallelism" "exit $rc"; fi
 
+# refused_exactly NAME WANT ARGS...: exit 2, nothing on stdout, and
+# exactly the one line WANT on stderr.
+refused_exactly() {
+    local name=$1 want=$2
+    shift 2
+    run "$@"
+    if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && [ "$(cat "$ERR")" = "$want" ]; then ok "$name"
+    else notok "$name" "exit $rc, stdout $(wc -c <"$OUT") bytes" "got:  $(cat "$ERR")" "want: $want"; fi
+}
+
+# Numbers are read as in the files (mp_parse_decimal): strtod took
+# hexadecimal, so --capacity-factor 0x2 ran at 2 and zipf:0x1 at skew 1.
+refused_exactly "simulate --capacity-factor 0x2: hexadecimal refused" \
+    "moeplan: error: --capacity-factor: expected a factor from 1 to 64 or 'dropless', got '0x2'" \
+    simulate --capacity-factor 0x2
+refused_exactly "simulate --capacity-factor 02: a leading zero refused" \
+    "moeplan: error: --capacity-factor: expected a factor from 1 to 64 or 'dropless', got '02'" \
+    simulate --capacity-factor 02
+refused_exactly "simulate --routing zipf:0x1: hexadecimal refused" \
+    "moeplan: error: --routing zipf:S: expected a skew S from 0 to 10, got '0x1'" \
+    simulate --routing zipf:0x1
+refused_exactly "run --routing zipf:0x1: hexadecimal refused" \
+    "moeplan: error: --routing zipf:S: expected a skew S from 0 to 10, got '0x1'" \
+    run --plan tests/data/run-small-plan.yaml --routing zipf:0x1
+run simulate --steps 1 --capacity-factor 1.5 --routing zipf:.5
+if [ "$rc" -eq 0 ] && grep -q 'routing: Zipf, skew 0.5, capacity factor 1.5 ' "$OUT"; then
+    ok "simulate --capacity-factor 1.5 --routing zipf:.5: decimals taken"
+else notok "simulate --capacity-factor 1.5 --routing zipf:.5: decimals taken" "exit $rc"; fi
+
 tap_done
