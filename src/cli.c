@@ -590,6 +590,30 @@ mp_status cli_layout_option(const char *name, const char *arg, const char *cmd, 
     }
     if (!strcmp(name, "fsdp"))
         return set_zero(o, l, 3, "--fsdp", err);
+    /* The workload's sizes (explain and simulate alike; plan too). */
+    if (!strcmp(name, "global-batch")) {
+        if (!cli_parse_long(arg, 1, 100000000L, &o->global_batch))
+            return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                                "--global-batch: expected a whole number of sequences from 1 to 100000000, got '%s'",
+                                arg);
+        return MP_OK;
+    }
+    if (!strcmp(name, "seq-len")) {
+        long a, b;
+        if (!mp_parse_seq_range(arg, &a, &b))
+            return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                                "--seq-len: expected tokens such as 4096 or a range such as 128-10240, got '%s'", arg);
+        o->seq_text = arg;
+        return MP_OK;
+    }
+    /* One GPU count: checked with the layout (cli_layout), so that every
+     * command taking one says the same; plan and bench take a range and
+     * parse it themselves. */
+    if (!strcmp(name, "gpus")) {
+        o->gpus_text = arg;
+        o->set.gpus = true;
+        return MP_OK;
+    }
     if (!strcmp(name, "recompute")) {
         mp_status st = recompute_option(arg, l, err);
         o->set.recompute = st == MP_OK;

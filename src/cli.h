@@ -67,7 +67,8 @@ bool cli_parse_onoff(const char *s, bool *out);
 bool cli_parse_decimal(const char *s, double *out);
 /* One of explain's layout options into o: --NAME (without its dashes) with
  * its argument arg (NULL when it has none): tp, pp, dp, cp, ep, etp, vpp,
- * micro-batch, pp-first-layers, pp-last-layers, shard-group, zero
+ * micro-batch, pp-first-layers, pp-last-layers, shard-group, gpus (its
+ * text, checked by cli_layout: one count), global-batch, seq-len, zero
  * ('any' only where zero_any_ok: plan, audit, bench), fsdp, recompute
  * (none, selective, full or modules), [no-]sequence-parallel and
  * [no-]distributed-optimizer.  Every command that takes a layout parses

@@ -416,7 +416,6 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     cli_opts o;
     memset(&o, 0, sizeof o);
     mp_layout_defaults(&o.layout);
-    long v = 0;
     while ((ch = getopt_long(argc, argv, ":h", sim_options, &longi)) != -1) {
         switch (ch) {
         case O_PLAN: plan = optarg; break;
@@ -424,24 +423,8 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
         case O_HARDWARE: o.hardware_path = optarg; break;
         case O_WORKLOAD: o.workload_path = optarg; break;
         case O_GPUS:
-            if ((st = whole("gpus", optarg, 1, 16777216, &v, err)))
-                return st;
-            o.layout.gpus = (int)v;
-            o.set.gpus = true;
-            o.gpus_text = optarg;
-            break;
         case O_GB:
-            if ((st = whole("global-batch", optarg, 1, 100000000L, &o.global_batch, err)))
-                return st;
-            break;
-        case O_SEQ: {
-            long a, b;
-            if (!mp_parse_seq_range(optarg, &a, &b))
-                return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--seq-len: expected tokens such as 4096 or a range "
-                                    "such as 128-10240, got '%s'", optarg);
-            o.seq_text = optarg;
-            break;
-        }
+        case O_SEQ:
         case O_RECOMPUTE:
         case O_SP:
         case O_NO_SP:

@@ -438,7 +438,9 @@ int main(int argc, char **argv)
         case OPT_HARDWARE: o.hardware_path = optarg; break;
         case OPT_WORKLOAD: o.workload_path = optarg; break;
         case OPT_PLAN: o.plan_path = optarg; break;
-        case OPT_GPUS: o.gpus_text = optarg; o.set.gpus = true; break;
+        case OPT_GPUS:
+        case OPT_GB:
+        case OPT_SEQ:
         case OPT_TP:
         case OPT_PP:
         case OPT_DP:
@@ -465,17 +467,6 @@ int main(int argc, char **argv)
                                              &known, &err);
             if (st)
                 return fail(&err);
-            break;
-        }
-        case OPT_GB:
-            if (!cli_parse_long(optarg, 1, 100000000L, &o.global_batch))
-                return flag_error(name, "expected a whole number of sequences from 1 to 100000000, got '%s'", optarg);
-            break;
-        case OPT_SEQ: {
-            long a, b;
-            if (!mp_parse_seq_range(optarg, &a, &b))
-                return flag_error(name, "expected tokens such as 4096 or a range such as 128-10240, got '%s'", optarg);
-            o.seq_text = optarg;
             break;
         }
         case OPT_FORMAT:

@@ -189,8 +189,11 @@ else notok "simulate --recompute MODULES, as explain" "exit $rc"; fi
 run simulate --steps 1 --fsdp --format json
 if [ "$rc" -eq 0 ] && grep -q '"step_p50_s"' "$OUT"; then ok "simulate --fsdp, as explain"
 else notok "simulate --fsdp, as explain" "exit $rc"; fi
+# --gpus, --global-batch and --seq-len too (simulate said "expected a whole
+# number from 1 to 16777216" for --gpus 0, explain "this command takes one
+# GPU count").
 for args in "--zero any" "--zero 5" "--tp 0" "--recompute core_atn" "--sequence-parallel=maybe" \
-            "--distributed-optimizer=maybe"; do
+            "--distributed-optimizer=maybe" "--gpus 0" "--gpus 8-16" "--global-batch 0" "--seq-len 0"; do
     a=$("$MOEPLAN" explain $args 2>&1 >/dev/null); b=$("$MOEPLAN" simulate $args 2>&1 >/dev/null)
     if [ "${a/explain takes/simulate takes}" = "$b" ] && [ -n "$b" ]; then ok "simulate $args: explain's message"
     else notok "simulate $args: explain's message" "explain: $a" "simulate: $b"; fi
@@ -302,6 +305,12 @@ refused_exactly() {
     if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && [ "$(cat "$ERR")" = "$want" ]; then ok "$name"
     else notok "$name" "exit $rc, stdout $(wc -c <"$OUT") bytes" "got:  $(cat "$ERR")" "want: $want"; fi
 }
+
+refused_exactly "simulate --gpus 0: explain's words" \
+    "moeplan: error: --gpus: this command takes one GPU count from 1 to 16777216, got '0'" simulate --gpus 0
+refused_exactly "simulate --global-batch 0: explain's words" \
+    "moeplan: error: --global-batch: expected a whole number of sequences from 1 to 100000000, got '0'" \
+    simulate --global-batch 0
 
 # Numbers are read as in the files (mp_parse_decimal): strtod took
 # hexadecimal, so --capacity-factor 0x2 ran at 2 and zipf:0x1 at skew 1.
