@@ -408,10 +408,10 @@ mp_status cli_routing_parse(const char *word, bool uniform_ok, long experts, cli
         if (!cli_parse_decimal(word + 5, &z) || !(z >= 0 && z <= 10))
             return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing zipf:S: expected a skew S from 0 to 10, got "
                                 "'%s'", word + 5);
+        if (experts <= 0)
+            return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing %s: the model has no experts", word);
         out->kind = CLI_ROUTE_ZIPF;
         out->skew = z;
-        if (experts <= 0)
-            return MP_OK;
         out->weights = malloc((size_t)experts * sizeof *out->weights);
         if (!out->weights)
             return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");

@@ -116,7 +116,8 @@ mp_status cli_not_one_of(const char *opt, const char *word, const char *expected
 /* --routing's word, for simulate (uniform_ok) and run: balanced, uniform,
  * zipf:S (S from 0 to 10), or a histogram file of the model's `experts`
  * weights.  Zipf and a file fill `weights` (allocated, caller frees) in
- * expert order, the file's refused for a model without experts. */
+ * expert order; zipf and a file are refused for a model without experts
+ * ("--routing zipf:1: the model has no experts"). */
 typedef enum { CLI_ROUTE_BALANCED, CLI_ROUTE_UNIFORM, CLI_ROUTE_ZIPF, CLI_ROUTE_FILE } cli_route_kind;
 typedef struct {
     cli_route_kind kind;

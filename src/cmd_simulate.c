@@ -401,6 +401,40 @@ static json_t *report_json(const cli_inputs *in, const mp_layout *l, const mp_si
                      "step_s", steps);
 }
 
+/* Whether two output paths name one file: the same file (device and inode)
+ * when both exist, else the same name in the same folder (a path not yet
+ * there: its folder resolved, so x.json and ./x.json are one). */
+static bool same_output(const char *a, const char *b)
+{
+    if (!strcmp(a, b))
+        return true;
+    struct stat sa, sb;
+    bool ha = stat(a, &sa) == 0, hb = stat(b, &sb) == 0;
+    if (ha && hb)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ha != hb)
+        return false;
+    char ra[2 * PATH_MAX], rb[2 * PATH_MAX];
+    const char *paths[2] = {a, b};
+    char *res[2] = {ra, rb};
+    for (int i = 0; i < 2; i++) {
+        const char *slash = strrchr(paths[i], '/');
+        char dir[PATH_MAX];
+        const char *base = slash ? slash + 1 : paths[i];
+        if (!slash)
+            snprintf(dir, sizeof dir, ".");
+        else if (slash == paths[i])
+            snprintf(dir, sizeof dir, "/");
+        else
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash - paths[i]), paths[i]);
+        char rdir[PATH_MAX];
+        if (!realpath(dir, rdir))
+            return false;
+        snprintf(res[i], 2 * PATH_MAX, "%s/%s", rdir, base);
+    }
+    return !strcmp(ra, rb);
+}
+
 static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, int *failed)
 {
     (void)failed;
@@ -478,6 +512,13 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "unexpected argument '%s'; see moeplan simulate --help",
                             argv[optind]);
 
+    /* One file for both: the image would be renamed over the trace. */
+    if (trace && svg && same_output(trace, svg))
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "--svg: '%s' names the same file as --trace '%s'; give the image a path of its own "
+                            "(it would replace the trace)",
+                            svg, trace);
+
     o.plan_path = plan;
     cli_inputs *in;
     mp_layout l;
@@ -552,6 +593,13 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     }
     /* Routing. */
     cli_routing rt;
+    /* A dense model has no routing: a --routing other than the default
+     * (uniform) would be ignored, so balanced is refused here, zipf:S and
+     * a file by cli_routing_parse. */
+    if (in->model.num_experts <= 0 && !strcmp(routing, "balanced")) {
+        st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--routing %s: the model has no experts", routing);
+        goto done;
+    }
     if ((st = cli_routing_parse(routing, true, in->model.num_experts, &rt, err)))
         goto done;
     weights = rt.weights;

@@ -331,4 +331,26 @@ if [ "$rc" -eq 0 ] && grep -q 'routing: Zipf, skew 0.5, capacity factor 1.5 ' "$
     ok "simulate --capacity-factor 1.5 --routing zipf:.5: decimals taken"
 else notok "simulate --capacity-factor 1.5 --routing zipf:.5: decimals taken" "exit $rc"; fi
 
+# The same file for --trace and --svg lost the trace (the image was renamed
+# over it); a --routing other than the default on a dense model was ignored
+# where a routing file was refused.
+run simulate --steps 1 --trace "$TMP/same.out" --svg "$TMP/same.out"
+if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && [ ! -e "$TMP/same.out" ] &&
+   [ "$(cat "$ERR")" = "moeplan: error: --svg: '$TMP/same.out' names the same file as --trace '$TMP/same.out'; give the image a path of its own (it would replace the trace)" ]; then
+    ok "simulate --trace F --svg F: refused, nothing written"
+else notok "simulate --trace F --svg F: refused, nothing written" "exit $rc"; fi
+echo old >"$TMP/one.json"
+ln -s one.json "$TMP/other.svg"
+refused_exactly "simulate --trace F --svg LINK-TO-F: refused" \
+    "moeplan: error: --svg: '$TMP/other.svg' names the same file as --trace '$TMP/./one.json'; give the image a path of its own (it would replace the trace)" \
+    simulate --steps 1 --trace "$TMP/./one.json" --svg "$TMP/other.svg"
+DENSE=(--model tests/data/llama-3.1-8b.yaml --gpus 8 --steps 1)
+refused_exactly "simulate --routing zipf:1 on a dense model: refused" \
+    "moeplan: error: --routing zipf:1: the model has no experts" simulate "${DENSE[@]}" --routing zipf:1
+refused_exactly "simulate --routing balanced on a dense model: refused" \
+    "moeplan: error: --routing balanced: the model has no experts" simulate "${DENSE[@]}" --routing balanced
+run simulate "${DENSE[@]}" --routing uniform
+if [ "$rc" -eq 0 ] && grep -q 'routing: none (a dense model)' "$OUT"; then ok "simulate --routing uniform (the default) on a dense model"
+else notok "simulate --routing uniform (the default) on a dense model" "exit $rc"; fi
+
 tap_done
