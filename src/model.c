@@ -309,6 +309,11 @@ static mp_status load_native(mp_model *m, const mp_doc *d, mp_error *err)
         if (found)
             m->shared_expert_hidden = v;
         TRY(mp_get_bool(&g, "shared_expert_gate", false, &m->shared_expert_gate, NULL));
+        /* A gate on no shared expert gates nothing: refused, not ignored. */
+        if (m->shared_expert_gate && m->num_shared_experts == 0)
+            return mp_doc_error(d, mp_node_get(d->root, "shared_expert_gate", NULL), err,
+                                "'shared_expert_gate' is true but 'shared_experts' is 0 or absent: there is no "
+                                "shared expert to gate");
         long first = 0, every = 1;
         TRY(mp_get_int(&g, "first_dense_layers", false, 0, m->num_layers, &first, NULL));
         TRY(mp_get_int(&g, "moe_every", false, 1, m->num_layers, &every, NULL));
@@ -318,7 +323,8 @@ static mp_status load_native(mp_model *m, const mp_doc *d, mp_error *err)
             m->is_moe[i] = i >= first && (i + 1) % every == 0;
     } else {
         static const char *const moe_only[] = {"top_k", "expert_hidden", "shared_experts", "shared_expert_hidden",
-                                               "first_dense_layers", "moe_every", "router_bias", NULL};
+                                               "shared_expert_gate", "first_dense_layers", "moe_every",
+                                               "router_bias", NULL};
         for (int i = 0; moe_only[i]; i++) {
             const mp_node *x = mp_node_get(d->root, moe_only[i], NULL);
             if (x)

@@ -131,6 +131,14 @@ static mp_status read_act(hf_ctx *c, const char *key, const char *dflt, char *ki
     if (val(c, key)) {
         mp_getter g = getter(c);
         TRY(mp_get_enum(&g, key, true, names, &i, NULL));
+        /* Not the class's activation: said in explain's assumptions (the
+         * model line shows the MLP's shape, not its function). */
+        if (strcmp(names[i], dflt)) {
+            char t[160];
+            snprintf(t, sizeof t, "%s%s %s: the MLP's activation, not %s's default %s (the same matrices and FLOPs)",
+                     c->where, key, names[i], c->fam->cls, dflt);
+            mp_model_add_note(c->m, t);
+        }
     }
     *kind = kinds[i];
     return MP_OK;

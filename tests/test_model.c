@@ -755,6 +755,13 @@ static const hf_refusal hf_refusals[] = {
      "did you mean 'size'"},
     {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nrouter_bias: true\n", 7, 14,
      "'router_bias' is given but 'experts' is 0 or absent"},
+    /* shared_expert_gate was ignored on a dense model and without shared
+     * experts: refused like its siblings. */
+    {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nshared_expert_gate: true\n", 7, 21,
+     "'shared_expert_gate' is given but 'experts' is 0 or absent"},
+    {"layers: 2\nhidden: 8\nheads: 2\nffn: swiglu\nexperts: 4\ntop_k: 2\nexpert_hidden: 8\nvocab: 4\n"
+     "shared_expert_gate: true\n", 9, 21,
+     "'shared_expert_gate' is true but 'shared_experts' is 0 or absent: there is no shared expert to gate"},
     {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nqk_norm: half\n", 7, 10,
      "'qk_norm' must be true, false or full"},
     /* An activation name transformers does not define is refused at it,
@@ -881,6 +888,36 @@ START_TEST(test_qwen_layer_types)
 }
 END_TEST
 
+/* An activation other than the class's is noted for explain's assumptions
+ * (a Mixtral config with hidden_act relu said nothing); the class's own,
+ * given or absent, adds no note. */
+START_TEST(test_hf_activation_note)
+{
+    mp_model m;
+    mp_error e;
+    char path[64];
+    const char *head = "{\"model_type\": \"mixtral\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+                       "\"num_attention_heads\": 4, \"num_key_value_heads\": 4, \"head_dim\": 16, "
+                       "\"vocab_size\": 50, \"intermediate_size\": 8, \"num_local_experts\": 4, "
+                       "\"num_experts_per_tok\": 2, \"attention_bias\": false";
+    static const char *const acts[] = {"", ", \"hidden_act\": \"silu\"", ", \"hidden_act\": \"relu\""};
+    for (int k = 0; k < 3; k++) {
+        char text[1024];
+        snprintf(text, sizeof text, "%s%s}\n", head, acts[k]);
+        ck_assert_int_eq(load_text(&m, text, &e, path, sizeof path), MP_OK);
+        int noted = 0;
+        for (int i = 0; i < m.num_notes; i++) {
+            noted += strcmp(m.notes[i], "hidden_act relu: the MLP's activation, not MixtralConfig's default silu "
+                                        "(the same matrices and FLOPs)") == 0;
+            if (k < 2)
+                ck_assert_msg(!strstr(m.notes[i], "hidden_act"), "note '%s'", m.notes[i]);
+        }
+        ck_assert_int_eq(noted, k == 2);
+        ck_assert_int_eq(m.ffn_act, k == 2 ? MP_ACT_OTHER : MP_ACT_SWIGLU);
+    }
+}
+END_TEST
+
 START_TEST(test_load_missing_file)
 {
     mp_model m;
@@ -952,6 +989,7 @@ static Suite *model_suite(void)
     tcase_add_test(te, test_hf_defaults);
     tcase_add_test(te, test_qwen_layer_types);
     tcase_add_test(te, test_router_bad_scoring);
+    tcase_add_test(te, test_hf_activation_note);
     tcase_add_test(te, test_load_missing_file);
     tcase_add_test(te, test_validate);
     suite_add_tcase(s, te);
