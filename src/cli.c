@@ -347,12 +347,14 @@ void cli_command_help(FILE *f, const cli_command *c)
         const char *h = c->option_help[i], *sep = strstr(h, ": ");
         int arg_len = sep ? (int)(sep - h) : 0;
         char head[96];
-        snprintf(head, sizeof head, "--%s%s%.*s", c->options[i].name, arg_len ? " " : "", arg_len, h);
+        /* An optional argument ("[=on|off]") is joined to the option, as
+         * it must be given: --sequence-parallel=off, not "... off". */
+        snprintf(head, sizeof head, "--%s%s%.*s", c->options[i].name, arg_len && h[0] != '[' ? " " : "", arg_len, h);
         fprintf(f, "  %-44s %s\n", head, sep ? sep + 2 : h);
     }
-    fputs("\nexit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"
-          "See moeplan(1) and moeplan(5).\n",
-          f);
+    fprintf(f, "\nexit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error%s.\n"
+            "See moeplan(1) and moeplan(5).\n",
+            c == &cmd_run_def ? ", 4 across ranks: a collective did not complete within 60 s" : "");
 }
 
 mp_status cli_format_text_json(const char *arg, out_format *out, mp_error *err)

@@ -66,7 +66,8 @@ static const opt_spec specs[] = {
     {"distributed-optimizer", optional_argument, OPT_DOPT, C_ALL, "[=on|off]", "shard optimizer state over dp"},
     {"no-distributed-optimizer", no_argument, OPT_NO_DOPT, C_ALL, "", "distributed optimizer off"},
     {"zero", required_argument, OPT_ZERO, C_ALL, "0|1|2|3|any",
-     "ZeRO stage: 1 shards optimizer states, 2 also gradients, 3 also parameters; any: search them (plan)"},
+     "ZeRO stage: 1 shards optimizer states, 2 also gradients, 3 also parameters; any: search them (plan, audit, "
+     "bench)"},
     {"fsdp", no_argument, OPT_FSDP, C_ALL, "", "fully sharded data parallel: --zero 3"},
     {"shard-group", required_argument, OPT_SHARD, C_ALL, "N", "HSDP: shard over groups of N data-parallel ranks"},
     {"format", required_argument, OPT_FORMAT, C_ALL, "text|json|csv", "report format (csv: plan only)"},
@@ -251,7 +252,7 @@ static void usage(FILE *f)
           "  --gpus N|A-B  --tp N --pp N --dp N --cp N --ep N --etp N --vpp N\n"
           "  --micro-batch N  --global-batch N  --seq-len N|A-B\n"
           "  --pp-first-layers N --pp-last-layers N (uneven pipeline, vpp 1)\n"
-          "  --recompute none|selective|full  --[no-]sequence-parallel  --[no-]distributed-optimizer\n"
+          "  --recompute none|selective|full|MODULES  --[no-]sequence-parallel  --[no-]distributed-optimizer\n"
           "  --zero 0|1|2|3|any  --fsdp (= --zero 3)  --shard-group N (HSDP)\n"
           "output:\n"
           "  --format text|json|csv   --ops (explain: every op of every block)\n"
@@ -279,7 +280,8 @@ static void usage(FILE *f)
           "  --capacity-factor X|dropless  --trace FILE.json  --svg FILE.svg  --format text|json\n"
           "  -h, --help (after a command: the options of that command)   -V, --version\n"
           "\n"
-          "exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.\n"
+          "exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error, 4 run across ranks: a\n"
+          "collective did not complete within 60 s.\n"
           "See moeplan(1) and moeplan(5).\n",
           f);
 }

@@ -457,6 +457,26 @@ run --help
 if [ "$rc" -eq 0 ] && grep -q '^usage: moeplan' "$OUT" && [ ! -s "$ERR" ]; then ok "--help"; else notok "--help" "exit $rc"; fi
 run --version
 if [ "$rc" -eq 0 ] && grep -q '^moeplan [0-9]' "$OUT"; then ok "--version"; else notok "--version" "exit $rc"; fi
+# The help says what the tool does: --recompute takes modules too, --zero
+# any searches in plan, audit and bench, run's exit status 4 (moeplan(1)
+# EXIT STATUS), and an optional argument joined to its option (simulate
+# printed "--sequence-parallel [=on|off]", and "--sequence-parallel on" is
+# refused).
+run --help
+if [ "$rc" -eq 0 ] && grep -qF -- '--recompute none|selective|full|MODULES  ' "$OUT" &&
+   grep -qF '4 run across ranks: a' "$OUT"; then ok "--help: --recompute MODULES, exit status 4"
+else notok "--help: --recompute MODULES, exit status 4" "exit $rc"; fi
+run plan --help
+if [ "$rc" -eq 0 ] && grep -qF 'any: search them (plan, audit, bench)' "$OUT"; then ok "plan --help: --zero any in plan, audit, bench"
+else notok "plan --help: --zero any in plan, audit, bench" "exit $rc"; fi
+run run --help
+if [ "$rc" -eq 0 ] && grep -qxF 'exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error, 4 across ranks: a collective did not complete within 60 s.' "$OUT"
+then ok "run --help: exit status 4"; else notok "run --help: exit status 4" "exit $rc"; fi
+run simulate --help
+if [ "$rc" -eq 0 ] && grep -qE '^  --sequence-parallel\[=on\|off\] ' "$OUT" && grep -qE '^  --distributed-optimizer\[=on\|off\] ' "$OUT" &&
+   grep -qxF 'exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error.' "$OUT"
+then ok "simulate --help: --sequence-parallel[=on|off], exit statuses 0-3"
+else notok "simulate --help: --sequence-parallel[=on|off], exit statuses 0-3" "exit $rc" "$(grep -- -parallel "$OUT")"; fi
 run bench --gpus 8-16 --reps 1
 if [ "$rc" -eq 0 ] && grep -q 'scored per second' "$OUT"; then ok "bench"; else notok "bench" "exit $rc"; fi
 
