@@ -457,6 +457,16 @@ run --help
 if [ "$rc" -eq 0 ] && grep -q '^usage: moeplan' "$OUT" && [ ! -s "$ERR" ]; then ok "--help"; else notok "--help" "exit $rc"; fi
 run --version
 if [ "$rc" -eq 0 ] && grep -q '^moeplan [0-9]' "$OUT"; then ok "--version"; else notok "--version" "exit $rc"; fi
+# explain's seed plan (moeplan(1)): kept unless a layout size is given; the
+# other layout options apply to it.
+run explain --recompute full --zero 3
+a_rc=$rc; a=$(head -1 "$OUT"); grep -q 'recompute full, sequence parallel on' "$OUT" && grep -q "^          ZeRO 3" "$OUT"; a_ok=$?
+run explain --tp 1
+if [ "$a_rc" -eq 0 ] && [ "$a" = "moeplan explain: seed-moe on 128 x seed-accelerator" ] && [ "$a_ok" -eq 0 ] &&
+   [ "$rc" -eq 0 ] && [ "$(head -1 "$OUT")" = "moeplan explain: seed-moe on 1 x seed-accelerator" ]; then
+    ok "explain: --recompute, --zero apply to the seed plan; --tp replaces it"
+else notok "explain: the seed plan and the layout options" "exit $a_rc: $a" "exit $rc: $(head -1 "$OUT")"; fi
+
 # The help says what the tool does: --recompute takes modules too, --zero
 # any searches in plan, audit and bench, run's exit status 4 (moeplan(1)
 # EXIT STATUS), and an optional argument joined to its option (simulate

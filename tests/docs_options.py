@@ -168,5 +168,51 @@ report(rc == 2 and not out and err == "moeplan: error: option '--pl' could be --
 rc, out, err = run("plan", "--plot", "--pl", UNKNOWN)
 report(rc == 2 and f"unknown option '{UNKNOWN}'" in err, "plan --plot --pl: --pl is the file name", err.strip())
 
+# 5. moeplan(1) and (5) name what the code writes and reads.
+man1 = open("man/moeplan.1", encoding="utf-8").read()
+man5 = open("man/moeplan.5", encoding="utf-8").read()
+
+
+def unroff(t):
+    return re.sub(r"\\f[BIRP]", "", t).replace("\\-", "-")
+
+
+# The JSON layout object: every key explain writes (an uneven pipeline
+# under ZeRO 3 with HSDP, selective recomputation: all the optional ones)
+# is named in its entry (zero, shard_group and pp_first/last_layers were not).
+m = re.search(r"^\.TP\n\.B layout\n(.*?)^\.TP\n", man1, re.S | re.M)
+entry = unroff(m.group(1)) if m else ""
+rc, out, err = run("explain", "--gpus", "24", "--pp", "3", "--pp-first-layers", "5", "--pp-last-layers", "5",
+                   "--ep", "2", "--zero", "3", "--shard-group", "4", "--recompute", "selective", "--format", "json")
+import json
+keys = sorted(json.loads(out)["layout"]) if rc == 0 else []
+missing = [k for k in keys if not re.search(rf"(^|[ (]){re.escape(k)}([ ,]|$)", entry, re.M)]
+report(rc == 0 and entry and "pp_first_layers" in keys and not missing,
+       f"moeplan(1) names every key of the JSON layout object ({len(keys)})", f"missing: {missing}", err.strip())
+
+# The keys calibrate fits (src/calibrate.c's table) are those moeplan(5)
+# marks (fit) (bandwidth_utilization was fitted, not marked).
+table = open("src/calibrate.c", encoding="utf-8").read()
+fitted = set(re.findall(r'^\s*\{"(\w+)", [-0-9.e]+, [-0-9.e]+, "', table, re.M))
+marked = set()
+for line in man5.splitlines():
+    mm = re.match(r'^\.BR? (.*?) "\s*\((.*)\)"\s*$', line)
+    if mm and re.search(r"\bfit\)?$", mm.group(2).strip().rstrip(")")):
+        marked |= set(re.findall(r"[a-z_][a-z0-9_]+", mm.group(1).replace('", "', " ")))
+report(fitted and fitted == marked, f"moeplan(5) marks (fit) the {len(fitted)} keys calibrate fits",
+       f"fitted, not marked: {sorted(fitted - marked)}", f"marked, not fitted: {sorted(marked - fitted)}")
+
+# --plan: every command whose help lists it is named in moeplan(1) (bench
+# takes the plan's files and headroom; its entry named explain, check, plan).
+plan_entries = unroff(" ".join(re.findall(r"^\.BI \\-\\-plan .*?\n(.*?)^\.(?:TP|SS)", man1, re.S | re.M)))
+takers = []
+for cmd in ("plan", "explain", "check", "audit", "bench", "validate", "calibrate", "run", "simulate"):
+    rc, out, _ = run(cmd, "--help")
+    if re.search(r"^  --plan\b", out, re.M):
+        takers.append(cmd)
+unnamed = [c for c in takers if not re.search(rf"\b{c}\b", plan_entries)]
+report("bench" in takers and not unnamed, f"moeplan(1)'s --plan entries name every command taking it ({len(takers)})",
+       f"not named: {unnamed}")
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
