@@ -357,14 +357,23 @@ void cli_command_help(FILE *f, const cli_command *c)
             c == &cmd_run_def ? ", 4 across ranks: a collective did not complete within 60 s" : "");
 }
 
+mp_status cli_expected_one_of(const char *opt, const char *word, const char *expected, const char *const *names,
+                               size_t n, mp_error *err)
+{
+    const char *near = mp_did_you_mean(word, names, n);
+    return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--%s: expected %s, got '%s'%s%s%s", opt, expected, word,
+                        near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+}
+
 mp_status cli_format_text_json(const char *arg, out_format *out, mp_error *err)
 {
+    static const char *const names[] = {"text", "json"};
     if (!strcmp(arg, "text"))
         *out = FMT_TEXT;
     else if (!strcmp(arg, "json"))
         *out = FMT_JSON;
     else
-        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--format: expected text or json, got '%s'", arg);
+        return cli_expected_one_of("format", arg, "text or json", names, 2, err);
     return MP_OK;
 }
 

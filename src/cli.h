@@ -109,6 +109,10 @@ mp_status cli_getopt_error(int ch, char *const *argv, const char *cmd, mp_error 
 /* Whether a word names a file: it ends in .yaml, .yml or .json (simulate's
  * --lengths and --routing, run's --routing). */
 bool cli_is_file(const char *word);
+/* "--opt: expected EXPECTED, got 'word'" with a "did you mean" among the
+ * names, for the options whose message reads so (--format, --sort). */
+mp_status cli_expected_one_of(const char *opt, const char *word, const char *expected, const char *const *names,
+                               size_t n, mp_error *err);
 /* The error for a word of --opt that is none of `names` (nor a file):
  * "'word' is not EXPECTED", with a "did you mean" among the names. */
 mp_status cli_not_one_of(const char *opt, const char *word, const char *expected, const char *const *names,

@@ -1,5 +1,6 @@
 #include "moeplan/error.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +42,16 @@ static size_t edit_distance(const char *a, const char *b)
     return prev[lb];
 }
 
+/* w with case folded and '_' read as '-': 1F1B is 1f1b, tokens_per_gpu is
+ * tokens-per-gpu (up to 63 characters, as edit_distance takes). */
+static void fold(const char *w, char *out)
+{
+    size_t i = 0;
+    for (; w[i] && i < 64; i++)
+        out[i] = w[i] == '_' ? '-' : (char)tolower((unsigned char)w[i]);
+    out[i < 64 ? i : 64] = 0;
+}
+
 const char *mp_did_you_mean(const char *word, const char *const *candidates, size_t n)
 {
     const char *best = NULL;
@@ -50,8 +61,11 @@ const char *mp_did_you_mean(const char *word, const char *const *candidates, siz
         limit = 1;
     if (limit > 4)
         limit = 4;
+    char fw[65], fc[65];
+    fold(word, fw);
     for (size_t i = 0; i < n; i++) {
-        size_t d = edit_distance(word, candidates[i]);
+        fold(candidates[i], fc);
+        size_t d = edit_distance(fw, fc);
         if (d < best_d) {
             best_d = d;
             best = candidates[i];

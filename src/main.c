@@ -471,19 +471,30 @@ int main(int argc, char **argv)
                 return fail(&err);
             break;
         }
-        case OPT_FORMAT:
+        case OPT_FORMAT: {
+            static const char *const formats[] = {"text", "json", "csv"};
             if (!strcmp(optarg, "text")) o.format = FMT_TEXT;
             else if (!strcmp(optarg, "json")) o.format = FMT_JSON;
             else if (!strcmp(optarg, "csv")) o.format = FMT_CSV;
-            else return flag_error(name, "expected text, json or csv, got '%s'", optarg);
+            else {
+                mp_error err;
+                cli_expected_one_of("format", optarg, "text, json or csv", formats, 3, &err);
+                return fail(&err);
+            }
             break;
+        }
         case OPT_OPS: o.ops = true; break;
-        case OPT_SORT:
+        case OPT_SORT: {
+            static const char *const sorts[] = {"tokens", "step", "tokens-per-gpu", "headroom"};
             if (strcmp(optarg, "tokens") && strcmp(optarg, "step") && strcmp(optarg, "tokens-per-gpu") &&
-                strcmp(optarg, "headroom"))
-                return flag_error(name, "expected tokens, step, tokens-per-gpu or headroom, got '%s'", optarg);
+                strcmp(optarg, "headroom")) {
+                mp_error err;
+                cli_expected_one_of("sort", optarg, "tokens, step, tokens-per-gpu or headroom", sorts, 4, &err);
+                return fail(&err);
+            }
             o.sort = optarg;
             break;
+        }
         case 'n':
             if (!(bit & C_PLAN)) { /* long options were checked in scan_options, -n is checked here */
                 fprintf(stderr, "moeplan: error: -n is not an option of '%s'; see moeplan %s --help\n", cmd, cmd);

@@ -527,8 +527,13 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     mp_fmt_count(r->params.active_per_token, b, sizeof b);
     mp_fmt_count(r->mem.params, d, sizeof d);
     fprintf(f, "params    %s total, %s active per token, %s on the most loaded GPU\n", a, b, d);
-    fprintf(f, "workload  %ld sequences x %ld tokens per step (range %ld-%ld: memory and time at %ld, sequences packed)\n",
-            w->global_batch, r->seq_len, w->seq_min, w->seq_max, r->seq_len);
+    /* One length is one number ("range 4096-4096" read as a range). */
+    if (w->seq_min == w->seq_max && r->seq_len == w->seq_max)
+        fprintf(f, "workload  %ld sequences x %ld tokens per step (fixed length, sequences packed)\n", w->global_batch,
+                r->seq_len);
+    else
+        fprintf(f, "workload  %ld sequences x %ld tokens per step (range %ld-%ld: memory and time at %ld, sequences "
+                "packed)\n", w->global_batch, r->seq_len, w->seq_min, w->seq_max, r->seq_len);
     double bpp = w->weight_bytes + w->grad_bytes + w->master_bytes + w->optim_state_bytes;
     static const char *const fp8_names[] = {"", ", FP8 linear layers (delayed scaling)",
                                             ", FP8 linear layers (current scaling)",

@@ -467,6 +467,26 @@ if [ "$a_rc" -eq 0 ] && [ "$a" = "moeplan explain: seed-moe on 128 x seed-accele
     ok "explain: --recompute, --zero apply to the seed plan; --tp replaces it"
 else notok "explain: the seed plan and the layout options" "exit $a_rc: $a" "exit $rc: $(head -1 "$OUT")"; fi
 
+# "did you mean" folds case and reads _ as -: 1F1B, JSON, tokens_per_gpu
+# were refused without one.
+for c in "simulate --schedule 1F1B|--schedule: '1F1B' is not gpipe, 1f1b, interleaved, zb-h1 or dualpipe (did you mean '1f1b'?)" \
+         "explain --format JSON|--format: expected text, json or csv, got 'JSON' (did you mean 'json'?)" \
+         "simulate --format JSON|--format: expected text or json, got 'JSON' (did you mean 'json'?)" \
+         "plan --sort tokens_per_gpu|--sort: expected tokens, step, tokens-per-gpu or headroom, got 'tokens_per_gpu' (did you mean 'tokens-per-gpu'?)"; do
+    args=${c%%|*}; want="moeplan: error: ${c#*|}"
+    run $args
+    if [ "$rc" -eq 2 ] && [ ! -s "$OUT" ] && [ "$(cat "$ERR")" = "$want" ]; then ok "$args: did you mean"
+    else notok "$args: did you mean" "exit $rc" "got:  $(cat "$ERR")" "want: $want"; fi
+done
+
+# A fixed sequence length reads as one length, a range as before.
+run explain --seq-len 4096
+if [ "$rc" -eq 0 ] && grep -qxF 'workload  128 sequences x 4096 tokens per step (fixed length, sequences packed)' "$OUT"
+then ok "explain --seq-len 4096: one length, not 'range 4096-4096'"; else notok "explain --seq-len 4096: one length" "exit $rc" "$(grep ^workload "$OUT")"; fi
+run explain --seq-len 128-4096
+if [ "$rc" -eq 0 ] && grep -qxF 'workload  128 sequences x 4096 tokens per step (range 128-4096: memory and time at 4096, sequences packed)' "$OUT"
+then ok "explain --seq-len 128-4096: the range"; else notok "explain --seq-len 128-4096: the range" "exit $rc" "$(grep ^workload "$OUT")"; fi
+
 # The help says what the tool does: --recompute takes modules too, --zero
 # any searches in plan, audit and bench, run's exit status 4 (moeplan(1)
 # EXIT STATUS), and an optional argument joined to its option (simulate

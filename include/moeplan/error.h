@@ -36,7 +36,9 @@ mp_status mp_error_set(mp_error *err, mp_status st, const char *file, int line, 
                        const char *fmt, ...) MP_PRINTF(6, 7);
 
 /* The closest of `n` candidates to `word` by edit distance, or NULL when none
- * is close enough to be a plausible typo (distance <= max(1, len/3)). */
+ * is close enough to be a plausible typo (distance <= max(1, len/3), at
+ * most 4).  Case is folded and '_' and '-' are one: 1F1B suggests 1f1b,
+ * tokens_per_gpu tokens-per-gpu. */
 const char *mp_did_you_mean(const char *word, const char *const *candidates, size_t n);
 
 /* Format `err` the way main prints it: "file:line:col: error: msg". */
