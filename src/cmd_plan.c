@@ -628,9 +628,10 @@ mp_status cmd_bench(const cli_opts *o, FILE *out, mp_error *err)
         json_decref(j);
     } else if (!st) {
         char mname[600], hname[600];
-        fprintf(out, "bench: %s on %s, GPUs %ld-%ld, %d job%s, %ld repetitions\n",
+        fprintf(out, "bench: %s on %s, GPUs %ld-%ld, %d job%s, %ld repetition%s\n",
                 mp_report_escape(in->model.name, mname, sizeof mname), mp_report_escape(in->hw.name, hname, sizeof hname),
-                so.gpus_min, so.gpus_max, so.jobs, so.jobs == 1 ? "" : "s", o->bench_reps);
+                so.gpus_min, so.gpus_max, so.jobs, so.jobs == 1 ? "" : "s", o->bench_reps,
+                o->bench_reps == 1 ? "" : "s");
         fprintf(out, "  layouts considered   %zu\n  layouts scored       %zu\n", considered, scored);
         fprintf(out, "  wall time            best %.4f s, mean %.4f s\n", best, total / o->bench_reps);
         fprintf(out, "  scored per second    %.0f (best run)\n  considered per sec   %.0f (best run)\n",

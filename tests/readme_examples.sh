@@ -43,7 +43,7 @@ for k, block in enumerate(out, 1):
         lines = [l.rstrip() for l in s.split("\n")]
         if bench:
             lines = [re.sub(r"[0-9][0-9.]*", "#", l) if re.search(r"wall time|per sec", l)
-                     else re.sub(r", [0-9]+ repetitions$", ", # repetitions", l) for l in lines]
+                     else re.sub(r", [0-9]+ repetitions?$", ", # repetitions", l) for l in lines]
         return "\n".join(lines)
     if bench and update:
         update_this = False
