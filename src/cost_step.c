@@ -23,11 +23,13 @@
 static double step_coll(opbuf *b, const char *name, mp_group g, int n, int stride, mp_coll coll, double bytes,
                         bool ov)
 {
-    if (!b->ops) {
-        if (n <= 1)
-            return 0; /* mp_cost_collective_s's own answer, without the call */
+    /* A group of one sends nothing and an empty buffer (a model without
+     * experts has no expert gradients) has nothing to send: 0 s, and not
+     * listed (explain --ops showed edp rows of 0 B on dense models). */
+    if (n <= 1 || bytes <= 0)
+        return 0; /* mp_cost_collective_s's own answer, without the call */
+    if (!b->ops)
         return mp_cost_collective_s(b->c->hw, coll, n, mp_cost_members_per_node(b->c->hw, stride, n), bytes);
-    }
     mp_op *x = mp_cost_comm(b, name, g, n, stride, coll, bytes, MP_COLL_NONE, 0);
     x->overlapped = ov;
     return x->fwd_s;

@@ -565,7 +565,7 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     mp_cost_shard_degrees(l, &sd, &se);
     fprintf(f, "          ZeRO %s", zname[l->zero < 0 || l->zero > 3 ? 0 : l->zero]);
     if (l->zero >= 1)
-        fprintf(f, ", over %d ranks%s", sd, experts ? "" : "");
+        fprintf(f, ", over %d rank%s", sd, sd == 1 ? "" : "s");
     if (l->zero >= 1 && experts)
         fprintf(f, " (experts: %d)", se);
     if (l->shard_group && l->zero >= 1)
@@ -573,7 +573,7 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     fprintf(f, "\n");
 
     const mp_memory *mm = &r->mem;
-    fprintf(f, "\nMemory per GPU: pipeline rank %d of %d (the most loaded)       SI (GB)     IEC (GiB)\n",
+    fprintf(f, "\nMemory per GPU: pipeline rank %d of %d (the most loaded)   SI (kB, MB, GB, TB)  IEC (GiB)\n",
             r->worst_mem_stage, l->pp);
     char note[160];
     mp_fmt_count(mm->params, a, sizeof a);
@@ -646,19 +646,25 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     snprintf(note, sizeof note, "the exposed part: overlap as in the assumptions (DP %s)",
              w->overlap_grad_reduce ? "overlapped" : "exposed");
     row_time(f, "communication", r->t_comm_s, tot, note);
-    row_time(f, "  tp", r->t_tp_s, tot, "");
+    /* A group of one has nothing to send: its row says so, not a bare 0 s. */
+    row_time(f, "  tp", r->t_tp_s, tot, l->tp == 1 ? "tp 1: no tensor-parallel collectives" : "");
     if (experts)
-        row_time(f, "  ep (+etp)", r->t_ep_s, tot, "");
+        row_time(f, "  ep (+etp)", r->t_ep_s, tot,
+                 l->ep * l->etp == 1 && r->t_ep_s > 0 ? "ep 1: the dropless dispatcher's host sync per layer" : "");
     if (l->cp > 1)
         row_time(f, "  cp", r->t_cp_s, tot, "exposed part of the K/V ring");
     if (l->pp > 1)
         row_time(f, "  pp", r->t_pp_s, tot, "");
     row_time(f, "  dp", r->t_dp_s, tot,
-             l->zero >= 2 && l->pp == 1
+             l->dp * l->cp == 1 && (!experts || l->edp == 1) ? "dp 1: no gradient reduction"
+             : l->zero >= 2 && l->pp == 1
                  ? "each layer's gathers and reduce-scatters per micro-batch (exposed part), step's reduction"
                  : "gradient reduction once per step");
-    snprintf(note, sizeof note, "fill and drain: (sum of ranks - slowest) / v, ~(p-1)/v = %g micro-batch times",
-             (double)(l->pp - 1) / l->vpp);
+    if (l->pp == 1)
+        snprintf(note, sizeof note, "pp 1: no pipeline");
+    else
+        snprintf(note, sizeof note, "fill and drain: (sum of ranks - slowest) / v, ~(p-1)/v = %g micro-batch time%s",
+                 (double)(l->pp - 1) / l->vpp, (l->pp - 1) == l->vpp ? "" : "s");
     row_time(f, "pipeline bubble", r->t_bubble_s, tot, note);
     row_time(f, "total", tot, tot, "");
 

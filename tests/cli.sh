@@ -841,6 +841,22 @@ if cmp -s "$OUT" "$TMP/validate1" && grep -q "^Step time: error = predicted / me
     ok "validate text output is deterministic and has the summary"
 else notok "validate text output is deterministic and has the summary"; fi
 
+# A group of one has no traffic: its row says why it is 0 s.  On one GPU
+# of the seed (tp = ep = dp = pp = 1) tp, dp and the bubble are 0; ep is
+# the dropless dispatcher's host sync, 26 us x 16 layers x 128 micro-batches
+# = 53.25 ms (hardware.c's moe_host_sync).
+run explain --gpus 1 --tp 1 --pp 1 --ep 1
+if [ "$rc" -eq 0 ] && grep -qxF '    tp                      0 s    0.0%  tp 1: no tensor-parallel collectives' "$OUT" &&
+   grep -qxF '    ep (+etp)          53.25 ms    0.3%  ep 1: the dropless dispatcher'"'"'s host sync per layer' "$OUT" &&
+   grep -qxF '    dp                      0 s    0.0%  dp 1: no gradient reduction' "$OUT" &&
+   grep -qxF '  pipeline bubble           0 s    0.0%  pp 1: no pipeline' "$OUT" && grep -q 'over 1 rank (experts: 1)$' "$OUT"
+then ok "explain on one GPU: the 0 s rows say why"; else notok "explain on one GPU: the 0 s rows say why" "exit $rc" "$(sed -n '/^Time/,/total/p' "$OUT")"; fi
+# A dense model has no expert buffer: explain --ops lists no edp step ops
+# (they were rows of 0 B and 0 s), and no collective over a group of one.
+run explain --model tests/data/llama-3.1-8b.yaml --gpus 16 --tp 8 --ops
+if [ "$rc" -eq 0 ] && grep -q '^    dp-grad-reduce\|^    optimizer-step' "$OUT" && ! grep -q '^    edp-\|dp1 \|edp1 ' "$OUT"
+then ok "explain --ops on a dense model: no edp ops, no group of one"; else notok "explain --ops on a dense model: no edp ops" "exit $rc" "$(grep -E '^    (e?dp)' "$OUT")"; fi
+
 # ------------------------------------------------------- recompute modules
 printf 'model: %s/plans/seed-model.yaml\nlayout:\n  gpus: 128\n  tp: 4\n  pp: 2\n  ep: 16\n  etp: 4\n  micro_batch: 1\n  sequence_parallel: true\n  recompute: [moe_act, layernorm]\n' "$PWD" >"$TMP/plan-modules.yaml"
 run explain --plan "$TMP/plan-modules.yaml"
