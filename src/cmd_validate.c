@@ -3,6 +3,8 @@
  * compared, with the error statistics dense and MoE apart.
  *
  *   moeplan validate --runs FILE [--hardware-dir DIR] [--format text|json]
+ *   moeplan validate --runs FILE --explain ID [--ops]: one record, with
+ *     explain's report of what moeplan priced for it (why is it off?)
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -12,6 +14,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "moeplan/cost.h"
+#include "moeplan/error.h"
+#include "moeplan/report.h"
 #include "moeplan/runs.h"
 #include "moeplan/units.h"
 
@@ -64,17 +69,21 @@ static void stats_line(FILE *f, const char *label, const double *e, int n)
 
 static const char *const set_names[3] = {"dense", "moe", "all"};
 
-enum { O_RUNS = 256, O_HWDIR, O_FORMAT };
+enum { O_RUNS = 256, O_HWDIR, O_FORMAT, O_EXPLAIN, O_OPS };
 static const struct option validate_options[] = {
     {"runs", required_argument, 0, O_RUNS},
     {"hardware-dir", required_argument, 0, O_HWDIR},
     {"format", required_argument, 0, O_FORMAT},
+    {"explain", required_argument, 0, O_EXPLAIN},
+    {"ops", no_argument, 0, O_OPS},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 static const char *const validate_help[] = {
     "FILE.yaml: measured runs (the schema of validate/runs/README.md)",
     "DIR: hardware files, one per GPU (default: the shipped plans/hardware)",
     "text|json: report format",
+    "ID: one record only: its measured and predicted step, its assumptions and explain's report of what was priced",
+    ": with --explain, every op of every block (as explain --ops)",
     ": this help (also -h)",
 };
 
@@ -88,9 +97,75 @@ const cli_command cmd_validate_def = {
     cmd_validate,
 };
 
+/* --explain ID: the record's measured and predicted step and its
+ * assumptions, then explain's report of the model, layout and hardware it
+ * was priced with (the same cost model call as mp_run_evaluate). */
+static mp_status explain_one(FILE *out, const char *runs_path, const mp_run *runs, size_t n, const char *id,
+                             out_format fmt, bool ops, mp_error *err)
+{
+    const mp_run *r = NULL;
+    for (size_t i = 0; i < n && !r; i++)
+        if (!strcmp(runs[i].id, id))
+            r = &runs[i];
+    if (!r) {
+        const char **ids = malloc((n + 1) * sizeof *ids);
+        if (!ids)
+            return mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            ids[i] = runs[i].id;
+        const char *near = mp_did_you_mean(id, ids, n);
+        mp_status st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--explain: no record '%s' in %s%s%s%s", id,
+                                    runs_path, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+        free(ids);
+        return st;
+    }
+    if (r->skip[0])
+        return mp_error_set(err, MP_ERR_INPUT, runs_path, r->line, 1, "--explain: record '%s' is not evaluated: %s", id,
+                            r->skip);
+    mp_run_result res;
+    mp_run_evaluate(r, &res);
+    mp_cost_ctx c;
+    mp_cost cost;
+    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
+    mp_cost_evaluate(&c, &cost);
+    if (fmt == FMT_JSON) {
+        json_t *a = json_array();
+        for (int k = 0; k < r->n_assumptions; k++)
+            json_array_append_new(a, json_string(r->assumptions[k]));
+        json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:s,s:f,s:s,s:f,s:f,s:o,s:o}", "id", r->id, "line", r->line, "type",
+                              r->moe ? "moe" : "dense", "gpu", r->gpu, "hardware_file", r->hardware_file,
+                              "measured_step_s", res.measured_step_s, "measured_basis", basis_name(r->basis),
+                              "predicted_step_s", res.predicted_step_s, "error", res.error, "assumptions", a,
+                              "explain", mp_report_explain_json(&c, &cost, ops));
+        if (!j)
+            return mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        mp_report_json_write(out, j);
+        json_decref(j);
+        return MP_OK;
+    }
+    char m[32], p[32];
+    mp_fmt_seconds(res.measured_step_s, m, sizeof m);
+    mp_fmt_seconds(res.predicted_step_s, p, sizeof p);
+    fprintf(out, "moeplan validate: %s (%s:%d), %s\n", r->id, runs_path, r->line, r->gpu);
+    fprintf(out, "measured %s (%s), predicted %s, error %+.1f%% (predicted / measured - 1)\n", m,
+            basis_name(r->basis), p, 100 * res.error);
+    if (r->n_assumptions) {
+        fprintf(out, "what the record did not say, and what validate took\n");
+        for (int k = 0; k < r->n_assumptions; k++)
+            fprintf(out, "  - %s\n", r->assumptions[k]);
+    }
+    fprintf(out, "\n");
+    char what[300];
+    snprintf(what, sizeof what, "%s (record %s)", runs_path, r->id);
+    mp_sources src = {what, r->hardware_file, what};
+    mp_report_explain_text(out, &c, &cost, &src, ops);
+    return MP_OK;
+}
+
 static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, int *failed)
 {
-    const char *runs_path = NULL, *hw_dir = NULL;
+    const char *runs_path = NULL, *hw_dir = NULL, *explain_id = NULL;
+    bool ops = false;
     out_format fmt = FMT_TEXT;
     opterr = 0;
     optind = 1;
@@ -99,6 +174,8 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
         switch (ch) {
         case O_RUNS: runs_path = optarg; break;
         case O_HWDIR: hw_dir = optarg; break;
+        case O_EXPLAIN: explain_id = optarg; break;
+        case O_OPS: ops = true; break;
         case O_FORMAT: {
             mp_status fs = cli_format_text_json(optarg, &fmt, err);
             if (fs)
@@ -126,9 +203,16 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
     }
     mp_run *runs;
     size_t n;
+    if (ops && !explain_id)
+        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--ops goes with --explain ID (one record's ops)");
     mp_status st = mp_runs_load(runs_path, hw_dir, &runs, &n, err);
     if (st)
         return st;
+    if (explain_id) {
+        st = explain_one(out, runs_path, runs, n, explain_id, fmt, ops, err);
+        free(runs);
+        return st;
+    }
     stats_acc acc;
     memset(&acc, 0, sizeof acc);
     for (int i = 0; i < 3; i++) {

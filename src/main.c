@@ -265,7 +265,7 @@ static void usage(FILE *f)
           "bench:\n"
           "  --reps N (and the plan options above)\n"
           "validate:\n"
-          "  --runs FILE.yaml  --hardware-dir DIR  --format text|json\n"
+          "  --runs FILE.yaml  --hardware-dir DIR  --format text|json  --explain ID [--ops] (one record, explained)\n"
           "calibrate:\n"
           "  --runs FILE.yaml  --hardware BASE.yaml  -o/--output OUT.yaml  --fit KEY,...  --folds K  --exclude ID,...\n"
           "  --megatron-log LOG --plan PLAN.yaml (your own run)\n"

@@ -857,6 +857,27 @@ run explain --model tests/data/llama-3.1-8b.yaml --gpus 16 --tp 8 --ops
 if [ "$rc" -eq 0 ] && grep -q '^    dp-grad-reduce\|^    optimizer-step' "$OUT" && ! grep -q '^    edp-\|dp1 \|edp1 ' "$OUT"
 then ok "explain --ops on a dense model: no edp ops, no group of one"; else notok "explain --ops on a dense model: no edp ops" "exit $rc" "$(grep -E '^    (e?dp)' "$OUT")"; fi
 
+# validate --explain ID: one record with explain's report, priced by the
+# same call as the table (so its total is the table's predicted step).
+run validate --runs validate/runs/dev-runs.yaml --explain korthikanti22_t5_22b_seqpar_selective
+want_p=$(grep '^korthikanti22_t5_22b_seqpar_selective ' "$TMP/validate1" | awk '{print $(NF-4), $(NF-3)}')
+got_p=$(grep '^  total  ' "$OUT" | sed -n 2p | awk '{print $2, $3}')
+if [ "$rc" -eq 0 ] && [ ! -s "$ERR" ] && head -1 "$OUT" | grep -q '^moeplan validate: korthikanti22_t5_22b_seqpar_selective (validate/runs/dev-runs.yaml:[0-9]*), ' &&
+   grep -q '^moeplan explain: ' "$OUT" && [ -n "$want_p" ] && [ "$got_p" = "$want_p" ]; then
+    ok "validate --explain: the record, then explain's report whose total is the table's prediction ($want_p)"
+else notok "validate --explain" "exit $rc" "table: $want_p, explain total: $got_p"; fi
+run validate --runs validate/runs/dev-runs.yaml --explain korthikanti22_t5_22b_seqpar_selective --format json
+json_check "validate --explain --format json: the record's predicted step is the explain object's" \
+    "d['id'] == 'korthikanti22_t5_22b_seqpar_selective' and abs(d['explain']['time_per_step_s']['total'] - d['predicted_step_s']) < 1e-12 and abs(d['predicted_step_s'] / d['measured_step_s'] - 1 - d['error']) < 1e-12"
+expect_bad "validate --explain of an id not in the file" \
+    "^moeplan: error: --explain: no record 'korthikanti22_t5_22b_seqpar_selectiv' in validate/runs/dev-runs.yaml \\(did you mean 'korthikanti22_t5_22b_seqpar_selective'\\?\\)" "" \
+    -- validate --runs validate/runs/dev-runs.yaml --explain korthikanti22_t5_22b_seqpar_selectiv
+expect_bad "validate --explain of a skipped record gives its reason" \
+    "^moeplan: validate/runs/dev-runs.yaml:[0-9]*:1: error: --explain: record 'narayanan21_t2_ptd_174b_384gpu' is not evaluated: the record does not give tp and pp" "" \
+    -- validate --runs validate/runs/dev-runs.yaml --explain narayanan21_t2_ptd_174b_384gpu
+expect_bad "validate --ops without --explain" "^moeplan: error: --ops goes with --explain ID" "" \
+    -- validate --runs validate/runs/dev-runs.yaml --ops
+
 # ------------------------------------------------------- recompute modules
 printf 'model: %s/plans/seed-model.yaml\nlayout:\n  gpus: 128\n  tp: 4\n  pp: 2\n  ep: 16\n  etp: 4\n  micro_batch: 1\n  sequence_parallel: true\n  recompute: [moe_act, layernorm]\n' "$PWD" >"$TMP/plan-modules.yaml"
 run explain --plan "$TMP/plan-modules.yaml"
