@@ -280,9 +280,35 @@ mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err)
  * the others: an exact name or a unique prefix; an ambiguous prefix names
  * its candidates; an unknown option gets a "did you mean"; a value is
  * skipped as getopt_long skips it. */
+mp_status cli_seen_add(cli_seen *seen, size_t *n, const char *key, const char *spelled, const char *value,
+                       mp_error *err)
+{
+    bool on;
+    if (cli_parse_onoff(value, &on) && value && (!strcmp(value, "on") || !strcmp(value, "off") ||
+                                                 !strcmp(value, "true") || !strcmp(value, "false") ||
+                                                 !strcmp(value, "yes") || !strcmp(value, "no")))
+        value = on ? "on" : "off";
+    for (size_t k = 0; k < *n; k++) {
+        if (strcmp(seen[k].key, key))
+            continue;
+        if (!strcmp(seen[k].value, value))
+            return MP_OK;
+        if (strcmp(seen[k].spelled, spelled))
+            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--%s and --%s are both given; give one", seen[k].spelled,
+                                spelled);
+        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--%s is given twice, '%s' then '%s'; give it once", spelled,
+                            seen[k].value, value);
+    }
+    if (*n < CLI_MAX_SEEN)
+        seen[(*n)++] = (cli_seen){key, spelled, value};
+    return MP_OK;
+}
+
 mp_status cli_check_long_options(int argc, char *const *argv, int argi, const struct option *opts, const char *cmd,
                                  const char *const *others, size_t n_others, mp_error *err)
 {
+    cli_seen seen[CLI_MAX_SEEN];
+    size_t n_seen = 0;
     for (int i = argi; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--"))
@@ -330,6 +356,17 @@ mp_status cli_check_long_options(int argc, char *const *argv, int argi, const st
         }
         if (o->has_arg == no_argument && word[wl] == '=')
             return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--%s takes no value, got '%s'", o->name, a);
+        const char *value = word[wl] == '=' ? word + wl + 1 : o->has_arg == required_argument ? (i + 1 < argc ? argv[i + 1] : "") : "on";
+        const char *key = o->name;
+        if (!strncmp(o->name, "no-", 3))
+            for (const struct option *q = opts; q->name; q++)
+                if (!strcmp(q->name, o->name + 3)) {
+                    key = q->name;
+                    value = "off";
+                }
+        mp_status st = cli_seen_add(seen, &n_seen, key, o->name, value, err);
+        if (st)
+            return st;
         if (o->has_arg == required_argument && word[wl] != '=')
             i++;
     }

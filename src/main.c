@@ -148,6 +148,8 @@ static void command_help(FILE *f, int ci)
  * the first bad option. */
 static int scan_options(int argc, char *const *argv, int argi, const char *cmd, int bit)
 {
+    cli_seen seen[CLI_MAX_SEEN];
+    size_t n_seen = 0;
     for (int i = argi; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--"))
@@ -220,6 +222,22 @@ static int scan_options(int argc, char *const *argv, int argi, const char *cmd, 
         }
         if (o->has_arg == no_argument && word[wl] == '=') {
             fprintf(stderr, "moeplan: error: --%s takes no value, got '%s'\n", o->name, a);
+            return EXIT_BAD_INPUT;
+        }
+        const char *value = word[wl] == '=' ? word + wl + 1
+                            : o->has_arg == required_argument ? (i + 1 < argc ? argv[i + 1] : "") : "on";
+        const char *key = o->name;
+        if (!strncmp(o->name, "no-", 3))
+            for (size_t k = 0; k < N_SPECS; k++)
+                if (!strcmp(specs[k].name, o->name + 3)) {
+                    key = specs[k].name;
+                    value = "off";
+                }
+        mp_error err;
+        if (cli_seen_add(seen, &n_seen, key, o->name, value, &err)) {
+            char msg[600];
+            mp_error_format(&err, msg, sizeof msg);
+            fprintf(stderr, "moeplan: %s\n", msg);
             return EXIT_BAD_INPUT;
         }
         if (o->has_arg == required_argument && word[wl] != '=')

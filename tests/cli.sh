@@ -857,6 +857,24 @@ run explain --model tests/data/llama-3.1-8b.yaml --gpus 16 --tp 8 --ops
 if [ "$rc" -eq 0 ] && grep -q '^    dp-grad-reduce\|^    optimizer-step' "$OUT" && ! grep -q '^    edp-\|dp1 \|edp1 ' "$OUT"
 then ok "explain --ops on a dense model: no edp ops, no group of one"; else notok "explain --ops on a dense model: no edp ops" "exit $rc" "$(grep -E '^    (e?dp)' "$OUT")"; fi
 
+# An option given twice with two values would have the last silently win;
+# it is refused, in main's options and a command's own alike.  The same
+# value twice (--gpus 8 --gpus=8) and --X=off with --no-X agree.
+expect_bad "--gpus given twice" "^moeplan: error: --gpus is given twice, '8' then '16'; give it once$" "" \
+    -- explain --gpus 8 --gpus 16
+expect_bad "--sequence-parallel with --no-sequence-parallel" \
+    "^moeplan: error: --sequence-parallel and --no-sequence-parallel are both given; give one$" "" \
+    -- explain --sequence-parallel --no-sequence-parallel
+expect_bad "calibrate --exclude given twice" "^moeplan: error: --exclude is given twice, 'a' then 'b'; give it once$" "" \
+    -- calibrate --exclude a --exclude b
+expect_bad "simulate --seed given twice (a command's own options)" \
+    "^moeplan: error: --seed is given twice, '1' then '2'; give it once$" "" -- simulate --seed 1 --seed=2
+run explain --gpus 8 --gpus=8 --ep 8
+if [ "$rc" -eq 0 ] && head -1 "$OUT" | grep -q "on 8 x seed-accelerator"; then ok "--gpus 8 --gpus=8: the same value twice is taken"
+else notok "--gpus 8 --gpus=8" "exit $rc"; fi
+run simulate --steps 1 --sequence-parallel=on --sequence-parallel
+if [ "$rc" -eq 0 ]; then ok "simulate --sequence-parallel=on --sequence-parallel agree"; else notok "simulate --sequence-parallel=on twice" "exit $rc" "$(cat "$ERR")"; fi
+
 # validate --explain ID: one record with explain's report, priced by the
 # same call as the table (so its total is the table's predicted step).
 run validate --runs validate/runs/dev-runs.yaml --explain korthikanti22_t5_22b_seqpar_selective
