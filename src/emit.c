@@ -124,9 +124,6 @@ static bool torchtitan_runs(const mp_model *m, const mp_workload *w, const mp_la
             l->zero);
     if (strcmp(w->precision, "bf16"))
         WHY("TorchTitan's mixed_precision_param is bfloat16 or float32; the workload is %s", w->precision);
-    if (mp_layout_uneven(l))
-        WHY("an uneven pipeline (%d and %d layers on the first and last ranks) is not one of TorchTitan's splits "
-            "moeplan writes; give pp a divisor of the layers", l->pp_first, l->pp_last);
     int sd = l->shard_group ? l->shard_group : l->dp * l->cp;
     if (l->zero == 3 && sd % l->cp)
         WHY("TorchTitan shards over dp_shard x cp: the sharding group (%d) must be a multiple of cp (%d)", sd, l->cp);
@@ -149,8 +146,6 @@ static bool torchtitan_runs(const mp_model *m, const mp_workload *w, const mp_la
             "has it off");
     if (l->recompute == MP_RECOMPUTE_SELECTIVE && l->recompute_modules && l->recompute_modules != MP_RC_CORE_ATTN)
         WHY("TorchTitan's selective checkpointing is per op or per layer, not Megatron's module list");
-    if (l->pp > 1 && l->vpp > 2)
-        WHY("moeplan writes TorchTitan's default interleaved split, two stages a rank, not vpp %d", l->vpp);
     if (l->zero == 0 && (l->tp > 1 || l->cp > 1 || l->pp > 1 || l->ep > 1))
         WHY("TorchTitan's DDP runs alone (\"DDP has not supported > 1D parallelism\"): use --zero 3 with model "
             "parallelism");
@@ -181,7 +176,7 @@ static bool deepspeed_runs(const mp_workload *w, const mp_layout *l, char *why, 
  * batches of local_batch_size, so local_batch_size is the micro-batch; with
  * it the schedule splits local_batch_size into micro-batches of
  * pipeline_parallel_microbatch_size (distributed/pipeline_parallel.py). */
-static void torchtitan_toml(const mp_model *m, const mp_workload *w, const mp_layout *l, char *buf, size_t len)
+static size_t torchtitan_toml(const mp_model *m, const mp_workload *w, const mp_layout *l, char *buf, size_t len)
 {
     size_t n = 0;
 #define ADD(...) do { if (n < len) n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__); } while (0)
@@ -206,9 +201,40 @@ static void torchtitan_toml(const mp_model *m, const mp_workload *w, const mp_la
     }
     ADD("tensor_parallel_degree = %d\ncontext_parallel_degree = %d\npipeline_parallel_degree = %d\n", l->tp, l->cp,
         l->pp);
-    if (l->pp > 1)
+    if (l->pp > 1) {
         ADD("pipeline_parallel_schedule = \"%s\"\npipeline_parallel_microbatch_size = %d\n",
             l->vpp > 1 ? "Interleaved1F1B" : "1F1B", l->micro_batch);
+        /* [TT] distributed/pipeline_parallel.py, pipeline_llm: without
+         * module_fqns_per_model_part the layers are split by
+         * generate_llm_fqn_per_model_part over layers + first- and
+         * last_stage_less_layers (1 each by default: the embedding and the
+         * output count as a layer), so 16 layers over pp 4 ran as 4, 5, 4, 3
+         * layers, not moeplan's 4, 4, 4, 4, and vpp other than 2 needed
+         * pipeline_parallel_layers_per_stage.  The stages moeplan priced are
+         * written out instead: pipeline_module_split gives rank r the stages
+         * r + k pp ("loop" style, 1F1B and Interleaved1F1B), which is
+         * Megatron's chunk k of rank r (mp_layout_chunk), even or uneven. */
+        ADD("module_fqns_per_model_part = [\n");
+        int stages = l->pp * l->vpp;
+        for (int st = 0; st < stages; st++) {
+            int first, count;
+            mp_layout_chunk(l, m->num_layers, st % l->pp, st / l->pp, &first, &count);
+            ADD("  [");
+            const char *sep = "";
+            if (st == 0) {
+                ADD("\"tok_embeddings\"");
+                sep = ", ";
+            }
+            for (int i = first; i < first + count; i++) {
+                ADD("%s\"layers.%d\"", sep, i);
+                sep = ", ";
+            }
+            if (st == stages - 1)
+                ADD("%s\"norm\", \"output\"", sep);
+            ADD("],\n");
+        }
+        ADD("]\n");
+    }
     if (m->num_experts > 0)
         ADD("expert_parallel_degree = %d\nexpert_tensor_parallel_degree = %d\n", l->ep, l->etp);
     /* [TT] ActivationCheckpoint.mode: none, selective, full.  TorchTitan's
@@ -221,6 +247,7 @@ static void torchtitan_toml(const mp_model *m, const mp_workload *w, const mp_la
         ADD("# moeplan priced Megatron's selective recomputation; TorchTitan's per-op one recomputes more\n"
             "selective_ac_option = \"op\"\n");
 #undef ADD
+    return n;
 }
 
 /* [DS] runtime/constants.py and zero/config.py.  train_batch_size =
@@ -263,7 +290,12 @@ bool mp_emit(mp_emit_kind k, const mp_model *m, const mp_workload *w, const mp_l
     case MP_EMIT_TORCHTITAN:
         if (!torchtitan_runs(m, w, l, why, why_len))
             return false;
-        torchtitan_toml(m, w, l, buf, len);
+        if (torchtitan_toml(m, w, l, buf, len) >= len) {
+            buf[0] = 0;
+            snprintf(why, why_len, "the TorchTitan config would be longer than %zu bytes (%d layers listed by stage)",
+                     len - 1, m->num_layers);
+            return false;
+        }
         return true;
     case MP_EMIT_DEEPSPEED:
         if (!deepspeed_runs(w, l, why, why_len))

@@ -282,8 +282,34 @@ refused "torchtitan: ep a multiple of cp with etp tp" "ep (2) a multiple of cp (
     explain --workload $BF16 --gpus 64 --tp 2 --cp 4 --ep 2 --fsdp --emit torchtitan
 refused "torchtitan: no tensor parallelism without sequence parallelism" "always shards the norms" \
     explain --model tests/data/llama-3.1-8b.yaml --workload $BF16 --gpus 16 --zero 3 --tp 2 --no-sequence-parallel --emit torchtitan
-refused "torchtitan: vpp 4" "two stages a rank, not vpp 4" \
-    explain --workload $BF16 --gpus 16 --pp 2 --vpp 4 --ep 8 --fsdp --emit torchtitan
+# TorchTitan's own split (generate_llm_fqn_per_model_part) counts the
+# embedding and the output as a layer each: 16 layers over pp 4 would run
+# as 4, 5, 4, 3.  The emit lists moeplan's stages: even, 4 x 4 layers;
+# uneven 3 + 5 + 5 + 3 (the middle (16 - 6) / 2); vpp 4 over pp 2, eight
+# stages of 2 layers, stage s on rank s mod 2 (TorchTitan's "loop" style,
+# Megatron's chunk s div 2 of that rank), s holding layers 2s and 2s + 1.
+tt_stages() {
+    local name=$1 want=$2
+    shift 2
+    run plan --format json --emit torchtitan -n 1 --workload $BF16 "$@"
+    local got
+    got=$(python3 -c "
+import json, tomllib
+c = tomllib.loads(json.load(open('$OUT'))['emit']['text'])
+parts = c['parallelism']['module_fqns_per_model_part']
+names = [n for p in parts for n in p]
+layers = [n for n in names if n.startswith('layers.')]
+assert names[0] == 'tok_embeddings' and names[-2:] == ['norm', 'output'], names
+assert layers == ['layers.%d' % i for i in range(16)], layers
+print(' '.join(str(sum(n.startswith('layers.') for n in p)) for p in parts))" 2>&1)
+    if [ "$rc" -eq 0 ] && [ "$got" = "$want" ]; then ok "$name"; else notok "$name" "exit $rc" "got '$got', want '$want'"; fi
+}
+tt_stages "torchtitan: pp 4 is written as moeplan's 4 x 4 layers" "4 4 4 4" --gpus 32 --pp 4 --vpp 1 --tp 1 --ep 8 --fsdp
+tt_stages "torchtitan: an uneven pipeline, 3 + 5 + 5 + 3 layers" "3 5 5 3" --gpus 32 --pp 4 --tp 1 --ep 8 --fsdp \
+    --pp-first-layers 3 --pp-last-layers 3
+tt_stages "torchtitan: vpp 4 over pp 2, eight stages of 2" "2 2 2 2 2 2 2 2" --gpus 16 --pp 2 --vpp 4 --tp 1 --ep 8 \
+    --fsdp
+emit_check "torchtitan: vpp 4 keys" torchtitan "$TT" --workload $BF16 --gpus 16 --pp 2 --vpp 4 --tp 1 --ep 8 --fsdp
 sed 's/^precision: .*/precision: bf16\nfp8: delayed/' $BF16 >"$TMP/fp8.yaml"
 refused "torchtitan: an FP8 workload" "no TorchTitan float8 converter" \
     explain --hardware plans/hardware/h100-sxm.yaml --workload "$TMP/fp8.yaml" --gpus 8 --ep 8 --fsdp --emit torchtitan

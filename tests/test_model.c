@@ -833,11 +833,11 @@ START_TEST(test_hf_defaults)
      * (DeepseekV3Config: q_lora_rank 1536, kv_lora_rank 512, qk_nope 128,
      * qk_rope 64, v 128), each noted; an explicit null q_lora_rank (as
      * DeepSeek-V2-Lite has it) projects Q directly, without a note. */
-    const char *ds = "{\"model_type\": \"deepseek_v3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
-                     "\"num_attention_heads\": 4, \"vocab_size\": 10, \"intermediate_size\": 8, "
-                     "\"n_routed_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 8%s}\n";
+#define DS_CONFIG "{\"model_type\": \"deepseek_v3\", \"hidden_size\": 64, \"num_hidden_layers\": 2, " \
+                  "\"num_attention_heads\": 4, \"vocab_size\": 10, \"intermediate_size\": 8, " \
+                  "\"n_routed_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 8%s}\n"
     char text[512];
-    snprintf(text, sizeof text, ds, "");
+    snprintf(text, sizeof text, DS_CONFIG, "");
     ck_assert_int_eq(load_text(&m, text, &e, path, sizeof path), MP_OK);
     ck_assert_int_eq(m.attn, MP_ATTN_MLA);
     ck_assert_int_eq(m.q_lora_rank, 1536);
@@ -850,7 +850,8 @@ START_TEST(test_hf_defaults)
         noted += strcmp(m.notes[i], "kv_lora_rank absent: DeepseekV3Config default 512") == 0 ||
                  strcmp(m.notes[i], "q_lora_rank absent: DeepseekV3Config default 1536") == 0;
     ck_assert_int_eq(noted, 2);
-    snprintf(text, sizeof text, ds, ", \"q_lora_rank\": null");
+    snprintf(text, sizeof text, DS_CONFIG, ", \"q_lora_rank\": null");
+#undef DS_CONFIG
     ck_assert_int_eq(load_text(&m, text, &e, path, sizeof path), MP_OK);
     ck_assert_int_eq(m.q_lora_rank, 0);
     for (int i = 0; i < m.num_notes; i++)
