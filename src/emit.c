@@ -10,7 +10,9 @@
  *  [DS] microsoft/DeepSpeed 0.16.5 (38327e07): deepspeed/runtime/zero/
  *       config.py (DeepSpeedZeroConfig, extra="forbid"), runtime/constants.py,
  *       runtime/pipe/engine.py (PipelineEngine: "ZeRO-2 and ZeRO-3 are
- *       incompatible with pipeline parallelism").
+ *       incompatible with pipeline parallelism"), runtime/pipe/schedule.py
+ *       (TrainSchedule, one stage a rank), runtime/pipe/module.py
+ *       (PipelineModule._partition_layers: uniform, parameters, type:).
  */
 #include "moeplan/emit.h"
 
@@ -159,6 +161,18 @@ static bool deepspeed_runs(const mp_workload *w, const mp_layout *l, char *why, 
 
     if (l->zero >= 2 && l->pp > 1)
         WHY("DeepSpeed's PipelineEngine asserts \"ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism\"");
+    /* [DS] TrainSchedule runs one stage a rank: no interleaving.  The
+     * stages are PipelineModule's partition_method, chosen in the model
+     * code: 'type:transformer' (as Megatron-DeepSpeed's GPTModelPipe
+     * passes) balances the transformer layers, moeplan's even split; no
+     * method takes given first and last counts. */
+    if (l->pp > 1 && l->vpp > 1)
+        WHY("DeepSpeed's PipelineEngine runs one stage a rank (TrainSchedule): no interleaved pipeline (vpp %d)",
+            l->vpp);
+    if (mp_layout_uneven(l))
+        WHY("DeepSpeed's PipelineModule splits by a partition_method (uniform, parameters, type:...), not %d and %d "
+            "layers on the first and last ranks",
+            l->pp_first, l->pp_last);
     if (l->cp > 1)
         WHY("DeepSpeed's sequence parallelism is Ulysses (an all-to-all over heads), not the ring context "
             "parallelism moeplan prices for cp %d", l->cp);

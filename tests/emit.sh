@@ -282,6 +282,13 @@ refused "torchtitan: ep a multiple of cp with etp tp" "ep (2) a multiple of cp (
     explain --workload $BF16 --gpus 64 --tp 2 --cp 4 --ep 2 --fsdp --emit torchtitan
 refused "torchtitan: no tensor parallelism without sequence parallelism" "always shards the norms" \
     explain --model tests/data/llama-3.1-8b.yaml --workload $BF16 --gpus 16 --zero 3 --tp 2 --no-sequence-parallel --emit torchtitan
+# DeepSpeed's PipelineEngine has one stage a rank, and its PipelineModule
+# no first/last layer counts: both refused (the config ran otherwise).
+refused "deepspeed: an interleaved pipeline" "one stage a rank (TrainSchedule): no interleaved pipeline (vpp 2)" \
+    explain --gpus 32 --pp 4 --vpp 2 --tp 1 --ep 8 --emit deepspeed
+refused "deepspeed: an uneven pipeline" "not 3 and 3 layers on the first and last ranks" \
+    explain --gpus 32 --pp 4 --tp 1 --ep 8 --pp-first-layers 3 --pp-last-layers 3 --emit deepspeed
+
 # TorchTitan's own split (generate_llm_fqn_per_model_part) counts the
 # embedding and the output as a layer each: 16 layers over pp 4 would run
 # as 4, 5, 4, 3.  The emit lists moeplan's stages: even, 4 x 4 layers;
