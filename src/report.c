@@ -647,7 +647,9 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
              w->overlap_grad_reduce ? "overlapped" : "exposed");
     row_time(f, "communication", r->t_comm_s, tot, note);
     /* A group of one has nothing to send: its row says so, not a bare 0 s. */
-    row_time(f, "  tp", r->t_tp_s, tot, l->tp == 1 ? "tp 1: no tensor-parallel collectives" : "");
+    row_time(f, "  tp", r->t_tp_s, tot,
+             l->tp > 1 ? "" : r->t_tp_s == 0 ? "tp 1: no tensor-parallel collectives"
+                                             : "tp 1: the collectives of the tp x cp group (--ops: tp-cp-*)");
     if (experts)
         row_time(f, "  ep (+etp)", r->t_ep_s, tot,
                  l->ep * l->etp == 1 && r->t_ep_s > 0 ? "ep 1: the dropless dispatcher's host sync per layer" : "");
@@ -656,7 +658,7 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     if (l->pp > 1)
         row_time(f, "  pp", r->t_pp_s, tot, "");
     row_time(f, "  dp", r->t_dp_s, tot,
-             l->dp * l->cp == 1 && (!experts || l->edp == 1) ? "dp 1: no gradient reduction"
+             l->dp * l->cp == 1 && (!experts || l->edp == 1) && r->t_dp_s == 0 ? "dp 1: no gradient reduction"
              : l->zero >= 2 && l->pp == 1
                  ? "each layer's gathers and reduce-scatters per micro-batch (exposed part), step's reduction"
                  : "gradient reduction once per step");

@@ -851,6 +851,11 @@ if [ "$rc" -eq 0 ] && grep -qxF '    tp                      0 s    0.0%  tp 1: 
    grep -qxF '    dp                      0 s    0.0%  dp 1: no gradient reduction' "$OUT" &&
    grep -qxF '  pipeline bubble           0 s    0.0%  pp 1: no pipeline' "$OUT" && grep -q 'over 1 rank (experts: 1)$' "$OUT"
 then ok "explain on one GPU: the 0 s rows say why"; else notok "explain on one GPU: the 0 s rows say why" "exit $rc" "$(sed -n '/^Time/,/total/p' "$OUT")"; fi
+# With tp 1 and cp 2 the router's count all-reduce over tp x cp is priced
+# with TP (cost_ops.c, tp-cp-aux-counts): the row is not 0 and says so.
+run explain --gpus 16 --tp 1 --cp 2 --pp 1 --ep 8
+if [ "$rc" -eq 0 ] && grep -q '^    tp  .*tp 1: the collectives of the tp x cp group (--ops: tp-cp-\*)$' "$OUT"
+then ok "explain tp 1 cp 2: the tp row names the tp x cp group"; else notok "explain tp 1 cp 2: the tp row" "exit $rc" "$(grep '^    tp' "$OUT")"; fi
 # A dense model has no expert buffer: explain --ops lists no edp step ops
 # (they were rows of 0 B and 0 s), and no collective over a group of one.
 run explain --model tests/data/llama-3.1-8b.yaml --gpus 16 --tp 8 --ops
