@@ -197,7 +197,7 @@ static const char *hardware_file_for(const char *gpu, mp_run *r)
 
 /* ------------------------------------------------------------------- model */
 
-static void read_model(mp_run *r, const mp_node *md)
+static void read_model(mp_run *r, const mp_node *md, const char *other)
 {
     mp_model *m = &r->model;
     memset(m, 0, sizeof *m);
@@ -372,13 +372,20 @@ static void read_model(mp_run *r, const mp_node *md)
         else
             m->tied_embeddings = !gated;
     }
+    /* The run's own flag decides where the record gives it (its other
+     * arguments, as Megatron-LM spells them). */
+    bool untie_flag = has(other, "--untie-embeddings-and-output-weights");
+    if (untie_flag)
+        m->tied_embeddings = false;
     bool tied = m->tied_embeddings;
     if (gated)
         assume(r, "Llama-style block: RMSNorm, no biases, %s embeddings, no dropout", tied ? "tied" : "untied");
     else
         assume(r, "GPT block as Megatron trains it: LayerNorm, biases, %s embeddings, dropout 0.1",
                tied ? "tied" : "untied");
-    if (tied == gated) /* the count overrode the block's default */
+    if (untie_flag && !gated)
+        assume(r, "untied embeddings: --untie-embeddings-and-output-weights");
+    else if (tied == gated) /* the count overrode the block's default */
         assume(r, "%s embeddings: params_b %.4g B is %.4g B with them, %.4g B %s", tied ? "tied" : "untied", pb,
                (tied ? pt : pu).total / 1e9, (tied ? pu : pt).total / 1e9, tied ? "untied" : "tied");
 }
@@ -439,7 +446,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         skip(r, "a %s record: no step time to compare", kind ? kind : "kind-less");
         return;
     }
-    read_model(r, md);
+    read_model(r, md, text(par, "other"));
     if (r->skip[0])
         return;
 

@@ -892,6 +892,14 @@ else notok "validate --explain" "exit $rc" "table: $want_p, explain total: $got_
 run validate --runs validate/runs/dev-runs.yaml --explain korthikanti22_t5_22b_seqpar_selective --format json
 json_check "validate --explain --format json: the record's predicted step is the explain object's" \
     "d['id'] == 'korthikanti22_t5_22b_seqpar_selective' and abs(d['explain']['time_per_step_s']['total'] - d['predicted_step_s']) < 1e-12 and abs(d['predicted_step_s'] / d['measured_step_s'] - 1 - d['error']) < 1e-12"
+# A record's own --untie-embeddings-and-output-weights decides (the
+# functional test's model_config.yaml, filled into parallel.other): 7B-class
+# GPT, tp 4, untied, so the output layer's 131073 x 4096 / 4 = 134.2 M
+# parameters are the rank's own, said in the assumptions.
+run validate --runs validate/runs/dev-runs.yaml --explain mcore_ft_gpt7b_tp4_pp1_h100
+if [ "$rc" -eq 0 ] && grep -qxF '  - untied embeddings: --untie-embeddings-and-output-weights' "$OUT" &&
+   grep -q '^model .*vocab 131073$' "$OUT"; then ok "validate: a record's --untie-embeddings-and-output-weights is priced and said"
+else notok "validate: a record's --untie-embeddings-and-output-weights" "exit $rc" "$(grep -E 'untied|^model' "$OUT")"; fi
 expect_bad "validate --explain of an id not in the file" \
     "^moeplan: error: --explain: no record 'korthikanti22_t5_22b_seqpar_selectiv' in validate/runs/dev-runs.yaml \\(did you mean 'korthikanti22_t5_22b_seqpar_selective'\\?\\)" "" \
     -- validate --runs validate/runs/dev-runs.yaml --explain korthikanti22_t5_22b_seqpar_selectiv
