@@ -275,35 +275,44 @@ mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err)
     return st;
 }
 
-/* Long options of a command that parses its own (cmd_validate.c, ...),
- * resolved before getopt_long sees them, with the rules main.c applies to
- * the others: an exact name or a unique prefix; an ambiguous prefix names
- * its candidates; an unknown option gets a "did you mean"; a value is
- * skipped as getopt_long skips it. */
-mp_status cli_seen_add(cli_seen *seen, size_t *n, const char *key, const char *spelled, const char *value,
-                       mp_error *err)
+/* An on/off word as one spelling, so that --X=true and --X agree. */
+static const char *onoff_word(const char *v)
 {
-    bool on;
-    if (cli_parse_onoff(value, &on) && value && (!strcmp(value, "on") || !strcmp(value, "off") ||
-                                                 !strcmp(value, "true") || !strcmp(value, "false") ||
-                                                 !strcmp(value, "yes") || !strcmp(value, "no")))
-        value = on ? "on" : "off";
+    static const char *const on[] = {"on", "true", "yes"}, *const off[] = {"off", "false", "no"};
+    for (int i = 0; i < 3; i++) {
+        if (!strcmp(v, on[i]))
+            return "on";
+        if (!strcmp(v, off[i]))
+            return "off";
+    }
+    return v;
+}
+
+mp_status cli_seen_add(cli_seen *seen, size_t *n, const char *name, bool negates, const char *value, mp_error *err)
+{
+    const char *key = negates ? name + 3 : name; /* --no-X is X off */
+    value = negates ? "off" : onoff_word(value);
     for (size_t k = 0; k < *n; k++) {
         if (strcmp(seen[k].key, key))
             continue;
         if (!strcmp(seen[k].value, value))
             return MP_OK;
-        if (strcmp(seen[k].spelled, spelled))
-            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--%s and --%s are both given; give one", seen[k].spelled,
-                                spelled);
-        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--%s is given twice, '%s' then '%s'; give it once", spelled,
+        if (strcmp(seen[k].spelled, name))
+            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--%s and --%s are both given; give one",
+                                seen[k].spelled, name);
+        return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--%s is given twice, '%s' then '%s'; give it once", name,
                             seen[k].value, value);
     }
     if (*n < CLI_MAX_SEEN)
-        seen[(*n)++] = (cli_seen){key, spelled, value};
+        seen[(*n)++] = (cli_seen){key, name, value};
     return MP_OK;
 }
 
+/* Long options of a command that parses its own (cmd_validate.c, ...),
+ * resolved before getopt_long sees them, with the rules main.c applies to
+ * the others: an exact name or a unique prefix; an ambiguous prefix names
+ * its candidates; an unknown option gets a "did you mean"; a value is
+ * skipped as getopt_long skips it. */
 mp_status cli_check_long_options(int argc, char *const *argv, int argi, const struct option *opts, const char *cmd,
                                  const char *const *others, size_t n_others, mp_error *err)
 {
@@ -356,15 +365,12 @@ mp_status cli_check_long_options(int argc, char *const *argv, int argi, const st
         }
         if (o->has_arg == no_argument && word[wl] == '=')
             return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--%s takes no value, got '%s'", o->name, a);
-        const char *value = word[wl] == '=' ? word + wl + 1 : o->has_arg == required_argument ? (i + 1 < argc ? argv[i + 1] : "") : "on";
-        const char *key = o->name;
-        if (!strncmp(o->name, "no-", 3))
-            for (const struct option *q = opts; q->name; q++)
-                if (!strcmp(q->name, o->name + 3)) {
-                    key = q->name;
-                    value = "off";
-                }
-        mp_status st = cli_seen_add(seen, &n_seen, key, o->name, value, err);
+        const char *value = word[wl] == '=' ? word + wl + 1
+                            : o->has_arg == required_argument ? (i + 1 < argc ? argv[i + 1] : "") : "on";
+        bool negates = false;
+        for (const struct option *q = opts; q->name && !strncmp(o->name, "no-", 3); q++)
+            negates = negates || !strcmp(q->name, o->name + 3);
+        mp_status st = cli_seen_add(seen, &n_seen, o->name, negates, value, err);
         if (st)
             return st;
         if (o->has_arg == required_argument && word[wl] != '=')

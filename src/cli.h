@@ -97,18 +97,17 @@ typedef struct {
     const char *usage;               /* "validate --runs FILE [OPTIONS]: description" */
     mp_status (*run)(int argc, char **argv, FILE *out, mp_error *err, int *failed); /* *failed: exit 1 */
 } cli_command;
-/* An option given twice.  `key` is the option's name, or X for --no-X
- * where --X exists; `value` its argument as written, "on" for --X and
- * "off" for --no-X (an on/off word is read as on or off).  The same key
- * with the same value again is harmless; with another value, the later one
- * would silently win (--gpus 8 --gpus 16, --exclude a --exclude b,
- * --sequence-parallel --no-sequence-parallel), so it is refused. */
+/* An option given twice.  `name` is the option's name, `negates` whether
+ * it is --no-X for an option --X (then it is X off), `value` its argument
+ * as written ("on" for a flag; an on/off word reads as on or off).  The
+ * same option with the same value again is harmless; with another value
+ * the later one would silently win (--gpus 8 --gpus 16, --exclude a
+ * --exclude b, --sequence-parallel --no-sequence-parallel): refused. */
 typedef struct {
     const char *key, *spelled, *value;
 } cli_seen;
 #define CLI_MAX_SEEN 128
-mp_status cli_seen_add(cli_seen *seen, size_t *n, const char *key, const char *spelled, const char *value,
-                       mp_error *err);
+mp_status cli_seen_add(cli_seen *seen, size_t *n, const char *name, bool negates, const char *value, mp_error *err);
 mp_status cli_check_long_options(int argc, char *const *argv, int argi, const struct option *opts, const char *cmd,
                                  const char *const *others, size_t n_others, mp_error *err);
 /* `moeplan COMMAND --help` for such a command, in the format of the others. */

@@ -226,15 +226,11 @@ static int scan_options(int argc, char *const *argv, int argi, const char *cmd, 
         }
         const char *value = word[wl] == '=' ? word + wl + 1
                             : o->has_arg == required_argument ? (i + 1 < argc ? argv[i + 1] : "") : "on";
-        const char *key = o->name;
-        if (!strncmp(o->name, "no-", 3))
-            for (size_t k = 0; k < N_SPECS; k++)
-                if (!strcmp(specs[k].name, o->name + 3)) {
-                    key = specs[k].name;
-                    value = "off";
-                }
+        bool negates = false;
+        for (size_t k = 0; k < N_SPECS && !strncmp(o->name, "no-", 3); k++)
+            negates = negates || !strcmp(specs[k].name, o->name + 3);
         mp_error err;
-        if (cli_seen_add(seen, &n_seen, key, o->name, value, &err)) {
+        if (cli_seen_add(seen, &n_seen, o->name, negates, value, &err)) {
             char msg[600];
             mp_error_format(&err, msg, sizeof msg);
             fprintf(stderr, "moeplan: %s\n", msg);
