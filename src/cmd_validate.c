@@ -97,6 +97,20 @@ const cli_command cmd_validate_def = {
     cmd_validate,
 };
 
+/* A record's fields in JSON, shared by the table and --explain: id, type,
+ * GPU, hardware file, the measured and predicted step, the error and the
+ * assumptions. */
+static json_t *record_json(const mp_run *r, const mp_run_result *res)
+{
+    json_t *a = json_array();
+    for (int k = 0; k < r->n_assumptions; k++)
+        json_array_append_new(a, json_string(r->assumptions[k]));
+    return json_pack("{s:s,s:s,s:s,s:s,s:f,s:s,s:f,s:f,s:o}", "id", r->id, "type", r->moe ? "moe" : "dense", "gpu",
+                     r->gpu, "hardware_file", r->hardware_file, "measured_step_s", res->measured_step_s,
+                     "measured_basis", basis_name(r->basis), "predicted_step_s", res->predicted_step_s, "error",
+                     res->error, "assumptions", a);
+}
+
 /* --explain ID: the record's measured and predicted step and its
  * assumptions, then explain's report of the model, layout and hardware it
  * was priced with (the same cost model call as mp_run_evaluate). */
@@ -129,16 +143,11 @@ static mp_status explain_one(FILE *out, const char *runs_path, const mp_run *run
     mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
     mp_cost_evaluate(&c, &cost);
     if (fmt == FMT_JSON) {
-        json_t *a = json_array();
-        for (int k = 0; k < r->n_assumptions; k++)
-            json_array_append_new(a, json_string(r->assumptions[k]));
-        json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:s,s:f,s:s,s:f,s:f,s:o,s:o}", "id", r->id, "line", r->line, "type",
-                              r->moe ? "moe" : "dense", "gpu", r->gpu, "hardware_file", r->hardware_file,
-                              "measured_step_s", res.measured_step_s, "measured_basis", basis_name(r->basis),
-                              "predicted_step_s", res.predicted_step_s, "error", res.error, "assumptions", a,
-                              "explain", mp_report_explain_json(&c, &cost, ops));
+        json_t *j = record_json(r, &res);
         if (!j)
             return mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        json_object_set_new(j, "line", json_integer(r->line));
+        json_object_set_new(j, "explain", mp_report_explain_json(&c, &cost, ops));
         mp_report_json_write(out, j);
         json_decref(j);
         return MP_OK;
@@ -254,14 +263,9 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
                 json_array_append_new(sk, json_pack("{s:s,s:i,s:s}", "id", r->id, "line", r->line, "reason", r->skip));
                 continue;
             }
-            json_t *a = json_array();
-            for (int k = 0; k < r->n_assumptions; k++)
-                json_array_append_new(a, json_string(r->assumptions[k]));
-            json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:f,s:s,s:f,s:f,s:s,s:f,s:o}", "id", r->id, "type",
-                                  r->moe ? "moe" : "dense", "gpu", r->gpu, "hardware_file", r->hardware_file,
-                                  "measured_step_s", res[i].measured_step_s, "measured_basis", basis_name(r->basis),
-                                  "predicted_step_s", res[i].predicted_step_s, "error", res[i].error, "dominant",
-                                  res[i].dominant, "dominant_fraction", res[i].dominant_fraction, "assumptions", a);
+            json_t *o = record_json(r, &res[i]);
+            json_object_set_new(o, "dominant", json_string(res[i].dominant));
+            json_object_set_new(o, "dominant_fraction", json_real(res[i].dominant_fraction));
             if (r->measured_memory_bytes > 0) {
                 json_object_set_new(o, "measured_memory_bytes", mp_json_count(r->measured_memory_bytes));
                 json_object_set_new(o, "predicted_memory_bytes", mp_json_count(res[i].predicted_memory_bytes));
