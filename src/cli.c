@@ -244,7 +244,7 @@ mp_status cmd_explain(const cli_opts *o, FILE *out, mp_error *err)
         return st;
     /* The emitted configuration is made first: a layout the framework does
      * not run is an error before anything is printed. */
-    static char emitted[16384];
+    static char emitted[MP_EMIT_MAX_BYTES];
     if (o->emit) {
         char why[512];
         if (o->format != FMT_TEXT)
@@ -290,6 +290,8 @@ static const char *onoff_word(const char *v)
 
 mp_status cli_seen_add(cli_seen *seen, size_t *n, const char *name, bool negates, const char *value, mp_error *err)
 {
+    if (!value) /* the value is missing: getopt_long says so */
+        return MP_OK;
     const char *key = negates ? name + 3 : name; /* --no-X is X off */
     value = negates ? "off" : onoff_word(value);
     for (size_t k = 0; k < *n; k++) {
@@ -366,7 +368,7 @@ mp_status cli_check_long_options(int argc, char *const *argv, int argi, const st
         if (o->has_arg == no_argument && word[wl] == '=')
             return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--%s takes no value, got '%s'", o->name, a);
         const char *value = word[wl] == '=' ? word + wl + 1
-                            : o->has_arg == required_argument ? (i + 1 < argc ? argv[i + 1] : "") : "on";
+                            : o->has_arg == required_argument ? (i + 1 < argc ? argv[i + 1] : NULL) : "on";
         bool negates = false;
         for (const struct option *q = opts; q->name && !strncmp(o->name, "no-", 3); q++)
             negates = negates || !strcmp(q->name, o->name + 3);

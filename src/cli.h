@@ -99,7 +99,8 @@ typedef struct {
 } cli_command;
 /* An option given twice.  `name` is the option's name, `negates` whether
  * it is --no-X for an option --X (then it is X off), `value` its argument
- * as written ("on" for a flag; an on/off word reads as on or off).  The
+ * as written ("on" for a flag; an on/off word reads as on or off; NULL
+ * when missing, left to getopt_long).  The
  * same option with the same value again is harmless; with another value
  * the later one would silently win (--gpus 8 --gpus 16, --exclude a
  * --exclude b, --sequence-parallel --no-sequence-parallel): refused. */

@@ -394,7 +394,7 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             json_object_set_new(j, "simulated", sj);
         }
         if (o->emit && best) {
-            static char text[16384];
+            static char text[MP_EMIT_MAX_BYTES];
             char why[512];
             bool ok = mp_emit(o->emit_kind, &in->model, &in->wl, &best->lay, text, sizeof text, why, sizeof why);
             if (ok && o->emit_kind == MP_EMIT_MEGATRON)
@@ -567,7 +567,7 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             fprintf(out, " --seq-len %s", shell_word(o->seq_text, q, sizeof q));
         fprintf(out, " %s\n", flags);
         if (o->emit) {
-            static char text[16384];
+            static char text[MP_EMIT_MAX_BYTES];
             char why[512];
             if (mp_emit(o->emit_kind, &in->model, &in->wl, &best->lay, text, sizeof text, why, sizeof why))
                 fprintf(out, "\n%s for rank 1:\n%s", mp_emit_title(o->emit_kind), text);

@@ -225,7 +225,7 @@ static int scan_options(int argc, char *const *argv, int argi, const char *cmd, 
             return EXIT_BAD_INPUT;
         }
         const char *value = word[wl] == '=' ? word + wl + 1
-                            : o->has_arg == required_argument ? (i + 1 < argc ? argv[i + 1] : "") : "on";
+                            : o->has_arg == required_argument ? (i + 1 < argc ? argv[i + 1] : NULL) : "on";
         bool negates = false;
         for (size_t k = 0; k < N_SPECS && !strncmp(o->name, "no-", 3); k++)
             negates = negates || !strcmp(specs[k].name, o->name + 3);

@@ -874,6 +874,8 @@ expect_bad "calibrate --exclude given twice" "^moeplan: error: --exclude is give
     -- calibrate --exclude a --exclude b
 expect_bad "simulate --seed given twice (a command's own options)" \
     "^moeplan: error: --seed is given twice, '1' then '2'; give it once$" "" -- simulate --seed 1 --seed=2
+expect_bad "--gpus given, then given without a value: the missing value is said" \
+    "^moeplan: error: --gpus needs a value; see moeplan explain --help$" "" -- explain --gpus 8 --gpus
 run explain --gpus 8 --gpus=8 --ep 8
 if [ "$rc" -eq 0 ] && head -1 "$OUT" | grep -q "on 8 x seed-accelerator"; then ok "--gpus 8 --gpus=8: the same value twice is taken"
 else notok "--gpus 8 --gpus=8" "exit $rc"; fi

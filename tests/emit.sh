@@ -316,6 +316,17 @@ tt_stages "torchtitan: an uneven pipeline, 3 + 5 + 5 + 3 layers" "3 5 5 3" --gpu
     --pp-first-layers 3 --pp-last-layers 3
 tt_stages "torchtitan: vpp 4 over pp 2, eight stages of 2" "2 2 2 2 2 2 2 2" --gpus 16 --pp 2 --vpp 4 --tp 1 --ep 8 \
     --fsdp
+# The largest model a file allows, 1024 layers over pp 1024: every layer
+# listed (about 19 KB, which the 16 KiB buffer used to refuse).
+sed 's/^layers:.*/layers: 1024/' plans/seed-model.yaml >"$TMP/model-1024.yaml"
+run explain --model "$TMP/model-1024.yaml" --workload $BF16 --gpus 1024 --tp 1 --pp 1024 --ep 1 --fsdp \
+    --global-batch 2048 --emit torchtitan
+got=$(sed -n '/^\[parallelism/,$p' "$OUT" | python3 -c "
+import sys, tomllib
+p = tomllib.loads(sys.stdin.read())['parallelism']['module_fqns_per_model_part']
+print(len(p), p[0], p[-1])" 2>&1)
+if [ "$rc" -eq 0 ] && [ "$got" = "1024 ['tok_embeddings', 'layers.0'] ['layers.1023', 'norm', 'output']" ]
+then ok "torchtitan: 1024 layers over pp 1024, every stage written"; else notok "torchtitan: 1024 stages" "exit $rc" "$got"; fi
 emit_check "torchtitan: vpp 4 keys" torchtitan "$TT" --workload $BF16 --gpus 16 --pp 2 --vpp 4 --tp 1 --ep 8 --fsdp
 sed 's/^precision: .*/precision: bf16\nfp8: delayed/' $BF16 >"$TMP/fp8.yaml"
 refused "torchtitan: an FP8 workload" "no TorchTitan float8 converter" \

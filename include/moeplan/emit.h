@@ -20,6 +20,10 @@ const char *mp_emit_name(mp_emit_kind k);
  * arguments", "TorchTitan job config (TOML)", ...). */
 const char *mp_emit_title(mp_emit_kind k);
 
+/* Room for any configuration: a TorchTitan config lists every layer by
+ * stage, about 20 KB at the 1024 layers a model file allows. */
+#define MP_EMIT_MAX_BYTES 65536
+
 /* The layout (checked by mp_layout_check) as kind's configuration in buf.
  * False, with the reason in why, when that framework cannot run the layout
  * as moeplan priced it; buf then holds "". */
