@@ -150,6 +150,17 @@ void mp_cost_shard_micro_batch(const mp_cost_ctx *c, const mp_param_split *sp, c
     bool per_mb_rs = reduce_each_micro_batch(c);
     bool per_mb_ag = gather && l->pp == 1;
     bool bwd_ag = per_mb_ag && !keep_gathered(c);
+    /* DeepSpeed 0.3-0.4 (zero3_blocking_fetch) fetches on every
+     * submodule's forward pre-hook and releases on its post-hook
+     * (stage3.py at v0.3.16: pre_sub_module_forward_function ->
+     * fetch_sub_module, post_sub_module_forward_function ->
+     * release_sub_module).  Full recomputation re-runs each layer's forward
+     * inside its backward, so those hooks fire again: the layer's
+     * parameters are gathered a third time per micro-batch, before the
+     * backward's own fetch (pre_sub_module_backward_function).  FSDP units
+     * wrap the recomputed block and stay unsharded through it: no extra
+     * gather there. */
+    bool rc_ag = bwd_ag && w->zero3_blocking_fetch && l->recompute == MP_RECOMPUTE_FULL;
     double units[MP_LAYER_CLASSES][2]; /* dense, expert parameters of one layer of each class */
     for (int q = 0; q < MP_LAYER_CLASSES; q++) {
         bool moe = q & 1;
@@ -180,7 +191,7 @@ void mp_cost_shard_micro_batch(const mp_cost_ctx *c, const mp_param_split *sp, c
             first_ag = fmax(first_ag, ag);
         }
         if (bwd_ag)
-            out->bwd_ag_s += nr[q] * ag;
+            out->bwd_ag_s += nr[q] * ag * (rc_ag ? 2 : 1);
         if (per_mb_rs) {
             out->bwd_rs_s += nr[q] * rs;
             last_rs = fmax(last_rs, rs);

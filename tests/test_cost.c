@@ -1423,6 +1423,45 @@ START_TEST(test_zero3_blocking_fetch)
 }
 END_TEST
 
+/* DeepSpeed 0.3-0.4 fetches a submodule's parameters on every forward
+ * pre-hook (stage3.py at v0.3.16), so full recomputation, which re-runs
+ * each layer's forward in its backward, gathers every layer a third time
+ * per micro-batch (cost_shard.c).  Same world as above, recompute full
+ * against none: nothing overlaps, so the exposed DP time grows by exactly
+ * 32 layers x one layer's gathers.  A Llama-2-7B layer: attention
+ * 4 x 4096^2 + 4096 (RMSNorm) = 67,112,960 and MLP 3 x 4096 x 11008 + 4096
+ * = 135,270,400 parameters, 404,766,720 B in bf16, gathered over 64 ranks
+ * 8 a node; plus the layer's other 3 matrices' collectives, each priced as
+ * its ring's latency (a 2-byte gather).  Selective recomputation re-runs
+ * core attention only, which has no parameters: no extra gather.  The
+ * prefetched ZeRO-3 (FSDP units wrap the recomputed block) gathers nothing
+ * more either: its gather total is the same. */
+START_TEST(test_zero3_blocking_fetch_recompute)
+{
+    double dp[3];
+    mp_recompute modes[3] = {MP_RECOMPUTE_NONE, MP_RECOMPUTE_FULL, MP_RECOMPUTE_SELECTIVE};
+    mp_hardware hw;
+    mp_hardware_defaults(&hw);
+    for (int i = 0; i < 3; i++) {
+        world *x = calloc(1, sizeof *x);
+        load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
+        mp_hardware_defaults(&x->hw);
+        mp_workload_defaults(&x->w);
+        x->w.global_batch = 64;
+        x->w.zero3_blocking_fetch = true;
+        set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, modes[i]);
+        x->l.zero = 3;
+        evaluate(x, 4096);
+        dp[i] = x->r.slow.dp_s;
+        free(x);
+    }
+    double layer = mp_cost_collective_s(&hw, MP_COLL_ALLGATHER, 64, 8, 404766720.0) +
+                   3 * mp_cost_collective_s(&hw, MP_COLL_ALLGATHER, 64, 8, 2.0);
+    ck_assert_rel(dp[1] - dp[0], 32 * layer, 1e-9);
+    ck_assert_rel(dp[2], dp[0], 1e-12);
+}
+END_TEST
+
 /* Model FLOPs per step depend on the model and the tokens, not on how
  * many GPUs share them: dp 16 -> 32 (256 GPUs) at the same global batch. */
 START_TEST(test_flops_independent_of_dp)
@@ -1972,6 +2011,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tf, test_p2p_scatter_gather);
     tcase_add_test(tf, test_pp_blocking_sends);
     tcase_add_test(tf, test_zero3_blocking_fetch);
+    tcase_add_test(tf, test_zero3_blocking_fetch_recompute);
     suite_add_tcase(s, tf);
     return s;
 }
