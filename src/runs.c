@@ -291,6 +291,24 @@ static void read_model(mp_run *r, const mp_node *md, const char *other)
         m->qkv_bias = true;
     m->tied_embeddings = !gated;
     m->dropout = !gated;
+    /* Positions: a GPT block as Megatron-LM trains it has a learned
+     * absolute table (--position-embedding-type's default
+     * 'learned_absolute', megatron/training/arguments.py; Narayanan et al.
+     * 2021 eq. 2 counts its s h parameters) of --max-position-embeddings
+     * rows: the run's own flag where the record gives it, else the
+     * sequence length.  A Llama-style block, or a record whose words say
+     * RoPE, rotates Q and K instead. */
+    bool rope = gated || has(attn, "rope") || has(other, "--position-embedding-type rope");
+    if (!rope) {
+        long seq = 0, mpe = 0;
+        const char *flag_at = other ? strstr(other, "--max-position-embeddings") : NULL;
+        if (flag_at)
+            mpe = strtol(flag_at + strlen("--max-position-embeddings"), NULL, 10);
+        if (mpe < 1 && whole(md, "seq_len", &seq))
+            mpe = seq;
+        if (mpe >= 1 && mpe <= 1000000000L)
+            m->learned_positions = mpe;
+    }
     if (r->moe) {
         if (!whole(md, "num_experts", &E) || !whole(md, "top_k", &k) || E < 1 || k < 1) {
             skip(r, "an MoE record without num_experts and top_k");
@@ -383,6 +401,10 @@ static void read_model(mp_run *r, const mp_node *md, const char *other)
     else
         assume(r, "GPT block as Megatron trains it: LayerNorm, biases, %s embeddings, dropout 0.1",
                tied ? "tied" : "untied");
+    if (m->learned_positions > 0)
+        assume(r, "learned absolute positions (Megatron-LM's default --position-embedding-type), %lld rows%s",
+               (long long)m->learned_positions, other && strstr(other, "--max-position-embeddings")
+                                                    ? " (--max-position-embeddings)" : ": the sequence length");
     if (untie_flag && !gated)
         assume(r, "untied embeddings: --untie-embeddings-and-output-weights");
     else if (tied == gated) /* the count overrode the block's default */

@@ -800,7 +800,7 @@ expect_bad "the same from --seq-len, by plan" "^moeplan: error: --seq-len: 4096 
 expect_bad "validate without --runs" "^moeplan: error: validate needs --runs FILE.yaml" "" -- validate
 # params_b, which can decide tied against untied embeddings: a count of
 # parameters must be positive, and is refused at its position otherwise.
-sed 's/params_b: 0.116}/params_b: -1}/' tests/data/runs-small.yaml >"$TMP/runs-neg-params.yaml"
+sed 's/params_b: 0.118}/params_b: -1}/' tests/data/runs-small.yaml >"$TMP/runs-neg-params.yaml"
 expect_bad "validate: a negative params_b is refused at its position" \
     "^moeplan: $(escape_re "$TMP/runs-neg-params.yaml"):[0-9]+:[0-9]+: error: 'params_b' is '-1'; expected a number from" "" \
     -- validate --runs "$TMP/runs-neg-params.yaml"

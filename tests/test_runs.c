@@ -174,18 +174,50 @@ START_TEST(test_evaluate_mfu_all_keys)
 }
 END_TEST
 
+/* Positions (runs.c): a GPT record gets Megatron-LM's default learned
+ * absolute table (--position-embedding-type learned_absolute,
+ * arguments.py), one row per token of the sequence (2048) unless the run's
+ * own --max-position-embeddings says 4096; a Llama-style (SwiGLU) record or
+ * one whose flags say rope has none (RoPE).  The table's rows x hidden are
+ * parameters: 4096 x 1024 - 2048 x 1024 = 2,097,152 more. */
+START_TEST(test_read_positions)
+{
+    const mp_run *g = find("gpt-untied-by-count"), *mx = find("gpt-max-positions"), *rp = find("gpt-rope"),
+                 *ll = find("llama-tokens");
+    ck_assert_str_eq(mx->skip, "");
+    ck_assert_str_eq(rp->skip, "");
+    ck_assert_int_eq(g->model.learned_positions, 2048);
+    ck_assert(assumed(g, "learned absolute positions"));
+    ck_assert(assumed(g, "2048 rows: the sequence length"));
+    ck_assert_int_eq(mx->model.learned_positions, 4096);
+    ck_assert(assumed(mx, "4096 rows (--max-position-embeddings)"));
+    ck_assert_int_eq(rp->model.learned_positions, 0);
+    ck_assert(!assumed(rp, "learned absolute"));
+    ck_assert_int_eq(ll->model.learned_positions, 0);
+    mp_params a, b;
+    mp_model m = mx->model;
+    mp_model_params(&m, &a);
+    m.learned_positions = 2048;
+    mp_model_params(&m, &b);
+    ck_assert_double_eq(a.total - b.total, 2097152.0);
+}
+END_TEST
+
 /* A stated parameter count picks tied or untied embeddings where exactly
  * one of the two rounds to the figure as written: they differ by the
- * vocabulary's 32000 x 1024 = 32,768,000 parameters.  Untied is about
- * 0.116 B and tied about 0.083 B: "0.116" (to 1 M) is untied's alone; "0.1"
- * (to 100 M) is what both round to, so the GPT default, tied, stays. */
+ * vocabulary's 32000 x 1024 = 32,768,000 parameters.  4 layers of
+ * 12 h^2 + 13 h = 12,596,224, the learned positions' 2048 x 1024 =
+ * 2,097,152 (a GPT record's default) and the final norm's 2048: untied
+ * 118,020,096 (about 0.118 B), tied 85,252,096 (0.085 B).  "0.118" (to 1 M)
+ * is untied's alone; "0.1" (to 100 M) is what both round to, so the GPT
+ * default, tied, stays. */
 START_TEST(test_read_params_b_ties)
 {
     const mp_run *u = find("gpt-untied-by-count"), *t = find("gpt-count-too-coarse");
     ck_assert_str_eq(u->skip, "");
     ck_assert_str_eq(t->skip, "");
     ck_assert(!u->model.tied_embeddings);
-    ck_assert(assumed(u, "untied embeddings: params_b 0.116 B"));
+    ck_assert(assumed(u, "untied embeddings: params_b 0.118 B"));
     ck_assert(t->model.tied_embeddings);
     ck_assert(!assumed(t, "params_b"));
     mp_model m = u->model;
@@ -194,7 +226,8 @@ START_TEST(test_read_params_b_ties)
     m.tied_embeddings = true;
     mp_model_params(&m, &pt);
     ck_assert_double_eq(pu.total - pt.total, 32768000.0);
-    ck_assert(fabs(pu.total - 0.116e9) < fabs(pt.total - 0.116e9));
+    ck_assert_double_eq(pu.total, 118020096.0);
+    ck_assert_int_eq(u->model.learned_positions, 2048);
 }
 END_TEST
 
@@ -354,6 +387,7 @@ static Suite *runs_suite(void)
     TCase *t = tcase_create("read");
     tcase_add_checked_fixture(t, load, unload);
     tcase_add_test(t, test_read_gpt);
+    tcase_add_test(t, test_read_positions);
     tcase_add_test(t, test_read_eq3);
     tcase_add_test(t, test_read_tokens);
     tcase_add_test(t, test_evaluate_mfu);
