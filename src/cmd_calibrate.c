@@ -592,7 +592,9 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
         int gpn = runs[i].hw.gpus_per_node;
         runs[i].hw = base;
         runs[i].hw.gpus_per_node = gpn;
-        if (left_out[i]) {
+        /* A layer benchmark is reported beside the fit, not fitted: the fit
+         * is to step times, and the layer's own check stays independent. */
+        if (left_out[i] || runs[i].layer_bench) {
             use[i] = 2; /* reported, not fitted */
             continue;
         }
@@ -777,7 +779,10 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
                 fprintf(out, "%-52s %+8.1f%% %+8.1f%% %9s\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i], "-");
             else
                 fprintf(out, "%-52s %+8.1f%% %+8.1f%% %+8.1f%%%s\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i],
-                        100 * cv_e[i], use[i] == 2 ? "  (left out of the fit)" : "");
+                        100 * cv_e[i],
+                        use[i] != 2            ? ""
+                        : runs[i].layer_bench ? "  (one layer's forward + backward: reported, not fitted)"
+                                              : "  (left out of the fit)");
         }
         fprintf(out, "\nStep time: error = predicted / measured - 1\n");
         fprintf(out, "  %-28s %4s %11s %11s %11s %14s\n", "", "n", "median|e|", "mean|e|", "max|e|", "median signed");

@@ -28,6 +28,7 @@ static const char *basis_name(mp_measured_basis b)
     case MP_MEASURED_TFLOPS_EQ: return "TFLOP/s, eq.";
     case MP_MEASURED_TFLOPS: return "model TFLOP/s";
     case MP_MEASURED_MFU: return "MFU";
+    case MP_MEASURED_LAYER: return "one layer";
     case MP_MEASURED_NONE: break;
     }
     return "-";
@@ -38,6 +39,8 @@ typedef struct {
     int n[3];
     double *mem[3];
     int nm[3];
+    double *layer;      /* layer benchmarks: forward and backward errors, apart */
+    int nl;
 } stats_acc;
 
 static void acc_add(double **v, int *n, double x)
@@ -105,6 +108,13 @@ static json_t *record_json(const mp_run *r, const mp_run_result *res)
     json_t *a = json_array();
     for (int k = 0; k < r->n_assumptions; k++)
         json_array_append_new(a, json_string(r->assumptions[k]));
+    if (r->layer_bench)
+        return json_pack("{s:s,s:s,s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:o}", "id", r->id, "type",
+                         r->moe ? "moe" : "dense", "gpu", r->gpu, "hardware_file", r->hardware_file, "measured_fwd_s",
+                         r->measured_fwd_s, "measured_bwd_s", r->measured_bwd_s, "predicted_fwd_s",
+                         res->predicted_fwd_s, "predicted_bwd_s", res->predicted_bwd_s, "fwd_error", res->fwd_error,
+                         "bwd_error", res->bwd_error, "measured_s", res->measured_step_s, "predicted_s",
+                         res->predicted_step_s, "error", res->error, "assumptions", a);
     return json_pack("{s:s,s:s,s:s,s:s,s:f,s:s,s:f,s:f,s:o}", "id", r->id, "type", r->moe ? "moe" : "dense", "gpu",
                      r->gpu, "hardware_file", r->hardware_file, "measured_step_s", res->measured_step_s,
                      "measured_basis", basis_name(r->basis), "predicted_step_s", res->predicted_step_s, "error",
@@ -156,8 +166,21 @@ static mp_status explain_one(FILE *out, const char *runs_path, const mp_run *run
     mp_fmt_seconds(res.measured_step_s, m, sizeof m);
     mp_fmt_seconds(res.predicted_step_s, p, sizeof p);
     fprintf(out, "moeplan validate: %s (%s:%d), %s\n", r->id, runs_path, r->line, r->gpu);
-    fprintf(out, "measured %s (%s), predicted %s, error %+.1f%% (predicted / measured - 1)\n", m,
-            basis_name(r->basis), p, 100 * res.error);
+    if (r->layer_bench) {
+        char mf[32], mb[32], pf[32], pb[32];
+        mp_fmt_seconds(r->measured_fwd_s, mf, sizeof mf);
+        mp_fmt_seconds(r->measured_bwd_s, mb, sizeof mb);
+        mp_fmt_seconds(res.predicted_fwd_s, pf, sizeof pf);
+        mp_fmt_seconds(res.predicted_bwd_s, pb, sizeof pb);
+        fprintf(out, "one layer, one micro-batch: forward measured %s, predicted %s, error %+.1f%%; backward "
+                     "measured %s, predicted %s, error %+.1f%% (predicted / measured - 1)\n",
+                mf, pf, 100 * res.fwd_error, mb, pb, 100 * res.bwd_error);
+        fprintf(out, "(the report below prices the whole one-layer model: the layer's ops are its [attention] and "
+                     "[dense-mlp] blocks; the embedding and output layer were not timed)\n");
+    } else {
+        fprintf(out, "measured %s (%s), predicted %s, error %+.1f%% (predicted / measured - 1)\n", m,
+                basis_name(r->basis), p, 100 * res.error);
+    }
     if (r->n_assumptions) {
         fprintf(out, "what the record did not say, and what validate took\n");
         for (int k = 0; k < r->n_assumptions; k++)
@@ -232,8 +255,9 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
             goto done;
         }
     }
+    acc.layer = calloc(2 * n + 1, sizeof(double));
     mp_run_result *res = calloc(n + 1, sizeof *res);
-    if (!res) {
+    if (!res || !acc.layer) {
         st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
         goto done;
     }
@@ -245,6 +269,11 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
         }
         mp_run_evaluate(&runs[i], &res[i]);
         evaluated++;
+        if (runs[i].layer_bench) {
+            acc_add(&acc.layer, &acc.nl, res[i].fwd_error);
+            acc_add(&acc.layer, &acc.nl, res[i].bwd_error);
+            continue;
+        }
         int set = runs[i].moe ? 1 : 0;
         acc_add(&acc.err[set], &acc.n[set], res[i].error);
         acc_add(&acc.err[2], &acc.n[2], res[i].error);
@@ -254,7 +283,7 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
         }
     }
     if (fmt == FMT_JSON) {
-        json_t *j = json_object(), *arr = json_array(), *sk = json_array();
+        json_t *j = json_object(), *arr = json_array(), *sk = json_array(), *lay = json_array();
         json_object_set_new(j, "runs_file", json_string(runs_path));
         json_object_set_new(j, "hardware_dir", json_string(hw_dir));
         for (size_t i = 0; i < n; i++) {
@@ -264,6 +293,10 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
                 continue;
             }
             json_t *o = record_json(r, &res[i]);
+            if (r->layer_bench) {
+                json_array_append_new(lay, o);
+                continue;
+            }
             json_object_set_new(o, "dominant", json_string(res[i].dominant));
             json_object_set_new(o, "dominant_fraction", json_real(res[i].dominant_fraction));
             if (r->measured_memory_bytes > 0) {
@@ -274,6 +307,8 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
             json_array_append_new(arr, o);
         }
         json_object_set_new(j, "evaluated", arr);
+        json_object_set_new(j, "layer_benchmarks", lay);
+        json_object_set_new(j, "layer_time_error", stats_json(acc.layer, acc.nl));
         json_object_set_new(j, "skipped", sk);
         json_t *sum = json_object(), *msum = json_object();
         for (int s = 0; s < 3; s++) {
@@ -297,7 +332,7 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
                 "error", "dominant term");
         for (size_t i = 0; i < n; i++) {
             const mp_run *r = &runs[i];
-            if (r->skip[0])
+            if (r->skip[0] || r->layer_bench)
                 continue;
             char m[32], p[32];
             mp_fmt_seconds(res[i].measured_step_s, m, sizeof m);
@@ -320,6 +355,24 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
                         r->memory_last_rank ? "(last rank)" : "(max)", p, 100 * res[i].memory_error);
             }
         }
+        if (acc.nl) {
+            fprintf(out, "\nOne layer, one micro-batch (training_layer_microbench: forward and backward against the "
+                         "cost model's time of that layer)\n");
+            fprintf(out, "%-52s %-5s %10s %10s %8s %10s %10s %8s\n", "id", "type", "fwd meas.", "predicted", "error",
+                    "bwd meas.", "predicted", "error");
+            for (size_t i = 0; i < n; i++) {
+                const mp_run *r = &runs[i];
+                if (r->skip[0] || !r->layer_bench)
+                    continue;
+                char mf[32], pf[32], mb[32], pb[32];
+                mp_fmt_seconds(r->measured_fwd_s, mf, sizeof mf);
+                mp_fmt_seconds(res[i].predicted_fwd_s, pf, sizeof pf);
+                mp_fmt_seconds(r->measured_bwd_s, mb, sizeof mb);
+                mp_fmt_seconds(res[i].predicted_bwd_s, pb, sizeof pb);
+                fprintf(out, "%-52s %-5s %10s %10s %+7.1f%% %10s %10s %+7.1f%%\n", r->id, r->moe ? "moe" : "dense",
+                        mf, pf, 100 * res[i].fwd_error, mb, pb, 100 * res[i].bwd_error);
+            }
+        }
         if (skipped) {
             fprintf(out, "\nSkipped (%d): not evaluated, and why\n", skipped);
             for (size_t i = 0; i < n; i++)
@@ -335,6 +388,10 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
             for (int s = 0; s < 3; s++)
                 stats_line(out, set_names[s], acc.mem[s], acc.nm[s]);
         }
+        if (acc.nl) {
+            fprintf(out, "One layer (forward and backward, each an entry)\n");
+            stats_line(out, "all", acc.layer, acc.nl);
+        }
     }
     free(res);
 done:
@@ -342,6 +399,7 @@ done:
         free(acc.err[i]);
         free(acc.mem[i]);
     }
+    free(acc.layer);
     free(runs);
     return st;
 }

@@ -211,8 +211,15 @@ static void read_model(mp_run *r, const mp_node *md, const char *other)
         return;
     }
     if (!whole(md, "vocab", &V) || V < 1) {
-        skip(r, "the record does not give the vocabulary size");
-        return;
+        if (!r->layer_bench) {
+            skip(r, "the record does not give the vocabulary size");
+            return;
+        }
+        /* One layer's time does not read the vocabulary (the embedding and
+         * the output layer are not timed); the model still needs one. */
+        V = 51200;
+        assume(r, "vocab not given: 51200 (GPT-2's, padded as Megatron-LM pads it for tp 8); one layer's time "
+                  "does not read it");
     }
     const char *attn = text(md, "attention"), *mlp = text(md, "mlp"), *type = text(md, "type");
     if (has(attn, "MLA")) {
@@ -464,7 +471,9 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     snprintf(r->gpu, sizeof r->gpu, "%s", gpu ? gpu : "");
     const char *type = text(md, "type");
     r->moe = type && !strcmp(type, "moe");
-    if (!kind || (strcmp(kind, "training_throughput") && strcmp(kind, "training_memory_and_time"))) {
+    r->layer_bench = kind && !strcmp(kind, "training_layer_microbench");
+    if (!kind || (strcmp(kind, "training_throughput") && strcmp(kind, "training_memory_and_time") &&
+                  !r->layer_bench)) {
         skip(r, "a %s record: no step time to compare", kind ? kind : "kind-less");
         return;
     }
@@ -524,10 +533,13 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     mp_workload *w = &r->wl;
     mp_workload_defaults(w);
     long seq = 0, gb = 0;
-    if (!whole(md, "seq_len", &seq) || seq < 1 || !whole(par, "global_batch", &gb) || gb < 1) {
+    bool has_gb = whole(par, "global_batch", &gb) && gb >= 1;
+    if (!whole(md, "seq_len", &seq) || seq < 1 || (!has_gb && !r->layer_bench)) {
         skip(r, "the record does not give the sequence length and global batch");
         return;
     }
+    if (!has_gb)
+        gb = 1; /* a layer benchmark: one micro-batch per data-parallel rank, set with the layout */
     r->seq_len = seq;
     w->global_batch = gb;
     w->seq_min = w->seq_max = seq;
@@ -583,6 +595,10 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     whole(par, "vp", &vp);
     bool has_tp = whole(par, "tp", &tp) && tp >= 1, has_pp = whole(par, "pp", &pp) && pp >= 1;
     bool has_dp = whole(par, "dp", &dp) && dp >= 1;
+    if (r->layer_bench && !has_pp && r->model.num_layers == 1) {
+        pp = 1; /* one layer is not pipelined */
+        has_pp = true;
+    }
     if (cp < 1 || ep < 1 || vp < 1) {
         skip(r, "a parallel size below 1");
         return;
@@ -617,8 +633,18 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
             assume(r, "etp not given: %ld, Megatron's default (--expert-tensor-parallel-size = tp)", etp);
     }
     if (!whole(par, "micro_batch", &mb) || mb < 1) {
+        if (r->layer_bench) {
+            /* A layer's time scales with its micro-batch: not guessed. */
+            skip(r, "a layer benchmark without its micro-batch");
+            return;
+        }
         mb = 1;
         assume(r, "micro_batch not given: 1");
+    }
+    if (r->layer_bench && !has_gb) {
+        /* One micro-batch through the layer on each data-parallel rank. */
+        gb = mb * dp;
+        w->global_batch = gb;
     }
     l->gpus = (int)count;
     l->tp = (int)tp;
@@ -743,6 +769,37 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
      * with two such measures agree to 0.3%: mtnlg530b_*, 60.1 s against
      * 126 TFLOP/s by eq. (3), 59.97 s.) */
     double v = 0;
+    if (r->layer_bench) {
+        /* measured.other: forward_ms and backward_ms of one layer and one
+         * micro-batch (Korthikanti et al. 2022 Table 4's columns). */
+        const mp_node *mo = at(ms, "other");
+        double fwd = 0, bwd = 0;
+        if (!mo || mo->kind != MP_NODE_MAP || !num_in(mo, "forward_ms", 1e-6, 1e9, &fwd) ||
+            !num_in(mo, "backward_ms", 1e-6, 1e9, &bwd)) {
+            skip(r, "a layer benchmark without measured.other's forward_ms and backward_ms");
+            return;
+        }
+        r->basis = MP_MEASURED_LAYER;
+        r->measured_fwd_s = fwd / 1e3;
+        r->measured_bwd_s = bwd / 1e3;
+        r->measured_step_s = r->measured_fwd_s + r->measured_bwd_s;
+        r->measured_value = r->measured_step_s;
+        if (r->model.num_layers != 1 || l->pp != 1) {
+            skip(r, "a layer benchmark of %d layers over pp %d: one layer on one pipeline stage is what is timed",
+                 r->model.num_layers, l->pp);
+            return;
+        }
+        /* As below: a time implying more than the peak could not happen. */
+        mp_cost_ctx c;
+        mp_cost_ctx_init(&c, &r->model, &r->hw, w, l, seq);
+        mp_layer_time lt;
+        mp_cost_layer_time(&c, MP_LAYER_DENSE, &lt);
+        double peak = w->fp8 != MP_FP8_NONE ? r->hw.peak_flops_fp8 : r->hw.peak_flops;
+        if (lt.hw_flops / r->measured_step_s > peak)
+            skip(r, "the measured layer time implies %.4g TFLOP/s per GPU, above the GPU's peak %.4g (%s)",
+                 lt.hw_flops / r->measured_step_s / 1e12, peak / 1e12, file);
+        return;
+    }
     double tokens = (double)gb * seq;
     struct { const char *key; double value, step_s; } direct[4];
     int n_direct = 0;

@@ -17,6 +17,29 @@ void mp_run_evaluate_with(const mp_run *run, const mp_hardware *hw, mp_run_resul
     mp_cost_ctx c;
     mp_cost r;
     mp_cost_ctx_init(&c, &run->model, hw, &run->wl, &run->lay, run->seq_len);
+    static const char *const names[] = {"compute", "memory-bound", "communication", "bubble"};
+    if (run->layer_bench) {
+        /* One layer, one micro-batch: the cost model's own time of that
+         * layer (what the step sums per layer), its recomputation in the
+         * backward as the layout says; the embedding and output layer,
+         * which the benchmark did not time, are not counted. */
+        mp_layer_time lt;
+        mp_cost_layer_time(&c, MP_LAYER_DENSE, &lt);
+        res->measured_step_s = run->measured_step_s;
+        res->predicted_fwd_s = lt.fwd_s;
+        res->predicted_bwd_s = lt.bwd_s;
+        res->predicted_step_s = lt.fwd_s + lt.bwd_s;
+        res->fwd_error = lt.fwd_s / run->measured_fwd_s - 1;
+        res->bwd_error = lt.bwd_s / run->measured_bwd_s - 1;
+        res->error = res->predicted_step_s / res->measured_step_s - 1;
+        int best = 0;
+        for (int i = 1; i < 3; i++)
+            if (lt.cat_s[i] > lt.cat_s[best])
+                best = i;
+        res->dominant = names[best];
+        res->dominant_fraction = res->predicted_step_s > 0 ? lt.cat_s[best] / res->predicted_step_s : 0;
+        return;
+    }
     mp_cost_evaluate(&c, &r);
     res->predicted_step_s = r.t_total_s;
     /* An MFU or TFLOP/s figure is turned into a step time with the model
@@ -44,7 +67,6 @@ void mp_run_evaluate_with(const mp_run *run, const mp_hardware *hw, mp_run_resul
         res->measured_step_s = run->measured_step_s;
     }
     res->error = res->measured_step_s > 0 ? res->predicted_step_s / res->measured_step_s - 1 : 0;
-    static const char *const names[] = {"compute", "memory-bound", "communication", "bubble"};
     double terms[] = {r.t_compute_s, r.t_memory_s, r.t_comm_s, r.t_bubble_s};
     int best = 0;
     for (int i = 1; i < 4; i++)

@@ -174,6 +174,56 @@ START_TEST(test_evaluate_mfu_all_keys)
 }
 END_TEST
 
+/* A training_layer_microbench record: one layer's forward and backward of
+ * one micro-batch against the cost model's own time of that layer
+ * (mp_cost_layer_time, what the step sums per layer), its full
+ * recomputation in the backward.  The layout: tp 8 over the 8 GPUs, pp 1
+ * (one layer), dp 1, so one micro-batch of 4 (global batch 4 x 1).  The
+ * measured step is 7.7 + 19.5 = 27.2 ms; the error of each pass is its
+ * predicted / measured - 1.  Full recomputation re-runs the forward in
+ * the backward, so the predicted backward exceeds the forward by at least
+ * the forward itself; and the same layer without recomputation is faster
+ * backward by that forward exactly (the TP collectives of the forward
+ * included: mp_cost_layer_time_of adds recompute_full_s, the sum of the
+ * forward's ops). */
+START_TEST(test_evaluate_layer)
+{
+    const mp_run *r = find("layer-22b");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert(r->layer_bench);
+    ck_assert_int_eq(r->basis, MP_MEASURED_LAYER);
+    ck_assert(assumed(r, "vocab not given"));
+    ck_assert_int_eq(r->lay.tp, 8);
+    ck_assert_int_eq(r->lay.pp, 1);
+    ck_assert_int_eq(r->lay.dp, 1);
+    ck_assert_int_eq(r->wl.global_batch, 4);
+    ck_assert_int_eq(r->lay.recompute, MP_RECOMPUTE_FULL);
+    ck_assert(!r->wl.flash_attention);
+    ck_assert_rel(r->measured_fwd_s, 7.7e-3, 1e-12);
+    ck_assert_rel(r->measured_bwd_s, 19.5e-3, 1e-12);
+    mp_run_result res;
+    mp_run_evaluate(r, &res);
+    ck_assert_rel(res.measured_step_s, 27.2e-3, 1e-12);
+    mp_cost_ctx c;
+    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
+    mp_layer_time lt;
+    mp_cost_layer_time(&c, MP_LAYER_DENSE, &lt);
+    ck_assert_double_eq(res.predicted_fwd_s, lt.fwd_s);
+    ck_assert_double_eq(res.predicted_bwd_s, lt.bwd_s);
+    ck_assert_rel(res.fwd_error, lt.fwd_s / 7.7e-3 - 1, 1e-12);
+    ck_assert_rel(res.bwd_error, lt.bwd_s / 19.5e-3 - 1, 1e-12);
+    ck_assert_rel(res.error, (lt.fwd_s + lt.bwd_s) / 27.2e-3 - 1, 1e-12);
+    mp_layout none = r->lay;
+    none.recompute = MP_RECOMPUTE_NONE;
+    mp_cost_ctx c0;
+    mp_cost_ctx_init(&c0, &r->model, &r->hw, &r->wl, &none, r->seq_len);
+    mp_layer_time l0;
+    mp_cost_layer_time(&c0, MP_LAYER_DENSE, &l0);
+    ck_assert_rel(lt.bwd_s - l0.bwd_s, lt.fwd_s, 1e-9);
+    ck_assert_double_eq(l0.fwd_s, lt.fwd_s);
+}
+END_TEST
+
 /* Positions (runs.c): a GPT record gets Megatron-LM's default learned
  * absolute table (--position-embedding-type learned_absolute,
  * arguments.py), one row per token of the sequence (2048) unless the run's
@@ -254,7 +304,9 @@ static const struct {
     {"skip-fp8", "FP8 run, and a100-sxm-80gb.yaml gives no FP8 rate (peak_flops_fp8)"},
     {"skip-gpu", "no shipped hardware file for GPU 'AMD MI300X'"},
     {"skip-zero", "zero_stage 5 is not a ZeRO stage (0-3)"},
-    {"skip-layer", "a training_layer_microbench record: no step time to compare"},
+    {"skip-layer", "a layer benchmark without its micro-batch"},
+    {"skip-layer-times", "a layer benchmark without measured.other's forward_ms and backward_ms"},
+    {"skip-layer-count", "a layer benchmark of 2 layers over pp 1: one layer on one pipeline stage is what is timed"},
     {"skip-vocab", "the record does not give the vocabulary size"},
     /* 64 x 4096 = 262144 tokens at 200000 tokens/s: a 1.311 s step, 31%
      * away from the 1 s iteration time */
@@ -388,6 +440,7 @@ static Suite *runs_suite(void)
     tcase_add_checked_fixture(t, load, unload);
     tcase_add_test(t, test_read_gpt);
     tcase_add_test(t, test_read_positions);
+    tcase_add_test(t, test_evaluate_layer);
     tcase_add_test(t, test_read_eq3);
     tcase_add_test(t, test_read_tokens);
     tcase_add_test(t, test_evaluate_mfu);

@@ -28,7 +28,8 @@
  * source's TFLOP/s and its own FLOP formula (exact); from model TFLOP/s or
  * MFU with moeplan's model FLOPs (exact when the source counts the same). */
 typedef enum {
-    MP_MEASURED_NONE, MP_MEASURED_TIME, MP_MEASURED_TOKENS, MP_MEASURED_TFLOPS_EQ, MP_MEASURED_TFLOPS, MP_MEASURED_MFU
+    MP_MEASURED_NONE, MP_MEASURED_TIME, MP_MEASURED_TOKENS, MP_MEASURED_TFLOPS_EQ, MP_MEASURED_TFLOPS, MP_MEASURED_MFU,
+    MP_MEASURED_LAYER /* a training_layer_microbench: one layer's forward and backward */
 } mp_measured_basis;
 
 typedef struct {
@@ -54,6 +55,12 @@ typedef struct {
      * through core_r0.11.0; the record's tflops_basis says "all S keys"),
      * not moeplan's causal S/2: an MFU or TFLOP/s figure is read with it. */
     bool flops_all_keys;
+    /* A training_layer_microbench record (measured.other's forward_ms and
+     * backward_ms): one transformer layer's forward and backward of one
+     * micro-batch, compared with the cost model's time of that layer
+     * (mp_cost_layer_time); measured_step_s is their sum. */
+    bool layer_bench;
+    double measured_fwd_s, measured_bwd_s;
     double measured_memory_bytes;     /* 0 = not measured */
     bool memory_last_rank;            /* measured on the last pipeline rank (Megatron's logging rank) */
     char skip[240];                   /* non-empty: not evaluated, and why */
@@ -75,6 +82,10 @@ typedef struct {
     double error;                     /* predicted / measured - 1 (negative: predicted too fast) */
     double predicted_memory_bytes;
     double memory_error;              /* 0 when memory was not measured */
+    /* A layer benchmark: the layer's predicted forward and backward (its
+     * recomputation included) and their errors; the step fields above
+     * hold their sums. */
+    double predicted_fwd_s, predicted_bwd_s, fwd_error, bwd_error;
     const char *dominant;             /* the largest term of the predicted step */
     double dominant_fraction;
 } mp_run_result;
