@@ -135,21 +135,31 @@ static double unit_s(const mp_cost_ctx *c, mp_coll k, double dense, double exper
            coll_s(c, k, se, l->etp * l->ep, expert * bytes_per_param);
 }
 
-void mp_cost_shard_micro_batch(const mp_cost_ctx *c, const mp_param_split *sp, const int nr[MP_LAYER_CLASSES],
-                               mp_shard_mb *out)
+/* What one micro-batch of a pipeline rank runs, unit by unit: the
+ * settings, one layer's dense and expert parameters of each class, and the
+ * extra collectives per unit of DeepSpeed's per-tensor ZeRO-3.  Shared by
+ * the priced sums (mp_cost_shard_micro_batch) and the listing
+ * (mp_cost_shard_ops), so the two cannot differ. */
+typedef struct {
+    bool per_mb_ag, bwd_ag, rc_ag, per_mb_rs;
+    double units[MP_LAYER_CLASSES][2]; /* dense, expert parameters of one layer of each class */
+    double extra_ag, extra_rs;         /* latency-only collectives added per layer (blocking fetch) */
+} shard_plan;
+
+static bool shard_plan_of(const mp_cost_ctx *c, const mp_param_split *sp, shard_plan *p)
 {
     const mp_layout *l = &c->lay;
     const mp_workload *w = c->wl;
-    memset(out, 0, sizeof *out);
+    memset(p, 0, sizeof *p);
     if (l->zero < 2)
-        return;
+        return false;
     bool gather = l->zero >= 3;
     /* Once per step under pipeline parallelism (parameters kept gathered,
      * gradients accumulated): the per-step part is priced by
      * mp_cost_step_ops; here only what recurs every micro-batch. */
-    bool per_mb_rs = reduce_each_micro_batch(c);
-    bool per_mb_ag = gather && l->pp == 1;
-    bool bwd_ag = per_mb_ag && !keep_gathered(c);
+    p->per_mb_rs = reduce_each_micro_batch(c);
+    p->per_mb_ag = gather && l->pp == 1;
+    p->bwd_ag = p->per_mb_ag && !keep_gathered(c);
     /* DeepSpeed 0.3-0.4 (zero3_blocking_fetch) fetches on every
      * submodule's forward pre-hook and releases on its post-hook
      * (stage3.py at v0.3.16: pre_sub_module_forward_function ->
@@ -160,39 +170,48 @@ void mp_cost_shard_micro_batch(const mp_cost_ctx *c, const mp_param_split *sp, c
      * backward's own fetch (pre_sub_module_backward_function).  FSDP units
      * wrap the recomputed block and stay unsharded through it: no extra
      * gather there. */
-    bool rc_ag = bwd_ag && w->zero3_blocking_fetch && l->recompute == MP_RECOMPUTE_FULL;
-    double units[MP_LAYER_CLASSES][2]; /* dense, expert parameters of one layer of each class */
+    p->rc_ag = p->bwd_ag && w->zero3_blocking_fetch && l->recompute == MP_RECOMPUTE_FULL;
     for (int q = 0; q < MP_LAYER_CLASSES; q++) {
         bool moe = q & 1;
-        units[q][0] = sp->layer_attention + (moe ? sp->layer_moe_common : sp->layer_dense_mlp);
-        units[q][1] = moe ? sp->layer_experts : 0;
+        p->units[q][0] = sp->layer_attention + (moe ? sp->layer_moe_common : sp->layer_dense_mlp);
+        p->units[q][1] = moe ? sp->layer_experts : 0;
     }
     /* DeepSpeed 0.3-0.4 (workload zero3_blocking_fetch): one collective
      * per tensor, not per layer: the layer's matrices gathered (smaller
      * tensors persist), every tensor's gradient reduce-scattered; each
      * extra collective adds its ring's latency. */
-    double extra_ag = 0, extra_rs = 0;
     if (w->zero3_blocking_fetch && gather) {
         const mp_model *m = c->model;
         int mats = 4; /* QKV, output projection, FC1 (gate and up fused), FC2 */
         int small = (m->qkv_bias ? 1 : 0) + (m->out_bias ? 1 : 0) + (m->mlp_bias ? 2 : 0) +
                     2 * (m->norm == MP_NORM_LAYER ? 2 : 1);
-        extra_ag = (mats - 1) * unit_s(c, MP_COLL_ALLGATHER, 1, 0, w->weight_bytes);
-        extra_rs = (mats + small - 1) * unit_s(c, MP_COLL_REDUCESCATTER, 1, 0, w->grad_bytes);
+        p->extra_ag = (mats - 1) * unit_s(c, MP_COLL_ALLGATHER, 1, 0, w->weight_bytes);
+        p->extra_rs = (mats + small - 1) * unit_s(c, MP_COLL_REDUCESCATTER, 1, 0, w->grad_bytes);
     }
+    return true;
+}
+
+void mp_cost_shard_micro_batch(const mp_cost_ctx *c, const mp_param_split *sp, const int nr[MP_LAYER_CLASSES],
+                               mp_shard_mb *out)
+{
+    const mp_workload *w = c->wl;
+    memset(out, 0, sizeof *out);
+    shard_plan p;
+    if (!shard_plan_of(c, sp, &p))
+        return;
     double first_ag = 0, last_rs = 0;
     for (int q = 0; q < MP_LAYER_CLASSES; q++) {
         if (!nr[q])
             continue;
-        double ag = unit_s(c, MP_COLL_ALLGATHER, units[q][0], units[q][1], w->weight_bytes) + extra_ag;
-        double rs = unit_s(c, MP_COLL_REDUCESCATTER, units[q][0], units[q][1], w->grad_bytes) + extra_rs;
-        if (per_mb_ag) {
+        double ag = unit_s(c, MP_COLL_ALLGATHER, p.units[q][0], p.units[q][1], w->weight_bytes) + p.extra_ag;
+        double rs = unit_s(c, MP_COLL_REDUCESCATTER, p.units[q][0], p.units[q][1], w->grad_bytes) + p.extra_rs;
+        if (p.per_mb_ag) {
             out->fwd_ag_s += nr[q] * ag;
             first_ag = fmax(first_ag, ag);
         }
-        if (bwd_ag)
-            out->bwd_ag_s += nr[q] * ag * (rc_ag ? 2 : 1);
-        if (per_mb_rs) {
+        if (p.bwd_ag)
+            out->bwd_ag_s += nr[q] * ag * (p.rc_ag ? 2 : 1);
+        if (p.per_mb_rs) {
             out->bwd_rs_s += nr[q] * rs;
             last_rs = fmax(last_rs, rs);
         }
@@ -203,11 +222,11 @@ void mp_cost_shard_micro_batch(const mp_cost_ctx *c, const mp_param_split *sp, c
         if (extra[i] <= 0)
             continue;
         double ag = unit_s(c, MP_COLL_ALLGATHER, extra[i], 0, w->weight_bytes);
-        if (per_mb_ag)
+        if (p.per_mb_ag)
             out->fwd_ag_s += ag;
-        if (bwd_ag)
+        if (p.bwd_ag)
             out->bwd_ag_s += ag;
-        if (per_mb_rs)
+        if (p.per_mb_rs)
             out->bwd_rs_s += unit_s(c, MP_COLL_REDUCESCATTER, extra[i], 0, w->grad_bytes);
     }
     /* Exposed: the first unit's gather (nothing runs before it) and the
@@ -216,6 +235,87 @@ void mp_cost_shard_micro_batch(const mp_cost_ctx *c, const mp_param_split *sp, c
      * it shows.  mp_cost_shard_exposed applies the windows. */
     out->first_ag_s = first_ag;
     out->last_rs_s = last_rs;
+}
+
+/* One listed collective of a unit: the group's op with the time the sums
+ * above use (dense over the dense sharding group, experts over theirs). */
+static void shard_op(const mp_cost_ctx *c, mp_op *o, const char *name, mp_coll k, bool expert, double params,
+                     double bytes_per_param, double extra_s, double fwd_times, double bwd_times, int count,
+                     int *counts, size_t *n)
+{
+    const mp_layout *l = &c->lay;
+    int sd, se;
+    mp_cost_shard_degrees(l, &sd, &se);
+    int g = expert ? se : sd, stride = expert ? l->etp * l->ep : l->tp;
+    if (g <= 1 || params <= 0 || (fwd_times <= 0 && bwd_times <= 0))
+        return;
+    mp_op *x = &o[*n];
+    memset(x, 0, sizeof *x);
+    x->name = name;
+    x->kind = MP_OP_COMM;
+    x->coll = fwd_times > 0 ? k : MP_COLL_NONE;
+    x->bwd_coll = bwd_times > 0 ? k : MP_COLL_NONE;
+    x->group = expert ? MP_GROUP_EDP : MP_GROUP_DP;
+    x->group_size = g;
+    x->inter_node = mp_cost_members_per_node(c->hw, stride, g) < g;
+    double bytes = params * bytes_per_param;
+    double t = coll_s(c, k, g, stride, bytes) + extra_s;
+    x->fwd_comm_bytes = fwd_times > 0 ? bytes : 0;
+    x->bwd_comm_bytes = bwd_times > 0 ? bytes : 0;
+    x->fwd_s = fwd_times * t;
+    x->bwd_s = bwd_times * t;
+    x->transient_bytes = bytes;
+    counts[*n] = count;
+    (*n)++;
+}
+
+size_t mp_cost_shard_ops(const mp_cost_ctx *c, mp_op *ops, int *counts, size_t max)
+{
+    const mp_workload *w = c->wl;
+    if (c->lay.pp != 1 || max < 4 * MP_LAYER_CLASSES + 4)
+        return 0;
+    mp_param_split sp;
+    mp_cost_stage_params(c, 0, &sp);
+    shard_plan p;
+    if (!shard_plan_of(c, &sp, &p))
+        return 0;
+    int nr[MP_LAYER_CLASSES];
+    mp_cost_count_layers(c, 0, c->model->num_layers, nr);
+    static const char *const ag_name[MP_LAYER_CLASSES][2] = {
+        {"layer-gather", "layer-expert-gather"},
+        {"moe-layer-gather", "moe-layer-expert-gather"},
+        {"local-layer-gather", "local-layer-expert-gather"},
+        {"local-moe-gather", "local-moe-expert-gather"}};
+    static const char *const rs_name[MP_LAYER_CLASSES][2] = {
+        {"layer-grad-rs", "layer-expert-grad-rs"},
+        {"moe-layer-grad-rs", "moe-layer-expert-grad-rs"},
+        {"local-layer-grad-rs", "local-layer-expert-grad-rs"},
+        {"local-moe-grad-rs", "local-moe-expert-grad-rs"}};
+    size_t n = 0;
+    double fa = p.per_mb_ag ? 1 : 0, ba = p.bwd_ag ? (p.rc_ag ? 2 : 1) : 0, br = p.per_mb_rs ? 1 : 0;
+    for (int q = 0; q < MP_LAYER_CLASSES; q++) {
+        if (!nr[q])
+            continue;
+        for (int e = 0; e < 2; e++) {
+            shard_op(c, ops, ag_name[q][e], MP_COLL_ALLGATHER, e, p.units[q][e], w->weight_bytes,
+                     e ? 0 : p.extra_ag, fa, ba, nr[q], counts, &n);
+            shard_op(c, ops, rs_name[q][e], MP_COLL_REDUCESCATTER, e, p.units[q][e], w->grad_bytes,
+                     e ? 0 : p.extra_rs, 0, br, nr[q], counts, &n);
+        }
+    }
+    if (sp.embedding > 0) {
+        shard_op(c, ops, "embedding-gather", MP_COLL_ALLGATHER, false, sp.embedding, w->weight_bytes, 0, fa,
+                 p.bwd_ag ? 1 : 0, 1, counts, &n);
+        shard_op(c, ops, "embedding-grad-rs", MP_COLL_REDUCESCATTER, false, sp.embedding, w->grad_bytes, 0, 0, br, 1,
+                 counts, &n);
+    }
+    if (sp.head > 0) {
+        shard_op(c, ops, "head-gather", MP_COLL_ALLGATHER, false, sp.head, w->weight_bytes, 0, fa,
+                 p.bwd_ag ? 1 : 0, 1, counts, &n);
+        shard_op(c, ops, "head-grad-rs", MP_COLL_REDUCESCATTER, false, sp.head, w->grad_bytes, 0, 0, br, 1, counts,
+                 &n);
+    }
+    return n;
 }
 
 void mp_cost_shard_exposed(const mp_shard_mb *s, double fwd_window_s, double bwd_window_s, double *fwd_s,

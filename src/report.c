@@ -342,6 +342,16 @@ json_t *mp_report_explain_json(const mp_cost_ctx *c, const mp_cost *r, bool ops)
             json_object_set_new(blocks, mp_block_name((mp_block)b), a);
         }
         json_object_set_new(j, "ops_per_micro_batch", blocks);
+        mp_op so[4 * MP_LAYER_CLASSES + 4];
+        int cnt[4 * MP_LAYER_CLASSES + 4];
+        size_t ns = mp_cost_shard_ops(c, so, cnt, sizeof so / sizeof so[0]);
+        json_t *sh = json_array();
+        for (size_t i = 0; i < ns; i++) {
+            json_t *o = op_json(&so[i]);
+            json_object_set_new(o, "units", json_integer(cnt[i]));
+            json_array_append_new(sh, o);
+        }
+        json_object_set_new(j, "sharding_per_micro_batch", sh);
     }
     return j;
 }
@@ -502,6 +512,29 @@ static void print_ops(FILE *f, const mp_cost_ctx *c)
             mp_fmt_seconds(o[i].bwd_s, tb, sizeof tb);
             mp_fmt_bytes(o[i].saved_bytes, sv, sizeof sv);
             fprintf(f, "    %-20s %-28s %12s %12s %10s %10s %10s\n", o[i].name, shape, fl, hb, tf, tb, sv);
+        }
+    }
+    /* Sharded data parallelism's collectives of each micro-batch (pp 1;
+     * under pipeline parallelism they are the step block's). */
+    mp_op so[4 * MP_LAYER_CLASSES + 4];
+    int cnt[4 * MP_LAYER_CLASSES + 4];
+    size_t ns = mp_cost_shard_ops(c, so, cnt, sizeof so / sizeof so[0]);
+    if (ns) {
+        fprintf(f, "  [sharding] ZeRO %d: per micro-batch, each row's fwd and bwd for one unit%s\n", c->lay.zero,
+                c->wl->zero3_blocking_fetch ? " (none overlapped)" : " (all but the first gather and last "
+                                                                     "reduce-scatter hidden where compute allows)");
+        fprintf(f, "    %-26s %5s %-28s %12s %10s %10s %10s\n", "op", "units", "collective", "bytes", "fwd", "bwd",
+                "all units");
+        for (size_t i = 0; i < ns; i++) {
+            char shape[64], by[32], tf[32], tb[32], tt[32];
+            snprintf(shape, sizeof shape, "%s %s%d%s",
+                     mp_coll_name(so[i].coll != MP_COLL_NONE ? so[i].coll : so[i].bwd_coll),
+                     mp_group_name(so[i].group), so[i].group_size, so[i].inter_node ? " inter" : "");
+            mp_fmt_bytes(so[i].transient_bytes, by, sizeof by);
+            mp_fmt_seconds(so[i].fwd_s, tf, sizeof tf);
+            mp_fmt_seconds(so[i].bwd_s, tb, sizeof tb);
+            mp_fmt_seconds(cnt[i] * (so[i].fwd_s + so[i].bwd_s), tt, sizeof tt);
+            fprintf(f, "    %-26s %5d %-28s %12s %10s %10s %10s\n", so[i].name, cnt[i], shape, by, tf, tb, tt);
         }
     }
 }

@@ -882,6 +882,21 @@ else notok "--gpus 8 --gpus=8" "exit $rc"; fi
 run simulate --steps 1 --sequence-parallel=on --sequence-parallel
 if [ "$rc" -eq 0 ]; then ok "simulate --sequence-parallel=on --sequence-parallel agree"; else notok "simulate --sequence-parallel=on twice" "exit $rc" "$(cat "$ERR")"; fi
 
+# explain --ops with ZeRO-3 at pp 1: the [sharding] block lists each unit's
+# gathers and reduce-scatters; the seed's 16 MoE layers, dense and expert
+# parameters apart (dp 64 and edp 8), and its JSON twin.
+run explain --gpus 64 --tp 1 --pp 1 --ep 8 --zero 3 --ops
+if [ "$rc" -eq 0 ] && grep -q '^  \[sharding\] ZeRO 3: per micro-batch' "$OUT" &&
+   grep -Eq '^    moe-layer-gather +16 all-gather dp64 inter ' "$OUT" &&
+   grep -Eq '^    moe-layer-expert-grad-rs +16 reduce-scatter edp8 inter ' "$OUT"; then
+    ok "explain --ops: ZeRO-3's per-unit collectives listed"
+else notok "explain --ops: ZeRO-3's per-unit collectives" "exit $rc" "$(grep -A3 sharding "$OUT")"; fi
+run explain --gpus 64 --tp 1 --pp 1 --ep 8 --zero 3 --ops --format json
+json_check "explain --ops --format json: sharding_per_micro_batch with units" \
+    "len(d['sharding_per_micro_batch']) == 8 and d['sharding_per_micro_batch'][0]['units'] == 16 and d['sharding_per_micro_batch'][0]['name'] == 'moe-layer-gather'"
+run explain --ops --format json
+json_check "explain --ops --format json: no sharding ops without ZeRO-2/3" "d['sharding_per_micro_batch'] == []"
+
 # validate --explain ID: one record with explain's report, priced by the
 # same call as the table (so its total is the table's predicted step).
 run validate --runs validate/runs/dev-runs.yaml --explain korthikanti22_t5_22b_seqpar_selective

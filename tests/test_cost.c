@@ -1462,6 +1462,55 @@ START_TEST(test_zero3_blocking_fetch_recompute)
 }
 END_TEST
 
+/* explain --ops lists sharding's collectives of a micro-batch
+ * (mp_cost_shard_ops) with the times the step sums: with DeepSpeed's
+ * blocking ZeRO-3 nothing is hidden, so the units' sum is the exposed DP
+ * time itself.  Llama-2-7B on 64 GPUs, ZeRO-3, full recompute: 32 layers
+ * (one gather forward, two backward: the recomputed forward gathers again),
+ * the embedding and the output layer (untied: 32000 x 4096 = 131,072,000
+ * parameters each, 262,144,000 B in bf16, 524,288,000 B of fp32
+ * gradients).  ZeRO-1, or pp 2 (once per step, the step block's), lists
+ * none. */
+START_TEST(test_shard_ops)
+{
+    world *x = calloc(1, sizeof *x);
+    load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
+    mp_hardware_defaults(&x->hw);
+    mp_workload_defaults(&x->w);
+    x->w.global_batch = 64;
+    x->w.zero3_blocking_fetch = true;
+    set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_FULL);
+    x->l.zero = 3;
+    evaluate(x, 4096);
+    mp_op o[4 * MP_LAYER_CLASSES + 4];
+    int cnt[4 * MP_LAYER_CLASSES + 4];
+    size_t n = mp_cost_shard_ops(&x->c, o, cnt, sizeof o / sizeof o[0]);
+    ck_assert_uint_eq(n, 6); /* layer gather, layer reduce-scatter, embedding's two, head's two */
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += cnt[i] * (o[i].fwd_s + o[i].bwd_s);
+    ck_assert_rel(sum, x->r.slow.dp_s, 1e-12);
+    ck_assert_str_eq(o[0].name, "layer-gather");
+    ck_assert_int_eq(cnt[0], 32);
+    ck_assert_int_eq(o[0].group_size, 64);
+    ck_assert(o[0].inter_node);
+    ck_assert_rel(o[0].bwd_s, 2 * o[0].fwd_s, 1e-12);
+    ck_assert_str_eq(o[2].name, "embedding-gather");
+    ck_assert_double_eq(o[2].fwd_comm_bytes, 262144000.0);
+    ck_assert_rel(o[2].bwd_s, o[2].fwd_s, 1e-12); /* not recomputed */
+    ck_assert_double_eq(o[3].bwd_comm_bytes, 524288000.0);
+    ck_assert_double_eq(o[3].fwd_s, 0.0);
+    x->l.zero = 1;
+    evaluate(x, 4096);
+    ck_assert_uint_eq(mp_cost_shard_ops(&x->c, o, cnt, sizeof o / sizeof o[0]), 0);
+    set_layout(&x->l, 1, 2, 32, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_FULL);
+    x->l.zero = 3;
+    evaluate(x, 4096);
+    ck_assert_uint_eq(mp_cost_shard_ops(&x->c, o, cnt, sizeof o / sizeof o[0]), 0);
+    free(x);
+}
+END_TEST
+
 /* Model FLOPs per step depend on the model and the tokens, not on how
  * many GPUs share them: dp 16 -> 32 (256 GPUs) at the same global batch. */
 START_TEST(test_flops_independent_of_dp)
@@ -2012,6 +2061,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tf, test_pp_blocking_sends);
     tcase_add_test(tf, test_zero3_blocking_fetch);
     tcase_add_test(tf, test_zero3_blocking_fetch_recompute);
+    tcase_add_test(tf, test_shard_ops);
     suite_add_tcase(s, tf);
     return s;
 }

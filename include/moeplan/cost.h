@@ -237,6 +237,16 @@ double mp_cost_mean_keys(const mp_model *m, bool local, double S);
 double mp_cost_chunks_in_flight(const mp_layout *l, int r, double *inst);
 
 void mp_cost_stage_params(const mp_cost_ctx *c, int r, mp_param_split *out);
+/* The collectives sharded data parallelism (ZeRO-2/3, FSDP) adds to each
+ * micro-batch, for explain --ops (cost_shard.c): one op per unit kind (a
+ * layer of each class, dense and expert parameters apart; the embedding;
+ * the output layer), its fwd_s and bwd_s those of one unit (a backward
+ * gather counted twice where full recomputation gathers again), counts[i]
+ * the units of that kind a micro-batch runs.  The priced per-micro-batch
+ * sums are sum(counts[i] x (fwd_s + bwd_s)).  Only with pp 1: under
+ * pipeline parallelism they run once per step (mp_cost_block_ops' step
+ * block).  max >= 4 x MP_LAYER_CLASSES + 4; returns the number of ops. */
+size_t mp_cost_shard_ops(const mp_cost_ctx *c, mp_op *ops, int *counts, size_t max);
 
 /* The sharding degrees of the dense and the expert parameters' states
  * (cost_shard.c): dp*cp and edp, or those of the HSDP group; 1 and 1
