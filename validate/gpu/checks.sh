@@ -51,7 +51,7 @@ pack() { tar czf "$OUT/results.tgz" -C "$RES" . 2>/dev/null; }
 libdirs="$PWD/$BUNDLE/lib"
 for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
     found=$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l {print $NF; exit}')
-    [ -z "$found" ] && found=$(find /usr/local/cuda/lib64 /usr/local/cuda/targets /usr/lib /opt /usr/local/lib \
+    [ -z "$found" ] && found=$(find /usr/local/cuda/lib64/ /usr/local/cuda/targets/ /usr/lib /opt /usr/local/lib \
         -name "$lib" 2>/dev/null | head -1)
     [ -n "$found" ] && libdirs="$libdirs:$(dirname "$found")"
 done
