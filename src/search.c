@@ -613,8 +613,19 @@ static void search_n(search_t *s, long N)
                         }
                         int splits[4][2];
                         if (pp_splits(s, l.pp, splits) == 0) {
-                            reject(s, MP_RULE_LAYERS_PP, &l, "layers %d split over pp %d neither evenly nor with "
-                                   "uneven first and last ranks", m->num_layers, l.pp);
+                            /* Say what was tried: uneven first and last
+                             * ranks only with --uneven-pipeline, or the
+                             * pinned first/last counts. */
+                            if (s->o->fixed_set.pp_first || s->o->fixed_set.pp_last)
+                                reject(s, MP_RULE_LAYERS_PP, &l, "layers %d do not split over pp %d as %d on the "
+                                       "first rank, %d on the last and the rest evenly over the others",
+                                       m->num_layers, l.pp, s->o->fixed.pp_first, s->o->fixed.pp_last);
+                            else if (s->o->uneven_pipeline)
+                                reject(s, MP_RULE_LAYERS_PP, &l, "layers %d split over pp %d neither evenly nor "
+                                       "with uneven first and last ranks", m->num_layers, l.pp);
+                            else
+                                reject(s, MP_RULE_LAYERS_PP, &l, "layers %d not divisible by pp %d (--uneven-pipeline "
+                                       "also tries uneven first and last ranks)", m->num_layers, l.pp);
                             continue;
                         }
                         ok_pp[nok++] = l.pp;

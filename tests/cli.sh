@@ -368,6 +368,20 @@ all((lambda L, ks: (L['gpus'] == L['tp']*L['cp']*L['dp']*L['pp']) if all(L[k] fo
 run plan --gpus 64 --recompute full --zero 1 --format json --why-not
 json_check "why-not samples carry the pinned recomputation and ZeRO stage, not stale ones" "
 len(d['why_not']) > 0 and all(w['layout']['recompute'] == 'full' and w['layout']['zero'] == 1 for w in d['why_not'])"
+# The seed's 16 layers over pp 3: 16 % 3 = 1, so not evenly; uneven first
+# and last ranks (5 + 6 + 5) are tried only with --uneven-pipeline, and the
+# reason says which was tried (it said "neither evenly nor with uneven first
+# and last ranks" without the option, which tried none).
+refused "plan pp 3 without --uneven-pipeline: the reason says uneven was not tried" \
+    "layers 16 not divisible by pp 3 (--uneven-pipeline also tries uneven first and last ranks)" \
+    plan --gpus 3 --pp 3
+run plan --gpus 3 --pp 3 --uneven-pipeline
+if [ "$rc" -eq 0 ] && grep -q -- '--pp-first-layers 5 --pp-last-layers 5' "$OUT"; then
+    ok "plan pp 3 with --uneven-pipeline: 5 + 6 + 5"
+else notok "plan pp 3 with --uneven-pipeline: 5 + 6 + 5" "exit $rc"; fi
+refused "plan with pinned first/last layers that cannot split: the reason names them" \
+    "layers 16 do not split over pp 2 as 3 on the first rank, 3 on the last" \
+    plan --gpus 2 --pp 2 --pp-first-layers 3 --pp-last-layers 3
 run plan --gpus 64 --recompute none --format json --why-not
 json_check "why-not samples under --recompute none say none" "
 len(d['why_not']) > 0 and all(w['layout']['recompute'] == 'none' for w in d['why_not'])"
