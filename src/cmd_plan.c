@@ -499,8 +499,8 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
              * section stays short over a wide range. */
             bool all = o->pareto || r.n_front <= 12;
             if (all)
-                fprintf(out, "\nPareto front, GPUs vs tokens/s: %zu layouts, each the fastest on its GPU count and "
-                             "faster than any on fewer GPUs\n", r.n_front);
+                fprintf(out, "\nPareto front, GPUs vs tokens/s: %zu layout%s, each the fastest on its GPU count and "
+                             "faster than any on fewer GPUs\n", r.n_front, mp_plural((long long)r.n_front));
             else
                 fprintf(out, "\nPareto front, GPUs vs tokens/s: %zu layouts, each the fastest on its GPU count and "
                              "faster than any on fewer GPUs;\nshown: one per doubling of GPUs and the last "
@@ -525,7 +525,8 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         for (size_t i = 0; i < r.n_best; i++)
             row(out, (long)i + 1, &r.best[i], experts);
         if (o->pareto) {
-            fprintf(out, "\nPareto front over GPUs, tokens/s and memory: %zu layouts (JSON key pareto)\n", r.n_pareto);
+            fprintf(out, "\nPareto front over GPUs, tokens/s and memory: %zu layout%s (JSON key pareto)\n", r.n_pareto,
+                    mp_plural((long long)r.n_pareto));
         }
         if (n_sim) {
             fprintf(out, "\nThe best %zu re-ranked by simulated p50 step (moeplan simulate: 10 steps, seed 1, lengths "

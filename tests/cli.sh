@@ -382,6 +382,12 @@ else notok "plan pp 3 with --uneven-pipeline: 5 + 6 + 5" "exit $rc"; fi
 refused "plan with pinned first/last layers that cannot split: the reason names them" \
     "layers 16 do not split over pp 2 as 3 on the first rank, 3 on the last" \
     plan --gpus 2 --pp 2 --pp-first-layers 3 --pp-last-layers 3
+# One layout pinned: the fronts count it as "1 layout" (they said "1 layouts").
+run plan --gpus 8 --tp 1 --cp 1 --pp 1 --ep 1 --etp 1 --micro-batch 2 --recompute none --zero 1 --pareto
+if [ "$rc" -eq 0 ] && grep -q '^Pareto front, GPUs vs tokens/s: 1 layout, each' "$OUT" &&
+    grep -q '^Pareto front over GPUs, tokens/s and memory: 1 layout (JSON' "$OUT"; then
+    ok "plan: a front of one layout says '1 layout'"
+else notok "plan: a front of one layout says '1 layout'" "exit $rc"; fi
 run plan --gpus 64 --recompute none --format json --why-not
 json_check "why-not samples under --recompute none say none" "
 len(d['why_not']) > 0 and all(w['layout']['recompute'] == 'none' for w in d['why_not'])"
