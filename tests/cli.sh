@@ -388,6 +388,17 @@ if [ "$rc" -eq 0 ] && grep -q '^Pareto front, GPUs vs tokens/s: 1 layout, each' 
     grep -q '^Pareto front over GPUs, tokens/s and memory: 1 layout (JSON' "$OUT"; then
     ok "plan: a front of one layout says '1 layout'"
 else notok "plan: a front of one layout says '1 layout'" "exit $rc"; fi
+# overlap_grad_reduce overlaps the gradient reduce-scatter and, with the
+# distributed optimizer, the parameter all-gather (moeplan(5)): --emit
+# megatron writes both flags, and only the first with ZeRO 0.
+run explain --gpus 8 --workload tests/data/workload-bf16.yaml --emit megatron
+if [ "$rc" -eq 0 ] && grep -q -- '^--overlap-grad-reduce' "$OUT" && grep -q -- '^--overlap-param-gather' "$OUT"; then
+    ok "overlap_grad_reduce with ZeRO 1: --overlap-grad-reduce --overlap-param-gather"
+else notok "overlap_grad_reduce with ZeRO 1: --overlap-grad-reduce --overlap-param-gather" "exit $rc"; fi
+run explain --gpus 8 --workload tests/data/workload-bf16.yaml --zero 0 --emit megatron
+if [ "$rc" -eq 0 ] && grep -q -- '^--overlap-grad-reduce' "$OUT" && ! grep -q -- '--overlap-param-gather' "$OUT"; then
+    ok "overlap_grad_reduce with ZeRO 0: no parameter gather to overlap"
+else notok "overlap_grad_reduce with ZeRO 0: no parameter gather to overlap" "exit $rc"; fi
 run plan --gpus 64 --recompute none --format json --why-not
 json_check "why-not samples under --recompute none say none" "
 len(d['why_not']) > 0 and all(w['layout']['recompute'] == 'none' for w in d['why_not'])"
