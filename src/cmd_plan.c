@@ -460,7 +460,8 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
                 mp_report_escape(in->model.name, mname, sizeof mname), mp_report_escape(in->hw.name, hname, sizeof hname),
                 so.gpus_min, so.gpus_max, in->wl.global_batch, in->wl.seq_max, in->wl.seq_max);
     }
-    fprintf(out, "layouts: %zu considered, %zu scored by the cost model, %zu kept (fit with %.0f%% headroom%s)\n",
+    /* %.4g: --headroom 0.5% printed "fit with 0% headroom" (%.0f), 12.5% as 12%. */
+    fprintf(out, "layouts: %zu considered, %zu scored by the cost model, %zu kept (fit with %.4g%% headroom%s)\n",
             r.considered, r.scored, r.kept, 100 * so.headroom, targets ? " and meet the targets" : "");
     fprintf(out, "rejected:");
     bool anyrej = false;

@@ -457,7 +457,7 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
              c->expert_load, c->expert_load <= 1.0 ? " -- 1.00 is perfect balance, a lower bound on the step" : "",
              auxd);
     }
-    LINE("memory allowance: %.2f GiB reserved (CUDA context, NCCL, framework) + %.0f%% fragmentation",
+    LINE("memory allowance: %.2f GiB reserved (CUDA context, NCCL, framework) + %.4g%% fragmentation",
          hw->reserved_bytes / 1073741824.0, 100 * hw->fragmentation);
     for (int i = 0; i < m->num_notes; i++)
         LINE("model: %s", m->notes[i]);
@@ -643,7 +643,7 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     if (mm->fp8_weight_bytes > 0)
         row_bytes(f, "fp8 weights", mm->fp8_weight_bytes, "FP8 copies of the linear weights (rowwise + columnwise)");
     row_bytes(f, "reserved", mm->reserved_bytes, "CUDA context, NCCL, framework (hardware file)");
-    snprintf(note, sizeof note, "%.0f%% of allocations", 100 * hw->fragmentation);
+    snprintf(note, sizeof note, "%.4g%% of allocations", 100 * hw->fragmentation);
     row_bytes(f, "fragmentation", mm->fragmentation_bytes, note);
     row_bytes(f, "total", mm->total_bytes, "");
     row_bytes(f, "capacity", mm->capacity_bytes, "");

@@ -399,6 +399,21 @@ run explain --gpus 8 --workload tests/data/workload-bf16.yaml --zero 0 --emit me
 if [ "$rc" -eq 0 ] && grep -q -- '^--overlap-grad-reduce' "$OUT" && ! grep -q -- '--overlap-param-gather' "$OUT"; then
     ok "overlap_grad_reduce with ZeRO 0: no parameter gather to overlap"
 else notok "overlap_grad_reduce with ZeRO 0: no parameter gather to overlap" "exit $rc"; fi
+# Percentages are printed as given, not rounded to whole ones: --headroom
+# 12.5% said "fit with 12% headroom" and 0.5% "0%"; a hardware file's
+# fragmentation of 2.5% said "2% of allocations" while pricing 2.5%: the seed
+# plan's 160.47 MB at 5% (README) halves to 80.24 MB.
+run plan --gpus 8 --headroom 12.5%
+if [ "$rc" -eq 0 ] && grep -q 'kept (fit with 12.5% headroom)' "$OUT"; then ok "plan --headroom 12.5% says 12.5%"
+else notok "plan --headroom 12.5% says 12.5%" "exit $rc"; fi
+run plan --gpus 8 --headroom 0.5%
+if [ "$rc" -eq 0 ] && grep -q 'kept (fit with 0.5% headroom)' "$OUT"; then ok "plan --headroom 0.5% says 0.5%, not 0%"
+else notok "plan --headroom 0.5% says 0.5%, not 0%" "exit $rc"; fi
+sed 's/^fragmentation: .*/fragmentation: 2.5%/' plans/seed-hardware.yaml >"$TMP/hw-frag.yaml"
+run explain --hardware "$TMP/hw-frag.yaml"
+if [ "$rc" -eq 0 ] && grep -q '^  fragmentation        80.24 MB     0.07 GiB  2.5% of allocations' "$OUT" &&
+    grep -q '+ 2.5% fragmentation$' "$OUT"; then ok "explain: fragmentation 2.5% says 2.5% (80.24 MB)"
+else notok "explain: fragmentation 2.5% says 2.5% (80.24 MB)" "exit $rc" "$(grep -i fragm "$OUT" | tr '\n' '|')"; fi
 run plan --gpus 64 --recompute none --format json --why-not
 json_check "why-not samples under --recompute none say none" "
 len(d['why_not']) > 0 and all(w['layout']['recompute'] == 'none' for w in d['why_not'])"
