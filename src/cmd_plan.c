@@ -52,6 +52,17 @@ static mp_status parse_gpus(const char *text, long *a, long *b, mp_error *err)
 
 /* The layout as explain's flags; no --ep or --etp for a model without
  * experts. */
+/* "8 GPUs", "1 GPU" or "1-64 GPUs": one count is one number ("128-128
+ * GPUs" read as a range). */
+static const char *gpu_range(long lo, long hi, char *buf, size_t len)
+{
+    if (lo == hi)
+        snprintf(buf, len, "%ld GPU%s", lo, mp_plural(lo));
+    else
+        snprintf(buf, len, "%ld-%ld GPUs", lo, hi);
+    return buf;
+}
+
 static void layout_flags(const mp_layout *l, bool experts, char *buf, size_t len)
 {
     char ex[48] = "";
@@ -275,6 +286,7 @@ static mp_status prepare(const cli_opts *o, cli_inputs **inp, mp_search_opts *so
 
 mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
 {
+    char gr[48]; /* gpu_range's text */
     cli_inputs *in;
     mp_search_opts so;
     mp_status st = prepare(o, &in, &so, err);
@@ -298,13 +310,13 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             char line[256];
             mp_report_layout_line(&r.samples[0].lay, r.experts, line, sizeof line);
             st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
-                              "no layout on %ld-%ld GPUs passes the rules; first broken: '%s': %s (%s)", so.gpus_min,
-                              so.gpus_max, mp_rule_name(r.samples[0].rule), r.samples[0].why, line);
+                              "no layout on %s passes the rules; first broken: '%s': %s (%s)",
+                              gpu_range(so.gpus_min, so.gpus_max, gr, sizeof gr), mp_rule_name(r.samples[0].rule), r.samples[0].why, line);
         } else {
             st = mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
-                              "no layout on %ld-%ld GPUs matches the pinned values: the GPU count must be a multiple "
+                              "no layout on %s matches the pinned values: the GPU count must be a multiple "
                               "of tp * cp * pp and cover ep * etp",
-                              so.gpus_min, so.gpus_max);
+                              gpu_range(so.gpus_min, so.gpus_max, gr, sizeof gr));
         }
         goto done;
     }
@@ -333,7 +345,8 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             goto done;
         }
         char title[400];
-        snprintf(title, sizeof title, "%s on %s, %ld-%ld GPUs", in->model.name, in->hw.name, so.gpus_min, so.gpus_max);
+        snprintf(title, sizeof title, "%s on %s, %s", in->model.name, in->hw.name,
+                 gpu_range(so.gpus_min, so.gpus_max, gr, sizeof gr));
         mp_svg_plan(pf, &r, title, in->hw.memory_bytes);
         if (fclose(pf) != 0) {
             st = mp_error_set(err, MP_ERR_IO, o->plot_path, 0, 0, "cannot write the plot");
@@ -456,9 +469,9 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
     }
     {
         char mname[600], hname[600];
-        fprintf(out, "moeplan plan: %s on %s, %ld-%ld GPUs, batch %ld x %ld tokens (memory at %ld)\n",
+        fprintf(out, "moeplan plan: %s on %s, %s, batch %ld x %ld tokens (memory at %ld)\n",
                 mp_report_escape(in->model.name, mname, sizeof mname), mp_report_escape(in->hw.name, hname, sizeof hname),
-                so.gpus_min, so.gpus_max, in->wl.global_batch, in->wl.seq_max, in->wl.seq_max);
+                gpu_range(so.gpus_min, so.gpus_max, gr, sizeof gr), in->wl.global_batch, in->wl.seq_max, in->wl.seq_max);
     }
     /* %.4g: --headroom 0.5% printed "fit with 0% headroom" (%.0f), 12.5% as 12%. */
     fprintf(out, "layouts: %zu considered, %zu scored by the cost model, %zu kept (fit with %.4g%% headroom%s)\n",
@@ -488,8 +501,8 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             row(out, 1, &r.fewest, experts);
         }
         if (r.n_per_gpu && strcmp(o->sort, "tokens-per-gpu")) {
-            fprintf(out, "\nMost tokens/s per GPU: the best %zu on %ld-%ld GPUs (ties: fewer GPUs, then less memory)\n",
-                    r.n_per_gpu, so.gpus_min, so.gpus_max);
+            fprintf(out, "\nMost tokens/s per GPU: the best %zu on %s (ties: fewer GPUs, then less memory)\n",
+                    r.n_per_gpu, gpu_range(so.gpus_min, so.gpus_max, gr, sizeof gr));
             row_header(out);
             for (size_t i = 0; i < r.n_per_gpu; i++)
                 row(out, (long)i + 1, &r.per_gpu[i], experts);

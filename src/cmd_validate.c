@@ -25,7 +25,7 @@ static const char *basis_name(mp_measured_basis b)
     switch (b) {
     case MP_MEASURED_TIME: return "iteration time";
     case MP_MEASURED_TOKENS: return "tokens/s";
-    case MP_MEASURED_TFLOPS_EQ: return "TFLOP/s, eq.";
+    case MP_MEASURED_TFLOPS_EQ: return "TFLOP/s, eq. 3"; /* Narayanan et al. 2021, eq. (3) */
     case MP_MEASURED_TFLOPS: return "model TFLOP/s";
     case MP_MEASURED_MFU: return "MFU";
     case MP_MEASURED_LAYER: return "one layer";

@@ -171,14 +171,22 @@ bool mp_parse_quantity(const char *text, mp_unit_kind kind, double *out, char *w
 /* Past the largest prefix (or below the smallest), each formatter falls
  * back to three significant digits of the base unit, so a value of 1e308
  * prints as "1e+308 B", not as 300 digits that break a report's columns. */
+/* The least value shown in `unit` rather than in the unit 1000 times
+ * smaller, printed there with `d` decimals: where that would round up to
+ * "1000.00" (999.996 ms), the larger unit ("1.000 s") is taken. */
+static double up(double unit, int d)
+{
+    return unit * (1.0 - 0.5e-3 * pow(10.0, -d));
+}
+
 void mp_fmt_bytes(double b, char *buf, size_t len)
 {
     double a = fabs(b);
-    if (a >= 1e18) snprintf(buf, len, "%.3g B", b);
-    else if (a >= 1e12) snprintf(buf, len, "%.2f TB", b / 1e12);
-    else if (a >= 1e9) snprintf(buf, len, "%.2f GB", b / 1e9);
-    else if (a >= 1e6) snprintf(buf, len, "%.2f MB", b / 1e6);
-    else if (a >= 1e3) snprintf(buf, len, "%.2f kB", b / 1e3);
+    if (a >= up(1e18, 2)) snprintf(buf, len, "%.3g B", b);
+    else if (a >= up(1e12, 2)) snprintf(buf, len, "%.2f TB", b / 1e12);
+    else if (a >= up(1e9, 2)) snprintf(buf, len, "%.2f GB", b / 1e9);
+    else if (a >= up(1e6, 2)) snprintf(buf, len, "%.2f MB", b / 1e6);
+    else if (a >= up(1e3, 0)) snprintf(buf, len, "%.2f kB", b / 1e3);
     else if (a > 0 && a < 0.5) snprintf(buf, len, "%.3g B", b);
     else snprintf(buf, len, "%.0f B", b);
 }
@@ -191,11 +199,11 @@ void mp_fmt_gib(double b, char *buf, size_t len)
 void mp_fmt_count(double n, char *buf, size_t len)
 {
     double a = fabs(n);
-    if (a >= 1e15) snprintf(buf, len, "%.3g", n);
-    else if (a >= 1e12) snprintf(buf, len, "%.3f T", n / 1e12);
-    else if (a >= 1e9) snprintf(buf, len, "%.3f B", n / 1e9);
-    else if (a >= 1e6) snprintf(buf, len, "%.3f M", n / 1e6);
-    else if (a >= 1e3) snprintf(buf, len, "%.3f k", n / 1e3);
+    if (a >= up(1e15, 3)) snprintf(buf, len, "%.3g", n);
+    else if (a >= up(1e12, 3)) snprintf(buf, len, "%.3f T", n / 1e12);
+    else if (a >= up(1e9, 3)) snprintf(buf, len, "%.3f B", n / 1e9);
+    else if (a >= up(1e6, 3)) snprintf(buf, len, "%.3f M", n / 1e6);
+    else if (a >= up(1e3, 0)) snprintf(buf, len, "%.3f k", n / 1e3);
     else if (a > 0 && a < 0.5) snprintf(buf, len, "%.3g", n);
     else snprintf(buf, len, "%.0f", n);
 }
@@ -206,9 +214,9 @@ void mp_fmt_seconds(double s, char *buf, size_t len)
 {
     double a = fabs(s);
     if (a >= 1e6) snprintf(buf, len, "%.3g s", s);
-    else if (a >= 1.0) snprintf(buf, len, "%.3f s", s);
-    else if (a >= 1e-3) snprintf(buf, len, "%.2f ms", s * 1e3);
-    else if (a >= 1e-6) snprintf(buf, len, "%.2f us", s * 1e6);
+    else if (a >= up(1.0, 2)) snprintf(buf, len, "%.3f s", s);
+    else if (a >= up(1e-3, 2)) snprintf(buf, len, "%.2f ms", s * 1e3);
+    else if (a >= up(1e-6, 0)) snprintf(buf, len, "%.2f us", s * 1e6);
     else if (a == 0) snprintf(buf, len, "0 s");
     else if (a < 0.5e-11) snprintf(buf, len, "%.3g s", s);
     else if (a >= 1e-8) snprintf(buf, len, "%.0f ns", s * 1e9);
@@ -218,10 +226,10 @@ void mp_fmt_seconds(double s, char *buf, size_t len)
 void mp_fmt_flops(double f, char *buf, size_t len)
 {
     double a = fabs(f);
-    if (a >= 1e21) snprintf(buf, len, "%.3g FLOP", f);
-    else if (a >= 1e18) snprintf(buf, len, "%.3f EFLOP", f / 1e18);
-    else if (a >= 1e15) snprintf(buf, len, "%.3f PFLOP", f / 1e15);
-    else if (a >= 1e12) snprintf(buf, len, "%.3f TFLOP", f / 1e12);
+    if (a >= up(1e21, 3)) snprintf(buf, len, "%.3g FLOP", f);
+    else if (a >= up(1e18, 3)) snprintf(buf, len, "%.3f EFLOP", f / 1e18);
+    else if (a >= up(1e15, 3)) snprintf(buf, len, "%.3f PFLOP", f / 1e15);
+    else if (a >= up(1e12, 3)) snprintf(buf, len, "%.3f TFLOP", f / 1e12);
     else if (a >= 1e9) snprintf(buf, len, "%.3f GFLOP", f / 1e9);
     else snprintf(buf, len, "%.0f FLOP", f);
 }

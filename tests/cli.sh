@@ -442,8 +442,14 @@ fi
 # divisibility of the sequence it does not break.
 printf 'name: w\nglobal_batch: 64\nseq_len: 4096\nprecision: bf16\nflash_attention: false\n' >"$TMP/wl-noflash.yaml"
 expect_bad "plan --cp 2 without flash attention names the cause" \
-    "^moeplan: error: no layout on 8-8 GPUs passes the rules; first broken: 'seq%\\(2\\*cp\\)': cp \\(2\\) > 1 needs flash attention" "" \
+    "^moeplan: error: no layout on 8 GPUs passes the rules; first broken: 'seq%\\(2\\*cp\\)': cp \\(2\\) > 1 needs flash attention" "" \
     -- plan --gpus 8 --cp 2 --workload "$TMP/wl-noflash.yaml"
+# One GPU count is one number in plan's header ("128-128 GPUs" read as a
+# range); a range stays a range.
+run plan --gpus 128 -n 1
+if [ "$rc" -eq 0 ] && head -1 "$OUT" | grep -q '^moeplan plan: seed-moe on seed-accelerator, 128 GPUs, batch'; then
+    ok "plan --gpus 128: the header says 128 GPUs"
+else notok "plan --gpus 128 header" "exit $rc" "$(head -1 "$OUT")"; fi
 expect_bad "plan --emit with --format csv is refused, not dropped" \
     "^moeplan: error: --emit megatron: with --format text or json, not csv" "" -- plan --gpus 8-64 --emit megatron --format csv
 

@@ -267,6 +267,17 @@ static const fmt_case fmt_cases[] = {
     {mp_fmt_seconds, 1e300, "1e+300 s"},
     {mp_fmt_flops, 3.21e15, "3.210 PFLOP"},
     {mp_fmt_flops, 1e300, "1e+300 FLOP"},
+    /* A value that would round up to 1000 in the smaller unit is shown in
+     * the larger one: 0.9999996 s at 2 decimals of ms is 1000.00 ms. */
+    {mp_fmt_seconds, 0.9999996, "1.000 s"},
+    {mp_fmt_seconds, 0.99999, "999.99 ms"},
+    {mp_fmt_seconds, 0.9999996e-3, "1.00 ms"},
+    {mp_fmt_seconds, 0.9996e-6, "1.00 us"},
+    {mp_fmt_bytes, 999.996e9, "1.00 TB"},
+    {mp_fmt_bytes, 999.99e9, "999.99 GB"},
+    {mp_fmt_bytes, 999.6, "1.00 kB"},
+    {mp_fmt_count, 999.9996e6, "1.000 B"},
+    {mp_fmt_flops, 999.9996e12, "1.000 PFLOP"},
 };
 
 START_TEST(test_fmt_bounded)
