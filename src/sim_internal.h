@@ -1,11 +1,12 @@
-/* moeplan: what the simulator's two halves share (not installed):
+/* moeplan: what the simulator's parts share (not installed):
  * schedule.c plays one group's pipeline out, simulate.c prices its passes
- * and draws the lengths and the routing. */
+ * and plays the steps, sim_draw.c draws the lengths and the routing. */
 #ifndef MOEPLAN_SIM_INTERNAL_H
 #define MOEPLAN_SIM_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "moeplan/simulate.h"
 
@@ -35,6 +36,22 @@ typedef struct {
     size_t n_ev, cap_ev;
     bool want_ev;
 } pipe_out;
+
+/* The random number generator (sim_draw.c): xoshiro256** seeded by
+ * splitmix64 [V18 there]. */
+typedef struct {
+    uint64_t s[4];
+    double spare;                /* rng_normal's second draw */
+    bool have_spare;
+} rng;
+void mp_sim_rng_seed(rng *g, uint64_t seed);
+/* Uniform over lo..hi, inclusive. */
+long mp_sim_rng_int(rng *g, long lo, long hi);
+/* Binomial(n, p). */
+double mp_sim_rng_binomial(rng *g, double n, double p);
+/* One sequence's length under o->lengths (wsum: the histogram's weights
+ * summed). */
+long mp_sim_draw_length(rng *g, const mp_sim_options *o, const mp_workload *w, double wsum);
 
 /* Room in *a (capacity *cap, n used) for one more element of `elem`
  * bytes, doubling it when full. */

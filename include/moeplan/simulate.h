@@ -61,7 +61,7 @@ double mp_sim_zipf_weight(int rank, double s);
 /* Per-token expert preferences p[0..E) (summing to 1) turned, in place,
  * into the shares of the routed copies when a token's k experts are
  * distinct (drawn one after another from those not yet drawn): simulate's
- * and run's one rule (simulate.c).  false: out of memory. */
+ * and run's one rule (sim_draw.c).  false: out of memory. */
 bool mp_sim_topk_shares(double *p, int E, int k);
 
 /* FWD_BWD: DualPipe's overlapped forward of (chunk, micro_batch) and a
