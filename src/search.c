@@ -1,58 +1,11 @@
 #include "moeplan/search.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MP_PARETO_CAP 4096
-
-/* The GPU counts of a range are searched in chunks of this many: each
- * chunk's per-count results (below) are held until the chunk is merged. */
-#define MP_CHUNK 1024
-
-/* What one GPU count contributes to results that are built in GPU order:
- * its fastest kept layout (the GPUs vs tokens/s front) and the Pareto front
- * of its own kept layouts (a layout is dominated only by layouts on as many
- * GPUs or fewer, so the whole front is these, filtered in GPU order).
- * Written by the one worker that searches the count. */
-typedef struct {
-    bool have_at_n;
-    mp_candidate at_n;           /* ties: the first found */
-    mp_candidate *front;
-    size_t n_front, front_cap;
-} gpu_slot;
-
-/* One worker of the search: its own cost context (a copy: only the layout
- * changes), its own counts, best lists and samples.  A worker searches its
- * GPU counts in increasing order, and each GPU count is searched by one
- * worker only, so that merging the workers' results gives the same as one
- * worker over the whole range. */
-typedef struct {
-    const mp_model *m;
-    const mp_hardware *hw;
-    const mp_workload *w;
-    const mp_search_opts *o;
-    mp_search_result *r;         /* this worker's part: counts, best, per_gpu, samples, fewest */
-    bool any_moe, any_dense;
-    size_t samples_per_rule[MP_RULE_COUNT];
-    size_t samples_cap;
-    size_t best_cap, per_gpu_cap;
-    gpu_slot *slot;              /* the GPU count being searched */
-    size_t last_dom;             /* slot front index that dominated the previous candidate */
-    bool oom;
-    mp_cost_ctx ctx;             /* initialised once; only its layout changes */
-    /* The chunk being searched: GPU counts are taken in increasing order
-     * from *next (shared by the workers) up to last. */
-    atomic_long *next;
-    long last, base;
-    gpu_slot *slots;             /* slots[N - base] */
-    mp_search_result part;       /* storage for *r */
-    struct blocks_table *blocks; /* block sums by shape (blocks_for); NULL until first used */
-    size_t blocks_max;           /* shapes it may hold: its share of BLOCKS_BUDGET_BYTES */
-} search_t;
+#include "search_internal.h"
 
 /* The block sums of a layout (mp_cost_blocks_compute) depend on the layout
  * only through tp, cp, ep, etp, the micro-batch, sequence parallelism and
@@ -66,12 +19,6 @@ typedef struct {
  * of all workers together hold at most BLOCKS_BUDGET_BYTES (256 MiB, about
  * 103,000 shapes: DeepSeek-V3 over 1-16384 GPUs meets 76,428); past
  * a worker's share the sums are computed into a scratch entry instead. */
-#define BLOCKS_BUDGET_BYTES (256.0 * 1048576)
-typedef struct blocks_entry {
-    int key[7];
-    mp_cost_blocks b;
-} blocks_entry;
-
 typedef struct blocks_table {
     int *slot;                   /* index into entry, -1 empty; cap slots, a power of two */
     int *dslot;                  /* the same by dense_key: the first entry of each (cap slots) */
@@ -192,7 +139,7 @@ static const mp_cost_blocks *blocks_for(search_t *s, const mp_layout *l)
     return &e->b;
 }
 
-static void blocks_free(blocks_table *t)
+void mp_search_blocks_free(blocks_table *t)
 {
     if (t) {
         free(t->slot);
@@ -264,39 +211,6 @@ static inline bool reject_count(search_t *s, mp_rule rule)
             reject_sample((s), (rule), (l), __VA_ARGS__);                                                              \
     } while (0)
 
-static inline double sort_key(mp_sort sort, const mp_candidate *c)
-{
-    switch (sort) {
-    case MP_SORT_STEP: return -c->step_s;
-    case MP_SORT_TOKENS_PER_GPU: return c->tokens_per_s / c->lay.gpus;
-    case MP_SORT_HEADROOM: return c->headroom_bytes;
-    case MP_SORT_TOKENS: break;
-    }
-    return c->tokens_per_s;
-}
-
-/* Total order so that output is deterministic: key, then fewer GPUs, then
- * less memory, then the layout tuple. */
-static inline int better(mp_sort sort, const mp_candidate *a, const mp_candidate *b)
-{
-    double ka = sort_key(sort, a), kb = sort_key(sort, b);
-    if (ka != kb)
-        return ka > kb;
-    if (a->lay.gpus != b->lay.gpus)
-        return a->lay.gpus < b->lay.gpus;
-    if (a->mem_total_bytes != b->mem_total_bytes)
-        return a->mem_total_bytes < b->mem_total_bytes;
-    const int x[] = {a->lay.tp, a->lay.cp, a->lay.dp, a->lay.pp, a->lay.etp, a->lay.ep, a->lay.vpp, a->lay.micro_batch};
-    const int y[] = {b->lay.tp, b->lay.cp, b->lay.dp, b->lay.pp, b->lay.etp, b->lay.ep, b->lay.vpp, b->lay.micro_batch};
-    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
-        if (x[i] != y[i])
-            return x[i] < y[i];
-    if (a->lay.recompute != b->lay.recompute)
-        return a->lay.recompute < b->lay.recompute;
-    if (a->lay.sequence_parallel != b->lay.sequence_parallel)
-        return a->lay.sequence_parallel;
-    return a->lay.zero > b->lay.zero;
-}
 
 void mp_search_score(const mp_cost_ctx *c, const mp_cost *k, const mp_search_opts *o, mp_candidate *x)
 {
@@ -351,15 +265,6 @@ static void keep_sorted(search_t *s, mp_sort sort, mp_candidate **listp, size_t 
         (*n_io)++;
 }
 
-/* Pareto front over (fewer GPUs, more tokens/s, less memory). */
-static bool dominates(const mp_candidate *a, const mp_candidate *b)
-{
-    bool ge = a->lay.gpus <= b->lay.gpus && a->tokens_per_s >= b->tokens_per_s &&
-              a->mem_total_bytes <= b->mem_total_bytes;
-    bool gt = a->lay.gpus < b->lay.gpus || a->tokens_per_s > b->tokens_per_s ||
-              a->mem_total_bytes < b->mem_total_bytes;
-    return ge && gt;
-}
 
 /* The front of the GPU count being searched (all its layouts have the same
  * GPUs): a layout equal to one there in tokens/s and memory is not added
@@ -498,7 +403,7 @@ static inline void reset_inner(const search_t *s, mp_layout *l)
     l->zero = PIN(zero) ? s->o->fixed.zero : 1;
 }
 
-static void search_n(search_t *s, long N)
+void mp_search_n(search_t *s, long N)
 {
     const mp_model *m = s->m;
     const mp_workload *w = s->w;
@@ -759,297 +664,4 @@ static void search_n(search_t *s, long N)
             }
         }
     }
-}
-
-static void *worker_main(void *arg)
-{
-    search_t *s = arg;
-    for (;;) {
-        long N = atomic_fetch_add(s->next, 1);
-        if (N > s->last || s->oom)
-            break;
-        s->slot = &s->slots[N - s->base];
-        s->last_dom = 0;
-        search_n(s, N);
-    }
-    return NULL;
-}
-
-/* One GPU count's slot, merged in GPU order: its fastest layout joins the
- * GPUs vs tokens/s front when it beats every layout on fewer GPUs (the last
- * entry is the one to beat); its front's layouts join the Pareto front
- * unless a layout on fewer GPUs dominates them (none of the front's can be
- * dominated by them).  The front stops at MP_PARETO_CAP layouts. */
-static bool merge_slot(mp_search_result *r, gpu_slot *g, size_t *front_cap, size_t *pareto_cap, size_t *last_dom)
-{
-    if (g->have_at_n && (r->n_front == 0 || g->at_n.tokens_per_s > r->front[r->n_front - 1].tokens_per_s)) {
-        if (r->n_front == *front_cap) {
-            size_t cap = *front_cap ? 2 * *front_cap : 64;
-            mp_candidate *n = realloc(r->front, cap * sizeof *n);
-            if (!n)
-                return false;
-            r->front = n;
-            *front_cap = cap;
-        }
-        r->front[r->n_front++] = g->at_n;
-    }
-    for (size_t k = 0; k < g->n_front; k++) {
-        const mp_candidate *c = &g->front[k];
-        bool dom = *last_dom < r->n_pareto && dominates(&r->pareto[*last_dom], c);
-        for (size_t i = 0; i < r->n_pareto && !dom; i++)
-            if (dominates(&r->pareto[i], c)) {
-                dom = true;
-                *last_dom = i;
-            }
-        if (dom || r->n_pareto >= MP_PARETO_CAP)
-            continue;
-        if (r->n_pareto == *pareto_cap) {
-            size_t cap = *pareto_cap ? 2 * *pareto_cap : 64;
-            mp_candidate *n = realloc(r->pareto, cap * sizeof *n);
-            if (!n)
-                return false;
-            r->pareto = n;
-            *pareto_cap = cap;
-        }
-        r->pareto[r->n_pareto++] = *c;
-    }
-    return true;
-}
-
-/* The first K of two lists sorted by `sort`; on a tie a's comes first (ties
- * are between layouts of one GPU count, so of one worker's list). */
-static mp_candidate *merge_two(mp_sort sort, const mp_candidate *a, size_t na, const mp_candidate *b, size_t nb,
-                               size_t K, size_t *n_out)
-{
-    size_t n = na + nb < K ? na + nb : K, i = 0, j = 0;
-    mp_candidate *out = malloc((n ? n : 1) * sizeof *out);
-    if (!out)
-        return NULL;
-    for (size_t k = 0; k < n; k++)
-        out[k] = j < nb && (i == na || better(sort, &b[j], &a[i])) ? b[j++] : a[i++];
-    *n_out = n;
-    return out;
-}
-
-/* Merge the workers' sorted lists (at offsets list_off and n_off of
- * mp_search_result) into one of at most K, pairwise. */
-static bool merge_lists(search_t *ws, int nw, mp_sort sort, size_t K, bool per_gpu, mp_candidate **out, size_t *n_out)
-{
-    mp_candidate **lists = calloc((size_t)nw, sizeof *lists);
-    size_t *ns = calloc((size_t)nw, sizeof *ns);
-    bool ok = lists && ns;
-    for (int t = 0; ok && t < nw; t++) {
-        mp_search_result *p = &ws[t].part;
-        lists[t] = per_gpu ? p->per_gpu : p->best;
-        ns[t] = per_gpu ? p->n_per_gpu : p->n_best;
-        if (per_gpu)
-            p->per_gpu = NULL;
-        else
-            p->best = NULL;
-    }
-    for (int step = 1; ok && step < nw; step *= 2)
-        for (int t = 0; ok && t + step < nw; t += 2 * step) {
-            size_t n;
-            mp_candidate *m = merge_two(sort, lists[t], ns[t], lists[t + step], ns[t + step], K, &n);
-            if (!m) {
-                ok = false;
-                break;
-            }
-            free(lists[t]);
-            free(lists[t + step]);
-            lists[t] = m;
-            ns[t] = n;
-            lists[t + step] = NULL;
-            ns[t + step] = 0;
-        }
-    if (ok) {
-        *out = lists[0];
-        *n_out = ns[0];
-        lists[0] = NULL;
-    }
-    for (int t = 0; lists && t < nw; t++)
-        free(lists[t]);
-    free(lists);
-    free(ns);
-    return ok;
-}
-
-typedef struct {
-    int gpus;
-    size_t seq;
-    const mp_rejection *x;
-} sample_ref;
-
-static int sample_cmp(const void *pa, const void *pb)
-{
-    const sample_ref *a = pa, *b = pb;
-    if (a->gpus != b->gpus)
-        return a->gpus < b->gpus ? -1 : 1;
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
-
-/* The samples as one worker over the whole range keeps them: in search
- * order (GPU count, then the order found, which one worker saw), the first
- * why_not_samples of each rule.  Each worker kept its first of each rule,
- * which include every one of those in its GPU counts. */
-static bool merge_samples(search_t *ws, int nw, size_t per_rule, mp_search_result *r)
-{
-    size_t total = 0;
-    for (int t = 0; t < nw; t++)
-        total += ws[t].part.n_samples;
-    if (total == 0)
-        return true;
-    sample_ref *refs = malloc(total * sizeof *refs);
-    r->samples = malloc(total * sizeof *r->samples);
-    if (!refs || !r->samples) {
-        free(refs);
-        return false;
-    }
-    size_t k = 0;
-    for (int t = 0; t < nw; t++)
-        for (size_t i = 0; i < ws[t].part.n_samples; i++, k++)
-            refs[k] = (sample_ref){ws[t].part.samples[i].lay.gpus, k, &ws[t].part.samples[i]};
-    qsort(refs, total, sizeof *refs, sample_cmp);
-    size_t count[MP_RULE_COUNT] = {0};
-    for (size_t i = 0; i < total; i++) {
-        mp_rule rule = refs[i].x->rule;
-        if (count[rule] >= per_rule)
-            continue;
-        count[rule]++;
-        r->samples[r->n_samples++] = *refs[i].x;
-    }
-    free(refs);
-    return true;
-}
-
-mp_status mp_search_run(const mp_model *m, const mp_hardware *hw, const mp_workload *w, const mp_search_opts *o,
-                        mp_progress_fn progress, void *user, mp_search_result *r, mp_error *err)
-{
-    memset(r, 0, sizeof *r);
-    long range = o->gpus_max >= o->gpus_min ? o->gpus_max - o->gpus_min + 1 : 0;
-    int nw = o->jobs > 1 ? o->jobs : 1;
-    if (nw > MP_SEARCH_MAX_JOBS)
-        nw = MP_SEARCH_MAX_JOBS;
-    if (range < nw)
-        nw = range > 0 ? (int)range : 1;
-    long chunk = range < MP_CHUNK ? (range > 0 ? range : 1) : MP_CHUNK;
-    search_t *ws = calloc((size_t)nw, sizeof *ws);
-    gpu_slot *slots = calloc((size_t)chunk, sizeof *slots);
-    pthread_t *tids = calloc((size_t)nw, sizeof *tids);
-    bool ok = ws && slots && tids;
-    bool any_moe = false, any_dense = false;
-    for (int i = 0; i < m->num_layers; i++) {
-        any_moe |= m->is_moe[i];
-        any_dense |= !m->is_moe[i];
-    }
-    r->experts = any_moe;
-    atomic_long next;
-    atomic_init(&next, 0);
-    if (ok) {
-        mp_layout l0;
-        mp_layout_defaults(&l0);
-        mp_cost_ctx_init(&ws[0].ctx, m, hw, w, &l0, w->seq_max);
-        for (int t = 0; t < nw; t++) {
-            search_t *s = &ws[t];
-            if (t > 0)
-                s->ctx = ws[0].ctx;
-            /* Each worker its own states table (a cache: cost.h). */
-            s->ctx.states = calloc(1, sizeof *s->ctx.states);
-            ok &= s->ctx.states != NULL;
-            s->m = m;
-            s->hw = hw;
-            s->w = w;
-            s->o = o;
-            s->r = &s->part;
-            s->any_moe = any_moe;
-            s->any_dense = any_dense;
-            s->next = &next;
-            s->slots = slots;
-            s->blocks_max = (size_t)(BLOCKS_BUDGET_BYTES / nw / sizeof(struct blocks_entry));
-        }
-    }
-    size_t front_cap = 0, pareto_cap = 0, last_dom = 0;
-    for (long lo = o->gpus_min; ok && lo <= o->gpus_max; lo += chunk) {
-        long hi = o->gpus_max - lo + 1 < chunk ? o->gpus_max : lo + chunk - 1;
-        atomic_store(&next, lo);
-        for (int t = 0; t < nw; t++) {
-            ws[t].base = lo;
-            ws[t].last = hi;
-        }
-        /* Worker 0 is this thread; a thread that cannot be started leaves
-         * its GPU counts to the others. */
-        bool started[MP_SEARCH_MAX_JOBS] = {false};
-        for (int t = 1; t < nw && hi > lo; t++)
-            started[t] = pthread_create(&tids[t], NULL, worker_main, &ws[t]) == 0;
-        worker_main(&ws[0]);
-        for (int t = 1; t < nw; t++)
-            if (started[t])
-                pthread_join(tids[t], NULL);
-        for (int t = 0; t < nw; t++)
-            ok &= !ws[t].oom;
-        for (long N = lo; N <= hi; N++) {
-            gpu_slot *g = &slots[N - lo];
-            ok = ok && merge_slot(r, g, &front_cap, &pareto_cap, &last_dom);
-            free(g->front);
-            memset(g, 0, sizeof *g);
-        }
-        if (ok && progress)
-            progress(user, hi - o->gpus_min + 1, range);
-    }
-    /* Counts are sums; the best lists, the samples and the fewest GPUs are
-     * merged as if one worker had searched the whole range in order. */
-    for (int t = 0; ok && t < nw; t++) {
-        const mp_search_result *p = &ws[t].part;
-        r->considered += p->considered;
-        r->scored += p->scored;
-        r->kept += p->kept;
-        r->dominated += p->dominated;
-        for (int i = 0; i < MP_RULE_COUNT; i++)
-            r->rejected[i] += p->rejected[i];
-        if (p->fewest_gpus && (r->fewest_gpus == 0 || p->fewest_gpus < r->fewest_gpus)) {
-            r->fewest_gpus = p->fewest_gpus;
-            r->fewest = p->fewest;
-        }
-    }
-    ok = ok && merge_lists(ws, nw, o->sort, o->keep, false, &r->best, &r->n_best);
-    ok = ok && merge_lists(ws, nw, MP_SORT_TOKENS_PER_GPU, o->keep_per_gpu, true, &r->per_gpu, &r->n_per_gpu);
-    ok = ok && merge_samples(ws, nw, o->why_not_samples, r);
-    for (int t = 0; ws && t < nw; t++) {
-        blocks_free(ws[t].blocks);
-        free(ws[t].ctx.states);
-        free(ws[t].part.best);
-        free(ws[t].part.per_gpu);
-        free(ws[t].part.samples);
-    }
-    free(ws);
-    free(slots);
-    free(tids);
-    if (!ok) {
-        mp_search_free(r);
-        return mp_error_set(err, MP_ERR_NOMEM, "", 0, 0, "out of memory");
-    }
-    /* The front, ordered by GPUs then tokens/s, for stable output. */
-    for (size_t i = 1; i < r->n_pareto; i++) {
-        mp_candidate x = r->pareto[i];
-        size_t j = i;
-        while (j > 0 && (r->pareto[j - 1].lay.gpus > x.lay.gpus ||
-                         (r->pareto[j - 1].lay.gpus == x.lay.gpus && r->pareto[j - 1].tokens_per_s < x.tokens_per_s))) {
-            r->pareto[j] = r->pareto[j - 1];
-            j--;
-        }
-        r->pareto[j] = x;
-    }
-    return MP_OK;
-}
-
-void mp_search_free(mp_search_result *r)
-{
-    free(r->best);
-    free(r->pareto);
-    free(r->per_gpu);
-    free(r->front);
-    free(r->samples);
-    r->best = r->pareto = r->per_gpu = r->front = NULL;
-    r->samples = NULL;
-    r->n_best = r->n_pareto = r->n_per_gpu = r->n_front = r->n_samples = 0;
 }
