@@ -2,7 +2,8 @@
  *
  * cost_ops.c builds the op list of each block (GEMMs, memory-bound kernels,
  * collectives, each priced by the efficiency model); cost.c sums them into
- * a pipeline rank's memory and time and the step.  An opbuf collects ops
+ * a pipeline rank's memory and time and the step, with what the rank holds
+ * whatever its recompute mode from cost_memory.c.  An opbuf collects ops
  * (ops != NULL) or, for the per-step costs in the search, only their time. */
 #ifndef MOEPLAN_COST_INTERNAL_H
 #define MOEPLAN_COST_INTERNAL_H
@@ -62,12 +63,33 @@ void mp_cost_stage_dense_expert(const mp_cost_ctx *c, int r, double *dense, doub
  * keeps them in its frame memo and the search's states table. */
 void mp_cost_step_costs(const mp_cost_ctx *c, const mp_memory *mem, double unit, bool norm, step_cost *sc);
 
+/* Layers [first, first+count) counted by class. */
+static inline void count_layers(const mp_cost_ctx *c, int first, int count, int n[MP_LAYER_CLASSES])
+{
+    int end = first + count;
+    if (end > c->model->num_layers)
+        end = c->model->num_layers;
+    for (int k = 0; k < MP_LAYER_CLASSES; k++)
+        n[k] = c->cls_prefix[k][end] - c->cls_prefix[k][first];
+}
+static inline int count_moe(const int n[MP_LAYER_CLASSES]) { return n[MP_LAYER_MOE] + n[MP_LAYER_LOCAL_MOE]; }
+static inline int count_all(const int n[MP_LAYER_CLASSES]) { return n[0] + n[1] + n[2] + n[3]; }
+
+/* What a pipeline rank holds whatever its recompute mode (cost_memory.c):
+ * the layers of each class over its chunks; the context's states entry for
+ * its layout (NULL without a table); its memory frame, its states from
+ * entry se (NULL: computed), and the same from the context's entry. */
+void mp_cost_rank_layers(const mp_cost_ctx *c, int r, int n[MP_LAYER_CLASSES]);
+mp_states_entry *mp_cost_states_entry(const mp_cost_ctx *c);
+void mp_cost_rank_frame_of(const mp_cost_ctx *c, mp_states_entry *se, int r, const mp_block_sum *bs,
+                           mp_rank_frame *f);
+void mp_cost_rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_rank_frame *f);
+
 /* Shared by cost.c and cost_chunk.c (the cost model asked per chunk for
  * the simulator). */
 void mp_cost_sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s);
 void mp_cost_layer_time_of(mp_layer_time *t, const mp_block_sum *a, const mp_block_sum *b, mp_recompute rc);
 void mp_cost_count_layers(const mp_cost_ctx *c, int first, int count, int n[MP_LAYER_CLASSES]);
-void mp_cost_rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_rank_frame *f);
 double mp_cost_layer_saved_bytes(const mp_cost_ctx *c, const mp_block_sum *bs, int q);
 void mp_cost_rank_time_of(const mp_cost_ctx *c, const mp_cost_blocks *blocks, const mp_rank_frame *fr, double p2p,
                           mp_stage_time *st, double *hw_flops);

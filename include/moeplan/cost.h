@@ -99,7 +99,7 @@ typedef struct {
 } mp_param_split;
 
 /* The part of one pipeline rank's memory that recomputation leaves alone
- * (cost.c, rank_frame): the search scores the three recompute modes of a
+ * (cost_memory.c, mp_cost_rank_frame_of): the search scores the three recompute modes of a
  * layout in a row, and they share it. */
 typedef struct {
     int r;
@@ -120,7 +120,7 @@ typedef struct {
 
 /* What of a pipeline rank's memory and per-step costs the micro-batch,
  * sequence parallelism and recomputation leave alone: its layers, its
- * parameters and the model states ZeRO's stage gives them (cost.c,
+ * parameters and the model states ZeRO's stage gives them (cost_memory.c,
  * rank_states).  The search meets each such layout once for every
  * micro-batch size and both SP settings, so it keeps them in a table
  * (mp_states_memo) that it hands the context; keyed by every layout field
