@@ -22,7 +22,7 @@ static const struct {
     {"params_active", U_COUNT, "parameters active per token"},
     {"gpus", U_COUNT, "GPUs"},
     {"experts_per_gpu", U_COUNT, "routed experts per GPU (per MoE layer)"},
-    {"layers_per_stage", U_COUNT, "layers per pipeline stage"},
+    {"layers_per_stage", U_COUNT, "layers per pipeline stage (uneven: the most on one)"},
     {"attention_weights_bytes", U_BYTES, "attention weights per GPU"},
     {"mlp_weights_bytes", U_BYTES, "dense MLP weights per GPU"},
     {"expert_weights_bytes", U_BYTES, "routed expert weights per GPU"},
@@ -398,7 +398,21 @@ void mp_audit_claim(const mp_cost_ctx *c, const mp_cost *r, const mp_claim *cl, 
         }
         o->computed = (double)c->model->num_experts / l->ep;
         break;
-    case MP_MET_LAYERS_PER_STAGE: o->computed = (double)c->model->num_layers / l->pp; break;
+    case MP_MET_LAYERS_PER_STAGE:
+        /* Even: L / pp.  Uneven first and last ranks: the most any stage
+         * holds (the stage that decides memory and time). */
+        o->computed = (double)c->model->num_layers / l->pp;
+        if (mp_layout_uneven(l)) {
+            int most = 0;
+            for (int rr = 0; rr < l->pp; rr++) {
+                int f, n;
+                mp_layout_chunk(l, c->model->num_layers, rr, 0, &f, &n);
+                if (n > most)
+                    most = n;
+            }
+            o->computed = most;
+        }
+        break;
     case MP_MET_ATTN_WEIGHTS: o->computed = sp.attention * wb; break;
     case MP_MET_MLP_WEIGHTS:
         o->computed = sp.dense_mlp * wb;

@@ -616,8 +616,8 @@ mp_status mp_get_quantity(mp_getter *g, const char *key, bool required, mp_unit_
          * mp_unit_examples would contradict it (min_headroom is 0-0.99). */
         if (kind == MP_UNIT_FRACTION)
             return mp_doc_error(g->doc, v, g->err,
-                                "'%s' is %g; expected a fraction from %g to %g (%g%% to %g%%)", key, x, min, max,
-                                min * 100, max * 100);
+                                "'%s' is '%s'; expected a fraction from %g to %g (%g%% to %g%%)", key, v->text, min,
+                                max, min * 100, max * 100);
         return mp_doc_error(g->doc, v, g->err, "'%s' is '%s'; expected a value from %g to %g in base units (%s)", key,
                             v->text, min, max, mp_unit_examples(kind));
     }

@@ -598,6 +598,22 @@ json_check "audit: expert claims on a dense model are unverifiable" "
 [c['verdict'] for c in d['claims']] == ['unverifiable', 'unverifiable']
 and all(c['why'] == 'the model has no experts' for c in d['claims'])"
 
+# layers_per_stage on an uneven pipeline is the most layers on one stage:
+# 16 layers over pp 2 as 4 + 12 holds 12 on the last (it computed 16 / 2 = 8
+# and judged a true claim of 12 WRONG by 1.5x).
+cat >"$TMP/prop-uneven.yaml" <<EOF
+name: uneven pipeline
+model: $PWD/plans/seed-model.yaml
+hardware: $PWD/plans/seed-hardware.yaml
+workload: $PWD/plans/seed-workload.yaml
+layout: {gpus: 128, tp: 4, pp: 2, ep: 16, pp_first_layers: 4, pp_last_layers: 12}
+claims:
+  - {claim: "12 layers on the last stage", metric: layers_per_stage, value: 12}
+EOF
+run audit "$TMP/prop-uneven.yaml" --format json
+json_check "audit: layers_per_stage of an uneven pipeline is the most on one stage" \
+    "d['claims'][0]['computed'] == 12 and d['claims'][0]['verdict'] == 'holds'"
+
 # The gradients row names what its bytes are: 4 is Megatron's fp32 main
 # gradients, 2 are 16-bit gradients (it said fp32 for any figure).
 sed 's/^  gradient: 4 .*/  gradient: 2/' plans/seed-workload.yaml >"$TMP/grad16.yaml"

@@ -48,7 +48,7 @@ refused "--zero 2 with --distributed-optimizer: refused" \
 
 # --------------------------------------------- min_headroom: one range
 refused "min_headroom 2: one range, 0 to 0.99" \
-    "moeplan: $D/plan-headroom-range.yaml:10:17: error: 'min_headroom' is 2; expected a fraction from 0 to 0.99 (0% to 99%)" \
+    "moeplan: $D/plan-headroom-range.yaml:10:17: error: 'min_headroom' is '2'; expected a fraction from 0 to 0.99 (0% to 99%)" \
     -- check "$D/plan-headroom-range.yaml"
 
 # ------------------------------- microseconds: micro sign and Greek mu

@@ -455,7 +455,7 @@ START_TEST(test_get_quantity)
      * as a percentage: 60% = 0.6 is above 0.5 = 50%.  (It used to add the
      * generic "(0, 1]" too, contradicting min_headroom's 0-0.99.) */
     ck_assert_int_eq(mp_get_quantity(&gg, "frac", true, MP_UNIT_FRACTION, 0, 0.5, &x, NULL), MP_ERR_INPUT);
-    ck_assert_str_eq(gerr.msg, "'frac' is 0.6; expected a fraction from 0 to 0.5 (0% to 50%)");
+    ck_assert_str_eq(gerr.msg, "'frac' is '60%'; expected a fraction from 0 to 0.5 (0% to 50%)");
     ck_assert_int_eq(mp_get_quantity(&gg, "frac", true, MP_UNIT_FRACTION, 0, 0.99, &x, NULL), MP_OK);
 }
 END_TEST
