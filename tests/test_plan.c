@@ -204,7 +204,7 @@ static const plan_err plan_errs[] = {
      "'  max_step_time: ' is 17 chars"},
     {"requirements:\n  max_step_time: 2 hours\n", 2, 18, "'max_step_time': unknown unit 'hours'",
      "same column"},
-    {"requirements:\n  min_headroom: 150%\n", 2, 17, "'min_headroom' is 1.5; expected",
+    {"requirements:\n  min_headroom: 150%\n", 2, 17, "'min_headroom' is '150%'; expected",
      "150% = 1.5 > 0.99; '  min_headroom: ' is 16 chars"},
     {"requirements:\n  max_gpu: 8\n", 2, 3, "unknown key 'max_gpu' in 'requirements' (did you mean 'max_gpus'?)",
      "indented 2"},
