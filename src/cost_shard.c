@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cost_internal.h"
+#include "moeplan/efficiency.h"
 
 void mp_cost_shard_degrees(const mp_layout *l, int *dense, int *expert)
 {
@@ -144,7 +145,26 @@ typedef struct {
     bool per_mb_ag, bwd_ag, rc_ag, per_mb_rs;
     double units[MP_LAYER_CLASSES][2]; /* dense, expert parameters of one layer of each class */
     double extra_ag, extra_rs;         /* latency-only collectives added per layer (blocking fetch) */
+    double rs_bytes;                   /* bytes per parameter reduce-scattered */
+    int tensors_ag, tensors_rs;        /* blocking fetch: collectives per layer (gathered matrices, reduced tensors) */
+    int ring;                          /* blocking fetch: ranks of the dense sharding group; 0 otherwise */
 } shard_plan;
+
+/* DeepSpeed 0.3-0.4 issued list-form collectives (torch.distributed's
+ * all_gather and reduce_scatter over one tensor per rank), and PyTorch's
+ * NCCL process group of that time ran those through a flat buffer of its
+ * own: ProcessGroupNCCL::allgather copies each of the n output slices out
+ * of it after the NCCL call (outputTensors[i][j].copy_(outputFlattened[i][j])),
+ * reduce_scatter copies each of the n input slices into it before
+ * (flatten_for_scatter_gather).  So each such collective adds n device
+ * copies, a kernel each, moving the whole buffer once (read and write):
+ * `tensors` collectives of `params` in all at `bpp` bytes. */
+static double slices_s(const mp_cost_ctx *c, const shard_plan *p, double params, double bpp, int tensors)
+{
+    if (p->ring <= 1 || params <= 0)
+        return 0;
+    return mp_eff_memory_s(c->hw, 2.0 * params * bpp, tensors * p->ring);
+}
 
 static bool shard_plan_of(const mp_cost_ctx *c, const mp_param_split *sp, shard_plan *p)
 {
@@ -171,6 +191,13 @@ static bool shard_plan_of(const mp_cost_ctx *c, const mp_param_split *sp, shard_
      * wrap the recomputed block and stay unsharded through it: no extra
      * gather there. */
     p->rc_ag = p->bwd_ag && w->zero3_blocking_fetch && l->recompute == MP_RECOMPUTE_FULL;
+    /* The gradients reduce-scattered: the workload's gradient bytes
+     * (Megatron-LM reduces its fp32 main gradients), but DeepSpeed 0.3-0.4's
+     * ZeRO-3 reduce-scatters each 16-bit parameter's own .grad, in the
+     * parameter's dtype (partition_parameters.py at v0.3.16,
+     * _reduce_scatter_gradient: torch.distributed.reduce_scatter over
+     * param.grad slices), before copying its shard into fp32. */
+    p->rs_bytes = w->zero3_blocking_fetch && gather ? w->weight_bytes : w->grad_bytes;
     for (int q = 0; q < MP_LAYER_CLASSES; q++) {
         bool moe = q & 1;
         p->units[q][0] = sp->layer_attention + (moe ? sp->layer_moe_common : sp->layer_dense_mlp);
@@ -186,7 +213,12 @@ static bool shard_plan_of(const mp_cost_ctx *c, const mp_param_split *sp, shard_
         int small = (m->qkv_bias ? 1 : 0) + (m->out_bias ? 1 : 0) + (m->mlp_bias ? 2 : 0) +
                     2 * (m->norm == MP_NORM_LAYER ? 2 : 1);
         p->extra_ag = (mats - 1) * unit_s(c, MP_COLL_ALLGATHER, 1, 0, w->weight_bytes);
-        p->extra_rs = (mats + small - 1) * unit_s(c, MP_COLL_REDUCESCATTER, 1, 0, w->grad_bytes);
+        p->tensors_ag = mats;
+        p->tensors_rs = mats + small;
+        int sd, se;
+        mp_cost_shard_degrees(l, &sd, &se);
+        p->ring = sd;
+        p->extra_rs = (mats + small - 1) * unit_s(c, MP_COLL_REDUCESCATTER, 1, 0, w->weight_bytes);
     }
     return true;
 }
@@ -203,8 +235,11 @@ void mp_cost_shard_micro_batch(const mp_cost_ctx *c, const mp_param_split *sp, c
     for (int q = 0; q < MP_LAYER_CLASSES; q++) {
         if (!nr[q])
             continue;
-        double ag = unit_s(c, MP_COLL_ALLGATHER, p.units[q][0], p.units[q][1], w->weight_bytes) + p.extra_ag;
-        double rs = unit_s(c, MP_COLL_REDUCESCATTER, p.units[q][0], p.units[q][1], w->grad_bytes) + p.extra_rs;
+        double up = p.units[q][0] + p.units[q][1];
+        double ag = unit_s(c, MP_COLL_ALLGATHER, p.units[q][0], p.units[q][1], w->weight_bytes) + p.extra_ag +
+                    slices_s(c, &p, up, w->weight_bytes, p.tensors_ag);
+        double rs = unit_s(c, MP_COLL_REDUCESCATTER, p.units[q][0], p.units[q][1], p.rs_bytes) + p.extra_rs +
+                    slices_s(c, &p, up, p.rs_bytes, p.tensors_rs);
         if (p.per_mb_ag) {
             out->fwd_ag_s += nr[q] * ag;
             first_ag = fmax(first_ag, ag);
@@ -221,13 +256,15 @@ void mp_cost_shard_micro_batch(const mp_cost_ctx *c, const mp_param_split *sp, c
     for (int i = 0; i < 2; i++) {
         if (extra[i] <= 0)
             continue;
-        double ag = unit_s(c, MP_COLL_ALLGATHER, extra[i], 0, w->weight_bytes);
+        double ag = unit_s(c, MP_COLL_ALLGATHER, extra[i], 0, w->weight_bytes) +
+                    slices_s(c, &p, extra[i], w->weight_bytes, 1);
         if (p.per_mb_ag)
             out->fwd_ag_s += ag;
         if (p.bwd_ag)
             out->bwd_ag_s += ag;
         if (p.per_mb_rs)
-            out->bwd_rs_s += unit_s(c, MP_COLL_REDUCESCATTER, extra[i], 0, w->grad_bytes);
+            out->bwd_rs_s += unit_s(c, MP_COLL_REDUCESCATTER, extra[i], 0, p.rs_bytes) +
+                             slices_s(c, &p, extra[i], p.rs_bytes, 1);
     }
     /* Exposed: the first unit's gather (nothing runs before it) and the
      * last unit's reduce-scatter (nothing runs after it) are waited for;
@@ -297,22 +334,29 @@ size_t mp_cost_shard_ops(const mp_cost_ctx *c, mp_op *ops, int *counts, size_t m
         if (!nr[q])
             continue;
         for (int e = 0; e < 2; e++) {
+            /* The per-tensor extras (blocking fetch) on the dense row. */
+            double up = p.units[q][0] + p.units[q][1];
             shard_op(c, ops, ag_name[q][e], MP_COLL_ALLGATHER, e, p.units[q][e], w->weight_bytes,
-                     e ? 0 : p.extra_ag, fa, ba, nr[q], counts, &n);
-            shard_op(c, ops, rs_name[q][e], MP_COLL_REDUCESCATTER, e, p.units[q][e], w->grad_bytes,
-                     e ? 0 : p.extra_rs, 0, br, nr[q], counts, &n);
+                     e ? 0 : p.extra_ag + slices_s(c, &p, up, w->weight_bytes, p.tensors_ag), fa, ba, nr[q], counts,
+                     &n);
+            shard_op(c, ops, rs_name[q][e], MP_COLL_REDUCESCATTER, e, p.units[q][e], p.rs_bytes,
+                     e ? 0 : p.extra_rs + slices_s(c, &p, up, p.rs_bytes, p.tensors_rs), 0, br, nr[q], counts, &n);
         }
     }
     if (sp.embedding > 0) {
-        shard_op(c, ops, "embedding-gather", MP_COLL_ALLGATHER, false, sp.embedding, w->weight_bytes, 0, fa,
+        shard_op(c, ops, "embedding-gather", MP_COLL_ALLGATHER, false, sp.embedding, w->weight_bytes,
+                 slices_s(c, &p, sp.embedding, w->weight_bytes, 1), fa,
                  p.bwd_ag ? 1 : 0, 1, counts, &n);
-        shard_op(c, ops, "embedding-grad-rs", MP_COLL_REDUCESCATTER, false, sp.embedding, w->grad_bytes, 0, 0, br, 1,
+        shard_op(c, ops, "embedding-grad-rs", MP_COLL_REDUCESCATTER, false, sp.embedding, p.rs_bytes,
+                 slices_s(c, &p, sp.embedding, p.rs_bytes, 1), 0, br, 1,
                  counts, &n);
     }
     if (sp.head > 0) {
-        shard_op(c, ops, "head-gather", MP_COLL_ALLGATHER, false, sp.head, w->weight_bytes, 0, fa,
+        shard_op(c, ops, "head-gather", MP_COLL_ALLGATHER, false, sp.head, w->weight_bytes,
+                 slices_s(c, &p, sp.head, w->weight_bytes, 1), fa,
                  p.bwd_ag ? 1 : 0, 1, counts, &n);
-        shard_op(c, ops, "head-grad-rs", MP_COLL_REDUCESCATTER, false, sp.head, w->grad_bytes, 0, 0, br, 1, counts,
+        shard_op(c, ops, "head-grad-rs", MP_COLL_REDUCESCATTER, false, sp.head, p.rs_bytes,
+                 slices_s(c, &p, sp.head, p.rs_bytes, 1), 0, br, 1, counts,
                  &n);
     }
     return n;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "moeplan/cost.h"
+#include "moeplan/efficiency.h"
 #include "moeplan/emit.h"
 #include "moeplan/plan.h"
 #include "moeplan/search.h"
@@ -1432,7 +1433,10 @@ END_TEST
  * 4 x 4096^2 + 4096 (RMSNorm) = 67,112,960 and MLP 3 x 4096 x 11008 + 4096
  * = 135,270,400 parameters, 404,766,720 B in bf16, gathered over 64 ranks
  * 8 a node; plus the layer's other 3 matrices' collectives, each priced as
- * its ring's latency (a 2-byte gather).  Selective recomputation re-runs
+ * its ring's latency (a 2-byte gather); plus PyTorch's list-form
+ * all-gather copying each of the 64 slices of each of the 4 gathers out of
+ * its flat buffer (cost_shard.c slices_s): 256 copy kernels moving the
+ * layer's bytes once, read and written.  Selective recomputation re-runs
  * core attention only, which has no parameters: no extra gather.  The
  * prefetched ZeRO-3 (FSDP units wrap the recomputed block) gathers nothing
  * more either: its gather total is the same. */
@@ -1456,7 +1460,8 @@ START_TEST(test_zero3_blocking_fetch_recompute)
         free(x);
     }
     double layer = mp_cost_collective_s(&hw, MP_COLL_ALLGATHER, 64, 8, 404766720.0) +
-                   3 * mp_cost_collective_s(&hw, MP_COLL_ALLGATHER, 64, 8, 2.0);
+                   3 * mp_cost_collective_s(&hw, MP_COLL_ALLGATHER, 64, 8, 2.0) +
+                   mp_eff_memory_s(&hw, 2 * 404766720.0, 4 * 64);
     ck_assert_rel(dp[1] - dp[0], 32 * layer, 1e-9);
     ck_assert_rel(dp[2], dp[0], 1e-12);
 }
@@ -1468,8 +1473,9 @@ END_TEST
  * time itself.  Llama-2-7B on 64 GPUs, ZeRO-3, full recompute: 32 layers
  * (one gather forward, two backward: the recomputed forward gathers again),
  * the embedding and the output layer (untied: 32000 x 4096 = 131,072,000
- * parameters each, 262,144,000 B in bf16, 524,288,000 B of fp32
- * gradients).  ZeRO-1, or pp 2 (once per step, the step block's), lists
+ * parameters each, 262,144,000 B in bf16, gathered, and as many of 16-bit
+ * gradients reduce-scattered: DeepSpeed reduces each parameter's own .grad,
+ * not fp32 main gradients).  ZeRO-1, or pp 2 (once per step, the step block's), lists
  * none. */
 START_TEST(test_shard_ops)
 {
@@ -1498,7 +1504,7 @@ START_TEST(test_shard_ops)
     ck_assert_str_eq(o[2].name, "embedding-gather");
     ck_assert_double_eq(o[2].fwd_comm_bytes, 262144000.0);
     ck_assert_rel(o[2].bwd_s, o[2].fwd_s, 1e-12); /* not recomputed */
-    ck_assert_double_eq(o[3].bwd_comm_bytes, 524288000.0);
+    ck_assert_double_eq(o[3].bwd_comm_bytes, 262144000.0);
     ck_assert_double_eq(o[3].fwd_s, 0.0);
     x->l.zero = 1;
     evaluate(x, 4096);
