@@ -425,7 +425,8 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
              lay->zero);
     if (w->zero3_blocking_fetch && lay->zero >= 3)
         LINE("zero3_blocking_fetch: ZeRO-3 as DeepSpeed 0.3-0.4 ran it, one gather and reduce-scatter per tensor "
-             "(4 matrices a layer gathered, smaller tensors kept), all on the critical path (none prefetched)%s",
+             "(4 matrices a layer gathered, smaller tensors kept), all on the critical path (none prefetched); "
+             "16-bit gradients reduced; each collective list-form (n slice copies through a flat buffer)%s",
              lay->recompute == MP_RECOMPUTE_FULL ? "; full recompute gathers each layer a third time (its forward hooks "
                                                    "fire again)" : "");
     else if (w->zero3_blocking_fetch)
