@@ -160,10 +160,14 @@ static void rank_states(const mp_cost_ctx *c, int r, mp_rank_states *st)
     /* FP8: Transformer Engine keeps each linear layer's weight cast to FP8
      * for the micro-batches of a step, rowwise for the forward and
      * columnwise for the data gradient: 2 bytes per parameter of the
-     * attention, MLP and expert matrices (the embedding, output layer and
-     * router stay in 16 bits). */
-    if (w->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0)
-        st->fp8_weight_bytes = 2.0 * (sp.attention + sp.dense_mlp + sp.moe_common + sp.experts);
+     * attention, MLP and expert matrices (the embedding, output layer,
+     * router and norms stay in 16 bits: two blocks' norms and, in a MoE
+     * layer, the router come off the layers' parameters). */
+    if (w->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0) {
+        int nm = count_moe(st->layers), nl = count_all(st->layers);
+        double kept16 = nl * 2.0 * c->params.block_norm + nm * c->params.moe_router;
+        st->fp8_weight_bytes = 2.0 * fmax(0, sp.attention + sp.dense_mlp + sp.moe_common + sp.experts - kept16);
+    }
     /* [R20]/Megatron: 16-bit weights, fp32 main gradients, fp32 master
      * weights and Adam moments, sharded by ZeRO's stage over the
      * data-parallel group (dp*cp ranks hold replicas of the dense weights)

@@ -91,6 +91,7 @@ void mp_model_params(const mp_model *m, mp_params *p)
      * attention and before and after the MoE block. */
     p->attention = att + norm_params(m, h) * (m->post_norms ? 2.0 : 1.0);
     double mlp_norms = norm_params(m, h) * (m->post_norms ? 2.0 : 1.0);
+    p->block_norm = mlp_norms;
     p->dense_mlp = m->ffn_hidden > 0 ? mlp_params(m, (double)m->ffn_hidden) + mlp_norms : 0;
     if (m->num_experts > 0) {
         p->moe_expert_one = mlp_params(m, (double)m->expert_hidden);

@@ -95,6 +95,7 @@ typedef struct {
     double moe_shared;          /* one MoE layer's shared experts (+ gate) */
     double moe_router;          /* one MoE layer's router, incl. its bias (router_bias) */
     double moe_norm;            /* the pre-MLP norm of a MoE layer */
+    double block_norm;          /* the norm(s) before (and after) one block, attention or MLP */
     double embedding;           /* token embedding (+ learned positions) */
     double lm_head;             /* output projection (+ its bias); 0 when tied */
     double final_norm;
