@@ -175,8 +175,13 @@ static mp_status explain_one(FILE *out, const char *runs_path, const mp_run *run
         fprintf(out, "one layer, one micro-batch: forward measured %s, predicted %s, error %+.1f%%; backward "
                      "measured %s, predicted %s, error %+.1f%% (predicted / measured - 1)\n",
                 mf, pf, 100 * res.fwd_error, mb, pb, 100 * res.bwd_error);
-        fprintf(out, "(the report below prices the whole one-layer model: the layer's ops are its [attention] and "
-                     "[dense-mlp] blocks; the embedding and output layer were not timed)\n");
+        if (r->moe_layer_only)
+            fprintf(out, "(the report below prices the whole one-layer model: the layer's ops are its [moe-mlp] block "
+                         "without pre-mlp-norm and mlp-residual; nothing else was timed)\n");
+        else
+            fprintf(out, "(the report below prices the whole one-layer model: the layer's ops are its [attention] "
+                         "and [%s] blocks; the embedding and output layer were not timed)\n",
+                    r->moe ? "moe-mlp" : "dense-mlp");
     } else {
         fprintf(out, "measured %s (%s), predicted %s, error %+.1f%% (predicted / measured - 1)\n", m,
                 basis_name(r->basis), p, 100 * res.error);

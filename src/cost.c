@@ -100,6 +100,11 @@ void mp_cost_sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s)
 {
     mp_op ops[MP_MAX_OPS];
     size_t n = mp_cost_block_ops(c, blk, ops);
+    mp_cost_sum_ops(c, ops, n, s);
+}
+
+void mp_cost_sum_ops(const mp_cost_ctx *c, const mp_op *ops, size_t n, mp_block_sum *s)
+{
     memset(s, 0, sizeof *s);
     unsigned rc_mods = c->lay.recompute_modules ? c->lay.recompute_modules : (unsigned)MP_RC_CORE_ATTN;
     for (size_t i = 0; i < n; i++) {

@@ -86,3 +86,24 @@ void mp_cost_layer_time(const mp_cost_ctx *c, mp_layer_class q, mp_layer_time *o
     mp_cost_sum_block(c, (q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP, &ml);
     mp_cost_layer_time_of(out, &at, &ml, c->lay.recompute);
 }
+
+/* Megatron-Core's MoELayer alone (moe_layer.py: router, token dispatch,
+ * experts, combine, and the shared experts where the model has them), as
+ * a benchmark that calls the layer directly times it
+ * (tests/functional_tests/test_cases/common/moe_perf/__main__.py,
+ * _benchmark_moe_layer): the MoE block without what TransformerLayer runs
+ * around it, the pre-MLP norm (the block's first op) and the residual add
+ * (its last). */
+void mp_cost_moe_layer_time(const mp_cost_ctx *c, mp_layer_time *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!mp_cost_block_present(c, MP_BLOCK_MOE_MLP))
+        return;
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(c, MP_BLOCK_MOE_MLP, ops);
+    if (n < 2 || strcmp(ops[0].name, "pre-mlp-norm") || strcmp(ops[n - 1].name, "mlp-residual"))
+        return; /* not a MoE block (cost_ops.c block_moe builds it so) */
+    mp_block_sum ml;
+    mp_cost_sum_ops(c, ops + 1, n - 2, &ml);
+    mp_cost_layer_time_of(out, NULL, &ml, c->lay.recompute);
+}

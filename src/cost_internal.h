@@ -88,6 +88,8 @@ void mp_cost_rank_frame(const mp_cost_ctx *c, int r, const mp_block_sum *bs, mp_
 /* Shared by cost.c and cost_chunk.c (the cost model asked per chunk for
  * the simulator). */
 void mp_cost_sum_block(const mp_cost_ctx *c, mp_block blk, mp_block_sum *s);
+/* The same sum over a list of ops (a part of a block). */
+void mp_cost_sum_ops(const mp_cost_ctx *c, const mp_op *ops, size_t n, mp_block_sum *s);
 void mp_cost_layer_time_of(mp_layer_time *t, const mp_block_sum *a, const mp_block_sum *b, mp_recompute rc);
 void mp_cost_count_layers(const mp_cost_ctx *c, int first, int count, int n[MP_LAYER_CLASSES]);
 double mp_cost_layer_saved_bytes(const mp_cost_ctx *c, const mp_block_sum *bs, int q);

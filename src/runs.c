@@ -222,6 +222,17 @@ static void read_model(mp_run *r, const mp_node *md, const char *other)
                   "does not read it");
     }
     const char *attn = text(md, "attention"), *mlp = text(md, "mlp"), *type = text(md, "type");
+    /* "none": a benchmark of the MoE layer alone, no attention block;
+     * read only for a MoE layer benchmark, which prices it so. */
+    bool no_attention = attn && !strncasecmp(attn, "none", 4);
+    if (no_attention) {
+        if (!r->layer_bench || !(type && !strcmp(type, "moe"))) {
+            skip(r, "attention 'none' is read only for a MoE layer benchmark (the MoE layer timed alone)");
+            return;
+        }
+        r->moe_layer_only = true;
+        attn = NULL;
+    }
     if (has(attn, "MLA")) {
         skip(r, "MLA attention: the schema has no field for its ranks");
         return;
@@ -294,6 +305,11 @@ static void read_model(mp_run *r, const mp_node *md, const char *other)
      * --disable-bias-linear, untied, no dropout. */
     m->norm = gated ? MP_NORM_RMS : MP_NORM_LAYER;
     m->qkv_bias = m->out_bias = m->mlp_bias = !gated;
+    /* The run's own switch: --disable-bias-linear, or add_bias_linear=False
+     * as a TransformerConfig built in Python spells it. */
+    bool no_bias = has(other, "--disable-bias-linear") || has(other, "add_bias_linear=False");
+    if (no_bias)
+        m->qkv_bias = m->out_bias = m->mlp_bias = false;
     if (has(attn, "qkv bias"))
         m->qkv_bias = true;
     m->tied_embeddings = !gated;
@@ -406,8 +422,11 @@ static void read_model(mp_run *r, const mp_node *md, const char *other)
     if (gated)
         assume(r, "Llama-style block: RMSNorm, no biases, %s embeddings, no dropout", tied ? "tied" : "untied");
     else
-        assume(r, "GPT block as Megatron trains it: LayerNorm, biases, %s embeddings, dropout 0.1",
-               tied ? "tied" : "untied");
+        assume(r, "GPT block as Megatron trains it: LayerNorm, %s, %s embeddings, dropout 0.1",
+               no_bias ? "no biases (add_bias_linear off)" : "biases", tied ? "tied" : "untied");
+    if (r->moe_layer_only)
+        assume(r, "the MoE layer alone (attention 'none'): router, dispatch, experts, combine; no norm, "
+                  "attention or residual");
     if (m->learned_positions > 0)
         assume(r, "learned absolute positions (Megatron-LM's default --position-embedding-type), %lld rows%s",
                (long long)m->learned_positions, other && strstr(other, "--max-position-embeddings")
@@ -568,6 +587,15 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     w->pp_blocking_sends = has(other, "blocking pipeline sends");
     /* DeepSpeed's ZeRO-3 of 2021 (Narayanan et al. SC21 Table 2 used the
      * DeepSpeed library of early 2021: 0.3.x). */
+    /* The token dispatcher moeplan prices is Megatron-Core's alltoall one
+     * (permute, all-to-all, sort: cost_ops.c block_moe); the flex
+     * dispatcher's fused DeepEP and HybridEP kernels move tokens another
+     * way and are refused, not priced as an all-to-all. */
+    if (has(other, "deepep") || has(other, "hybridep") || has(other, "dispatcher=flex") ||
+        has(other, "dispatcher flex")) {
+        skip(r, "the flex token dispatcher (DeepEP or HybridEP): moeplan prices the alltoall dispatcher only");
+        return;
+    }
     w->zero3_blocking_fetch = has(other, "ZeRO-3 via DeepSpeed");
     if (w->zero3_blocking_fetch)
         assume(r, "'ZeRO-3 via DeepSpeed' of its time: zero3_blocking_fetch (one collective per tensor, none "
@@ -793,7 +821,10 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         mp_cost_ctx c;
         mp_cost_ctx_init(&c, &r->model, &r->hw, w, l, seq);
         mp_layer_time lt;
-        mp_cost_layer_time(&c, MP_LAYER_DENSE, &lt);
+        if (r->moe_layer_only)
+            mp_cost_moe_layer_time(&c, &lt);
+        else
+            mp_cost_layer_time(&c, MP_LAYER_DENSE, &lt);
         double peak = w->fp8 != MP_FP8_NONE ? r->hw.peak_flops_fp8 : r->hw.peak_flops;
         if (lt.hw_flops / r->measured_step_s > peak)
             skip(r, "the measured layer time implies %.4g TFLOP/s per GPU, above the GPU's peak %.4g (%s)",

@@ -24,7 +24,10 @@ void mp_run_evaluate_with(const mp_run *run, const mp_hardware *hw, mp_run_resul
          * backward as the layout says; the embedding and output layer,
          * which the benchmark did not time, are not counted. */
         mp_layer_time lt;
-        mp_cost_layer_time(&c, MP_LAYER_DENSE, &lt);
+        if (run->moe_layer_only)
+            mp_cost_moe_layer_time(&c, &lt);
+        else
+            mp_cost_layer_time(&c, MP_LAYER_DENSE, &lt);
         res->measured_step_s = run->measured_step_s;
         res->predicted_fwd_s = lt.fwd_s;
         res->predicted_bwd_s = lt.bwd_s;

@@ -224,6 +224,54 @@ START_TEST(test_evaluate_layer)
 }
 END_TEST
 
+/* Megatron-Core's MoELayer timed alone (attention 'none'): the Mixtral
+ * proxy of Megatron-LM's moe_perf test, EP 8 over 8 H100, 4096 tokens per
+ * rank, top-2 of 8 experts, balanced: each rank's one expert gets 4096 x 2
+ * = 8192 tokens.  FLOPs of the layer's forward: the router 2 x 4096 x 4096
+ * x 8 = 268,435,456, fc1 and fc2 (GeLU, not gated) 2 x 8192 x 4096 x 14336
+ * = 962,072,674,304 each: 1,924,413,784,064; the backward twice that
+ * (data and weight gradients; the input asks for its gradient), so the
+ * layer's 5,773,241,352,192.  add_bias_linear=False: no biases.  Its time
+ * is the MoE layer's ops without the pre-MLP norm and the residual: the
+ * MoE layer class's time less the attention block and those two ops. */
+START_TEST(test_evaluate_moe_layer)
+{
+    const mp_run *r = find("layer-moe-alone");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert(r->layer_bench && r->moe_layer_only);
+    ck_assert(!r->model.mlp_bias && !r->model.qkv_bias && !r->model.out_bias);
+    ck_assert(assumed(r, "the MoE layer alone"));
+    ck_assert_int_eq(r->lay.ep, 8);
+    mp_run_result res;
+    mp_run_evaluate(r, &res);
+    mp_cost_ctx c;
+    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
+    mp_layer_time moe, whole;
+    mp_cost_moe_layer_time(&c, &moe);
+    ck_assert_double_eq(moe.hw_flops, 5773241352192.0);
+    ck_assert_double_eq(res.predicted_fwd_s, moe.fwd_s);
+    ck_assert_double_eq(res.predicted_bwd_s, moe.bwd_s);
+    ck_assert_rel(res.fwd_error, moe.fwd_s / 4.327e-3 - 1, 1e-12);
+    mp_cost_layer_time(&c, MP_LAYER_MOE, &whole);
+    mp_op ops[MP_MAX_OPS];
+    size_t na = mp_cost_block_ops(&c, MP_BLOCK_ATTN, ops);
+    double attn_f = 0, attn_b = 0;
+    for (size_t i = 0; i < na; i++)
+        attn_f += ops[i].fwd_s, attn_b += ops[i].bwd_s;
+    size_t nm = mp_cost_block_ops(&c, MP_BLOCK_MOE_MLP, ops);
+    ck_assert_str_eq(ops[0].name, "pre-mlp-norm");
+    ck_assert_str_eq(ops[nm - 1].name, "mlp-residual");
+    ck_assert_rel(moe.fwd_s, whole.fwd_s - attn_f - ops[0].fwd_s - ops[nm - 1].fwd_s, 1e-12);
+    ck_assert_rel(moe.bwd_s, whole.bwd_s - attn_b - ops[0].bwd_s - ops[nm - 1].bwd_s, 1e-12);
+    /* A dense model has no MoE layer to time: all zero. */
+    const mp_run *d = find("layer-22b");
+    mp_cost_ctx cd;
+    mp_cost_ctx_init(&cd, &d->model, &d->hw, &d->wl, &d->lay, d->seq_len);
+    mp_cost_moe_layer_time(&cd, &moe);
+    ck_assert_double_eq(moe.fwd_s + moe.bwd_s + moe.hw_flops, 0);
+}
+END_TEST
+
 /* Positions (runs.c): a GPT record gets Megatron-LM's default learned
  * absolute table (--position-embedding-type learned_absolute,
  * arguments.py), one row per token of the sequence (2048) unless the run's
@@ -305,6 +353,8 @@ static const struct {
     {"skip-gpu", "no shipped hardware file for GPU 'AMD MI300X'"},
     {"skip-zero", "zero_stage 5 is not a ZeRO stage (0-3)"},
     {"skip-layer", "a layer benchmark without its micro-batch"},
+    {"skip-flex-dispatcher", "the flex token dispatcher (DeepEP or HybridEP): moeplan prices the alltoall dispatcher only"},
+    {"skip-attention-none", "attention 'none' is read only for a MoE layer benchmark (the MoE layer timed alone)"},
     {"skip-layer-times", "a layer benchmark without measured.other's forward_ms and backward_ms"},
     {"skip-layer-count", "a layer benchmark of 2 layers over pp 1: one layer on one pipeline stage is what is timed"},
     {"skip-vocab", "the record does not give the vocabulary size"},
@@ -441,6 +491,7 @@ static Suite *runs_suite(void)
     tcase_add_test(t, test_read_gpt);
     tcase_add_test(t, test_read_positions);
     tcase_add_test(t, test_evaluate_layer);
+    tcase_add_test(t, test_evaluate_moe_layer);
     tcase_add_test(t, test_read_eq3);
     tcase_add_test(t, test_read_tokens);
     tcase_add_test(t, test_evaluate_mfu);

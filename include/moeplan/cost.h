@@ -374,6 +374,11 @@ void mp_cost_chunk_time(const mp_cost_ctx *c, const mp_cost_blocks *b, int r, in
  * sequence length and expert load (mp_cost_ctx.expert_load): the
  * simulator's per-layer routing. */
 void mp_cost_layer_time(const mp_cost_ctx *c, mp_layer_class q, mp_layer_time *out);
+/* Megatron-Core's MoELayer alone, as a benchmark calling it times it: the
+ * MoE block from the router to the combine (and shared experts), without
+ * the pre-MLP norm and the residual add around it.  All zero for a model
+ * without MoE layers. */
+void mp_cost_moe_layer_time(const mp_cost_ctx *c, mp_layer_time *out);
 
 const char *mp_coll_name(mp_coll c);
 const char *mp_group_name(mp_group g);

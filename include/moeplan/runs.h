@@ -60,6 +60,10 @@ typedef struct {
      * micro-batch, compared with the cost model's time of that layer
      * (mp_cost_layer_time); measured_step_s is their sum. */
     bool layer_bench;
+    /* A layer benchmark of Megatron-Core's MoELayer alone (the record's
+     * attention says "none"): router to combine, no attention, norm or
+     * residual (mp_cost_moe_layer_time). */
+    bool moe_layer_only;
     double measured_fwd_s, measured_bwd_s;
     double measured_memory_bytes;     /* 0 = not measured */
     bool memory_last_rank;            /* measured on the last pipeline rank (Megatron's logging rank) */
