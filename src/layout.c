@@ -232,8 +232,8 @@ mp_rule mp_layout_check(mp_layout *l, const mp_model *m, const mp_workload *w, c
             FAIL(MP_RULE_SEQ_CP, "cp (%d) > 1 needs flash attention (flash_attention: true)", l->cp);
         if (w->seq_max % (2L * l->cp))
             FAIL(MP_RULE_SEQ_CP,
-                 "sequence (%ld) not divisible by 2 * cp (%d): causal CP splits it into 2 * cp chunks", w->seq_max,
-                 2 * l->cp);
+                 "sequence (%ld) not divisible by 2 * cp (%d) = %d: causal CP splits it into 2 * cp chunks",
+                 w->seq_max, l->cp, 2 * l->cp);
     }
     if (l->tp == 1)
         l->sequence_parallel = false; /* as Megatron-LM: SP is a no-op without TP */

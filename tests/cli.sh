@@ -211,6 +211,10 @@ expect_bad "audit without a proposal" "^moeplan: error: " "proposal" -- audit
 expect_bad "explain --tp 3 (16 heads)" "^moeplan: error: " "heads" -- explain --tp 3
 expect_bad "explain --ep 5 (64 experts)" "^moeplan: error: " "ep" -- explain --ep 5
 expect_bad "explain --gpus 100 --tp 3" "^moeplan: error: " "not divisible" -- explain --gpus 100 --tp 3
+# Causal CP cuts the sequence into 2 * cp chunks: cp 8 needs a multiple of 16,
+# and the message names cp as given (8), not 2 * cp in its place.
+expect_bad "explain --cp 8 --seq-len 100: 2 * cp = 16, cp named as 8" "^moeplan: error: " \
+    "sequence (100) not divisible by 2 * cp (8) = 16" -- explain --gpus 8 --cp 8 --seq-len 100
 expect_bad "explain --gpus 8 --vpp 2 (vpp needs pp > 1)" "^moeplan: error: " "vpp" -- explain --gpus 8 --vpp 2
 expect_bad "explain MoE with tp 4 and no sequence parallelism" "^moeplan: error: " "sequence" -- \
     explain --gpus 128 --tp 4 --no-sequence-parallel
