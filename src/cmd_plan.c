@@ -259,6 +259,13 @@ static mp_status setup_search(const cli_opts *o, cli_inputs *in, mp_search_opts 
     so->fixed_set = o->set;
     so->fixed_set.gpus = false;
     so->jobs = (int)o->jobs;
+    /* Megatron-LM takes the first and last ranks' layers together: one
+     * pinned alone would reject every pp as splitting over "0 on the last". */
+    if (o->set.pp_first != o->set.pp_last)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "--%s needs --%s too: an uneven pipeline names the layers of "
+                            "both the first and the last rank",
+                            o->set.pp_first ? "pp-first-layers" : "pp-last-layers",
+                            o->set.pp_first ? "pp-last-layers" : "pp-first-layers");
     return MP_OK;
 }
 

@@ -204,6 +204,11 @@ mp_rule mp_layout_check(mp_layout *l, const mp_model *m, const mp_workload *w, c
         FAIL(MP_RULE_LAYERS_PP, "vpp (%d) > 1 needs pp > 1", l->vpp);
     if (mp_layout_uneven(l)) {
         int L = m->num_layers, f = l->pp_first, z = l->pp_last;
+        if ((f < 1) != (z < 1)) /* one of the two given alone */
+            FAIL(MP_RULE_LAYERS_PP,
+                 "an uneven pipeline needs the layers of both the first and the last rank (--pp-first-layers and "
+                 "--pp-last-layers, pp_first_layers and pp_last_layers): only the %s (%d) is given",
+                 f > 0 ? "first" : "last", f > 0 ? f : z);
         if (l->pp < 2 || l->vpp != 1 || f < 1 || z < 1)
             FAIL(MP_RULE_LAYERS_PP,
                  "an uneven pipeline needs pp >= 2, vpp = 1 and at least one layer on the first and the last rank "

@@ -215,6 +215,16 @@ expect_bad "explain --gpus 100 --tp 3" "^moeplan: error: " "not divisible" -- ex
 # and the message names cp as given (8), not 2 * cp in its place.
 expect_bad "explain --cp 8 --seq-len 100: 2 * cp = 16, cp named as 8" "^moeplan: error: " \
     "sequence (100) not divisible by 2 * cp (8) = 16" -- explain --gpus 8 --cp 8 --seq-len 100
+# An uneven pipeline takes both counts (moeplan(1): "needs vpp 1 and both
+# values"): one alone is named, not reported as "last 0" (explain) or as
+# every pp failing to split "as 4 on the first rank, 0 on the last" (plan).
+expect_bad "explain --pp-first-layers without --pp-last-layers" "^moeplan: error: " \
+    "only the first (4) is given" -- explain --gpus 8 --pp 2 --pp-first-layers 4
+expect_bad "plan --pp-last-layers without --pp-first-layers" "^moeplan: error: " \
+    "--pp-last-layers needs --pp-first-layers too" -- plan --gpus 8 --pp-last-layers 4
+printf 'layout:\n  gpus: 8\n  pp: 2\n  pp_last_layers: 3\n' > "$TMP/plan-last-only.yaml"
+expect_bad "check: a plan with pp_last_layers alone" "^moeplan: .*plan-last-only\\.yaml:[0-9]+:[0-9]+: error: " \
+    "only the last (3) is given" -- check "$TMP/plan-last-only.yaml"
 expect_bad "explain --gpus 8 --vpp 2 (vpp needs pp > 1)" "^moeplan: error: " "vpp" -- explain --gpus 8 --vpp 2
 expect_bad "explain MoE with tp 4 and no sequence parallelism" "^moeplan: error: " "sequence" -- \
     explain --gpus 128 --tp 4 --no-sequence-parallel
