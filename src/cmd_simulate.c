@@ -319,10 +319,16 @@ static void report_text(FILE *f, const cli_inputs *in, const mp_layout *l, const
                         const mp_sim_result *r, const char *len_desc, const char *route_desc)
 {
     char a[32], b[32], c[32], d[32], e[32];
-    fprintf(f, "moeplan simulate: %s, %d GPU%s (tp %d cp %d dp %d pp %d | etp %d ep %d edp %d | vpp %d mb %d, %d "
-               "micro-batch%s), schedule %s\n",
-            label(in), l->gpus, mp_plural(l->gpus), l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp, l->vpp,
-            l->micro_batch, l->num_micro_batches, l->num_micro_batches == 1 ? "" : "es", mp_schedule_name(so->schedule));
+    /* A model without experts has no etp, ep or edp (explain: "no
+     * experts"; plan: "-"), no routing and no EP lockstep. */
+    bool experts = in->model.num_experts > 0;
+    char ex[64] = "";
+    if (experts)
+        snprintf(ex, sizeof ex, " | etp %d ep %d edp %d", l->etp, l->ep, l->edp);
+    fprintf(f, "moeplan simulate: %s, %d GPU%s (tp %d cp %d dp %d pp %d%s | vpp %d mb %d, %d micro-batch%s), schedule "
+               "%s\n",
+            label(in), l->gpus, mp_plural(l->gpus), l->tp, l->cp, l->dp, l->pp, ex, l->vpp, l->micro_batch,
+            l->num_micro_batches, l->num_micro_batches == 1 ? "" : "es", mp_schedule_name(so->schedule));
     fprintf(f, "%d step%s, seed %llu; lengths: %s; routing: %s\n\n", r->steps, r->steps == 1 ? "" : "s",
             (unsigned long long)so->seed, len_desc, route_desc);
     mp_fmt_seconds(r->step_mean_s, a, sizeof a);
@@ -333,9 +339,9 @@ static void report_text(FILE *f, const cli_inputs *in, const mp_layout *l, const
     fprintf(f, "%-12s %12s %12s %12s %12s %12s\n", "", "mean", "p50", "p99", "min", "max");
     fprintf(f, "%-12s %12s %12s %12s %12s %12s\n", "step time", a, b, c, d, e);
     mp_fmt_seconds(r->explain_step_s, a, sizeof a);
-    fprintf(f, "explain      %12s   (every sequence %ld tokens, routing at the workload's imbalance); "
-               "simulated p50 / explain = %.3f\n",
-            a, in->wl.seq_max, r->explain_step_s > 0 ? r->step_p50_s / r->explain_step_s : 0);
+    fprintf(f, "explain      %12s   (every sequence %ld tokens%s); simulated p50 / explain = %.3f\n", a,
+            in->wl.seq_max, experts ? ", routing at the workload's imbalance" : "",
+            r->explain_step_s > 0 ? r->step_p50_s / r->explain_step_s : 0);
     mp_fmt_seconds(r->pipeline_mean_s, a, sizeof a);
     mp_fmt_seconds(r->tail_s, b, sizeof b);
     fprintf(f, "pipeline     %12s   mean, first forward to last backward; bubble %.1f%% of it on the busiest rank\n",
@@ -349,8 +355,9 @@ static void report_text(FILE *f, const cli_inputs *in, const mp_layout *l, const
         fprintf(f, "experts      %11.3fx   busiest EP rank / mean, mean over MoE layers and micro-batches (max %.3fx); "
                    "%.2f%% of routed tokens dropped\n",
                 r->expert_load_mean, r->expert_load_max, 100 * r->dropped_fraction);
-    fprintf(f, "EP lockstep  %12d   data-parallel replicas per expert-parallel group, %d group%s\n",
-            r->group_replicas, r->groups, r->groups == 1 ? "" : "s");
+    if (experts)
+        fprintf(f, "EP lockstep  %12d   data-parallel replica%s per expert-parallel group, %d group%s\n",
+                r->group_replicas, mp_plural(r->group_replicas), r->groups, mp_plural(r->groups));
     /* A layout that does not fit is still simulated (its time is asked
      * for), but said so, as explain says it. */
     int worst = worst_rank(r);
@@ -564,7 +571,10 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     /* Lengths. */
     if (!strcmp(lengths, "range")) {
         so.lengths = MP_LEN_RANGE;
-        snprintf(len_desc, sizeof len_desc, "uniform over %ld-%ld tokens", wl.seq_min, wl.seq_max);
+        if (wl.seq_min == wl.seq_max) /* a fixed seq_len: the range is one length */
+            snprintf(len_desc, sizeof len_desc, "every sequence %ld tokens (the workload's fixed length)", wl.seq_max);
+        else
+            snprintf(len_desc, sizeof len_desc, "uniform over %ld-%ld tokens", wl.seq_min, wl.seq_max);
     } else if (!strcmp(lengths, "fixed")) {
         so.lengths = MP_LEN_FIXED;
         snprintf(len_desc, sizeof len_desc, "every sequence %ld tokens", wl.seq_max);

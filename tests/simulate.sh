@@ -352,5 +352,19 @@ refused_exactly "simulate --routing balanced on a dense model: refused" \
 run simulate "${DENSE[@]}" --routing uniform
 if [ "$rc" -eq 0 ] && grep -q 'routing: none (a dense model)' "$OUT"; then ok "simulate --routing uniform (the default) on a dense model"
 else notok "simulate --routing uniform (the default) on a dense model" "exit $rc"; fi
+# A dense model has no etp/ep/edp, no routing and no EP lockstep: the report
+# said "| etp 1 ep 1 edp 8 |", "routing at the workload's imbalance" and
+# "EP lockstep 1 data-parallel replicas per expert-parallel group, 8 groups";
+# a fixed seq_len was "uniform over 4096-4096 tokens".
+run simulate "${DENSE[@]}" --seq-len 4096
+if [ "$rc" -eq 0 ] && head -n 1 "$OUT" | grep -q '(tp 1 cp 1 dp 8 pp 1 | vpp 1 mb 1, ' &&
+   ! grep -q -e 'EP lockstep' -e 'etp' -e "workload's imbalance" -e '4096-4096' "$OUT" &&
+   grep -q 'lengths: every sequence 4096 tokens' "$OUT"; then ok "simulate on a dense model: no experts, no EP lockstep"
+else notok "simulate on a dense model: no experts, no EP lockstep" "exit $rc" "$(head -n 2 "$OUT")" "$(grep lockstep "$OUT")"; fi
+# One replica per EP group (ep 2 = tp 2 with etp 1) is singular.
+run simulate --gpus 16 --tp 2 --etp 1 --ep 2 --global-batch 16 --steps 1
+if [ "$rc" -eq 0 ] && grep -q '^EP lockstep  *1   data-parallel replica per expert-parallel group, 8 groups$' "$OUT"
+then ok "simulate: 1 data-parallel replica (singular)"
+else notok "simulate: 1 data-parallel replica (singular)" "exit $rc" "$(grep lockstep "$OUT")"; fi
 
 tap_done
