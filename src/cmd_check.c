@@ -276,9 +276,16 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
         bool experts = r.params.moe_layers > 0;
         char line[256], pname[600], mname[600], hname[600];
         mp_report_layout_line(&l, experts, line, sizeof line);
-        fprintf(out, "moeplan audit: %s\n  %s on %d x %s, %s, capacity factor %g\n",
-                mp_report_escape(p->name, pname, sizeof pname), mp_report_escape(in->model.name, mname, sizeof mname),
-                l.gpus, mp_report_escape(in->hw.name, hname, sizeof hname), line, in->wl.capacity_factor);
+        /* Routing as explain names it: a capacity factor, dropless (0),
+         * nothing for a model without experts. */
+        char cf[48] = "";
+        if (experts && in->wl.capacity_factor > 0)
+            snprintf(cf, sizeof cf, ", capacity factor %g", in->wl.capacity_factor);
+        else if (experts)
+            snprintf(cf, sizeof cf, ", dropless");
+        fprintf(out, "moeplan audit: %s\n  %s on %d x %s, %s%s\n", mp_report_escape(p->name, pname, sizeof pname),
+                mp_report_escape(in->model.name, mname, sizeof mname), l.gpus,
+                mp_report_escape(in->hw.name, hname, sizeof hname), line, cf);
         fprintf(out, "  memory at %ld token%s, time for %ld sequence%s of %ld token%s\n\n", in->wl.seq_max,
                 mp_plural(in->wl.seq_max), in->wl.global_batch, mp_plural(in->wl.global_batch), in->wl.seq_max,
                 mp_plural(in->wl.seq_max));

@@ -612,6 +612,16 @@ json_check "audit: expert claims on a dense model are unverifiable" "
 [c['verdict'] for c in d['claims']] == ['unverifiable', 'unverifiable']
 and all(c['why'] == 'the model has no experts' for c in d['claims'])"
 
+# The header names the routing as explain does: 'capacity factor 0' was
+# printed for dropless routing and for a model without experts.
+run audit tests/data/proposal-dense-expert-claim.yaml
+if [ "$rc" -eq 0 ] && sed -n 2p "$OUT" | grep -q 'rc:none sp zero1$'; then ok "audit: a dense model's header names no capacity factor"
+else notok "audit: a dense model's header names no capacity factor" "exit $rc" "$(sed -n 2p "$OUT")"; fi
+sed -e '/^capacity_factor:/d' -e "s|\.\./|$PWD/plans/|" plans/proposals/seed-ep16-tp4-pp2.yaml >"$TMP/prop-dropless.yaml"
+run audit "$TMP/prop-dropless.yaml"
+if [ "$rc" -eq 0 ] && sed -n 2p "$OUT" | grep -q 'rc:none sp zero1, dropless$'; then ok "audit: dropless routing is named dropless"
+else notok "audit: dropless routing is named dropless" "exit $rc" "$(sed -n 2p "$OUT")"; fi
+
 # layers_per_stage on an uneven pipeline is the most layers on one stage:
 # 16 layers over pp 2 as 4 + 12 holds 12 on the last (it computed 16 / 2 = 8
 # and judged a true claim of 12 WRONG by 1.5x).
