@@ -636,7 +636,7 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
              mm->inflight_units == 1 ? "" : "s", l->recompute == MP_RECOMPUTE_FULL ? " + one layer recomputed" : "");
     row_bytes(f, "activations", mm->activations_bytes, note);
     row_bytes(f, "comm buffers", mm->comm_buffer_bytes,
-              experts ? "largest collective / permutation buffer" : "largest collective buffer");
+              experts ? "largest collective / permutation / logits buffer" : "largest collective / logits buffer");
     if (mm->shard_buffer_bytes > 0)
         row_bytes(f, "shard buffers", mm->shard_buffer_bytes,
                   l->zero >= 3 ? "gathered layer parameters + unsharded gradients in flight"

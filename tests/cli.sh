@@ -612,6 +612,18 @@ json_check "audit: expert claims on a dense model are unverifiable" "
 [c['verdict'] for c in d['claims']] == ['unverifiable', 'unverifiable']
 and all(c['why'] == 'the model has no experts' for c in d['claims'])"
 
+# On one GPU there is no collective: the comm buffers row is the output
+# layer's 16-bit logits beside the loss (moeplan(1), comm buffers: T V/t A =
+# 1024 tokens x 50257 x 2 B = 102,926,336 B for GPT-2), and its note says so
+# (it said "largest collective buffer").
+run explain --model tests/data/hf/gpt2.json --seq-len 1024 --global-batch 8 --format json
+json_check "explain: GPT-2 on one GPU, comm buffers = the logits, 1024 x 50257 x 2 B" \
+    "d['memory_per_gpu_bytes']['comm_buffers'] == 1024 * 50257 * 2"
+run explain --model tests/data/hf/gpt2.json --seq-len 1024 --global-batch 8
+if [ "$rc" -eq 0 ] && grep -q '^  comm buffers  *102.93 MB .* largest collective / logits buffer$' "$OUT"
+then ok "explain: the comm buffers note names the logits"
+else notok "explain: the comm buffers note names the logits" "exit $rc" "$(grep 'comm buffers' "$OUT")"; fi
+
 # The header names the routing as explain does: 'capacity factor 0' was
 # printed for dropless routing and for a model without experts.
 run audit tests/data/proposal-dense-expert-claim.yaml
