@@ -164,7 +164,30 @@ bool mp_parse_quantity(const char *text, mp_unit_kind kind, double *out, char *w
             return true;
         }
     }
-    snprintf(why, why_len, "unknown unit '%s'; expected %s", unit, mp_unit_examples(kind));
+    /* A near miss, said rather than taken: case carries meaning (Gb is
+     * bits, GB bytes), and "Gbps" is the usual spelling of gigabits. */
+    const char *hint = NULL;
+    static const char *const bps[][2] = {{"Mbps", "Mb/s"}, {"Gbps", "Gb/s"}, {"Tbps", "Tb/s"}};
+    for (size_t i = 0; kind == MP_UNIT_BYTE_RATE && i < sizeof bps / sizeof bps[0]; i++)
+        if (!strcmp(unit, bps[i][0]))
+            hint = bps[i][1];
+    /* Otherwise the one unit that differs only in case; none where two do
+     * (gb/s: GB/s or Gb/s), nor for bits where bytes are asked (Gb). */
+    bool bits = kind == MP_UNIT_BYTES && strlen(unit) == 2 && isupper((unsigned char)unit[0]) && unit[1] == 'b';
+    int same = 0;
+    const char *only = NULL;
+    for (const unit_t *u = table_for(kind); !hint && !bits && u->name; u++)
+        if (!strcasecmp(u->name, unit)) {
+            same++;
+            only = u->name;
+        }
+    if (!hint && same == 1)
+        hint = only;
+    if (hint)
+        snprintf(why, why_len, "unknown unit '%s' (did you mean '%s'?); expected %s", unit, hint,
+                 mp_unit_examples(kind));
+    else
+        snprintf(why, why_len, "unknown unit '%s'; expected %s", unit, mp_unit_examples(kind));
     return false;
 }
 

@@ -624,6 +624,12 @@ if [ "$rc" -eq 0 ] && grep -q '^  comm buffers  *102.93 MB .* largest collective
 then ok "explain: the comm buffers note names the logits"
 else notok "explain: the comm buffers note names the logits" "exit $rc" "$(grep 'comm buffers' "$OUT")"; fi
 
+# "400 Gbps", the usual spelling of a NIC's rate, is refused (case and
+# bits/bytes matter) with the unit meant named, at its line and column.
+sed 's|^inter_node_bandwidth: .*|inter_node_bandwidth: 400 Gbps|' plans/seed-hardware.yaml >"$TMP/hw-gbps.yaml"
+expect_bad "hardware: 400 Gbps, did you mean Gb/s" "^moeplan: .*hw-gbps\\.yaml:13:23: error: " \
+    "'inter_node_bandwidth': unknown unit 'Gbps' (did you mean 'Gb/s'?)" -- explain --hardware "$TMP/hw-gbps.yaml"
+
 # The header names the routing as explain does: 'capacity factor 0' was
 # printed for dropless routing and for a model without experts.
 run audit tests/data/proposal-dense-expert-claim.yaml

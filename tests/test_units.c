@@ -212,6 +212,41 @@ START_TEST(test_unknown_unit_lists_choices)
 }
 END_TEST
 
+/* A near miss is named, never taken: "Gbps" (the usual spelling of
+ * gigabits) is Gb/s, a unit that differs only in case is suggested; none
+ * where the case decides between two (gb/s: GB/s or Gb/s, kb: kB or KB),
+ * nor bytes for bits (64 Gb is 8 GB, not 64). */
+START_TEST(test_unknown_unit_near_miss)
+{
+    static const struct {
+        const char *text;
+        mp_unit_kind kind;
+        const char *hint; /* NULL: no "did you mean" */
+    } cases[] = {
+        {"400 Gbps", MP_UNIT_BYTE_RATE, "(did you mean 'Gb/s'?)"},
+        {"100 Mbps", MP_UNIT_BYTE_RATE, "(did you mean 'Mb/s'?)"},
+        {"64 gb", MP_UNIT_BYTES, "(did you mean 'GB'?)"},
+        {"64 gib", MP_UNIT_BYTES, "(did you mean 'GiB'?)"},
+        {"400 TFLOPs", MP_UNIT_FLOP_RATE, "(did you mean 'TFLOPS'?)"},
+        {"3 US", MP_UNIT_SECONDS, "(did you mean 'us'?)"},
+        {"400 gb/s", MP_UNIT_BYTE_RATE, NULL},
+        {"64 kb", MP_UNIT_BYTES, NULL},
+        {"64 Gb", MP_UNIT_BYTES, NULL},
+        {"64 GBs", MP_UNIT_BYTES, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double v = 1;
+        char why[512];
+        ck_assert(!mp_parse_quantity(cases[i].text, cases[i].kind, &v, why, sizeof why));
+        ck_assert_double_eq(v, 1);
+        if (cases[i].hint)
+            ck_assert_msg(strstr(why, cases[i].hint), "'%s': '%s' lacks '%s'", cases[i].text, why, cases[i].hint);
+        else
+            ck_assert_msg(!strstr(why, "did you mean"), "'%s': '%s' guesses", cases[i].text, why);
+    }
+}
+END_TEST
+
 /* mp_parse_decimal: the length of the number at the start, and its value. */
 START_TEST(test_parse_decimal)
 {
@@ -374,6 +409,7 @@ static Suite *units_suite(void)
     tcase_add_test(tc, test_bits_are_eighth);
     tcase_add_loop_test(tc, test_parse_bad, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_test(tc, test_unknown_unit_lists_choices);
+    tcase_add_test(tc, test_unknown_unit_near_miss);
     tcase_add_test(tc, test_parse_decimal);
     tcase_add_loop_test(tc, test_fmt_bounded, 0, (int)(sizeof fmt_cases / sizeof fmt_cases[0]));
     suite_add_tcase(s, tc);
