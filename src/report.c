@@ -586,10 +586,11 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     else
         fprintf(f, "layout    %d GPU%s = tp %d x cp %d x dp %d x pp %d; no experts\n", l->gpus, mp_plural(l->gpus), l->tp,
                 l->cp, l->dp, l->pp);
-    if (mp_layout_uneven(l))
+    if (mp_layout_uneven(l) && l->pp > 2)
         fprintf(f, "          uneven pipeline: %d layers on the first rank, %d on the last, %d on each other\n",
-                l->pp_first, l->pp_last,
-                l->pp > 2 ? (m->num_layers - l->pp_first - l->pp_last) / (l->pp - 2) : 0);
+                l->pp_first, l->pp_last, (m->num_layers - l->pp_first - l->pp_last) / (l->pp - 2));
+    else if (mp_layout_uneven(l)) /* pp 2: no other rank */
+        fprintf(f, "          uneven pipeline: %d layers on the first rank, %d on the last\n", l->pp_first, l->pp_last);
     char rcd[160];
     mp_recompute_describe(l, rcd, sizeof rcd);
     static const char *const zname[] = {"off (replicated)", "1 (optimizer states sharded: the distributed optimizer)",

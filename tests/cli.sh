@@ -630,6 +630,13 @@ sed 's|^inter_node_bandwidth: .*|inter_node_bandwidth: 400 Gbps|' plans/seed-har
 expect_bad "hardware: 400 Gbps, did you mean Gb/s" "^moeplan: .*hw-gbps\\.yaml:13:23: error: " \
     "'inter_node_bandwidth': unknown unit 'Gbps' (did you mean 'Gb/s'?)" -- explain --hardware "$TMP/hw-gbps.yaml"
 
+# An uneven pipeline of pp 2 has no middle rank: explain said "4 layers on
+# the first rank, 12 on the last, 0 on each other".
+run explain --gpus 8 --pp 2 --pp-first-layers 4 --pp-last-layers 12
+if [ "$rc" -eq 0 ] && grep -q '^          uneven pipeline: 4 layers on the first rank, 12 on the last$' "$OUT"
+then ok "explain: uneven pp 2 names no other ranks"
+else notok "explain: uneven pp 2 names no other ranks" "exit $rc" "$(grep uneven "$OUT")"; fi
+
 # The header names the routing as explain does: 'capacity factor 0' was
 # printed for dropless routing and for a model without experts.
 run audit tests/data/proposal-dense-expert-claim.yaml
