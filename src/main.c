@@ -601,6 +601,11 @@ int main(int argc, char **argv)
             o.proposal_path = argv[optind];
         } else if (!strcmp(cmd, "check") && !o.plan_path && optind == argc - 1) {
             o.plan_path = argv[optind];
+        } else if (!strcmp(cmd, "check") && o.plan_path && optind == argc - 1) {
+            /* The plan given both ways: say so rather than call it stray. */
+            fprintf(stderr, "moeplan: error: check takes one plan: '%s' and --plan '%s' are both given; give one\n",
+                    argv[optind], o.plan_path);
+            return EXIT_BAD_INPUT;
         } else {
             /* Name the first argument that has no place. */
             int extra = optind;

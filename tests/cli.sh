@@ -203,6 +203,10 @@ expect_bad "unknown command pln (near miss)" "^moeplan: error: " "did you mean '
 expect_bad "unknown command with no near miss" "^moeplan: error: " "unknown command" -- frobnicate
 expect_bad "unexpected argument to explain" "^moeplan: error: " "'extra'" -- explain extra
 expect_bad "check with a second argument names it" "^moeplan: error: " "'extra'" -- check plans/seed-plan.yaml extra
+# The plan both as the argument and as --plan was "unexpected argument".
+expect_bad "check PLAN --plan PLAN: one plan, given twice" "^moeplan: error: check takes one plan: " \
+    "'plans/seed-plan.yaml' and --plan 'plans/ci-example-failing.yaml' are both given; give one" \
+    -- check plans/seed-plan.yaml --plan plans/ci-example-failing.yaml
 expect_bad "check without a plan file" "^moeplan: error: " "plan file" -- check
 expect_bad "audit without a proposal" "^moeplan: error: " "proposal" -- audit
 
