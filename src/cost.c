@@ -110,6 +110,13 @@ void mp_cost_sum_ops(const mp_cost_ctx *c, const mp_op *ops, size_t n, mp_block_
     for (size_t i = 0; i < n; i++) {
         const mp_op *o = &ops[i];
         mp_cat k = cat_of(o);
+        /* An expert op is priced for the most loaded GPU, expert_load times
+         * the mean tokens.  The model FLOPs are the mean GPU's (over lam).
+         * So are the hardware FLOPs when dropless (the other GPUs do less);
+         * padded to capacity every expert computes its capacity_factor
+         * times the mean, padding included, so they stay as priced. */
+        double lam = o->expert ? c->expert_load : 1.0;
+        double hw_lam = c->wl->capacity_factor > 0 ? 1.0 : lam;
         s->fwd_s += o->fwd_s;
         s->bwd_s += o->bwd_s;
         s->cat_fwd[k] += o->fwd_s;
@@ -127,7 +134,7 @@ void mp_cost_sum_ops(const mp_cost_ctx *c, const mp_op *ops, size_t n, mp_block_
         if (o->rc_rerun & rc_mods) {
             s->recompute_sel_s += o->fwd_s;
             s->cat_fwd_sel[k] += o->fwd_s;
-            s->sel_hw_flops += o->fwd_flops;
+            s->sel_hw_flops += o->fwd_flops / hw_lam;
         }
         double drop = (o->rc_drop & rc_mods) ? o->saved_bytes
                                              : ((o->rc_part_mask[0] & rc_mods) ? o->rc_part_bytes[0] : 0) +
@@ -148,11 +155,10 @@ void mp_cost_sum_ops(const mp_cost_ctx *c, const mp_op *ops, size_t n, mp_block_
             s->cp_s += o->fwd_s + o->bwd_s;
             s->cp_fwd_s += o->fwd_s;
         }
-        double lam = o->expert ? c->expert_load : 1.0;
         s->fwd_model_flops += o->fwd_flops / lam;
         s->bwd_model_flops += o->bwd_model_flops / lam;
-        s->fwd_hw_flops += o->fwd_flops / lam;
-        s->bwd_hw_flops += o->bwd_flops / lam;
+        s->fwd_hw_flops += o->fwd_flops / hw_lam;
+        s->bwd_hw_flops += o->bwd_flops / hw_lam;
     }
     s->recompute_full_s = s->fwd_s;
 }

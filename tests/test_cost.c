@@ -992,6 +992,32 @@ START_TEST(test_review_dispatcher_fixed)
 }
 END_TEST
 
+/* Hardware FLOPs with experts padded to capacity: every expert computes
+ * capacity_factor x the mean tokens, padding included; the model FLOPs
+ * count the mean.  The seed's experts per token and layer: top-2 x 2 GELU
+ * matrices x 2 x 1024 x 2048 = 16,777,216 FLOPs forward, x 3 with the
+ * backward (data and weight gradients, no recompute) = 50,331,648; 16
+ * layers, 128 x 10240 = 1,310,720 tokens: 1,055,531,162,664,960.  At
+ * capacity factor 1.2 the hardware FLOPs are 0.2 x that =
+ * 211,106,232,532,992 more than dropless, and the model FLOPs the same. */
+START_TEST(test_hw_flops_capacity_padding)
+{
+    world *x = seed_world();
+    double hw0 = x->r.hw_flops_per_step, model0 = x->r.model_flops_per_step;
+    x->w.capacity_factor = 1.2;
+    evaluate(x, x->w.seq_max);
+    ck_assert_rel(x->r.hw_flops_per_step - hw0, 211106232532992.0, 1e-9);
+    ck_assert_rel(x->r.model_flops_per_step, model0, 1e-12);
+    /* Dropless with a routing imbalance: the most loaded GPU is slower, but
+     * the GPUs together compute the mean: hardware FLOPs as balanced. */
+    x->w.capacity_factor = 0;
+    x->w.routing_imbalance = 1.5;
+    evaluate(x, x->w.seq_max);
+    ck_assert_rel(x->r.hw_flops_per_step, hw0, 1e-12);
+    free(x);
+}
+END_TEST
+
 /* N8: GELU experts.  gelu(x) keeps x; x * probs keeps the GELU output and
  * the probabilities: saved Ne fe A + Ne pb = 20,971,520 + 40,960; forward
  * 2 Ne fe A + Ne pb = 41,943,040 + 40,960 = 41,984,000 B, backward
@@ -2035,6 +2061,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tr, test_review_cross_entropy);
     tcase_add_test(tr, test_review_sort_chunks);
     tcase_add_test(tr, test_review_dispatcher_fixed);
+    tcase_add_test(tr, test_hw_flops_capacity_padding);
     tcase_add_test(tr, test_review_gelu_probs);
     tcase_add_test(tr, test_review_small_kernels);
     tcase_add_test(tr, test_review_moe_backward_transient);
