@@ -150,12 +150,34 @@ static json_t *cand_list_json(const mp_candidate *c, size_t n, bool experts)
     return a;
 }
 
-static void row_header(FILE *f)
+/* The pp column: pp, with the first and last ranks' layers for an uneven
+ * pipeline ("16(3,2)"). */
+static void pp_text(const mp_layout *l, char *buf, size_t n)
 {
-    fprintf(f, "%4s %5s %4s %3s %4s %3s | %3s %4s %4s | %3s %3s %-4s %-2s %-4s | %11s %9s %9s %6s %8s %8s\n", "rank",
-            "gpus", "tp", "cp", "dp", "pp", "etp", "ep", "edp", "vpp", "mb", "rc", "sp", "zero", "tokens/s",
-            "tok/s/GPU", "step", "MFU", "mem GB", "free GB");
+    if (mp_layout_uneven(l))
+        snprintf(buf, n, "%d(%d,%d)", l->pp, l->pp_first, l->pp_last);
+    else
+        snprintf(buf, n, "%d", l->pp);
+}
 
+/* One width of the pp column for every table of a report: 3, or the widest
+ * uneven pipeline's text among the n rows. */
+static int pp_width(int w, const mp_candidate *c, size_t n)
+{
+    char buf[32];
+    for (size_t i = 0; i < n; i++) {
+        pp_text(&c[i].lay, buf, sizeof buf);
+        if ((int)strlen(buf) > w)
+            w = (int)strlen(buf);
+    }
+    return w;
+}
+
+static void row_header(FILE *f, int ppw)
+{
+    fprintf(f, "%4s %5s %4s %3s %4s %*s | %3s %4s %4s | %3s %3s %-4s %-2s %-4s | %11s %9s %9s %6s %8s %8s\n", "rank",
+            "gpus", "tp", "cp", "dp", ppw, "pp", "etp", "ep", "edp", "vpp", "mb", "rc", "sp", "zero", "tokens/s",
+            "tok/s/GPU", "step", "MFU", "mem GB", "free GB");
 }
 
 /* plan --simulate K: the best K layouts played out by the simulator with
@@ -201,7 +223,7 @@ static mp_status simulate_best(const cli_inputs *in, const mp_candidate *best, s
 }
 
 /* A model without experts shows "-" for etp, ep and edp. */
-static void row(FILE *f, long rank, const mp_candidate *c, bool experts)
+static void row(FILE *f, long rank, const mp_candidate *c, bool experts, int ppw)
 {
     const mp_layout *l = &c->lay;
     char st[32];
@@ -213,10 +235,7 @@ static void row(FILE *f, long rank, const mp_candidate *c, bool experts)
     else
         snprintf(z, sizeof z, "%d", l->zero);
     char pp[32];
-    if (mp_layout_uneven(l)) /* pp with the first and last ranks' layers */
-        snprintf(pp, sizeof pp, "%d(%d,%d)", l->pp, l->pp_first, l->pp_last);
-    else
-        snprintf(pp, sizeof pp, "%d", l->pp);
+    pp_text(l, pp, sizeof pp);
     char ex[3][16];
     snprintf(ex[0], 16, "%d", l->etp);
     snprintf(ex[1], 16, "%d", l->ep);
@@ -224,8 +243,8 @@ static void row(FILE *f, long rank, const mp_candidate *c, bool experts)
     if (!experts)
         for (int i = 0; i < 3; i++)
             snprintf(ex[i], 16, "-");
-    fprintf(f, "%4ld %5d %4d %3d %4d %3s | %3s %4s %4s | %3d %3d %-4s %-2s %-4s | %11.0f %9.0f %9s %5.1f%% %8.2f %8.2f\n",
-            rank, l->gpus, l->tp, l->cp, l->dp, pp, ex[0], ex[1], ex[2], l->vpp, l->micro_batch, rc,
+    fprintf(f, "%4ld %5d %4d %3d %4d %*s | %3s %4s %4s | %3d %3d %-4s %-2s %-4s | %11.0f %9.0f %9s %5.1f%% %8.2f %8.2f\n",
+            rank, l->gpus, l->tp, l->cp, l->dp, ppw, pp, ex[0], ex[1], ex[2], l->vpp, l->micro_batch, rc,
             l->sequence_parallel ? "on" : "-", z, c->tokens_per_s,
             c->tokens_per_s / l->gpus, st, 100 * c->mfu, c->mem_total_bytes / 1e9, c->headroom_bytes / 1e9);
 }
@@ -501,18 +520,22 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
          * which layouts use each GPU best, and what more GPUs buy (the
          * front).  The full ranking by --sort comes after. */
         const char *kept_words = targets ? "fit and meet the targets" : "fit";
+        int ppw = pp_width(3, &r.fewest, r.fewest_gpus ? 1 : 0);
+        ppw = pp_width(ppw, r.per_gpu, r.n_per_gpu);
+        ppw = pp_width(ppw, r.front, r.n_front);
+        ppw = pp_width(ppw, r.best, r.n_best);
         if (r.fewest_gpus && !fewest_n) {
             fprintf(out, "\nFewest GPUs that %s: %ld (the best layout there by %s)\n", kept_words, r.fewest_gpus,
                     sort_words(o->sort));
-            row_header(out);
-            row(out, 1, &r.fewest, experts);
+            row_header(out, ppw);
+            row(out, 1, &r.fewest, experts, ppw);
         }
         if (r.n_per_gpu && strcmp(o->sort, "tokens-per-gpu")) {
             fprintf(out, "\nMost tokens/s per GPU: the best %zu on %s (ties: fewer GPUs, then less memory)\n",
                     r.n_per_gpu, gpu_range(so.gpus_min, so.gpus_max, gr, sizeof gr));
-            row_header(out);
+            row_header(out, ppw);
             for (size_t i = 0; i < r.n_per_gpu; i++)
-                row(out, (long)i + 1, &r.per_gpu[i], experts);
+                row(out, (long)i + 1, &r.per_gpu[i], experts, ppw);
         }
         if (r.n_front) {
             /* By default one row per doubling of GPUs (the first at or
@@ -526,14 +549,14 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
                 fprintf(out, "\nPareto front, GPUs vs tokens/s: %zu layouts, each the fastest on its GPU count and "
                              "faster than any on fewer GPUs;\nshown: one per doubling of GPUs and the last "
                              "(--pareto lists all %zu)\n", r.n_front, r.n_front);
-            row_header(out);
+            row_header(out, ppw);
             long next = 0;
             for (size_t i = 0; i < r.n_front; i++) {
                 const mp_candidate *c = &r.front[i];
                 if (!all && i + 1 < r.n_front && c->lay.gpus < next)
                     continue;
                 next = 2L * c->lay.gpus;
-                row(out, (long)i + 1, c, experts);
+                row(out, (long)i + 1, c, experts, ppw);
             }
         }
         if (fewest_n)
@@ -542,9 +565,9 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
         else
             fprintf(out, "\nBest %zu of %zu by %s (--sort %s; ties: fewer GPUs, then less memory):\n", r.n_best,
                     r.kept, sort_words(o->sort), o->sort);
-        row_header(out);
+        row_header(out, ppw);
         for (size_t i = 0; i < r.n_best; i++)
-            row(out, (long)i + 1, &r.best[i], experts);
+            row(out, (long)i + 1, &r.best[i], experts, ppw);
         if (o->pareto) {
             fprintf(out, "\nPareto front over GPUs, tokens/s and memory: %zu layout%s (JSON key pareto)\n", r.n_pareto,
                     mp_plural((long long)r.n_pareto));
@@ -553,8 +576,8 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
             fprintf(out, "\nThe best %zu re-ranked by simulated p50 step (moeplan simulate: 10 steps, seed 1, lengths "
                          "uniform over %ld-%ld tokens, experts drawn uniformly):\n",
                     n_sim, in->wl.seq_min, in->wl.seq_max);
-            fprintf(out, "%4s %4s %5s %4s %3s %4s %3s | %3s %4s %4s | %3s %3s | %10s %10s %10s %8s\n", "sim", "rank",
-                    "gpus", "tp", "cp", "dp", "pp", "etp", "ep", "edp", "vpp", "mb", "explain", "sim p50", "sim p99",
+            fprintf(out, "%4s %4s %5s %4s %3s %4s %*s | %3s %4s %4s | %3s %3s | %10s %10s %10s %8s\n", "sim", "rank",
+                    "gpus", "tp", "cp", "dp", ppw, "pp", "etp", "ep", "edp", "vpp", "mb", "explain", "sim p50", "sim p99",
                     "p50/expl");
             for (size_t i = 0; i < n_sim; i++) {
                 const mp_layout *l = &r.best[sim[i].rank].lay;
@@ -562,13 +585,15 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
                 mp_fmt_seconds(sim[i].explain_s, a, sizeof a);
                 mp_fmt_seconds(sim[i].p50_s, b, sizeof b);
                 mp_fmt_seconds(sim[i].p99_s, c, sizeof c);
+                char pp[32];
+                pp_text(l, pp, sizeof pp);
                 if (experts)
-                    fprintf(out, "%4zu %4zu %5d %4d %3d %4d %3d | %3d %4d %4d | %3d %3d | %10s %10s %10s %8.3f\n",
-                            i + 1, sim[i].rank + 1, l->gpus, l->tp, l->cp, l->dp, l->pp, l->etp, l->ep, l->edp, l->vpp,
-                            l->micro_batch, a, b, c, sim[i].p50_s / sim[i].explain_s);
+                    fprintf(out, "%4zu %4zu %5d %4d %3d %4d %*s | %3d %4d %4d | %3d %3d | %10s %10s %10s %8.3f\n",
+                            i + 1, sim[i].rank + 1, l->gpus, l->tp, l->cp, l->dp, ppw, pp, l->etp, l->ep, l->edp,
+                            l->vpp, l->micro_batch, a, b, c, sim[i].p50_s / sim[i].explain_s);
                 else
-                    fprintf(out, "%4zu %4zu %5d %4d %3d %4d %3d | %3s %4s %4s | %3d %3d | %10s %10s %10s %8.3f\n",
-                            i + 1, sim[i].rank + 1, l->gpus, l->tp, l->cp, l->dp, l->pp, "-", "-", "-", l->vpp,
+                    fprintf(out, "%4zu %4zu %5d %4d %3d %4d %*s | %3s %4s %4s | %3d %3d | %10s %10s %10s %8.3f\n",
+                            i + 1, sim[i].rank + 1, l->gpus, l->tp, l->cp, l->dp, ppw, pp, "-", "-", "-", l->vpp,
                             l->micro_batch, a, b, c, sim[i].p50_s / sim[i].explain_s);
             }
         }

@@ -397,6 +397,12 @@ run plan --gpus 3 --pp 3 --uneven-pipeline
 if [ "$rc" -eq 0 ] && grep -q -- '--pp-first-layers 5 --pp-last-layers 5' "$OUT"; then
     ok "plan pp 3 with --uneven-pipeline: 5 + 6 + 5"
 else notok "plan pp 3 with --uneven-pipeline: 5 + 6 + 5" "exit $rc"; fi
+# The pp column widens for an uneven pipeline's '3(5,5)' in every table of
+# the report: each '|' of a header and its rows at the same column.
+if [ "$rc" -eq 0 ] && awk '/^rank|^ +[0-9]+ +[0-9]+ /{ p = index($0, "|"); if (!want) want = p; if (p != want) bad = 1 }
+        END { exit !(want > 0 && !bad) }' "$OUT"; then
+    ok "plan --uneven-pipeline: the tables stay aligned with '3(5,5)' in the pp column"
+else notok "plan --uneven-pipeline: the tables stay aligned with '3(5,5)' in the pp column" "$(grep -m3 '|' "$OUT")"; fi
 refused "plan with pinned first/last layers that cannot split: the reason names them" \
     "layers 16 do not split over pp 2 as 3 on the first rank, 3 on the last" \
     plan --gpus 2 --pp 2 --pp-first-layers 3 --pp-last-layers 3
