@@ -434,7 +434,7 @@ static inline void rank_time_of(const mp_cost_ctx *c, const mp_cost_blocks *bloc
         mp_cost_shard_micro_batch(c, &fr->split, nr, &sm);
         double tot0 = st->fwd_s + st->bwd_s, busy = tot0 > 0 ? 1 - st->cat_s[MP_CAT_COMM] / tot0 : 1;
         double ef, eb;
-        if (c->wl->zero3_blocking_fetch && l->zero >= 3) {
+        if (mp_cost_shard_blocking(c->wl, l)) {
             /* DeepSpeed 0.3-0.4: every fetch synchronizes the device and is
              * waited for before its module runs; nothing overlaps. */
             ef = sm.fwd_ag_s;

@@ -65,6 +65,18 @@ bool mp_cost_keeps_gathered(const mp_workload *w, const mp_layout *l)
 
 static bool keep_gathered(const mp_cost_ctx *c) { return mp_cost_keeps_gathered(c->wl, &c->lay); }
 
+/* Whether the step is priced as DeepSpeed 0.3-0.4's ZeRO-3 (workload
+ * zero3_blocking_fetch): every gather and reduce-scatter waited for, one
+ * per tensor, 16-bit gradients, list-form slice copies.  Only at ZeRO-3:
+ * the key describes how that DeepSpeed fetched sharded parameters, and
+ * ZeRO-2 shards none (its reduce-scatters are priced as prefetching
+ * ZeRO's, overlapped).  The one test for pricing (here and cost.c) and for
+ * what explain says (report.c), so the two cannot disagree. */
+bool mp_cost_shard_blocking(const mp_workload *w, const mp_layout *l)
+{
+    return w->zero3_blocking_fetch && l->zero >= 3;
+}
+
 double mp_coll_bus_factor(mp_coll coll, int n)
 {
     if (n <= 1)
@@ -190,14 +202,15 @@ static bool shard_plan_of(const mp_cost_ctx *c, const mp_param_split *sp, shard_
      * backward's own fetch (pre_sub_module_backward_function).  FSDP units
      * wrap the recomputed block and stay unsharded through it: no extra
      * gather there. */
-    p->rc_ag = p->bwd_ag && w->zero3_blocking_fetch && l->recompute == MP_RECOMPUTE_FULL;
+    p->rc_ag = p->bwd_ag && mp_cost_shard_blocking(w, l) && l->recompute == MP_RECOMPUTE_FULL;
     /* The gradients reduce-scattered: the workload's gradient bytes
      * (Megatron-LM reduces its fp32 main gradients), but DeepSpeed 0.3-0.4's
      * ZeRO-3 reduce-scatters each 16-bit parameter's own .grad, in the
      * parameter's dtype (partition_parameters.py at v0.3.16,
      * _reduce_scatter_gradient: torch.distributed.reduce_scatter over
      * param.grad slices), before copying its shard into fp32. */
-    p->rs_bytes = w->zero3_blocking_fetch && gather ? w->weight_bytes : w->grad_bytes;
+    bool blocking = mp_cost_shard_blocking(w, l);
+    p->rs_bytes = blocking ? w->weight_bytes : w->grad_bytes;
     for (int q = 0; q < MP_LAYER_CLASSES; q++) {
         bool moe = q & 1;
         p->units[q][0] = sp->layer_attention + (moe ? sp->layer_moe_common : sp->layer_dense_mlp);
@@ -207,7 +220,7 @@ static bool shard_plan_of(const mp_cost_ctx *c, const mp_param_split *sp, shard_
      * per tensor, not per layer: the layer's matrices gathered (smaller
      * tensors persist), every tensor's gradient reduce-scattered; each
      * extra collective adds its ring's latency. */
-    if (w->zero3_blocking_fetch && gather) {
+    if (blocking) {
         const mp_model *m = c->model;
         int mats = 4; /* QKV, output projection, FC1 (gate and up fused), FC2 */
         int small = (m->qkv_bias ? 1 : 0) + (m->out_bias ? 1 : 0) + (m->mlp_bias ? 2 : 0) +

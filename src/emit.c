@@ -48,7 +48,7 @@ const char *mp_emit_title(mp_emit_kind k)
 
 static bool megatron_runs(const mp_model *m, const mp_workload *w, const mp_layout *l, char *why, size_t why_len)
 {
-    if (w->zero3_blocking_fetch && l->zero >= 3)
+    if (mp_cost_shard_blocking(w, l))
         WHY("zero3_blocking_fetch prices DeepSpeed 0.3-0.4's unprefetched ZeRO-3; Megatron-LM's sharded data "
             "parallelism prefetches (--emit deepspeed writes it without prefetch)");
     /* The MLP activations Megatron-LM's arguments name (arguments.py at
@@ -141,7 +141,7 @@ static bool torchtitan_runs(const mp_model *m, const mp_workload *w, const mp_la
         WHY("TorchTitan needs ep (%d) a multiple of cp x tp (%d) when etp is 1", l->ep, l->cp * l->tp);
     if (w->fp8 != MP_FP8_NONE)
         WHY("moeplan writes no TorchTitan float8 converter: the FP8 workload would run in bf16");
-    if (w->zero3_blocking_fetch && l->zero >= 3)
+    if (mp_cost_shard_blocking(w, l))
         WHY("zero3_blocking_fetch prices DeepSpeed 0.3-0.4's unprefetched ZeRO-3; TorchTitan's FSDP2 prefetches");
     if (l->tp > 1 && !l->sequence_parallel)
         WHY("TorchTitan's tensor parallelism always shards the norms' sequence (sequence parallelism); the layout "
@@ -277,7 +277,7 @@ static void deepspeed_json(const mp_workload *w, const mp_layout *l, char *buf, 
     ADD("  \"%s\": {\"enabled\": true},\n  \"gradient_clipping\": 1.0,\n", strcmp(w->precision, "bf16") ? "fp16" : "bf16");
     ADD("  \"zero_optimization\": {\n    \"stage\": %d", l->zero);
     /* zero3_blocking_fetch: nothing fetched ahead or overlapped, as priced. */
-    bool blocking = l->zero == 3 && w->zero3_blocking_fetch;
+    bool blocking = mp_cost_shard_blocking(w, l);
     bool overlap = (w->overlap_grad_reduce || l->zero == 3) && !blocking;
     if (l->zero >= 1)
         ADD(",\n    \"overlap_comm\": %s,\n    \"contiguous_gradients\": true,\n    \"reduce_scatter\": true",

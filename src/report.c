@@ -423,7 +423,7 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
     if (w->fsdp_reshard != MP_RESHARD_DEFAULT && lay->zero < 3)
         LINE("fsdp_reshard_after_forward has no effect: it applies to ZeRO-3 / FSDP (the layout is ZeRO %d)",
              lay->zero);
-    if (w->zero3_blocking_fetch && lay->zero >= 3)
+    if (mp_cost_shard_blocking(w, lay))
         LINE("zero3_blocking_fetch: ZeRO-3 as DeepSpeed 0.3-0.4 ran it, one gather and reduce-scatter per tensor "
              "(4 matrices a layer gathered, smaller tensors kept), all on the critical path (none prefetched); "
              "16-bit gradients reduced; each collective list-form (n slice copies through a flat buffer)%s",
@@ -522,7 +522,7 @@ static void print_ops(FILE *f, const mp_cost_ctx *c)
     size_t ns = mp_cost_shard_ops(c, so, cnt, sizeof so / sizeof so[0]);
     if (ns) {
         fprintf(f, "  [sharding] ZeRO %d: per micro-batch, each row's fwd and bwd for one unit%s\n", c->lay.zero,
-                c->wl->zero3_blocking_fetch ? " (none overlapped)" : " (all but the first gather and last "
+                mp_cost_shard_blocking(c->wl, &c->lay) ? " (none overlapped)" : " (all but the first gather and last "
                                                                      "reduce-scatter hidden where compute allows)");
         fprintf(f, "    %-26s %5s %-28s %12s %10s %10s %10s\n", "op", "units", "collective", "bytes", "fwd", "bwd",
                 "all units");

@@ -1024,6 +1024,26 @@ json_check "explain --ops --format json: sharding_per_micro_batch with units" \
 run explain --ops --format json
 json_check "explain --ops --format json: no sharding ops without ZeRO-2/3" "d['sharding_per_micro_batch'] == []"
 
+# The workload's zero3_blocking_fetch applies to ZeRO-3 only (one predicate,
+# mp_cost_shard_blocking, prices it and writes the [sharding] header): with
+# --zero 2 the step is priced overlapped, the same as without the key (the
+# seed on 64 GPUs, the dp row 26.43 ms either way), and the header says
+# so; with --zero 3 the header says "none overlapped".
+printf 'name: w\nglobal_batch: 128\nseq_len: 128-10240\nprecision: fp16\nzero3_blocking_fetch: true\n' >"$TMP/wl-blk.yaml"
+printf 'name: w\nglobal_batch: 128\nseq_len: 128-10240\nprecision: fp16\n' >"$TMP/wl-noblk.yaml"
+"$MOEPLAN" explain --gpus 64 --tp 1 --ep 8 --zero 2 --ops --workload "$TMP/wl-noblk.yaml" >"$TMP/z2-plain" 2>/dev/null
+run explain --gpus 64 --tp 1 --ep 8 --zero 2 --ops --workload "$TMP/wl-blk.yaml"
+if [ "$rc" -eq 0 ] &&
+   grep -q '^  \[sharding\] ZeRO 2: per micro-batch, each row.s fwd and bwd for one unit (all but the first gather and last reduce-scatter hidden where compute allows)$' "$OUT" &&
+   [ "$(grep '^    dp ' "$OUT")" = "$(grep '^    dp ' "$TMP/z2-plain")" ] &&
+   grep -q 'zero3_blocking_fetch has no effect: it applies to ZeRO-3 (the layout is ZeRO 2)' "$OUT"; then
+    ok "explain --ops --zero 2 with zero3_blocking_fetch: priced and said overlapped"
+else notok "explain --ops --zero 2 with zero3_blocking_fetch" "exit $rc" "$(grep -E 'sharding|^    dp ' "$OUT" "$TMP/z2-plain")"; fi
+run explain --gpus 64 --tp 1 --ep 8 --zero 3 --ops --workload "$TMP/wl-blk.yaml"
+if [ "$rc" -eq 0 ] && grep -q '^  \[sharding\] ZeRO 3: .*(none overlapped)$' "$OUT"; then
+    ok "explain --ops --zero 3 with zero3_blocking_fetch: none overlapped"
+else notok "explain --ops --zero 3 with zero3_blocking_fetch" "exit $rc" "$(grep sharding "$OUT")"; fi
+
 # validate --explain ID: one record with explain's report, priced by the
 # same call as the table (so its total is the table's predicted step).
 run validate --runs validate/runs/dev-runs.yaml --explain korthikanti22_t5_22b_seqpar_selective

@@ -1543,6 +1543,59 @@ START_TEST(test_shard_ops)
 }
 END_TEST
 
+/* The workload's zero3_blocking_fetch is DeepSpeed 0.3-0.4's way of
+ * fetching sharded parameters: one predicate (mp_cost_shard_blocking)
+ * says where it applies, ZeRO-3 only, and both the pricing and explain's
+ * [sharding] header ask it.  Llama-2-7B on 64 GPUs, ZeRO-2, one
+ * micro-batch: the key changes nothing.  ZeRO-2 gathers no parameters, so
+ * the listing has one reduce-scatter row a layer, of the workload's fp32
+ * main gradients, not blocking ZeRO-3's 16-bit ones: a layer's 67,112,960
+ * attention + 135,270,400 MLP = 202,383,360 parameters x 4 B =
+ * 809,533,440 B; and it is priced overlapped, as prefetching ZeRO is, so
+ * the exposed DP time is below the units' sum (blocking ZeRO-3's equals
+ * it, test_shard_ops). */
+START_TEST(test_shard_blocking_zero2)
+{
+    mp_workload w;
+    mp_workload_defaults(&w);
+    mp_layout l;
+    memset(&l, 0, sizeof l);
+    for (int blk = 0; blk < 2; blk++)
+        for (int z = 0; z <= 3; z++) {
+            w.zero3_blocking_fetch = blk;
+            l.zero = z;
+            ck_assert_int_eq(mp_cost_shard_blocking(&w, &l), blk && z == 3);
+        }
+    double dp[2];
+    for (int blk = 0; blk < 2; blk++) {
+        world *x = calloc(1, sizeof *x);
+        load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
+        mp_hardware_defaults(&x->hw);
+        mp_workload_defaults(&x->w);
+        x->w.global_batch = 64;
+        x->w.zero3_blocking_fetch = blk;
+        set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
+        x->l.zero = 2;
+        evaluate(x, 4096);
+        dp[blk] = x->r.slow.dp_s;
+        ck_assert(!mp_cost_shard_blocking(&x->w, &x->l));
+        mp_op o[4 * MP_LAYER_CLASSES + 4];
+        int cnt[4 * MP_LAYER_CLASSES + 4];
+        size_t n = mp_cost_shard_ops(&x->c, o, cnt, sizeof o / sizeof o[0]);
+        ck_assert_uint_eq(n, 3); /* the layers', the embedding's and the head's reduce-scatters */
+        ck_assert_str_eq(o[0].name, "layer-grad-rs");
+        ck_assert_int_eq(cnt[0], 32);
+        ck_assert_double_eq(o[0].bwd_comm_bytes, 809533440.0);
+        double sum = 0;
+        for (size_t i = 0; i < n; i++)
+            sum += cnt[i] * (o[i].fwd_s + o[i].bwd_s);
+        ck_assert_msg(x->r.slow.dp_s < sum, "exposed %g of %g", x->r.slow.dp_s, sum);
+        free(x);
+    }
+    ck_assert_rel(dp[1], dp[0], 1e-12);
+}
+END_TEST
+
 /* Model FLOPs per step depend on the model and the tokens, not on how
  * many GPUs share them: dp 16 -> 32 (256 GPUs) at the same global batch. */
 START_TEST(test_flops_independent_of_dp)
@@ -2095,6 +2148,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tf, test_zero3_blocking_fetch);
     tcase_add_test(tf, test_zero3_blocking_fetch_recompute);
     tcase_add_test(tf, test_shard_ops);
+    tcase_add_test(tf, test_shard_blocking_zero2);
     suite_add_tcase(s, tf);
     return s;
 }

@@ -257,6 +257,11 @@ void mp_cost_shard_degrees(const mp_layout *l, int *dense, int *expert);
  * fsdp_reshard_after_forward says, by default (TorchTitan's) only under
  * pipeline parallelism (cost_shard.c). */
 bool mp_cost_keeps_gathered(const mp_workload *w, const mp_layout *l);
+/* Whether sharding is priced as DeepSpeed 0.3-0.4's blocking ZeRO-3 (the
+ * workload's zero3_blocking_fetch at ZeRO-3; no effect below it): nothing
+ * overlapped, one collective per tensor (cost_shard.c).  The pricing and
+ * explain's report both ask it. */
+bool mp_cost_shard_blocking(const mp_workload *w, const mp_layout *l);
 /* nccl-tests' bus-bandwidth factor of a collective over n ranks: busbw =
  * algbw x f, f = 2(n-1)/n for all-reduce, (n-1)/n for all-gather,
  * reduce-scatter and all-to-all, 1 for send/recv (doc/PERFORMANCE.md). */
