@@ -39,8 +39,8 @@ typedef struct {
     int n[3];
     double *mem[3];
     int nm[3];
-    double *layer;      /* layer benchmarks: forward and backward errors, apart */
-    int nl;
+    double *layer[3];   /* layer benchmarks [dense, moe, all]: forward and backward errors, apart */
+    int nl[3];
 } stats_acc;
 
 static void acc_add(double **v, int *n, double x)
@@ -178,10 +178,13 @@ static mp_status explain_one(FILE *out, const char *runs_path, const mp_run *run
         if (r->moe_layer_only)
             fprintf(out, "(the report below prices the whole one-layer model: the layer's ops are its [moe-mlp] block "
                          "without pre-mlp-norm and mlp-residual; nothing else was timed)\n");
-        else
-            fprintf(out, "(the report below prices the whole one-layer model: the layer's ops are its [attention] "
-                         "and [%s] blocks; the embedding and output layer were not timed)\n",
-                    r->moe ? "moe-mlp" : "dense-mlp");
+        else {
+            mp_layer_class q = mp_cost_layer_class(&c, 0);
+            fprintf(out, "(the report below prices the whole one-layer model: the layer's ops are its [%s] and [%s] "
+                         "blocks; the embedding and output layer were not timed)\n",
+                    mp_block_name((q & 2) ? MP_BLOCK_ATTN_LOCAL : MP_BLOCK_ATTN),
+                    mp_block_name((q & 1) ? MP_BLOCK_MOE_MLP : MP_BLOCK_DENSE_MLP));
+        }
     } else {
         fprintf(out, "measured %s (%s), predicted %s, error %+.1f%% (predicted / measured - 1)\n", m,
                 basis_name(r->basis), p, 100 * res.error);
@@ -260,9 +263,10 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
             goto done;
         }
     }
-    acc.layer = calloc(2 * n + 1, sizeof(double));
+    for (int i = 0; i < 3; i++)
+        acc.layer[i] = calloc(2 * n + 1, sizeof(double));
     mp_run_result *res = calloc(n + 1, sizeof *res);
-    if (!res || !acc.layer) {
+    if (!res || !acc.layer[0] || !acc.layer[1] || !acc.layer[2]) {
         st = mp_error_set(err, MP_ERR_NOMEM, NULL, 0, 0, "out of memory");
         goto done;
     }
@@ -274,12 +278,15 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
         }
         mp_run_evaluate(&runs[i], &res[i]);
         evaluated++;
+        int set = runs[i].moe ? 1 : 0;
         if (runs[i].layer_bench) {
-            acc_add(&acc.layer, &acc.nl, res[i].fwd_error);
-            acc_add(&acc.layer, &acc.nl, res[i].bwd_error);
+            int sets[2] = {set, 2}; /* its class, and all */
+            for (int k = 0; k < 2; k++) {
+                acc_add(&acc.layer[sets[k]], &acc.nl[sets[k]], res[i].fwd_error);
+                acc_add(&acc.layer[sets[k]], &acc.nl[sets[k]], res[i].bwd_error);
+            }
             continue;
         }
-        int set = runs[i].moe ? 1 : 0;
         acc_add(&acc.err[set], &acc.n[set], res[i].error);
         acc_add(&acc.err[2], &acc.n[2], res[i].error);
         if (runs[i].measured_memory_bytes > 0) {
@@ -313,7 +320,7 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
         }
         json_object_set_new(j, "evaluated", arr);
         json_object_set_new(j, "layer_benchmarks", lay);
-        json_object_set_new(j, "layer_time_error", stats_json(acc.layer, acc.nl));
+        json_object_set_new(j, "layer_time_error", stats_json(acc.layer[2], acc.nl[2]));
         json_object_set_new(j, "skipped", sk);
         json_t *sum = json_object(), *msum = json_object();
         for (int s = 0; s < 3; s++) {
@@ -360,7 +367,7 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
                         r->memory_last_rank ? "(last rank)" : "(max)", p, 100 * res[i].memory_error);
             }
         }
-        if (acc.nl) {
+        if (acc.nl[2]) {
             fprintf(out, "\nOne layer, one micro-batch (training_layer_microbench: forward and backward against the "
                          "cost model's time of that layer)\n");
             fprintf(out, "%-52s %-5s %10s %10s %8s %10s %10s %8s\n", "id", "type", "fwd meas.", "predicted", "error",
@@ -393,9 +400,10 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
             for (int s = 0; s < 3; s++)
                 stats_line(out, set_names[s], acc.mem[s], acc.nm[s]);
         }
-        if (acc.nl) {
+        if (acc.nl[2]) {
             fprintf(out, "One layer (forward and backward, each an entry)\n");
-            stats_line(out, "all", acc.layer, acc.nl);
+            for (int s = 0; s < 3; s++)
+                stats_line(out, set_names[s], acc.layer[s], acc.nl[s]);
         }
     }
     free(res);
@@ -404,7 +412,8 @@ done:
         free(acc.err[i]);
         free(acc.mem[i]);
     }
-    free(acc.layer);
+    for (int i = 0; i < 3; i++)
+        free(acc.layer[i]);
     free(runs);
     return st;
 }

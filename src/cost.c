@@ -168,6 +168,16 @@ void mp_cost_count_layers(const mp_cost_ctx *c, int first, int count, int n[MP_L
     count_layers(c, first, count, n);
 }
 
+mp_layer_class mp_cost_layer_class(const mp_cost_ctx *c, int layer)
+{
+    int n[MP_LAYER_CLASSES];
+    count_layers(c, layer, 1, n);
+    for (int q = 0; q < MP_LAYER_CLASSES; q++)
+        if (n[q])
+            return (mp_layer_class)q;
+    return MP_LAYER_DENSE; /* no such layer */
+}
+
 /* Saved bytes of one layer of class q for one micro-batch under the
  * layout's recompute mode: full recompute keeps only each layer's input
  * ([K22] Table 2: 2sbh, /t with SP; the layer being recomputed is counted

@@ -824,7 +824,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         if (r->moe_layer_only)
             mp_cost_moe_layer_time(&c, &lt);
         else
-            mp_cost_layer_time(&c, MP_LAYER_DENSE, &lt);
+            mp_cost_layer_time(&c, mp_cost_layer_class(&c, 0), &lt);
         double peak = w->fp8 != MP_FP8_NONE ? r->hw.peak_flops_fp8 : r->hw.peak_flops;
         if (lt.hw_flops / r->measured_step_s > peak)
             skip(r, "the measured layer time implies %.4g TFLOP/s per GPU, above the GPU's peak %.4g (%s)",

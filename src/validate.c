@@ -21,13 +21,15 @@ void mp_run_evaluate_with(const mp_run *run, const mp_hardware *hw, mp_run_resul
     if (run->layer_bench) {
         /* One layer, one micro-batch: the cost model's own time of that
          * layer (what the step sums per layer), its recomputation in the
-         * backward as the layout says; the embedding and output layer,
-         * which the benchmark did not time, are not counted. */
+         * backward as the layout says, of the layer's own class (an MoE
+         * record's layer is priced with its experts, not as a dense MLP);
+         * the embedding and output layer, which the benchmark did not
+         * time, are not counted. */
         mp_layer_time lt;
         if (run->moe_layer_only)
             mp_cost_moe_layer_time(&c, &lt);
         else
-            mp_cost_layer_time(&c, MP_LAYER_DENSE, &lt);
+            mp_cost_layer_time(&c, mp_cost_layer_class(&c, 0), &lt);
         res->measured_step_s = run->measured_step_s;
         res->predicted_fwd_s = lt.fwd_s;
         res->predicted_bwd_s = lt.bwd_s;

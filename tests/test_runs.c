@@ -224,6 +224,52 @@ START_TEST(test_evaluate_layer)
 }
 END_TEST
 
+/* A layer benchmark of an MoE model is priced as an MoE layer: its
+ * attention and its experts (mp_cost_layer_class), not the dense MLP the
+ * validate of before read for every layer benchmark.  layer-moe: one layer,
+ * hidden 1024, 8 experts of width 2048 (SwiGLU), top-2, on 8 H100s at
+ * ep 8, dp 8, one micro-batch of 2048 tokens.  The [moe-mlp] block's
+ * forward FLOPs per GPU, by hand: the router 2 x 2048 x 1024 x 8 =
+ * 33,554,432; each rank's experts take 2048 x 2 copies (8 ranks' tokens,
+ * two each, over 8 ranks), fc1 (gate and up) 2 x 4096 x 1024 x 4096 =
+ * 34,359,738,368, fc2 2 x 4096 x 2048 x 1024 = 17,179,869,184: in all
+ * 51,573,161,984.  The predicted forward is the sum of the [attention]
+ * and [moe-mlp] ops' forward times; validate's statistics count the
+ * record as MoE. */
+START_TEST(test_evaluate_layer_moe)
+{
+    const mp_run *r = find("layer-moe");
+    ck_assert_str_eq(r->skip, "");
+    ck_assert(r->layer_bench && r->moe);
+    ck_assert_int_eq(r->lay.ep, 8);
+    ck_assert_int_eq(r->lay.dp, 8);
+    mp_run_result res;
+    mp_run_evaluate(r, &res);
+    mp_cost_ctx c;
+    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
+    ck_assert_int_eq(mp_cost_layer_class(&c, 0), MP_LAYER_MOE);
+    mp_layer_time moe, dense;
+    mp_cost_layer_time(&c, MP_LAYER_MOE, &moe);
+    mp_cost_layer_time(&c, MP_LAYER_DENSE, &dense);
+    ck_assert_double_eq(res.predicted_fwd_s, moe.fwd_s);
+    ck_assert_double_eq(res.predicted_bwd_s, moe.bwd_s);
+    ck_assert(res.predicted_fwd_s != dense.fwd_s);
+    ck_assert(moe.ep_s > 0 && dense.ep_s == 0); /* the dispatch and combine are the MoE layer's */
+    mp_op o[MP_MAX_OPS];
+    double flops = 0, fwd = 0;
+    size_t n = mp_cost_block_ops(&c, MP_BLOCK_MOE_MLP, o);
+    for (size_t i = 0; i < n; i++) {
+        flops += o[i].fwd_flops;
+        fwd += o[i].fwd_s;
+    }
+    ck_assert_double_eq(flops, 51573161984.0);
+    n = mp_cost_block_ops(&c, MP_BLOCK_ATTN, o);
+    for (size_t i = 0; i < n; i++)
+        fwd += o[i].fwd_s;
+    ck_assert_rel(res.predicted_fwd_s, fwd, 1e-12);
+}
+END_TEST
+
 /* Megatron-Core's MoELayer timed alone (attention 'none'): the Mixtral
  * proxy of Megatron-LM's moe_perf test, EP 8 over 8 H100, 4096 tokens per
  * rank, top-2 of 8 experts, balanced: each rank's one expert gets 4096 x 2
@@ -491,6 +537,7 @@ static Suite *runs_suite(void)
     tcase_add_test(t, test_read_gpt);
     tcase_add_test(t, test_read_positions);
     tcase_add_test(t, test_evaluate_layer);
+    tcase_add_test(t, test_evaluate_layer_moe);
     tcase_add_test(t, test_evaluate_moe_layer);
     tcase_add_test(t, test_read_eq3);
     tcase_add_test(t, test_read_tokens);

@@ -384,6 +384,11 @@ void mp_cost_layer_time(const mp_cost_ctx *c, mp_layer_class q, mp_layer_time *o
  * the pre-MLP norm and the residual add around it.  All zero for a model
  * without MoE layers. */
 void mp_cost_moe_layer_time(const mp_cost_ctx *c, mp_layer_time *out);
+/* The class of layer `layer` (0-based) of the context's model: MoE or
+ * dense, global or local attention (first_dense_layers, moe_every and the
+ * local-attention pattern, as the step counts them); MP_LAYER_DENSE past
+ * the last layer. */
+mp_layer_class mp_cost_layer_class(const mp_cost_ctx *c, int layer);
 
 const char *mp_coll_name(mp_coll c);
 const char *mp_group_name(mp_group g);
