@@ -162,6 +162,36 @@ static bool has_word(const char *hay, const char *word)
     return false;
 }
 
+/* The value of a command-line flag among a record's other arguments, as
+ * Megatron-LM's argparse takes it: `--flag value` or `--flag=value`.  The
+ * flag must stand whole (not the head of a longer flag); the value runs to
+ * the next blank.  False when the flag is absent or has no value. */
+static bool flag_value(const char *args, const char *flag, char *out, size_t out_len)
+{
+    if (!args)
+        return false;
+    size_t n = strlen(flag);
+    for (const char *p = args; (p = strstr(p, flag)) != NULL; p += n) {
+        if (p != args && !isspace((unsigned char)p[-1]))
+            continue;
+        const char *v = p + n;
+        if (*v == '=')
+            v++;
+        else if (isspace((unsigned char)*v))
+            while (isspace((unsigned char)*v))
+                v++;
+        else
+            continue; /* --flag-longer, or the flag at the very end */
+        size_t len = strcspn(v, " \t\n\r\f\v");
+        if (len == 0 || len >= out_len || !strncmp(v, "--", 2))
+            return false;
+        memcpy(out, v, len);
+        out[len] = 0;
+        return true;
+    }
+    return false;
+}
+
 /* The shipped hardware file for a GPU as records name it ("A100-SXM4-80GB
  * (Selene)", "H100 80GB (Eos ...)").  Only GPUs with a file are evaluated;
  * the order matters ("GB200" before "B200", "H800" apart from "H100"). */
@@ -321,16 +351,27 @@ static void read_model(mp_run *r, const mp_node *md, const char *other)
      * rows: the run's own flag where the record gives it, else the
      * sequence length.  A Llama-style block, or a record whose words say
      * RoPE, rotates Q and K instead. */
-    bool rope = gated || has(attn, "rope") || has(other, "--position-embedding-type rope");
+    char pe_type[32], mpe_text[32];
+    bool rope = gated || has(attn, "rope") ||
+                (flag_value(other, "--position-embedding-type", pe_type, sizeof pe_type) &&
+                 !strcasecmp(pe_type, "rope"));
+    bool mpe_flag = false;
     if (!rope) {
         long seq = 0, mpe = 0;
-        const char *flag_at = other ? strstr(other, "--max-position-embeddings") : NULL;
-        if (flag_at)
-            mpe = strtol(flag_at + strlen("--max-position-embeddings"), NULL, 10);
+        if (flag_value(other, "--max-position-embeddings", mpe_text, sizeof mpe_text)) {
+            char *end = NULL;
+            long v = strtol(mpe_text, &end, 10);
+            if (end && !*end && v >= 1) {
+                mpe = v;
+                mpe_flag = true;
+            }
+        }
         if (mpe < 1 && whole(md, "seq_len", &seq))
             mpe = seq;
         if (mpe >= 1 && mpe <= 1000000000L)
             m->learned_positions = mpe;
+        else
+            mpe_flag = false;
     }
     if (r->moe) {
         if (!whole(md, "num_experts", &E) || !whole(md, "top_k", &k) || E < 1 || k < 1) {
@@ -429,8 +470,7 @@ static void read_model(mp_run *r, const mp_node *md, const char *other)
                   "attention or residual");
     if (m->learned_positions > 0)
         assume(r, "learned absolute positions (Megatron-LM's default --position-embedding-type), %lld rows%s",
-               (long long)m->learned_positions, other && strstr(other, "--max-position-embeddings")
-                                                    ? " (--max-position-embeddings)" : ": the sequence length");
+               (long long)m->learned_positions, mpe_flag ? " (--max-position-embeddings)" : ": the sequence length");
     if (untie_flag && !gated)
         assume(r, "untied embeddings: --untie-embeddings-and-output-weights");
     else if (tied == gated) /* the count overrode the block's default */

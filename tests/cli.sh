@@ -1022,6 +1022,27 @@ else notok "--gpus 8 --gpus=8" "exit $rc"; fi
 run simulate --steps 1 --sequence-parallel=on --sequence-parallel
 if [ "$rc" -eq 0 ]; then ok "simulate --sequence-parallel=on --sequence-parallel agree"; else notok "simulate --sequence-parallel=on twice" "exit $rc" "$(cat "$ERR")"; fi
 
+# --flag=value is --flag value (getopt_long's long form), for the commands
+# of the shared table and those that parse their own options alike; and in a
+# runs file's Megatron flags: '--max-position-embeddings=4096' is the 4096
+# rows of '--max-position-embeddings 4096' (tests/data/runs-small.yaml).
+same_eq=0
+for pair in "explain --gpus 8 --ep 8 --format json|explain --gpus=8 --ep=8 --format=json" \
+            "check --headroom 10% plans/seed-plan.yaml|check --headroom=10% plans/seed-plan.yaml" \
+            "simulate --steps 2 --seed 3 --schedule gpipe|simulate --steps=2 --seed=3 --schedule=gpipe" \
+            "validate --runs tests/data/runs-small.yaml --explain gpt-max-positions|validate --runs=tests/data/runs-small.yaml --explain=gpt-max-positions"; do
+    # shellcheck disable=SC2086
+    "$MOEPLAN" ${pair%%|*} >"$TMP/eq-a" 2>/dev/null
+    # shellcheck disable=SC2086
+    "$MOEPLAN" ${pair#*|} >"$TMP/eq-b" 2>/dev/null
+    cmp -s "$TMP/eq-a" "$TMP/eq-b" && [ -s "$TMP/eq-a" ] || { same_eq=1; echo "# differs: $pair"; }
+done
+if [ "$same_eq" -eq 0 ]; then ok "--flag=value is --flag value (explain, check, simulate, validate)"
+else notok "--flag=value is --flag value"; fi
+run validate --runs tests/data/runs-small.yaml --explain gpt-max-positions-eq --format json
+json_check "validate: a record's --max-position-embeddings=4096 is 4096 rows" \
+    "any('4096 rows (--max-position-embeddings)' in a for a in d['assumptions'])"
+
 # explain --ops with ZeRO-3 at pp 1: the [sharding] block lists each unit's
 # gathers and reduce-scatters; the seed's 16 MoE layers, dense and expert
 # parameters apart (dp 64 and edp 8), and its JSON twin.

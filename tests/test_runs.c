@@ -347,6 +347,42 @@ START_TEST(test_read_positions)
 }
 END_TEST
 
+/* The position flags as Megatron-LM's argparse also takes them,
+ * --flag=value: --max-position-embeddings=4096 is 4096 rows, as
+ * '--max-position-embeddings 4096' (before, strtol read "=4096" as 0 and
+ * the table fell back to the sequence's 2048 rows while the assumption
+ * named the flag), 4096 x 1024 - 2048 x 1024 = 2,097,152 parameters more
+ * than the sequence-length table; --position-embedding-type=rope has no
+ * table (it was read as learned absolute, 2048 rows, 2,097,152
+ * parameters). */
+START_TEST(test_read_positions_eq)
+{
+    const mp_run *mx = find("gpt-max-positions"), *mxe = find("gpt-max-positions-eq"), *rp = find("gpt-rope"),
+                 *rpe = find("gpt-rope-eq");
+    ck_assert_str_eq(mxe->skip, "");
+    ck_assert_str_eq(rpe->skip, "");
+    ck_assert_int_eq(mxe->model.learned_positions, 4096);
+    ck_assert(assumed(mxe, "4096 rows (--max-position-embeddings)"));
+    ck_assert_int_eq(rpe->model.learned_positions, 0);
+    ck_assert(!assumed(rpe, "learned absolute"));
+    mp_params a, b, r;
+    mp_model_params(&mxe->model, &a);
+    mp_model_params(&mx->model, &b);
+    ck_assert_double_eq(a.total, b.total);
+    mp_model m = mxe->model;
+    m.learned_positions = 2048;
+    mp_model_params(&m, &b);
+    ck_assert_double_eq(a.total - b.total, 2097152.0);
+    mp_model_params(&rpe->model, &r);
+    mp_model_params(&rp->model, &b);
+    ck_assert_double_eq(r.total, b.total);
+    m = rpe->model;
+    m.learned_positions = 2048; /* as it was read */
+    mp_model_params(&m, &b);
+    ck_assert_double_eq(b.total - r.total, 2097152.0);
+}
+END_TEST
+
 /* A stated parameter count picks tied or untied embeddings where exactly
  * one of the two rounds to the figure as written: they differ by the
  * vocabulary's 32000 x 1024 = 32,768,000 parameters.  4 layers of
@@ -536,6 +572,7 @@ static Suite *runs_suite(void)
     tcase_add_checked_fixture(t, load, unload);
     tcase_add_test(t, test_read_gpt);
     tcase_add_test(t, test_read_positions);
+    tcase_add_test(t, test_read_positions_eq);
     tcase_add_test(t, test_evaluate_layer);
     tcase_add_test(t, test_evaluate_layer_moe);
     tcase_add_test(t, test_evaluate_moe_layer);
