@@ -974,6 +974,17 @@ if [ "$rc" -eq 0 ] && grep -Eq '^layer-moe +moe +1.00 ms +433.51 us +-56.6% +2.0
    sed -n '/^One layer (forward/,$p' "$OUT" | grep -Eq '^  all +6 '; then
     ok "validate: an MoE layer benchmark priced and counted as MoE"
 else notok "validate: an MoE layer benchmark as MoE" "exit $rc" "$(grep -A4 -E '^layer-moe|^One layer \(' "$OUT")"; fi
+# README's list of the errors beyond 18% (section "Predictions against
+# measured runs") names these eleven step times and no other: the four
+# mcore_ft_* baselines (-19.3%, -23.3%, -51.8%, -58.3%), MT-NLG on 2800 and
+# 3360 GPUs (-18.6%, -20.8%; 2240 GPUs is -17.7%), the README table's 1.7B
+# (-22.4%), 7.1B (-20.6%) and 32B (+18.2%), and MoE Parallel Folding's two
+# FSDP baselines (-26.4%, -19.5%).  DeepSpeed's ZeRO-3 of 2021
+# (narayanan21_t2_zero3_*) is within: -16.6% to +14.1%.  A change here
+# changes that paragraph.
+run validate --runs validate/runs/dev-runs.yaml --format json
+json_check "validate: the step times beyond 18% are README's list" \
+    "sorted(r['id'] for r in d['evaluated'] if abs(r['error']) > 0.18) == sorted(['mcore_ft_gpt7b_tp1_pp4_h100', 'mcore_ft_gpt7b_tp4_pp1_h100', 'mcore_ft_gpt7b_tp1_pp4_gb200', 'mcore_ft_gpt7b_tp4_pp1_gb200', 'mtnlg530b_2800gpu', 'mtnlg530b_3360gpu', 'megatron_readme_h100_weak_1.7b', 'megatron_readme_h100_weak_7.1b', 'megatron_readme_h100_weak_32b', 'moe_folding_t3_qwen2_57b_a14b_fsdp', 'moe_folding_t3_mixtral_8x22b_fsdp_ep']) and max(abs(r['error']) for r in d['evaluated'] if r['id'].startswith('narayanan21_t2_zero3_')) < 0.17"
 run validate --runs validate/runs/dev-runs.yaml
 cp "$OUT" "$TMP/validate1"
 run validate --runs validate/runs/dev-runs.yaml
