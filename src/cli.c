@@ -100,9 +100,10 @@ mp_status cli_load_inputs(const cli_opts *o, cli_inputs *in, bool want_default_p
         return mp_error_set(err, MP_ERR_INPUT, o->seq_text ? "" : in->wl_path, o->seq_text ? 0 : in->wl.seq_line,
                             o->seq_text ? 0 : in->wl.seq_col,
                             "%s%ld tokens per sequence, and the model %s has a learned position table of %lld "
-                            "positions: it cannot embed the tokens past them (give a sequence length of at most "
+                            "position%s: it cannot embed the tokens past them (give a sequence length of at most "
                             "%lld)", o->seq_text ? "--seq-len: " : "seq_len: ", in->wl.seq_max, in->model_path,
-                            (long long)in->model.learned_positions, (long long)in->model.learned_positions);
+                            (long long)in->model.learned_positions, mp_plural(in->model.learned_positions),
+                            (long long)in->model.learned_positions);
     /* FP8 on a GPU without an FP8 rate is refused, not priced in 16 bits. */
     if (in->wl.fp8 != MP_FP8_NONE && in->hw.peak_flops_fp8 <= 0)
         return mp_error_set(err, MP_ERR_INPUT, in->wl_path, in->wl.fp8_line, in->wl.fp8_col,

@@ -327,8 +327,8 @@ static mp_status load_log_run(mp_run *r, const char *log_path, const char *plan_
                             lg.first_bad_text, lg.first_bad_max, lg.n_bad_values, lg.n_bad_values == 1 ? "" : "s");
     if (it == 0 && lg.n_zero_times)
         return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
-                            "every 'elapsed time per iteration (ms):' is 0 (%d lines): no iteration was timed",
-                            lg.n_zero_times);
+                            "every 'elapsed time per iteration (ms):' is 0 (%d line%s): no iteration was timed",
+                            lg.n_zero_times, mp_plural(lg.n_zero_times));
     if (it == 0)
         return mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
                             "no 'elapsed time per iteration (ms):' line: not a Megatron-LM training log");
@@ -359,8 +359,8 @@ static mp_status load_log_run(mp_run *r, const char *log_path, const char *plan_
     /* The log and the plan must describe the same run. */
     if (lg.world_size && lg.world_size != l.gpus) {
         st = mp_error_set(err, MP_ERR_INPUT, log_path, 0, 0,
-                          "the log's 'using world size: %ld' is not the plan's %d GPUs (%s)", lg.world_size, l.gpus,
-                          plan_path);
+                          "the log's 'using world size: %ld' is not the plan's %d GPU%s (%s)", lg.world_size, l.gpus,
+                          mp_plural(l.gpus), plan_path);
         free(in);
         return st;
     }
@@ -610,8 +610,8 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
     }
     if (used < n_keys) {
         st = mp_error_set(err, MP_ERR_INPUT, runs_path, 0, 0,
-                          "%d run%s on '%s' cannot fix %d parameters; fit fewer (--fit)", used, mp_plural(used),
-                          base.name, n_keys);
+                          "%d run%s on '%s' cannot fix %d parameter%s; fit fewer (--fit)", used, mp_plural(used),
+                          base.name, n_keys, mp_plural(n_keys));
         goto done;
     }
     /* Fewer runs than folds: one fold per run (leave-one-out); one run:

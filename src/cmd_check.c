@@ -135,7 +135,8 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
         for (int i = 0; i < n; i++)
             fprintf(out, "%s  %-16s %14s %s %-14s\n", rows[i].pass ? "PASS" : "FAIL", rows[i].name, rows[i].computed,
                     rows[i].op, rows[i].required);
-        fprintf(out, "%d of %d requirements hold%s\n", n - nfail, n, nfail ? "" : ": ok");
+        fprintf(out, "%d of %d requirement%s hold%s%s\n", n - nfail, n, mp_plural(n), n - nfail == 1 ? "s" : "",
+                nfail ? "" : ": ok");
     }
     free(in);
     return MP_OK;
@@ -308,7 +309,8 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
             fprintf(out, "%-3d %s%*s %-2s %12s %12s %9s  %s: %s\n", i + 1, txt, (int)(45 - chars), "",
                     mp_relation_symbol(p->claims[i].rel), cl, cp, ratio, verdict_word(res[i].verdict), res[i].why);
         }
-        fprintf(out, "\n%d claims: %d hold, %d wrong, %d unverifiable\n", p->num_claims, nh, nw, nu);
+        fprintf(out, "\n%d claim%s: %d hold%s, %d wrong, %d unverifiable\n", p->num_claims, mp_plural(p->num_claims),
+                nh, nh == 1 ? "s" : "", nw, nu);
         fprintf(out, "\nBetter layouts on the same %d GPU%s (by tokens/s):\n", l.gpus, mp_plural(l.gpus));
         for (size_t i = 0; i < same.n_best; i++) {
             mp_report_layout_line(&same.best[i].lay, experts, line, sizeof line);

@@ -635,8 +635,8 @@ mp_status cmd_plan(const cli_opts *o, FILE *out, mp_error *err)
 done:
     free(sim);
     if (!st)
-        fprintf(stderr, "moeplan: searched %zu layouts in %.3f s (%.0f scored per second)\n", r.considered, secs,
-                secs > 0 ? r.scored / secs : 0.0);
+        fprintf(stderr, "moeplan: searched %zu layout%s in %.3f s (%.0f scored per second)\n", r.considered,
+                mp_plural((long long)r.considered), secs, secs > 0 ? r.scored / secs : 0.0);
     mp_search_free(&r);
     free(in);
     return st;

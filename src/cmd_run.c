@@ -420,8 +420,8 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         json_decref(j);
     } else {
         char a[32], bb[32];
-        fprintf(out, "moeplan run: %s, pipeline rank %d of %d, %d of its %d layers, %s backend", plan, r.rank, l.pp,
-                r.layers_run, r.layers_rank, b.ops->name);
+        fprintf(out, "moeplan run: %s, pipeline rank %d of %d, %d of its %d layer%s, %s backend", plan, r.rank, l.pp,
+                r.layers_run, r.layers_rank, mp_plural(r.layers_rank), b.ops->name);
         if (world.size > 1)
             fprintf(out, ", world rank 0 of %d (tp %d cp %d dp %d pp %d)", world.size, world.tp, world.cp, world.dp,
                     world.pp);

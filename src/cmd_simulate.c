@@ -653,8 +653,8 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     char title[1024];
-    snprintf(title, sizeof title, "moeplan simulate: %s, %d GPUs, %s",
-             label(in), l.gpus,
+    snprintf(title, sizeof title, "moeplan simulate: %s, %d GPU%s, %s",
+             label(in), l.gpus, mp_plural(l.gpus),
              mp_schedule_name(so.schedule));
     /* Both opened first: a path that cannot be written fails the command
      * before either file changes.  While a temporary exists, an interrupt,

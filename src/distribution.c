@@ -77,13 +77,13 @@ mp_status mp_expert_weights_load(const char *path, long experts, double **weight
         goto out;
     const mp_node *list = mp_node_get(d.root, "tokens_per_expert", NULL);
     if (!list || list->kind != MP_NODE_SEQ) {
-        st = mp_doc_error(&d, list ? list : d.root, err, "'tokens_per_expert': expected a list of %ld numbers",
-                          experts);
+        st = mp_doc_error(&d, list ? list : d.root, err, "'tokens_per_expert': expected a list of %ld number%s",
+                          experts, mp_plural(experts));
         goto out;
     }
     if ((long)list->n != experts) {
-        st = mp_doc_error(&d, list, err, "'tokens_per_expert': %zu values, the model has %ld experts", list->n,
-                          experts);
+        st = mp_doc_error(&d, list, err, "'tokens_per_expert': %zu value%s, the model has %ld expert%s", list->n,
+                          mp_plural((long long)list->n), experts, mp_plural(experts));
         goto out;
     }
     *weights = calloc(list->n, sizeof **weights);

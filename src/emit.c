@@ -202,8 +202,8 @@ static size_t torchtitan_toml(const mp_model *m, const mp_workload *w, const mp_
     for (const char *p = m->name; *p && k + 1 < sizeof name; p++) /* a comment: one printable line */
         name[k++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
     name[k] = 0;
-    ADD("# moeplan: %s, %d GPUs; the [model] name and flavor are those of the TorchTitan model that\n"
-        "# implements it (moeplan does not map models to flavors)\n", name, l->gpus);
+    ADD("# moeplan: %s, %d GPU%s; the [model] name and flavor are those of the TorchTitan model that\n"
+        "# implements it (moeplan does not map models to flavors)\n", name, l->gpus, mp_plural(l->gpus));
     ADD("[training]\nlocal_batch_size = %d\nglobal_batch_size = %ld\nseq_len = %ld\nmax_norm = 1.0\n"
         "mixed_precision_param = \"bfloat16\"\nmixed_precision_reduce = \"float32\"\n",
         l->pp > 1 ? l->micro_batch * l->num_micro_batches : l->micro_batch, w->global_batch, w->seq_max);

@@ -144,8 +144,8 @@ mp_rule mp_layout_check_zero_full(const mp_layout *l, char *why, size_t why_len)
                  l->shard_group, ndp);
         if (((long)l->shard_group * l->edp) % ndp)
             FAIL(MP_RULE_SHARD,
-                 "sharding group (%d) does not cut expert-DP (%d ranks) into whole groups: %d * %d / %ld is not whole",
-                 l->shard_group, l->edp, l->shard_group, l->edp, ndp);
+                 "sharding group (%d) does not cut expert-DP (%d rank%s) into whole groups: %d * %d / %ld is not whole",
+                 l->shard_group, l->edp, mp_plural(l->edp), l->shard_group, l->edp, ndp);
     }
     why[0] = 0;
     return MP_RULE_OK;
@@ -216,7 +216,7 @@ mp_rule mp_layout_check(mp_layout *l, const mp_model *m, const mp_workload *w, c
         if (l->pp == 2 && f + z != L)
             FAIL(MP_RULE_LAYERS_PP,
                  "uneven pipeline: with pp 2 there are no middle ranks, so first (%d) and last (%d) must make the %d "
-                 "layers (they make %d)", f, z, L, f + z);
+                 "layer%s (they make %d)", f, z, L, mp_plural(L), f + z);
         if (l->pp > 2 && (L - f - z < l->pp - 2 || (L - f - z) % (l->pp - 2)))
             FAIL(MP_RULE_LAYERS_PP,
                  "uneven pipeline: layers (%d) minus first (%d) and last (%d) must split evenly over the %d middle "

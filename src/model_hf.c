@@ -396,8 +396,8 @@ static mp_status read_layer_types(hf_ctx *c, const mp_node *lt)
 {
     mp_model *m = c->m;
     if (lt->kind != MP_NODE_SEQ || (int)lt->n != m->num_layers)
-        return mp_doc_error(c->d, lt, c->err, "'layer_types' must be a list of %d entries (one per layer)",
-                            m->num_layers);
+        return mp_doc_error(c->d, lt, c->err, "'layer_types' must be a list of %d entr%s (one per layer)",
+                            m->num_layers, m->num_layers == 1 ? "y" : "ies");
     for (int i = 0; i < m->num_layers; i++) {
         const mp_node *e = lt->vals[i];
         if (e->kind == MP_NODE_SCALAR && strcmp(e->text, "sliding_attention") == 0)

@@ -126,8 +126,8 @@ mp_status mp_hf_read_router(mp_model *m, const mp_doc *d, const mp_node *map, co
         return st;
     if (n > 1 && m->num_experts % n)
         return mp_doc_error(d, mp_node_given(map, "n_group"), err,
-                            "'%sn_group' (%ld) must divide the %lld routed experts into equal groups", where, n,
-                            (long long)m->num_experts);
+                            "'%sn_group' (%ld) must divide the %lld routed expert%s into equal groups", where, n,
+                            (long long)m->num_experts, mp_plural(m->num_experts));
     if (mp_node_given(map, "topk_group") && (st = mp_get_int(&g, "topk_group", true, 1, n > 0 ? n : 1, &k, NULL)))
         return st;
     /* Groups route only where topk_method limits by group (DeepSeek-V2's

@@ -385,18 +385,18 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
              "attention %.2f / %.2f (fwd / bwd); HBM %s TB/s x %.2f by size",
              hw->name, fixed(hw->peak_flops / 1e12, 0), hw->gemm_efficiency, hw->sm_count, hw->attention_fwd_efficiency,
              hw->attention_bwd_efficiency, fixed(hw->memory_bw_bytes_per_s / 1e12, 2), hw->bw_utilization);
-        LINE("%d GPUs/node; collectives at up to %.3f of %s GB/s intra, %.3f of %s GB/s inter per GPU",
-             hw->gpus_per_node, hw->intra_efficiency, fixed(hw->intra_bw_bytes_per_s / 1e9, 0), hw->inter_efficiency,
+        LINE("%d GPU%s/node; collectives at up to %.3f of %s GB/s intra, %.3f of %s GB/s inter per GPU",
+             hw->gpus_per_node, mp_plural(hw->gpus_per_node), hw->intra_efficiency, fixed(hw->intra_bw_bytes_per_s / 1e9, 0), hw->inter_efficiency,
              fixed(hw->inter_bw_bytes_per_s / 1e9, 0));
         if (w->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0)
             LINE("FP8 matrix products at up to %.3f of %.0f TFLOP/s (the FP8 peak)", hw->gemm_efficiency_fp8,
                  hw->peak_flops_fp8 / 1e12);
     }
     else
-        LINE("hardware %s: %s TFLOP/s x mfu %.2f; HBM %s TB/s x %.2f; %d GPUs/node; %s GB/s intra, %s GB/s "
+        LINE("hardware %s: %s TFLOP/s x mfu %.2f; HBM %s TB/s x %.2f; %d GPU%s/node; %s GB/s intra, %s GB/s "
              "inter per GPU",
              hw->name, fixed(hw->peak_flops / 1e12, 0), hw->mfu, fixed(hw->memory_bw_bytes_per_s / 1e12, 2),
-             hw->bw_utilization, hw->gpus_per_node, fixed(hw->intra_bw_bytes_per_s / 1e9, 0),
+             hw->bw_utilization, hw->gpus_per_node, mp_plural(hw->gpus_per_node), fixed(hw->intra_bw_bytes_per_s / 1e9, 0),
              fixed(hw->inter_bw_bytes_per_s / 1e9, 0));
     /* A dense model has no expert groups and no all-to-all to speak of. */
     bool experts = c->params.moe_layers > 0;
@@ -433,12 +433,13 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
         LINE("zero3_blocking_fetch has no effect: it applies to ZeRO-3 (the layout is ZeRO %d)", lay->zero);
     if (hw->sm_count <= 0 && hw->attention_efficiency != hw->mfu)
         LINE("attention kernels at %.2f of peak, other matrix products at %.2f", hw->attention_efficiency, hw->mfu);
-    LINE("sequences packed to %ld tokens; causal attention (each query sees S/2 keys on average)%s", c->seq_len,
+    LINE("sequences packed to %ld token%s; causal attention (each query sees S/2 keys on average)%s", c->seq_len,
+         mp_plural(c->seq_len),
          w->flash_attention ? "; flash attention" : "; attention scores materialised");
     if (c->local_layers > 0)
-        LINE("%d of %d layers attend %s %lld tokens: %.0f keys per query on average at %ld tokens (flash kernels skip "
-             "the rest; unfused %s)",
-             c->local_layers, m->num_layers, m->window_kind == MP_WINDOW_SLIDING ? "within a sliding window of"
+        LINE("%d of %d layer%s attend%s %s %lld tokens: %.0f keys per query on average at %ld tokens (flash kernels "
+             "skip the rest; unfused %s)",
+             c->local_layers, m->num_layers, mp_plural(m->num_layers), c->local_layers == 1 ? "s" : "", m->window_kind == MP_WINDOW_SLIDING ? "within a sliding window of"
                                                                                : "within chunks of",
              (long long)m->window, mp_cost_mean_keys(m, true, (double)c->seq_len), c->seq_len,
              m->window_kind == MP_WINDOW_CHUNKED ? "chunks keep C scores per query" : "scores stay S per query");
@@ -550,14 +551,14 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     bool experts = r->params.moe_layers > 0;
     fprintf(f, "moeplan explain: %s on %d x %s\n\n", mp_report_escape(m->name, mname, sizeof mname), l->gpus,
             mp_report_escape(hw->name, hname, sizeof hname));
-    fprintf(f, "model     %d layers (%d MoE, %d dense), hidden %lld, %lld heads x %lld (kv %lld)%s, vocab %lld%s\n",
-            m->num_layers, r->params.moe_layers, r->params.dense_layers, (long long)m->hidden,
-            (long long)m->num_heads, (long long)mp_model_qk_head_dim(m),
+    fprintf(f, "model     %d layer%s (%d MoE, %d dense), hidden %lld, %lld head%s x %lld (kv %lld)%s, vocab %lld%s\n",
+            m->num_layers, mp_plural(m->num_layers), r->params.moe_layers, r->params.dense_layers,
+            (long long)m->hidden, (long long)m->num_heads, mp_plural(m->num_heads), (long long)mp_model_qk_head_dim(m),
             (long long)(m->attn == MP_ATTN_MLA ? m->num_heads : m->num_kv_heads), m->attn == MP_ATTN_MLA ? " MLA" : "",
             (long long)m->vocab, m->tied_embeddings ? " (tied)" : "");
     if (m->num_experts > 0)
-        fprintf(f, "          %lld experts, top-%lld, expert width %lld (%s)%s\n", (long long)m->num_experts,
-                (long long)m->top_k, (long long)m->expert_hidden, m->gated_mlp ? "gated, 3 matrices" : "2 matrices",
+        fprintf(f, "          %lld expert%s, top-%lld, expert width %lld (%s)%s\n", (long long)m->num_experts,
+                mp_plural(m->num_experts), (long long)m->top_k, (long long)m->expert_hidden, m->gated_mlp ? "gated, 3 matrices" : "2 matrices",
                 m->num_shared_experts ? ", with shared experts" : "");
     mp_fmt_count(r->params.total, a, sizeof a);
     mp_fmt_count(r->params.active_per_token, b, sizeof b);
@@ -565,11 +566,12 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
     fprintf(f, "params    %s total, %s active per token, %s on the most loaded GPU\n", a, b, d);
     /* One length is one number ("range 4096-4096" read as a range). */
     if (w->seq_min == w->seq_max && r->seq_len == w->seq_max)
-        fprintf(f, "workload  %ld sequences x %ld tokens per step (fixed length, sequences packed)\n", w->global_batch,
-                r->seq_len);
+        fprintf(f, "workload  %ld sequence%s x %ld token%s per step (fixed length, sequences packed)\n",
+                w->global_batch, mp_plural(w->global_batch), r->seq_len, mp_plural(r->seq_len));
     else
-        fprintf(f, "workload  %ld sequences x %ld tokens per step (range %ld-%ld: memory and time at %ld, sequences "
-                "packed)\n", w->global_batch, r->seq_len, w->seq_min, w->seq_max, r->seq_len);
+        fprintf(f, "workload  %ld sequence%s x %ld token%s per step (range %ld-%ld: memory and time at %ld, sequences "
+                "packed)\n", w->global_batch, mp_plural(w->global_batch), r->seq_len, mp_plural(r->seq_len), w->seq_min,
+                w->seq_max, r->seq_len);
     double bpp = w->weight_bytes + w->grad_bytes + w->master_bytes + w->optim_state_bytes;
     static const char *const fp8_names[] = {"", ", FP8 linear layers (delayed scaling)",
                                             ", FP8 linear layers (current scaling)",
@@ -587,10 +589,12 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
         fprintf(f, "layout    %d GPU%s = tp %d x cp %d x dp %d x pp %d; no experts\n", l->gpus, mp_plural(l->gpus), l->tp,
                 l->cp, l->dp, l->pp);
     if (mp_layout_uneven(l) && l->pp > 2)
-        fprintf(f, "          uneven pipeline: %d layers on the first rank, %d on the last, %d on each other\n",
-                l->pp_first, l->pp_last, (m->num_layers - l->pp_first - l->pp_last) / (l->pp - 2));
+        fprintf(f, "          uneven pipeline: %d layer%s on the first rank, %d on the last, %d on each other\n",
+                l->pp_first, mp_plural(l->pp_first), l->pp_last,
+                (m->num_layers - l->pp_first - l->pp_last) / (l->pp - 2));
     else if (mp_layout_uneven(l)) /* pp 2: no other rank */
-        fprintf(f, "          uneven pipeline: %d layers on the first rank, %d on the last\n", l->pp_first, l->pp_last);
+        fprintf(f, "          uneven pipeline: %d layer%s on the first rank, %d on the last\n", l->pp_first,
+                mp_plural(l->pp_first), l->pp_last);
     char rcd[160];
     mp_recompute_describe(l, rcd, sizeof rcd);
     static const char *const zname[] = {"off (replicated)", "1 (optimizer states sharded: the distributed optimizer)",

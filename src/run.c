@@ -513,8 +513,9 @@ mp_status mp_run_rank(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o,
     }
     if (o->layers > most)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
-                            "--layers %d: the plan's pipeline ranks have at most %d layers (%d layers over pp %d)",
-                            o->layers, most, c->model->num_layers, l->pp);
+                            "--layers %d: the plan's pipeline ranks have at most %d layer%s (%d layer%s over pp %d)",
+                            o->layers, most, mp_plural(most), c->model->num_layers, mp_plural(c->model->num_layers),
+                            l->pp);
     rank_blocks(c, o->rank, 0, count);
     int layers = count[MP_BLOCK_ATTN] + count[MP_BLOCK_ATTN_LOCAL];
     out->rank = o->rank;

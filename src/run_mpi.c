@@ -105,8 +105,8 @@ void mp_world_finalize(mp_world *w)
 bool mp_world_groups(mp_world *w, const mp_layout *l, char *why, size_t why_len)
 {
     if (w->size != l->gpus) {
-        snprintf(why, why_len, "rank %d: the world has %d ranks, the plan's layout %d GPUs (start one rank per GPU)",
-                 w->rank, w->size, l->gpus);
+        snprintf(why, why_len, "rank %d: the world has %d rank%s, the plan's layout %d GPU%s (start one rank per GPU)",
+                 w->rank, w->size, mp_plural(w->size), l->gpus, mp_plural(l->gpus));
         return false;
     }
     int r = w->rank, stage = l->tp * l->cp * l->dp, local = r % stage;
@@ -150,8 +150,8 @@ int mp_world_collective(mp_world *w, const char *op, mp_group g, int size, mp_co
     MPI_Comm_size(c, &n);
     MPI_Comm_rank(c, &me);
     if (n != size) {
-        snprintf(why, why_len, "rank %d, op %s: group %s has %d ranks, the plan says %d", w->rank, op,
-                 mp_group_name(g), n, size);
+        snprintf(why, why_len, "rank %d, op %s: group %s has %d rank%s, the plan says %d", w->rank, op,
+                 mp_group_name(g), n, mp_plural(n), size);
         return -1;
     }
     if (n <= 1 || bytes <= 0)

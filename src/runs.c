@@ -853,8 +853,8 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         r->measured_step_s = r->measured_fwd_s + r->measured_bwd_s;
         r->measured_value = r->measured_step_s;
         if (r->model.num_layers != 1 || l->pp != 1) {
-            skip(r, "a layer benchmark of %d layers over pp %d: one layer on one pipeline stage is what is timed",
-                 r->model.num_layers, l->pp);
+            skip(r, "a layer benchmark of %d layer%s over pp %d: one layer on one pipeline stage is what is timed",
+                 r->model.num_layers, mp_plural(r->model.num_layers), l->pp);
             return;
         }
         /* As below: a time implying more than the peak could not happen. */

@@ -588,8 +588,8 @@ void mp_search_n(search_t *s, long N)
                                         continue;
                                     if (l.vpp > 1 && l.num_micro_batches % l.pp) {
                                         reject(s, MP_RULE_INTERLEAVE, &l,
-                                               "interleaved: %d micro-batches not divisible by pp %d",
-                                               l.num_micro_batches, l.pp);
+                                               "interleaved: %d micro-batch%s not divisible by pp %d",
+                                               l.num_micro_batches, l.num_micro_batches == 1 ? "" : "es", l.pp);
                                         continue;
                                     }
                                     for (int rc = 0; rc < 3; rc++) {

@@ -396,8 +396,8 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
     if (o->schedule == MP_SCHED_DUALPIPE && (p % 2 || m % 2 || m < 2 * p))
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
                             "--schedule dualpipe: needs an even pp and an even number of micro-batches, at least 2 x "
-                            "pp; the layout has pp %d and %d micro-batches (DualPipe's step asserts both)",
-                            p, m);
+                            "pp; the layout has pp %d and %d micro-batch%s (DualPipe's step asserts both)",
+                            p, m, m == 1 ? "" : "es");
     if (v > 1 && m % p)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
                             "the interleaved schedule needs micro-batches (%d) in whole groups of pp (%d)", m, p);
@@ -407,12 +407,12 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                             "flash_attention: true)");
     bool moe = c->moe_prefix[md->num_layers] > 0;
     if (moe && (l->ep < 1 || md->num_experts % l->ep))
-        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "ep %d does not divide the %lld experts", l->ep,
-                            (long long)md->num_experts);
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "ep %d does not divide the %lld expert%s", l->ep,
+                            (long long)md->num_experts, mp_plural(md->num_experts));
     if (o->routing == MP_ROUTE_WEIGHTS && moe && o->n_expert_weights != md->num_experts)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
-                            "routing weights: %d given, the model has %lld experts", o->n_expert_weights,
-                            (long long)md->num_experts);
+                            "routing weights: %d given, the model has %lld expert%s", o->n_expert_weights,
+                            (long long)md->num_experts, mp_plural(md->num_experts));
 
     mp_status st = MP_OK;
     cost_memo cm;

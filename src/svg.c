@@ -352,8 +352,8 @@ static void tooltip(FILE *f, const mp_candidate *c, bool experts, double cap, co
     fmt_gb(c->mem_total_bytes, mem, sizeof mem);
     fmt_frac(c->mem_total_bytes, cap, frac, sizeof frac);
     char buf[512];
-    snprintf(buf, sizeof buf, "%s%s\n%d GPUs, %s tokens/s, step %s, %s per GPU%s", prefix, lay, c->lay.gpus, tok, st,
-             mem, frac);
+    snprintf(buf, sizeof buf, "%s%s\n%d GPU%s, %s tokens/s, step %s, %s per GPU%s", prefix, lay, c->lay.gpus,
+             mp_plural(c->lay.gpus), tok, st, mem, frac);
     fputs("<title>", f);
     put_esc(f, buf, 0);
     fputs("</title>", f);
@@ -596,8 +596,8 @@ static void pareto_key(FILE *f, const mp_search_result *r)
         x = LX0;
         fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n", x + 5,
                 y - 4, C_RANK1);
-        text(f, x + 14, y, "font-size=\"11\" fill=\"" C_TEXT "\"", "#1, the best layout: %d GPUs, %s tokens/s, %s per GPU",
-             c->lay.gpus, tok, mem);
+        text(f, x + 14, y, "font-size=\"11\" fill=\"" C_TEXT "\"", "#1, the best layout: %d GPU%s, %s tokens/s, %s per GPU",
+             c->lay.gpus, mp_plural(c->lay.gpus), tok, mem);
     }
 }
 
@@ -614,8 +614,8 @@ static void short_layout(const mp_layout *l, bool experts, char *buf, size_t len
     char ex[64] = "";
     if (experts) /* a dense model has no expert layout */
         snprintf(ex, sizeof ex, " | etp%d ep%d edp%d", l->etp, l->ep, l->edp);
-    snprintf(buf, len, "%d GPUs  tp%d cp%d dp%d pp%d%s | mb%d%s", l->gpus, l->tp, l->cp, l->dp, l->pp, ex,
-             l->micro_batch, extra);
+    snprintf(buf, len, "%d GPU%s  tp%d cp%d dp%d pp%d%s | mb%d%s", l->gpus, mp_plural(l->gpus), l->tp, l->cp, l->dp,
+             l->pp, ex, l->micro_batch, extra);
 }
 
 /* Tooltip of a bar row: rank, full layout, total. */
@@ -625,7 +625,8 @@ static void row_title(FILE *f, const mp_candidate *c, bool experts, size_t i, do
     mp_report_layout_line(&c->lay, experts, lay, sizeof lay);
     fmt_gb(total, tg, sizeof tg);
     fmt_frac(total, cap, frac, sizeof frac);
-    snprintf(head, sizeof head, "rank %zu: %d GPUs, %s\n%s per GPU%s", i + 1, c->lay.gpus, lay, tg, frac);
+    snprintf(head, sizeof head, "rank %zu: %d GPU%s, %s\n%s per GPU%s", i + 1, c->lay.gpus, mp_plural(c->lay.gpus), lay,
+             tg, frac);
     fputs("<title>", f);
     put_esc(f, head, 0);
     fputs("</title>\n", f);
@@ -787,9 +788,9 @@ void mp_svg_plan(FILE *f, const mp_search_result *r, const char *title, double c
     fmt_count(r->kept, c, sizeof c);
     fmt_count(r->pareto ? r->n_pareto : 0, d, sizeof d);
     text(f, 20, 50, "font-size=\"12\" fill=\"" C_MUTED "\"",
-         "%s layouts considered, %s scored, %s kept (fit and meet the targets), %s on the Pareto front (GPUs, tokens/s, "
-         "memory)",
-         a, b, c, d);
+         "%s layout%s considered, %s scored, %s kept (fit and meet the targets), %s on the Pareto front (GPUs, "
+         "tokens/s, memory)",
+         a, mp_plural((long long)r->considered), b, c, d);
 
     fputs("<g>\n", f);
     pareto_panel(f, r, capacity_bytes);

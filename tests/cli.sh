@@ -1054,6 +1054,29 @@ run validate --runs tests/data/runs-small.yaml --explain gpt-max-positions-eq --
 json_check "validate: a record's --max-position-embeddings=4096 is 4096 rows" \
     "any('4096 rows (--max-position-embeddings)' in a for a in d['assumptions'])"
 
+# A count of one is singular: a one-layer model is "1 layer" (the MoE layer
+# benchmark of tests/data/runs-small.yaml: 1 layer, 1 MoE, 16 heads); a
+# global batch of 1 is "1 sequence"; a fully pinned layout on 8 GPUs is the
+# search's only layout, "searched 1 layout"; a plan with no requirements
+# checks its memory only, "1 of 1 requirement holds".
+run validate --runs tests/data/runs-small.yaml --explain layer-moe
+if [ "$rc" -eq 0 ] && grep -q '^model     1 layer (1 MoE, 0 dense), hidden 1024, 16 heads x 64' "$OUT"; then
+    ok "explain: a one-layer model is '1 layer'"
+else notok "explain: '1 layer'" "exit $rc" "$(grep '^model' "$OUT")"; fi
+run explain --gpus 1 --tp 1 --pp 1 --ep 1 --global-batch 1 --micro-batch 1 --seq-len 1024
+if [ "$rc" -eq 0 ] && grep -q '^workload  1 sequence x 1024 tokens per step' "$OUT"; then
+    ok "explain: a global batch of 1 is '1 sequence'"
+else notok "explain: '1 sequence'" "exit $rc" "$(grep '^workload' "$OUT")"; fi
+run plan --gpus 8 --tp 1 --pp 1 --cp 1 --ep 8 --etp 1 --vpp 1 --micro-batch 1 --recompute none --zero 1 \
+    --no-sequence-parallel --jobs 1
+if [ "$rc" -eq 0 ] && grep -q '^moeplan: searched 1 layout in ' "$ERR"; then ok "plan: 'searched 1 layout'"
+else notok "plan: 'searched 1 layout'" "exit $rc"; fi
+sed '/^requirements:/,$d' plans/seed-plan.yaml | sed "s#: seed-#: $PWD/plans/seed-#" >"$TMP/plan-noreq.yaml"
+run check "$TMP/plan-noreq.yaml"
+if [ "$rc" -eq 0 ] && [ "$(tail -n 1 "$OUT")" = "1 of 1 requirement holds: ok" ]; then
+    ok "check: '1 of 1 requirement holds'"
+else notok "check: '1 of 1 requirement holds'" "exit $rc" "$(tail -n 1 "$OUT")"; fi
+
 # explain --ops with ZeRO-3 at pp 1: the [sharding] block lists each unit's
 # gathers and reduce-scatters; the seed's 16 MoE layers, dense and expert
 # parameters apart (dp 64 and edp 8), and its JSON twin.
