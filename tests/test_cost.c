@@ -1493,6 +1493,46 @@ START_TEST(test_zero3_blocking_fetch_recompute)
 }
 END_TEST
 
+/* What moeplan(5) says of zero3_blocking_fetch's list-form slice copies
+ * (cost_shard.c slices_s, through mp_eff_memory_s): under the flat model
+ * (no sm_count: the defaults) their bytes at memory_bandwidth x
+ * bandwidth_utilization and nothing per copy.  Llama-2-7B on 64 GPUs as
+ * above, full recompute against none: the third gather of each of the 32
+ * layers is its 404,766,720 B all-gather, 3 more ring latencies and 4 x 64
+ * slice copies moving 2 x 404,766,720 = 809,533,440 B at 1.8e12 x 0.80 =
+ * 1.44e12 B/s: 562.176 us, no kernel_launch gap.  With the efficiency
+ * model (sm_count given; 4 us launch, 1 MB half) the same 256 copies add
+ * 256 x (4 us + 1e6 B / 1.44e12 B/s) = 256 x 4.69444 us = 1.20178 ms. */
+START_TEST(test_zero3_slice_copies_flat)
+{
+    double dp[2];
+    for (int i = 0; i < 2; i++) {
+        world *x = calloc(1, sizeof *x);
+        load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
+        mp_hardware_defaults(&x->hw);
+        mp_workload_defaults(&x->w);
+        x->w.global_batch = 64;
+        x->w.zero3_blocking_fetch = true;
+        set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, i ? MP_RECOMPUTE_FULL : MP_RECOMPUTE_NONE);
+        x->l.zero = 3;
+        evaluate(x, 4096);
+        dp[i] = x->r.slow.dp_s;
+        free(x);
+    }
+    mp_hardware hw;
+    mp_hardware_defaults(&hw);
+    ck_assert_int_eq(hw.sm_count, 0);
+    double layer = mp_cost_collective_s(&hw, MP_COLL_ALLGATHER, 64, 8, 404766720.0) +
+                   3 * mp_cost_collective_s(&hw, MP_COLL_ALLGATHER, 64, 8, 2.0) + 562.176e-6;
+    ck_assert_rel(dp[1] - dp[0], 32 * layer, 1e-9);
+    ck_assert_rel(mp_eff_memory_s(&hw, 809533440.0, 256), 562.176e-6, 1e-12);
+    hw.sm_count = 132;
+    hw.kernel_launch_s = 4e-6;
+    hw.memory_bytes_half = 1e6;
+    ck_assert_rel(mp_eff_memory_s(&hw, 809533440.0, 256) - 562.176e-6, 1.2017777777777778e-3, 1e-12);
+}
+END_TEST
+
 /* explain --ops lists sharding's collectives of a micro-batch
  * (mp_cost_shard_ops) with the times the step sums: with DeepSpeed's
  * blocking ZeRO-3 nothing is hidden, so the units' sum is the exposed DP
@@ -2147,6 +2187,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tf, test_pp_blocking_sends);
     tcase_add_test(tf, test_zero3_blocking_fetch);
     tcase_add_test(tf, test_zero3_blocking_fetch_recompute);
+    tcase_add_test(tf, test_zero3_slice_copies_flat);
     tcase_add_test(tf, test_shard_ops);
     tcase_add_test(tf, test_shard_blocking_zero2);
     suite_add_tcase(s, tf);
