@@ -1143,6 +1143,14 @@ if [ "$rc" -eq 0 ] && [ -n "$pf" ] && [ -n "$pb" ] &&
    sed -n 2p "$OUT" | grep -qF "backward measured 19.50 ms, predicted $pb,"; then
     ok "validate --explain of a layer benchmark: forward and backward as in the table ($pf, $pb)"
 else notok "validate --explain of a layer benchmark" "exit $rc" "row: $row" "$(sed -n 2p "$OUT")"; fi
+# moeplan(1), validate --explain of a layer record: the report after the
+# first line prices the one-layer model as a whole step (embedding, output
+# layer, optimizer, gradient reduction), so its total, 44.01 ms, is not the
+# compared 8.42 + 19.82 = 28.24 ms; the layer's ops are named.
+if grep -qF "the layer's ops are its [attention] and [dense-mlp] blocks" "$OUT" &&
+   grep -Eq '^  total +44.01 ms +100.0%' "$OUT"; then
+    ok "validate --explain of a layer benchmark: the whole step's report, the layer's blocks named"
+else notok "validate --explain of a layer benchmark: the report" "$(grep -E "layer's ops|^  total" "$OUT")"; fi
 expect_bad "validate --explain of an id not in the file" \
     "^moeplan: error: --explain: no record 'korthikanti22_t5_22b_seqpar_selectiv' in validate/runs/dev-runs.yaml \\(did you mean 'korthikanti22_t5_22b_seqpar_selective'\\?\\)" "" \
     -- validate --runs validate/runs/dev-runs.yaml --explain korthikanti22_t5_22b_seqpar_selectiv
@@ -1235,6 +1243,22 @@ if [ "$rc" -eq 0 ] && [ -s "$TMP/a100-fit.yaml" ]; then ok "calibrate writes a f
 else notok "calibrate writes a fitted A100 file" "exit $rc"; fi
 json_check "calibrate: every run has base, fitted and held-out errors; the fit is no worse than the base in sample" \
     "len(d['runs']) >= 15 and d['in_sample']['n'] == d['cross_validated']['n'] == len([r for r in d['runs'] if r['fitted']]) and not any(r['fitted'] for r in d['runs'] if r['id'].startswith('korthikanti22_t4_')) and all(set(r) >= {'error_base','error_fitted','error_cv'} for r in d['runs']) and sum(__import__('math').log1p(r['error_fitted'])**2 for r in d['runs'] if r['fitted']) <= sum(__import__('math').log1p(r['error_base'])**2 for r in d['runs'] if r['fitted']) + 1e-12"
+# moeplan(1): calibrate reports a layer benchmark and does not fit it.  The
+# README's A100 fit: its 18 fitted runs are the 10 of Narayanan et al. 2021
+# Table 1 and the 8 of Korthikanti et al. 2022 Table 5; the five Table 4
+# layer benchmarks are listed (held out: their fitted error, as they are in
+# no fit) and marked, and neither counted in the statistics (n 18) nor
+# named in the fitted file's runs.
+run calibrate --runs validate/runs/dev-runs.yaml --hardware plans/hardware/a100-sxm-80gb.yaml \
+    --fit gemm_efficiency,intra_node_efficiency --exclude 'mtnlg530b_*,mcore_ft_*,narayanan21_t2_zero3_*' \
+    -o "$TMP/a100-refit.yaml"
+if [ "$rc" -eq 0 ] &&
+   [ "$(grep -c '^korthikanti22_t4_.*  (one layer.s forward + backward: reported, not fitted)$' "$OUT")" -eq 5 ] &&
+   awk '/^korthikanti22_t4_/ && $(NF-8) != $(NF-9) {bad=1} END {exit bad}' "$OUT" &&
+   grep -Eq '^  fitted, in sample +18 ' "$OUT" && grep -qx '# Runs (18):' "$TMP/a100-refit.yaml" &&
+   ! grep -q 'korthikanti22_t4_' "$TMP/a100-refit.yaml"; then
+    ok "calibrate: the five layer benchmarks reported, not fitted (18 runs fitted)"
+else notok "calibrate: layer benchmarks reported, not fitted" "exit $rc" "$(grep -E '^korthikanti22_t4|in sample' "$OUT")"; fi
 expect_bad "calibrate --megatron-log without --plan" "^moeplan: error: --megatron-log and --plan go together" "" \
     -- calibrate --megatron-log tests/data/megatron-small.log --hardware "$TMP/a100-sm.yaml"
 expect_bad "calibrate --megatron-log of a file that is not a log" \
