@@ -253,6 +253,9 @@ void mp_fmt_flops(double f, char *buf, size_t len)
     else if (a >= up(1e18, 3)) snprintf(buf, len, "%.3f EFLOP", f / 1e18);
     else if (a >= up(1e15, 3)) snprintf(buf, len, "%.3f PFLOP", f / 1e15);
     else if (a >= up(1e12, 3)) snprintf(buf, len, "%.3f TFLOP", f / 1e12);
-    else if (a >= 1e9) snprintf(buf, len, "%.3f GFLOP", f / 1e9);
+    /* Below a GFLOP the count is printed whole, in FLOP, so it rounds up
+     * to "1000000000 FLOP" from 1e9 - 0.5: up()'s d counts decimals of the
+     * unit 1000 times smaller (MFLOP), and half a FLOP is its sixth. */
+    else if (a >= up(1e9, 6)) snprintf(buf, len, "%.3f GFLOP", f / 1e9);
     else snprintf(buf, len, "%.0f FLOP", f);
 }

@@ -313,6 +313,13 @@ static const fmt_case fmt_cases[] = {
     {mp_fmt_bytes, 999.6, "1.00 kB"},
     {mp_fmt_count, 999.9996e6, "1.000 B"},
     {mp_fmt_flops, 999.9996e12, "1.000 PFLOP"},
+    /* The GFLOP threshold has the same guard: below 1e9 the count is
+     * printed whole ("%.0f FLOP"), so 999,999,999.7 would round to
+     * "1000000000 FLOP"; from 1e9 - 0.5 it is 1.000 GFLOP, below it whole. */
+    {mp_fmt_flops, 999999999.7, "1.000 GFLOP"},
+    {mp_fmt_flops, 999999999.2, "999999999 FLOP"},
+    {mp_fmt_flops, 999.9996e9, "1.000 TFLOP"},
+    {mp_fmt_flops, 999.9994e9, "999.999 GFLOP"},
 };
 
 START_TEST(test_fmt_bounded)
