@@ -72,6 +72,24 @@ static void stats_line(FILE *f, const char *label, const double *e, int n)
 
 static const char *const set_names[3] = {"dense", "moe", "all"};
 
+/* The id column of a text table: 52 characters, or the longest id it
+ * lists where that is longer (a layer benchmark's id runs to 59), so the
+ * columns after it stay aligned.  Which records: 0 the evaluated step
+ * times (and the memory rows, a subset), 1 the layer benchmarks, 2 the
+ * skipped. */
+enum { ID_WIDTH_MIN = 52 };
+static int id_width(const mp_run *runs, size_t n, int which)
+{
+    size_t w = ID_WIDTH_MIN;
+    for (size_t i = 0; i < n; i++) {
+        const mp_run *r = &runs[i];
+        int k = r->skip[0] ? 2 : r->layer_bench ? 1 : 0;
+        if (k == which && strlen(r->id) > w)
+            w = strlen(r->id);
+    }
+    return (int)w;
+}
+
 enum { O_RUNS = 256, O_HWDIR, O_FORMAT, O_EXPLAIN, O_OPS };
 static const struct option validate_options[] = {
     {"runs", required_argument, 0, O_RUNS},
@@ -340,7 +358,8 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
     } else {
         fprintf(out, "moeplan validate: %zu records in %s (hardware files from %s): %d evaluated, %d skipped\n\n",
                 n, runs_path, hw_dir, evaluated, skipped);
-        fprintf(out, "%-52s %-5s %12s %-14s %12s %8s  %s\n", "id", "type", "measured", "(basis)", "predicted",
+        int wid = id_width(runs, n, 0);
+        fprintf(out, "%-*s %-5s %12s %-14s %12s %8s  %s\n", wid, "id", "type", "measured", "(basis)", "predicted",
                 "error", "dominant term");
         for (size_t i = 0; i < n; i++) {
             const mp_run *r = &runs[i];
@@ -349,7 +368,7 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
             char m[32], p[32];
             mp_fmt_seconds(res[i].measured_step_s, m, sizeof m);
             mp_fmt_seconds(res[i].predicted_step_s, p, sizeof p);
-            fprintf(out, "%-52s %-5s %12s %-14s %12s %+7.1f%%  %s %.0f%%\n", r->id, r->moe ? "moe" : "dense", m,
+            fprintf(out, "%-*s %-5s %12s %-14s %12s %+7.1f%%  %s %.0f%%\n", wid, r->id, r->moe ? "moe" : "dense", m,
                     basis_name(r->basis), p, 100 * res[i].error, res[i].dominant, 100 * res[i].dominant_fraction);
         }
         bool any_mem = acc.nm[2] > 0;
@@ -363,14 +382,15 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
                 char m[32], p[32];
                 mp_fmt_bytes(r->measured_memory_bytes, m, sizeof m);
                 mp_fmt_bytes(res[i].predicted_memory_bytes, p, sizeof p);
-                fprintf(out, "%-52s %-5s %12s %-14s %12s %+7.1f%%\n", r->id, r->moe ? "moe" : "dense", m,
+                fprintf(out, "%-*s %-5s %12s %-14s %12s %+7.1f%%\n", wid, r->id, r->moe ? "moe" : "dense", m,
                         r->memory_last_rank ? "(last rank)" : "(max)", p, 100 * res[i].memory_error);
             }
         }
         if (acc.nl[2]) {
             fprintf(out, "\nOne layer, one micro-batch (training_layer_microbench: forward and backward against the "
                          "cost model's time of that layer)\n");
-            fprintf(out, "%-52s %-5s %10s %10s %8s %10s %10s %8s\n", "id", "type", "fwd meas.", "predicted", "error",
+            int lw = id_width(runs, n, 1);
+            fprintf(out, "%-*s %-5s %10s %10s %8s %10s %10s %8s\n", lw, "id", "type", "fwd meas.", "predicted", "error",
                     "bwd meas.", "predicted", "error");
             for (size_t i = 0; i < n; i++) {
                 const mp_run *r = &runs[i];
@@ -381,7 +401,7 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
                 mp_fmt_seconds(res[i].predicted_fwd_s, pf, sizeof pf);
                 mp_fmt_seconds(r->measured_bwd_s, mb, sizeof mb);
                 mp_fmt_seconds(res[i].predicted_bwd_s, pb, sizeof pb);
-                fprintf(out, "%-52s %-5s %10s %10s %+7.1f%% %10s %10s %+7.1f%%\n", r->id, r->moe ? "moe" : "dense",
+                fprintf(out, "%-*s %-5s %10s %10s %+7.1f%% %10s %10s %+7.1f%%\n", lw, r->id, r->moe ? "moe" : "dense",
                         mf, pf, 100 * res[i].fwd_error, mb, pb, 100 * res[i].bwd_error);
             }
         }
@@ -389,7 +409,7 @@ static mp_status cmd_validate(int argc, char **argv, FILE *out, mp_error *err, i
             fprintf(out, "\nSkipped (%d): not evaluated, and why\n", skipped);
             for (size_t i = 0; i < n; i++)
                 if (runs[i].skip[0])
-                    fprintf(out, "  %-52s %s\n", runs[i].id, runs[i].skip);
+                    fprintf(out, "  %-*s %s\n", id_width(runs, n, 2), runs[i].id, runs[i].skip);
         }
         fprintf(out, "\nStep time: error = predicted / measured - 1 (negative: predicted too fast)\n");
         fprintf(out, "  %-22s %4s %11s %11s %11s %14s\n", "", "n", "median|e|", "mean|e|", "max|e|", "median signed");

@@ -974,6 +974,16 @@ if [ "$rc" -eq 0 ] && grep -Eq '^layer-moe +moe +1.00 ms +433.51 us +-56.6% +2.0
    sed -n '/^One layer (forward/,$p' "$OUT" | grep -Eq '^  all +6 '; then
     ok "validate: an MoE layer benchmark priced and counted as MoE"
 else notok "validate: an MoE layer benchmark as MoE" "exit $rc" "$(grep -A4 -E '^layer-moe|^One layer \(' "$OUT")"; fi
+# validate's layer table: its id column is as wide as its longest id,
+# korthikanti22_t4_22b_layer_selective_plus_sequence_parallel (59
+# characters), so the header's "type" and every row's type start at column
+# 59 + 1 space + 1 = 61 (1-based); the JSON is the same bytes as before.
+run validate --runs validate/runs/dev-runs.yaml
+if [ "$rc" -eq 0 ] && sed -n '/^One layer, one/,/^$/p' "$OUT" | sed '1d;/^$/d' |
+   awk '{ t = index($0, " dense ") + 1; if (t == 1) t = index($0, " moe ") + 1; if (t == 1) t = index($0, " type ") + 1
+          if (t != 61) bad = 1; n++ } END { exit bad || n != 6 }'; then
+    ok "validate: the layer table's columns follow its longest id (type at column 61)"
+else notok "validate: the layer table's columns" "$(sed -n '/^One layer, one/,/^$/p' "$OUT")"; fi
 # README's list of the errors beyond 18% (section "Predictions against
 # measured runs") names these eleven step times and no other: the four
 # mcore_ft_* baselines (-19.3%, -23.3%, -51.8%, -58.3%), MT-NLG on 2800 and
