@@ -771,14 +771,21 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
                 fprintf(out, "  %s ended at its bound: the runs pull it further, so read it as a limit of the "
                              "model, not a measured efficiency\n",
                         keys[i]);
-        fprintf(out, "\n%-52s %9s %9s %9s\n", "run", "base", "fitted", "held out");
+        /* The id column: 52 characters, or the longest id listed (a layer
+         * benchmark's runs to 59), so the columns after it stay aligned. */
+        int wid = 52;
+        for (size_t i = 0; i < n; i++)
+            if (use[i] && (int)strlen(runs[i].id) > wid)
+                wid = (int)strlen(runs[i].id);
+        fprintf(out, "\n%-*s %9s %9s %9s\n", wid, "run", "base", "fitted", "held out");
         for (size_t i = 0; i < n; i++) {
             if (!use[i])
                 continue;
             if (isnan(cv_e[i]))
-                fprintf(out, "%-52s %+8.1f%% %+8.1f%% %9s\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i], "-");
+                fprintf(out, "%-*s %+8.1f%% %+8.1f%% %9s\n", wid, runs[i].id, 100 * before_e[i], 100 * fit_e[i],
+                        "-");
             else
-                fprintf(out, "%-52s %+8.1f%% %+8.1f%% %+8.1f%%%s\n", runs[i].id, 100 * before_e[i], 100 * fit_e[i],
+                fprintf(out, "%-*s %+8.1f%% %+8.1f%% %+8.1f%%%s\n", wid, runs[i].id, 100 * before_e[i], 100 * fit_e[i],
                         100 * cv_e[i],
                         use[i] != 2            ? ""
                         : runs[i].layer_bench ? "  (one layer's forward + backward: reported, not fitted)"

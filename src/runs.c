@@ -248,8 +248,8 @@ static void read_model(mp_run *r, const mp_node *md, const char *other)
         /* One layer's time does not read the vocabulary (the embedding and
          * the output layer are not timed); the model still needs one. */
         V = 51200;
-        assume(r, "vocab not given: 51200 (GPT-2's, padded as Megatron-LM pads it for tp 8); one layer's time "
-                  "does not read it");
+        assume(r, "vocab not given: 51200 (GPT-2's 50257 padded to a multiple of 1024), a placeholder: one "
+                  "layer's time does not read it");
     }
     const char *attn = text(md, "attention"), *mlp = text(md, "mlp"), *type = text(md, "type");
     /* "none": a benchmark of the MoE layer alone, no attention block;

@@ -1269,6 +1269,13 @@ if [ "$rc" -eq 0 ] &&
    ! grep -q 'korthikanti22_t4_' "$TMP/a100-refit.yaml"; then
     ok "calibrate: the five layer benchmarks reported, not fitted (18 runs fitted)"
 else notok "calibrate: layer benchmarks reported, not fitted" "exit $rc" "$(grep -E '^korthikanti22_t4|in sample' "$OUT")"; fi
+# Its run table's id column is as wide as its longest id (59 characters,
+# korthikanti22_t4_22b_layer_selective_plus_sequence_parallel): every row's
+# base error ends where the header's "base" does, column 59 + 1 + 9 = 69.
+if [ "$rc" -eq 0 ] && sed -n '/^run  /,/^$/p' "$OUT" | sed '/^$/d' |
+   awk 'NR == 1 { want = index($0, "base") + 3 } NR > 1 { if (index($0, "%") != want) bad = 1 } END { exit bad || want != 69 }'; then
+    ok "calibrate: the run table's columns follow its longest id"
+else notok "calibrate: the run table's columns follow its longest id" "$(sed -n '/^run  /,+3p' "$OUT")"; fi
 expect_bad "calibrate --megatron-log without --plan" "^moeplan: error: --megatron-log and --plan go together" "" \
     -- calibrate --megatron-log tests/data/megatron-small.log --hardware "$TMP/a100-sm.yaml"
 expect_bad "calibrate --megatron-log of a file that is not a log" \
