@@ -242,7 +242,7 @@ void mp_fmt_seconds(double s, char *buf, size_t len)
     else if (a >= up(1e-6, 0)) snprintf(buf, len, "%.2f us", s * 1e6);
     else if (a == 0) snprintf(buf, len, "0 s");
     else if (a < 0.5e-11) snprintf(buf, len, "%.3g s", s);
-    else if (a >= 1e-8) snprintf(buf, len, "%.0f ns", s * 1e9);
+    else if (a >= up(1e-8, 0)) snprintf(buf, len, "%.0f ns", s * 1e9); /* 9.996 ns: "10 ns", not "10.00 ns" */
     else snprintf(buf, len, "%.2f ns", s * 1e9); /* under 10 ns, 2 decimals: 0.614 ns was "1 ns" */
 }
 

@@ -295,6 +295,10 @@ static const fmt_case fmt_cases[] = {
     {mp_fmt_count, 1e308, "1e+308"},
     {mp_fmt_seconds, 12.5e-3, "12.50 ms"},
     {mp_fmt_seconds, 5e-9, "5.00 ns"},
+    /* 10 ns less 0.005 ns is where 2 decimals would round to "10.00": from
+     * there the whole-ns form (up(1e-8, 0) = 9.995 ns). */
+    {mp_fmt_seconds, 9.996e-9, "10 ns"},
+    {mp_fmt_seconds, 9.994e-9, "9.99 ns"},
     {mp_fmt_seconds, 6.14e-10, "0.61 ns"},    /* was "1 ns" */
     {mp_fmt_seconds, 2e-10, "0.20 ns"},
     {mp_fmt_seconds, 2e-12, "2e-12 s"},       /* was "0 ns" at 2e-10 */
