@@ -745,13 +745,17 @@ static void block_moe(opbuf *b)
          * separate autograd ops.  GELU keeps its input (Ne fe A); the product
          * keeps the GELU output (Ne fe A) and the probabilities (Ne pb).
          * Product: forward reads the GELU output and the probabilities,
-         * writes the product, 2 Ne fe A + Ne pb; backward reads the incoming
-         * gradient twice (for each operand), the GELU output and the
-         * probabilities, writes both gradients: 4 Ne fe A + 2 Ne pb. */
+         * writes the product, 2 Ne fe A + Ne pb.  Backward (PyTorch's
+         * MulBackward0, then autograd's sum_to for the broadcast operand):
+         * the GELU output's gradient reads the incoming gradient and the
+         * probabilities and writes, 2 Ne fe A + Ne pb; the probabilities'
+         * gradient is the full-size product of the incoming gradient and
+         * the GELU output, written (3 Ne fe A) and then summed over fe to
+         * one per copy (Ne fe A read, Ne pb written): 6 Ne fe A + 2 Ne pb. */
         o = mp_cost_memop(b, "expert-act", 2 * Ne * fe * A, 3 * Ne * fe * A, Ne * fe * A);
         o->expert = true;
         o->rc_rerun |= MP_RC_MOE_ACT;
-        o = mp_cost_memop(b, "expert-probs-mul", 2 * Ne * fe * A + Ne * pb, 4 * Ne * fe * A + 2 * Ne * pb,
+        o = mp_cost_memop(b, "expert-probs-mul", 2 * Ne * fe * A + Ne * pb, 6 * Ne * fe * A + 2 * Ne * pb,
                   Ne * fe * A + Ne * pb);
         o->expert = true;
         /* moe_act: the product is re-run and its saved GELU output freed
