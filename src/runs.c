@@ -165,7 +165,9 @@ static bool has_word(const char *hay, const char *word)
 /* The value of a command-line flag among a record's other arguments, as
  * Megatron-LM's argparse takes it: `--flag value` or `--flag=value`.  The
  * flag must stand whole (not the head of a longer flag); the value runs to
- * the next blank.  False when the flag is absent or has no value. */
+ * the next blank, or to the ';' or ',' that separates the record's other
+ * items ("--position-embedding-type rope; dropless").  False when the flag
+ * is absent or has no value. */
 static bool flag_value(const char *args, const char *flag, char *out, size_t out_len)
 {
     if (!args)
@@ -182,7 +184,7 @@ static bool flag_value(const char *args, const char *flag, char *out, size_t out
                 v++;
         else
             continue; /* --flag-longer, or the flag at the very end */
-        size_t len = strcspn(v, " \t\n\r\f\v");
+        size_t len = strcspn(v, " \t\n\r\f\v;,");
         if (len == 0 || len >= out_len || !strncmp(v, "--", 2))
             return false;
         memcpy(out, v, len);

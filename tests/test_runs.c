@@ -383,6 +383,37 @@ START_TEST(test_read_positions_eq)
 }
 END_TEST
 
+/* The position flags followed by the ';' or ',' that separates a record's
+ * other items: '--max-position-embeddings 4096; --overlap-grad-reduce' is
+ * 4096 rows (the value was "4096;", not a number, so the table fell back
+ * to the sequence's 2048 rows: 4096 x 1024 - 2048 x 1024 = 2,097,152
+ * parameters too few), and '--position-embedding-type=rope, ...' has no
+ * table (the value was "rope,", not rope: a learned 2048-row table,
+ * 2048 x 1024 = 2,097,152 parameters too many). */
+START_TEST(test_read_positions_separated)
+{
+    const mp_run *mx = find("gpt-max-positions"), *mxs = find("gpt-max-positions-semi"), *rp = find("gpt-rope"),
+                 *rps = find("gpt-rope-semi");
+    ck_assert_str_eq(mxs->skip, "");
+    ck_assert_str_eq(rps->skip, "");
+    ck_assert_int_eq(mxs->model.learned_positions, 4096);
+    ck_assert(assumed(mxs, "4096 rows (--max-position-embeddings)"));
+    ck_assert_int_eq(rps->model.learned_positions, 0);
+    ck_assert(!assumed(rps, "learned absolute"));
+    mp_params a, b;
+    mp_model_params(&mxs->model, &a);
+    mp_model_params(&mx->model, &b);
+    ck_assert_double_eq(a.total, b.total);
+    mp_model m = mxs->model;
+    m.learned_positions = 2048;
+    mp_model_params(&m, &b);
+    ck_assert_double_eq(a.total - b.total, 2097152.0);
+    mp_model_params(&rps->model, &a);
+    mp_model_params(&rp->model, &b);
+    ck_assert_double_eq(a.total, b.total);
+}
+END_TEST
+
 /* A stated parameter count picks tied or untied embeddings where exactly
  * one of the two rounds to the figure as written: they differ by the
  * vocabulary's 32000 x 1024 = 32,768,000 parameters.  4 layers of
@@ -573,6 +604,7 @@ static Suite *runs_suite(void)
     tcase_add_test(t, test_read_gpt);
     tcase_add_test(t, test_read_positions);
     tcase_add_test(t, test_read_positions_eq);
+    tcase_add_test(t, test_read_positions_separated);
     tcase_add_test(t, test_evaluate_layer);
     tcase_add_test(t, test_evaluate_layer_moe);
     tcase_add_test(t, test_evaluate_moe_layer);
