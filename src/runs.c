@@ -293,7 +293,8 @@ static void read_model(mp_run *r, const mp_node *md, const char *other)
     }
     if (!whole(md, "kv_heads", &kv)) {
         kv = a;
-        assume(r, "kv_heads not given: %ld (multi-head attention, Megatron's default num_query_groups)", a);
+        if (!r->moe_layer_only) /* no attention to group */
+            assume(r, "kv_heads not given: %ld (multi-head attention, Megatron's default num_query_groups)", a);
     }
     if (!whole(md, "head_dim", &hd)) {
         if (h % a) {
@@ -462,15 +463,18 @@ static void read_model(mp_run *r, const mp_node *md, const char *other)
     if (untie_flag)
         m->tied_embeddings = false;
     bool tied = m->tied_embeddings;
-    if (gated)
+    /* The MoE layer alone has no norm, attention, residual (its dropout)
+     * or embedding: only what its experts are is said. */
+    if (r->moe_layer_only)
+        assume(r, "the MoE layer alone (attention 'none'): router, dispatch, experts, combine; no norm, "
+                  "attention or residual; %s experts, %s", gated ? "SwiGLU" : "GeLU",
+               no_bias ? "no biases (add_bias_linear off)" : "biases");
+    else if (gated)
         assume(r, "Llama-style block: RMSNorm, no biases, %s embeddings, no dropout", tied ? "tied" : "untied");
     else
         assume(r, "GPT block as Megatron trains it: LayerNorm, %s, %s embeddings, dropout 0.1",
                no_bias ? "no biases (add_bias_linear off)" : "biases", tied ? "tied" : "untied");
-    if (r->moe_layer_only)
-        assume(r, "the MoE layer alone (attention 'none'): router, dispatch, experts, combine; no norm, "
-                  "attention or residual");
-    if (m->learned_positions > 0)
+    if (m->learned_positions > 0 && !r->moe_layer_only)
         assume(r, "learned absolute positions (Megatron-LM's default --position-embedding-type), %lld rows%s",
                (long long)m->learned_positions, mpe_flag ? " (--max-position-embeddings)" : ": the sequence length");
     if (untie_flag && !gated)
@@ -618,7 +622,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         assume(r, "precision '%.60s' read as bf16", prec);
     const char *attn = text(md, "attention");
     w->flash_attention = !has(attn, "unfused");
-    if (w->flash_attention)
+    if (w->flash_attention && !r->moe_layer_only)
         assume(r, "flash attention (the record does not say the softmax was unfused)");
     w->capacity_factor = 0;
     w->routing_imbalance = 1.0;
@@ -627,8 +631,6 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     w->tp_comm_overlap = has(other, "tp-comm-overlap");
     w->pp_scatter_gather = has(other, "scatter/gather");
     w->pp_blocking_sends = has(other, "blocking pipeline sends");
-    /* DeepSpeed's ZeRO-3 of 2021 (Narayanan et al. SC21 Table 2 used the
-     * DeepSpeed library of early 2021: 0.3.x). */
     /* The token dispatcher moeplan prices is Megatron-Core's alltoall one
      * (permute, all-to-all, sort: cost_ops.c block_moe); the flex
      * dispatcher's fused DeepEP and HybridEP kernels move tokens another
@@ -638,6 +640,15 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         skip(r, "the flex token dispatcher (DeepEP or HybridEP): moeplan prices the alltoall dispatcher only");
         return;
     }
+    /* An fp32 router (Megatron-Core's --moe-router-dtype fp32) makes the
+     * routing probabilities fp32, and with them the GELU experts' product
+     * and its cast (experts.py bias_act_func): moeplan prices them in the
+     * activation dtype (cost_ops.c block_moe), and says so. */
+    if (has(other, "moe_router_dtype=fp32") || has(other, "--moe-router-dtype fp32"))
+        assume(r, "router dtype fp32 (the record's moe_router_dtype): not priced; the routing probabilities are "
+                  "priced in the activation dtype");
+    /* DeepSpeed's ZeRO-3 of 2021 (Narayanan et al. SC21 Table 2 used the
+     * DeepSpeed library of early 2021: 0.3.x). */
     w->zero3_blocking_fetch = has(other, "ZeRO-3 via DeepSpeed");
     if (w->zero3_blocking_fetch)
         assume(r, "'ZeRO-3 via DeepSpeed' of its time: zero3_blocking_fetch (one collective per tensor, none "
@@ -863,10 +874,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         mp_cost_ctx c;
         mp_cost_ctx_init(&c, &r->model, &r->hw, w, l, seq);
         mp_layer_time lt;
-        if (r->moe_layer_only)
-            mp_cost_moe_layer_time(&c, &lt);
-        else
-            mp_cost_layer_time(&c, mp_cost_layer_class(&c, 0), &lt);
+        mp_run_layer_time(r, &c, &lt);
         double peak = w->fp8 != MP_FP8_NONE ? r->hw.peak_flops_fp8 : r->hw.peak_flops;
         if (lt.hw_flops / r->measured_step_s > peak)
             skip(r, "the measured layer time implies %.4g TFLOP/s per GPU, above the GPU's peak %.4g (%s)",

@@ -6,6 +6,14 @@
 
 #include "moeplan/runs.h"
 
+void mp_run_layer_time(const mp_run *run, const mp_cost_ctx *c, mp_layer_time *lt)
+{
+    if (run->moe_layer_only)
+        mp_cost_moe_layer_time(c, lt);
+    else
+        mp_cost_layer_time(c, mp_cost_layer_class(c, 0), lt);
+}
+
 void mp_run_evaluate(const mp_run *run, mp_run_result *res)
 {
     mp_run_evaluate_with(run, &run->hw, res);
@@ -26,10 +34,7 @@ void mp_run_evaluate_with(const mp_run *run, const mp_hardware *hw, mp_run_resul
          * the embedding and output layer, which the benchmark did not
          * time, are not counted. */
         mp_layer_time lt;
-        if (run->moe_layer_only)
-            mp_cost_moe_layer_time(&c, &lt);
-        else
-            mp_cost_layer_time(&c, mp_cost_layer_class(&c, 0), &lt);
+        mp_run_layer_time(run, &c, &lt);
         res->measured_step_s = run->measured_step_s;
         res->predicted_fwd_s = lt.fwd_s;
         res->predicted_bwd_s = lt.bwd_s;

@@ -287,6 +287,12 @@ START_TEST(test_evaluate_moe_layer)
     ck_assert(r->layer_bench && r->moe_layer_only);
     ck_assert(!r->model.mlp_bias && !r->model.qkv_bias && !r->model.out_bias);
     ck_assert(assumed(r, "the MoE layer alone"));
+    ck_assert(assumed(r, "GeLU experts, no biases"));
+    /* An fp32 router is said not to be priced; what the layer does not
+     * have (attention, positions, a block's dropout) is not assumed. */
+    ck_assert(assumed(r, "router dtype fp32"));
+    ck_assert(!assumed(r, "flash attention") && !assumed(r, "kv_heads") && !assumed(r, "positions") &&
+              !assumed(r, "dropout"));
     ck_assert_int_eq(r->lay.ep, 8);
     mp_run_result res;
     mp_run_evaluate(r, &res);

@@ -94,6 +94,10 @@ typedef struct {
     double dominant_fraction;
 } mp_run_result;
 
+/* A layer benchmark's predicted layer (one source for validate and the
+ * reader's peak check): the MoE layer alone (moe_layer_only) or the one
+ * layer of the record's class, under the layout's recompute mode. */
+void mp_run_layer_time(const mp_run *run, const mp_cost_ctx *c, mp_layer_time *lt);
 /* Evaluate one (not skipped) run with the cost model; pure. */
 void mp_run_evaluate(const mp_run *run, mp_run_result *res);
 /* The same with another hardware description in place of the run's. */
