@@ -162,7 +162,9 @@ static void rank_states(const mp_cost_ctx *c, int r, mp_rank_states *st)
      * columnwise for the data gradient: 2 bytes per parameter of the
      * attention, MLP and expert matrices (the embedding, output layer,
      * router and norms stay in 16 bits: two blocks' norms and, in a MoE
-     * layer, the router come off the layers' parameters). */
+     * layer, the router come off the layers' parameters).  Biases, QK and
+     * MLA latent norms stay counted with their matrices: a vector each,
+     * under 0.1% of them. */
     if (w->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0) {
         int nm = count_moe(st->layers), nl = count_all(st->layers);
         double kept16 = nl * 2.0 * c->params.block_norm + nm * c->params.moe_router;

@@ -1014,6 +1014,19 @@ START_TEST(test_hw_flops_capacity_padding)
     x->w.routing_imbalance = 1.5;
     evaluate(x, x->w.seq_max);
     ck_assert_rel(x->r.hw_flops_per_step, hw0, 1e-12);
+    /* So with the MoE layer recomputed (selective, module moe): its router
+     * (2 x 1024 x 64 = 131,072 FLOPs per token) and experts (16,777,216, at
+     * the mean load) re-run, 16,908,288 per token and layer, x 16 layers x
+     * 1,310,720 tokens: 354,592,499,957,760 more than without, whatever the
+     * imbalance (the experts were counted at the most loaded GPU's). */
+    x->l.recompute = MP_RECOMPUTE_SELECTIVE;
+    x->l.recompute_modules = MP_RC_MOE;
+    evaluate(x, x->w.seq_max);
+    double sel15 = x->r.hw_flops_per_step;
+    x->w.routing_imbalance = 1.0;
+    evaluate(x, x->w.seq_max);
+    ck_assert_rel(sel15, x->r.hw_flops_per_step, 1e-12);
+    ck_assert_rel(x->r.hw_flops_per_step - hw0, 354592499957760.0, 1e-9);
     free(x);
 }
 END_TEST

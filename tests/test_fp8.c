@@ -32,12 +32,12 @@ typedef struct {
     mp_cost r;
 } world;
 
-static world *make(mp_fp8_recipe fp8)
+static world *make_model(const char *model, mp_fp8_recipe fp8)
 {
     world *x = calloc(1, sizeof *x);
     mp_error e;
     memset(&e, 0, sizeof e);
-    ck_assert(mp_model_load(&x->m, TEST_DATA "/llama-3.1-8b.yaml", &e) == MP_OK);
+    ck_assert(mp_model_load(&x->m, model, &e) == MP_OK);
     ck_assert_msg(mp_hardware_load(&x->hw, PLANS_DIR "/hardware/h100-sxm.yaml", &e) == MP_OK, "%s", e.msg);
     mp_workload_defaults(&x->w);
     snprintf(x->w.precision, sizeof x->w.precision, "bf16");
@@ -52,6 +52,11 @@ static world *make(mp_fp8_recipe fp8)
     mp_cost_ctx_init(&x->c, &x->m, &x->hw, &x->w, &x->l, 4096);
     mp_cost_evaluate(&x->c, &x->r);
     return x;
+}
+
+static world *make(mp_fp8_recipe fp8)
+{
+    return make_model(TEST_DATA "/llama-3.1-8b.yaml", fp8);
 }
 
 static const mp_op *op(const world *x, mp_block b, const char *name, mp_op *buf)
@@ -126,6 +131,21 @@ START_TEST(test_fp8_weight_copies)
 }
 END_TEST
 
+/* The MoE router stays in 16 bits too (tests/data/model-moe-small.yaml,
+ * its counts in test_model.c): FP8 copies of the attention matrices
+ * 64 x 128 + 2 x 64 x 32 + 128 x 64 = 20,480 on each of 6 layers, the
+ * dense SwiGLU's 3 x 64 x 256 = 49,152 on layers 0, 2, 4, the experts'
+ * 4 x 3 x 64 x 32 = 24,576 and the shared expert's 3 x 64 x 48 = 9,216 on
+ * layers 1, 3, 5; not the norms (64 each) nor the routers (64 x 4):
+ * 122,880 + 147,456 + 101,376 = 371,712 parameters, 743,424 B. */
+START_TEST(test_fp8_moe_router_16bit)
+{
+    world *x = make_model(TEST_DATA "/model-moe-small.yaml", MP_FP8_DELAYED);
+    ck_assert_double_eq(x->r.mem.fp8_weight_bytes, 743424.0);
+    free(x);
+}
+END_TEST
+
 /* MXFP8 (Blackwell) quantizes both ways at the cast and needs no
  * transposes: the backward casts are y (A + 2) instead of y (A + 1) +
  * 2 (x + y).  fc1 backward bytes differ by 2x + y: 2 x 16,777,216 +
@@ -148,6 +168,7 @@ static Suite *fp8_suite(void)
     TCase *t = tcase_create("linear");
     tcase_add_test(t, test_fc1_fp8);
     tcase_add_test(t, test_fp8_weight_copies);
+    tcase_add_test(t, test_fp8_moe_router_16bit);
     tcase_add_test(t, test_mxfp8_casts);
     suite_add_tcase(s, t);
     return s;
