@@ -505,7 +505,7 @@ static mp_status cmd_run(int argc, char **argv, FILE *out, mp_error *err, int *f
         mp_fmt_bytes((double)r.high_water_bytes, a, sizeof a);
         fprintf(out, "memory: the backend's allocations peaked at %s (one op's buffers at a time)\n", a);
         if (tolerance > 0)
-            fprintf(out, "tolerance %.0f%%: %s\n", 100 * tolerance, *failed ? "EXCEEDED" : "met");
+            fprintf(out, "tolerance %g%%: %s\n", 100 * tolerance, *failed ? "EXCEEDED" : "met");
     }
     mp_run_report_free(&r);
 done:

@@ -67,10 +67,15 @@ assert k['attention-core']['kernel'] == 'causal attention' and k['attention-core
 assert k['rope']['kernel'] == 'rope' and k['rope']['measured_fwd_s'] > 0"; then ok "run on an MLA model"
 else notok "run on an MLA model" "exit $rc"; fi
 
-# --tolerance: exit 1 when the total is off by more (a tolerance no run meets).
+# --tolerance: exit 1 when the total is off by more (a tolerance no run
+# meets), the tolerance printed as given (it read "tolerance 0%" for a
+# tolerance under 0.5%, rounded to a whole percent).
 run run --plan $PLAN --repeats 1 --tolerance 0.0001%
-if [ "$rc" -eq 1 ] && grep -q "EXCEEDED" "$OUT"; then ok "run --tolerance: exit 1 when exceeded"
+if [ "$rc" -eq 1 ] && grep -q "^tolerance 0.0001%: EXCEEDED$" "$OUT"; then ok "run --tolerance: exit 1 when exceeded"
 else notok "run --tolerance" "exit $rc"; fi
+run run --plan $PLAN --repeats 1 --tolerance 100000%
+if [ "$rc" -eq 0 ] && grep -q "^tolerance 100000%: met$" "$OUT"; then ok "run --tolerance: exit 0 when met"
+else notok "run --tolerance met" "exit $rc"; fi
 
 # calibrate --measure on the CPU, then run with the file it wrote: both
 # errors printed (their size is the machine's, not asserted).
