@@ -588,7 +588,9 @@ mp_status mp_run_rank(const mp_cost_ctx *c, mp_backend *b, const mp_run_opts *o,
             j.s.b = b;
             bool ok = prepare(&j, ops, n, r->kernel, sizeof r->kernel);
             r->how = j.kind == K_STANDIN ? MP_RUN_STANDIN : MP_RUN_KERNEL;
-            int rc = ok ? timed(&j, false, o->repeats, &r->meas_fwd_s) : -1;
+            /* A pass the cost model prices at nothing (embedding-grad's
+             * forward) is not timed: an empty one measures only the timer. */
+            int rc = !ok ? -1 : r->pred_fwd_s > 0 ? timed(&j, false, o->repeats, &r->meas_fwd_s) : 0;
             if (!rc && r->pred_bwd_s > 0)
                 rc = timed(&j, true, o->repeats, &r->meas_bwd_s);
             bufs_free(&j.s);
