@@ -192,8 +192,10 @@ mp_status mp_measure_hardware(mp_backend *b, const mp_hardware *base, const mp_c
             if (ops[i].kind == MP_OP_ATTENTION && ops[i].fwd_flops > 0) {
                 const mp_model *m = plan->model;
                 const mp_layout *l = &plan->lay;
+                /* The kernel run times (run.c): MLA's Q, K and V at the
+                 * query-key head dim (nope + rope), not hidden / heads. */
                 int heads = (int)(m->num_heads / l->tp) * l->micro_batch, seq = (int)(plan->seq_len / l->cp),
-                    dim = (int)m->head_dim;
+                    dim = (int)mp_model_qk_head_dim(m);
                 size_t e = (size_t)heads * seq * dim;
                 void *q = b->ops->alloc(b, e), *k = b->ops->alloc(b, e), *v = b->ops->alloc(b, e),
                      *o = b->ops->alloc(b, e), *lse = b->ops->alloc_f32(b, (size_t)heads * seq);

@@ -23,7 +23,10 @@
 #include <string.h>
 
 #include "moeplan/backend.h"
+#include "moeplan/measure.h"
+#include "moeplan/model.h"
 #include "moeplan/run.h"
+#include "moeplan/workload.h"
 
 #include "check_main.h"
 
@@ -475,6 +478,65 @@ START_TEST(test_add_copy_memory)
 }
 END_TEST
 
+/* calibrate --measure times the attention kernel run runs: on MLA at the
+ * query-key head dim.  tests/data/model-mla-small.yaml: hidden 64, 4 heads,
+ * qk_nope_head_dim 8 + qk_rope_head_dim 4 = 12, not hidden / heads = 16
+ * (what it timed before); one GPU, micro-batch 1 (4 heads x 1 sequence),
+ * workload-run-small's 256 tokens.  run's own attention job (run.c
+ * prepare) is the same shape: both are asked of the spy. */
+static int spy_dims[3];
+static int (*real_attention_fwd)(mp_backend *, int, int, int, const void *, const void *, const void *, void *,
+                                 void *);
+static int spy_attention_fwd(mp_backend *b, int heads, int seq, int dim, const void *q, const void *k,
+                             const void *v, void *o, void *lse)
+{
+    spy_dims[0] = heads, spy_dims[1] = seq, spy_dims[2] = dim;
+    return real_attention_fwd(b, heads, seq, dim, q, k, v, o, lse);
+}
+
+START_TEST(test_measure_attention_shape)
+{
+    mp_model m;
+    mp_hardware hw, out;
+    mp_workload w;
+    mp_layout l;
+    mp_error e;
+    memset(&e, 0, sizeof e);
+    ck_assert_msg(mp_model_load(&m, TEST_DATA "/model-mla-small.yaml", &e) == MP_OK, "%s", e.msg);
+    ck_assert_msg(mp_hardware_load(&hw, PLANS_DIR "/seed-hardware.yaml", &e) == MP_OK, "%s", e.msg);
+    ck_assert_msg(mp_workload_load(&w, TEST_DATA "/workload-run-small.yaml", &e) == MP_OK, "%s", e.msg);
+    mp_layout_defaults(&l);
+    char why[256];
+    ck_assert_msg(mp_layout_check(&l, &m, &w, why, sizeof why) == MP_RULE_OK, "%s", why);
+    mp_run_backend_workload(&B, &w);
+    mp_cost_ctx c;
+    mp_cost_ctx_init(&c, &m, &hw, &w, &l, w.seq_max);
+    mp_backend_ops ops = *B.ops;
+    const mp_backend_ops *keep = B.ops;
+    real_attention_fwd = keep->attention_fwd;
+    ops.attention_fwd = spy_attention_fwd;
+    B.ops = &ops;
+    mp_measure_summary sum;
+    memset(spy_dims, 0, sizeof spy_dims);
+    mp_status st = mp_measure_hardware(&B, &hw, &c, &out, &sum, &e);
+    int measured[3] = {spy_dims[0], spy_dims[1], spy_dims[2]};
+    memset(spy_dims, 0, sizeof spy_dims);
+    mp_run_opts ro = {0, 1, 1, false, NULL, NULL, NULL, 0};
+    mp_run_report r;
+    mp_status st2 = mp_run_rank(&c, &B, &ro, &r, &e);
+    B.ops = keep;
+    ck_assert_msg(st == MP_OK && st2 == MP_OK, "%s", e.msg);
+    mp_run_report_free(&r);
+    ck_assert(sum.attention_rate > 0);
+    ck_assert_int_eq(measured[0], 4);
+    ck_assert_int_eq(measured[1], 256);
+    ck_assert_int_eq(measured[2], 12);
+    ck_assert_int_eq(spy_dims[0], 4);
+    ck_assert_int_eq(spy_dims[1], 256);
+    ck_assert_int_eq(spy_dims[2], 12);
+}
+END_TEST
+
 /* The registry: unknown names and a CUDA backend this build cannot open. */
 START_TEST(test_registry)
 {
@@ -506,6 +568,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_adamw);
     tcase_add_test(t, test_add_copy_memory);
     tcase_add_test(t, test_registry);
+    tcase_add_test(t, test_measure_attention_shape);
     suite_add_tcase(s, t);
     return s;
 }
