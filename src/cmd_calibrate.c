@@ -421,6 +421,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
     long folds = 5;
     bool measure = false;
     const char *backend = NULL;
+    const char *fit_only = NULL; /* the first option of the fit given (--fit, --folds, --exclude, --hardware-dir) */
     out_format fmt = FMT_TEXT;
     opterr = 0;
     optind = 1;
@@ -431,12 +432,16 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
         case O_HW: hw_path = optarg; break;
         case 'o':
         case O_OUT: out_path = optarg; break;
-        case O_HWDIR: hw_dir = optarg; break;
+        case O_HWDIR:
+            hw_dir = optarg;
+            fit_only = fit_only ? fit_only : "--hardware-dir";
+            break;
         case O_MLOG: log_path = optarg; break;
         case O_PLAN: plan_path = optarg; break;
         case O_MEASURE: measure = true; break;
         case O_BACKEND: backend = optarg; break;
         case O_EXCLUDE:
+            fit_only = fit_only ? fit_only : "--exclude";
             snprintf(exclbuf, sizeof exclbuf, "%s", optarg);
             n_excl = 0;
             for (char *save = NULL, *k = strtok_r(exclbuf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
@@ -446,6 +451,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
             }
             break;
         case O_FIT: {
+            fit_only = fit_only ? fit_only : "--fit";
             snprintf(fitbuf, sizeof fitbuf, "%s", optarg);
             n_keys = 0;
             for (char *save = NULL, *k = strtok_r(fitbuf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
@@ -472,6 +478,7 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
             break;
         }
         case O_FOLDS: {
+            fit_only = fit_only ? fit_only : "--folds";
             if (!cli_parse_long(optarg, 2, 20, &folds))
                 return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0, "--folds: expected a whole number from 2 to 20, got '%s'",
                                     optarg);
@@ -499,6 +506,10 @@ static mp_status cmd_calibrate(int argc, char **argv, FILE *out, mp_error *err, 
         if (runs_path || log_path)
             return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0,
                                 "--measure measures a backend; --runs and --megatron-log fit to runs: one at a time");
+        /* The fit's options have nothing to act on: refused, not ignored. */
+        if (fit_only)
+            return mp_error_set(err, MP_ERR_INPUT, NULL, 0, 0,
+                                "%s goes with a fit (--runs or --megatron-log), not --measure", fit_only);
         return measure_cmd(backend ? backend : "cpu", plan_path, hw_path, out_path, fmt == FMT_JSON, out, err);
     }
     if ((!runs_path && !log_path) || !hw_path)

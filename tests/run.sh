@@ -155,5 +155,11 @@ refused "run --layers above every rank's layers" "--layers 4: the plan's pipelin
 refused "run --tolerance negative" "--tolerance: expected a fraction" run --plan $PLAN --tolerance -5%
 refused "calibrate --measure --backend cuda without it" "--backend cuda:" calibrate --measure --backend cuda
 refused "calibrate --backend without --measure" "--backend goes with --measure" calibrate --backend cpu
+# The fit's options with --measure were accepted and ignored.
+refused "calibrate --measure --fit: refused, not ignored" "--fit goes with a fit (--runs or --megatron-log), not --measure" \
+    calibrate --measure --fit gemm_efficiency -o "$TMP/x.yaml"
+refused "calibrate --measure --folds" "--folds goes with a fit" calibrate --measure --folds 3 -o "$TMP/x.yaml"
+refused "calibrate --measure --exclude" "--exclude goes with a fit" calibrate --measure --exclude 'a*' -o "$TMP/x.yaml"
+refused "calibrate --measure --hardware-dir" "--hardware-dir goes with a fit" calibrate --measure --hardware-dir plans/hardware
 
 tap_done
