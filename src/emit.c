@@ -143,6 +143,11 @@ static bool torchtitan_runs(const mp_model *m, const mp_workload *w, const mp_la
         WHY("moeplan writes no TorchTitan float8 converter: the FP8 workload would run in bf16");
     if (mp_cost_shard_blocking(w, l))
         WHY("zero3_blocking_fetch prices DeepSpeed 0.3-0.4's unprefetched ZeRO-3; TorchTitan's FSDP2 prefetches");
+    /* [TT] models/attention.py, ScaledDotProductAttentionWrapper: SDPA with
+     * the cuDNN and flash backends first, not a job-config setting. */
+    if (!w->flash_attention)
+        WHY("TorchTitan's attention runs SDPA's fused kernels (cuDNN, flash) first, set in the model code, not the "
+            "job config; the workload prices flash_attention: false (the scores materialised)");
     if (l->tp > 1 && !l->sequence_parallel)
         WHY("TorchTitan's tensor parallelism always shards the norms' sequence (sequence parallelism); the layout "
             "has it off");
@@ -378,6 +383,11 @@ void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_lay
      * 0.1: a model without dropout says so (moeplan prices no masks). */
     if (!m->dropout)
         ADD("--attention-dropout 0.0 \\\n--hidden-dropout 0.0 \\\n");
+    /* Attention without flash (the workload's flash_attention false,
+     * scores materialised, as priced): TransformerConfig.attention_backend
+     * defaults to auto, Transformer Engine's fused or flash kernels. */
+    if (!w->flash_attention)
+        ADD("--attention-backend unfused \\\n");
     /* Megatron-LM wants it set even with RoPE (at least the sequence). */
     ADD("--max-position-embeddings %lld \\\n",
         (long long)(m->learned_positions > 0 ? m->learned_positions : w->seq_max));

@@ -123,6 +123,21 @@ refused "megatron refuses Megatron-FSDP with pp" "no test with pipeline parallel
 refused "ZeRO-2 with pp is no layout any framework runs" "ZeRO-2 with pipeline parallelism" explain --gpus 64 \
     --zero 2 --tp 1 --pp 2 --ep 8
 refused "--emit: did you mean" "did you mean 'deepspeed'" explain --emit deepspeeed
+# A workload without flash attention (scores materialised, priced so):
+# Megatron-LM's attention backend defaults to auto (Transformer Engine's
+# fused or flash kernels), so it is told --attention-backend unfused;
+# TorchTitan's SDPA takes cuDNN and flash first, refused.  Both ran flash
+# attention on the layout priced without it.
+sed 's/^flash_attention: true/flash_attention: false/' $BF16 >"$TMP/wl-noflash.yaml"
+run explain --workload "$TMP/wl-noflash.yaml" --gpus 8 --tp 1 --ep 8 --seq-len 1024 --emit megatron
+if [ "$rc" -eq 0 ] && grep -q -- "^--attention-backend unfused" "$OUT"; then
+    ok "megatron: no flash attention as --attention-backend unfused"
+else notok "megatron: no flash attention" "exit $rc"; fi
+run explain --workload $BF16 --gpus 8 --tp 1 --ep 8 --seq-len 1024 --emit megatron
+if [ "$rc" -eq 0 ] && ! grep -q -- "--attention-backend" "$OUT"; then ok "megatron: flash attention, the default backend"
+else notok "megatron: flash attention, no backend flag" "exit $rc"; fi
+refused "torchtitan refuses a workload without flash attention" "the workload prices flash_attention: false" \
+    explain --workload "$TMP/wl-noflash.yaml" --gpus 8 --tp 1 --ep 8 --zero 3 --seq-len 1024 --emit torchtitan
 
 # What the model is, said to Megatron-LM (TransformerConfig at d98e8a64):
 # Mistral's window of 4096 keys on every layer as window_size (4095, 0);
