@@ -90,6 +90,13 @@ if [ "$rc" -eq 0 ] && grep -q "^measured_gemm:" "$TMP/cpu.yaml" && grep -q "^mea
    grep -Eq "total error [-+][0-9.]+% with the 1024\^3 rate .*, [-+][0-9.]+% with the measured tables" "$OUT"; then
     ok "calibrate --measure --backend cpu: tables written, run's error before and after"
 else notok "calibrate --measure" "exit $rc"; fi
+# One measurement of the 1024^3 product: peak_flops and its measured_gemm
+# row are the same number (they were two timings, apart by noise).
+peak=$(awk '/^peak_flops:/ {print $2}' "$TMP/cpu.yaml")
+row=$(awk -F'[][, ]+' '/^  - \[1024, 1024, 1024,/ {print $6}' "$TMP/cpu.yaml")
+if [ -n "$peak" ] && [ "$peak" = "$row" ]; then
+    ok "calibrate --measure: peak_flops is the 1024^3 row of measured_gemm ($peak)"
+else notok "calibrate --measure: peak_flops is the 1024^3 row of measured_gemm" "peak '$peak', row '$row'"; fi
 # The same as JSON (moeplan(1), calibrate --format json): counts as
 # integers, the rates positive, the two run errors given.
 run calibrate --measure --plan $PLAN -o "$TMP/cpu-j.yaml" --format json
