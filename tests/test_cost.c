@@ -80,6 +80,21 @@ static void set_layout(mp_layout *l, int tp, int pp, int dp, int cp, int ep, int
 }
 
 /* Check the layout, build the context at sequence length `seq`, evaluate. */
+/* Llama-2-7B on the default hardware, global batch 64, pure data
+ * parallelism over dp GPUs with the distributed optimizer, at ZeRO stage
+ * zero (DeepSpeed's blocking ZeRO-3 when blocking), recompute rc; the
+ * caller changes what else it needs and evaluates. */
+static void llama7b(world *x, int dp, int zero, bool blocking, mp_recompute rc)
+{
+    load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
+    mp_hardware_defaults(&x->hw);
+    mp_workload_defaults(&x->w);
+    x->w.global_batch = 64;
+    x->w.zero3_blocking_fetch = blocking;
+    set_layout(&x->l, 1, 1, dp, 1, 1, 1, 1, 1, false, true, rc);
+    x->l.zero = zero;
+}
+
 static void evaluate(world *x, long seq)
 {
     char why[256];
@@ -1325,13 +1340,8 @@ START_TEST(test_zero_stages_paper)
     static const double figure1_gb[4] = {120, 31.4, 16.6, 1.9};
     for (int z = 0; z <= 3; z++) {
         world *x = calloc(1, sizeof *x);
-        load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
-        mp_hardware_defaults(&x->hw);
-        mp_workload_defaults(&x->w);
+        llama7b(x, 64, z, false, MP_RECOMPUTE_NONE);
         x->w.grad_bytes = 2;
-        x->w.global_batch = 64;
-        set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
-        x->l.zero = z;
         evaluate(x, 4096);
         const mp_memory *m = &x->r.mem;
         double per_param = (m->weights_bytes + m->gradients_bytes + m->optimizer_bytes) / m->params;
@@ -1374,12 +1384,7 @@ START_TEST(test_zero_deepspeed_estimator)
     for (int i = 0; i < 2; i++)
         for (int z = 2; z <= 3; z++) {
             world *x = calloc(1, sizeof *x);
-            load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
-            mp_hardware_defaults(&x->hw);
-            mp_workload_defaults(&x->w);
-            x->w.global_batch = 64;
-            set_layout(&x->l, 1, 1, ns[i], 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
-            x->l.zero = z;
+            llama7b(x, ns[i], z, false, MP_RECOMPUTE_NONE);
             evaluate(x, 4096);
             const mp_memory *m = &x->r.mem;
             double P = m->params, N = ns[i];
@@ -1402,13 +1407,8 @@ START_TEST(test_zero3_comm)
     world *ws[3] = {w1, w3, wh};
     for (int i = 0; i < 3; i++) {
         world *x = ws[i];
-        load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
-        mp_hardware_defaults(&x->hw);
-        mp_workload_defaults(&x->w);
-        x->w.global_batch = 64;
+        llama7b(x, 64, i == 0 ? 1 : 3, false, MP_RECOMPUTE_NONE);
         x->w.overlap_grad_reduce = false;
-        set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
-        x->l.zero = i == 0 ? 1 : 3;
         x->l.shard_group = i == 2 ? 8 : 0;
         evaluate(x, 4096);
     }
@@ -1442,16 +1442,10 @@ START_TEST(test_zero3_blocking_fetch)
         for (int slow = 0; slow < 2; slow++)
             for (int bias = 0; bias < 2; bias++) {
                 world *x = calloc(1, sizeof *x);
-                load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
+                llama7b(x, 64, 3, blk, MP_RECOMPUTE_NONE);
                 x->m.qkv_bias = bias;
-                mp_hardware_defaults(&x->hw);
                 if (slow)
                     x->hw.peak_flops /= 4;
-                mp_workload_defaults(&x->w);
-                x->w.global_batch = 64;
-                x->w.zero3_blocking_fetch = blk;
-                set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
-                x->l.zero = 3;
                 evaluate(x, 4096);
                 dp[blk][slow][bias] = x->r.slow.dp_s;
                 free(x);
@@ -1488,13 +1482,7 @@ START_TEST(test_zero3_blocking_fetch_recompute)
     mp_hardware_defaults(&hw);
     for (int i = 0; i < 3; i++) {
         world *x = calloc(1, sizeof *x);
-        load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
-        mp_hardware_defaults(&x->hw);
-        mp_workload_defaults(&x->w);
-        x->w.global_batch = 64;
-        x->w.zero3_blocking_fetch = true;
-        set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, modes[i]);
-        x->l.zero = 3;
+        llama7b(x, 64, 3, true, modes[i]);
         evaluate(x, 4096);
         dp[i] = x->r.slow.dp_s;
         free(x);
@@ -1522,13 +1510,7 @@ START_TEST(test_zero3_slice_copies_flat)
     double dp[2];
     for (int i = 0; i < 2; i++) {
         world *x = calloc(1, sizeof *x);
-        load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
-        mp_hardware_defaults(&x->hw);
-        mp_workload_defaults(&x->w);
-        x->w.global_batch = 64;
-        x->w.zero3_blocking_fetch = true;
-        set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, i ? MP_RECOMPUTE_FULL : MP_RECOMPUTE_NONE);
-        x->l.zero = 3;
+        llama7b(x, 64, 3, true, i ? MP_RECOMPUTE_FULL : MP_RECOMPUTE_NONE);
         evaluate(x, 4096);
         dp[i] = x->r.slow.dp_s;
         free(x);
@@ -1560,13 +1542,7 @@ END_TEST
 START_TEST(test_shard_ops)
 {
     world *x = calloc(1, sizeof *x);
-    load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
-    mp_hardware_defaults(&x->hw);
-    mp_workload_defaults(&x->w);
-    x->w.global_batch = 64;
-    x->w.zero3_blocking_fetch = true;
-    set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_FULL);
-    x->l.zero = 3;
+    llama7b(x, 64, 3, true, MP_RECOMPUTE_FULL);
     evaluate(x, 4096);
     mp_op o[4 * MP_LAYER_CLASSES + 4];
     int cnt[4 * MP_LAYER_CLASSES + 4];
@@ -1623,13 +1599,7 @@ START_TEST(test_shard_blocking_zero2)
     double dp[2];
     for (int blk = 0; blk < 2; blk++) {
         world *x = calloc(1, sizeof *x);
-        load_model(&x->m, TEST_DATA "/hf/llama-2-7b.json");
-        mp_hardware_defaults(&x->hw);
-        mp_workload_defaults(&x->w);
-        x->w.global_batch = 64;
-        x->w.zero3_blocking_fetch = blk;
-        set_layout(&x->l, 1, 1, 64, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
-        x->l.zero = 2;
+        llama7b(x, 64, 2, blk, MP_RECOMPUTE_NONE);
         evaluate(x, 4096);
         dp[blk] = x->r.slow.dp_s;
         ck_assert(!mp_cost_shard_blocking(&x->w, &x->l));
