@@ -90,9 +90,13 @@ static bool whole(const mp_node *map, const char *key, long *out)
     return true;
 }
 
+/* A text field: its scalar, absent / null (NULL); a list or a map where
+ * a text goes is refused at its position. */
 static const char *text(const mp_node *map, const char *key)
 {
     const mp_node *v = at(map, key);
+    if (v && v->kind != MP_NODE_SCALAR)
+        bad_value(v, key, "a text");
     return v && v->kind == MP_NODE_SCALAR ? v->text : NULL;
 }
 
@@ -256,7 +260,7 @@ static void read_model(mp_run *r, const mp_node *md, const char *other)
     const char *attn = text(md, "attention"), *mlp = text(md, "mlp"), *type = text(md, "type");
     /* "none": a benchmark of the MoE layer alone, no attention block;
      * read only for a MoE layer benchmark, which prices it so. */
-    bool no_attention = attn && !strncasecmp(attn, "none", 4);
+    bool no_attention = attn && !strncasecmp(attn, "none", 4) && !isalnum((unsigned char)attn[4]);
     if (no_attention) {
         if (!r->layer_bench || !(type && !strcmp(type, "moe"))) {
             skip(r, "attention 'none' is read only for a MoE layer benchmark (the MoE layer timed alone)");
@@ -517,6 +521,20 @@ static void check_types(const mp_node *rec)
     const mp_node *par = at(rec, "parallel");
     flag(par, "sequence_parallel", &b);
     flag(par, "distributed_optimizer", &b);
+    /* The text fields the reader takes: a scalar each (text() refuses a
+     * list or a map). */
+    static const struct { const char *sec, *keys[5]; } texts[] = {
+        {NULL, {"id", "kind", "precision"}},
+        {"model", {"name", "type", "attention", "mlp"}},
+        {"hardware", {"gpu"}},
+        {"parallel", {"other", "recompute", "fsdp"}},
+        {"measured", {"tflops_basis", "memory_basis"}},
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        const mp_node *m = texts[i].sec ? at(rec, texts[i].sec) : rec;
+        for (int k = 0; m && k < 5 && texts[i].keys[k]; k++)
+            text(m, texts[i].keys[k]);
+    }
 }
 
 /* ------------------------------------------------------------ one record */

@@ -951,6 +951,11 @@ expect_bad "validate: a fractional tp is refused where it is written" \
 printf -- '- id: a\n  kind: training_throughput\n  parallel: {sequence_parallel: maybe}\n' >"$TMP/runs-badsp.yaml"
 expect_bad "validate: a boolean that is not one" "error: 'sequence_parallel' is 'maybe'; expected true, false or null" "" \
     -- validate --runs "$TMP/runs-badsp.yaml"
+# A list where a text goes (attention: [none]) is refused, not read as not given.
+printf -- '- id: a\n  kind: training_layer_microbench\n  model: {type: moe, attention: [none]}\n' >"$TMP/runs-badattn.yaml"
+expect_bad "validate: a list where a text goes" \
+    "^moeplan: $(escape_re "$TMP/runs-badattn.yaml"):3:33: error: 'attention' is 'a list or map'; expected a text" "" \
+    -- validate --runs "$TMP/runs-badattn.yaml"
 printf -- '- id: a\n  kind: x\n- id: a\n  kind: y\n' >"$TMP/runs-dup.yaml"
 expect_bad "validate: a duplicate id" "error: run id 'a' appears twice \\(first at line 1\\)" "" \
     -- validate --runs "$TMP/runs-dup.yaml"

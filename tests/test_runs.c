@@ -474,6 +474,7 @@ static const struct {
     {"skip-layer", "a layer benchmark without its micro-batch"},
     {"skip-flex-dispatcher", "the flex token dispatcher (DeepEP or HybridEP): moeplan prices the alltoall dispatcher only"},
     {"skip-attention-none", "attention 'none' is read only for a MoE layer benchmark (the MoE layer timed alone)"},
+    {"skip-attention-nonexistent", "attention 'nonexistent' not understood (MHA, GQA or MQA over every earlier token)"},
     {"skip-layer-times", "a layer benchmark without measured.other's forward_ms and backward_ms"},
     {"skip-layer-count", "a layer benchmark of 2 layers over pp 1: one layer on one pipeline stage is what is timed"},
     {"skip-vocab", "the record does not give the vocabulary size"},
