@@ -386,7 +386,8 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
              hw->name, fixed(hw->peak_flops / 1e12, 0), hw->gemm_efficiency, hw->sm_count, hw->attention_fwd_efficiency,
              hw->attention_bwd_efficiency, fixed(hw->memory_bw_bytes_per_s / 1e12, 2), hw->bw_utilization);
         LINE("%d GPU%s/node; collectives at up to %.3f of %s GB/s intra, %.3f of %s GB/s inter per GPU",
-             hw->gpus_per_node, mp_plural(hw->gpus_per_node), hw->intra_efficiency, fixed(hw->intra_bw_bytes_per_s / 1e9, 0), hw->inter_efficiency,
+             hw->gpus_per_node, mp_plural(hw->gpus_per_node), hw->intra_efficiency,
+             fixed(hw->intra_bw_bytes_per_s / 1e9, 0), hw->inter_efficiency,
              fixed(hw->inter_bw_bytes_per_s / 1e9, 0));
         if (w->fp8 != MP_FP8_NONE && hw->peak_flops_fp8 > 0)
             LINE("FP8 matrix products at up to %.3f of %.0f TFLOP/s (the FP8 peak)", hw->gemm_efficiency_fp8,
@@ -439,8 +440,8 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
     if (c->local_layers > 0)
         LINE("%d of %d layer%s attend%s %s %lld tokens: %.0f keys per query on average at %ld tokens (flash kernels "
              "skip the rest; unfused %s)",
-             c->local_layers, m->num_layers, mp_plural(m->num_layers), c->local_layers == 1 ? "s" : "", m->window_kind == MP_WINDOW_SLIDING ? "within a sliding window of"
-                                                                               : "within chunks of",
+             c->local_layers, m->num_layers, mp_plural(m->num_layers), c->local_layers == 1 ? "s" : "",
+             m->window_kind == MP_WINDOW_SLIDING ? "within a sliding window of" : "within chunks of",
              (long long)m->window, mp_cost_mean_keys(m, true, (double)c->seq_len), c->seq_len,
              m->window_kind == MP_WINDOW_CHUNKED ? "chunks keep C scores per query" : "scores stay S per query");
     if (m->num_experts > 0 && w->capacity_factor > 0)
@@ -558,7 +559,8 @@ void mp_report_explain_text(FILE *f, const mp_cost_ctx *c, const mp_cost *r, con
             (long long)m->vocab, m->tied_embeddings ? " (tied)" : "");
     if (m->num_experts > 0)
         fprintf(f, "          %lld expert%s, top-%lld, expert width %lld (%s)%s\n", (long long)m->num_experts,
-                mp_plural(m->num_experts), (long long)m->top_k, (long long)m->expert_hidden, m->gated_mlp ? "gated, 3 matrices" : "2 matrices",
+                mp_plural(m->num_experts), (long long)m->top_k, (long long)m->expert_hidden,
+                m->gated_mlp ? "gated, 3 matrices" : "2 matrices",
                 m->num_shared_experts ? ", with shared experts" : "");
     mp_fmt_count(r->params.total, a, sizeof a);
     mp_fmt_count(r->params.active_per_token, b, sizeof b);
