@@ -61,6 +61,14 @@ static void evaluate_both(const mp_run *r, mp_run_result *res, mp_cost_ctx *c, m
     mp_cost_evaluate(c, k);
 }
 
+/* A layer benchmark evaluated as validate does (res), and the context its
+ * layer is priced in (c), for asking the cost model the same layer. */
+static void evaluate_layer(const mp_run *r, mp_run_result *res, mp_cost_ctx *c)
+{
+    mp_run_evaluate(r, res);
+    mp_cost_ctx_init(c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
+}
+
 /* GPT small, unfused attention, iteration time given: Megatron's defaults
  * fill kv_heads = heads = 16 and ffn = 4h = 4096; the GPT block has
  * LayerNorm, biases, tied embeddings and dropout. */
@@ -202,10 +210,9 @@ START_TEST(test_evaluate_layer)
     ck_assert_rel(r->measured_fwd_s, 7.7e-3, 1e-12);
     ck_assert_rel(r->measured_bwd_s, 19.5e-3, 1e-12);
     mp_run_result res;
-    mp_run_evaluate(r, &res);
-    ck_assert_rel(res.measured_step_s, 27.2e-3, 1e-12);
     mp_cost_ctx c;
-    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
+    evaluate_layer(r, &res, &c);
+    ck_assert_rel(res.measured_step_s, 27.2e-3, 1e-12);
     mp_layer_time lt;
     mp_cost_layer_time(&c, MP_LAYER_DENSE, &lt);
     ck_assert_double_eq(res.predicted_fwd_s, lt.fwd_s);
@@ -244,9 +251,8 @@ START_TEST(test_evaluate_layer_moe)
     ck_assert_int_eq(r->lay.ep, 8);
     ck_assert_int_eq(r->lay.dp, 8);
     mp_run_result res;
-    mp_run_evaluate(r, &res);
     mp_cost_ctx c;
-    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
+    evaluate_layer(r, &res, &c);
     ck_assert_int_eq(mp_cost_layer_class(&c, 0), MP_LAYER_MOE);
     mp_layer_time moe, dense;
     mp_cost_layer_time(&c, MP_LAYER_MOE, &moe);
@@ -295,9 +301,8 @@ START_TEST(test_evaluate_moe_layer)
               !assumed(r, "dropout"));
     ck_assert_int_eq(r->lay.ep, 8);
     mp_run_result res;
-    mp_run_evaluate(r, &res);
     mp_cost_ctx c;
-    mp_cost_ctx_init(&c, &r->model, &r->hw, &r->wl, &r->lay, r->seq_len);
+    evaluate_layer(r, &res, &c);
     mp_layer_time moe, whole;
     mp_cost_moe_layer_time(&c, &moe);
     ck_assert_double_eq(moe.hw_flops, 5773241352192.0);
