@@ -20,6 +20,8 @@ typedef struct {
     double mem_bytes;            /* mp_cost_step_ops timing only (ops NULL) */
     int mem_kernels;
     bool want_norm;              /* mp_cost_step_ops timing: the norm's all-reduce too (the same on every rank) */
+    double grad_add_bytes;       /* unfused gradient accumulation: the block's main_grad.add_ bytes */
+    int grad_add_tensors;        /* and its weight tensors, one kernel each */
 } opbuf;
 
 /* Per-step sums of one GPU (mp_cost_step_ops). */

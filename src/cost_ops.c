@@ -188,6 +188,28 @@ static bool fp8_gemm(const mp_cost_ctx *c, const char *name)
            strcmp(name, "lm-head") != 0;
 }
 
+/* HBM bytes of the weight-gradient GEMM's output for `elems` weight
+ * elements in `tensors` parameters.
+ *  - Fused (the default; Megatron-LM's gradient_accumulation_fusion, TE's
+ *    fuse_wgrad_accumulation): the GEMM accumulates into the fp32 main
+ *    gradient, reading and writing it, 2 x grad bytes per element.
+ *  - Unfused (workload grad_accum_unfused): the GEMM writes param.grad in
+ *    the weight dtype (W per element), then the DDP hook's
+ *    param.main_grad.add_(param.grad) reads it and reads and writes the
+ *    main gradient (W + 2 grad bytes per element), one kernel per
+ *    parameter (Megatron-LM megatron/model/distributed.py, _make_param_hook,
+ *    at a8d172b of 2021-04; core/distributed/distributed_data_parallel.py
+ *    today).  That kernel is the block's main-grad-add op (block_grad_add). */
+static double wgrad_out_bytes(opbuf *b, double elems, int tensors)
+{
+    const mp_workload *w = b->c->wl;
+    if (!w->grad_accum_unfused)
+        return 2.0 * elems * w->grad_bytes;
+    b->grad_add_bytes += elems * (w->weight_bytes + 2.0 * w->grad_bytes);
+    b->grad_add_tensors += tensors;
+    return elems * w->weight_bytes;
+}
+
 /* The op of a GEMM out[M,N] = in[M,K] w[K,N], `batch` of them: its shape
  * and FLOPs, forward 2MKN and backward 4MKN [N21]; its bytes and times are
  * the caller's (16-bit or FP8). */
@@ -211,10 +233,10 @@ static mp_op *matmul(opbuf *b, const char *name, double M, double K, double N, i
         return matmul_fp8(b, name, M, K, N, batch, saved);
     mp_op *o = gemm_op(b, name, M, K, N, batch);
     o->fwd_hbm_bytes = (M * K * A + K * N * W + M * N * A) * batch;
-    /* dgrad reads dY and W, writes dX; wgrad reads X and dY and accumulates
-     * the fp32 main gradient (read + write). */
-    o->bwd_hbm_bytes = (M * N * A + K * N * W + M * K * A + M * K * A + M * N * A +
-                        2.0 * K * N * c->wl->grad_bytes) * batch;
+    /* dgrad reads dY and W, writes dX; wgrad reads X and dY and writes the
+     * weight gradient (wgrad_out_bytes). */
+    o->bwd_hbm_bytes = (M * N * A + K * N * W + M * K * A + M * K * A + M * N * A) * batch +
+                       wgrad_out_bytes(b, K * N * batch, batch);
     /* Durations from the efficiency model: forward out[M x N] over K;
      * backward the data gradient (M x K over N) and the weight gradient
      * (K x N over the M tokens), each shape quantized on its own. */
@@ -252,9 +274,10 @@ static mp_op *matmul_fp8(opbuf *b, const char *name, double M, double K, double 
     double cast_fwd = x * (A + (mx ? 2 : 1)) + (cur ? x * A : 0);
     double cast_bwd = y * (A + (mx ? 2 : 1)) + (cur ? y * A : 0) + (mx ? 0 : 2.0 * (x + y));
     o->fwd_hbm_bytes = x + w + y * A + cast_fwd;
-    o->bwd_hbm_bytes = y + w + x * A + x + y + 2.0 * w * c->wl->grad_bytes + cast_bwd;
+    double wg = wgrad_out_bytes(b, w, batch);
+    o->bwd_hbm_bytes = y + w + x * A + x + y + wg + cast_bwd;
     o->fwd_s = mp_eff_matmul_s(&h8, M, N, K, batch, x + w + y * A) + mp_eff_memory_s(hw, cast_fwd, 1);
-    o->bwd_s = mp_eff_matmul_bwd_s(&h8, M, N, K, batch, y + w + x * A + x + y + 2.0 * w * c->wl->grad_bytes) +
+    o->bwd_s = mp_eff_matmul_bwd_s(&h8, M, N, K, batch, y + w + x * A + x + y + wg) +
                mp_eff_memory_s(hw, cast_bwd, mx ? 1 : 3);
     o->saved_bytes = A > 0 ? saved / A : saved;
     return o;
@@ -907,9 +930,17 @@ static void block_head(opbuf *b)
     }
 }
 
+/* The unfused accumulation's add kernels of the block's weights
+ * (wgrad_out_bytes), backward only, after the block's weight gradients. */
+static void block_grad_add(opbuf *b)
+{
+    if (b->grad_add_bytes > 0)
+        memop_k(b, "main-grad-add", 0, b->grad_add_bytes, 0, 0, b->grad_add_tensors);
+}
+
 size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block blk, mp_op *ops)
 {
-    opbuf b = {c, ops, 0, 0, 0, true};
+    opbuf b = {c, ops, 0, 0, 0, true, 0, 0};
     switch (blk) {
     case MP_BLOCK_EMBED: block_embed(&b); break;
     case MP_BLOCK_ATTN: block_attention(&b, false); break;
@@ -927,6 +958,7 @@ size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block blk, mp_op *ops)
     }
     case MP_BLOCK_COUNT: break;
     }
+    block_grad_add(&b);
     return b.n;
 }
 

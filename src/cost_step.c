@@ -159,7 +159,7 @@ void mp_cost_step_costs(const mp_cost_ctx *c, const mp_memory *mem, double unit,
 {
     /* Cached by the caller (mp_cost_assemble: the frame memo and the
      * search's states table), not here. */
-    opbuf b = {c, NULL, 0, 0, 0, norm};
+    opbuf b = {c, NULL, 0, 0, 0, norm, 0, 0};
     mp_cost_step_ops(&b, mem->params_dense, mem->params_expert, unit, sc);
     sc->opt = mp_eff_memory_s(c->hw, b.mem_bytes, b.mem_kernels);
 }

@@ -499,6 +499,10 @@ void mp_emit_megatron_args(const mp_model *m, const mp_workload *w, const mp_lay
      * Core's pipeline code has no scatter-gather, so it is not emitted. */
     if (w->pp_blocking_sends && l->pp > 1 && l->vpp > 1)
         ADD("--no-overlap-p2p-communication \\\n");
+    /* The workload's gradient_accumulation_fusion: false (arguments.py,
+     * store_false of gradient_accumulation_fusion). */
+    if (w->grad_accum_unfused)
+        ADD("--no-gradient-accumulation-fusion \\\n");
     /* ModelParallelConfig.tp_comm_overlap (needs sequence parallelism). */
     if (w->tp_comm_overlap && l->tp > 1 && l->sequence_parallel)
         ADD("--tp-comm-overlap \\\n");

@@ -432,6 +432,10 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
                                                    "fire again)" : "");
     else if (w->zero3_blocking_fetch)
         LINE("zero3_blocking_fetch has no effect: it applies to ZeRO-3 (the layout is ZeRO %d)", lay->zero);
+    if (w->grad_accum_unfused)
+        LINE("gradient accumulation unfused: each weight gradient written in the weights' dtype, then added into the main "
+             "gradient by one kernel per parameter every micro-batch (main-grad-add; Megatron-LM's "
+             "--no-gradient-accumulation-fusion, and its code before 2022-02)");
     if (hw->sm_count <= 0 && hw->attention_efficiency != hw->mfu)
         LINE("attention kernels at %.2f of peak, other matrix products at %.2f", hw->attention_efficiency, hw->mfu);
     LINE("sequences packed to %ld token%s; causal attention (each query sees S/2 keys on average)%s", c->seq_len,

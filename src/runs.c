@@ -649,6 +649,10 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     w->tp_comm_overlap = has(other, "tp-comm-overlap");
     w->pp_scatter_gather = has(other, "scatter/gather");
     w->pp_blocking_sends = has(other, "blocking pipeline sends");
+    /* Megatron-LM's --no-gradient-accumulation-fusion, and the records of
+     * Megatron-LM before the fusion existed (83b1e42, 2022-02-13), whose
+     * fill says "unfused gradient accumulation". */
+    w->grad_accum_unfused = has(other, "no-gradient-accumulation-fusion") || has(other, "unfused gradient accumulation");
     /* The token dispatcher moeplan prices is Megatron-Core's alltoall one
      * (permute, all-to-all, sort: cost_ops.c block_moe); the flex
      * dispatcher's fused DeepEP and HybridEP kernels move tokens another

@@ -86,7 +86,8 @@ mp_status mp_get_capacity_factor(mp_getter *g, double *out, bool *found)
 static const char *const wl_keys[] = {
     "name", "global_batch", "seq_len", "precision", "optimizer", "bytes_per_param", "flash_attention",
     "capacity_factor", "routing_imbalance", "overlap_grad_reduce", "tp_comm_overlap", "pp_scatter_gather",
-    "pp_blocking_sends", "zero3_blocking_fetch", "fp8", "fsdp_reshard_after_forward", NULL};
+    "pp_blocking_sends", "zero3_blocking_fetch", "gradient_accumulation_fusion", "fp8", "fsdp_reshard_after_forward",
+    NULL};
 static const char *const bpp_keys[] = {"weight", "gradient", "master", "optimizer_states", NULL};
 
 mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
@@ -108,7 +109,7 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
     int rs = 0;
     static const char *const optimizers[] = {"adamw", "adam", "sgd", NULL};
     int pk = 0, ok = 0;
-    bool found;
+    bool found, gaf = true;
     const mp_node *bpp = NULL, *seq;
     if ((st = mp_doc_check_keys(&d, d.root, wl_keys, "a workload file", err)) ||
         (st = mp_get_string(&g, "name", false, w->name, sizeof w->name, NULL)) ||
@@ -123,11 +124,13 @@ mp_status mp_workload_load(mp_workload *w, const char *path, mp_error *err)
         (st = mp_get_bool(&g, "pp_scatter_gather", false, &w->pp_scatter_gather, NULL)) ||
         (st = mp_get_bool(&g, "pp_blocking_sends", false, &w->pp_blocking_sends, NULL)) ||
         (st = mp_get_bool(&g, "zero3_blocking_fetch", false, &w->zero3_blocking_fetch, NULL)) ||
+        (st = mp_get_bool(&g, "gradient_accumulation_fusion", false, &gaf, NULL)) ||
         (st = mp_get_enum(&g, "fp8", false, fp8_recipes, &f8, NULL)) ||
         (st = mp_get_enum(&g, "fsdp_reshard_after_forward", false, reshard, &rs, NULL)) ||
         (st = mp_get_map(&g, "bytes_per_param", false, &bpp)))
         goto out;
     snprintf(w->precision, sizeof w->precision, "%s", precisions[pk]);
+    w->grad_accum_unfused = !gaf;
     w->fp8 = (mp_fp8_recipe)f8;
     w->fsdp_reshard = (mp_reshard)rs;
     if (w->fp8 != MP_FP8_NONE && pk != 1) {

@@ -70,6 +70,23 @@ print(c['train_batch_size'], c['train_micro_batch_size_per_gpu'], c['gradient_ac
 if [ "$got" = "128 1 2 3 True" ]; then ok "deepspeed: batch = micro-batch x accumulation x dp, stage 3, fp16"
 else notok "deepspeed: batch = micro-batch x accumulation x dp, stage 3, fp16" "got '$got'"; fi
 
+# The workload's gradient_accumulation_fusion: false is Megatron-LM's
+# --no-gradient-accumulation-fusion (arguments.py, store_false of
+# gradient_accumulation_fusion); the default emits nothing; explain --ops
+# lists each block's main-grad-add and the assumption says why.
+printf 'name: w\nglobal_batch: 128\nseq_len: 4096\nprecision: bf16\nflash_attention: true\ngradient_accumulation_fusion: false\n' >"$TMP/wl-unfused.yaml"
+run explain --workload "$TMP/wl-unfused.yaml" --gpus 128 --tp 4 --pp 2 --ep 16 --emit megatron
+if [ "$rc" -eq 0 ] && grep -q -- "^--no-gradient-accumulation-fusion" "$OUT"; then
+    ok "megatron: gradient_accumulation_fusion false emits --no-gradient-accumulation-fusion"
+else notok "megatron: gradient_accumulation_fusion false" "exit $rc"; fi
+run explain --gpus 128 --tp 4 --pp 2 --ep 16 --emit megatron
+if [ "$rc" -eq 0 ] && ! grep -q -- "gradient-accumulation-fusion" "$OUT"; then ok "megatron: fused by default, no flag"
+else notok "megatron: fused by default" "exit $rc"; fi
+run explain --workload "$TMP/wl-unfused.yaml" --gpus 128 --tp 4 --pp 2 --ep 16 --ops
+if [ "$rc" -eq 0 ] && [ "$(grep -c -- "^    main-grad-add " "$OUT")" -ge 3 ] && grep -q "gradient accumulation unfused" "$OUT"; then
+    ok "explain --ops: main-grad-add in the attention, MoE and head blocks, and the assumption"
+else notok "explain --ops: main-grad-add" "exit $rc, $(grep -c -- "main-grad-add" "$OUT") lines"; fi
+
 # The workload's pp_blocking_sends, interleaved: --no-overlap-p2p-communication
 # (megatron/training/arguments.py, store_false of overlap_p2p_comm); not
 # emitted without interleaving, where the flag does nothing.

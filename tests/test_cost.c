@@ -191,6 +191,53 @@ START_TEST(test_pp_blocking_sends)
 }
 END_TEST
 
+/* Unfused gradient accumulation (workload gradient_accumulation_fusion:
+ * false; Megatron-LM's DDP hook param.main_grad.add_(param.grad)).
+ * Llama-2-7B at tp 1, bf16 weights W = 2 B, fp32 main gradients G = 4 B:
+ *   MLP weights: fc1 4096 x 22016 = 90,177,536; fc2 11008 x 4096 =
+ *     45,088,768; together 135,266,304 elements, 2 tensors;
+ *   attention: qkv 4096 x 12288 = 50,331,648; out 4096 x 4096 =
+ *     16,777,216; together 67,108,864, 2 tensors.
+ *   main-grad-add, backward: elements x (W + 2 G) = x 10 B:
+ *     MLP 1,352,663,040 B, attention 671,088,640 B; forward nothing.
+ *   The wgrad GEMM writes W per element instead of reading and writing
+ *     the main gradient (2 G): fc1's backward bytes fall by 90,177,536 x
+ *     (8 - 2) = 541,065,216.
+ * Fused (the default): no main-grad-add op. */
+static bool has_op(const mp_op *ops, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(ops[i].name, name))
+            return true;
+    return false;
+}
+
+START_TEST(test_grad_accum_unfused)
+{
+    world *x = calloc(1, sizeof *x);
+    llama7b(x, 1, 0, false, MP_RECOMPUTE_NONE);
+    evaluate(x, 4096);
+    mp_op fused[MP_MAX_OPS], unfused[MP_MAX_OPS];
+    size_t nf = mp_cost_block_ops(&x->c, MP_BLOCK_DENSE_MLP, fused);
+    ck_assert(!has_op(fused, nf, "main-grad-add"));
+    x->w.grad_accum_unfused = true;
+    evaluate(x, 4096);
+    size_t nu = mp_cost_block_ops(&x->c, MP_BLOCK_DENSE_MLP, unfused);
+    ck_assert_uint_eq(nu, nf + 1);
+    const mp_op *add = find_op(unfused, nu, "main-grad-add");
+    ck_assert_double_eq(add->bwd_hbm_bytes, 1352663040.0);
+    ck_assert_double_eq(add->fwd_hbm_bytes, 0);
+    ck_assert_double_eq(add->fwd_s, 0);
+    ck_assert_double_eq(add->bwd_s, mp_eff_memory_s(&x->hw, 1352663040.0, 2));
+    ck_assert_double_eq(find_op(fused, nf, "fc1")->bwd_hbm_bytes - find_op(unfused, nu, "fc1")->bwd_hbm_bytes,
+                        541065216.0);
+    nu = mp_cost_block_ops(&x->c, MP_BLOCK_ATTN, unfused);
+    add = find_op(unfused, nu, "main-grad-add");
+    ck_assert_double_eq(add->bwd_hbm_bytes, 671088640.0);
+    free(x);
+}
+END_TEST
+
 /* ============================================ a. Megatron-LM weights+optimizer
  *
  * A line-by-line C port of compute_weight_and_optimizer_memory from
@@ -2169,6 +2216,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tf, test_chunked_unfused_scores);
     tcase_add_test(tf, test_p2p_scatter_gather);
     tcase_add_test(tf, test_pp_blocking_sends);
+    tcase_add_test(tf, test_grad_accum_unfused);
     tcase_add_test(tf, test_zero3_blocking_fetch);
     tcase_add_test(tf, test_zero3_blocking_fetch_recompute);
     tcase_add_test(tf, test_zero3_slice_copies_flat);

@@ -52,6 +52,13 @@ typedef struct {
      * overlap with compute.  Parameters under 100k elements stay gathered
      * (stage3_param_persistence_threshold). */
     bool zero3_blocking_fetch;
+    /* Weight gradients written in 16 bits by the GEMM and added into the
+     * fp32 main gradient by a separate kernel per parameter, every
+     * micro-batch (workload key gradient_accumulation_fusion: false):
+     * Megatron-LM before the fused wgrad accumulation (83b1e42, 2022-02-13;
+     * today --no-gradient-accumulation-fusion), whose DDP hook runs
+     * param.main_grad.add_(param.grad).  Default: fused (false here). */
+    bool grad_accum_unfused;
     /* ZeRO-3: whether a layer's parameters are freed after its forward and
      * gathered again for its backward (FSDP2's reshard_after_forward;
      * "default" as TorchTitan: yes, but not under pipeline parallelism). */
