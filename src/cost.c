@@ -128,6 +128,8 @@ void mp_cost_sum_ops(const mp_cost_ctx *c, const mp_op *ops, size_t n, mp_block_
         if (o->kind == MP_OP_MATMUL) {
             s->wgrad_s += 0.5 * o->bwd_s;
             s->wgrad_saved += o->saved_bytes; /* its input, which the weight gradient reads */
+        } else if (o->weight_grad) {
+            s->wgrad_s += o->bwd_s; /* the unfused accumulation of those gradients */
         }
         /* Selective recomputation of the layout's modules (default the
          * attention core, Megatron-Core's default recompute_modules). */

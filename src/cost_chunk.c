@@ -101,8 +101,14 @@ void mp_cost_moe_layer_time(const mp_cost_ctx *c, mp_layer_time *out)
         return;
     mp_op ops[MP_MAX_OPS];
     size_t n = mp_cost_block_ops(c, MP_BLOCK_MOE_MLP, ops);
-    if (n < 2 || strcmp(ops[0].name, "pre-mlp-norm") || strcmp(ops[n - 1].name, "mlp-residual"))
+    /* The residual is the last op but for the unfused accumulation's
+     * main-grad-add after it (cost_ops.c block_grad_add), which the layer
+     * runs: it is kept, moved over the residual. */
+    size_t res = n > 0 && ops[n - 1].weight_grad ? n - 2 : n - 1;
+    if (n < 2 || res < 1 || strcmp(ops[0].name, "pre-mlp-norm") || strcmp(ops[res].name, "mlp-residual"))
         return; /* not a MoE block (cost_ops.c block_moe builds it so) */
+    if (res != n - 1)
+        ops[res] = ops[n - 1];
     mp_block_sum ml;
     mp_cost_sum_ops(c, ops + 1, n - 2, &ml);
     mp_cost_layer_time_of(out, NULL, &ml, c->lay.recompute);

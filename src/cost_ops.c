@@ -931,11 +931,14 @@ static void block_head(opbuf *b)
 }
 
 /* The unfused accumulation's add kernels of the block's weights
- * (wgrad_out_bytes), backward only, after the block's weight gradients. */
+ * (wgrad_out_bytes): backward only, each after its weight gradient (the
+ * hook fires as autograd finishes the parameter), so of the weight-gradient
+ * pass (weight_grad: cost.c's wgrad_s, simulate's W pass and its op order,
+ * which puts it after the block's other backward ops). */
 static void block_grad_add(opbuf *b)
 {
     if (b->grad_add_bytes > 0)
-        memop_k(b, "main-grad-add", 0, b->grad_add_bytes, 0, 0, b->grad_add_tensors);
+        memop_k(b, "main-grad-add", 0, b->grad_add_bytes, 0, 0, b->grad_add_tensors)->weight_grad = true;
 }
 
 size_t mp_cost_block_ops(const mp_cost_ctx *c, mp_block blk, mp_op *ops)

@@ -357,8 +357,8 @@ static bool prepare(job *j, const mp_op *ops, size_t nops, char *kernel, size_t 
         double e = fmax(j->elems_fwd, j->elems_bwd);
         j->x[0] = buf(s, (size_t)e, 1);
         j->x[1] = buf(s, (size_t)e, 0);
-        char a[32];
-        mp_fmt_bytes(o->fwd_hbm_bytes, a, sizeof a);
+        char a[32]; /* the forward's bytes; a backward-only op's (main-grad-add) its backward's */
+        mp_fmt_bytes(o->fwd_hbm_bytes > 0 ? o->fwd_hbm_bytes : o->bwd_hbm_bytes, a, sizeof a);
         snprintf(kernel, klen, "copy %s", a);
     }
     return !s->oom;

@@ -300,7 +300,7 @@ static int chunk_blocks(const mp_cost_ctx *c, int r, int k, block_ref *out, int 
  * backward, as cost.c's wgrad_s) or that weight gradient alone. */
 static double op_part(const mp_op *o, mp_event_kind k, bool split)
 {
-    double w = o->kind == MP_OP_MATMUL ? 0.5 * o->bwd_s : 0;
+    double w = o->kind == MP_OP_MATMUL ? 0.5 * o->bwd_s : o->weight_grad ? o->bwd_s : 0;
     if (k == MP_EV_FWD)
         return o->fwd_s;
     if (k == MP_EV_WGRAD)
@@ -317,7 +317,8 @@ static bool add_op_events(cost_memo *cm, const len_key *keys, const double *p2p_
     block_ref *br = malloc(MAXB * sizeof *br);
     mp_op *ops = malloc((size_t)MAXB * MP_MAX_OPS * sizeof *ops);
     int *blk_of = malloc((size_t)MAXB * MP_MAX_OPS * sizeof *blk_of);
-    bool ok = br && ops && blk_of;
+    size_t *order = malloc((size_t)MAXB * MP_MAX_OPS * sizeof *order);
+    bool ok = br && ops && blk_of && order;
     *added = false;
     for (size_t i = 0; ok && i < n0; i++) {
         const mp_sim_event *e = &po->ev[i];
@@ -351,8 +352,27 @@ static bool add_op_events(cost_memo *cm, const len_key *keys, const double *p2p_
         double scale = (e.end_s - e.start_s - blocking) / sum, t = e.start_s;
         if (scale <= 0)
             continue;
+        /* Backward runs the ops in reverse, block by block, each block's
+         * weight-gradient-only ops (main-grad-add, listed last) after the
+         * rest of its backward. */
+        size_t no = 0;
+        if (!bwd)
+            for (size_t q = 0; q < n; q++)
+                order[no++] = q;
+        for (size_t hi = n; bwd && hi > 0;) {
+            size_t lo = hi;
+            while (lo > 0 && blk_of[lo - 1] == blk_of[hi - 1])
+                lo--;
+            for (size_t q = hi; q-- > lo;)
+                if (!ops[q].weight_grad)
+                    order[no++] = q;
+            for (size_t q = lo; q < hi; q++)
+                if (ops[q].weight_grad)
+                    order[no++] = q;
+            hi = lo;
+        }
         for (size_t q = 0; q < n; q++) {
-            size_t x = bwd ? n - 1 - q : q;
+            size_t x = order[q];
             double d = op_part(&ops[x], e.kind, split) * scale;
             if (d <= 0)
                 continue;
@@ -373,6 +393,7 @@ out:
     free(br);
     free(ops);
     free(blk_of);
+    free(order);
     return ok;
 }
 

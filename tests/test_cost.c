@@ -238,6 +238,40 @@ START_TEST(test_grad_accum_unfused)
 }
 END_TEST
 
+/* The MoE layer alone (mp_cost_moe_layer_time: the MoE block less its norm
+ * and residual) keeps the unfused accumulation's main-grad-add, which
+ * follows the residual in the block: the seed's MoE layer, fused and
+ * unfused, has the same forward, and its backward differs by the add's
+ * time plus the change in the block's matrix products (their weight
+ * gradients write 2 B instead of reading and writing 4 B; the seed's flat
+ * hardware prices a product at max(compute, HBM), so a memory-bound one
+ * gets faster). */
+START_TEST(test_grad_accum_unfused_moe_layer)
+{
+    world *x = seed_world();
+    mp_layer_time f, u;
+    mp_op fo[MP_MAX_OPS], uo[MP_MAX_OPS];
+    mp_cost_moe_layer_time(&x->c, &f);
+    size_t nf = mp_cost_block_ops(&x->c, MP_BLOCK_MOE_MLP, fo);
+    ck_assert(f.bwd_s > 0);
+    x->w.grad_accum_unfused = true;
+    mp_cost_ctx_init(&x->c, &x->m, &x->hw, &x->w, &x->l, x->w.seq_max);
+    mp_cost_moe_layer_time(&x->c, &u);
+    size_t nu = mp_cost_block_ops(&x->c, MP_BLOCK_MOE_MLP, uo);
+    ck_assert_uint_eq(nu, nf + 1);
+    const mp_op *add = &uo[nu - 1];
+    ck_assert_str_eq(add->name, "main-grad-add");
+    ck_assert(add->weight_grad && add->bwd_s > 0);
+    double dmm = 0;
+    for (size_t i = 0; i < nf; i++)
+        if (fo[i].kind == MP_OP_MATMUL)
+            dmm += uo[i].bwd_s - fo[i].bwd_s;
+    ck_assert_double_eq_tol(u.fwd_s, f.fwd_s, 1e-15);
+    ck_assert_double_eq_tol(u.bwd_s - f.bwd_s, add->bwd_s + dmm, 1e-12);
+    free(x);
+}
+END_TEST
+
 /* ============================================ a. Megatron-LM weights+optimizer
  *
  * A line-by-line C port of compute_weight_and_optimizer_memory from
@@ -2217,6 +2251,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tf, test_p2p_scatter_gather);
     tcase_add_test(tf, test_pp_blocking_sends);
     tcase_add_test(tf, test_grad_accum_unfused);
+    tcase_add_test(tf, test_grad_accum_unfused_moe_layer);
     tcase_add_test(tf, test_zero3_blocking_fetch);
     tcase_add_test(tf, test_zero3_blocking_fetch_recompute);
     tcase_add_test(tf, test_zero3_slice_copies_flat);

@@ -454,6 +454,40 @@ START_TEST(test_trace_format)
 }
 END_TEST
 
+/* The unfused gradient accumulation's main-grad-add (backward only, one a
+ * block) runs after the rest of its block's backward: in the trace's op
+ * events, no other op of the same rank, micro-batch, block and layer
+ * starts after it (the forward's ops come before the backward's). */
+START_TEST(test_grad_add_order)
+{
+    world *x = seed_world();
+    x->w.grad_accum_unfused = true;
+    set_up(x);
+    mp_sim_options o;
+    mp_sim_options_defaults(&o);
+    o.keep_events = true;
+    mp_sim_result r = simulate(x, &o);
+    ck_assert(r.op_events);
+    int adds = 0;
+    for (size_t i = 0; i < r.n_events; i++) {
+        const mp_sim_event *a = &r.events[i];
+        if (a->kind != MP_EV_OP || strcmp(a->name, "main-grad-add"))
+            continue;
+        adds++;
+        for (size_t j = 0; j < r.n_events; j++) {
+            const mp_sim_event *b = &r.events[j];
+            if (j != i && b->kind == MP_EV_OP && b->rank == a->rank && b->micro_batch == a->micro_batch &&
+                b->block == a->block && b->layer == a->layer)
+                ck_assert_msg(b->start_s <= a->start_s, "%s at %g after main-grad-add at %g", b->name, b->start_s,
+                              a->start_s);
+        }
+    }
+    ck_assert_int_gt(adds, 0);
+    mp_sim_result_free(&r);
+    free(x);
+}
+END_TEST
+
 static Suite *simulate_suite(void)
 {
     Suite *s = suite_create("simulate");
@@ -467,6 +501,7 @@ static Suite *simulate_suite(void)
     TCase *b = tcase_create("explain");
     tcase_set_timeout(b, 120);
     tcase_add_test(b, test_equals_explain);
+    tcase_add_test(b, test_grad_add_order);
     suite_add_tcase(s, b);
     TCase *c = tcase_create("routing-lengths");
     tcase_set_timeout(c, 120);

@@ -66,6 +66,7 @@ typedef struct {
     unsigned rc_part_mask[2];
     double rc_part_bytes[2];
     bool expert;                 /* scales with routing imbalance */
+    bool weight_grad;            /* backward only, part of the weight-gradient pass (main-grad-add) */
     bool selective;              /* dropped and recomputed by selective recompute */
     /* Matmul shape per GPU: out[m x n] = in[m x k] * w[k x n]; `batch`
      * independent products (grouped GEMM: one per local expert). */
