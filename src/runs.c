@@ -695,7 +695,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     }
     whole(par, "cp", &cp);
     whole(par, "ep", &ep);
-    whole(par, "vp", &vp);
+    bool has_vp = whole(par, "vp", &vp);
     bool has_tp = whole(par, "tp", &tp) && tp >= 1, has_pp = whole(par, "pp", &pp) && pp >= 1;
     bool has_dp = whole(par, "dp", &dp) && dp >= 1;
     if (r->layer_bench && !has_pp && r->model.num_layers == 1) {
@@ -735,6 +735,12 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
         if (r->moe && tp > 1)
             assume(r, "etp not given: %ld, Megatron's default (--expert-tensor-parallel-size = tp)", etp);
     }
+    /* Without interleaving given, the 1F1B schedule (Megatron-LM's
+     * default: no --num-layers-per-virtual-pipeline-stage): said, since
+     * the bubble is (p - 1) micro-batch times where v chunks make it
+     * (p - 1) / v. */
+    if (!has_vp && pp > 1)
+        assume(r, "vp not given: 1 (no interleaving, Megatron-LM's default)");
     if (!whole(par, "micro_batch", &mb) || mb < 1) {
         if (r->layer_bench) {
             /* A layer's time scales with its micro-batch: not guessed. */
