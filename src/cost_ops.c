@@ -199,7 +199,11 @@ static bool fp8_gemm(const mp_cost_ctx *c, const char *name)
  *    main gradient (W + 2 grad bytes per element), one kernel per
  *    parameter (Megatron-LM megatron/model/distributed.py, _make_param_hook,
  *    at a8d172b of 2021-04; core/distributed/distributed_data_parallel.py
- *    today).  That kernel is the block's main-grad-add op (block_grad_add). */
+ *    today).  That kernel is the block's main-grad-add op (block_grad_add).
+ *    With 16-bit gradients and no main gradient (Megatron-LM of 2021 with
+ *    --fp16 alone: autograd's in-place param.grad += new) the same bytes,
+ *    G = W; that sum skips the first micro-batch, priced here as every
+ *    one's (1/m of the adds too many). */
 static double wgrad_out_bytes(opbuf *b, double elems, int tensors)
 {
     const mp_workload *w = b->c->wl;
@@ -566,8 +570,19 @@ static void block_attention(opbuf *b, bool local)
         if (local && m->window_kind == MP_WINDOW_CHUNKED && m->window > 0 && (double)m->window < S)
             row = (double)m->window;
         double sq = (double)l->micro_batch * a * (S / l->cp) * row;
-        o->fwd_hbm_bytes = io + 4 * sq * A;
-        o->bwd_hbm_bytes = 2 * io + 6 * sq * A;
+        /* Bytes per score (Megatron-LM's CoreAttention: baddbmm, the fused
+         * scale-mask-softmax, torch dropout, bmm):
+         *  - forward: QK^T writes it (A), the softmax reads and writes it
+         *    (2 A), PV reads it (A): 4 A; dropout reads the probabilities
+         *    and writes them and a 1-byte mask: 2 A + 1 more;
+         *  - backward: dV = P^T dO reads P (A), dP = dO V^T writes dP (A),
+         *    the softmax backward reads P and dP and writes dS (3 A), dQ =
+         *    dS K and dK = dS^T Q each read dS (2 A): 7 A; dropout's
+         *    backward reads its gradient and the mask and writes the
+         *    gradient of its input: 2 A + 1 more. */
+        double drop_b = m->dropout ? 2 * A + 1 : 0;
+        o->fwd_hbm_bytes = io + sq * (4 * A + drop_b);
+        o->bwd_hbm_bytes = 2 * io + sq * (7 * A + drop_b);
         o->sel_dropped_bytes = sq * A + (m->dropout ? sq * (1 + A) : 0);
         /* As it runs (Megatron's CoreAttention): QK^T and PV are batched
          * GEMMs over this GPU's b a/t heads that compute every score of the
@@ -581,10 +596,11 @@ static void block_attention(opbuf *b, bool local)
         o->fwd_flops = 2.0 * nb * qn * row * (dqk + dv);
         o->bwd_flops = 2.0 * o->fwd_flops;
         int heads = (int)nb > 0 ? (int)nb : 1;
+        int kern = m->dropout ? 4 : 3; /* with the dropout pass its own kernel */
         unfused_fwd_s = mp_eff_matmul_s(c->hw, qn, row, dqk, heads, 0) + mp_eff_matmul_s(c->hw, qn, dv, row, heads, 0) +
-                        mp_eff_memory_s(c->hw, o->fwd_hbm_bytes, 3);
+                        mp_eff_memory_s(c->hw, o->fwd_hbm_bytes, kern);
         unfused_bwd_s = mp_eff_matmul_bwd_s(c->hw, qn, row, dqk, heads, 0) +
-                        mp_eff_matmul_bwd_s(c->hw, qn, dv, row, heads, 0) + mp_eff_memory_s(c->hw, o->bwd_hbm_bytes, 3);
+                        mp_eff_matmul_bwd_s(c->hw, qn, dv, row, heads, 0) + mp_eff_memory_s(c->hw, o->bwd_hbm_bytes, kern);
     }
     /* Selective recompute [K22 section 5] re-runs the core from Q, K, V,
      * which stay saved; only the core's own tensors are dropped. */

@@ -653,6 +653,21 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
      * Megatron-LM before the fusion existed (83b1e42, 2022-02-13), whose
      * fill says "unfused gradient accumulation". */
     w->grad_accum_unfused = has(other, "no-gradient-accumulation-fusion") || has(other, "unfused gradient accumulation");
+    /* Megatron-LM of 2021 with --fp16 and without
+     * --accumulate-allreduce-grads-in-fp32 kept no fp32 main gradient:
+     * autograd summed the micro-batches' gradients in the 16-bit param.grad
+     * (no contiguous buffer, no hook: model/distributed.py at de7dc40) and
+     * the data-parallel all-reduce moved 16 bits (the fill says "16-bit
+     * gradients").  Its unfused sum reads the new and the old gradient and
+     * writes the old, the hook's W + 2 G bytes with G = W. */
+    if (has(other, "16-bit gradients"))
+        w->grad_bytes = 2;
+    /* PyTorch's DDP (Megatron-LM --DDP-impl torch) all-reduces bucket by
+     * bucket during the last micro-batch's backward, the others under
+     * no_sync (schedules.py forward_backward_no_pipelining at de7dc40):
+     * what overlap_grad_reduce prices. */
+    if (has(other, "DDP impl=torch"))
+        w->overlap_grad_reduce = true;
     /* The token dispatcher moeplan prices is Megatron-Core's alltoall one
      * (permute, all-to-all, sort: cost_ops.c block_moe); the flex
      * dispatcher's fused DeepEP and HybridEP kernels move tokens another

@@ -238,6 +238,37 @@ START_TEST(test_grad_accum_unfused)
 }
 END_TEST
 
+/* The unfused attention core's HBM bytes (cost_ops.c, attention-core with
+ * flash_attention false), Llama-2-7B at tp 1, one sequence of 4096, A = 2:
+ *   scores sq = 32 heads x 4096 x 4096 = 536,870,912;
+ *   Q, K, V and the output io = 4096 x (3 x 4096 + 4096) x 2 = 134,217,728;
+ *   forward io + 4 A sq = 4,429,185,024; backward 2 io + 7 A sq =
+ *   7,784,628,224 (dV reads P, dP written, the softmax backward reads two
+ *   and writes one, dQ and dK each read dS);
+ *   with dropout, 2 A + 1 = 5 more a score each way: +2,684,354,560, so
+ *   7,113,539,584 and 10,468,982,784. */
+START_TEST(test_unfused_attention_bytes)
+{
+    world *x = calloc(1, sizeof *x);
+    llama7b(x, 1, 0, false, MP_RECOMPUTE_NONE);
+    x->w.flash_attention = false;
+    x->w.global_batch = 1;
+    evaluate(x, 4096);
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_ATTN, ops);
+    const mp_op *o = find_op(ops, n, "attention-core");
+    ck_assert_double_eq(o->fwd_hbm_bytes, 4429185024.0);
+    ck_assert_double_eq(o->bwd_hbm_bytes, 7784628224.0);
+    x->m.dropout = true;
+    evaluate(x, 4096);
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_ATTN, ops);
+    o = find_op(ops, n, "attention-core");
+    ck_assert_double_eq(o->fwd_hbm_bytes, 7113539584.0);
+    ck_assert_double_eq(o->bwd_hbm_bytes, 10468982784.0);
+    free(x);
+}
+END_TEST
+
 /* The MoE layer alone (mp_cost_moe_layer_time: the MoE block less its norm
  * and residual) keeps the unfused accumulation's main-grad-add, which
  * follows the residual in the block: the seed's MoE layer, fused and
@@ -2252,6 +2283,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tf, test_pp_blocking_sends);
     tcase_add_test(tf, test_grad_accum_unfused);
     tcase_add_test(tf, test_grad_accum_unfused_moe_layer);
+    tcase_add_test(tf, test_unfused_attention_bytes);
     tcase_add_test(tf, test_zero3_blocking_fetch);
     tcase_add_test(tf, test_zero3_blocking_fetch_recompute);
     tcase_add_test(tf, test_zero3_slice_copies_flat);
