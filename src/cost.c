@@ -733,7 +733,7 @@ void mp_cost_assemble(const mp_cost_ctx *c, const mp_cost_blocks *blocks, mp_cos
     }
     out->t_optimizer_s = fmax(s0.opt, sl.opt);
     out->t_memory_s = mbs * out->slow.cat_s[MP_CAT_MEMORY] + out->t_optimizer_s;
-    double dp_step = fmax(exp0, expl) + s0.norm_ar;
+    double dp_step = fmax(exp0, expl) + mp_cost_embedding_sync_s(c) + s0.norm_ar;
     out->t_dp_s = dp_step + mbs * out->slow.dp_s; /* ZeRO-2/3's per-micro-batch part is in the rank's comm */
     out->t_tp_s = mbs * out->slow.tp_s;
     out->t_ep_s = mbs * out->slow.ep_s;

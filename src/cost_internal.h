@@ -61,6 +61,9 @@ void mp_cost_shard_exposed(const mp_shard_mb *s, double fwd_window_s, double bwd
 /* Pipeline rank r's dense and expert parameters (cost.c). */
 void mp_cost_stage_dense_expert(const mp_cost_ctx *c, int r, double *dense, double *expert);
 
+/* Tied embeddings with pp > 1: the embedding group's gradient all-reduce
+ * once per step, the same on the first and the last rank (0 otherwise). */
+double mp_cost_embedding_sync_s(const mp_cost_ctx *c);
 /* The per-step sums of a GPU of memory `mem` (cost_step.c); mp_cost_assemble
  * keeps them in its frame memo and the search's states table. */
 void mp_cost_step_costs(const mp_cost_ctx *c, const mp_memory *mem, double unit, bool norm, step_cost *sc);

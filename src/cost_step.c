@@ -123,6 +123,18 @@ void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_c
                                 step_coll_s(c, MP_COLL_ALLGATHER, se, es, be * w->weight_bytes);
         }
     }
+    /* Tied embeddings under pipeline parallelism: the first rank's word
+     * embedding and the last rank's output layer are one parameter held
+     * twice, so after the data-parallel sync their main gradients (V/tp x h
+     * in grad bytes, each TP rank its slice) are all-reduced over the
+     * embedding group, the first and the last pipeline rank, (pp - 1) x
+     * tp cp dp ranks apart, exposed before the norm (Megatron-Core
+     * distributed/finalize_model_grads.py, finalize_model_grads ->
+     * _allreduce_word_embedding_grads at d98e8a64ddf3).  Listed on rank 0;
+     * timed by mp_cost_embedding_sync_s, the same formula. */
+    if (b->ops && mp_cost_embedding_sync_s(c) > 0)
+        step_coll(b, "embedding-grad-all-reduce", MP_GROUP_PP, 2, l->tp * l->cp * l->dp * (l->pp - 1),
+                  MP_COLL_ALLREDUCE, (double)c->model->vocab / l->tp * c->model->hidden * w->grad_bytes, false);
     double updated = dense / sd + expert / se;
     /* Gradient norm (optimizer/clip_grads.py, get_grad_norm_fp32:
      * multi_tensor_l2norm reads the fp32 gradients of this GPU's shard once),
@@ -153,6 +165,16 @@ void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_c
      * the GPU's whole fp32 gradient buffer, every parameter it holds; with
      * ZeRO-2/3 the buffer is the shard. */
     sc->opt += step_mem(b, "zero-grad", (l->zero >= 2 ? updated : dense + expert) * w->grad_bytes);
+}
+
+double mp_cost_embedding_sync_s(const mp_cost_ctx *c)
+{
+    const mp_layout *l = &c->lay;
+    if (!c->model->tied_embeddings || l->pp <= 1)
+        return 0;
+    /* The embedding group's all-reduce (mp_cost_step_ops above). */
+    return step_coll_s(c, MP_COLL_ALLREDUCE, 2, l->tp * l->cp * l->dp * (l->pp - 1),
+                       (double)c->model->vocab / l->tp * c->model->hidden * c->wl->grad_bytes);
 }
 
 void mp_cost_step_costs(const mp_cost_ctx *c, const mp_memory *mem, double unit, bool norm, step_cost *sc)

@@ -303,6 +303,52 @@ START_TEST(test_grad_accum_unfused_moe_layer)
 }
 END_TEST
 
+/* Tied embeddings under pipeline parallelism (Megatron-Core
+ * finalize_model_grads -> _allreduce_word_embedding_grads): GPT-2 (vocab
+ * 50257, hidden 768, tied) on the seed accelerator (flat links, 8 GPUs a
+ * node), tp 1 x dp 8 x pp 2.  The first and last pipeline ranks are
+ * tp cp dp (pp - 1) = 8 ranks apart, on two nodes; each all-reduces the
+ * embedding's fp32 main gradient, 50257 x 768 x 4 = 154,389,504 B, over
+ * the pair: ring 2 x 1 x 10 us + 2 x (1/2) x 154389504 / 50e9 =
+ * 3.10779008 ms (the tree, 20 us + 2 x 154389504 / 45e9 = 6.88 ms, is
+ * slower).  Exposed after the data-parallel sync; none at pp 1 or untied. */
+START_TEST(test_tied_embedding_grad_sync)
+{
+    world *x = calloc(1, sizeof *x);
+    load_model(&x->m, TEST_DATA "/hf/gpt2.json");
+    ck_assert(x->m.tied_embeddings);
+    mp_hardware_defaults(&x->hw);
+    mp_workload_defaults(&x->w);
+    x->w.global_batch = 64;
+    set_layout(&x->l, 1, 2, 8, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
+    evaluate(x, 1024);
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_STEP, ops);
+    const mp_op *ar = find_op(ops, n, "embedding-grad-all-reduce");
+    ck_assert_int_eq(ar->group, MP_GROUP_PP);
+    ck_assert_int_eq(ar->group_size, 2);
+    ck_assert(ar->inter_node);
+    ck_assert_double_eq(ar->fwd_comm_bytes, 154389504.0);
+    ck_assert_double_eq_tol(ar->fwd_s, 3.10779008e-3, 1e-12);
+    double with = x->r.t_dp_s;
+    /* The same layout at pp 1 has no such op. */
+    set_layout(&x->l, 1, 1, 8, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
+    evaluate(x, 1024);
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_STEP, ops);
+    ck_assert(!has_op(ops, n, "embedding-grad-all-reduce"));
+    /* Untied at pp 2: no sync, and the step's exposed DP time is the tied
+     * one less the sync's (the DP buffers differ by the output layer only
+     * on the last rank, which holds a copy when tied: the same bytes). */
+    x->m.tied_embeddings = false;
+    set_layout(&x->l, 1, 2, 8, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
+    evaluate(x, 1024);
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_STEP, ops);
+    ck_assert(!has_op(ops, n, "embedding-grad-all-reduce"));
+    ck_assert_double_eq_tol(with - x->r.t_dp_s, 3.10779008e-3, 1e-12);
+    free(x);
+}
+END_TEST
+
 /* ============================================ a. Megatron-LM weights+optimizer
  *
  * A line-by-line C port of compute_weight_and_optimizer_memory from
@@ -2284,6 +2330,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tf, test_grad_accum_unfused);
     tcase_add_test(tf, test_grad_accum_unfused_moe_layer);
     tcase_add_test(tf, test_unfused_attention_bytes);
+    tcase_add_test(tf, test_tied_embedding_grad_sync);
     tcase_add_test(tf, test_zero3_blocking_fetch);
     tcase_add_test(tf, test_zero3_blocking_fetch_recompute);
     tcase_add_test(tf, test_zero3_slice_copies_flat);
