@@ -16,13 +16,15 @@ typedef struct {
     const char *op;
     bool pass;
     bool count; /* bytes or GPUs: JSON integers (moeplan(1) OUTPUT) */
+    const char *unit; /* JSON "unit": what computed and required are in */
 } check_row;
 
-static void add_row(check_row *rows, int *n, const char *name, double cv, double rv, const char *op, bool pass,
-                    const char *cfmt, const char *rfmt)
+static void add_row(check_row *rows, int *n, const char *name, const char *unit, double cv, double rv, const char *op,
+                    bool pass, const char *cfmt, const char *rfmt)
 {
     check_row *r = &rows[(*n)++];
     r->name = name;
+    r->unit = unit;
     r->computed_v = cv;
     r->required_v = rv;
     r->op = op;
@@ -75,35 +77,35 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
     bool experts = r.params.moe_layers > 0;
     mp_fmt_bytes(r.mem.total_bytes, a, sizeof a);
     mp_fmt_bytes(r.mem.capacity_bytes, b, sizeof b);
-    add_row(rows, &n, "memory per GPU", r.mem.total_bytes, r.mem.capacity_bytes, "<=", r.fits, a, b);
+    add_row(rows, &n, "memory per GPU", "bytes", r.mem.total_bytes, r.mem.capacity_bytes, "<=", r.fits, a, b);
     rows[n - 1].count = true;
     if (q->has_headroom) {
         /* "free", so that 92% is not read as 92% used. */
         snprintf(a, sizeof a, "%.1f%% free", 100 * free_frac);
         snprintf(b, sizeof b, "%.1f%% free", 100 * q->min_headroom);
-        add_row(rows, &n, "memory headroom", free_frac, q->min_headroom, ">=", free_frac >= q->min_headroom, a, b);
+        add_row(rows, &n, "memory headroom", "fraction", free_frac, q->min_headroom, ">=", free_frac >= q->min_headroom, a, b);
     }
     if (q->has_step_time) {
         mp_fmt_seconds(r.t_total_s, a, sizeof a);
         mp_fmt_seconds(q->max_step_time_s, b, sizeof b);
-        add_row(rows, &n, "step time", r.t_total_s, q->max_step_time_s, "<=", r.t_total_s <= q->max_step_time_s, a, b);
+        add_row(rows, &n, "step time", "s", r.t_total_s, q->max_step_time_s, "<=", r.t_total_s <= q->max_step_time_s, a, b);
     }
     if (q->has_tokens) {
         snprintf(a, sizeof a, "%.0f", r.tokens_per_s);
         snprintf(b, sizeof b, "%.0f", q->min_tokens_per_s);
-        add_row(rows, &n, "tokens/s", r.tokens_per_s, q->min_tokens_per_s, ">=", r.tokens_per_s >= q->min_tokens_per_s,
+        add_row(rows, &n, "tokens/s", "tokens/s", r.tokens_per_s, q->min_tokens_per_s, ">=", r.tokens_per_s >= q->min_tokens_per_s,
                 a, b);
     }
     if (q->has_gpus) {
         snprintf(a, sizeof a, "%d", l.gpus);
         snprintf(b, sizeof b, "%ld", q->max_gpus);
-        add_row(rows, &n, "GPUs", l.gpus, (double)q->max_gpus, "<=", l.gpus <= q->max_gpus, a, b);
+        add_row(rows, &n, "GPUs", "GPUs", l.gpus, (double)q->max_gpus, "<=", l.gpus <= q->max_gpus, a, b);
         rows[n - 1].count = true;
     }
     if (q->has_mfu) {
         snprintf(a, sizeof a, "%.1f%%", 100 * r.mfu);
         snprintf(b, sizeof b, "%.1f%%", 100 * q->min_mfu);
-        add_row(rows, &n, "MFU", r.mfu, q->min_mfu, ">=", r.mfu >= q->min_mfu, a, b);
+        add_row(rows, &n, "MFU", "fraction", r.mfu, q->min_mfu, ">=", r.mfu >= q->min_mfu, a, b);
     }
     int nfail = 0;
     for (int i = 0; i < n; i++)
@@ -116,11 +118,11 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
         json_t *arr = json_array();
         for (int i = 0; i < n; i++)
             json_array_append_new(
-                arr, json_pack("{s:s,s:o,s:o,s:s,s:b}", "requirement", rows[i].name, "computed",
+                arr, json_pack("{s:s,s:o,s:o,s:s,s:b,s:s}", "requirement", rows[i].name, "computed",
                                rows[i].count ? mp_json_count(rows[i].computed_v) : json_real(rows[i].computed_v),
                                "required",
                                rows[i].count ? mp_json_count(rows[i].required_v) : json_real(rows[i].required_v), "op",
-                               rows[i].op, "pass", rows[i].pass));
+                               rows[i].op, "pass", rows[i].pass, "unit", rows[i].unit));
         json_object_set_new(j, "checks", arr);
         json_object_set_new(j, "pass", json_boolean(nfail == 0));
         json_object_set_new(j, "failed", json_integer(nfail));

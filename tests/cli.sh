@@ -287,6 +287,12 @@ json_check "check --format json of the seed plan passes" "d['pass'] is True and 
 json_check "check --format json: memory per GPU in whole bytes" \
     "[c for c in d['checks'] if c['requirement'] == 'memory per GPU'][0]['computed'] == 5517379789 and all(isinstance(c['computed'], int) and isinstance(c['required'], int) for c in d['checks'] if c['requirement'] in ('memory per GPU', 'GPUs'))"
 
+# Each check names the unit its computed and required figures are in (the
+# requirement's name alone left a consumer to guess 0.346 was seconds).
+run check --format json plans/ci-example-failing.yaml
+json_check "check --format json: each check has its unit" \
+    "{c['requirement']: c['unit'] for c in d['checks']} == {'memory per GPU': 'bytes', 'memory headroom': 'fraction', 'step time': 's', 'tokens/s': 'tokens/s', 'GPUs': 'GPUs', 'MFU': 'fraction'}"
+
 # ------------------------------------------------------------------ explain
 
 run explain --format json
