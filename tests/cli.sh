@@ -1172,10 +1172,10 @@ if [ "$rc" -eq 0 ] && [ -n "$pf" ] && [ -n "$pb" ] &&
 else notok "validate --explain of a layer benchmark" "exit $rc" "row: $row" "$(sed -n 2p "$OUT")"; fi
 # moeplan(1), validate --explain of a layer record: the report after the
 # first line prices the one-layer model as a whole step (embedding, output
-# layer, optimizer, gradient reduction), so its total, 43.81 ms, is not the
-# compared 8.22 + 20.13 = 28.35 ms; the layer's ops are named.
+# layer, optimizer, gradient reduction), so its total, 43.77 ms, is not the
+# compared 8.22 + 20.11 = 28.33 ms; the layer's ops are named.
 if grep -qF "the layer's ops are its [attention] and [dense-mlp] blocks" "$OUT" &&
-   grep -Eq '^  total +43.81 ms +100.0%' "$OUT"; then
+   grep -Eq '^  total +43.77 ms +100.0%' "$OUT"; then
     ok "validate --explain of a layer benchmark: the whole step's report, the layer's blocks named"
 else notok "validate --explain of a layer benchmark: the report" "$(grep -E "layer's ops|^  total" "$OUT")"; fi
 expect_bad "validate --explain of an id not in the file" \
