@@ -478,8 +478,10 @@ static int locate(mp_getter *g, const char *key, bool required, const mp_node **
         *found = false;
     *v = mp_node_get(g->map, key, NULL);
     if (!*v || mp_node_is_null(*v)) {
-        if (required)
-            *st = mp_doc_error(g->doc, *v ? *v : g->map, g->err, "missing required key '%s'", key);
+        if (required && *v) /* there, but null: "missing" would read as wrong */
+            *st = mp_doc_error(g->doc, *v, g->err, "'%s' is null, and a value is required here", key);
+        else if (required)
+            *st = mp_doc_error(g->doc, g->map, g->err, "missing required key '%s'", key);
         return 0;
     }
     return 1;

@@ -231,6 +231,10 @@ static mp_status load_window(mp_model *m, const mp_doc *d, const mp_node *win, m
             if (li < 0 || li >= m->num_layers)
                 return mp_doc_error(d, x, err, "'layers' entries must be layer indices from 0 to %d",
                                     m->num_layers - 1);
+            /* Each starts false with a list given (above): one already set
+             * was listed before, a slip refused as the HF reader does. */
+            if (m->attn_local[li])
+                return mp_doc_error(d, x, err, "'layers' lists layer %ld twice", li);
             m->attn_local[li] = true;
         }
     }

@@ -270,6 +270,7 @@ static mp_status read_layer_list(hf_ctx *c, const char *key, const mp_node *x, b
 {
     if (x->kind != MP_NODE_SEQ)
         return mp_doc_error(c->d, x, c->err, "'%s' must be a list of layer indices", key);
+    bool seen[MP_MAX_LAYERS] = {false}; /* num_layers <= MP_MAX_LAYERS (mp_model_validate's bound, checked first) */
     for (size_t i = 0; i < x->n; i++) {
         const mp_node *e = x->vals[i];
         char *end;
@@ -279,9 +280,14 @@ static mp_status read_layer_list(hf_ctx *c, const char *key, const mp_node *x, b
             if (end == e->text || *end || e->quoted)
                 li = -1;
         }
-        if (li < 0 || li >= c->m->num_layers)
+        if (li < 0 || li >= c->m->num_layers || li >= MP_MAX_LAYERS)
             return mp_doc_error(c->d, e, c->err, "'%s' entries must be layer indices from 0 to %d", key,
                                 c->m->num_layers - 1);
+        /* A layer listed twice is a slip in the file (a wrong index, or
+         * the same one copied), not a setting: refused, not merged. */
+        if (seen[li])
+            return mp_doc_error(c->d, e, c->err, "'%s' lists layer %ld twice", key, li);
+        seen[li] = true;
         dst[li] = value;
     }
     return MP_OK;

@@ -339,7 +339,7 @@ static const get_err_case int_err_cases[] = {
     {"zero", 6, 7, "'zero' is 0; expected a whole number from 1 to 1024"},
     {"map", 7, 6, "'map' must be a whole number, not a mapping"},
     {"list", 8, 7, "'list' must be a whole number, not a list"},
-    {"nul", 9, 6, "missing required key 'nul'"},          /* at the null value */
+    {"nul", 9, 6, "'nul' is null, and a value is required here"}, /* at the null value */
     {"absent", 1, 1, "missing required key 'absent'"},    /* at the map: its first key, 1:1 */
 };
 

@@ -751,6 +751,16 @@ static const hf_refusal hf_refusals[] = {
      31, "'size'"},
     {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nwindow: {kind: sliding, size: 4, layers: [2]}\n",
      7, 43, "'layers' entries must be layer indices from 0 to 1"},
+    /* Qwen3-MoE's mlp_only_layers with a repeat (`  "mlp_only_layers": [0, `
+     * puts the second 0 at column 26). */
+    {"{\n  \"model_type\": \"qwen3_moe\",\n  \"hidden_size\": 64,\n  \"num_hidden_layers\": 2,\n"
+     "  \"num_attention_heads\": 4,\n  \"vocab_size\": 10,\n  \"intermediate_size\": 8,\n"
+     "  \"num_experts\": 4,\n  \"num_experts_per_tok\": 2,\n  \"moe_intermediate_size\": 8,\n"
+     "  \"mlp_only_layers\": [0, 0]\n}\n",
+     11, 26, "'mlp_only_layers' lists layer 0 twice"},
+    /* A layer listed twice is refused at the repeat, not merged. */
+    {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nwindow: {kind: sliding, size: 4, layers: [1, 1]}\n",
+     7, 46, "'layers' lists layer 1 twice"},
     {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nwindow: {kind: sliding, sise: 4}\n", 7, 25,
      "did you mean 'size'"},
     {"layers: 2\nhidden: 8\nheads: 2\nffn: gelu\nffn_hidden: 8\nvocab: 4\nrouter_bias: true\n", 7, 14,
