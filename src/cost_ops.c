@@ -200,17 +200,22 @@ static bool fp8_gemm(const mp_cost_ctx *c, const char *name)
  *    parameter (Megatron-LM megatron/model/distributed.py, _make_param_hook,
  *    at a8d172b of 2021-04; core/distributed/distributed_data_parallel.py
  *    today).  That kernel is the block's main-grad-add op (block_grad_add).
- *    With 16-bit gradients and no main gradient (Megatron-LM of 2021 with
- *    --fp16 alone: autograd's in-place param.grad += new) the same bytes,
- *    G = W; that sum skips the first micro-batch, priced here as every
- *    one's (1/m of the adds too many). */
+ *    With 16-bit gradients and no main gradient (grad_accum_autograd:
+ *    Megatron-LM of 2021 with --fp16 alone, autograd's in-place
+ *    param.grad += new) the same bytes with G = W, for m - 1 of the m
+ *    micro-batches (the first is stored: zero_grad set it to None). */
 static double wgrad_out_bytes(opbuf *b, double elems, int tensors)
 {
     const mp_workload *w = b->c->wl;
     if (!w->grad_accum_unfused)
         return 2.0 * elems * w->grad_bytes;
-    b->grad_add_bytes += elems * (w->weight_bytes + 2.0 * w->grad_bytes);
-    b->grad_add_tensors += tensors;
+    /* Autograd's sum adds m - 1 of the m micro-batches' gradients (the
+     * first is stored): priced per micro-batch as that share. */
+    double m = b->c->lay.num_micro_batches > 1 ? (double)b->c->lay.num_micro_batches : 1;
+    double share = w->grad_accum_autograd ? (m - 1) / m : 1;
+    b->grad_add_bytes += share * elems * (w->weight_bytes + 2.0 * w->grad_bytes);
+    if (share > 0)
+        b->grad_add_tensors += tensors;
     return elems * w->weight_bytes;
 }
 

@@ -136,6 +136,20 @@ void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_c
         step_coll(b, "embedding-grad-all-reduce", MP_GROUP_PP, 2, l->tp * l->cp * l->dp * (l->pp - 1),
                   MP_COLL_ALLREDUCE, (double)c->model->vocab / l->tp * c->model->hidden * w->grad_bytes, false);
     double updated = dense / sd + expert / se;
+    /* The optimizer's gradients: the main gradients, or, with 16-bit
+     * model gradients and no main-gradient buffer (grad_accum_autograd:
+     * Megatron-LM of 2021 with --fp16 alone, optimizer/optimizer.py
+     * _copy_model_grads_to_main_grads and _unscale_main_grads_and_check_for_nan
+     * at de7dc40), fp32 copies made here: each 16-bit gradient read and
+     * written in fp32, then unscaled in place (read and write), read by
+     * the norm, the clip and Adam as below; no zero_grad memset (the
+     * gradients are set to None). */
+    bool fresh = w->grad_accum_autograd;
+    double G = fresh ? 4.0 : w->grad_bytes;
+    if (fresh) {
+        sc->opt += step_mem(b, "grad-to-fp32", updated * (w->grad_bytes + 4.0));
+        sc->opt += step_mem(b, "grad-unscale", updated * 8.0);
+    }
     /* Gradient norm (optimizer/clip_grads.py, get_grad_norm_fp32:
      * multi_tensor_l2norm reads the fp32 gradients of this GPU's shard once),
      * then the squared norm is all-reduced over the grad-stats group: every
@@ -143,19 +157,19 @@ void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_c
      * without it (optimizer.py, get_grad_stats_parallel_group; the dense and
      * expert optimizers share it, ChainedOptimizer.get_grad_norm: one
      * all-reduce).  The same on every rank. */
-    sc->opt += step_mem(b, "grad-norm", updated * w->grad_bytes);
+    sc->opt += step_mem(b, "grad-norm", updated * G);
     if (b->ops || b->want_norm)
         sc->norm_ar = step_coll(b, "grad-norm-all-reduce", MP_GROUP_WORLD,
                                 l->zero >= 1 ? l->gpus : l->tp * l->pp, 1, MP_COLL_ALLREDUCE, 4, false);
     /* Clipping (clip_grad_by_total_norm_fp32, multi_tensor_scale: reads and
      * writes the shard's gradients), priced as applied every step: --clip-grad
      * defaults to 1.0 (megatron/training/arguments.py). */
-    sc->opt += step_mem(b, "grad-clip", 2 * updated * w->grad_bytes);
+    sc->opt += step_mem(b, "grad-clip", 2 * updated * G);
     /* Adam, memory-bound: per parameter updated, read the fp32 gradient,
      * master weight and states, write master and states back and the 16-bit
      * weight. */
     sc->opt += step_mem(b, "optimizer-step",
-                        updated * (w->grad_bytes + 2 * w->master_bytes + 2 * w->optim_state_bytes + w->weight_bytes));
+                        updated * (G + 2 * w->master_bytes + 2 * w->optim_state_bytes + w->weight_bytes));
     /* The copy of the updated master weights into the 16-bit weights is a
      * kernel of its own (optimizer.py, _copy_main_params_to_model_params /
      * _copy_main_params_to_param_buffer): it reads the master weights again
@@ -164,7 +178,8 @@ void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_c
     /* zero_grad_buffer (distributed/param_and_grad_buffer.py): a memset of
      * the GPU's whole fp32 gradient buffer, every parameter it holds; with
      * ZeRO-2/3 the buffer is the shard. */
-    sc->opt += step_mem(b, "zero-grad", (l->zero >= 2 ? updated : dense + expert) * w->grad_bytes);
+    if (!fresh)
+        sc->opt += step_mem(b, "zero-grad", (l->zero >= 2 ? updated : dense + expert) * w->grad_bytes);
 }
 
 double mp_cost_embedding_sync_s(const mp_cost_ctx *c)

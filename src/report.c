@@ -432,7 +432,11 @@ int mp_report_assumptions(const mp_cost_ctx *c, const mp_sources *src, char line
                                                    "fire again)" : "");
     else if (w->zero3_blocking_fetch)
         LINE("zero3_blocking_fetch has no effect: it applies to ZeRO-3 (the layout is ZeRO %d)", lay->zero);
-    if (w->grad_accum_unfused)
+    if (w->grad_accum_unfused && w->grad_accum_autograd)
+        LINE("gradient accumulation unfused, no main gradient: each micro-batch's weight gradient after the first summed "
+             "into the 16-bit gradient by its own kernel (main-grad-add); fp32 copies made at the step "
+             "(Megatron-LM of 2021 with --fp16 alone)");
+    else if (w->grad_accum_unfused)
         LINE("gradient accumulation unfused: each weight gradient written in the weights' dtype, then added into the main "
              "gradient by one kernel per parameter every micro-batch (main-grad-add; Megatron-LM's "
              "--no-gradient-accumulation-fusion, and its code before 2022-02)");

@@ -660,14 +660,10 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
      * the data-parallel all-reduce moved 16 bits (the fill says "16-bit
      * gradients").  Its unfused sum reads the new and the old gradient and
      * writes the old, the hook's W + 2 G bytes with G = W. */
-    if (has(other, "16-bit gradients"))
+    if (has(other, "16-bit gradients, unfused gradient accumulation")) {
         w->grad_bytes = 2;
-    /* PyTorch's DDP (Megatron-LM --DDP-impl torch) all-reduces bucket by
-     * bucket during the last micro-batch's backward, the others under
-     * no_sync (schedules.py forward_backward_no_pipelining at de7dc40):
-     * what overlap_grad_reduce prices. */
-    if (has(other, "DDP impl=torch"))
-        w->overlap_grad_reduce = true;
+        w->grad_accum_autograd = true;
+    }
     /* The token dispatcher moeplan prices is Megatron-Core's alltoall one
      * (permute, all-to-all, sort: cost_ops.c block_moe); the flex
      * dispatcher's fused DeepEP and HybridEP kernels move tokens another
@@ -779,6 +775,19 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
     l->etp = (int)etp;
     l->vpp = (int)vp;
     l->micro_batch = (int)mb;
+    /* PyTorch's DDP (Megatron-LM --DDP-impl torch) all-reduces bucket by
+     * bucket during the last micro-batch's backward, the others under
+     * no_sync -- without pipelining only (schedules.py at de7dc40:
+     * forward_backward_no_pipelining takes model.no_sync, the pipelined
+     * schedules do not, so they all-reduce after every micro-batch, which
+     * moeplan does not price: refused). */
+    if (has(other, "DDP impl=torch")) {
+        if (pp > 1) {
+            skip(r, "PyTorch DDP under pipeline parallelism (an all-reduce after every micro-batch): not priced");
+            return;
+        }
+        w->overlap_grad_reduce = true;
+    }
     bool b;
     if (flag(par, "sequence_parallel", &b)) {
         l->sequence_parallel = b;

@@ -238,6 +238,39 @@ START_TEST(test_grad_accum_unfused)
 }
 END_TEST
 
+/* Megatron-LM of 2021 with --fp16 alone (grad_accum_autograd, 16-bit
+ * gradients G = W = 2 B): autograd sums m - 1 of the m micro-batches'
+ * gradients, so Llama-2-7B's MLP block at m = 4 moves 135,266,304 x (2 +
+ * 2 x 2) x 3/4 = 608,698,368 B a micro-batch, and nothing at m = 1 (no op);
+ * the step makes fp32 copies of all 6,738,415,616 parameters' gradients
+ * (read 2, write 4: 40,430,493,696 B), unscales them in place (8 B:
+ * 53,907,324,928 B), reads them in fp32 for the norm (26,953,662,464 B)
+ * and has no zero_grad memset. */
+START_TEST(test_grad_accum_autograd)
+{
+    world *x = calloc(1, sizeof *x);
+    llama7b(x, 1, 0, false, MP_RECOMPUTE_NONE);
+    x->w.grad_accum_unfused = x->w.grad_accum_autograd = true;
+    x->w.grad_bytes = 2;
+    x->w.global_batch = 4;
+    evaluate(x, 4096);
+    ck_assert_int_eq(x->l.num_micro_batches, 4);
+    mp_op ops[MP_MAX_OPS];
+    size_t n = mp_cost_block_ops(&x->c, MP_BLOCK_DENSE_MLP, ops);
+    ck_assert_double_eq(find_op(ops, n, "main-grad-add")->bwd_hbm_bytes, 608698368.0);
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_STEP, ops);
+    ck_assert_double_eq(find_op(ops, n, "grad-to-fp32")->fwd_hbm_bytes, 40430493696.0);
+    ck_assert_double_eq(find_op(ops, n, "grad-unscale")->fwd_hbm_bytes, 53907324928.0);
+    ck_assert_double_eq(find_op(ops, n, "grad-norm")->fwd_hbm_bytes, 26953662464.0);
+    ck_assert(!has_op(ops, n, "zero-grad"));
+    x->w.global_batch = 1;
+    evaluate(x, 4096);
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_DENSE_MLP, ops);
+    ck_assert(!has_op(ops, n, "main-grad-add"));
+    free(x);
+}
+END_TEST
+
 /* The unfused attention core's HBM bytes (cost_ops.c, attention-core with
  * flash_attention false), Llama-2-7B at tp 1, one sequence of 4096, A = 2:
  *   scores sq = 32 heads x 4096 x 4096 = 536,870,912;
@@ -2330,6 +2363,7 @@ static Suite *cost_suite(void)
     tcase_add_test(tf, test_grad_accum_unfused);
     tcase_add_test(tf, test_grad_accum_unfused_moe_layer);
     tcase_add_test(tf, test_unfused_attention_bytes);
+    tcase_add_test(tf, test_grad_accum_autograd);
     tcase_add_test(tf, test_tied_embedding_grad_sync);
     tcase_add_test(tf, test_zero3_blocking_fetch);
     tcase_add_test(tf, test_zero3_blocking_fetch_recompute);

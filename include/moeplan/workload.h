@@ -59,6 +59,13 @@ typedef struct {
      * today --no-gradient-accumulation-fusion), whose DDP hook runs
      * param.main_grad.add_(param.grad).  Default: fused (false here). */
     bool grad_accum_unfused;
+    /* With grad_accum_unfused: no main-gradient buffer, the 16-bit
+     * param.grad summed by autograd (Megatron-LM of 2021 with --fp16 alone:
+     * the first micro-batch's gradient is stored, not added, since
+     * zero_grad sets it to None), and the optimizer's fp32 gradients made
+     * at the step (fp16 optimizer: .float() copy, unscale).  Set by
+     * validate's records only. */
+    bool grad_accum_autograd;
     /* ZeRO-3: whether a layer's parameters are freed after its forward and
      * gathered again for its backward (FSDP2's reshard_after_forward;
      * "default" as TorchTitan: yes, but not under pipeline parallelism). */
