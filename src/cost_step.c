@@ -52,6 +52,19 @@ static double step_mem(opbuf *b, const char *name, double bytes)
     return mp_cost_memop(b, name, bytes, 0, 0)->fwd_s;
 }
 
+/* Bytes of the tied embeddings' gradient all-reduce (mp_cost_step_ops):
+ * this TP rank's V/tp x h slice of the gradient, or, with ZeRO-2/3
+ * (Megatron-FSDP), the local shard of it, 1/sd (finalize_model_grads.py
+ * takes main_grad._local_tensor under use_megatron_fsdp, at d98e8a64ddf3). */
+static double embedding_sync_bytes(const mp_cost_ctx *c)
+{
+    const mp_layout *l = &c->lay;
+    int sd, se;
+    mp_cost_shard_degrees(l, &sd, &se);
+    double b = (double)c->model->vocab / l->tp * c->model->hidden * c->wl->grad_bytes;
+    return l->zero >= 2 && sd > 1 ? b / sd : b;
+}
+
 void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_cost *sc)
 {
     const mp_cost_ctx *c = b->c;
@@ -134,7 +147,7 @@ void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_c
      * timed by mp_cost_embedding_sync_s, the same formula. */
     if (b->ops && mp_cost_embedding_sync_s(c) > 0)
         step_coll(b, "embedding-grad-all-reduce", MP_GROUP_PP, 2, l->tp * l->cp * l->dp * (l->pp - 1),
-                  MP_COLL_ALLREDUCE, (double)c->model->vocab / l->tp * c->model->hidden * w->grad_bytes, false);
+                  MP_COLL_ALLREDUCE, embedding_sync_bytes(c), false);
     double updated = dense / sd + expert / se;
     /* The optimizer's gradients: the main gradients, or, with 16-bit
      * model gradients and no main-gradient buffer (grad_accum_autograd:
@@ -188,8 +201,7 @@ double mp_cost_embedding_sync_s(const mp_cost_ctx *c)
     if (!c->model->tied_embeddings || l->pp <= 1)
         return 0;
     /* The embedding group's all-reduce (mp_cost_step_ops above). */
-    return step_coll_s(c, MP_COLL_ALLREDUCE, 2, l->tp * l->cp * l->dp * (l->pp - 1),
-                       (double)c->model->vocab / l->tp * c->model->hidden * c->wl->grad_bytes);
+    return step_coll_s(c, MP_COLL_ALLREDUCE, 2, l->tp * l->cp * l->dp * (l->pp - 1), embedding_sync_bytes(c));
 }
 
 void mp_cost_step_costs(const mp_cost_ctx *c, const mp_memory *mem, double unit, bool norm, step_cost *sc)

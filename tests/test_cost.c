@@ -344,7 +344,8 @@ END_TEST
  * embedding's fp32 main gradient, 50257 x 768 x 4 = 154,389,504 B, over
  * the pair: ring 2 x 1 x 10 us + 2 x (1/2) x 154389504 / 50e9 =
  * 3.10779008 ms (the tree, 20 us + 2 x 154389504 / 45e9 = 6.88 ms, is
- * slower).  Exposed after the data-parallel sync; none at pp 1 or untied. */
+ * slower).  Exposed after the data-parallel sync; none at pp 1 or untied;
+ * with ZeRO-2/3 each rank's shard. */
 START_TEST(test_tied_embedding_grad_sync)
 {
     world *x = calloc(1, sizeof *x);
@@ -364,6 +365,13 @@ START_TEST(test_tied_embedding_grad_sync)
     ck_assert_double_eq(ar->fwd_comm_bytes, 154389504.0);
     ck_assert_double_eq_tol(ar->fwd_s, 3.10779008e-3, 1e-12);
     double with = x->r.t_dp_s;
+    /* ZeRO-3 over the 8 data-parallel ranks (Megatron-FSDP): the local
+     * shard, 154,389,504 / 8 = 19,298,688 B. */
+    x->l.zero = 3;
+    evaluate(x, 1024);
+    n = mp_cost_block_ops(&x->c, MP_BLOCK_STEP, ops);
+    ck_assert_double_eq(find_op(ops, n, "embedding-grad-all-reduce")->fwd_comm_bytes, 19298688.0);
+    x->l.zero = 0;
     /* The same layout at pp 1 has no such op. */
     set_layout(&x->l, 1, 1, 8, 1, 1, 1, 1, 1, false, true, MP_RECOMPUTE_NONE);
     evaluate(x, 1024);
