@@ -115,6 +115,7 @@ mp_status cmd_check(const cli_opts *o, FILE *out, int *failed, mp_error *err)
         json_t *j = json_object();
         json_object_set_new(j, "plan", mp_json_text(o->plan_path));
         json_object_set_new(j, "layout", mp_report_layout_json(&l, experts));
+        json_object_set_new(j, "fits", json_boolean(r.fits));
         json_t *arr = json_array();
         for (int i = 0; i < n; i++)
             json_array_append_new(
@@ -240,6 +241,7 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
         bool experts = r.params.moe_layers > 0;
         json_object_set_new(j, "proposal", mp_json_text(p->name));
         json_object_set_new(j, "layout", mp_report_layout_json(&l, experts));
+        json_object_set_new(j, "fits", json_boolean(r.fits));
         json_t *arr = json_array();
         for (int i = 0; i < p->num_claims; i++) {
             json_t *x = json_pack("{s:o,s:s,s:s,s:f,s:s,s:s}", "claim", mp_json_text(p->claims[i].text), "metric",
@@ -289,9 +291,20 @@ mp_status cmd_audit(const cli_opts *o, FILE *out, mp_error *err)
         fprintf(out, "moeplan audit: %s\n  %s on %d x %s, %s%s\n", mp_report_escape(p->name, pname, sizeof pname),
                 mp_report_escape(in->model.name, mname, sizeof mname), l.gpus,
                 mp_report_escape(in->hw.name, hname, sizeof hname), line, cf);
-        fprintf(out, "  memory at %ld token%s, time for %ld sequence%s of %ld token%s\n\n", in->wl.seq_max,
+        fprintf(out, "  memory at %ld token%s, time for %ld sequence%s of %ld token%s\n", in->wl.seq_max,
                 mp_plural(in->wl.seq_max), in->wl.global_batch, mp_plural(in->wl.global_batch), in->wl.seq_max,
                 mp_plural(in->wl.seq_max));
+        /* A layout that cannot hold its step is the first thing a reviewer
+         * says, whether or not the proposal claims its memory: its time
+         * claims are of a step that cannot run (explain's test, r.fits). */
+        if (!r.fits) {
+            char need[32], have[32];
+            mp_fmt_bytes(r.mem.total_bytes, need, sizeof need);
+            mp_fmt_bytes(r.mem.capacity_bytes, have, sizeof have);
+            fprintf(out, "  DOES NOT FIT: pipeline rank %d needs %s per GPU, %s available (moeplan explain: the "
+                         "breakdown)\n", r.worst_mem_stage, need, have);
+        }
+        fputc('\n', out);
         fprintf(out, "%-3s %-45s %-2s %12s %12s %9s  %s\n", "#", "claim (as written)", "", "claimed", "computed", "ratio",
                 "verdict");
         for (int i = 0; i < p->num_claims; i++) {

@@ -679,6 +679,31 @@ run audit "$TMP/prop-uneven.yaml" --format json
 json_check "audit: layers_per_stage of an uneven pipeline is the most on one stage" \
     "d['claims'][0]['computed'] == 12 and d['claims'][0]['verdict'] == 'holds'"
 
+# A proposal whose layout does not fit is said so, claim of memory or not:
+# the seed model on one GPU holds 4.429 B params x 18 B (2 weight + 4
+# gradient + 12 optimizer) = 79.7 GB before activations, over 64 GB.  audit
+# printed its tokens/s claim "holds" and nothing about the memory.
+cat >"$TMP/prop-nofit.yaml" <<EOF
+name: one GPU
+model: $PWD/plans/seed-model.yaml
+hardware: $PWD/plans/seed-hardware.yaml
+workload: $PWD/plans/seed-workload.yaml
+layout: {gpus: 1, tp: 1, pp: 1, dp: 1, ep: 1}
+claims:
+  - {claim: ">10K tokens/s", metric: tokens_per_s, relation: at_least, value: 10K}
+EOF
+run audit "$TMP/prop-nofit.yaml"
+if [ "$rc" -eq 0 ] && sed -n 4p "$OUT" | grep -Eq '^  DOES NOT FIT: pipeline rank 0 needs 9[0-9.]+ GB per GPU, 64\.00 GB available'
+then ok "audit: a layout that does not fit is said so"
+else notok "audit: a layout that does not fit is said so" "exit $rc" "$(sed -n 4p "$OUT")"; fi
+run audit "$TMP/prop-nofit.yaml" --format json
+json_check "audit --format json: fits false for a layout that does not fit" "d['fits'] is False"
+run audit plans/proposals/seed-ep16-tp4-pp2.yaml --format json
+json_check "audit --format json: fits true for the seed proposal" "d['fits'] is True"
+run audit plans/proposals/seed-ep16-tp4-pp2.yaml
+if [ "$rc" -eq 0 ] && ! grep -q 'DOES NOT FIT' "$OUT"; then ok "audit: no fit warning for a layout that fits"
+else notok "audit: no fit warning for a layout that fits" "exit $rc"; fi
+
 # The gradients row names what its bytes are: 4 is Megatron's fp32 main
 # gradients, 2 are 16-bit gradients (it said fp32 for any figure).
 sed 's/^  gradient: 4 .*/  gradient: 2/' plans/seed-workload.yaml >"$TMP/grad16.yaml"
