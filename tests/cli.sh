@@ -703,6 +703,34 @@ json_check "audit --format json: fits true for the seed proposal" "d['fits'] is 
 run audit plans/proposals/seed-ep16-tp4-pp2.yaml
 if [ "$rc" -eq 0 ] && ! grep -q 'DOES NOT FIT' "$OUT"; then ok "audit: no fit warning for a layout that fits"
 else notok "audit: no fit warning for a layout that fits" "exit $rc"; fi
+run audit "$TMP/prop-nofit.yaml"
+if [ "$rc" -eq 0 ] && grep -A1 '^Better layouts' "$OUT" | grep -qx '  none: no layout on 1 GPU fits'
+then ok "audit: no better layouts where none fits, said so"
+else notok "audit: no better layouts where none fits, said so" "exit $rc" "$(grep -A1 '^Better' "$OUT")"; fi
+
+# "Better layouts" are better: the proposal's own layout, the fastest on 128
+# GPUs (plan's Pareto row for 128, 6121861 tokens/s), was listed first as
+# "1.00x the proposal" and four slower ones after it.
+cat >"$TMP/prop-best.yaml" <<EOF
+name: the fastest on 128
+model: $PWD/plans/seed-model.yaml
+hardware: $PWD/plans/seed-hardware.yaml
+workload: $PWD/plans/seed-workload.yaml
+layout: {gpus: 128, tp: 1, pp: 1, dp: 128, ep: 64, micro_batch: 1, recompute: none}
+claims:
+  - {claim: ">1M tokens/s", metric: tokens_per_s, relation: at_least, value: 1M}
+EOF
+run audit "$TMP/prop-best.yaml" --format json
+json_check "audit --format json: no better layout than the fastest" \
+    "d['better_layouts_same_gpus'] == [] and round(d['claims'][0]['computed']) == 6121861"
+run audit "$TMP/prop-best.yaml"
+if [ "$rc" -eq 0 ] && grep -A1 '^Better layouts' "$OUT" | grep -qx "  none: the proposal's layout is the fastest on 128 GPUs" \
+    && ! grep -q 'x the proposal)' "$OUT"
+then ok "audit: the fastest layout has no better layouts, said so"
+else notok "audit: the fastest layout has no better layouts, said so" "exit $rc" "$(grep -A2 '^Better' "$OUT")"; fi
+run audit plans/proposals/seed-ep16-tp4-pp2.yaml --format json
+json_check "audit --format json: every better layout beats the proposal" \
+    "len(d['better_layouts_same_gpus']) == 5 and all(b['tokens_per_s'] > [c for c in d['claims'] if c['metric'] == 'tokens_per_s'][0]['computed'] for b in d['better_layouts_same_gpus'])"
 
 # The gradients row names what its bytes are: 4 is Megatron's fp32 main
 # gradients, 2 are 16-bit gradients (it said fp32 for any figure).
