@@ -585,6 +585,11 @@ static mp_status recompute_option(const char *arg, mp_layout *l, mp_error *err)
  * --distributed-optimizer) are refused, not settled by their order. */
 static mp_status set_zero(cli_opts *o, mp_layout *l, int stage, const char *what, mp_error *err)
 {
+    /* --zero any searches the stages; one pinned beside it would silently
+     * narrow the search to that stage. */
+    if (o->zero_any)
+        return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                            "%s (ZeRO %d) conflicts with --zero any (the stages searched); give one", what, stage);
     if (o->set.zero && o->zero_option[0] && l->zero != stage)
         return mp_error_set(err, MP_ERR_INPUT, "", 0, 0, "%s (ZeRO %d) conflicts with %s (ZeRO %d); give one", what,
                             stage, o->zero_option, l->zero);
@@ -634,6 +639,10 @@ mp_status cli_layout_option(const char *name, const char *arg, const char *cmd, 
                 return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
                                     "--zero: 'any' searches the stages (plan, audit, bench); %s takes one: 0, 1, 2 "
                                     "or 3", cmd);
+            if (o->set.zero && o->zero_option[0])
+                return mp_error_set(err, MP_ERR_INPUT, "", 0, 0,
+                                    "--zero any (the stages searched) conflicts with %s (ZeRO %d); give one",
+                                    o->zero_option, l->zero);
             o->zero_any = true;
             return MP_OK;
         }

@@ -581,6 +581,23 @@ else notok "--help: --recompute MODULES, exit status 4" "exit $rc"; fi
 run plan --help
 if [ "$rc" -eq 0 ] && grep -qF 'any: search them (plan, audit, bench)' "$OUT"; then ok "plan --help: --zero any in plan, audit, bench"
 else notok "plan --help: --zero any in plan, audit, bench" "exit $rc"; fi
+
+# --zero any beside an option that pins one stage was accepted and searched
+# that stage alone (plan --gpus 8 --zero any --fsdp: 6244 layouts considered,
+# all ZeRO-3, against 22732 over the stages): refused, in either order, as
+# --zero 1 --fsdp is.
+expect_bad "plan: --zero any with --fsdp" "^moeplan: error: " \
+    "--fsdp (ZeRO 3) conflicts with --zero any (the stages searched); give one" -- plan --gpus 8 --zero any --fsdp
+expect_bad "plan: --fsdp with --zero any" "^moeplan: error: " \
+    "--zero any (the stages searched) conflicts with --fsdp (ZeRO 3); give one" -- plan --gpus 8 --fsdp --zero any
+expect_bad "plan: --zero any with --no-distributed-optimizer" "^moeplan: error: " \
+    "--no-distributed-optimizer (ZeRO 0) conflicts with --zero any" -- plan --gpus 8 --zero any --no-distributed-optimizer
+expect_bad "audit: --distributed-optimizer with --zero any" "^moeplan: error: " \
+    "--zero any (the stages searched) conflicts with --distributed-optimizer (ZeRO 1)" -- \
+    audit plans/proposals/seed-ep16-tp4-pp2.yaml --distributed-optimizer --zero any
+run plan --gpus 8 --zero any --shard-group 4 -n 1
+if [ "$rc" -eq 0 ]; then ok "plan: --zero any with --shard-group still runs"
+else notok "plan: --zero any with --shard-group still runs" "exit $rc" "$(cat "$ERR")"; fi
 run run --help
 if [ "$rc" -eq 0 ] && grep -qxF 'exit status: 0 success, 1 a check failed, 2 bad input or usage, 3 internal error, 4 across ranks: a collective did not complete within 60 s.' "$OUT"
 then ok "run --help: exit status 4"; else notok "run --help: exit status 4" "exit $rc"; fi
