@@ -367,4 +367,28 @@ if [ "$rc" -eq 0 ] && grep -q '^EP lockstep  *1   data-parallel replica per expe
 then ok "simulate: 1 data-parallel replica (singular)"
 else notok "simulate: 1 data-parallel replica (singular)" "exit $rc" "$(grep lockstep "$OUT")"; fi
 
+
+# The README's routing table and DualPipe figures are the command's output
+# (they had drifted: 230.2 ms at capacity 1.2 printed 231.50 ms, 461.9 ms
+# dropless under Zipf 1 printed 465.96 ms, DualPipe's 209.4 ms 211.28 ms).
+readme_row() { grep -F "| $1 |" "$SRCDIR/README.md"; }
+for case in "balanced|balanced (explain's)|231.5 ms|264.1 ms" "zipf:1|Zipf s = 1.0|231.5 ms|466.0 ms"; do
+    IFS='|' read -r rt label cap drop <<<"$case"
+    run simulate --steps 100 --capacity-factor 1.2 --routing "$rt"
+    c=$(awk '/^step time/ {print $5, $6}' "$OUT")
+    run simulate --steps 100 --capacity-factor dropless --routing "$rt"
+    d=$(awk '/^step time/ {print $5, $6}' "$OUT")
+    c1=$(printf '%.1f ms' "${c% ms}"); d1=$(printf '%.1f ms' "${d% ms}")
+    if readme_row "$label" | grep -qF "| $c1 |" && readme_row "$label" | grep -qF "| $d1 |" && [ "$c1" = "$cap" ] && [ "$d1" = "$drop" ]
+    then ok "README routing table row '$label' is the simulator's ($c1, $d1)"
+    else notok "README routing table row '$label' is the simulator's" "simulated $c1, $d1" "$(readme_row "$label")"; fi
+done
+run simulate --schedule dualpipe --lengths fixed --routing balanced --steps 1
+dp=$(awk '/^step time/ {printf "%.1f ms", $5}' "$OUT")
+run simulate --lengths fixed --routing balanced --steps 1
+ob=$(awk '/^step time/ {printf "%.1f ms", $5}' "$OUT")
+if [ "$dp" = "211.3 ms" ] && [ "$ob" = "346.1 ms" ] && tr '\n' ' ' <"$SRCDIR/README.md" | grep -qF "$dp against 1F1B's $ob"
+then ok "README's DualPipe against 1F1B figures are the simulator's ($dp, $ob)"
+else notok "README's DualPipe against 1F1B figures are the simulator's" "simulated $dp, $ob"; fi
+
 tap_done
