@@ -339,8 +339,8 @@ static void report_text(FILE *f, const cli_inputs *in, const mp_layout *l, const
     fprintf(f, "%-12s %12s %12s %12s %12s %12s\n", "", "mean", "p50", "p99", "min", "max");
     fprintf(f, "%-12s %12s %12s %12s %12s %12s\n", "step time", a, b, c, d, e);
     mp_fmt_seconds(r->explain_step_s, a, sizeof a);
-    fprintf(f, "explain      %12s   (every sequence %ld tokens%s); simulated p50 / explain = %.3f\n", a,
-            in->wl.seq_max, experts ? ", routing at the workload's imbalance" : "",
+    fprintf(f, "explain      %12s   (every sequence %ld token%s%s); simulated p50 / explain = %.3f\n", a,
+            in->wl.seq_max, mp_plural(in->wl.seq_max), experts ? ", routing at the workload's imbalance" : "",
             r->explain_step_s > 0 ? r->step_p50_s / r->explain_step_s : 0);
     mp_fmt_seconds(r->pipeline_mean_s, a, sizeof a);
     mp_fmt_seconds(r->tail_s, b, sizeof b);
@@ -572,12 +572,13 @@ static mp_status cmd_simulate(int argc, char **argv, FILE *out, mp_error *err, i
     if (!strcmp(lengths, "range")) {
         so.lengths = MP_LEN_RANGE;
         if (wl.seq_min == wl.seq_max) /* a fixed seq_len: the range is one length */
-            snprintf(len_desc, sizeof len_desc, "every sequence %ld tokens (the workload's fixed length)", wl.seq_max);
+            snprintf(len_desc, sizeof len_desc, "every sequence %ld token%s (the workload's fixed length)", wl.seq_max,
+                     mp_plural(wl.seq_max));
         else
             snprintf(len_desc, sizeof len_desc, "uniform over %ld-%ld tokens", wl.seq_min, wl.seq_max);
     } else if (!strcmp(lengths, "fixed")) {
         so.lengths = MP_LEN_FIXED;
-        snprintf(len_desc, sizeof len_desc, "every sequence %ld tokens", wl.seq_max);
+        snprintf(len_desc, sizeof len_desc, "every sequence %ld token%s", wl.seq_max, mp_plural(wl.seq_max));
     } else if (cli_is_file(lengths)) {
         int n;
         if ((st = mp_lengths_load(lengths, wl.seq_max, &bins, &n, err)))
