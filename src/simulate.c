@@ -642,7 +642,7 @@ mp_status mp_simulate(const mp_cost_ctx *c, const mp_sim_options *o, mp_sim_resu
                 long d = carry ? carry : mp_sim_draw_length(&len_rng, o, w, wsum);
                 carry = 0;
                 if (d > o->pack_tokens)
-                    d = o->pack_tokens; /* a document longer than a sequence is cut */
+                    d = o->pack_tokens; /* a document longer than a sequence is cut, its tail dropped */
                 if (s->tokens + d > o->pack_tokens) {
                     carry = d;
                     break;
