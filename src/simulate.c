@@ -387,6 +387,22 @@ static bool add_op_events(cost_memo *cm, const len_key *keys, const double *p2p_
             oe->comm = ops[x].kind == MP_OP_COMM;
             t += d;
         }
+        /* The blocking pipeline send that ends the pass (1F1B's, or the
+         * interleaved schedule's with pp_blocking_sends: p2p_s above) is
+         * an event of its own on the communication track, named as
+         * explain names the term, at the block the pass ends with. */
+        if (blocking > 0 && n > 0) {
+            size_t x = order[n - 1];
+            if (!mp_sim_add_event(po, MP_EV_OP, e.rank, e.chunk, e.micro_batch, t, t + blocking, e.tokens)) {
+                ok = false;
+                goto out;
+            }
+            mp_sim_event *oe = &po->ev[po->n_ev - 1];
+            oe->name = "pp-send-recv";
+            oe->block = br[blk_of[x]].blk;
+            oe->layer = br[blk_of[x]].layer;
+            oe->comm = true;
+        }
     }
     *added = true;
 out:

@@ -457,7 +457,8 @@ END_TEST
 /* The unfused gradient accumulation's main-grad-add (backward only, one a
  * block) runs after the rest of its block's backward: in the trace's op
  * events, no other op of the same rank, micro-batch, block and layer
- * starts after it (the forward's ops come before the backward's). */
+ * starts after it (the forward's ops come before the backward's), but the
+ * pipeline send that ends the pass. */
 START_TEST(test_grad_add_order)
 {
     world *x = seed_world();
@@ -477,12 +478,49 @@ START_TEST(test_grad_add_order)
         for (size_t j = 0; j < r.n_events; j++) {
             const mp_sim_event *b = &r.events[j];
             if (j != i && b->kind == MP_EV_OP && b->rank == a->rank && b->micro_batch == a->micro_batch &&
-                b->block == a->block && b->layer == a->layer)
+                b->block == a->block && b->layer == a->layer && strcmp(b->name, "pp-send-recv"))
                 ck_assert_msg(b->start_s <= a->start_s, "%s at %g after main-grad-add at %g", b->name, b->start_s,
                               a->start_s);
         }
     }
     ck_assert_int_gt(adds, 0);
+    mp_sim_result_free(&r);
+    free(x);
+}
+END_TEST
+
+/* The trace's op events fill each pass: under 1F1B the blocking pipeline
+ * send that ends a pass is an event of its own (pp-send-recv), so on every
+ * rank the op events inside a forward or backward pass sum to its length
+ * (they were short of it by the send). */
+START_TEST(test_ops_fill_passes)
+{
+    world *x = seed_world();
+    set_up(x);
+    mp_sim_options o;
+    mp_sim_options_defaults(&o);
+    o.keep_events = true;
+    mp_sim_result r = simulate(x, &o);
+    ck_assert(r.op_events);
+    int passes = 0, sends = 0;
+    for (size_t i = 0; i < r.n_events; i++) {
+        const mp_sim_event *p = &r.events[i];
+        if (p->kind == MP_EV_OP && !strcmp(p->name, "pp-send-recv"))
+            sends++;
+        if (p->kind != MP_EV_FWD && p->kind != MP_EV_BWD)
+            continue;
+        double sum = 0, eps = 1e-12;
+        for (size_t j = 0; j < r.n_events; j++) {
+            const mp_sim_event *q = &r.events[j];
+            if (q->kind == MP_EV_OP && q->rank == p->rank && q->start_s >= p->start_s - eps && q->end_s <= p->end_s + eps)
+                sum += q->end_s - q->start_s;
+        }
+        ck_assert_msg(fabs(sum - (p->end_s - p->start_s)) < 1e-9 * (p->end_s - p->start_s) + 1e-12,
+                      "rank %d: ops %.9g of a pass of %.9g", p->rank, sum, p->end_s - p->start_s);
+        passes++;
+    }
+    ck_assert_int_gt(passes, 0);
+    ck_assert_int_gt(sends, 0);
     mp_sim_result_free(&r);
     free(x);
 }
@@ -502,6 +540,7 @@ static Suite *simulate_suite(void)
     tcase_set_timeout(b, 120);
     tcase_add_test(b, test_equals_explain);
     tcase_add_test(b, test_grad_add_order);
+    tcase_add_test(b, test_ops_fill_passes);
     suite_add_tcase(s, b);
     TCase *c = tcase_create("routing-lengths");
     tcase_set_timeout(c, 120);
