@@ -387,11 +387,15 @@ static bool add_op_events(cost_memo *cm, const len_key *keys, const double *p2p_
             oe->comm = ops[x].kind == MP_OP_COMM;
             t += d;
         }
-        /* The blocking pipeline send that ends the pass (1F1B's, or the
-         * interleaved schedule's with pp_blocking_sends: p2p_s above) is
-         * an event of its own on the communication track, named as
-         * explain names the term, at the block the pass ends with. */
-        if (blocking > 0 && n > 0) {
+        /* 1F1B's blocking pipeline exchange, p2p_s in every forward and
+         * backward pass (cost.c: two sends a micro-batch on every rank,
+         * explain's pp term), is an event of its own at the pass's end on
+         * the communication track, at the block the pass ends with: the
+         * pass's wait on its send or receive (the last rank's forward and
+         * the first rank's backward send nothing but are priced the same).
+         * Not drawn for the interleaved schedule's blocking sends
+         * (pp_blocking_sends), whose passes hold a share of them. */
+        if (blocking > 0 && n > 0 && c->lay.vpp == 1) {
             size_t x = order[n - 1];
             if (!mp_sim_add_event(po, MP_EV_OP, e.rank, e.chunk, e.micro_batch, t, t + blocking, e.tokens)) {
                 ok = false;

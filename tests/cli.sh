@@ -281,7 +281,7 @@ json_check "check --format json: pass false, failed > 0, a verdict per requireme
     "d['pass'] is False and d['failed'] >= 1 and all(set(c) >= {'requirement','computed','required','op','pass'} for c in d['checks']) and d['failed'] == sum(not c['pass'] for c in d['checks'])"
 
 run check --format json plans/seed-plan.yaml
-json_check "check --format json of the seed plan passes" "d['pass'] is True and d['failed'] == 0 and d['layout']['gpus'] == 128"
+json_check "check --format json of the seed plan passes" "d['pass'] is True and d['failed'] == 0 and d['layout']['gpus'] == 128 and d['fits'] is True"
 # Bytes and GPU counts are JSON integers (moeplan(1) OUTPUT), the same
 # figure as explain's memory total.
 json_check "check --format json: memory per GPU in whole bytes" \
