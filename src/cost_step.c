@@ -158,10 +158,10 @@ void mp_cost_step_ops(opbuf *b, double dense, double expert, double unit, step_c
      * the norm, the clip and Adam as below; no zero_grad memset (the
      * gradients are set to None). */
     bool fresh = w->grad_accum_autograd;
-    double G = fresh ? 4.0 : w->grad_bytes;
+    double G = fresh ? w->master_bytes : w->grad_bytes; /* the copies are in the master weights' fp32 */
     if (fresh) {
-        sc->opt += step_mem(b, "grad-to-fp32", updated * (w->grad_bytes + 4.0));
-        sc->opt += step_mem(b, "grad-unscale", updated * 8.0);
+        sc->opt += step_mem(b, "grad-to-fp32", updated * (w->grad_bytes + G));
+        sc->opt += step_mem(b, "grad-unscale", updated * 2 * G);
     }
     /* Gradient norm (optimizer/clip_grads.py, get_grad_norm_fp32:
      * multi_tensor_l2norm reads the fp32 gradients of this GPU's shard once),

@@ -658,7 +658,7 @@ static void read_record(mp_run *r, const mp_node *rec, const char *hw_dir, mp_st
      * autograd summed the micro-batches' gradients in the 16-bit param.grad
      * (no contiguous buffer, no hook: model/distributed.py at de7dc40) and
      * the data-parallel all-reduce moved 16 bits (the fill says "16-bit
-     * gradients").  Its unfused sum reads the new and the old gradient and
+     * gradients, unfused gradient accumulation").  Its unfused sum reads the new and the old gradient and
      * writes the old, the hook's W + 2 G bytes with G = W. */
     if (has(other, "16-bit gradients, unfused gradient accumulation")) {
         w->grad_bytes = 2;

@@ -358,6 +358,32 @@ START_TEST(test_read_positions)
 }
 END_TEST
 
+/* What test_read_positions_eq and _separated assert of a variant of the
+ * max-positions record (mxv) and of the rope record (rpv): read as their
+ * plain forms gpt-max-positions and gpt-rope, 4096 rows against the
+ * sequence's 2048 (2,097,152 parameters more) and no table. */
+static void assert_positions_read(const mp_run *mxv, const mp_run *rpv)
+{
+    const mp_run *mx = find("gpt-max-positions"), *rp = find("gpt-rope");
+    ck_assert_str_eq(mxv->skip, "");
+    ck_assert_str_eq(rpv->skip, "");
+    ck_assert_int_eq(mxv->model.learned_positions, 4096);
+    ck_assert(assumed(mxv, "4096 rows (--max-position-embeddings)"));
+    ck_assert_int_eq(rpv->model.learned_positions, 0);
+    ck_assert(!assumed(rpv, "learned absolute"));
+    mp_params a, b;
+    mp_model_params(&mxv->model, &a);
+    mp_model_params(&mx->model, &b);
+    ck_assert_double_eq(a.total, b.total);
+    mp_model m = mxv->model;
+    m.learned_positions = 2048;
+    mp_model_params(&m, &b);
+    ck_assert_double_eq(a.total - b.total, 2097152.0);
+    mp_model_params(&rpv->model, &a);
+    mp_model_params(&rp->model, &b);
+    ck_assert_double_eq(a.total, b.total);
+}
+
 /* The position flags as Megatron-LM's argparse also takes them,
  * --flag=value: --max-position-embeddings=4096 is 4096 rows, as
  * '--max-position-embeddings 4096' (before, strtol read "=4096" as 0 and
@@ -368,26 +394,11 @@ END_TEST
  * parameters). */
 START_TEST(test_read_positions_eq)
 {
-    const mp_run *mx = find("gpt-max-positions"), *mxe = find("gpt-max-positions-eq"), *rp = find("gpt-rope"),
-                 *rpe = find("gpt-rope-eq");
-    ck_assert_str_eq(mxe->skip, "");
-    ck_assert_str_eq(rpe->skip, "");
-    ck_assert_int_eq(mxe->model.learned_positions, 4096);
-    ck_assert(assumed(mxe, "4096 rows (--max-position-embeddings)"));
-    ck_assert_int_eq(rpe->model.learned_positions, 0);
-    ck_assert(!assumed(rpe, "learned absolute"));
-    mp_params a, b, r;
-    mp_model_params(&mxe->model, &a);
-    mp_model_params(&mx->model, &b);
-    ck_assert_double_eq(a.total, b.total);
-    mp_model m = mxe->model;
-    m.learned_positions = 2048;
-    mp_model_params(&m, &b);
-    ck_assert_double_eq(a.total - b.total, 2097152.0);
+    const mp_run *rpe = find("gpt-rope-eq");
+    assert_positions_read(find("gpt-max-positions-eq"), rpe);
+    mp_params r, b;
     mp_model_params(&rpe->model, &r);
-    mp_model_params(&rp->model, &b);
-    ck_assert_double_eq(r.total, b.total);
-    m = rpe->model;
+    mp_model m = rpe->model;
     m.learned_positions = 2048; /* as it was read */
     mp_model_params(&m, &b);
     ck_assert_double_eq(b.total - r.total, 2097152.0);
@@ -403,25 +414,7 @@ END_TEST
  * 2048 x 1024 = 2,097,152 parameters too many). */
 START_TEST(test_read_positions_separated)
 {
-    const mp_run *mx = find("gpt-max-positions"), *mxs = find("gpt-max-positions-semi"), *rp = find("gpt-rope"),
-                 *rps = find("gpt-rope-semi");
-    ck_assert_str_eq(mxs->skip, "");
-    ck_assert_str_eq(rps->skip, "");
-    ck_assert_int_eq(mxs->model.learned_positions, 4096);
-    ck_assert(assumed(mxs, "4096 rows (--max-position-embeddings)"));
-    ck_assert_int_eq(rps->model.learned_positions, 0);
-    ck_assert(!assumed(rps, "learned absolute"));
-    mp_params a, b;
-    mp_model_params(&mxs->model, &a);
-    mp_model_params(&mx->model, &b);
-    ck_assert_double_eq(a.total, b.total);
-    mp_model m = mxs->model;
-    m.learned_positions = 2048;
-    mp_model_params(&m, &b);
-    ck_assert_double_eq(a.total - b.total, 2097152.0);
-    mp_model_params(&rps->model, &a);
-    mp_model_params(&rp->model, &b);
-    ck_assert_double_eq(a.total, b.total);
+    assert_positions_read(find("gpt-max-positions-semi"), find("gpt-rope-semi"));
 }
 END_TEST
 

@@ -407,6 +407,17 @@ START_TEST(test_dualpipe_seed)
 }
 END_TEST
 
+/* The world simulated with the default options, its events kept (the
+ * trace's and the op events' tests). */
+static mp_sim_result simulate_traced(world *x)
+{
+    set_up(x);
+    mp_sim_options o;
+    mp_sim_options_defaults(&o);
+    o.keep_events = true;
+    return simulate(x, &o);
+}
+
 /* The trace: an object with traceEvents, each complete event ("X") with a
  * name, a phase, ts and dur in microseconds (dur >= 0), pid and tid; the
  * metadata ("M") naming each process; the forward and backward passes of
@@ -414,11 +425,7 @@ END_TEST
 START_TEST(test_trace_format)
 {
     world *x = seed_world();
-    set_up(x);
-    mp_sim_options o;
-    mp_sim_options_defaults(&o);
-    o.keep_events = true;
-    mp_sim_result r = simulate(x, &o);
+    mp_sim_result r = simulate_traced(x);
     json_t *t = mp_sim_trace(&r, "test");
     ck_assert_ptr_nonnull(t);
     json_t *evs = json_object_get(t, "traceEvents");
@@ -463,11 +470,7 @@ START_TEST(test_grad_add_order)
 {
     world *x = seed_world();
     x->w.grad_accum_unfused = true;
-    set_up(x);
-    mp_sim_options o;
-    mp_sim_options_defaults(&o);
-    o.keep_events = true;
-    mp_sim_result r = simulate(x, &o);
+    mp_sim_result r = simulate_traced(x);
     ck_assert(r.op_events);
     int adds = 0;
     for (size_t i = 0; i < r.n_events; i++) {
@@ -496,11 +499,7 @@ END_TEST
 START_TEST(test_ops_fill_passes)
 {
     world *x = seed_world();
-    set_up(x);
-    mp_sim_options o;
-    mp_sim_options_defaults(&o);
-    o.keep_events = true;
-    mp_sim_result r = simulate(x, &o);
+    mp_sim_result r = simulate_traced(x);
     ck_assert(r.op_events);
     int passes = 0, sends = 0;
     for (size_t i = 0; i < r.n_events; i++) {
